@@ -1,0 +1,17 @@
+#!/bin/sh
+# System packages the local stack and the tests need: redis-server, and a CJK font so the
+# sketch backend draws Chinese text. Installed with apt when running as root on Debian/Ubuntu;
+# otherwise we say what to install.
+set -e
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+fc-list :lang=zh 2>/dev/null | grep -q . || missing="$missing fonts-wqy-microhei"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing:$missing"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+else
+  echo "please install:$missing (Debian/Ubuntu: sudo apt-get install$missing)" >&2
+  case "$missing" in *redis-server*) exit 1 ;; esac
+fi

@@ -1,0 +1,1 @@
+"""CLI commands, a module per group; each exposes register(app). Commands stay thin."""

@@ -1,0 +1,360 @@
+"""One typed configuration object for both sides, from `storyboard.toml` + environment.
+
+Resolution order for the file: ``--config PATH``, ``$STORYBOARD_CONFIG``, ``./storyboard.toml``,
+then ``<user config dir>/storyboard/storyboard.toml``; with none of them, the defaults below.
+A ``.env`` beside the file (and in the current directory) is loaded without overriding the
+real environment. Environment variables override the file: ``STORYBOARD_<SECTION>_<KEY>``
+for every setting, plus the names the original system used for S3 (``ACCESS_KEY``,
+``SECRET_KEY``, ``ENDPOINT``, ``TOS_BUCKET``) and the standard ``AWS_*`` names.
+
+Secrets (tokens, keys, passwords) come only from the environment; putting one in the file
+is an error, so the file can be committed and shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from storyboard_cli.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_FILENAME = "storyboard.toml"
+REDACTED = "***"
+
+
+def _secret(*env: str) -> Any:
+    return field(default="", metadata={"secret": True, "env": env})
+
+
+def _env(*env: str, default: Any) -> Any:
+    return field(default=default, metadata={"env": env})
+
+
+@dataclass
+class StoreConfig:
+    path: str = "storyboard.db"
+
+
+@dataclass
+class RedisConfig:
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class QueueConfig:
+    plan_queue: str = "storyboard-plan"
+    render_queue: str = "storyboard-render"
+    job_timeout: int = 600
+    result_ttl: int = 3600
+    retries: int = 3
+    backoff: list[int] = field(default_factory=lambda: [2, 10, 30])
+    heartbeat_s: int = 5
+
+
+@dataclass
+class DaemonConfig:
+    url: str = "http://127.0.0.1:7860"
+    connect_timeout: float = 5.0
+    read_timeout: float = 300.0
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_body_bytes: int = 1_048_576
+    token: str = _secret("STORYBOARD_DAEMON_TOKEN")
+
+
+@dataclass
+class S3Config:
+    endpoint: str = _env("STORYBOARD_S3_ENDPOINT", "ENDPOINT", "AWS_ENDPOINT_URL", default="")
+    region: str = _env(
+        "STORYBOARD_S3_REGION", "REGION", "AWS_REGION", "AWS_DEFAULT_REGION", default="us-east-1"
+    )
+    bucket: str = _env("STORYBOARD_S3_BUCKET", "TOS_BUCKET", default="storyboard")
+    addressing_style: str = "path"
+    link_expiry: int = 86_400
+    prefix: str = "projects"
+    access_key: str = _secret("STORYBOARD_S3_ACCESS_KEY", "ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+    secret_key: str = _secret("STORYBOARD_S3_SECRET_KEY", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+
+
+@dataclass
+class PlannerConfig:
+    backend: str = "rules"
+    max_shots: int = 24
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "gpt-4o-mini"
+    timeout: float = 120.0
+    api_key: str = _secret("STORYBOARD_PLANNER_API_KEY", "OPENAI_API_KEY")
+
+
+@dataclass
+class ImagesConfig:
+    backend: str = "auto"
+    model: str = ""
+    width: int = 512
+    height: int = 512
+    steps: int = 20
+    guidance_scale: float = 7.0
+    max_batch: int = 4
+    device: str = "auto"
+    dtype: str = "auto"
+    allow_download: bool = False
+
+
+@dataclass
+class LimitsConfig:
+    max_story_bytes: int = 200_000
+    max_shots: int = 200
+    max_prompt_chars: int = 1_000
+
+
+@dataclass
+class FrpConfig:
+    mode: str = "stcp"
+    server_addr: str = "127.0.0.1"
+    server_port: int = 7000
+    remote_port: int = 17860
+    visitor_port: int = 17861
+    proxy_name: str = "storyboard-daemon"
+    visitor_user: str = "host"
+    gpu_user: str = "gpu"
+    admin_port: int = 7400
+    admin_user: str = "admin"
+    tls: bool = True
+    token: str = _secret("STORYBOARD_FRP_TOKEN")
+    secret_key: str = _secret("STORYBOARD_FRP_SECRET_KEY")
+    admin_password: str = _secret("STORYBOARD_FRP_ADMIN_PASSWORD")
+
+
+@dataclass
+class StackConfig:
+    state_dir: str = ".storyboard"
+    workers: int = 2
+    redis_port: int = 6390
+    s3_port: int = 8333
+
+
+@dataclass
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    s3: S3Config = field(default_factory=S3Config)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    frp: FrpConfig = field(default_factory=FrpConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
+    # Where the settings came from; relative paths resolve against its directory.
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def store_path(self) -> Path:
+        return self.resolve(self.store.path)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.stack.state_dir)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings as plain data, every secret replaced by a marker."""
+        out: dict[str, Any] = {"source": str(self.source) if self.source else None}
+        for name, section in _sections(self):
+            values = {}
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                if f.metadata.get("secret"):
+                    value = REDACTED if value else ""
+                values[f.name] = value
+            out[name] = values
+        return out
+
+
+def _sections(cfg: Config) -> list[tuple[str, Any]]:
+    return [(f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "source"]
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "storyboard" / CONFIG_FILENAME
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file to use, or None for built-in defaults."""
+    chosen = explicit or os.environ.get("STORYBOARD_CONFIG")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    for candidate in (Path.cwd() / CONFIG_FILENAME, user_config_path()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+    load_env_file: bool = True,
+) -> Config:
+    """Read the file, apply `.env` and the environment, check every value."""
+    path = find_config(explicit)
+    if load_env_file and environ is None:
+        _load_dotenv(path)
+    env = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+    cfg = Config(source=path.resolve() if path else None)
+    where = str(path) if path else "defaults"
+    for key in data:
+        if not any(key == name for name, _ in _sections(cfg)):
+            known = ", ".join(name for name, _ in _sections(cfg))
+            raise ConfigError(f"{where}: unknown section [{key}] (known: {known})")
+    for name, section in _sections(cfg):
+        values = data.get(name, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: '{name}' must be a [{name}] table")
+        _apply_file(section, name, values, where)
+        _apply_env(section, name, env)
+    validate(cfg, where)
+    return cfg
+
+
+def _load_dotenv(path: Path | None) -> None:
+    from dotenv import load_dotenv
+
+    for candidate in {Path.cwd() / ".env", *([path.parent / ".env"] if path else [])}:
+        if candidate.is_file():
+            load_dotenv(candidate, override=False)
+
+
+def _apply_file(section: Any, name: str, values: dict[str, Any], where: str) -> None:
+    hints = get_type_hints(type(section))
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    for key, raw in values.items():
+        f = fields.get(key)
+        if f is None:
+            raise ConfigError(
+                f"{where}: unknown key {name}.{key} (known: {', '.join(sorted(fields))})"
+            )
+        if f.metadata.get("secret"):
+            envs = " or ".join(_env_names(name, f))
+            raise ConfigError(
+                f"{where}: {name}.{key} is a secret; set it in the environment or .env ({envs})"
+            )
+        setattr(section, key, _coerce(raw, hints[key], f"{where}: {name}.{key}"))
+
+
+def _env_names(section: str, f: dataclasses.Field[Any]) -> tuple[str, ...]:
+    generic = f"STORYBOARD_{section.upper()}_{f.name.upper()}"
+    named = tuple(f.metadata.get("env", ()))
+    return named if generic in named else (generic, *named)
+
+
+def _apply_env(section: Any, name: str, env: dict[str, str]) -> None:
+    hints = get_type_hints(type(section))
+    for f in dataclasses.fields(section):
+        for var in _env_names(name, f):
+            raw = env.get(var)
+            if raw is not None and raw != "":
+                setattr(section, f.name, _coerce_env(raw, hints[f.name], f"${var}"))
+                break
+
+
+def _coerce(raw: Any, typ: Any, what: str) -> Any:
+    ok = {
+        bool: isinstance(raw, bool),
+        int: isinstance(raw, int) and not isinstance(raw, bool),
+        float: isinstance(raw, int | float) and not isinstance(raw, bool),
+        str: isinstance(raw, str),
+    }
+    if typ in ok:
+        if not ok[typ]:
+            raise ConfigError(f"{what}: expected {typ.__name__}, got {raw!r}")
+        return float(raw) if typ is float else raw
+    if getattr(typ, "__origin__", None) is list:
+        if not isinstance(raw, list) or not all(isinstance(x, int) for x in raw):
+            raise ConfigError(f"{what}: expected a list of integers, got {raw!r}")
+        return raw
+    raise ConfigError(f"{what}: unsupported setting type")  # pragma: no cover
+
+
+def _coerce_env(raw: str, typ: Any, what: str) -> Any:
+    try:
+        if typ is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError
+            return lowered in {"1", "true", "yes", "on"}
+        if typ is int:
+            return int(raw)
+        if typ is float:
+            return float(raw)
+        if getattr(typ, "__origin__", None) is list:
+            return [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{what}: cannot read {raw!r} as {getattr(typ, '__name__', typ)}") from None
+    return raw
+
+
+_CHOICES = {
+    ("s3", "addressing_style"): {"path", "virtual", "auto"},
+    ("planner", "backend"): {"rules", "openai"},
+    ("images", "backend"): {"auto", "sketch", "diffusers"},
+    ("images", "device"): {"auto", "cuda", "mps", "cpu"},
+    ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
+    ("frp", "mode"): {"tcp", "stcp"},
+}
+
+
+def validate(cfg: Config, where: str) -> None:
+    for (section, key), allowed in _CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(
+                f"{where}: {section}.{key} = {value!r} is not one of {', '.join(sorted(allowed))}"
+            )
+    positive = [
+        ("queue", "job_timeout"), ("daemon", "port"), ("daemon", "max_body_bytes"),
+        ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
+        ("images", "height"), ("images", "steps"), ("images", "max_batch"),
+        ("limits", "max_story_bytes"), ("limits", "max_shots"), ("limits", "max_prompt_chars"),
+        ("stack", "workers"),
+    ]
+    for section, key in positive:
+        if getattr(getattr(cfg, section), key) <= 0:
+            raise ConfigError(f"{where}: {section}.{key} must be greater than 0")
+    if cfg.s3.link_expiry > 604_800:
+        raise ConfigError(f"{where}: s3.link_expiry must be at most 604800 s (7 days, SigV4 limit)")
+    for key in ("width", "height"):
+        if getattr(cfg.images, key) % 8:
+            raise ConfigError(f"{where}: images.{key} must be a multiple of 8")
+    if not cfg.daemon.url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: daemon.url must start with http:// or https://")
+    if cfg.s3.endpoint and "://" not in cfg.s3.endpoint:
+        # The original system's ENDPOINT held a bare TOS host name.
+        cfg.s3.endpoint = "https://" + cfg.s3.endpoint
