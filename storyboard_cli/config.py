@@ -317,7 +317,8 @@ def _coerce_env(raw: str, typ: Any, what: str) -> Any:
         if getattr(typ, "__origin__", None) is list:
             return [int(x) for x in raw.split(",") if x.strip()]
     except ValueError:
-        raise ConfigError(f"{what}: cannot read {raw!r} as {getattr(typ, '__name__', typ)}") from None
+        kind = getattr(typ, "__name__", "a list of integers")
+        raise ConfigError(f"{what}: cannot read {raw!r} as {kind}") from None
     return raw
 
 

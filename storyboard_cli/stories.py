@@ -56,13 +56,17 @@ def decode_story(data: bytes, encoding: str | None = None, name: str = "story") 
         try:
             return _check_text(data.decode(encoding), name), encoding
         except UnicodeDecodeError as exc:
-            raise UsageError(f"{name} is not valid {encoding}: {exc.reason} at byte {exc.start}") from None
+            raise UsageError(
+                f"{name} is not valid {encoding}: {exc.reason} at byte {exc.start}"
+            ) from None
     for bom, enc in _BOMS:
         if data.startswith(bom):
             try:
                 return _check_text(data.decode(enc), name), enc
             except UnicodeDecodeError:
-                raise UsageError(f"{name} starts with a {enc} byte-order mark but is not {enc}") from None
+                raise UsageError(
+                    f"{name} starts with a {enc} byte-order mark but is not {enc}"
+                ) from None
     utf16 = _looks_utf16(data)
     if utf16:
         try:

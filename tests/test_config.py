@@ -1,0 +1,108 @@
+"""Configuration: file + .env + environment, one typed object, clear errors naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storyboard_cli.config import REDACTED, load_config
+from storyboard_cli.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "storyboard.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_storyboard_toml_loads_and_matches_the_defaults():
+    cfg = load_config(REPO / "storyboard.toml", environ={})
+    assert cfg.redis.url == "redis://127.0.0.1:6379/0"
+    assert cfg.planner.backend == "rules"
+    assert cfg.store_path == REPO / "storyboard.db"
+
+
+def test_environment_overrides_the_file(tmp_path):
+    path = write(tmp_path, '[redis]\nurl = "redis://file:6379/0"\n[images]\nsteps = 10\n')
+    cfg = load_config(
+        path,
+        environ={"STORYBOARD_REDIS_URL": "redis://env:6379/1", "STORYBOARD_IMAGES_STEPS": "4"},
+    )
+    assert cfg.redis.url == "redis://env:6379/1"
+    assert cfg.images.steps == 4
+
+
+def test_original_system_s3_variable_names_are_accepted(tmp_path):
+    cfg = load_config(
+        write(tmp_path, ""),
+        environ={
+            "ACCESS_KEY": "ak", "SECRET_KEY": "sk",
+            "ENDPOINT": "tos-s3-cn-beijing.volces.com", "TOS_BUCKET": "boards",
+        },
+    )
+    assert (cfg.s3.access_key, cfg.s3.secret_key, cfg.s3.bucket) == ("ak", "sk", "boards")
+    assert cfg.s3.endpoint == "https://tos-s3-cn-beijing.volces.com"
+
+
+def test_aws_names_work_and_storyboard_names_win(tmp_path):
+    cfg = load_config(
+        write(tmp_path, ""),
+        environ={"AWS_ACCESS_KEY_ID": "aws", "STORYBOARD_S3_ACCESS_KEY": "mine"},
+    )
+    assert cfg.s3.access_key == "mine"
+
+
+def test_dotenv_beside_the_file_is_read_but_the_real_environment_wins(tmp_path, monkeypatch):
+    path = write(tmp_path, "")
+    (tmp_path / ".env").write_text("STORYBOARD_DAEMON_TOKEN=from-dotenv\nSECRET_KEY=dot\n")
+    monkeypatch.setenv("SECRET_KEY", "real")
+    monkeypatch.delenv("STORYBOARD_DAEMON_TOKEN", raising=False)
+    cfg = load_config(path)
+    assert cfg.daemon.token == "from-dotenv"
+    assert cfg.s3.secret_key == "real"
+
+
+def test_secrets_are_redacted(tmp_path):
+    cfg = load_config(write(tmp_path, ""), environ={"STORYBOARD_DAEMON_TOKEN": "t0ps3cret"})
+    shown = cfg.redacted()
+    assert shown["daemon"]["token"] == REDACTED
+    assert "t0ps3cret" not in repr(shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[redis\nurl = 1", "not valid TOML"),
+        ("[rediss]\nurl = 'x'\n", "unknown section [rediss]"),
+        ("[redis]\nuri = 'x'\n", "unknown key redis.uri"),
+        ("[images]\nsteps = 'many'\n", "images.steps: expected int"),
+        ("[images]\nwidth = 500\n", "images.width must be a multiple of 8"),
+        ("[s3]\naddressing_style = 'sideways'\n", "s3.addressing_style = 'sideways' is not one of"),
+        ("[daemon]\ntoken = 'abc'\n", "daemon.token is a secret"),
+        ("[queue]\njob_timeout = 0\n", "queue.job_timeout must be greater than 0"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_bad_environment_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match=r"\$STORYBOARD_IMAGES_STEPS: cannot read 'x'"):
+        load_config(write(tmp_path, ""), environ={"STORYBOARD_IMAGES_STEPS": "x"})
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path):
+    path = write(tmp_path, '[store]\npath = "data/sb.db"\n')
+    assert load_config(path, environ={}).store_path == tmp_path / "data" / "sb.db"

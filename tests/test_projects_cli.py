@@ -1,0 +1,162 @@
+"""Project commands as a user runs them; bad input gets one line, exit 2, and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storyboard_cli.store import Store
+
+CHINESE = "夜里，灯塔的光扫过海面。\n“你听见了吗？”老人问。\n女孩点点头。"
+
+
+def store_of(config_file: Path) -> Store:
+    return Store(config_file.parent / "storyboard.db")
+
+
+def test_new_creates_a_project_and_show_returns_it(cli, tmp_path):
+    (tmp_path / "lighthouse.txt").write_text("The keeper climbed the stairs.\n", encoding="utf-8")
+    result = cli("new", "lighthouse.txt", "--json")
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert created["title"] == "lighthouse"
+    shown = json.loads(cli("show", str(created["id"]), "--json").stdout)
+    assert shown["story"] == "The keeper climbed the stairs.\n"
+    assert shown["task"] is None and shown["shots"] == []
+    assert json.loads(cli("show", "lighthouse", "--json").stdout)["id"] == created["id"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "gb18030"])
+def test_chinese_story_round_trips_unchanged_in_every_supported_encoding(
+    cli, tmp_path, encoding
+):
+    (tmp_path / "story.txt").write_bytes(CHINESE.encode(encoding))
+    result = cli("new", "story.txt", "--title", "灯塔", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(cli("show", "灯塔", "--json").stdout)
+    assert shown["story"] == CHINESE
+
+
+def test_encoding_can_be_forced(cli, tmp_path):
+    (tmp_path / "s.txt").write_bytes(CHINESE.encode("gb18030"))
+    assert cli("new", "s.txt", "--encoding", "utf-8").exit_code == 2
+    assert cli("new", "s.txt", "--encoding", "gb18030").exit_code == 0
+
+
+def test_stdin_story(cli):
+    result = cli("new", "-", "--title", "piped", "--json", input="A story from a pipe.")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["title"] == "piped"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"  \n\t \n", "is empty"),
+        ("\u3000\n".encode("utf-16"), "only whitespace"),
+        (bytes(range(256)) * 4, "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "binary"),
+    ],
+)
+def test_bad_stories_give_one_line_exit_2_and_write_nothing(cli, config_file, tmp_path,
+                                                              content, message):
+    (tmp_path / "bad.txt").write_bytes(content)
+    result = cli("new", "bad.txt")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert store_of(config_file).db["projects"].count == 0
+
+
+def test_story_over_the_size_limit_is_refused(cli, config_file, tmp_path):
+    config_file.write_text('[store]\npath = "storyboard.db"\n[limits]\nmax_story_bytes = 100\n')
+    (tmp_path / "long.txt").write_text("word " * 50)
+    result = cli("new", "long.txt")
+    assert result.exit_code == 2
+    assert "the limit is 100" in result.stderr
+
+
+def test_missing_file_and_unknown_project_exit_2(cli):
+    assert "story file not found" in cli("new", "nope.txt").stderr
+    result = cli("show", "42", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "error": "no project with id or title '42' (see `storyboard list`)"
+    }
+
+
+def test_malformed_config_is_one_line_exit_2(cli, config_file):
+    config_file.write_text("[store\n")
+    result = cli("list")
+    assert result.exit_code == 2
+    assert str(config_file) in result.stderr and "not valid TOML" in result.stderr
+
+
+def test_list_shows_projects(cli, tmp_path):
+    (tmp_path / "a.txt").write_text("One.")
+    cli("new", "a.txt")
+    rows = json.loads(cli("list", "--json").stdout)
+    assert [r["title"] for r in rows] == ["a"]
+    assert rows[0]["shots"] == 0
+
+
+def test_init_writes_starter_files_once(cli, tmp_path):
+    target = tmp_path / "fresh"
+    first = json.loads(cli("init", str(target), "--json").stdout)
+    assert sorted(Path(p).name for p in first["written"]) == [".env.example", "storyboard.toml"]
+    (target / "storyboard.toml").write_text("# mine\n")
+    second = json.loads(cli("init", str(target), "--json").stdout)
+    assert second["written"] == []
+    assert (target / "storyboard.toml").read_text() == "# mine\n"
+
+
+def test_config_prints_the_effective_settings_without_secrets(cli, monkeypatch):
+    monkeypatch.setenv("STORYBOARD_DAEMON_TOKEN", "very-secret-token")
+    result = cli("config", "--json")
+    assert "very-secret-token" not in result.stdout
+    assert json.loads(result.stdout)["daemon"]["token"] == "***"
+
+
+def test_every_command_help_shows_an_example(cli):
+    from storyboard_cli.cli import app
+
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        result = cli(name, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.stdout, name
+
+
+def test_real_subprocess_new_then_show(config_file, tmp_path):
+    story = tmp_path / "s.txt"
+    story.write_bytes(CHINESE.encode("gb18030"))
+    env = {**os.environ, "STORYBOARD_CONFIG": str(config_file), "NO_COLOR": "1"}
+    exe = [sys.executable, "-m", "storyboard_cli.cli"]
+    new = subprocess.run([*exe, "new", str(story), "--json"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert new.returncode == 0, new.stderr
+    show = subprocess.run([*exe, "show", "1", "--json"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert json.loads(show.stdout)["story"] == CHINESE
+    bad = subprocess.run([*exe, "show", "99"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.count("\n") == 1
+
+
+def test_cli_start_up_imports_nothing_heavy():
+    code = (
+        "import sys, storyboard_cli.cli;"
+        "heavy = {'torch', 'diffusers', 'transformers', 'fastapi', 'uvicorn', 'boto3', 'botocore'};"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]"
