@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
+@cache
 def _console(stderr: bool) -> Console:
+    # rich costs ~35 ms to import: only commands that print through it pay for it.
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
-stdout = _console(stderr=False)
-stderr = _console(stderr=True)
+def __getattr__(name: str) -> Console:
+    """`output.stdout` and `output.stderr`: rich consoles, created on first use."""
+    if name in ("stdout", "stderr"):
+        return _console(stderr=name == "stderr")
+    raise AttributeError(name)
 
 
 def print_json(data: Any) -> None:
@@ -30,8 +39,15 @@ def error(message: str, json_out: bool = False) -> None:
     """One line on stderr; with --json also {"error": ...} on stdout."""
     if json_out:
         print_json({"error": message})
-    stderr.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    _console(True).print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
-    stderr.print(message, highlight=False, soft_wrap=True)
+    _console(True).print(message, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """Text shown verbatim inside rich markup (file names may hold [brackets])."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
