@@ -1,0 +1,268 @@
+"""The daemon's HTTP API (wire format in gpu_daemon/schemas.py).
+
+The event loop only parses requests and moves bytes. Planning runs in a worker thread, images
+in the render queue's one thread, PNG encoding and uploads in a small upload pool, so the
+upload of one image overlaps the rendering of the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from gpu_daemon import __version__, schemas
+from gpu_daemon.auth import BearerAuth, BodyLimit
+from gpu_daemon.images import ImageBackend, RenderJob
+from gpu_daemon.images.batching import RenderQueue
+from gpu_daemon.uploader import S3Uploader, UploadError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from gpu_daemon.planner import Planner
+    from storyboard_cli.config import Config
+
+log = logging.getLogger("gpu_daemon")
+
+Emit = Callable[[schemas.ProgressEvent], None]
+
+
+class DaemonError(Exception):
+    """A failure answered with this HTTP status and message (or an error event)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Daemon:
+    """Everything the endpoints share; built once at start-up, the model already loaded."""
+
+    cfg: Config
+    planner: Planner
+    backend: ImageBackend
+    uploader: S3Uploader
+    queue: RenderQueue = field(init=False)
+    uploads: ThreadPoolExecutor = field(init=False)
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.queue = RenderQueue(self.backend, self.cfg.images.max_batch)
+        self.uploads = ThreadPoolExecutor(4, thread_name_prefix="upload")
+
+    def close(self) -> None:
+        self.queue.close()
+        self.uploads.shutdown(wait=True)
+
+    def status(self) -> schemas.DaemonStatus:
+        stats = self.queue.stats
+        return schemas.DaemonStatus(
+            version=__version__,
+            planner=self.planner.name,
+            image_backend=self.backend.name,
+            model=self.backend.model,
+            model_loaded=self.backend.model is not None,
+            device=self.backend.device,
+            busy=stats.busy,
+            waiting=self.queue.waiting,
+            render_busy_s=round(stats.busy_seconds(), 4),
+            renders=stats.renders,
+            pipeline_calls=stats.pipeline_calls,
+            uptime_s=round(time.monotonic() - self.started, 3),
+        )
+
+    async def plan(self, req: schemas.PlanRequest, emit: Emit) -> schemas.PlanResponse:
+        from gpu_daemon.planner import PlannerError
+
+        limits = self.cfg.limits
+        size = len(req.story.encode("utf-8"))
+        if size > limits.max_story_bytes:
+            raise DaemonError(
+                422, f"story is {size} bytes; the limit is {limits.max_story_bytes} "
+                     "(limits.max_story_bytes)"
+            )
+        max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
+        loop = asyncio.get_running_loop()
+        total = 2 if req.upload_script else 1
+        emit(schemas.ProgressEvent(step=0, total=total))
+        try:
+            shots = await loop.run_in_executor(
+                None, self.planner.plan, req.story, req.style, max_shots
+            )
+        except PlannerError as exc:
+            raise DaemonError(502, f"planner {self.planner.name} failed: {exc}") from None
+        emit(schemas.ProgressEvent(step=1, total=total))
+        answer = schemas.PlanResponse(shots=shots, planner=self.planner.name)
+        if req.upload_script:
+            script = {
+                "project_id": req.project_id, "task_id": req.task_id, "style": req.style,
+                "planner": self.planner.name, "shots": [s.model_dump() for s in shots],
+            }
+            data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
+            uploaded = await loop.run_in_executor(
+                self.uploads, self.uploader.upload_script, req.project_id, req.task_id, data
+            )
+            answer.script_key, answer.script_url = uploaded.key, uploaded.url
+            answer.url_expires_at = uploaded.expires_at
+            emit(schemas.ProgressEvent(step=2, total=total))
+        return answer
+
+    def job_for(self, req: schemas.RenderRequest) -> RenderJob:
+        from gpu_daemon.styles import compose
+
+        limit = self.cfg.limits.max_prompt_chars
+        if len(req.prompt) > limit:
+            raise DaemonError(
+                422, f"prompt is {len(req.prompt)} characters; the limit is {limit} "
+                     "(limits.max_prompt_chars)"
+            )
+        images = self.cfg.images
+        prompt, style_negative = compose(req.prompt, req.style, self.backend.token_count())
+        return RenderJob(
+            prompt=prompt,
+            negative_prompt=req.negative_prompt or style_negative,
+            seed=req.seed,
+            width=req.width or images.width,
+            height=req.height or images.height,
+            steps=req.steps or images.steps,
+            guidance_scale=images.guidance_scale,
+            index=req.index,
+            camera=req.camera,
+            description=req.description or req.prompt,
+            style=req.style,
+        )
+
+    async def render(self, req: schemas.RenderRequest, emit: Emit | None) -> schemas.RenderResponse:
+        job = self.job_for(req)
+        loop = asyncio.get_running_loop()
+        on_step = None
+        if emit is not None:
+            def on_step(step: int, total: int) -> None:
+                event = schemas.ProgressEvent(shot_id=req.shot_id, step=step, total=total)
+                loop.call_soon_threadsafe(emit, event)
+
+        ticket = self.queue.submit(job, on_step)
+        try:
+            rendered = await asyncio.wrap_future(ticket.future)
+        except asyncio.CancelledError:
+            ticket.cancel()
+            raise
+        except Exception as exc:
+            raise DaemonError(500, f"render failed: {type(exc).__name__}: {exc}") from None
+        uploaded = await loop.run_in_executor(
+            self.uploads, self._upload_png, req, rendered.image
+        )
+        return schemas.RenderResponse(
+            image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
+            seed=job.seed, width=job.width, height=job.height, backend=self.backend.name,
+            render_ms=round(rendered.render_ms, 2), batch_size=rendered.batch_size,
+        )
+
+    def _upload_png(self, req: schemas.RenderRequest, image: Image.Image) -> Any:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return self.uploader.upload_png(req.project_id, req.shot_id, req.task_id, buf.getvalue())
+
+
+def _readable(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "invalid request: " + "; ".join(parts)
+
+
+async def _answer(
+    request: Request, work: Callable[[Emit | None], Awaitable[BaseModel]]
+) -> Response:
+    """Plain JSON, or with ``Accept: application/x-ndjson`` a stream of progress events
+    ending in one result or error event."""
+    if schemas.NDJSON not in request.headers.get("accept", ""):
+        try:
+            result = await work(None)
+        except (DaemonError, UploadError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse(result.model_dump(mode="json"))
+
+    events: asyncio.Queue[BaseModel | None] = asyncio.Queue()
+
+    async def run() -> None:
+        try:
+            result = await work(events.put_nowait)
+            events.put_nowait(schemas.ResultEvent(result=result.model_dump(mode="json")))
+        except (DaemonError, UploadError) as exc:
+            events.put_nowait(schemas.ErrorEvent(status=exc.status, error=str(exc)))
+        except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
+            log.exception("request failed")
+            events.put_nowait(schemas.ErrorEvent(status=500, error=f"internal error: {exc}"))
+        finally:
+            events.put_nowait(None)
+
+    async def lines() -> AsyncIterator[str]:
+        task = asyncio.create_task(run())
+        try:
+            while (event := await events.get()) is not None:
+                yield event.model_dump_json() + "\n"
+        finally:
+            # The client went away (or we are done): stop the work it was waiting for.
+            task.cancel()
+
+    return StreamingResponse(lines(), media_type=schemas.NDJSON)
+
+
+def create_app(daemon: Daemon, token: str | None) -> FastAPI:
+    """The ASGI app; token None (--insecure-no-token) turns authentication off."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, daemon.close)
+
+    app = FastAPI(
+        title="storyboard gpu-daemon", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.state.daemon = daemon
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _readable(exc)}, status_code=422)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/v1/status")
+    async def status() -> schemas.DaemonStatus:
+        return daemon.status()
+
+    @app.post("/v1/plan")
+    async def plan(req: schemas.PlanRequest, request: Request) -> Response:
+        return await _answer(request, lambda emit: daemon.plan(req, emit or _ignore))
+
+    @app.post("/v1/render")
+    async def render(req: schemas.RenderRequest, request: Request) -> Response:
+        return await _answer(request, lambda emit: daemon.render(req, emit))
+
+    # Added last = outermost: the token is checked before the body is even read.
+    app.add_middleware(BodyLimit, max_bytes=daemon.cfg.daemon.max_body_bytes)
+    app.add_middleware(BearerAuth, token=token)
+    return app
+
+
+def _ignore(event: schemas.ProgressEvent) -> None:
+    pass

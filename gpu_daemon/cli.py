@@ -1,0 +1,127 @@
+"""`gpu-daemon serve`: load the configuration and the model, then serve the API with uvicorn.
+
+Example: STORYBOARD_DAEMON_TOKEN=... gpu-daemon serve --config storyboard.toml
+"""
+
+from __future__ import annotations
+
+import os
+
+# huggingface_hub reads this once, when it is imported: it has to be set before anything can
+# import it. Offline is the default; `images.allow_download = true` restores the caller's value.
+_CALLER_HF_OFFLINE = os.environ.get("HF_HUB_OFFLINE")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import argparse  # noqa: E402
+import ipaddress  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from gpu_daemon import __version__  # noqa: E402
+
+log = logging.getLogger("gpu_daemon")
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpu-daemon",
+        description="The storyboard GPU daemon: plans shot lists, renders images, uploads them.",
+        epilog="Example: STORYBOARD_DAEMON_TOKEN=$(openssl rand -hex 24) gpu-daemon serve",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve", help="serve the HTTP API",
+        description="Serve the HTTP API (default 127.0.0.1:7860, from [daemon] in the config).",
+        epilog="Example: STORYBOARD_DAEMON_TOKEN=secret gpu-daemon serve --port 7860",
+    )
+    serve.add_argument("--host", help="address to listen on [daemon.host, 127.0.0.1]")
+    serve.add_argument("--port", type=int, help="port to listen on [daemon.port, 7860]")
+    serve.add_argument("--config", default=os.environ.get("STORYBOARD_CONFIG"),
+                       help="configuration file [default: ./storyboard.toml, then user config]")
+    serve.add_argument("--insecure-no-token", action="store_true",
+                       help="serve without authentication (loopback addresses only)")
+    serve.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(args: argparse.Namespace) -> None:
+    from storyboard_cli.config import load_config
+
+    cfg = load_config(args.config)
+    host = args.host or cfg.daemon.host
+    port = args.port or cfg.daemon.port
+    token = cfg.daemon.token or None
+    if token is None and not args.insecure_no_token:
+        raise StartupError(
+            "no token: set STORYBOARD_DAEMON_TOKEN (the same value the workers use), "
+            "or pass --insecure-no-token for a local experiment"
+        )
+    if token is None and not _is_loopback(host):
+        raise StartupError(f"refusing --insecure-no-token on the non-loopback address {host}")
+    if cfg.images.allow_download:
+        if _CALLER_HF_OFFLINE is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = _CALLER_HF_OFFLINE
+
+    import uvicorn
+
+    from gpu_daemon.app import Daemon, create_app
+    from gpu_daemon.images import make_backend
+    from gpu_daemon.planner import make_planner
+    from gpu_daemon.uploader import S3Uploader
+
+    uploader = S3Uploader(cfg.s3)
+    planner = make_planner(cfg)
+    backend = make_backend(cfg)
+    daemon = Daemon(cfg, planner, backend, uploader)
+    if token is None:
+        log.warning("authentication is OFF (--insecure-no-token)")
+    if not _is_loopback(host):
+        log.warning("listening on %s: reachable from other machines; prefer 127.0.0.1 behind "
+                    "an frp stcp tunnel", host)
+    log.info("planner %s, images %s (model %s, device %s), bucket %s",
+             planner.name, backend.name, backend.model or "-", backend.device, cfg.s3.bucket)
+    uvicorn.run(
+        create_app(daemon, token), host=host, port=port,
+        log_level="debug" if args.debug else "info",
+        server_header=False, timeout_graceful_shutdown=10,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from storyboard_cli.errors import StoryboardError
+
+    try:
+        serve(args)
+    except (StartupError, StoryboardError) as exc:
+        if args.debug:
+            raise
+        print(f"gpu-daemon: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The render queue: one pipeline call at a time, same-settings requests batched together.
+
+One render thread owns the backend. When it is free it takes the oldest waiting job plus every
+other waiting job with the same settings (size, steps, guidance, negative prompt), up to
+max_batch, and renders them in one call. It never waits for a batch to fill: a request that
+arrives at an idle queue starts at once, so batching cannot make a lone request slower; it only
+lets requests that would otherwise wait ride along with the call ahead of them.
+
+Requests are futures: the asyncio side awaits them, and cancelling one that has not started
+takes it out of the queue. A call whose requests were all cancelled stops at the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from gpu_daemon.images import ImageBackend, RenderJob, StepCallback
+
+log = logging.getLogger("gpu_daemon.render")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    image: Image.Image
+    render_ms: float  # the pipeline call that made it, shared by its batch
+    batch_size: int
+
+
+class Cancelled(Exception):
+    """Raised from the step callback when nobody waits for the batch any more."""
+
+
+@dataclass
+class Ticket:
+    """A queued job: await ``future``; ``cancel()`` when the requester goes away."""
+
+    job: RenderJob
+    future: Future[Rendered]
+    on_step: StepCallback | None
+    abandoned: bool = False
+
+    def cancel(self) -> None:
+        # A running future cannot be cancelled; the flag stops its call at the next step.
+        self.abandoned = True
+        self.future.cancel()
+
+
+@dataclass
+class RenderStats:
+    busy: bool = False
+    renders: int = 0
+    pipeline_calls: int = 0
+    busy_s: float = 0.0
+    _since: float | None = field(default=None, repr=False)
+
+    def busy_seconds(self) -> float:
+        """Cumulative busy time, counting the call running now."""
+        running = time.monotonic() - self._since if self._since is not None else 0.0
+        return self.busy_s + running
+
+
+class RenderQueue:
+    def __init__(self, backend: ImageBackend, max_batch: int) -> None:
+        self.backend = backend
+        self.max_batch = max(1, max_batch)
+        self.stats = RenderStats()
+        self._pending: deque[Ticket] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self._thread.start()
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return sum(1 for p in self._pending if not p.future.cancelled())
+
+    def submit(self, job: RenderJob, on_step: StepCallback | None = None) -> Ticket:
+        """Queue a job; on_step(step, total) is called from the render thread."""
+        ticket = Ticket(job, Future(), on_step)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("render queue is closed")
+            self._pending.append(ticket)
+            self._cond.notify()
+        return ticket
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._closed = True
+            for p in self._pending:
+                p.future.cancel()
+            self._pending.clear()
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _take_batch(self) -> list[Ticket] | None:
+        """Blocks until there is work; the first live job and its same-settings companions."""
+        with self._cond:
+            while True:
+                while self._pending and not self._pending[0].future.set_running_or_notify_cancel():
+                    self._pending.popleft()
+                if self._pending:
+                    break
+                if self._closed:
+                    return None
+                self._cond.wait()
+            first = self._pending.popleft()
+            batch, key, rest = [first], first.job.batch_key(), deque()
+            while self._pending:
+                p = self._pending.popleft()
+                if len(batch) < self.max_batch and p.job.batch_key() == key:
+                    if p.future.set_running_or_notify_cancel():
+                        batch.append(p)
+                else:
+                    rest.append(p)
+            self._pending = rest
+            self.stats.busy = True
+            self.stats._since = time.monotonic()
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            self._render(batch)
+
+    def _render(self, batch: list[Ticket]) -> None:
+        def on_step(step: int, total: int) -> None:
+            if all(p.abandoned for p in batch):
+                raise Cancelled
+            for p in batch:
+                if p.on_step is not None:
+                    p.on_step(step, total)
+
+        started = time.monotonic()
+        try:
+            images = self.backend.render([p.job for p in batch], _guard(on_step))
+        except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
+            if not isinstance(exc, Cancelled):
+                log.exception("render of %d job(s) failed", len(batch))
+            for p in batch:
+                _settle(p.future, exc=exc)
+        else:
+            ms = (time.monotonic() - started) * 1000
+            for p, image in zip(batch, images, strict=True):
+                _settle(p.future, Rendered(image, ms, len(batch)))
+        finally:
+            with self._cond:
+                self.stats.busy = False
+                self.stats.busy_s += time.monotonic() - started
+                self.stats._since = None
+                self.stats.pipeline_calls += 1
+                self.stats.renders += len(batch)
+
+
+def _guard(on_step: StepCallback) -> StepCallback:
+    """Progress reporting must not break a render, except to cancel it."""
+
+    def call(step: int, total: int) -> None:
+        try:
+            on_step(step, total)
+        except Cancelled:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("progress callback failed")
+
+    return call
+
+
+def _settle(future: Future[Rendered], result: Rendered | None = None,
+            exc: BaseException | None = None) -> None:
+    # A future whose request went away may already be cancelled; nobody reads it then.
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
