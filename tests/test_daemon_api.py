@@ -174,3 +174,22 @@ def test_keep_alive_requests_are_not_delayed_by_nagle(sketch_daemon):
             assert c.get("/v1/status").status_code == 200
             times.append(time.perf_counter() - start)
     assert statistics.median(times) < 0.02, times
+
+
+def test_a_bucket_that_refuses_uploads_is_a_clear_502(tmp_path, s3_server):
+    from fixtures_daemon import start_daemon
+
+    daemon = start_daemon(tmp_path, s3_server, "sketch", env={"ACCESS_KEY": "AKNOBODY"})
+    try:
+        with daemon.client() as c:
+            plain = c.post("/v1/render", json=render_body())
+            with c.stream("POST", "/v1/render", json=render_body(),
+                          headers={"Accept": NDJSON}) as resp:
+                events = [json.loads(line) for line in resp.iter_lines() if line]
+    finally:
+        daemon.stop()
+    assert plain.status_code == 502
+    assert f"bucket '{s3_server.bucket}'" in plain.json()["detail"]
+    assert s3_server.secret_key not in plain.text
+    assert events[-1]["event"] == "error" and events[-1]["status"] == 502
+    assert f"bucket '{s3_server.bucket}'" in events[-1]["error"]

@@ -1,0 +1,89 @@
+"""`gpu-daemon serve` refuses to start, quickly and with one clear line, when it cannot serve
+safely or correctly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fixtures_daemon import daemon_argv, write_toml
+
+
+def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+          images: dict | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+    config = write_toml(tmp_path / "daemon.toml", {"images": images or {"backend": "sketch"}})
+    full_env = {k: v for k, v in os.environ.items() if k != "STORYBOARD_DAEMON_TOKEN"}
+    full_env.update({"ACCESS_KEY": "k", "SECRET_KEY": "not-a-real-secret",
+                     "ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")})
+    full_env.update(env or {})
+    start = time.monotonic()
+    done = subprocess.run(
+        [*daemon_argv(), "serve", "--config", str(config), "--port", "9", *args],
+        env=full_env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    return done, time.monotonic() - start
+
+
+def test_refuses_to_start_without_a_token(tmp_path):
+    done, _ = serve(tmp_path)
+    assert done.returncode == 2
+    assert "STORYBOARD_DAEMON_TOKEN" in done.stderr and "--insecure-no-token" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_no_token_mode_is_only_for_loopback(tmp_path):
+    done, _ = serve(tmp_path, "--insecure-no-token", "--host", "0.0.0.0")
+    assert done.returncode == 2
+    assert "non-loopback" in done.stderr
+
+
+def test_missing_bucket_credentials_are_named(tmp_path):
+    done, _ = serve(tmp_path, env={"STORYBOARD_DAEMON_TOKEN": "t", "ACCESS_KEY": "",
+                                   "SECRET_KEY": ""})
+    assert done.returncode == 2
+    assert "ACCESS_KEY" in done.stderr and "SECRET_KEY" in done.stderr
+
+
+def test_an_uncached_model_id_fails_fast_offline(tmp_path):
+    done, seconds = serve(tmp_path, env={"STORYBOARD_DAEMON_TOKEN": "t"},
+                          images={"backend": "diffusers", "model": "acme/no-such-model"})
+    assert done.returncode == 2
+    assert "'acme/no-such-model' is not in the Hugging Face cache" in done.stderr
+    assert "allow_download" in done.stderr
+    assert "not-a-real-secret" not in done.stderr
+    assert seconds < 20
+
+
+def test_a_missing_model_directory_is_named(tmp_path):
+    done, _ = serve(tmp_path, env={"STORYBOARD_DAEMON_TOKEN": "t"},
+                    images={"backend": "diffusers", "model": "./models/sd"})
+    assert done.returncode == 2
+    assert f"no model directory at {tmp_path / 'models' / 'sd'}" in done.stderr
+
+
+@pytest.fixture()
+def hub_cache(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """An HF cache laid out as the hub leaves it: refs/main names a snapshot folder."""
+    repo = tmp_path / "hf" / "hub" / "models--acme--tiny-sd"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots").mkdir()
+    (repo / "snapshots" / revision).symlink_to(tiny_model_dir, target_is_directory=True)
+    return tmp_path / "hf"
+
+
+def test_a_cached_model_id_loads_offline(hub_cache: Path):
+    code = ("from pathlib import Path; from storyboard_cli.config import ImagesConfig; "
+            "from gpu_daemon.images.diffusion import DiffusersBackend; "
+            "b = DiffusersBackend.load(ImagesConfig(model='acme/tiny-sd'), Path('.')); "
+            "print(b.model, b.device, type(b.pipe).__name__)")
+    env = {**os.environ, "HF_HOME": str(hub_cache), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["acme/tiny-sd", "cpu", "StableDiffusionPipeline"]
