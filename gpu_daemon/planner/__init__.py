@@ -1,0 +1,37 @@
+"""Shot planners: story text + style -> an ordered list of PlannedShot.
+
+Two backends, chosen by ``planner.backend``: ``rules`` (offline, deterministic) and
+``openai`` (any OpenAI-compatible /v1/chat/completions service). Each shot's ``prompt`` is
+the content prompt (shot size + subject); the style preset is added at render time by
+gpu_daemon.styles.compose.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gpu_daemon.schemas import PlannedShot
+    from storyboard_cli.config import Config
+
+
+class PlannerError(Exception):
+    """Planning failed; the message says why, in one line, without secrets."""
+
+
+class Planner(Protocol):
+    name: str
+
+    def plan(self, story: str, style: str, max_shots: int) -> list[PlannedShot]:
+        """At most `max_shots` shots, indexed 0.. in story order. Raises PlannerError."""
+
+
+def make_planner(cfg: Config) -> Planner:
+    """The planner configured in ``cfg.planner.backend``."""
+    if cfg.planner.backend == "openai":
+        from gpu_daemon.planner.openai import OpenAIPlanner
+
+        return OpenAIPlanner(cfg.planner)
+    from gpu_daemon.planner.rules import RulesPlanner
+
+    return RulesPlanner()
