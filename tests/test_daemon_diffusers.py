@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -90,3 +91,18 @@ def test_streaming_reports_every_denoising_step_then_the_result(diffusers_daemon
     assert [e["event"] for e in events][-1] == "result"
     assert all(e["shot_id"] == 3 for e in events[:-1])
     png(events[-1]["result"]["image_url"])
+
+
+def test_a_client_that_hangs_up_mid_stream_stops_its_render(diffusers_daemon):
+    before = diffusers_daemon.status()
+    with diffusers_daemon.client() as c, c.stream(
+        "POST", "/v1/render", json=body(9, steps=150), headers={"Accept": NDJSON}
+    ) as resp:
+        first = json.loads(next(resp.iter_lines()))
+        assert first["event"] == "progress" and first["total"] == 150
+    # The connection is closed: the call stops at its next step, no image is delivered.
+    deadline = time.monotonic() + 30
+    while (status := diffusers_daemon.status())["busy"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert status["pipeline_calls"] == before["pipeline_calls"] + 1
+    assert status["renders"] == before["renders"]

@@ -55,7 +55,7 @@ class Ticket:
 @dataclass
 class RenderStats:
     busy: bool = False
-    renders: int = 0
+    renders: int = 0  # images delivered; a failed or cancelled call adds none
     pipeline_calls: int = 0
     busy_s: float = 0.0
     _since: float | None = field(default=None, repr=False)
@@ -139,6 +139,7 @@ class RenderQueue:
                     p.on_step(step, total)
 
         started = time.monotonic()
+        delivered = 0
         try:
             images = self.backend.render([p.job for p in batch], _guard(on_step))
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
@@ -150,13 +151,14 @@ class RenderQueue:
             ms = (time.monotonic() - started) * 1000
             for p, image in zip(batch, images, strict=True):
                 _settle(p.future, Rendered(image, ms, len(batch)))
+            delivered = len(batch)
         finally:
             with self._cond:
                 self.stats.busy = False
                 self.stats.busy_s += time.monotonic() - started
                 self.stats._since = None
                 self.stats.pipeline_calls += 1
-                self.stats.renders += len(batch)
+                self.stats.renders += delivered
 
 
 def _guard(on_step: StepCallback) -> StepCallback:
