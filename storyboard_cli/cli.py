@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import projects
+from storyboard_cli.commands import projects, tasks
 
 app = typer.Typer(
     name="storyboard",
@@ -39,6 +39,7 @@ def _main(
 
 
 projects.register(app)
+tasks.register(app)
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from storyboard_cli.errors import NotFound
 
 TASK_TYPES = ("storyboard", "shot_generation")
 TASK_STATUSES = ("pending", "running", "succeeded", "failed")
+# A render is `retrying` between a failed attempt and the next one (error holds why).
+RENDER_STATUSES = ("pending", "running", "retrying", "done", "failed")
 
 
 def now() -> str:
@@ -243,6 +246,242 @@ class Store:
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
         rows = list(self.db.query(sql, list(params)))
         return rows[0] if rows else None
+
+    # --- task state: every write is keyed by ids, so a job that runs twice writes once ------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the write lock from its start: a read-then-write in it
+        cannot fail halfway with "database is locked" while other workers write."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+    def start_task(self, task_id: str) -> None:
+        """A job of the task began: it is running (a succeeded task stays succeeded)."""
+        with self._write() as c:
+            c.execute(
+                """update tasks set status = 'running', started_at = coalesce(started_at, ?),
+                   attempts = attempts + 1, error = null, finished_at = null
+                   where id = ? and status != 'succeeded'""",
+                [now(), task_id],
+            )
+
+    def save_plan(
+        self, task_id: str, project_id: int, shots: list[dict[str, Any]], with_renders: bool
+    ) -> None:
+        """Store a planned shot list (and a pending render per shot) in one transaction.
+
+        Rows are keyed by (task, index): saving the same plan again adds nothing.
+        """
+        stamp = now()
+        with self._write() as c:
+            c.executemany(
+                """insert into shots (project_id, task_id, idx, description, prompt,
+                     negative_prompt, camera, dialogue, duration, seed, updated_at)
+                   values (:project_id, :task_id, :idx, :description, :prompt, :negative_prompt,
+                     :camera, :dialogue, :duration, :seed, :updated_at)
+                   on conflict (task_id, idx) do nothing""",
+                [{**s, "project_id": project_id, "task_id": task_id, "updated_at": stamp}
+                 for s in shots],
+            )
+            if with_renders:
+                c.execute(
+                    """insert into renders (task_id, shot_id, status, step, steps, seed, updated_at)
+                       select task_id, id, 'pending', 0, 0, seed, ? from shots where task_id = ?
+                       on conflict do nothing""",
+                    [stamp, task_id],
+                )
+
+    def plan_stored(self, task_id: str) -> bool:
+        row = self._one("select 1 as x from shots where task_id = ? limit 1", [task_id])
+        return row is not None
+
+    def add_render(self, task_id: str, shot_id: int, seed: int) -> None:
+        """The one render of a shot_generation task (kept if it exists)."""
+        with self._write() as c:
+            c.execute(
+                """insert into renders (task_id, shot_id, status, step, steps, seed, updated_at)
+                   values (?, ?, 'pending', 0, 0, ?, ?) on conflict do nothing""",
+                [task_id, shot_id, seed, now()],
+            )
+
+    def get_shot(self, shot_id: int) -> dict[str, Any]:
+        row = self._one("select * from shots where id = ?", [shot_id])
+        if row is None:
+            raise NotFound(f"no shot with id {shot_id} (see `storyboard show PROJECT`)")
+        return row
+
+    def get_render(self, task_id: str, shot_id: int) -> dict[str, Any] | None:
+        return self._one(
+            "select * from renders where task_id = ? and shot_id = ?", [task_id, shot_id]
+        )
+
+    def task_renders(self, task_id: str) -> list[dict[str, Any]]:
+        """A task's renders in shot order, with the shot's index."""
+        return list(
+            self.db.query(
+                """select r.*, s.idx from renders r join shots s on s.id = r.shot_id
+                   where r.task_id = ? order by s.idx""",
+                [task_id],
+            )
+        )
+
+    def render_started(self, task_id: str, shot_id: int) -> None:
+        with self._write() as c:
+            c.execute(
+                """update renders set status = 'running', step = 0, updated_at = ?
+                   where task_id = ? and shot_id = ? and status != 'done'""",
+                [now(), task_id, shot_id],
+            )
+
+    def render_step(self, task_id: str, shot_id: int, step: int, steps: int) -> None:
+        with self._write() as c:
+            c.execute(
+                """update renders set step = ?, steps = ?, updated_at = ?
+                   where task_id = ? and shot_id = ? and status = 'running'""",
+                [step, steps, now(), task_id, shot_id],
+            )
+
+    def render_retrying(self, task_id: str, shot_id: int, error: str) -> None:
+        with self._write() as c:
+            c.execute(
+                """update renders set status = 'retrying', error = ?, updated_at = ?
+                   where task_id = ? and shot_id = ? and status != 'done'""",
+                [error, now(), task_id, shot_id],
+            )
+
+    def finish_render(
+        self,
+        task_id: str,
+        shot_id: int,
+        image_key: str,
+        image_url: str,
+        url_expires_at: str,
+        seed: int,
+        prompt: str | None = None,
+    ) -> str:
+        """Record a rendered image; returns the task's status after it.
+
+        The shot shows the newest task's image: a late duplicate of an older render never
+        replaces the image of a newer regen-shot.
+        """
+        stamp = now()
+        with self._write() as c:
+            c.execute(
+                """update renders set status = 'done', step = max(step, steps), seed = ?,
+                     image_key = ?, error = null, updated_at = ?
+                   where task_id = ? and shot_id = ?""",
+                [seed, image_key, stamp, task_id, shot_id],
+            )
+            c.execute(
+                """update shots set image_key = ?, image_url = ?, url_expires_at = ?, seed = ?,
+                     prompt = coalesce(?, prompt), updated_at = ?
+                   where id = ? and not exists (
+                     select 1 from renders r join tasks t on t.id = r.task_id
+                     where r.shot_id = ? and r.status = 'done' and r.task_id != ?
+                       and t.created_at > (select created_at from tasks where id = ?))""",
+                [image_key, image_url, url_expires_at, seed, prompt, stamp,
+                 shot_id, shot_id, task_id, task_id],
+            )
+            return self._settle(c, task_id)
+
+    def fail_render(self, task_id: str, shot_id: int, error: str) -> str:
+        """A render that will not be tried again; returns the task's status after it."""
+        with self._write() as c:
+            c.execute(
+                """update renders set status = 'failed', error = ?, updated_at = ?
+                   where task_id = ? and shot_id = ? and status != 'done'""",
+                [error, now(), task_id, shot_id],
+            )
+            return self._settle(c, task_id)
+
+    def settle_task(self, task_id: str) -> str:
+        with self._write() as c:
+            return self._settle(c, task_id)
+
+    def _settle(self, c: sqlite3.Connection, task_id: str) -> str:
+        """Derive a task's outcome from its renders once none is left to run.
+
+        Succeeded when every render is done; failed when the rest failed; otherwise unchanged.
+        Derived, never counted, so a repeated job cannot push a task into a wrong state.
+        """
+        total, done, failed, first_error = c.execute(
+            """select count(*), coalesce(sum(status = 'done'), 0),
+                 coalesce(sum(status = 'failed'), 0),
+                 (select error from renders r2 join shots s on s.id = r2.shot_id
+                  where r2.task_id = ?1 and r2.status = 'failed' order by s.idx limit 1)
+               from renders where task_id = ?1""",
+            [task_id],
+        ).fetchone()
+        if total and done == total:
+            c.execute(
+                """update tasks set status = 'succeeded', error = null, finished_at = ?
+                   where id = ? and status != 'succeeded'""",
+                [now(), task_id],
+            )
+        elif total and done + failed == total:
+            shots = "the shot" if total == 1 else f"{failed} of {total} shots"
+            c.execute(
+                """update tasks set status = 'failed', error = ?, finished_at = ?
+                   where id = ? and status != 'succeeded'""",
+                [f"{shots} failed: {first_error}", now(), task_id],
+            )
+        row = c.execute("select status from tasks where id = ?", [task_id]).fetchone()
+        return row[0] if row else "missing"
+
+    def succeed_task(self, task_id: str) -> None:
+        """A task with nothing to render (generate --no-images) is done when planned."""
+        with self._write() as c:
+            c.execute(
+                """update tasks set status = 'succeeded', error = null, finished_at = ?
+                   where id = ? and status != 'succeeded'""",
+                [now(), task_id],
+            )
+
+    def fail_task(self, task_id: str, error: str) -> None:
+        with self._write() as c:
+            c.execute(
+                """update tasks set status = 'failed', error = ?, finished_at = ?
+                   where id = ? and status != 'succeeded'""",
+                [error, now(), task_id],
+            )
+
+    def reopen_task(self, task_id: str, shot_ids: Iterable[int] = ()) -> None:
+        """Make a failed task runnable again (storyboard retry): these renders go back to
+        pending; done renders are left alone."""
+        stamp = now()
+        with self._write() as c:
+            c.executemany(
+                """update renders set status = 'pending', step = 0, error = null, updated_at = ?
+                   where task_id = ? and shot_id = ? and status != 'done'""",
+                [(stamp, task_id, shot_id) for shot_id in shot_ids],
+            )
+            c.execute(
+                """update tasks set status = 'pending', error = null, finished_at = null
+                   where id = ? and status != 'succeeded'""",
+                [task_id],
+            )
+
+    def set_shot_link(self, shot_id: int, image_url: str, url_expires_at: str) -> None:
+        with self._write() as c:
+            c.execute(
+                "update shots set image_url = ?, url_expires_at = ? where id = ?",
+                [image_url, url_expires_at, shot_id],
+            )
+
+    def unfinished_tasks(self) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                """select id, type, status, created_at from tasks
+                   where status in ('pending', 'running')"""
+            )
+        )
 
     # --- views: the shapes the CLI prints (DESIGN.md "Task object") ------------------------
 

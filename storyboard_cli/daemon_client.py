@@ -1,0 +1,158 @@
+"""The worker's HTTP client for the GPU daemon (wire format: gpu_daemon/schemas.py).
+
+One client per worker process: it keeps a connection pool to the daemon (through the tunnel),
+so it must not be shared across a fork. Long calls stream NDJSON progress events, which are
+handed to a callback as they arrive.
+
+Failures are sorted for the retry policy:
+  DaemonUnavailable  the daemon, the tunnel or the daemon's bucket could not be reached, or the
+                     daemon failed (5xx): worth retrying with backoff.
+  DaemonRejected     the daemon refused the request (wrong token, invalid or too large):
+                     retrying the same request cannot help.
+Messages name the daemon URL and never contain the token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from gpu_daemon.schemas import (
+    NDJSON,
+    DaemonStatus,
+    ErrorEvent,
+    PlanRequest,
+    PlanResponse,
+    ProgressEvent,
+    RenderRequest,
+    RenderResponse,
+    ResultEvent,
+)
+from storyboard_cli.errors import ConfigError, ServiceUnavailable, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import BaseModel
+
+    from storyboard_cli.config import DaemonConfig
+
+OnProgress = Callable[[ProgressEvent], None]
+
+
+class DaemonUnavailable(ServiceUnavailable):
+    """Could not reach the daemon (or the daemon could not reach its bucket): retry later."""
+
+
+class DaemonRejected(UsageError):
+    """The daemon refused this request; the same request will be refused again."""
+
+
+class DaemonClient:
+    def __init__(self, cfg: DaemonConfig, transport: httpx.BaseTransport | None = None) -> None:
+        import httpx
+
+        if not cfg.token:
+            raise ConfigError(
+                "no daemon token: set STORYBOARD_DAEMON_TOKEN (the value the GPU daemon uses)"
+            )
+        self.url = cfg.url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {cfg.token}", "User-Agent": "storyboard-worker"},
+            timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def status(self) -> DaemonStatus:
+        return DaemonStatus.model_validate(self._call("GET", "/v1/status", None, None))
+
+    def plan(self, req: PlanRequest, on_progress: OnProgress | None = None) -> PlanResponse:
+        return PlanResponse.model_validate(self._call("POST", "/v1/plan", req, on_progress))
+
+    def render(self, req: RenderRequest, on_progress: OnProgress | None = None) -> RenderResponse:
+        return RenderResponse.model_validate(self._call("POST", "/v1/render", req, on_progress))
+
+    def _call(
+        self, method: str, path: str, body: BaseModel | None, on_progress: OnProgress | None
+    ) -> dict[str, Any]:
+        import httpx
+
+        where = f"the GPU daemon at {self.url}"
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs["content"] = body.model_dump_json()
+            kwargs["headers"] = {"Content-Type": "application/json", "Accept": NDJSON}
+        try:
+            with self._http.stream(method, path, **kwargs) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    raise failure(resp.status_code, _detail(resp), where)
+                if resp.headers.get("content-type", "").startswith(NDJSON):
+                    return read_stream(resp.iter_lines(), on_progress, where)
+                resp.read()
+                return resp.json()
+        except httpx.TimeoutException as exc:
+            raise DaemonUnavailable(f"{where} did not answer in time ({_kind(exc)})") from None
+        except httpx.TransportError as exc:
+            raise DaemonUnavailable(f"cannot reach {where}: {_reason(exc)}") from None
+
+
+def read_stream(
+    lines: Iterator[str], on_progress: OnProgress | None, where: str
+) -> dict[str, Any]:
+    """Progress events until one result or error event (schemas.py, "Streaming")."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            raise DaemonUnavailable(f"{where} sent a malformed progress line") from None
+        kind = data.get("event") if isinstance(data, dict) else None
+        if kind == "progress":
+            if on_progress is not None:
+                on_progress(ProgressEvent.model_validate(data))
+        elif kind == "result":
+            return ResultEvent.model_validate(data).result
+        elif kind == "error":
+            err = ErrorEvent.model_validate(data)
+            raise failure(err.status, err.error, where)
+    raise DaemonUnavailable(f"{where} closed the stream before sending a result")
+
+
+def failure(status: int, detail: str, where: str) -> Exception:
+    """An HTTP status from the daemon as a retryable or a permanent error."""
+    if status == 401:
+        return DaemonRejected(
+            f"{where} refused the token (401): STORYBOARD_DAEMON_TOKEN must match on both sides"
+        )
+    message = f"{where} answered {status}: {detail}"
+    if status >= 500 or status in (408, 429):
+        return DaemonUnavailable(message)
+    return DaemonRejected(message)
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        detail = resp.json().get("detail")
+    except ValueError:
+        detail = None
+    text = str(detail) if detail else resp.text.strip() or resp.reason_phrase
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _kind(exc: Exception) -> str:
+    names = {"ConnectTimeout": "connect timeout", "ReadTimeout": "read timeout",
+             "WriteTimeout": "write timeout", "PoolTimeout": "pool timeout"}
+    return names.get(type(exc).__name__, type(exc).__name__)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    if "Connection refused" in text:
+        return "connection refused"
+    return text or type(exc).__name__

@@ -1,0 +1,454 @@
+"""The RQ jobs workers run, and the helpers the CLI uses to submit and retry tasks.
+
+A storyboard task is a plan job (job id = task id) that stores the shot list and fans out one
+render job per shot (job id = ``<task id>-shot-<shot id>``); a shot_generation task is one
+render job (job id = task id). Jobs carry ids only and read everything else from the store
+when they run, so a job that runs again (worker killed, retry, duplicate) sees the current
+state: a stored plan is not planned again, a done render is not rendered again, and writes are
+keyed by task and shot ids. A task's progress and outcome are derived from its renders rows.
+
+Each worker process holds one Context (store, daemon client, Redis, S3) for all its jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from storyboard_cli.errors import NotFound, ServiceUnavailable, UsageError
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq.job import Job
+
+    from gpu_daemon.schemas import PlannedShot, ProgressEvent
+    from storyboard_cli.config import Config, QueueConfig
+    from storyboard_cli.daemon_client import DaemonClient
+    from storyboard_cli.store import Store
+
+# Diffusion steps can come every few milliseconds: write a shot's step at most this often.
+STEP_WRITE_INTERVAL = 0.25
+# A task's jobs in these RQ states will still run; retry leaves them alone.
+ACTIVE = ("queued", "started", "scheduled", "deferred")
+
+
+# --- per-process context ---------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What jobs use, created once per worker process (never carried across a fork)."""
+
+    config: Config
+    store: Store
+    daemon: DaemonClient
+    redis: Redis
+    pid: int = field(default_factory=os.getpid)
+    _s3: Any = None
+
+    @classmethod
+    def create(cls, config: Config, redis: Redis | None = None) -> Context:
+        from storyboard_cli.daemon_client import DaemonClient
+        from storyboard_cli.store import Store
+
+        return cls(
+            config=config,
+            store=Store(config.store_path),
+            daemon=DaemonClient(config.daemon),
+            redis=redis if redis is not None else connect_redis(config.redis.url, patient=True),
+        )
+
+    @property
+    def s3(self) -> Any:
+        """The S3 client (boto3), made on first use and kept for the process."""
+        if self._s3 is None:
+            from storyboard_cli.s3 import client_from_config
+
+            self._s3 = client_from_config(self.config.s3)
+        return self._s3
+
+    def close(self) -> None:
+        self.daemon.close()
+        self.store.close()
+
+
+_context: Context | None = None
+
+
+def install(ctx: Context) -> None:
+    global _context
+    _context = ctx
+
+
+def context() -> Context:
+    """This process's context; built from the default configuration when a job runs under a
+    plain `rq worker`, and rebuilt in a forked child instead of reusing the parent's."""
+    global _context
+    if _context is None or _context.pid != os.getpid():
+        from storyboard_cli.config import load_config
+
+        _context = Context.create(load_config())
+    return _context
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+def connect_redis(url: str, patient: bool = False) -> Redis:
+    """A Redis client. Patient clients (workers) ride out a Redis restart of some seconds;
+    the CLI's gives up at once so an unreachable Redis is reported without delay."""
+    from redis import Redis
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.retry import Retry
+
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 20 if patient else 0),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
+
+
+def redacted_url(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_redis(redis: Redis, url: str) -> None:
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    try:
+        redis.ping()
+    except (ConnectionError, TimeoutError) as exc:
+        reason = "connection refused" if "refused" in str(exc) else str(exc)
+        raise ServiceUnavailable(
+            f"cannot reach Redis at {redacted_url(url)} ({reason}); start it "
+            "(queue/redis.conf) or set [redis].url / STORYBOARD_REDIS_URL"
+        ) from None
+
+
+# --- job ids, seeds, options -----------------------------------------------------------------
+
+
+def render_job_id(task: dict[str, Any], shot_id: int) -> str:
+    return task["id"] if task["type"] == "shot_generation" else f"{task['id']}-shot-{shot_id}"
+
+
+def shot_seed(task_id: str, index: int) -> int:
+    """The seed of a planned shot: fixed by task and index, so a re-run renders the same."""
+    digest = hashlib.sha256(f"{task_id}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
+    from rq import Queue
+
+    return Queue(cfg.plan_queue, connection=redis), Queue(cfg.render_queue, connection=redis)
+
+
+def _options(cfg: QueueConfig) -> dict[str, Any]:
+    from rq import Callback, Retry
+
+    return {
+        "timeout": cfg.job_timeout,
+        "result_ttl": cfg.result_ttl,
+        "retry": Retry(max=cfg.retries, interval=list(cfg.backoff) or 0) if cfg.retries else None,
+        "on_failure": Callback(on_failure),
+    }
+
+
+def _enqueue(redis: Redis, queue: Any, cfg: QueueConfig, specs: list[dict[str, Any]]) -> list[str]:
+    """Enqueue jobs by id unless a job with that id is still going to run.
+
+    A finished or failed job with the same id is deleted first, so the new one starts with
+    fresh retries and RQ's registries list each id once.
+    """
+    from rq import Queue
+    from rq.job import Job
+
+    existing = Job.fetch_many([s["job_id"] for s in specs], connection=redis)
+    fresh = [s for s, job in zip(specs, existing, strict=True)
+             if job is None or job.get_status(refresh=False) not in ACTIVE]
+    if not fresh:
+        return []
+    with redis.pipeline() as pipe:
+        for old in existing:
+            if old is not None and old.id in {s["job_id"] for s in fresh}:
+                old.delete(pipeline=pipe)
+        queue.enqueue_many(
+            [Queue.prepare_data(s["func"], args=s["args"], job_id=s["job_id"], meta=s["meta"],
+                                **_options(cfg)) for s in fresh],
+            pipeline=pipe,
+        )
+        pipe.execute()
+    return [s["job_id"] for s in fresh]
+
+
+def enqueue_plan(redis: Redis, cfg: QueueConfig, task_id: str) -> list[str]:
+    plan_q, _ = _queues(redis, cfg)
+    spec = {"func": plan_job, "args": (task_id,), "job_id": task_id,
+            "meta": {"kind": "plan", "task_id": task_id}}
+    return _enqueue(redis, plan_q, cfg, [spec])
+
+
+def enqueue_renders(
+    redis: Redis, cfg: QueueConfig, task: dict[str, Any], shot_ids: list[int]
+) -> list[str]:
+    _, render_q = _queues(redis, cfg)
+    specs = [{"func": render_job, "args": (task["id"], shot_id),
+              "job_id": render_job_id(task, shot_id),
+              "meta": {"kind": "render", "task_id": task["id"], "shot_id": shot_id}}
+             for shot_id in shot_ids]
+    return _enqueue(redis, render_q, cfg, specs)
+
+
+def job_states(redis: Redis, job_ids: list[str]) -> dict[str, str | None]:
+    """RQ status of each job id (None: no such job)."""
+    from rq.job import Job
+
+    jobs = Job.fetch_many(job_ids, connection=redis)
+    return {jid: (job.get_status(refresh=False) if job else None)
+            for jid, job in zip(job_ids, jobs, strict=True)}
+
+
+# --- submitting and retrying (the CLI side) ----------------------------------------------------
+
+
+def submit_storyboard(
+    store: Store, redis: Redis, config: Config, project_id: int, style: str | None,
+    no_images: bool,
+) -> dict[str, Any]:
+    """Record a storyboard task and queue its plan job; returns the task row."""
+    check_redis(redis, config.redis.url)
+    params = {k: v for k, v in {"style": style, "no_images": no_images}.items() if v}
+    task = store.create_task("storyboard", project_id, params=params)
+    _queue_or_fail(store, config, task, enqueue_plan, redis, config.queue, task["id"])
+    return task
+
+
+def submit_regen(
+    store: Store, redis: Redis, config: Config, shot_id: int, prompt: str | None,
+    style: str | None, seed: int | None,
+) -> dict[str, Any]:
+    """Record a shot_generation task (its seed chosen now and recorded) and queue it."""
+    shot = store.get_shot(shot_id)
+    if prompt is not None and not prompt.strip():
+        raise UsageError("--prompt must not be empty")
+    if prompt is not None and len(prompt) > config.limits.max_prompt_chars:
+        raise UsageError(
+            f"--prompt has {len(prompt)} characters; the limit is {config.limits.max_prompt_chars}"
+        )
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UsageError("--seed must be between 0 and 4294967295")
+    check_redis(redis, config.redis.url)
+    seed = secrets.randbelow(2**32) if seed is None else seed
+    params = {"prompt": prompt, "style": style, "seed": seed}
+    task = store.create_task(
+        "shot_generation", shot["project_id"], shot_id=shot_id,
+        params={k: v for k, v in params.items() if v is not None},
+    )
+    store.add_render(task["id"], shot_id, seed)
+    _queue_or_fail(store, config, task, enqueue_renders, redis, config.queue, task, [shot_id])
+    return task
+
+
+def _queue_or_fail(
+    store: Store, config: Config, task: dict[str, Any], enqueue: Callable[..., Any], *args: Any
+) -> None:
+    """Enqueue a just-recorded task; if Redis went away meanwhile, the task is failed (and
+    retryable), not left pending forever."""
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    try:
+        enqueue(*args)
+    except (ConnectionError, TimeoutError):
+        message = f"could not queue the task: Redis at {redacted_url(config.redis.url)} went away"
+        store.fail_task(task["id"], message)
+        raise ServiceUnavailable(message + f"; run `storyboard retry {task['id']}`") from None
+
+
+def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict[str, Any]:
+    """Run again only what failed: the planning, or the renders that are neither done nor
+    still queued/running. Done renders are kept."""
+    task = store.get_task(task_id)
+    if task["status"] == "succeeded":
+        raise UsageError(f"task {task_id} already succeeded; nothing to retry")
+    check_redis(redis, config.redis.url)
+    if task["type"] == "storyboard" and not store.plan_stored(task_id):
+        if job_states(redis, [task_id])[task_id] in ACTIVE:
+            raise UsageError(f"task {task_id} is still being planned; nothing to retry")
+        store.reopen_task(task_id)
+        enqueue_plan(redis, config.queue, task_id)
+        return {"task_id": task_id, "planning": True, "shots": []}
+    unfinished = [r["shot_id"] for r in store.task_renders(task_id) if r["status"] != "done"]
+    states = job_states(redis, [render_job_id(task, s) for s in unfinished])
+    rerun = [s for s in unfinished if states[render_job_id(task, s)] not in ACTIVE]
+    if not rerun:
+        raise UsageError(
+            f"task {task_id} is {task['status']} with {len(unfinished)} shot(s) still queued "
+            "or rendering; nothing to retry"
+        )
+    store.reopen_task(task_id, rerun)
+    enqueue_renders(redis, config.queue, task, rerun)
+    return {"task_id": task_id, "planning": False, "shots": rerun}
+
+
+# --- the jobs ----------------------------------------------------------------------------------
+
+
+def plan_job(task_id: str) -> dict[str, Any]:
+    """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
+    from gpu_daemon.schemas import PlanRequest
+
+    ctx = context()
+    store = ctx.store
+    task = store.get_task(task_id)
+    if task["status"] == "succeeded":
+        return {"task_status": "succeeded"}
+    store.start_task(task_id)
+    with_images = not task["params"].get("no_images")
+    if not store.plan_stored(task_id):
+        project = store.get_project(task["project_id"])
+        plan = ctx.daemon.plan(PlanRequest(
+            project_id=project["id"], task_id=task_id, story=project["story"],
+            style=task["params"].get("style") or project["style"],
+        ))
+        if not plan.shots:
+            store.fail_task(task_id, f"the planner ({plan.planner}) returned no shots")
+            return {"task_status": "failed"}
+        store.save_plan(task_id, project["id"], [planned_row(task_id, s) for s in plan.shots],
+                        with_renders=with_images)
+    if not with_images:
+        store.succeed_task(task_id)
+        return {"task_status": "succeeded"}
+    waiting = [r["shot_id"] for r in store.task_renders(task_id) if r["status"] != "done"]
+    queued = enqueue_renders(ctx.redis, ctx.config.queue, task, waiting)
+    return {"task_status": store.settle_task(task_id), "render_jobs": queued}
+
+
+def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
+    return {
+        "idx": shot.index, "description": shot.description, "prompt": shot.prompt,
+        "negative_prompt": shot.negative_prompt, "camera": shot.camera,
+        "dialogue": shot.dialogue, "duration": shot.duration,
+        "seed": shot_seed(task_id, shot.index),
+    }
+
+
+def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
+    """Render one shot through the daemon and record its image (once)."""
+    from gpu_daemon.schemas import RenderRequest
+
+    ctx = context()
+    store = ctx.store
+    task = store.get_task(task_id)
+    render = store.get_render(task_id, shot_id)
+    if render is None:
+        raise NotFound(f"task {task_id} has no render of shot {shot_id}")
+    if render["status"] == "done":
+        return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
+    store.start_task(task_id)
+    store.render_started(task_id, shot_id)
+    shot = store.get_shot(shot_id)
+    project = store.get_project(shot["project_id"])
+    params = task["params"]
+    result = ctx.daemon.render(
+        RenderRequest(
+            project_id=project["id"], shot_id=shot_id, task_id=task_id, index=shot["idx"],
+            prompt=params.get("prompt") or shot["prompt"],
+            negative_prompt=shot["negative_prompt"] or "",
+            description=shot["description"], camera=shot["camera"] or "medium",
+            style=params.get("style") or project["style"], seed=render["seed"],
+        ),
+        on_progress=StepWriter(store, task_id, shot_id),
+    )
+    status = store.finish_render(
+        task_id, shot_id, result.image_key, result.image_url, result.url_expires_at,
+        result.seed, prompt=params.get("prompt"),
+    )
+    return {"task_status": status, "image_key": result.image_key}
+
+
+class StepWriter:
+    """Records a shot's diffusion step from the daemon's progress events, throttled."""
+
+    def __init__(self, store: Store, task_id: str, shot_id: int) -> None:
+        self.store, self.task_id, self.shot_id = store, task_id, shot_id
+        self.last = float("-inf")
+
+    def __call__(self, event: ProgressEvent) -> None:
+        moment = time.monotonic()
+        if moment - self.last >= STEP_WRITE_INTERVAL:
+            self.last = moment
+            self.store.render_step(self.task_id, self.shot_id, event.step, event.total)
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def retryable(exc: BaseException) -> bool:
+    """Unreachable services, timeouts and lost workers are worth another try; a request the
+    daemon refused, a missing record or invalid data are not."""
+    from pydantic import ValidationError
+
+    return not isinstance(exc, UsageError | ValidationError)
+
+
+def describe(exc: BaseException, job: Job) -> str:
+    from rq.exceptions import AbandonedJobError
+    from rq.timeouts import JobTimeoutException
+
+    if isinstance(exc, JobTimeoutException):
+        return f"the job ran longer than queue.job_timeout ({job.timeout} s)"
+    if isinstance(exc, AbandonedJobError):
+        return "the worker running the job stopped"
+    if isinstance(exc, UsageError | ServiceUnavailable):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def on_failure(job: Job, connection: Redis, exc_type: type, exc: BaseException, tb: Any) -> None:
+    """RQ calls this after every failed attempt, before it decides about retrying."""
+    if not retryable(exc):
+        job.retries_left = 0  # RQ reads this next: the job fails now instead of retrying
+    message = describe(exc, job)
+    if job.retries_left:
+        attempt = (job.number_of_retries or 0) + 1
+        wait = job.get_retry_interval()
+        record_retry(job, f"{message} (attempt {attempt} failed; retrying in {wait} s)")
+    else:
+        attempts = (job.number_of_retries or 0) + 1
+        record_failure(job, message if attempts == 1 else f"{message} (after {attempts} attempts)")
+
+
+def record_retry(job: Job, message: str) -> None:
+    store = context().store
+    meta = job.meta
+    if meta.get("kind") == "render":
+        store.render_retrying(meta["task_id"], meta["shot_id"], message)
+
+
+def record_failure(job: Job, message: str, store: Store | None = None) -> None:
+    """A job that will not run again: its render, or for planning its task, has failed."""
+    store = store or context().store
+    meta = job.meta
+    if meta.get("kind") == "render":
+        store.fail_render(meta["task_id"], meta["shot_id"], message)
+    elif meta.get("kind") == "plan":
+        store.fail_task(meta["task_id"], f"planning failed: {message}")

@@ -1,0 +1,186 @@
+"""Following a task until it ends, from the store (workers write progress there).
+
+On a terminal: rich progress with one overall bar (shots done / total) and one bar per shot
+being rendered, moving with its diffusion steps. Otherwise (piped, CI logs): plain lines on
+stderr, one per change of state, never one per step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from storyboard_cli.errors import WaitTimeout
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from storyboard_cli.store import Store
+
+POLL_S = 0.15
+FINISHED = ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class ShotState:
+    shot_id: int
+    index: int
+    status: str
+    step: int
+    steps: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    task_id: str
+    status: str
+    error: str | None
+    shots: tuple[ShotState, ...]
+
+    @property
+    def done(self) -> int:
+        return sum(s.status == "done" for s in self.shots)
+
+    @property
+    def total(self) -> int:
+        return len(self.shots)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def snapshot(store: Store, task_id: str) -> Snapshot:
+    task = store.get_task(task_id)
+    shots = tuple(
+        ShotState(r["shot_id"], r["idx"], r["status"], r["step"] or 0, r["steps"] or 0, r["error"])
+        for r in store.task_renders(task_id)
+    )
+    return Snapshot(task_id, task["status"], task["error"], shots)
+
+
+class Display(Protocol):
+    def update(self, snap: Snapshot) -> None: ...
+    def close(self) -> None: ...
+
+
+def follow(
+    store: Store, task_id: str, timeout: float | None = None, display: Display | None = None
+) -> dict[str, Any]:
+    """Wait for a task to end, showing its progress; returns the task object.
+
+    Raises WaitTimeout when timeout seconds pass first (the task keeps running).
+    """
+    display = display if display is not None else default_display()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            snap = snapshot(store, task_id)
+            display.update(snap)
+            if snap.finished:
+                return store.task_view(task_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"task {task_id} is still {snap.status} after {timeout:g} s "
+                    f"({snap.done}/{snap.total} shots); it keeps running in the background: "
+                    f"storyboard status {task_id} --watch"
+                )
+            time.sleep(POLL_S)
+    finally:
+        display.close()
+
+
+def default_display() -> Display:
+    from storyboard_cli import output
+
+    console = output.stderr
+    return RichDisplay(console) if console.is_terminal else PlainDisplay(sys.stderr)
+
+
+class PlainDisplay:
+    """One line per change: task status, planning done, each shot's status."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.status: str | None = None
+        self.total = 0
+        self.shots: dict[int, str] = {}
+
+    def say(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def update(self, snap: Snapshot) -> None:
+        tid = snap.task_id[:8]
+        if snap.total != self.total:
+            self.total = snap.total
+            self.say(f"task {tid}: {snap.total} shot(s) to render")
+        for shot in snap.shots:
+            if self.shots.get(shot.shot_id) == shot.status:
+                continue
+            self.shots[shot.shot_id] = shot.status
+            label = f"task {tid}: shot {shot.index + 1}"
+            if shot.status == "done":
+                self.say(f"{label} done ({snap.done}/{snap.total})")
+            elif shot.status in ("retrying", "failed"):
+                self.say(f"{label} {shot.status}: {shot.error}")
+            elif shot.status == "running":
+                self.say(f"{label} rendering")
+        if snap.status != self.status:
+            self.status = snap.status
+            detail = f": {snap.error}" if snap.error else ""
+            self.say(f"task {tid}: {snap.status}{detail}")
+
+    def close(self) -> None:
+        pass
+
+
+class RichDisplay:
+    """An overall bar and one bar per shot in progress (removed when the shot ends)."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.progress.start()
+        self.overall = self.progress.add_task("planning", total=None)
+        self.bars: dict[int, Any] = {}
+
+    def update(self, snap: Snapshot) -> None:
+        p = self.progress
+        if snap.total:
+            p.update(self.overall, description=f"shots ({snap.status})", total=snap.total,
+                     completed=snap.done)
+        else:
+            p.update(self.overall, description=f"planning ({snap.status})")
+        for shot in snap.shots:
+            active = shot.status in ("running", "retrying")
+            bar = self.bars.get(shot.shot_id)
+            if not active:
+                if bar is not None:
+                    p.remove_task(bar)
+                    del self.bars[shot.shot_id]
+                continue
+            label = f"  shot {shot.index + 1}"
+            if shot.status == "retrying":
+                label += f" [retrying: {shot.error}]"
+            if bar is None:
+                self.bars[shot.shot_id] = p.add_task(label, total=shot.steps or None,
+                                                     completed=shot.step)
+            else:
+                p.update(bar, description=label, total=shot.steps or None, completed=shot.step)
+
+    def close(self) -> None:
+        self.progress.stop()

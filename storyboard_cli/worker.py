@@ -1,0 +1,311 @@
+"""`storyboard worker`: an RQ worker for this system's queues that loses no job.
+
+The worker runs jobs in its own process (RQ's SimpleWorker: job timeouts by SIGALRM, no fork
+per job), so the store, the daemon client and the Redis connection are made once per process
+and reused by every job.
+
+A maintenance thread, ticking every TICK_S seconds, does what plain RQ leaves to timeouts:
+
+- **Liveness.** Each worker keeps a key ``storyboard:alive:<worker name>`` with a TTL of three
+  heartbeats. RQ alone notices a worker killed mid-job only when the job's timeout (+60 s) has
+  passed; here any live worker requeues a job whose worker's key has expired, within about three
+  heartbeats. Only `storyboard worker` processes keep such keys, so run no plain `rq worker`
+  on these queues.
+- **Scheduled retries.** Failed attempts wait in RQ's ScheduledJobRegistry for their backoff;
+  due ones are moved back to their queue (in a WATCH transaction, so two workers never both
+  move one), with no separate scheduler process.
+- **Lost jobs.** A task still pending or running whose jobs are all gone from Redis (e.g. Redis
+  restarted without its data) is marked failed with a message saying to retry it, after two
+  sweeps in a row saw it so: never silently stuck.
+
+In burst mode the worker leaves when no work remains on its queues: none queued, none
+scheduled for a retry and none running on another worker (which could still fan out more).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rq.worker import SimpleWorker
+
+from storyboard_cli import jobs
+from storyboard_cli.jobs import ACTIVE
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Queue
+
+    from storyboard_cli.config import Config
+    from storyboard_cli.store import Store
+
+log = logging.getLogger("storyboard.worker")
+
+TICK_S = 0.5
+BURST_POLL_S = 0.1
+ALIVE_KEY = "storyboard:alive:{}"
+
+
+def alive_key(worker_name: str) -> str:
+    return ALIVE_KEY.format(worker_name)
+
+
+class StoryboardWorker(SimpleWorker):
+    log_result_lifespan = False
+
+    def __init__(
+        self, queues: Sequence[Queue], config: Config, *, connection: Redis, **kwargs: Any
+    ) -> None:
+        super().__init__(queues, connection=connection, **kwargs)
+        self.config = config
+        self._burst = False
+        # Reaping and sweeping cover both queues, whichever this worker takes jobs from.
+        plan_q, render_q = jobs._queues(connection, config.queue)
+        self.system_queues: list[Queue] = [plan_q, render_q]
+
+    def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
+        self._burst = burst
+        maintenance = Maintenance(self)
+        maintenance.mark_alive()
+        maintenance.start()
+        try:
+            return super().work(burst=burst, **kwargs)
+        finally:
+            maintenance.stop()
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> Any:
+        while True:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            if result is not None or not self._burst or self._stop_requested:
+                return result
+            if not work_remains(self.system_queues):
+                return None
+            time.sleep(BURST_POLL_S)
+
+
+def work_remains(queues: Sequence[Queue]) -> bool:
+    return any(
+        q.count or q.scheduled_job_registry.get_job_count(cleanup=False)
+        or q.started_job_registry.get_job_count(cleanup=False)
+        for q in queues
+    )
+
+
+class Maintenance(threading.Thread):
+    """The worker's background duties (module docstring), one tick every TICK_S seconds."""
+
+    def __init__(self, worker: StoryboardWorker) -> None:
+        super().__init__(name="storyboard-maintenance", daemon=True)
+        self.worker = worker
+        self.redis = worker.connection
+        self.heartbeat_s = max(1, worker.config.queue.heartbeat_s)
+        self.max_orphaned = worker.config.queue.retries + 1
+        self._stopping = threading.Event()
+        self._store: Store | None = None
+        self._next_beat = 0.0
+        self._next_sweep = time.monotonic() + 3 * self.heartbeat_s
+        self._suspects: set[str] = set()
+
+    @property
+    def store(self) -> Store:
+        # This thread's own connection: an SQLite connection is not shared between threads.
+        if self._store is None:
+            from storyboard_cli.store import Store
+
+            self._store = Store(self.worker.config.store_path)
+        return self._store
+
+    def mark_alive(self) -> None:
+        self.redis.set(alive_key(self.worker.name), os.getpid(), ex=3 * self.heartbeat_s)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
+        # Redis may be gone; the key then expires by itself.
+        with contextlib.suppress(Exception):
+            self.redis.delete(alive_key(self.worker.name))
+        if self._store is not None:
+            self._store.close()
+
+    def run(self) -> None:
+        while not self._stopping.wait(TICK_S):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - a failed tick (Redis restarting) is tried again
+                log.warning("maintenance tick failed; trying again", exc_info=True)
+
+    def tick(self) -> None:
+        moment = time.monotonic()
+        if moment >= self._next_beat:
+            self.mark_alive()
+            self._next_beat = moment + self.heartbeat_s
+            for job_id in reap_orphans(self.redis, self.worker.system_queues, self.max_orphaned,
+                                       lambda: self.store):
+                log.warning("requeued job %s: its worker stopped while running it", job_id)
+        for job_id in enqueue_due(self.redis, self.worker.system_queues):
+            log.info("job %s: retry due, queued again", job_id)
+        if moment >= self._next_sweep:
+            self._next_sweep = moment + 3 * self.heartbeat_s
+            self._suspects = sweep_lost(self.store, self.redis, self.worker.config,
+                                        self._suspects)
+
+
+def reap_orphans(
+    redis: Redis, queues: Sequence[Queue], max_orphaned: int, store: Any
+) -> list[str]:
+    """Requeue started jobs whose worker is gone (its alive key expired).
+
+    Removing the registry entry is the claim: of several workers reaping at once, only the one
+    whose ZREM succeeds requeues the job. A job that has outlived its worker more than
+    max_orphaned times (it may be what kills them) fails instead.
+    """
+    from rq.job import Job, JobStatus
+    from rq.worker import SimpleWorker
+
+    requeued = []
+    for queue in queues:
+        registry = queue.started_job_registry
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+            composite = f"{job_id}:{execution_id}"
+            worker_name = redis.hget(f"rq:execution:{composite}", "worker_name")
+            if worker_name and redis.exists(alive_key(worker_name.decode())):
+                continue
+            if not redis.zrem(registry.key, composite):
+                continue
+            job = Job.fetch_many([job_id], connection=redis)[0]
+            with redis.pipeline() as pipe:
+                pipe.delete(f"rq:execution:{composite}")
+                pipe.zrem(f"rq:executions:{job_id}", execution_id)
+                pipe.execute()
+            if worker_name:
+                dead = SimpleWorker.find_by_key(f"rq:worker:{worker_name.decode()}",
+                                                connection=redis)
+                if dead is not None:
+                    dead.register_death()
+            if job is None:
+                continue
+            job.meta["orphaned"] = job.meta.get("orphaned", 0) + 1
+            job.save_meta()
+            if job.meta["orphaned"] > max_orphaned:
+                message = (f"its worker died while running it {job.meta['orphaned']} times "
+                           "(out of memory? see the worker logs)")
+                with redis.pipeline() as pipe:
+                    job.set_status(JobStatus.FAILED, pipeline=pipe)
+                    job.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=message,
+                                                pipeline=pipe)
+                    pipe.execute()
+                jobs.record_failure(job, message, store())
+                continue
+            queue._enqueue_job(job, at_front=True)
+            requeued.append(job_id)
+    return requeued
+
+
+def enqueue_due(redis: Redis, queues: Sequence[Queue]) -> list[str]:
+    """Move retries whose backoff has passed from the scheduled registry to their queue."""
+    from redis.exceptions import WatchError
+    from rq.job import Job
+    from rq.utils import current_timestamp
+
+    moved: list[str] = []
+    for queue in queues:
+        key = queue.scheduled_job_registry.key
+        with redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                due = [i.decode() for i in pipe.zrangebyscore(key, 0, current_timestamp())]
+                if not due:
+                    continue
+                found = [j for j in Job.fetch_many(due, connection=redis) if j is not None]
+                pipe.multi()
+                for job in found:
+                    queue._enqueue_job(job, pipeline=pipe, at_front=job.should_enqueue_at_front())
+                pipe.zrem(key, *due)
+                pipe.execute()
+                moved += [j.id for j in found]
+            except WatchError:
+                continue  # another worker moved them (or a retry was scheduled): next tick
+    return moved
+
+
+def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """A task's job ids that should exist while it is unfinished, and its unfinished shots."""
+    shots = [r["shot_id"] for r in store.task_renders(task["id"]) if r["status"] != "done"]
+    ids = [jobs.render_job_id(task, s) for s in shots]
+    if task["type"] == "storyboard":
+        ids.append(task["id"])
+    return ids, shots
+
+
+def sweep_lost(store: Store, redis: Redis, config: Config, suspects: set[str]) -> set[str]:
+    """Fail unfinished tasks none of whose jobs will run; returns this sweep's suspects.
+
+    A task is failed only when it was a suspect in the previous sweep too, so a task caught
+    between two steps (a retry reopening it before queueing) is never failed by mistake.
+    """
+    seen: set[str] = set()
+    for task in store.unfinished_tasks():
+        ids, shots = task_job_ids(store, task)
+        if any(state in ACTIVE for state in jobs.job_states(redis, ids).values()):
+            continue
+        if task["id"] not in suspects:
+            seen.add(task["id"])
+            continue
+        message = ("its queued job is gone from Redis (was Redis restarted without its data?); "
+                   f"run `storyboard retry {task['id']}`")
+        log.warning("task %s: %s", task["id"], message)
+        if shots:
+            for shot_id in shots:
+                store.fail_render(task["id"], shot_id, message)
+        else:
+            store.fail_task(task["id"], message)
+    return seen
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def resolve_queues(config: Config, names: Sequence[str]) -> list[str]:
+    """Queue names from --queues; `plan` and `render` stand for the configured names."""
+    aliases = {"plan": config.queue.plan_queue, "render": config.queue.render_queue}
+    chosen = [aliases.get(n.strip(), n.strip()) for item in names for n in item.split(",")]
+    chosen = [n for n in chosen if n]
+    return chosen or [config.queue.plan_queue, config.queue.render_queue]
+
+
+def run_worker(
+    config: Config,
+    queues: Sequence[str] = (),
+    burst: bool = False,
+    max_jobs: int | None = None,
+    name: str | None = None,
+) -> bool:
+    """Set up this process's context and work; returns whether any job ran."""
+    from rq import Queue
+
+    redis = jobs.connect_redis(config.redis.url, patient=True)
+    jobs.check_redis(redis, config.redis.url)
+    ctx = jobs.Context.create(config, redis)
+    jobs.install(ctx)
+    worker = StoryboardWorker(
+        [Queue(n, connection=redis) for n in resolve_queues(config, queues)],
+        config,
+        connection=redis,
+        name=name or worker_name(),
+        default_result_ttl=config.queue.result_ttl,
+        maintenance_interval=60,
+    )
+    try:
+        return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
+    finally:
+        ctx.close()

@@ -1,0 +1,146 @@
+"""Queue-tier fixtures: a storyboard config wired to the session's real Redis, SeaweedFS and
+GPU daemon, and `storyboard worker` processes started as subprocesses and stopped by pid.
+
+- ``stack``: a QueueStack for the test (fresh Redis database and store, sketch daemon).
+- ``make_stack``: the same against another daemon URL/token or other [queue] settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storyboard_cli import services
+from storyboard_cli.store import Store
+
+# Short heartbeats and backoffs keep recovery tests fast; the mechanisms are the same.
+QUEUE_SETTINGS = {"heartbeat_s": 1, "retries": 2, "backoff": [1, 1], "job_timeout": 60}
+
+
+def storyboard_argv() -> list[str]:
+    script = services.find_binary("storyboard")
+    return [script] if script else [sys.executable, "-m", "storyboard_cli.cli"]
+
+
+def toml_value(value: Any) -> str:
+    return json.dumps(value)  # JSON scalars and integer lists are valid TOML
+
+
+@dataclass
+class QueueStack:
+    """A config file + environment for CLI and worker processes of one test."""
+
+    root: Path
+    config_path: Path
+    env: dict[str, str]
+    redis_url: str
+    workers: list[services.Process] = field(default_factory=list)
+
+    def store(self) -> Store:
+        return Store(self.root / "storyboard.db")
+
+    def run(self, *args: str, timeout: float = 60, input: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        """`storyboard ARGS` as a subprocess, as a user runs it."""
+        return subprocess.run(
+            [*storyboard_argv(), *args], env=self.env, cwd=self.root, capture_output=True,
+            text=True, timeout=timeout, input=input,
+        )
+
+    def json(self, *args: str, timeout: float = 60) -> Any:
+        done = self.run(*args, "--json", timeout=timeout)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def start_worker(self, *args: str, env: dict[str, str] | None = None) -> services.Process:
+        """A long-running `storyboard worker`, stopped by pid when the test ends."""
+        n = len(self.workers)
+        proc = services.Process(
+            f"worker-{n}", [*storyboard_argv(), "worker", *args], self.root / f"worker-{n}.log",
+            env={**self.env, **(env or {})}, cwd=self.root,
+        ).start()
+        self.workers.append(proc)
+        return proc
+
+    def burst(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
+        """`storyboard worker --burst`: runs until no work is left."""
+        return subprocess.run(
+            [*storyboard_argv(), "worker", "--burst", *args], env={**self.env, **(env or {})},
+            cwd=self.root, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def wait_for(self, check: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
+        if not services.wait_until(check, timeout, interval=0.05):
+            logs = "\n".join(f"--- {w.name}\n{w.log_tail(30)}" for w in self.workers)
+            raise AssertionError(f"timed out waiting for {what or check}\n{logs}")
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            proc.stop()
+        self.workers.clear()
+
+
+def write_stack(
+    root: Path, redis_url: str, s3_server: Any, daemon_url: str, daemon_token: str,
+    queue: dict[str, Any] | None = None,
+) -> QueueStack:
+    root.mkdir(parents=True, exist_ok=True)
+    sections = {
+        "store": {"path": "storyboard.db"},
+        "redis": {"url": redis_url},
+        "queue": {**QUEUE_SETTINGS, **(queue or {})},
+        "daemon": {"url": daemon_url, "connect_timeout": 2.0, "read_timeout": 30.0},
+        "s3": {"addressing_style": "path", "link_expiry": 3600},
+    }
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    config_path = root / "storyboard.toml"
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {**os.environ, **s3_server.env(), "STORYBOARD_CONFIG": str(config_path),
+           "STORYBOARD_DAEMON_TOKEN": daemon_token, "NO_COLOR": "1"}
+    return QueueStack(root, config_path, env, redis_url)
+
+
+@pytest.fixture()
+def make_stack(tmp_path: Path, redis_url: str, s3_server: Any, sketch_daemon: Any
+               ) -> Iterator[Callable[..., QueueStack]]:
+    made: list[QueueStack] = []
+
+    def make(daemon: Any = None, daemon_url: str | None = None, name: str = "stack",
+             queue: dict[str, Any] | None = None) -> QueueStack:
+        d = daemon or sketch_daemon
+        stack = write_stack(tmp_path / name, redis_url, s3_server, daemon_url or d.url, d.token,
+                            queue)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop_workers()
+
+
+@pytest.fixture()
+def stack(make_stack: Callable[..., QueueStack]) -> QueueStack:
+    return make_stack()
+
+
+def wait_status(stack: QueueStack, task_id: str, statuses: tuple[str, ...],
+                timeout: float = 30) -> dict[str, Any]:
+    store = stack.store()
+    try:
+        stack.wait_for(lambda: store.get_task(task_id)["status"] in statuses, timeout,
+                       f"task {task_id} to be {'/'.join(statuses)}")
+        return store.task_view(task_id)
+    finally:
+        store.close()
