@@ -98,11 +98,15 @@ def longest_fitting(text: str, fits: Callable[[str], bool]) -> str:
         return text
     points = _cut_points(text)
     words = _largest(len(points), lambda k: k == 0 or fits(_tidy(text[: points[k - 1]])))
-    if words or not points:
-        return _tidy(text[: points[words - 1]]) if words else ""
-    # A single word longer than the whole budget: cut inside it rather than lose it all.
-    word = text[: points[0]].strip()
-    return _tidy(word[: _largest(len(word), lambda n: n == 0 or fits(word[:n]))])
+    kept = text[: points[words - 1]] if words else ""
+    if words < len(points):
+        # A word that could never fit whole (a run of letters longer than the budget) is
+        # cut inside, rather than lost with everything after it.
+        word = text[len(kept) : points[words]]
+        if not fits(word.strip()):
+            chars = _largest(len(word), lambda n: n == 0 or fits(_tidy(kept + word[:n])))
+            kept += word[:chars]
+    return _tidy(kept)
 
 
 def fit(text: str, budget: int = CLIP_BUDGET, count: TokenCounter | None = None) -> str:

@@ -1,0 +1,183 @@
+"""A planner backed by any OpenAI-compatible /v1/chat/completions service.
+
+vLLM, llama.cpp, Ollama, OpenAI, DeepSeek and Ark all speak this protocol. The model is
+asked for a JSON object in JSON mode at temperature 0; its answer is validated against
+PlannedShot. Models slip (a fence around the JSON, a made-up shot size, a missing field), so
+an invalid answer is sent back once with what was wrong; a second invalid answer is an
+error. The API key goes only into the Authorization header and is scrubbed from errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, get_args
+
+import httpx
+from pydantic import ValidationError
+
+from gpu_daemon import prompts
+from gpu_daemon.planner import PlannerError
+from gpu_daemon.schemas import PlannedShot, ShotSize
+
+if TYPE_CHECKING:
+    from storyboard_cli.config import PlannerConfig
+
+SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
+
+SYSTEM_PROMPT = f"""You are a storyboard artist. Split the user's story into shots, in story \
+order, covering every sentence of the story.
+Answer with one JSON object and nothing else, of this form:
+{{"shots": [{{"description": "...", "prompt": "...", "camera": "wide", "dialogue": null, \
+"duration": 4.0}}]}}
+Fields of each shot:
+- description: what happens in the shot, in the story's own language and words.
+- prompt: an English image prompt for a text-to-image model: the subject first, then \
+setting, action, lighting; at most 50 words; no style words (the style is added later).
+- camera: the shot size, one of: {", ".join(SHOT_SIZES)}. Open each scene wide, use medium \
+shots for dialogue and close-ups for emotional beats.
+- dialogue: the words spoken in the shot, or null.
+- duration: seconds on screen, a number."""
+
+# What models write for a shot size, mapped onto the schema's names.
+_CAMERA_ALIASES = {
+    "establishing": "extreme wide", "ews": "extreme wide", "els": "extreme wide",
+    "ws": "wide", "ls": "wide", "long": "wide", "fs": "full", "ms": "medium",
+    "mcu": "medium close-up", "cu": "close-up", "closeup": "close-up",
+    "ecu": "extreme close-up", "extreme closeup": "extreme close-up",
+    "ots": "over-the-shoulder", "over the shoulder": "over-the-shoulder",
+}
+_FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+class InvalidAnswer(ValueError):
+    """The model answered, but not with a valid shot list."""
+
+
+def _camera(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    name = " ".join(value.lower().replace("_", " ").split()).removesuffix(" shot")
+    name = name.replace("close up", "close-up")
+    return _CAMERA_ALIASES.get(name, name)
+
+
+def _describe(exc: ValidationError, shot: int) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'shot'}: {err['msg']}"
+        for err in exc.errors()[:3]
+    ]
+    return f"shot {shot}: " + "; ".join(problems)
+
+
+def parse_shots(content: str | None, max_shots: int) -> list[PlannedShot]:
+    """The model's message content as at most `max_shots` validated shots."""
+    if not content or not content.strip():
+        raise InvalidAnswer("the answer was empty")
+    fenced = _FENCED.search(content)
+    text = fenced.group(1) if fenced else content
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidAnswer(f"the answer is not JSON ({exc.msg} at line {exc.lineno})") from None
+    items = data.get("shots") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise InvalidAnswer('expected a JSON object {"shots": [...]}')
+    if not items:
+        raise InvalidAnswer("the shot list is empty")
+    shots = []
+    for index, item in enumerate(items[:max_shots]):
+        if not isinstance(item, dict):
+            raise InvalidAnswer(f"shot {index}: expected an object, got {type(item).__name__}")
+        fields = {k: v for k, v in item.items() if k not in ("index", "negative_prompt")}
+        if "camera" in fields:
+            fields["camera"] = _camera(fields["camera"])
+        if isinstance(fields.get("prompt"), str):
+            fields["prompt"] = prompts.fit(" ".join(fields["prompt"].split()))
+        try:
+            shots.append(PlannedShot.model_validate({**fields, "index": index}))
+        except ValidationError as exc:
+            raise InvalidAnswer(_describe(exc, index)) from None
+    return shots
+
+
+class OpenAIPlanner:
+    name = "openai"
+
+    def __init__(self, cfg: PlannerConfig) -> None:
+        self.url = cfg.base_url.rstrip("/") + "/chat/completions"
+        self.model = cfg.model
+        self.timeout = cfg.timeout
+        self._api_key = cfg.api_key
+
+    def plan(self, story: str, style: str, max_shots: int) -> list[PlannedShot]:
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": f"Style: {style}\nAt most {max_shots} shots.\n\nStory:\n{story}",
+            },
+        ]
+        with httpx.Client(timeout=self.timeout) as client:
+            content = self._ask(client, messages)
+            try:
+                return parse_shots(content, max_shots)
+            except InvalidAnswer as exc:
+                messages += [
+                    {"role": "assistant", "content": content or ""},
+                    {
+                        "role": "user",
+                        "content": f"That answer was invalid: {exc}. Answer again with only "
+                                   'the JSON object {"shots": [...]} described above.',
+                    },
+                ]
+            content = self._ask(client, messages)
+            try:
+                return parse_shots(content, max_shots)
+            except InvalidAnswer as exc:
+                raise PlannerError(
+                    f"model {self.model} at {self.url} gave an invalid shot list twice: {exc}"
+                ) from None
+
+    def _ask(self, client: httpx.Client, messages: list[dict[str, str]]) -> str | None:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "response_format": {"type": "json_object"},
+            "temperature": 0,
+        }
+        try:
+            response = client.post(self.url, json=body, headers=headers)
+        except httpx.TimeoutException:
+            raise PlannerError(
+                f"the LLM at {self.url} did not answer within {self.timeout} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise PlannerError(
+                f"cannot reach the LLM at {self.url}: {self._scrub(str(exc))}"
+            ) from None
+        if response.status_code >= 400:
+            raise PlannerError(
+                f"the LLM at {self.url} answered HTTP {response.status_code}: "
+                f"{self._scrub(_error_message(response))}"
+            )
+        try:
+            return response.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise PlannerError(
+                f"the answer from {self.url} is not an OpenAI chat completion"
+            ) from None
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    text = str(message) if message else response.text
+    return " ".join(text.split())[:300] or response.reason_phrase

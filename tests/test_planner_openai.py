@@ -1,0 +1,139 @@
+"""The OpenAI-compatible planner against a local server that speaks /v1/chat/completions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fixtures_llm import Answer, LLMServer
+
+from gpu_daemon.planner import PlannerError, make_planner
+from gpu_daemon.planner.openai import OpenAIPlanner
+from gpu_daemon.planner.rules import RulesPlanner
+from gpu_daemon.prompts import CLIP_BUDGET, estimate_tokens
+from storyboard_cli import services
+from storyboard_cli.config import Config
+
+KEY = "sk-test-0123456789abcdef"
+STORY = "The storm broke over the bay. Mara climbed the lighthouse. \u201cHurry!\u201d she cried."
+
+SHOTS = {
+    "shots": [
+        {"description": "The storm broke over the bay.", "camera": "Wide Shot",
+         "prompt": "stormy bay at night, huge waves, lighthouse on the rocks", "duration": 4},
+        {"description": "Mara climbed the lighthouse.", "camera": "MCU",
+         "prompt": "young woman climbing a spiral staircase inside a lighthouse",
+         "index": 7, "negative_prompt": "ignored"},
+        {"description": "\u201cHurry!\u201d she cried.", "camera": "close up",
+         "prompt": "close-up of a frightened young woman shouting", "dialogue": "Hurry!",
+         "duration": 2.5},
+    ]
+}
+
+
+def planner_for(server: LLMServer, api_key: str = KEY, timeout: float = 10.0) -> OpenAIPlanner:
+    cfg = Config()
+    cfg.planner.backend = "openai"
+    cfg.planner.base_url = server.base_url
+    cfg.planner.model = "story-model"
+    cfg.planner.api_key = api_key
+    cfg.planner.timeout = timeout
+    planner = make_planner(cfg)
+    assert isinstance(planner, OpenAIPlanner)
+    return planner
+
+
+def test_the_rules_planner_is_the_default() -> None:
+    planner = make_planner(Config())
+    assert isinstance(planner, RulesPlanner) and planner.name == "rules"
+
+
+def test_a_valid_answer_becomes_validated_shots(llm_server: LLMServer) -> None:
+    llm_server.answer("```json\n" + json.dumps(SHOTS) + "\n```")
+    shots = planner_for(llm_server).plan(STORY, "noir", 10)
+
+    assert [s.index for s in shots] == [0, 1, 2]
+    assert [s.camera for s in shots] == ["wide", "medium close-up", "close-up"]
+    assert shots[2].dialogue == "Hurry!" and shots[0].dialogue is None
+    assert shots[0].duration == 4.0 and shots[1].duration == 3.0
+    assert shots[1].negative_prompt == ""  # the style's negative is added at render time
+    assert shots[1].prompt == SHOTS["shots"][1]["prompt"]
+
+    (request,) = llm_server.requests
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    body = request.body
+    assert body["model"] == "story-model"
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["temperature"] == 0
+    system, user = body["messages"]
+    assert system["role"] == "system" and '"shots"' in system["content"]
+    assert user["role"] == "user"
+    assert STORY in user["content"] and "noir" in user["content"] and "10 shots" in user["content"]
+
+
+def test_no_key_sends_no_authorization_header(llm_server: LLMServer) -> None:
+    llm_server.answer(json.dumps(SHOTS))
+    planner_for(llm_server, api_key="").plan(STORY, "movie", 10)
+    assert "Authorization" not in llm_server.requests[0].headers
+
+
+def test_shots_are_capped_and_long_prompts_fit_clip(llm_server: LLMServer) -> None:
+    many = {"shots": [
+        {"description": f"Wave {n} hits the rocks.", "camera": "medium",
+         "prompt": f"wave {n} " + "crashing against black rocks under lightning " * 30}
+        for n in range(8)
+    ]}
+    llm_server.answer(json.dumps(many))
+    shots = planner_for(llm_server).plan(STORY, "movie", 3)
+    assert [s.description for s in shots] == [f"Wave {n} hits the rocks." for n in range(3)]
+    for n, shot in enumerate(shots):
+        assert shot.prompt.startswith(f"wave {n} crashing")
+        assert estimate_tokens(shot.prompt) <= CLIP_BUDGET
+
+
+def test_an_invalid_answer_is_retried_once_with_the_reason(llm_server: LLMServer) -> None:
+    llm_server.answer("Sure! Here is your storyboard: {shots: [", json.dumps(SHOTS))
+    shots = planner_for(llm_server).plan(STORY, "movie", 10)
+    assert len(shots) == 3
+
+    first, second = llm_server.requests
+    messages = second.body["messages"]
+    assert messages[:2] == first.body["messages"]
+    assert messages[2] == {"role": "assistant",
+                           "content": "Sure! Here is your storyboard: {shots: ["}
+    assert messages[3]["role"] == "user" and "not JSON" in messages[3]["content"]
+
+
+def test_two_invalid_answers_are_a_clear_error(llm_server: LLMServer) -> None:
+    bad_camera = {"shots": [{"description": "A boat.", "prompt": "a boat", "camera": "drone"}]}
+    llm_server.answer(json.dumps(bad_camera), json.dumps({"scenes": []}))
+    with pytest.raises(PlannerError) as err:
+        planner_for(llm_server).plan(STORY, "movie", 10)
+    message = str(err.value)
+    assert "story-model" in message and llm_server.base_url in message
+    assert "invalid shot list twice" in message and '{"shots": [...]}' in message
+    # The first answer's problem was named in the retry request.
+    assert "shot 0: camera" in llm_server.requests[1].body["messages"][3]["content"]
+
+
+def test_an_unreachable_service_names_the_url(llm_server: LLMServer) -> None:
+    llm_server.port = services.free_port()  # nothing listens there
+    with pytest.raises(PlannerError, match=r"cannot reach the LLM at http://127\.0\.0\.1:\d+/v1"):
+        planner_for(llm_server).plan(STORY, "movie", 10)
+
+
+def test_http_errors_name_the_url_and_never_the_key(llm_server: LLMServer) -> None:
+    llm_server.answer(Answer(status=401, body={"error": {
+        "message": f"Incorrect API key provided: {KEY}", "type": "invalid_request_error"}}))
+    with pytest.raises(PlannerError) as err:
+        planner_for(llm_server).plan(STORY, "movie", 10)
+    message = str(err.value)
+    assert f"the LLM at {llm_server.base_url}/chat/completions answered HTTP 401" in message
+    assert "Incorrect API key provided: ***" in message
+    assert KEY not in message
+
+
+def test_a_slow_service_times_out_with_a_clear_error(llm_server: LLMServer) -> None:
+    llm_server.answer(Answer(content=json.dumps(SHOTS), delay_s=1.0))
+    with pytest.raises(PlannerError, match=r"did not answer within 0\.2 s"):
+        planner_for(llm_server, timeout=0.2).plan(STORY, "movie", 10)
