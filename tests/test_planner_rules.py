@@ -51,7 +51,8 @@ def test_english_sentences_respect_abbreviations_decimals_ellipses_and_quotes() 
         "They talked about tools, e.g. hammers, i.e. the heavy ones. "
         "J. R. Hartley waited... and waited... Then the bell rang! "
         "\u201cWait!\u201d she cried. \u201cAre you sure? I am not.\u201d He nodded. "
-        '"Go now," he said. Was it over?'
+        '"Go now," he said. Was it over? '
+        "\u201cComing?\u201d Mara asked. \u201cYes!\u201d Tom was late."
     )
     assert [s.strip() for s in sentences(par)] == [
         "Mr. Smith met Dr. Watson on Baker St. at 3.5 miles from the sea.",
@@ -63,6 +64,9 @@ def test_english_sentences_respect_abbreviations_decimals_ellipses_and_quotes() 
         "He nodded.",
         '"Go now," he said.',
         "Was it over?",
+        "\u201cComing?\u201d Mara asked.",
+        "\u201cYes!\u201d",
+        "Tom was late.",
     ]
 
 

@@ -8,7 +8,7 @@ Steps, each deterministic:
 2. Sentences: Chinese 。！？… and English .!? end a sentence, together with the closing
    quotes and brackets after them. Not inside an open quote, not after abbreviations
    (Mr. Dr. e.g.), initials or inside decimals, not before a lower-case word, and not
-   before a Chinese speech tag (“……！”她喊道。 stays one sentence).
+   before a speech tag (“……！”她喊道。 and “Coming?” Mara asked. stay one sentence).
 3. Very short sentences (under ~1.5 s of reading) join a neighbour in their scene; a scene
    that is only one short line (a heading) joins the next scene.
 4. More units than ``max_shots``: adjacent units are merged into ``max_shots`` groups of
@@ -49,6 +49,11 @@ _ABBREVIATIONS = {
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 # A Chinese speech tag right after a closing quote: “……”她喊道。 / “……”小雨说。
 _SPEECH_TAG = re.compile(r"[^，,。！？!?“”「」]{0,8}?(?:说|道|问|喊|叫|答|嚷|吼|叹|笑)")
+# And an English one after a quoted question or exclamation: “Coming?” Mara asked.
+_SPEECH_TAG_EN = re.compile(
+    r"\s+(?:[A-Z][\w'-]*\s+){0,3}(?:said|asked|cried|shouted|called|yelled|screamed|"
+    r"whispered|murmured|replied|answered|added|begged|pleaded|gasped)\b"
+)
 
 _EMOTION_EN = re.compile(
     r"\b(?:afraid|fear\w*|terrif\w*|scream\w*|cr(?:y|ies|ied|ying)|tears?|weep\w*|wept|sob\w*"
@@ -146,7 +151,7 @@ def _ends_sentence(par: str, start: int, end: int, run_end: int, closed: bool) -
         # “快跑！”他喊道。 is one sentence; 。 anywhere else ends one.
         return not (closed and not rest[0].isspace() and _SPEECH_TAG.match(rest))
     if rest[0].isspace():
-        if after[0].islower():
+        if after[0].islower() or (closed and run != "." and _SPEECH_TAG_EN.match(rest)):
             return False
         if run == ".":
             word = _WORD_BEFORE.search(par[:start])
@@ -346,7 +351,8 @@ class RulesPlanner:
         if longest > _MAX_DESCRIPTION:
             raise PlannerError(
                 f"the story is too long for {max_shots} shots (one shot would hold "
-                f"{longest} characters, the limit is {_MAX_DESCRIPTION}); allow more shots"
+                f"{longest} characters, the limit is {_MAX_DESCRIPTION}); allow more shots "
+                "(max_shots) or split the story"
             )
         dialogues = [_dialogue(u.text) for u in units]
         sizes = _shot_sizes(units, dialogues)
