@@ -110,3 +110,17 @@ def test_progress_reaches_every_request_of_a_batch(backend):
     finally:
         queue.close()
     assert seen[1] == seen[2] == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_prompts_are_fitted_with_the_loaded_tokenizer(backend):
+    from gpu_daemon.styles import compose
+
+    # A pipeline call leaves its tokenizer padding to 77: counting must not be fooled by it.
+    backend.render([job(1)], lambda s, t: None)
+    # The tiny tokenizer is byte-level: a Chinese character costs three tokens.
+    content = "夜色中，老人推开木门，看见院子里站着一个陌生的孩子，" * 4
+    positive, negative = compose(content, "watercolor", backend.token_count())
+    tokenizer = backend.pipe.tokenizer
+    for prompt in (positive, negative):
+        assert len(tokenizer(prompt).input_ids) <= 77
+    assert positive.startswith("watercolor painting, 夜色中")

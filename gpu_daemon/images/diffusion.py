@@ -100,6 +100,26 @@ def _quiet() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def _token_counter(pipe: Any) -> Callable[[str], int] | None:
+    """Counts tokens (without BOS/EOS) as the pipeline's tokenizer does, None without one."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    if tokenizer is None:
+        return None
+    fast = getattr(tokenizer, "backend_tokenizer", None)
+    if fast is None:
+        return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
+    # A private copy: the pipeline's calls leave padding to 77 switched on in the shared one
+    # (every count would read 77), and the render thread uses it concurrently. Unlike the
+    # transformers wrapper, it does not warn about candidates over 77 tokens, which prompt
+    # fitting tries on purpose.
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(fast.to_str())
+    counter.no_padding()
+    counter.no_truncation()
+    return lambda text: len(counter.encode(text, add_special_tokens=False).ids)
+
+
 class DiffusersBackend:
     name = "diffusers"
 
@@ -108,6 +128,7 @@ class DiffusersBackend:
         self.model = model
         self.device = device
         self._accepts = set(inspect.signature(pipe.__call__).parameters)
+        self._count = _token_counter(pipe)
 
     @classmethod
     def load(cls, cfg: ImagesConfig, base_dir: Path) -> DiffusersBackend:
@@ -138,10 +159,8 @@ class DiffusersBackend:
         self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0)], lambda step, total: None)
 
     def token_count(self) -> Callable[[str], int] | None:
-        tokenizer = getattr(self.pipe, "tokenizer", None)
-        if tokenizer is None:
-            return None
-        return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
+        return self._count
+
 
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
         import torch
