@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import projects, tasks
+from storyboard_cli.commands import projects, stack, tasks
 
 app = typer.Typer(
     name="storyboard",
@@ -40,6 +40,7 @@ def _main(
 
 projects.register(app)
 tasks.register(app)
+stack.register(app)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ stopped by pid (SIGTERM, then SIGKILL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -118,10 +119,8 @@ class Process:
 def pid_alive(pid: int) -> bool:
     """True while pid runs. A zombie counts as gone: an orphan whose parent exited is not
     reaped where the init process does not reap (containers), and would otherwise look alive."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own exited child
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,0 +1,299 @@
+"""up, down, ps, demo, doctor, and `frp render`: the local stack and the tunnel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from storyboard_cli import output
+from storyboard_cli.commands.common import ConfigOpt, Context, DebugOpt, JsonOpt, command
+from storyboard_cli.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from storyboard_cli.doctor import Check
+    from storyboard_cli.stack import PartStatus, Stack
+
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=0, show_default=False,
+                 help="How many workers to run [default: [stack] workers]."),
+]
+STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
+               "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
+               "not running": "yellow"}
+CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+
+
+def _progress(status: PartStatus) -> None:
+    """One line per part as it settles, on a terminal only (the table follows on stdout)."""
+    if sys.stderr.isatty():
+        style = STATE_STYLE.get(status.state, "")
+        output.info(f"  [{style}]{status.state:>11}[/] {status.name}")
+
+
+def _parts_table(statuses: list[PartStatus]) -> None:
+    from rich.table import Table
+
+    table = Table("part", "state", "pid", "address", "detail")
+    for s in statuses:
+        style = STATE_STYLE.get(s.state, "")
+        table.add_row(s.name, f"[{style}]{s.state}[/]", str(s.pid or "-"),
+                      output.escape(s.address), output.escape(s.detail))
+    output.stdout.print(table)
+    for s in statuses:
+        if s.log_tail:
+            output.stdout.print(f"\n[bold]{s.name}[/] log ({output.escape(s.log)}), last lines:")
+            output.stdout.print(s.log_tail, markup=False, highlight=False)
+
+
+def _start_stack(config: Path | None, workers: int | None, json_out: bool) -> Stack:
+    """`up`: start what is missing, print the table; raise if a part failed."""
+    from storyboard_cli import frp
+    from storyboard_cli.stack import load_stack
+
+    stack, notes = load_stack(config, generate=True)
+    for note in notes:
+        output.info(note)
+    if not json_out and sys.stderr.isatty():
+        output.info(f"Starting the stack in {stack.dir} ...")
+    statuses = stack.up(workers, None if json_out else _progress)
+    failed = [s.name for s in statuses if not s.ok]
+    if json_out:
+        output.print_json({"ok": not failed, "daemon_url": stack.tunnel_url,
+                           "state_dir": str(stack.dir), "parts": [s.as_dict() for s in statuses]})
+    else:
+        _parts_table(statuses)
+    if failed:
+        raise ServiceUnavailable(f"{len(failed)} part(s) not healthy: {', '.join(failed)} "
+                                 "(log tail above); fix and run `storyboard up` again")
+    if not json_out:
+        output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel at "
+                    f"{stack.tunnel_url}. Stop everything: storyboard down")
+        warning = frp.url_warning(stack.cfg)
+        if warning:
+            output.info(f"[yellow]Note:[/] {output.escape(warning)}")
+    return stack
+
+
+@command
+def up(
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Start the local stack (Redis, S3, GPU daemon, FRP tunnel, workers) in the background.
+
+    Parts already running are left alone; each is waited for until healthy. Logs and pid
+    files live under [stack] state_dir.
+
+    Example: storyboard up --workers 3 && storyboard ps
+    """
+    _start_stack(config, workers, json_out)
+
+
+@command
+def down(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Stop exactly the processes `storyboard up` started (by pid); data stays.
+
+    Example: storyboard down
+    """
+    from storyboard_cli.stack import load_stack
+
+    stack, _ = load_stack(config)
+    statuses = stack.down()
+    if json_out:
+        output.print_json({"parts": [s.as_dict() for s in statuses]})
+    elif statuses:
+        _parts_table(statuses)
+    else:
+        output.info("Nothing to stop: no part of the stack is recorded as running.")
+
+
+@command
+def ps(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Show the local stack: each part's state, pid and address.
+
+    Exit code 3 if a recorded part is not running or not healthy.
+
+    Example: storyboard ps --json | jq -r '.parts[] | "\\(.name) \\(.state)"'
+    """
+    from storyboard_cli.stack import load_stack
+
+    stack, _ = load_stack(config)
+    statuses = stack.ps()
+    if json_out:
+        output.print_json({"daemon_url": stack.tunnel_url, "state_dir": str(stack.dir),
+                           "parts": [s.as_dict() for s in statuses]})
+    elif statuses:
+        _parts_table(statuses)
+    else:
+        output.info("The stack is not running. Start it: storyboard up")
+    bad = [s.name for s in statuses if not s.ok]
+    if bad:
+        raise ServiceUnavailable(f"not healthy: {', '.join(bad)}; `storyboard up` restarts "
+                                 "what has stopped")
+
+
+@command
+def doctor(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Check config, store, Redis, workers, the tunnel, the daemon (auth) and the bucket.
+
+    Prints one row per check with a hint for each failure. Exit code 2 for a configuration
+    problem, 3 when a service is unreachable.
+
+    Example: storyboard doctor || storyboard up
+    """
+    from storyboard_cli.doctor import Doctor, config_failure, exit_code
+    from storyboard_cli.errors import StoryboardError
+
+    try:
+        cfg = Context(config).config
+    except StoryboardError as exc:
+        checks = config_failure(exc)
+    else:
+        checks = Doctor(cfg).run()
+    code = exit_code(checks)
+    failed = [c.name for c in checks if c.status == "fail"]
+    if json_out:
+        data: dict[str, Any] = {"ok": not failed, "checks": [c.as_dict() for c in checks]}
+        if failed:
+            data["error"] = f"failed: {', '.join(failed)}"
+        output.print_json(data)
+    else:
+        _checks_table(checks)
+    if failed:
+        if not json_out:
+            output.error(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+        raise typer.Exit(code)
+
+
+def _checks_table(checks: list[Check]) -> None:
+    from rich.table import Table
+
+    table = Table("check", "status", "detail", "fix")
+    for c in checks:
+        table.add_row(c.name, f"[{CHECK_STYLE.get(c.status, '')}]{c.status}[/]",
+                      output.escape(c.detail), output.escape(c.hint))
+    output.stdout.print(table)
+
+
+@command
+def demo(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Story file [default: the bundled bilingual example].",
+                       show_default=False),
+    ] = None,
+    workers: WorkersOpt = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Stop waiting after this many seconds (exit 4).", min=0,
+                     show_default=False),
+    ] = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """From nothing to a finished storyboard on this machine: up, new, generate, links.
+
+    The stack keeps running afterwards; stop it with `storyboard down`.
+
+    Example: storyboard demo examples/lantern_zh.txt
+    """
+    from storyboard_cli.commands.tasks import _print_outcome
+    from storyboard_cli.demo import ensure_redis_server, example_story, run_story
+
+    for line in ensure_redis_server(Context(config).config):
+        output.info(line)
+    story = file or example_story()
+    stack = _start_stack(config, workers, json_out=False)
+    view = run_story(stack.cfg, story, timeout, quiet=json_out)
+    try:
+        _print_outcome(view, json_out)
+    finally:
+        if not json_out:
+            output.info(f"\nDone: project {view['project_id']}. The stack keeps running "
+                        f"(storyboard ps); try `storyboard show {view['project_id']}`. "
+                        "Stop it with: storyboard down")
+
+
+frp_app = typer.Typer(help="The FRP tunnel between the host and the GPU box.",
+                      no_args_is_help=True)
+
+
+@frp_app.command("render")
+@command
+def frp_render(
+    side: Annotated[str, typer.Option(help="host (frps + stcp visitor) or gpu (frpc).")],
+    mode: Annotated[
+        str | None, typer.Option(help="tcp or stcp [default: [frp] mode].", show_default=False)
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write to [default: ./frp/<side>].", show_default=False),
+    ] = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write ready-to-run frp configs for one side from storyboard.toml and .env.
+
+    Ports and the daemon address agree on both sides by construction; secrets stay in the
+    environment (the configs read them from it), and each file is checked with `frp verify`
+    when frp is available.
+
+    Example: storyboard frp render --side gpu --mode stcp --out /tmp/frp-gpu
+    """
+    from storyboard_cli import frp
+
+    cfg = Context(config).config
+    rendered = frp.write_configs(cfg, side, mode, out or Path("frp") / side)
+    verified = _verify(cfg, rendered.paths)
+    if json_out:
+        output.print_json({"side": side, "mode": mode or cfg.frp.mode,
+                           "files": [str(p) for p in rendered.paths],
+                           "daemon_url": frp.tunnel_url(cfg, mode), "verified": verified,
+                           "warnings": rendered.warnings})
+        return
+    for path in rendered.paths:
+        output.stdout.print(f"{path}  ({verified.get(str(path), 'not verified')})", markup=False)
+    for warning in rendered.warnings:
+        output.info(f"[yellow]Note:[/] {output.escape(warning)}")
+    start = "frp/start_frps.sh" if side == "host" else "frp/start_frpc.sh (Windows: " \
+        "frp\\start_frpc_worker.ps1)"
+    output.info(f"Start it with {start}; workers use {frp.tunnel_url(cfg, mode)}.")
+
+
+def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
+    """`frpc|frps verify` on each file; skipped (not failed) when frp is not installed."""
+    import os
+
+    from storyboard_cli import frp
+    from storyboard_cli.errors import UsageError
+
+    results = {}
+    env = {**os.environ, **frp.frp_env(cfg)}
+    for path in paths:
+        name = "frps" if path.name == frp.FRPS_FILE else "frpc"
+        try:
+            ok, message = frp.verify(frp.frp_binary(name), path, env)
+        except frp.FrpError:
+            results[str(path)] = "not verified: frp not installed"
+            continue
+        if not ok:
+            raise UsageError(f"{path}: frp rejects it: {message}")
+        results[str(path)] = f"{name} verify ok"
+    return results
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(down)
+    app.command()(ps)
+    app.command()(demo)
+    app.command()(doctor)
+    app.add_typer(frp_app, name="frp")

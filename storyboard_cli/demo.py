@@ -1,0 +1,83 @@
+"""`storyboard demo`: an example story through the whole system on this machine.
+
+The stack part is `storyboard up` (storyboard_cli.stack); this module finds the example story,
+makes sure redis-server exists, and runs one storyboard task with live progress.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storyboard_cli import services
+from storyboard_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from storyboard_cli.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = "bilingual.txt"
+# Installs redis-server (and a CJK font) with apt as root on Debian/Ubuntu; `make setup` runs it.
+SYSTEM_DEPS = REPO / "scripts" / "system-deps.sh"
+REDIS_HINT = ("redis-server is not installed: run `sudo sh scripts/system-deps.sh` (Debian/"
+              "Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), or point "
+              "[redis] url at a running Redis")
+
+
+def example_story(search: tuple[Path, ...] = (Path.cwd(), REPO)) -> Path:
+    """examples/bilingual.txt of the checkout (or cwd), else any example story there."""
+    folders = [base / "examples" for base in search]
+    for folder in folders:
+        if (folder / EXAMPLE).is_file():
+            return folder / EXAMPLE
+    for folder in folders:
+        stories = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+        if stories:
+            return stories[0]
+    raise UsageError("no example story found: pass a story file, e.g. storyboard demo story.txt")
+
+
+def ensure_redis_server(cfg: Config) -> list[str]:
+    """Nothing to do when the configured Redis answers or redis-server is installed; else
+    install it the way `make setup` does (root + apt), or explain how. Returns what was done."""
+    from storyboard_cli.stack import redis_answers
+
+    if redis_answers(cfg.redis.url) or services.find_binary("redis-server"):
+        return []
+    can_install = (SYSTEM_DEPS.is_file() and shutil.which("apt-get")
+                   and hasattr(os, "geteuid") and os.geteuid() == 0)
+    if not can_install:
+        raise UsageError(REDIS_HINT)
+    proc = subprocess.run(["sh", str(SYSTEM_DEPS)], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0 or not services.find_binary("redis-server"):
+        raise UsageError(f"{REDIS_HINT} ({SYSTEM_DEPS} said: {proc.stderr.strip()[-300:]})")
+    return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def run_story(cfg: Config, story: Path, timeout: float | None = None,
+              quiet: bool = False) -> dict[str, Any]:
+    """Create a project from story, generate it and follow it to the end: the task object."""
+    from storyboard_cli import output
+    from storyboard_cli.jobs import connect_redis, submit_storyboard
+    from storyboard_cli.progress import follow
+    from storyboard_cli.store import Store
+    from storyboard_cli.stories import load_story
+
+    store = Store(cfg.store_path)
+    try:
+        text, name, _ = load_story(str(story), None, cfg.limits.max_story_bytes)
+        project = store.create_project(Path(name).stem, text, "movie")
+        if not quiet:
+            output.info(f"Project {project['id']} {project['title']!r} from {story}: "
+                        "planning and rendering ...")
+        redis = connect_redis(cfg.redis.url)
+        try:
+            task = submit_storyboard(store, redis, cfg, project["id"], None, False)
+        finally:
+            redis.close()
+        return follow(store, task["id"], timeout)
+    finally:
+        store.close()

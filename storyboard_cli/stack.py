@@ -1,0 +1,589 @@
+"""`storyboard up` / `down` / `ps`: the whole system as supervised processes on one machine.
+
+Parts, in start order (each waits for the parts it needs to be healthy):
+
+  redis     redis-server (AOF), unless the configured Redis answers (then "external")
+  s3        SeaweedFS's S3 gateway with generated credentials, bucket created; "external" when
+            another S3 endpoint is configured
+  daemon    gpu-daemon (sketch backend unless [images] model is set)
+  frps      the FRP server                                     } the tunnel, rendered by
+  frpc      the GPU side's frpc, publishing the daemon         } storyboard_cli.frp from the
+  visitor   the host side's stcp visitor (stcp mode only)      } same Config
+  worker-N  `storyboard worker` processes, given STORYBOARD_DAEMON_URL = the tunnel's host
+            end, so they reach the daemon only through frps/frpc
+
+Every process runs in its own session with its output in <state_dir>/logs/<part>.log and a
+record in <state_dir>/run/<part>.json (pid, argv and the process's start time). A record only
+counts while its pid still is that process (same start time), so `down` never signals a
+stranger that reused the pid, and `up` never starts a part that is already running.
+
+Secrets the stack needs and does not find (daemon token, frp token/secret/admin password,
+S3 credentials for the local SeaweedFS) are generated once into the `.env` beside the config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from storyboard_cli import frp, services
+from storyboard_cli.config import Config, find_config, load_config
+
+FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor")
+HEALTHY = ("started", "running", "external")
+LOG_TAIL_LINES = 15
+
+# Secrets the stack generates into .env when missing: variable -> generator.
+GENERATED_SECRETS: dict[str, Callable[[], str]] = {
+    "STORYBOARD_DAEMON_TOKEN": lambda: secrets.token_urlsafe(32),
+    frp.TOKEN_ENV: lambda: secrets.token_urlsafe(32),
+    frp.SECRET_KEY_ENV: lambda: secrets.token_urlsafe(32),
+    frp.ADMIN_PASSWORD_ENV: lambda: secrets.token_urlsafe(18),
+}
+
+
+# --- .env -----------------------------------------------------------------------------------
+
+
+def env_file(cfg: Config) -> Path:
+    return cfg.base_dir / ".env"
+
+
+def read_env_files(config_path: Path | None) -> dict[str, str]:
+    """What load_config would take from .env files (cwd, then beside the config)."""
+    from dotenv import dotenv_values
+
+    values: dict[str, str] = {}
+    base = config_path.parent if config_path else Path.cwd()
+    for candidate in (base / ".env", Path.cwd() / ".env"):
+        if candidate.is_file():
+            for key, value in dotenv_values(candidate).items():
+                if value is not None:
+                    values.setdefault(key, value)
+    return values
+
+
+def append_env(path: Path, values: Mapping[str, str], why: str) -> None:
+    """Add variables to a .env file (created private), with a comment saying where from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with open(path, "a", encoding="utf-8") as f:
+        if not existed:
+            os.chmod(path, 0o600)
+        f.write(f"\n# {why} ({stamp})\n")
+        for key, value in values.items():
+            f.write(f"{key}={value}\n")
+
+
+def local_s3_endpoint(cfg: Config) -> str:
+    return f"http://127.0.0.1:{cfg.stack.s3_port}"
+
+
+def uses_local_s3(cfg: Config) -> bool:
+    """The stack runs SeaweedFS unless another endpoint (or AWS, with credentials) is set."""
+    endpoint = cfg.s3.endpoint.rstrip("/")
+    if not endpoint:
+        return not cfg.s3.access_key
+    return endpoint in (local_s3_endpoint(cfg), f"http://localhost:{cfg.stack.s3_port}")
+
+
+def prepare(
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    generate: bool = True,
+) -> tuple[Config, dict[str, str], list[str]]:
+    """The stack's Config and environment (real env over .env); with generate, missing
+    secrets and local-S3 settings are written to .env first. Returns notes for the user.
+
+    The environment is passed around explicitly rather than loaded into os.environ, so one
+    process can handle several stacks (tests) without one's .env leaking into another.
+    """
+    path = find_config(config_path)
+    base_env = dict(os.environ if environ is None else environ)
+    env = {**read_env_files(path), **base_env}
+    cfg = load_config(path, environ=env)
+    notes: list[str] = []
+    if generate:
+        new = {name: make() for name, make in GENERATED_SECRETS.items() if not env.get(name)}
+        if uses_local_s3(cfg):
+            if not cfg.s3.endpoint:
+                new["ENDPOINT"] = local_s3_endpoint(cfg)
+            if not (cfg.s3.access_key and cfg.s3.secret_key):
+                new["ACCESS_KEY"] = "sb" + secrets.token_hex(8)
+                new["SECRET_KEY"] = secrets.token_urlsafe(30)
+        if new:
+            target = env_file(cfg)
+            append_env(target, new, "generated by `storyboard up` for the local stack")
+            notes.append(f"generated {', '.join(sorted(new))} into {target}")
+            env = {**new, **env}
+            cfg = load_config(path, environ=env)
+    return cfg, env, notes
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+def process_identity(pid: int) -> str | None:
+    """Something that changes when a pid is reused: the process's start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return "proc:" + stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        pass
+    try:
+        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"ps:{out}" if out else None
+
+
+@dataclass
+class Record:
+    """What a pid file holds about one started process."""
+
+    name: str
+    pid: int
+    identity: str
+    argv: list[str]
+    log: str
+    address: str
+    started_at: str
+
+    def alive(self) -> bool:
+        return services.pid_alive(self.pid) and process_identity(self.pid) == self.identity
+
+
+@dataclass
+class PartStatus:
+    name: str
+    state: str  # started|running|external|failed|skipped|stopped|not running|unhealthy
+    pid: int | None = None
+    address: str = ""
+    detail: str = ""
+    log: str = ""
+    log_tail: str = field(default="", repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.state in HEALTHY
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Part:
+    name: str
+    argv: list[str]
+    address: str
+    ready: Callable[[], bool]
+    timeout: float
+    needs: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
+    after_ready: Callable[[], None] | None = None
+    # Set instead of argv when the program is not installed: reported when it must start.
+    missing: str = ""
+
+
+def _argv(make: Callable[[], list[str]]) -> tuple[list[str], str]:
+    try:
+        return make(), ""
+    except (FileNotFoundError, frp.FrpError) as exc:
+        return [], str(exc)
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def console_script(name: str, module: str) -> list[str]:
+    """An installed entry point of this environment, else the module run by this Python."""
+    script = services.find_binary(name)
+    return [script] if script else [sys.executable, "-m", module]
+
+
+def redis_answers(url: str, timeout: float = 0.5) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.exceptions.RedisError, OSError):
+        return False
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+class Stack:
+    """The local stack described by one Config and environment (see `prepare`)."""
+
+    def __init__(self, cfg: Config, env: Mapping[str, str]) -> None:
+        self.cfg = copy.deepcopy(cfg)
+        # Everything runs on this machine: the GPU side's frpc logs in to the local frps.
+        self.cfg.frp.server_addr = "127.0.0.1"
+        self.env = dict(env)
+        self.dir = cfg.state_dir
+        self.run_dir = self.dir / "run"
+        self.log_dir = self.dir / "logs"
+        self.frp_dir = self.dir / "frp"
+
+    # -- records --
+
+    def _record_path(self, name: str) -> Path:
+        return self.run_dir / f"{name}.json"
+
+    def record(self, name: str) -> Record | None:
+        try:
+            return Record(**json.loads(self._record_path(name).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def records(self) -> list[Record]:
+        found = [r for p in sorted(self.run_dir.glob("*.json")) if (r := self.record(p.stem))]
+        return sorted(found, key=lambda r: _order(r.name))
+
+    def _save(self, rec: Record) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._record_path(rec.name).with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(rec), indent=2))
+        tmp.replace(self._record_path(rec.name))
+
+    def _forget(self, name: str) -> None:
+        self._record_path(name).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One up/down at a time per state directory."""
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # -- what runs where --
+
+    @property
+    def daemon_local_url(self) -> str:
+        return f"http://{frp.daemon_local_ip(self.cfg)}:{self.cfg.daemon.port}"
+
+    @property
+    def tunnel_url(self) -> str:
+        return frp.tunnel_url(self.cfg)
+
+    def redis_url(self) -> str:
+        """The Redis the stack's workers use: ours if running, else the configured one."""
+        rec = self.record("redis")
+        return rec.address if rec and rec.alive() else self.cfg.redis.url
+
+    def own_redis_url(self) -> str:
+        db = urlsplit(self.cfg.redis.url).path.strip("/") or "0"
+        return f"redis://127.0.0.1:{self.cfg.stack.redis_port}/{db}"
+
+    def workers_wanted(self, workers: int | None) -> int:
+        return self.cfg.stack.workers if workers is None else workers
+
+    def parts(self, redis_url: str, workers: int) -> list[Part]:
+        """The processes of the stack and how to tell each is healthy (no side effects)."""
+        cfg, state = self.cfg, self.dir
+        config_args = ["--config", str(cfg.source)] if cfg.source else []
+        frp_env = {**self.env, **frp.frp_env(cfg)}
+        redis_port = urlsplit(redis_url).port or 6379
+        s3 = services.SeaweedPorts(cfg.stack.s3_port, *services.free_ports(4))
+        daemon_env = dict(self.env)
+        if not cfg.images.model:
+            daemon_env["STORYBOARD_IMAGES_BACKEND"] = "sketch"
+        redis_argv = _argv(lambda: services.redis_argv(redis_port, state / "redis"))
+        s3_argv = _argv(lambda: services.seaweed_argv(
+            state / "s3" / "data", s3, state / "s3" / "identities.json"))
+        frps_argv = _argv(lambda: [str(frp.frp_binary("frps")), "-c",
+                                   str(self.frp_dir / frp.FRPS_FILE)])
+        frpc_argv = _argv(lambda: [str(frp.frp_binary("frpc")), "-c",
+                                   str(self.frp_dir / frp.GPU_FILE)])
+        visitor_argv = _argv(lambda: [str(frp.frp_binary("frpc")), "-c",
+                                      str(self.frp_dir / frp.VISITOR_FILE)])
+        tunnel = "visitor" if cfg.frp.mode == "stcp" else "frpc"
+
+        def tunnel_ready() -> bool:
+            return services.http_ok(f"{self.tunnel_url}{frp.HEALTH_PATH}", timeout=1.0)
+
+        def frpc_ready() -> bool:
+            proxy = frp.proxy_status(cfg, timeout=1.0)
+            running = proxy is not None and proxy.get("status") == "running"
+            return running and (cfg.frp.mode == "stcp" or tunnel_ready())
+
+        parts = [
+            Part("redis", redis_argv[0], redis_url, lambda: redis_answers(redis_url), 15,
+                 missing=redis_argv[1]),
+            Part("s3", s3_argv[0], local_s3_endpoint(cfg),
+                 lambda: services.http_ok(f"{local_s3_endpoint(cfg)}/healthz"), 30,
+                 env={k: v for k, v in self.env.items() if not k.startswith("AWS_")},
+                 after_ready=lambda: services.ensure_bucket(
+                     local_s3_endpoint(cfg), cfg.s3.access_key, cfg.s3.secret_key,
+                     cfg.s3.bucket),
+                 missing=s3_argv[1]),
+            Part("daemon", [*console_script("gpu-daemon", "gpu_daemon.cli"), "serve",
+                            *config_args, "--host", frp.daemon_local_ip(cfg),
+                            "--port", str(cfg.daemon.port)],
+                 self.daemon_local_url,
+                 lambda: services.http_ok(f"{self.daemon_local_url}{frp.HEALTH_PATH}"), 90,
+                 env=daemon_env),
+            Part("frps", frps_argv[0], f"127.0.0.1:{cfg.frp.server_port}",
+                 lambda: services.port_open(cfg.frp.server_port), 10, env=frp_env,
+                 missing=frps_argv[1]),
+            Part("frpc", frpc_argv[0],
+                 frp.admin_url(cfg) if cfg.frp.mode == "stcp" else self.tunnel_url,
+                 frpc_ready, 30, needs=("frps", "daemon"), env=frp_env, missing=frpc_argv[1]),
+        ]
+        if cfg.frp.mode == "stcp":
+            parts.append(Part("visitor", visitor_argv[0], self.tunnel_url, tunnel_ready, 30,
+                              needs=("frpc",), env=frp_env, missing=visitor_argv[1]))
+        worker_env = {**self.env, "STORYBOARD_DAEMON_URL": self.tunnel_url,
+                      "STORYBOARD_REDIS_URL": redis_url}
+        for i in range(1, workers + 1):
+            name = f"worker-{i}"
+            parts.append(Part(
+                name, [*console_script("storyboard", "storyboard_cli.cli"), "worker",
+                       *config_args],
+                f"→ {self.tunnel_url}",
+                lambda name=name: self._worker_registered(name, redis_url), 30,
+                needs=("redis", "s3", tunnel), env=worker_env,
+            ))
+        return parts
+
+    def _worker_registered(self, name: str, redis_url: str) -> bool:
+        import redis
+        from rq import Worker
+
+        rec = self.record(name)
+        if rec is None:
+            return False
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return any(w.pid == rec.pid for w in Worker.all(connection=client))
+        finally:
+            client.close()
+
+    # -- up --
+
+    def up(
+        self, workers: int | None = None, report: Callable[[PartStatus], None] | None = None
+    ) -> list[PartStatus]:
+        """Start what is not running, wait until every part is healthy; nothing starts twice."""
+        with self._lock():
+            return self._up(self.workers_wanted(workers), report or (lambda s: None))
+
+    def _up(self, workers: int, report: Callable[[PartStatus], None]) -> list[PartStatus]:
+        done: dict[str, PartStatus] = {}
+
+        def finish(status: PartStatus) -> None:
+            done[status.name] = status
+            report(status)
+
+        redis_url = self._choose_redis(finish)
+        if not uses_local_s3(self.cfg):
+            finish(PartStatus("s3", "external", address=self.cfg.s3.endpoint or "AWS S3"))
+        self._render_frp()
+        services.write_s3_identities(self.dir / "s3" / "identities.json",
+                                     self.cfg.s3.access_key, self.cfg.s3.secret_key)
+        for d in ("redis", "s3/data", "logs"):
+            (self.dir / d).mkdir(parents=True, exist_ok=True)
+        self._init_store()
+
+        pending: dict[str, tuple[Part, services.Process | None, Record]] = {}
+
+        def settle(name: str) -> None:
+            if name in done or name not in pending:
+                return
+            part, proc, rec = pending.pop(name)
+            finish(self._await(part, proc, rec))
+
+        for part in self.parts(redis_url, workers):
+            if part.name in done:
+                continue
+            for need in part.needs:
+                settle(need)
+            blocked = [n for n in part.needs if n in done and not done[n].ok]
+            if blocked:
+                finish(PartStatus(part.name, "skipped", address=part.address,
+                                  detail=f"needs {', '.join(blocked)}"))
+                continue
+            rec = self.record(part.name)
+            if rec and rec.alive():
+                pending[part.name] = (part, None, rec)
+                continue
+            try:
+                proc, rec = self._start(part)
+            except OSError as exc:
+                finish(PartStatus(part.name, "failed", address=part.address, detail=str(exc)))
+                continue
+            pending[part.name] = (part, proc, rec)
+        for name in list(pending):
+            settle(name)
+        return sorted(done.values(), key=lambda s: _order(s.name))
+
+    def _choose_redis(self, finish: Callable[[PartStatus], None]) -> str:
+        rec = self.record("redis")
+        if rec and rec.alive():
+            return rec.address
+        configured = self.cfg.redis.url
+        if redis_answers(configured):
+            from storyboard_cli.jobs import redacted_url
+
+            finish(PartStatus("redis", "external", address=redacted_url(configured)))
+            return configured
+        if not _is_loopback_url(configured):
+            from storyboard_cli.jobs import redacted_url
+
+            finish(PartStatus("redis", "failed", address=redacted_url(configured),
+                              detail="the configured Redis does not answer"))
+            return configured
+        own = self.own_redis_url()
+        if own != configured:
+            # Later commands (generate, status, doctor) must find the stack's Redis too.
+            append_env(env_file(self.cfg), {"STORYBOARD_REDIS_URL": own},
+                       "the Redis of `storyboard up`; remove to use [redis] url")
+            self.env["STORYBOARD_REDIS_URL"] = own
+            self.cfg.redis.url = own
+        return own
+
+    def _init_store(self) -> None:
+        """Create the store (and run its migrations) once, before several workers open it."""
+        from storyboard_cli.store import Store
+
+        Store(self.cfg.store_path).close()
+
+    def _render_frp(self) -> None:
+        self.frp_dir.mkdir(parents=True, exist_ok=True)
+        for side in frp.SIDES:
+            frp.write_configs(self.cfg, side, None, self.frp_dir)
+
+    def _start(self, part: Part) -> tuple[services.Process, Record]:
+        if part.missing:
+            raise FileNotFoundError(part.missing)
+        log = self.log_dir / f"{part.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"--- storyboard up: starting {part.name} at {stamp} ---\n")
+        proc = services.Process(part.name, part.argv, log, env=part.env or self.env,
+                                cwd=self.cfg.base_dir).start()
+        identity = process_identity(proc.pid) or ""
+        rec = Record(part.name, proc.pid, identity, part.argv, str(log), part.address, stamp)
+        self._save(rec)
+        return proc, rec
+
+    def _await(self, part: Part, proc: services.Process | None, rec: Record) -> PartStatus:
+        state = "started" if proc is not None else "running"
+
+        def exited() -> bool:
+            return not (proc.alive() if proc is not None else rec.alive())
+
+        ok = services.wait_until(lambda: exited() or part.ready(), part.timeout, interval=0.05)
+        ok = ok and not exited()
+        if ok and part.after_ready is not None:
+            try:
+                part.after_ready()
+            except Exception as exc:  # noqa: BLE001 - reported with the part's log
+                return self._failed(part, proc, rec, f"after start: {exc}")
+        if ok:
+            return PartStatus(part.name, state, rec.pid, part.address, log=rec.log)
+        if proc is None:
+            detail = "exited" if exited() else f"not healthy after {part.timeout:g} s"
+            return PartStatus(part.name, "unhealthy", rec.pid, part.address, detail, rec.log,
+                              _tail(Path(rec.log)))
+        why = (f"exited with code {proc.popen.returncode}" if exited() and proc.popen
+               else f"not healthy after {part.timeout:g} s")
+        return self._failed(part, proc, rec, why)
+
+    def _failed(self, part: Part, proc: services.Process | None, rec: Record,
+                detail: str) -> PartStatus:
+        if proc is not None:
+            proc.stop(timeout=5)
+            self._forget(part.name)
+        return PartStatus(part.name, "failed", rec.pid, part.address, detail, rec.log,
+                          _tail(Path(rec.log)))
+
+    # -- down / ps --
+
+    def down(self) -> list[PartStatus]:
+        """Stop exactly the processes `up` started (by pid, if still the same process)."""
+        with self._lock():
+            recs = self.records()
+            workers = [r for r in recs if r.name.startswith("worker-")]
+            others = [r for r in reversed(recs) if not r.name.startswith("worker-")]
+            statuses = []
+            if workers:
+                with ThreadPoolExecutor(len(workers)) as pool:
+                    statuses += list(pool.map(self._stop, workers))
+            statuses += [self._stop(r) for r in others]
+            return sorted(statuses, key=lambda s: _order(s.name))
+
+    def _stop(self, rec: Record) -> PartStatus:
+        if rec.alive():
+            services.stop_pid(rec.pid, timeout=10)
+            state = "stopped"
+        else:
+            state = "not running"
+        self._forget(rec.name)
+        return PartStatus(rec.name, state, rec.pid, rec.address, log=rec.log)
+
+    def ps(self) -> list[PartStatus]:
+        """Each recorded part: running and healthy, running but unhealthy, or gone."""
+        recs = {r.name: r for r in self.records()}
+        if not recs:
+            return []
+        workers = sum(1 for n in recs if n.startswith("worker-"))
+        parts = {p.name: p for p in self.parts(self.redis_url(), workers)}
+        out = []
+        for name, rec in recs.items():
+            part = parts.get(name)
+            if not rec.alive():
+                out.append(PartStatus(name, "not running", rec.pid, rec.address,
+                                      "exited; `storyboard up` restarts it", rec.log,
+                                      _tail(Path(rec.log))))
+                continue
+            healthy = part is None or services.wait_until(part.ready, 0)
+            out.append(PartStatus(name, "running" if healthy else "unhealthy", rec.pid,
+                                  rec.address, "" if healthy else "not answering", rec.log))
+        return out
+
+
+def _order(name: str) -> tuple[int, int]:
+    if name.startswith("worker-"):
+        suffix = name.removeprefix("worker-")
+        return (len(FIXED_PARTS), int(suffix) if suffix.isdigit() else 0)
+    return (FIXED_PARTS.index(name) if name in FIXED_PARTS else len(FIXED_PARTS) + 1, 0)
+
+
+def load_stack(config_path: Path | None = None, environ: Mapping[str, str] | None = None,
+               generate: bool = False) -> tuple[Stack, list[str]]:
+    cfg, env, notes = prepare(config_path, environ, generate)
+    return Stack(cfg, env), notes
+
