@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +27,7 @@ from gpu_daemon import __version__, schemas
 from gpu_daemon.auth import BearerAuth, BodyLimit
 from gpu_daemon.images import ImageBackend, RenderJob
 from gpu_daemon.images.batching import RenderQueue
-from gpu_daemon.uploader import S3Uploader, UploadError
+from gpu_daemon.uploader import S3Uploader, Uploaded, UploadError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -104,7 +104,9 @@ class Daemon:
                 None, self.planner.plan, req.story, req.style, max_shots
             )
         except PlannerError as exc:
-            raise DaemonError(502, f"planner {self.planner.name} failed: {exc}") from None
+            # The offline rules planner fails only on its input; an LLM's failures are upstream.
+            status = 422 if self.planner.name == "rules" else 502
+            raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
         emit(schemas.ProgressEvent(step=1, total=total))
         answer = schemas.PlanResponse(shots=shots, planner=self.planner.name)
         if req.upload_script:
@@ -172,7 +174,7 @@ class Daemon:
             render_ms=round(rendered.render_ms, 2), batch_size=rendered.batch_size,
         )
 
-    def _upload_png(self, req: schemas.RenderRequest, image: Image.Image) -> Any:
+    def _upload_png(self, req: schemas.RenderRequest, image: Image.Image) -> Uploaded:
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         return self.uploader.upload_png(req.project_id, req.shot_id, req.task_id, buf.getvalue())

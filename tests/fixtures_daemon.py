@@ -76,11 +76,13 @@ def start_daemon(
     images: dict[str, Any] | None = None,
     sections: dict[str, dict[str, Any]] | None = None,
     env: dict[str, str] | None = None,
+    serve_args: tuple[str, ...] = (),
     timeout: float = 60.0,
 ) -> DaemonHandle:
     """Start `gpu-daemon serve` against the test bucket and wait until /healthz answers.
 
-    images / sections: extra settings for [images] and other config sections.
+    images / sections: extra settings for [images] and other config sections;
+    serve_args: extra command-line options.
     """
     tmp_path.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
@@ -98,7 +100,7 @@ def start_daemon(
     def make() -> services.Process:
         port_holder["port"] = services.free_port()
         argv = [*daemon_argv(), "serve", "--config", str(config_path),
-                "--host", "127.0.0.1", "--port", str(port_holder["port"])]
+                "--host", "127.0.0.1", "--port", str(port_holder["port"]), *serve_args]
         return services.Process("gpu-daemon", argv, tmp_path / "daemon.log", env=proc_env,
                                 cwd=tmp_path)
 

@@ -104,6 +104,8 @@ def test_invalid_fields_are_422_with_a_readable_message(sketch_daemon):
                       headers={"Content-Type": "application/json"}).status_code == 422
         over = c.post("/v1/render", json=render_body(prompt="y" * 1001))
         assert over.status_code == 422 and "prompt" in over.json()["detail"]
+        blank = c.post("/v1/plan", json={"project_id": 1, "task_id": "t", "story": " \n "})
+        assert blank.status_code == 422 and "no text" in blank.json()["detail"]
 
 
 def test_render_streams_progress_then_one_result(sketch_daemon):

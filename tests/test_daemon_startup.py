@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fixtures_daemon import daemon_argv, write_toml
 
@@ -87,3 +88,16 @@ def test_a_cached_model_id_loads_offline(hub_cache: Path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["acme/tiny-sd", "cpu", "StableDiffusionPipeline"]
+
+
+def test_insecure_mode_serves_without_a_token(tmp_path, s3_server):
+    from fixtures_daemon import start_daemon
+
+    daemon = start_daemon(tmp_path, s3_server, env={"STORYBOARD_DAEMON_TOKEN": ""},
+                          serve_args=("--insecure-no-token",))
+    try:
+        status = httpx.get(f"{daemon.url}/v1/status")
+    finally:
+        daemon.stop()
+    assert status.status_code == 200 and status.json()["image_backend"] == "sketch"
+    assert "authentication is OFF" in daemon.proc.log_path.read_text()

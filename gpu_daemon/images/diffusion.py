@@ -93,11 +93,14 @@ def pick_dtype(wanted: str, device: str) -> Any:
 
 
 def _quiet() -> None:
+    """No progress bars in a server log: loading, downloading and denoising stay silent."""
     import diffusers.utils.logging as diffusers_logging
+    import huggingface_hub.utils as hub_utils
     import transformers.utils.logging as transformers_logging
 
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
+    hub_utils.disable_progress_bars()
 
 
 def _token_counter(pipe: Any) -> Callable[[str], int] | None:
