@@ -62,7 +62,7 @@ class QueueConfig:
 
 @dataclass
 class DaemonConfig:
-    url: str = "http://127.0.0.1:7860"
+    url: str = "http://127.0.0.1:17861"  # the stcp visitor's port ([frp] visitor_port)
     connect_timeout: float = 5.0
     read_timeout: float = 300.0
     host: str = "127.0.0.1"

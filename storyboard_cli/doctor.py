@@ -153,12 +153,16 @@ class Doctor:
         import redis
         from rq import Worker
 
+        from storyboard_cli.worker import alive_key
+
         client = redis.Redis.from_url(self.cfg.redis.url, socket_connect_timeout=TIMEOUT,
                                       socket_timeout=TIMEOUT)
         try:
             queues = {self.cfg.queue.plan_queue, self.cfg.queue.render_queue}
+            # A worker killed without a goodbye stays registered with RQ for minutes; its
+            # liveness key expires within three heartbeats.
             workers = [w for w in Worker.all(connection=client)
-                       if queues & set(w.queue_names())]
+                       if queues & set(w.queue_names()) and client.exists(alive_key(w.name))]
         finally:
             client.close()
         if not workers:
@@ -192,9 +196,10 @@ class Doctor:
             raise Failed(f"frpc admin API: {exc}") from None
         name = frp.registered_name(self.cfg)
         if proxy is None:
-            raise Failed(f"frpc has no proxy {name}",
-                         "frpc was started with another config: re-render with `storyboard "
-                         "frp render --side gpu` and restart it")
+            raise Failed(f"frpc has no proxy {name} registered",
+                         "frpc is not logged in to frps: check that frps runs, [frp] "
+                         f"server_addr/server_port and {frp.TOKEN_ENV} on both sides (frpc's "
+                         "log says which)")
         state = proxy.get("status", "?")
         if state == "check failed":
             raise Failed(f"proxy {name}: health check of the daemon fails",

@@ -328,7 +328,6 @@ class Stack:
                                    str(self.frp_dir / frp.GPU_FILE)])
         visitor_argv = _argv(lambda: [str(frp.frp_binary("frpc")), "-c",
                                       str(self.frp_dir / frp.VISITOR_FILE)])
-        tunnel = "visitor" if cfg.frp.mode == "stcp" else "frpc"
 
         def tunnel_ready() -> bool:
             return services.http_ok(f"{self.tunnel_url}{frp.HEALTH_PATH}", timeout=1.0)
@@ -373,7 +372,9 @@ class Stack:
                        *config_args],
                 f"→ {self.tunnel_url}",
                 lambda name=name: self._worker_registered(name, redis_url), 30,
-                needs=("redis", "s3", tunnel), env=worker_env,
+                # Not the tunnel: a job taken before it is up is retried like any outage, and
+                # `up` returns only once every part, the tunnel included, is healthy.
+                needs=("redis",), env=worker_env,
             ))
         return parts
 
@@ -536,13 +537,14 @@ class Stack:
         """Stop exactly the processes `up` started (by pid, if still the same process)."""
         with self._lock():
             recs = self.records()
+            # Workers first, so none takes a job while the daemon or tunnel goes away.
             workers = [r for r in recs if r.name.startswith("worker-")]
-            others = [r for r in reversed(recs) if not r.name.startswith("worker-")]
+            others = [r for r in recs if not r.name.startswith("worker-")]
             statuses = []
-            if workers:
-                with ThreadPoolExecutor(len(workers)) as pool:
-                    statuses += list(pool.map(self._stop, workers))
-            statuses += [self._stop(r) for r in others]
+            for group in (workers, others):
+                if group:
+                    with ThreadPoolExecutor(len(group)) as pool:
+                        statuses += list(pool.map(self._stop, group))
             return sorted(statuses, key=lambda s: _order(s.name))
 
     def _stop(self, rec: Record) -> PartStatus:

@@ -1,0 +1,211 @@
+"""Local-stack and tunnel fixtures: everything on free ports, in a temporary folder.
+
+- ``stack_config(root, ...)``: a storyboard.toml whose every port is free, so stacks of
+  different tests (and developers' own `storyboard up`) never collide.
+- ``new_stack``: a factory of `storyboard up` stacks (storyboard_cli.stack.Stack) in tmp
+  folders; every process they started is stopped by pid when the test ends.
+- ``new_tunnel``: a factory of bare FRP tunnels (frps + GPU-side frpc [+ stcp visitor]) in
+  front of any local port, from the same rendered configs `storyboard up` uses.
+- ``HttpServer``: a plain local HTTP server with /healthz, to stand in front of a tunnel.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures_daemon import write_toml
+
+from storyboard_cli import frp, services
+from storyboard_cli.config import Config, load_config
+from storyboard_cli.stack import Stack, load_stack
+
+# A developer's own tunnel secrets or stack Redis must not leak into tests.
+for _var in (frp.TOKEN_ENV, frp.SECRET_KEY_ENV, frp.ADMIN_PASSWORD_ENV, "STORYBOARD_REDIS_URL",
+             "STORYBOARD_DAEMON_URL"):
+    os.environ.pop(_var, None)
+
+# Short retry waits keep the tunnel-outage test fast; the mechanism is the same.
+QUEUE = {"retries": 6, "backoff": [1, 1, 1, 1, 1, 1], "heartbeat_s": 1, "job_timeout": 60}
+
+
+def stack_config(
+    root: Path, mode: str = "stcp", workers: int = 1, *, redis_url: str | None = None,
+    s3: Any = None, extra: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """root/storyboard.toml for a stack on free ports. redis_url / s3 (an S3Server): use
+    those services (the stack sees them as external) instead of starting its own."""
+    root.mkdir(parents=True, exist_ok=True)
+    ports = iter(p for p in services.free_ports(12) if p + 10000 < 65535)
+    redis_port, s3_port, daemon_port = next(ports), next(ports), next(ports)
+    server_port, remote_port, visitor_port, admin_port = (next(ports) for _ in range(4))
+    tag = secrets.token_hex(4)
+    tunnel_port = remote_port if mode == "tcp" else visitor_port
+    sections: dict[str, dict[str, Any]] = {
+        "redis": {"url": redis_url or f"redis://127.0.0.1:{redis_port}/0"},
+        # Queues of their own: the session's Redis is shared with other tests.
+        "queue": {"plan_queue": f"plan-{tag}", "render_queue": f"render-{tag}", **QUEUE},
+        "daemon": {"url": f"http://127.0.0.1:{tunnel_port}", "port": daemon_port},
+        "images": {"width": 256, "height": 256},
+        "frp": {"mode": mode, "server_port": server_port, "remote_port": remote_port,
+                "visitor_port": visitor_port, "admin_port": admin_port},
+        "stack": {"redis_port": redis_port, "s3_port": s3_port, "workers": workers},
+    }
+    if s3 is not None:
+        sections["s3"] = {"bucket": s3.bucket}
+        env_lines = [f"{k}={v}" for k, v in s3.env().items()]
+        (root / ".env").write_text("\n".join(env_lines) + "\n")
+    for name, values in (extra or {}).items():
+        sections[name] = {**sections.get(name, {}), **values}
+    return write_toml(root / "storyboard.toml", sections)
+
+
+@dataclass
+class StackHandle:
+    root: Path
+    config_path: Path
+    stack: Stack
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cfg(self) -> Config:
+        return self.stack.cfg
+
+    def reload(self) -> Stack:
+        """A fresh Stack from the files, as the next `storyboard` command would see it."""
+        self.stack, _ = load_stack(self.config_path, environ=dict(os.environ))
+        return self.stack
+
+    def up(self, workers: int | None = None) -> dict[str, Any]:
+        statuses = self.reload().up(workers)
+        return {s.name: s for s in statuses}
+
+    def pids(self) -> dict[str, int]:
+        return {r.name: r.pid for r in self.stack.records()}
+
+
+@pytest.fixture()
+def new_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """new_stack(name, mode=..., workers=..., redis_url=..., s3=...) -> StackHandle (not up)."""
+    # The stack reads .env from the config's folder and the current one: make them the same.
+    monkeypatch.chdir(tmp_path)
+    handles: list[StackHandle] = []
+
+    def make(name: str = "stack", **kwargs: Any) -> StackHandle:
+        root = tmp_path / name
+        path = stack_config(root, **kwargs)
+        stack, notes = load_stack(path, environ=dict(os.environ), generate=True)
+        handle = StackHandle(root, path, stack, notes)
+        handles.append(handle)
+        return handle
+
+    yield make
+    for handle in handles:
+        handle.reload().down()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = b"ok" if self.path == "/healthz" else f"echo {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class HttpServer:
+    """A plain HTTP server on 127.0.0.1:port (free by default) that can stop and come back."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or services.free_port()
+        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> HttpServer:
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@dataclass
+class Tunnel:
+    """frps + GPU-side frpc (+ the host's stcp visitor), rendered from one Config."""
+
+    cfg: Config
+    root: Path
+    env: dict[str, str]
+    procs: dict[str, services.Process] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return frp.tunnel_url(self.cfg)
+
+    def files(self) -> dict[str, Path]:
+        return {"frps": self.root / frp.FRPS_FILE, "frpc": self.root / frp.GPU_FILE,
+                "visitor": self.root / frp.VISITOR_FILE}
+
+    def start(self, name: str, config: Path | None = None) -> services.Process:
+        binary = frp.frp_binary("frps" if name == "frps" else "frpc")
+        proc = services.Process(name, [str(binary), "-c", str(config or self.files()[name])],
+                                self.root / f"{name}.log", env=self.env).start()
+        self.procs[name] = proc
+        if name == "frps":
+            assert services.wait_until(lambda: services.port_open(self.cfg.frp.server_port), 5)
+        return proc
+
+    def start_all(self) -> Tunnel:
+        for name in ("frps", "frpc", *(("visitor",) if self.cfg.frp.mode == "stcp" else ())):
+            self.start(name)
+        return self
+
+    def kill(self, name: str) -> None:
+        self.procs.pop(name).stop(timeout=2, sig=9)
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.procs.pop(name).stop(timeout=3)
+
+    def carries(self, timeout: float) -> bool:
+        return services.wait_until(
+            lambda: services.http_ok(f"{self.url}/healthz", timeout=1.0), timeout)
+
+
+def tunnel_secrets() -> dict[str, str]:
+    return {frp.TOKEN_ENV: secrets.token_hex(16), frp.SECRET_KEY_ENV: secrets.token_hex(16),
+            frp.ADMIN_PASSWORD_ENV: secrets.token_hex(8), "STORYBOARD_DAEMON_TOKEN": "x"}
+
+
+@pytest.fixture()
+def new_tunnel(tmp_path: Path) -> Iterator[Any]:
+    """new_tunnel(mode, local_port) -> Tunnel with configs rendered (not started)."""
+    tunnels: list[Tunnel] = []
+
+    def make(mode: str, local_port: int) -> Tunnel:
+        root = tmp_path / f"tunnel-{len(tunnels)}"
+        path = stack_config(root, mode, extra={"daemon": {"port": local_port}})
+        env = {**os.environ, **tunnel_secrets()}
+        cfg = load_config(path, environ=env)
+        for side in frp.SIDES:
+            frp.write_configs(cfg, side, mode, root)
+        tunnel = Tunnel(cfg, root, env)
+        tunnels.append(tunnel)
+        return tunnel
+
+    yield make
+    for tunnel in tunnels:
+        tunnel.stop()

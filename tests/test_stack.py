@@ -1,0 +1,109 @@
+"""`storyboard up` / `ps` / `down` as a user runs them: every part started and healthy,
+nothing started twice, exactly our processes stopped, a failing part shown with its log."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+
+from dotenv import dotenv_values
+from fixtures_queue import storyboard_argv
+from fixtures_stack import stack_config
+
+from storyboard_cli import frp, services
+from storyboard_cli.config import load_config
+from storyboard_cli.stack import Record, process_identity
+
+ALL_PARTS = ["redis", "s3", "daemon", "frps", "frpc", "visitor", "worker-1"]
+
+
+def storyboard(root, *args, timeout=120):
+    return subprocess.run([*storyboard_argv(), *args], cwd=root, capture_output=True,
+                          text=True, timeout=timeout, env=dict(os.environ))
+
+
+def parts(done) -> dict[str, dict]:
+    return {p["name"]: p for p in json.loads(done.stdout)["parts"]}
+
+
+def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
+    root = tmp_path / "stack"
+    stack_config(root, mode="stcp", workers=1)
+    try:
+        first = storyboard(root, "up", "--json")
+        assert first.returncode == 0, first.stdout + first.stderr
+        started = parts(first)
+        assert list(started) == ALL_PARTS
+        assert {p["state"] for p in started.values()} == {"started"}
+        pids = {name: p["pid"] for name, p in started.items()}
+        assert all(services.pid_alive(pid) for pid in pids.values())
+
+        # First run: the secrets both sides share and local S3 credentials, in a private .env.
+        env_file = root / ".env"
+        values = dotenv_values(env_file)
+        for name in ("STORYBOARD_DAEMON_TOKEN", frp.TOKEN_ENV, frp.SECRET_KEY_ENV,
+                     frp.ADMIN_PASSWORD_ENV, "ACCESS_KEY", "SECRET_KEY", "ENDPOINT"):
+            assert values.get(name), name
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+        again = storyboard(root, "up", "--json")
+        assert again.returncode == 0, again.stderr
+        assert {n: (p["state"], p["pid"]) for n, p in parts(again).items()} == {
+            n: ("running", pid) for n, pid in pids.items()}
+        assert dotenv_values(env_file) == values  # nothing generated twice
+
+        shown = storyboard(root, "ps", "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert {n: p["state"] for n, p in parts(shown).items()} == dict.fromkeys(pids, "running")
+    finally:
+        stopped = storyboard(root, "down", "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    assert {n: p["state"] for n, p in parts(stopped).items()} == dict.fromkeys(ALL_PARTS,
+                                                                              "stopped")
+    assert not [name for name, pid in pids.items() if services.pid_alive(pid)]
+    assert not list((root / ".storyboard" / "run").glob("*.json"))
+    nothing = storyboard(root, "ps")
+    assert nothing.returncode == 0 and "not running" in nothing.stderr
+
+
+def test_down_never_signals_a_process_that_reused_a_recorded_pid(new_stack):
+    handle = new_stack()
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        # A record whose pid now belongs to another process (its start time differs).
+        identity = process_identity(stranger.pid)
+        handle.stack._save(Record("daemon", stranger.pid, identity + "0", ["gpu-daemon"],
+                                  "daemon.log", "", ""))
+        [status] = handle.stack.down()
+        assert (status.name, status.state) == ("daemon", "not running")
+        assert stranger.poll() is None
+        assert handle.stack.records() == []
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_part_that_cannot_start_is_reported_with_its_log_and_blocks_what_needs_it(
+    tmp_path, redis_url, s3_server,
+):
+    root = tmp_path / "stack"
+    path = stack_config(root, mode="stcp", workers=1, redis_url=redis_url, s3=s3_server)
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", load_config(path, environ={}).daemon.port))
+    squatter.listen()
+    try:
+        done = storyboard(root, "up")
+        assert done.returncode == 3
+        assert "not healthy: daemon, frpc, visitor, worker-1" in done.stderr
+        assert "daemon log" in done.stdout and "address already in use" in done.stdout
+        shown = storyboard(root, "ps", "--json")
+        states = {n: p["state"] for n, p in parts(shown).items()}
+        # The failed daemon was cleaned up; what does not need it keeps running.
+        assert states == {"frps": "running"}
+    finally:
+        squatter.close()
+        storyboard(root, "down")
