@@ -192,8 +192,9 @@ def _enqueue(redis: Redis, queue: Any, cfg: QueueConfig, specs: list[dict[str, A
             if old is not None and old.id in {s["job_id"] for s in fresh}:
                 old.delete(pipeline=pipe)
         queue.enqueue_many(
-            [Queue.prepare_data(s["func"], args=s["args"], job_id=s["job_id"], meta=s["meta"],
-                                **_options(cfg)) for s in fresh],
+            [Queue.prepare_data(s["func"], args=s["args"], job_id=s["job_id"],
+                                meta={**s["meta"], "retries": cfg.retries}, **_options(cfg))
+             for s in fresh],
             pipeline=pipe,
         )
         pipe.execute()
@@ -428,13 +429,13 @@ def on_failure(job: Job, connection: Redis, exc_type: type, exc: BaseException, 
     if not retryable(exc):
         job.retries_left = 0  # RQ reads this next: the job fails now instead of retrying
     message = describe(exc, job)
+    # RQ counts retries down; the allowance it started from is in the job's meta.
+    attempt = job.meta.get("retries", 0) - (job.retries_left or 0) + 1
     if job.retries_left:
-        attempt = (job.number_of_retries or 0) + 1
         wait = job.get_retry_interval()
         record_retry(job, f"{message} (attempt {attempt} failed; retrying in {wait} s)")
     else:
-        attempts = (job.number_of_retries or 0) + 1
-        record_failure(job, message if attempts == 1 else f"{message} (after {attempts} attempts)")
+        record_failure(job, message if attempt == 1 else f"{message} (after {attempt} attempts)")
 
 
 def record_retry(job: Job, message: str) -> None:

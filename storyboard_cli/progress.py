@@ -108,6 +108,7 @@ class PlainDisplay:
         self.status: str | None = None
         self.total = 0
         self.shots: dict[int, str] = {}
+        self.done = 0
 
     def say(self, line: str) -> None:
         self.stream.write(line + "\n")
@@ -124,7 +125,8 @@ class PlainDisplay:
             self.shots[shot.shot_id] = shot.status
             label = f"task {tid}: shot {shot.index + 1}"
             if shot.status == "done":
-                self.say(f"{label} done ({snap.done}/{snap.total})")
+                self.done += 1
+                self.say(f"{label} done ({self.done}/{snap.total})")
             elif shot.status in ("retrying", "failed"):
                 self.say(f"{label} {shot.status}: {shot.error}")
             elif shot.status == "running":

@@ -385,7 +385,8 @@ class Store:
                    where id = ? and not exists (
                      select 1 from renders r join tasks t on t.id = r.task_id
                      where r.shot_id = ? and r.status = 'done' and r.task_id != ?
-                       and t.created_at > (select created_at from tasks where id = ?))""",
+                       and (t.created_at, t.rowid)
+                           > (select created_at, rowid from tasks where id = ?))""",
                 [image_key, image_url, url_expires_at, seed, prompt, stamp,
                  shot_id, shot_id, task_id, task_id],
             )

@@ -18,8 +18,9 @@ A maintenance thread, ticking every TICK_S seconds, does what plain RQ leaves to
   restarted without its data) is marked failed with a message saying to retry it, after two
   sweeps in a row saw it so: never silently stuck.
 
-In burst mode the worker leaves when no work remains on its queues: none queued, none
-scheduled for a retry and none running on another worker (which could still fan out more).
+In burst mode the worker leaves when no work remains on the queues it takes jobs from: none
+queued, none scheduled for a retry and none running on another worker (which could still be
+requeued, or fan out more).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class StoryboardWorker(SimpleWorker):
         finally:
             maintenance.stop()
 
+    def subscribe(self) -> None:
+        # RQ's command channel (`rq` shutdown/stop-job commands) is for long-running workers;
+        # a burst worker skips it, and with it a one-second wait on exit for its thread.
+        if not self._burst:
+            super().subscribe()
+
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> Any:
@@ -87,7 +94,7 @@ class StoryboardWorker(SimpleWorker):
             result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
             if result is not None or not self._burst or self._stop_requested:
                 return result
-            if not work_remains(self.system_queues):
+            if not work_remains(self.queues):
                 return None
             time.sleep(BURST_POLL_S)
 
@@ -112,7 +119,7 @@ class Maintenance(threading.Thread):
         self._stopping = threading.Event()
         self._store: Store | None = None
         self._next_beat = 0.0
-        self._next_sweep = time.monotonic() + 3 * self.heartbeat_s
+        self._next_sweep = 0.0
         self._suspects: set[str] = set()
 
     @property

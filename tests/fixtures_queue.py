@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 from storyboard_cli import services
+from storyboard_cli.config import Config, load_config
+from storyboard_cli.jobs import connect_redis, submit_storyboard
 from storyboard_cli.store import Store
 
 # Short heartbeats and backoffs keep recovery tests fast; the mechanisms are the same.
@@ -47,12 +50,34 @@ class QueueStack:
     def store(self) -> Store:
         return Store(self.root / "storyboard.db")
 
-    def run(self, *args: str, timeout: float = 60, input: str | None = None
+    def config(self) -> Config:
+        return load_config(self.config_path, environ=self.env)
+
+    def submit(self, story: str) -> str:
+        """A project and a queued storyboard task, made in-process (the CLI has its own
+        tests); returns the task id."""
+        config, store = self.config(), self.store()
+        try:
+            project = store.create_project("story", story, "movie")
+            task = submit_storyboard(store, connect_redis(config.redis.url), config,
+                                     project["id"], None, False)
+        finally:
+            store.close()
+        return task["id"]
+
+    def view(self, task_id: str) -> dict[str, Any]:
+        store = self.store()
+        try:
+            return store.task_view(task_id)
+        finally:
+            store.close()
+
+    def run(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
         """`storyboard ARGS` as a subprocess, as a user runs it."""
         return subprocess.run(
-            [*storyboard_argv(), *args], env=self.env, cwd=self.root, capture_output=True,
-            text=True, timeout=timeout, input=input,
+            [*storyboard_argv(), *args], env={**self.env, **(env or {})}, cwd=self.root,
+            capture_output=True, text=True, timeout=timeout,
         )
 
     def json(self, *args: str, timeout: float = 60) -> Any:
@@ -84,6 +109,10 @@ class QueueStack:
             raise AssertionError(f"timed out waiting for {what or check}\n{logs}")
 
     def stop_workers(self) -> None:
+        # Signal all first: each worker takes about a second to leave (RQ's pubsub thread).
+        for proc in self.workers:
+            if proc.alive():
+                os.kill(proc.pid, signal.SIGTERM)
         for proc in self.workers:
             proc.stop()
         self.workers.clear()

@@ -1,0 +1,35 @@
+"""queue/: a redis.conf that really starts a durable Redis, and no importable Python (a package
+named `queue` would shadow the standard library module RQ and urllib3 import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storyboard_cli import services
+
+QUEUE_DIR = Path(__file__).resolve().parent.parent / "queue"
+
+
+def test_queue_dir_holds_no_python():
+    assert not [p for p in QUEUE_DIR.rglob("*") if p.suffix in (".py", ".pyc")]
+
+
+def test_redis_conf_starts_a_redis_with_aof_everysec_and_no_eviction_on_loopback(tmp_path):
+    import redis
+
+    port = services.free_port()
+    proc = services.Process(
+        "redis", [services.find_binary("redis-server"), str(QUEUE_DIR / "redis.conf"),
+                  "--port", str(port), "--dir", str(tmp_path)], tmp_path / "redis.log",
+    ).start()
+    try:
+        assert services.wait_until(lambda: services.port_open(port), 10), proc.log_tail()
+        conn = redis.Redis(port=port)
+        settings = {k: conn.config_get(k)[k] for k in
+                    ("appendonly", "appendfsync", "maxmemory-policy", "bind", "save")}
+        assert settings == {"appendonly": "yes", "appendfsync": "everysec",
+                            "maxmemory-policy": "noeviction", "bind": "127.0.0.1", "save": ""}
+        conn.set("k", "v")
+    finally:
+        proc.stop()
+    assert list(tmp_path.glob("appendonlydir/*.aof"))
