@@ -7,7 +7,7 @@ when they run, so a job that runs again (worker killed, retry, duplicate) sees t
 state: a stored plan is not planned again, a done render is not rendered again, and writes are
 keyed by task and shot ids. A task's progress and outcome are derived from its renders rows.
 
-Each worker process holds one Context (store, daemon client, Redis, S3) for all its jobs.
+Each worker process holds one Context (store, daemon client, Redis) for all its jobs.
 """
 
 from __future__ import annotations
@@ -42,14 +42,17 @@ ACTIVE = ("queued", "started", "scheduled", "deferred")
 
 @dataclass
 class Context:
-    """What jobs use, created once per worker process (never carried across a fork)."""
+    """What jobs use, created once per worker process (never carried across a fork).
+
+    There is no S3 client here: the daemon uploads and presigns; the host re-signs links
+    with `storyboard links`.
+    """
 
     config: Config
     store: Store
     daemon: DaemonClient
     redis: Redis
     pid: int = field(default_factory=os.getpid)
-    _s3: Any = None
 
     @classmethod
     def create(cls, config: Config, redis: Redis | None = None) -> Context:
@@ -62,15 +65,6 @@ class Context:
             daemon=DaemonClient(config.daemon),
             redis=redis if redis is not None else connect_redis(config.redis.url, patient=True),
         )
-
-    @property
-    def s3(self) -> Any:
-        """The S3 client (boto3), made on first use and kept for the process."""
-        if self._s3 is None:
-            from storyboard_cli.s3 import client_from_config
-
-            self._s3 = client_from_config(self.config.s3)
-        return self._s3
 
     def close(self) -> None:
         self.daemon.close()
@@ -156,7 +150,8 @@ def shot_seed(task_id: str, index: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
+def system_queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
+    """This system's two RQ queues: (plan, render)."""
     from rq import Queue
 
     return Queue(cfg.plan_queue, connection=redis), Queue(cfg.render_queue, connection=redis)
@@ -202,7 +197,7 @@ def _enqueue(redis: Redis, queue: Any, cfg: QueueConfig, specs: list[dict[str, A
 
 
 def enqueue_plan(redis: Redis, cfg: QueueConfig, task_id: str) -> list[str]:
-    plan_q, _ = _queues(redis, cfg)
+    plan_q, _ = system_queues(redis, cfg)
     spec = {"func": plan_job, "args": (task_id,), "job_id": task_id,
             "meta": {"kind": "plan", "task_id": task_id}}
     return _enqueue(redis, plan_q, cfg, [spec])
@@ -211,7 +206,7 @@ def enqueue_plan(redis: Redis, cfg: QueueConfig, task_id: str) -> list[str]:
 def enqueue_renders(
     redis: Redis, cfg: QueueConfig, task: dict[str, Any], shot_ids: list[int]
 ) -> list[str]:
-    _, render_q = _queues(redis, cfg)
+    _, render_q = system_queues(redis, cfg)
     specs = [{"func": render_job, "args": (task["id"], shot_id),
               "job_id": render_job_id(task, shot_id),
               "meta": {"kind": "render", "task_id": task["id"], "shot_id": shot_id}}
@@ -364,8 +359,7 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         raise NotFound(f"task {task_id} has no render of shot {shot_id}")
     if render["status"] == "done":
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
-    store.start_task(task_id)
-    store.render_started(task_id, shot_id)
+    store.start_task(task_id, shot_id)
     shot = store.get_shot(shot_id)
     project = store.get_project(shot["project_id"])
     params = task["params"]
@@ -426,11 +420,11 @@ def describe(exc: BaseException, job: Job) -> str:
 
 def on_failure(job: Job, connection: Redis, exc_type: type, exc: BaseException, tb: Any) -> None:
     """RQ calls this after every failed attempt, before it decides about retrying."""
+    # RQ counts retries down; the allowance it started from is in the job's meta.
+    attempt = job.meta.get("retries", 0) - (job.retries_left or 0) + 1
     if not retryable(exc):
         job.retries_left = 0  # RQ reads this next: the job fails now instead of retrying
     message = describe(exc, job)
-    # RQ counts retries down; the allowance it started from is in the job's meta.
-    attempt = job.meta.get("retries", 0) - (job.retries_left or 0) + 1
     if job.retries_left:
         wait = job.get_retry_interval()
         record_retry(job, f"{message} (attempt {attempt} failed; retrying in {wait} s)")

@@ -262,15 +262,23 @@ class Store:
             raise
         conn.commit()
 
-    def start_task(self, task_id: str) -> None:
-        """A job of the task began: it is running (a succeeded task stays succeeded)."""
+    def start_task(self, task_id: str, shot_id: int | None = None) -> None:
+        """A job of the task began: it is running (a succeeded task stays succeeded), and so
+        is the render of shot_id, unless already done."""
+        stamp = now()
         with self._write() as c:
             c.execute(
                 """update tasks set status = 'running', started_at = coalesce(started_at, ?),
                    attempts = attempts + 1, error = null, finished_at = null
                    where id = ? and status != 'succeeded'""",
-                [now(), task_id],
+                [stamp, task_id],
             )
+            if shot_id is not None:
+                c.execute(
+                    """update renders set status = 'running', step = 0, updated_at = ?
+                       where task_id = ? and shot_id = ? and status != 'done'""",
+                    [stamp, task_id, shot_id],
+                )
 
     def save_plan(
         self, task_id: str, project_id: int, shots: list[dict[str, Any]], with_renders: bool
@@ -331,14 +339,6 @@ class Store:
                 [task_id],
             )
         )
-
-    def render_started(self, task_id: str, shot_id: int) -> None:
-        with self._write() as c:
-            c.execute(
-                """update renders set status = 'running', step = 0, updated_at = ?
-                   where task_id = ? and shot_id = ? and status != 'done'""",
-                [now(), task_id, shot_id],
-            )
 
     def render_step(self, task_id: str, shot_id: int, step: int, steps: int) -> None:
         with self._write() as c:

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rq.worker import SimpleWorker
@@ -68,8 +68,7 @@ class StoryboardWorker(SimpleWorker):
         self.config = config
         self._burst = False
         # Reaping and sweeping cover both queues, whichever this worker takes jobs from.
-        plan_q, render_q = jobs._queues(connection, config.queue)
-        self.system_queues: list[Queue] = [plan_q, render_q]
+        self.system_queues: list[Queue] = list(jobs.system_queues(connection, config.queue))
 
     def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
         self._burst = burst
@@ -167,7 +166,7 @@ class Maintenance(threading.Thread):
 
 
 def reap_orphans(
-    redis: Redis, queues: Sequence[Queue], max_orphaned: int, store: Any
+    redis: Redis, queues: Sequence[Queue], max_orphaned: int, store: Callable[[], Store]
 ) -> list[str]:
     """Requeue started jobs whose worker is gone (its alive key expired).
 
@@ -300,8 +299,9 @@ def run_worker(
     """Set up this process's context and work; returns whether any job ran."""
     from rq import Queue
 
+    # Fail fast when Redis is down at start; once running, ride out its restarts.
+    jobs.check_redis(jobs.connect_redis(config.redis.url), config.redis.url)
     redis = jobs.connect_redis(config.redis.url, patient=True)
-    jobs.check_redis(redis, config.redis.url)
     ctx = jobs.Context.create(config, redis)
     jobs.install(ctx)
     worker = StoryboardWorker(

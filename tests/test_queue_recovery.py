@@ -8,6 +8,7 @@ Settings (fixtures_queue.QUEUE_SETTINGS): heartbeat 1 s, 2 retries with 1 s back
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -229,3 +230,20 @@ def test_a_task_whose_jobs_vanished_from_redis_fails_visibly_and_can_be_retried(
     again = retry_task(stack.store(), connect_redis(stack.redis_url), stack.config(), task_id)
     assert again["planning"] is True
     assert wait_status(stack, task_id, ("succeeded", "failed"))["status"] == "succeeded"
+
+
+def test_a_refused_request_fails_at_once_without_pointless_retries(stack, sketch_daemon):
+    task_id = queued_task(stack, plan=False)
+    started = time.monotonic()
+    done = stack.burst(env={"STORYBOARD_DAEMON_TOKEN": "wrong-token-s3cr3t"})
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 4  # no backoff waits
+    error = stack.view(task_id)["error"]
+    assert error == (f"planning failed: the GPU daemon at {sketch_daemon.url} refused the token "
+                     "(401): STORYBOARD_DAEMON_TOKEN must match on both sides")
+    assert "s3cr3t" not in done.stderr
+    watched = stack.run("status", task_id, "--watch", "--json")
+    assert watched.returncode == 1  # the task failed
+    assert json.loads(watched.stdout)["error"] == error
+    assert f"Error: task {task_id} failed: planning failed" in watched.stderr
+    assert f"storyboard retry {task_id}" in watched.stderr

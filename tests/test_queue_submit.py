@@ -1,0 +1,77 @@
+"""Submitting tasks to real Redis (no worker): job ids are task ids, queueing is idempotent,
+regen-shot records its seed, and retry refuses work that is still going to run."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+from rq.job import Job
+
+from storyboard_cli.config import load_config
+from storyboard_cli.errors import NotFound, UsageError
+from storyboard_cli.jobs import (
+    connect_redis,
+    enqueue_plan,
+    retry_task,
+    shot_seed,
+    submit_regen,
+    submit_storyboard,
+)
+from storyboard_cli.store import Store
+
+
+@pytest.fixture()
+def env(tmp_path, redis_url):
+    path = tmp_path / "storyboard.toml"
+    path.write_text(f'[store]\npath = "sb.db"\n[redis]\nurl = "{redis_url}"\n', encoding="utf-8")
+    config = load_config(path, environ={})
+    store = Store(config.store_path)
+    yield config, store, connect_redis(redis_url)
+    store.close()
+
+
+def test_a_storyboard_task_is_one_plan_job_whose_id_is_the_task_id(env):
+    config, store, redis = env
+    project = store.create_project("p", "A story.", "movie")
+    task = submit_storyboard(store, redis, config, project["id"], "noir", no_images=True)
+    plan_q = Queue(config.queue.plan_queue, connection=redis)
+    assert plan_q.job_ids == [task["id"]]
+    job = Job.fetch(task["id"], connection=redis)
+    assert job.func_name == "storyboard_cli.jobs.plan_job" and job.args == (task["id"],)
+    assert (job.timeout, job.retries_left) == (config.queue.job_timeout, config.queue.retries)
+    assert store.get_task(task["id"])["params"] == {"style": "noir", "no_images": True}
+    assert enqueue_plan(redis, config.queue, task["id"]) == []  # already queued: not again
+    assert plan_q.job_ids == [task["id"]]
+
+
+def test_regen_shot_records_a_fresh_seed_unless_one_is_given(env):
+    config, store, redis = env
+    project = store.create_project("p", "A story.", "movie")
+    plan = store.create_task("storyboard", project["id"])
+    store.save_plan(plan["id"], project["id"], [{
+        "idx": 0, "description": "d", "prompt": "the keeper", "negative_prompt": "",
+        "camera": "wide", "dialogue": None, "duration": 2.0, "seed": shot_seed(plan["id"], 0)}],
+        with_renders=True)
+    shot_id = store.task_renders(plan["id"])[0]["shot_id"]
+    seeds = []
+    for given in (None, None, 99):
+        task = submit_regen(store, redis, config, shot_id, None, None, given)
+        assert Job.fetch(task["id"], connection=redis).args == (task["id"], shot_id)
+        seeds.append(store.get_render(task["id"], shot_id)["seed"])
+        assert task["params"]["seed"] == seeds[-1]
+    assert seeds[2] == 99 and seeds[0] != seeds[1]
+    assert len(Queue(config.queue.render_queue, connection=redis)) == 3
+    with pytest.raises(UsageError, match="--seed"):
+        submit_regen(store, redis, config, shot_id, None, None, 2**32)
+    with pytest.raises(UsageError, match="limit is 1000"):
+        submit_regen(store, redis, config, shot_id, "x" * 1001, None, None)
+    with pytest.raises(NotFound, match="no shot with id 404"):
+        submit_regen(store, redis, config, 404, None, None, None)
+
+
+def test_retry_refuses_a_task_whose_jobs_are_still_queued(env):
+    config, store, redis = env
+    project = store.create_project("p", "A story.", "movie")
+    task = submit_storyboard(store, redis, config, project["id"], None, False)
+    with pytest.raises(UsageError, match="still being planned"):
+        retry_task(store, redis, config, task["id"])
