@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 from fixtures_daemon import write_toml
+from fixtures_queue import storyboard_argv
 
 from storyboard_cli import frp, services
 from storyboard_cli.config import Config, load_config
@@ -43,9 +45,11 @@ def stack_config(
     """root/storyboard.toml for a stack on free ports. redis_url / s3 (an S3Server): use
     those services (the stack sees them as external) instead of starting its own."""
     root.mkdir(parents=True, exist_ok=True)
-    ports = iter(p for p in services.free_ports(12) if p + 10000 < 65535)
-    redis_port, s3_port, daemon_port = next(ports), next(ports), next(ports)
-    server_port, remote_port, visitor_port, admin_port = (next(ports) for _ in range(4))
+    # SeaweedFS puts its gRPC port at s3_port + 10000: keep that a valid port.
+    ports = services.free_ports(7)
+    while ports[1] + 10000 >= 65535:
+        ports = services.free_ports(7)
+    redis_port, s3_port, daemon_port, server_port, remote_port, visitor_port, admin_port = ports
     tag = secrets.token_hex(4)
     tunnel_port = remote_port if mode == "tcp" else visitor_port
     sections: dict[str, dict[str, Any]] = {
@@ -109,6 +113,12 @@ def new_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield make
     for handle in handles:
         handle.reload().down()
+
+
+def storyboard(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`storyboard ARGS` as a user runs it, in root (where its storyboard.toml and .env are)."""
+    return subprocess.run([*storyboard_argv(), *args], cwd=root, capture_output=True,
+                          text=True, timeout=timeout, env=dict(os.environ))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 
 import pytest
-from fixtures_queue import storyboard_argv
-from fixtures_stack import stack_config
+from fixtures_stack import stack_config, storyboard
 
 from storyboard_cli import frp, services
 from storyboard_cli.doctor import Doctor
@@ -38,8 +36,7 @@ def doctor(path) -> dict[str, tuple[str, str]]:
 
 
 def cli_doctor(path):
-    return subprocess.run([*storyboard_argv(), "doctor", "--json"], cwd=path.parent,
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    return storyboard(path.parent, "doctor", "--json")
 
 
 @dataclass
@@ -105,7 +102,6 @@ def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(runn
 
 def test_a_broken_config_is_a_usage_error(tmp_path):
     (tmp_path / "storyboard.toml").write_text('[frp]\nmode = "udp"\n')
-    done = subprocess.run([*storyboard_argv(), "doctor"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, env=dict(os.environ))
+    done = storyboard(tmp_path, "doctor")
     assert done.returncode == 2
     assert "frp.mode" in done.stdout and "storyboard init" in done.stdout

@@ -4,8 +4,10 @@ the service behind it dies, no login with the wrong token."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -73,3 +75,31 @@ def test_frpc_with_the_wrong_token_cannot_log_in(new_tunnel, backend):
     log = tunnel.root / "frpc.log"
     assert services.wait_until(lambda: "token in login doesn't match" in log.read_text(), 10)
     assert not services.port_open(tunnel.cfg.frp.remote_port)
+
+
+FRP_DIR = Path(__file__).resolve().parents[1] / "frp"
+
+
+def test_the_start_scripts_run_rendered_configs_with_secrets_from_env_file(
+    new_tunnel, backend, tmp_path,
+):
+    tunnel = new_tunnel("stcp", backend.port)
+    env_file = tmp_path / "tunnel.env"
+    env_file.write_text("".join(f'{k}="{v}"\n' for k, v in frp.frp_env(tunnel.cfg).items()))
+    env = {k: v for k, v in tunnel.env.items() if not k.startswith("STORYBOARD_FRP_")}
+    env["ENV_FILE"] = str(env_file)
+    files = tunnel.files()
+
+    refused = subprocess.run(["sh", str(FRP_DIR / "start_frps.sh"), str(files["frps"])],
+                             env={**env, "ENV_FILE": "/nonexistent"}, capture_output=True,
+                             text=True, timeout=10)
+    assert refused.returncode == 2 and "STORYBOARD_FRP_TOKEN is not set" in refused.stderr
+
+    tunnel.env = env
+    scripts = {"frps": ["start_frps.sh"], "frpc": ["start_frpc.sh", "gpu"],
+               "visitor": ["start_frpc.sh", "visitor"]}
+    for name, (script, *role) in scripts.items():
+        argv = ["sh", str(FRP_DIR / script), *role, str(files[name])]
+        tunnel.procs[name] = services.Process(name, argv, tunnel.root / f"{name}.log",
+                                              env=env).start()
+    assert tunnel.carries(timeout=10), (tunnel.root / "frpc.log").read_text()

@@ -3,10 +3,13 @@ frps/frpc (tcp and stcp), and a tunnel cut in the middle of a task heals once fr
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import httpx
 import pytest
+from fixtures_stack import stack_config, storyboard
 
 from storyboard_cli import services
 from storyboard_cli.demo import run_story
@@ -84,3 +87,25 @@ def test_a_tunnel_cut_mid_task_is_ridden_out_and_the_task_completes(
     finally:
         redis.close()
         store.close()
+
+
+def test_demo_prints_links_that_return_pngs_and_leaves_the_stack_running(
+    tmp_path, redis_url, s3_server,
+):
+    root = tmp_path / "demo"
+    stack_config(root, workers=1, redis_url=redis_url, s3=s3_server)
+    try:
+        # What `make demo` runs: no story given, so the bundled bilingual example.
+        done = storyboard(root, "demo")
+        assert done.returncode == 0, done.stdout + done.stderr
+        links = re.findall(r"^  shot \d+: (\S+)$", done.stdout, re.MULTILINE)
+        assert len(links) > 3
+        for url in (links[0], links[-1]):
+            image = httpx.get(url, timeout=10)
+            assert image.status_code == 200 and image.content.startswith(PNG)
+        assert "storyboard down" in done.stderr
+        shown = storyboard(root, "ps", "--json")
+        assert shown.returncode == 0
+        assert {p["state"] for p in json.loads(shown.stdout)["parts"]} == {"running"}
+    finally:
+        storyboard(root, "down")

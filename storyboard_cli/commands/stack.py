@@ -49,8 +49,9 @@ def _parts_table(statuses: list[PartStatus]) -> None:
             output.stdout.print(s.log_tail, markup=False, highlight=False)
 
 
-def _start_stack(config: Path | None, workers: int | None, json_out: bool) -> Stack:
-    """`up`: start what is missing, print the table; raise if a part failed."""
+def _start_stack(config: Path | None, workers: int | None, json_out: bool,
+                 quiet: bool = False) -> Stack:
+    """`up`: start what is missing, print the table (unless quiet); raise if a part failed."""
     from storyboard_cli import frp
     from storyboard_cli.stack import load_stack
 
@@ -61,15 +62,15 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool) -> St
         output.info(f"Starting the stack in {stack.dir} ...")
     statuses = stack.up(workers, None if json_out else _progress)
     failed = [s.name for s in statuses if not s.ok]
-    if json_out:
+    if json_out and not quiet:
         output.print_json({"ok": not failed, "daemon_url": stack.tunnel_url,
                            "state_dir": str(stack.dir), "parts": [s.as_dict() for s in statuses]})
-    else:
+    elif not quiet or failed:
         _parts_table(statuses)
     if failed:
         raise ServiceUnavailable(f"{len(failed)} part(s) not healthy: {', '.join(failed)} "
                                  "(log tail above); fix and run `storyboard up` again")
-    if not json_out:
+    if not (json_out or quiet):
         output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel at "
                     f"{stack.tunnel_url}. Stop everything: storyboard down")
         warning = frp.url_warning(stack.cfg)
@@ -210,15 +211,29 @@ def demo(
     for line in ensure_redis_server(Context(config).config):
         output.info(line)
     story = file or example_story()
-    stack = _start_stack(config, workers, json_out=False)
+    stack = _start_stack(config, workers, json_out, quiet=json_out)
     view = run_story(stack.cfg, story, timeout, quiet=json_out)
     try:
-        _print_outcome(view, json_out)
+        _print_outcome(view, json_out)  # exits 1 if the task failed
+        if not json_out:
+            _print_links(view)
     finally:
         if not json_out:
-            output.info(f"\nDone: project {view['project_id']}. The stack keeps running "
-                        f"(storyboard ps); try `storyboard show {view['project_id']}`. "
-                        "Stop it with: storyboard down")
+            output.info(f"\nThe stack keeps running (storyboard ps); see the project again "
+                        f"with: storyboard show {view['project_id']}. Stop everything with: "
+                        "storyboard down")
+
+
+def _print_links(view: dict[str, Any]) -> None:
+    """Whole links, one per line: the table's link column is cut to the terminal's width."""
+    shots = [s for s in view["shots"] if s.get("image_url")]
+    if not shots:
+        return
+    output.stdout.print(f"\nLinks (valid until {shots[0].get('url_expires_at') or '?'}):",
+                        markup=False)
+    for shot in shots:
+        output.stdout.print(f"  shot {shot['index'] + 1}: {shot['image_url']}", markup=False,
+                            soft_wrap=True)
 
 
 frp_app = typer.Typer(help="The FRP tunnel between the host and the GPU box.",

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Run an frpc in the foreground (wrap it in systemd, tmux, ...).
+#
+#   frp/start_frpc.sh [gpu|visitor] [CONFIG]
+#
+#   gpu      on the GPU box: publishes gpu-daemon   (default CONFIG: frp/gpu/frpc.toml,
+#            from `storyboard frp render --side gpu`)
+#   visitor  on the host, stcp mode: binds the daemon's address for the workers
+#            (default CONFIG: frp/host/frpc_visitor.toml, from `--side host`)
+#
+# Secrets come from the environment or from ENV_FILE (default: ./.env); FRPC=/path/to/frpc
+# picks the binary.
+set -eu
+FRP_DIR=$(cd "$(dirname "$0")" && pwd)
+. "$FRP_DIR/lib.sh"
+role=${1:-gpu}
+case "$role" in
+  gpu) default=$FRP_DIR/gpu/frpc.toml; side="--side gpu" ;;
+  visitor) default=$FRP_DIR/host/frpc_visitor.toml; side="--side host --mode stcp" ;;
+  *) echo "usage: $0 [gpu|visitor] [CONFIG]" >&2; exit 2 ;;
+esac
+config=${2:-$default}
+need_config "$config" "$side"
+load_frp_env "${ENV_FILE:-.env}"
+if [ -z "${STORYBOARD_FRP_TOKEN:-}" ]; then
+  echo "STORYBOARD_FRP_TOKEN is not set (environment or ${ENV_FILE:-.env})" >&2
+  exit 2
+fi
+frpc=$(find_frp frpc)
+exec "$frpc" -c "$config"
