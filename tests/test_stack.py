@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 
+import pytest
 from dotenv import dotenv_values
 from fixtures_stack import stack_config, storyboard
 
@@ -25,7 +26,9 @@ def parts(done) -> dict[str, dict]:
 
 def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
     root = tmp_path / "stack"
-    stack_config(root, mode="stcp", workers=1)
+    # Nothing answers at the configured Redis: the stack runs its own on [stack] redis_port.
+    stack_config(root, mode="stcp", workers=1,
+                 redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
     try:
         first = storyboard(root, "up", "--json")
         assert first.returncode == 0, first.stdout + first.stderr
@@ -42,6 +45,8 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
                      frp.ADMIN_PASSWORD_ENV, "ACCESS_KEY", "SECRET_KEY", "ENDPOINT"):
             assert values.get(name), name
         assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        # ... and where its Redis is, for the commands that follow (generate, doctor).
+        assert values["STORYBOARD_REDIS_URL"] == started["redis"]["address"]
 
         again = storyboard(root, "up", "--json")
         assert again.returncode == 0, again.stderr
@@ -101,3 +106,13 @@ def test_a_part_that_cannot_start_is_reported_with_its_log_and_blocks_what_needs
     finally:
         squatter.close()
         storyboard(root, "down")
+
+
+def test_demo_says_how_to_install_redis_when_it_cannot(tmp_path, monkeypatch):
+    from storyboard_cli.demo import ensure_redis_server
+    from storyboard_cli.errors import UsageError
+
+    cfg = load_config(stack_config(tmp_path), environ={})
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server, and no apt-get to get one
+    with pytest.raises(UsageError, match="apt-get install redis-server"):
+        ensure_redis_server(cfg)
