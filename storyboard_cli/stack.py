@@ -32,7 +32,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -315,7 +315,7 @@ class Stack:
         config_args = ["--config", str(cfg.source)] if cfg.source else []
         frp_env = {**self.env, **frp.frp_env(cfg)}
         redis_port = urlsplit(redis_url).port or 6379
-        s3 = services.SeaweedPorts(cfg.stack.s3_port, *services.free_ports(4))
+        s3 = replace(services.SeaweedPorts.pick(), s3=cfg.stack.s3_port)
         daemon_env = dict(self.env)
         if not cfg.images.model:
             daemon_env["STORYBOARD_IMAGES_BACKEND"] = "sketch"
