@@ -16,16 +16,35 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import sqlite_utils
-
 from storyboard_cli.errors import NotFound
+
+
+def _import_sqlite_utils() -> ModuleType:
+    """sqlite_utils imports numpy (30-100 ms) only to store numpy values, which we never do.
+
+    While it loads, `import numpy` fails fast; a process that already has numpy keeps it.
+    """
+    if "numpy" in sys.modules:
+        import sqlite_utils
+    else:
+        sys.modules["numpy"] = None  # type: ignore[assignment]
+        try:
+            import sqlite_utils
+        finally:
+            del sys.modules["numpy"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 TASK_TYPES = ("storyboard", "shot_generation")
 TASK_STATUSES = ("pending", "running", "succeeded", "failed")
