@@ -94,8 +94,10 @@ def context() -> Context:
 
 
 def connect_redis(url: str, patient: bool = False) -> Redis:
-    """A Redis client. Patient clients (workers) ride out a Redis restart of some seconds;
-    the CLI's gives up at once so an unreachable Redis is reported without delay."""
+    """A Redis client. Patient clients (workers) ride out a Redis restart of a few seconds
+    (each command retried for about 6 s); the CLI's gives up at once so an unreachable Redis
+    is reported without delay. Through longer outages an idle worker keeps waiting for Redis
+    (RQ's own reconnect loop)."""
     from redis import Redis
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import ConnectionError, TimeoutError
@@ -106,7 +108,7 @@ def connect_redis(url: str, patient: bool = False) -> Redis:
         socket_connect_timeout=2,
         socket_keepalive=True,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 20 if patient else 0),
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), 8 if patient else 0),
         retry_on_error=[ConnectionError, TimeoutError],
     )
 
