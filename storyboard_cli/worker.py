@@ -67,8 +67,6 @@ class StoryboardWorker(SimpleWorker):
         super().__init__(queues, connection=connection, **kwargs)
         self.config = config
         self._burst = False
-        # Reaping and sweeping cover both queues, whichever this worker takes jobs from.
-        self.system_queues: list[Queue] = list(jobs.system_queues(connection, config.queue))
 
     def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
         self._burst = burst
@@ -79,6 +77,15 @@ class StoryboardWorker(SimpleWorker):
             return super().work(burst=burst, **kwargs)
         finally:
             maintenance.stop()
+
+    def teardown(self) -> None:
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        try:
+            super().teardown()
+        except (ConnectionError, TimeoutError):
+            self.log.warning("Redis is unreachable at shutdown; this worker's registration "
+                             "expires by itself")
 
     def subscribe(self) -> None:
         # RQ's command channel (`rq` shutdown/stop-job commands) is for long-running workers;
@@ -112,7 +119,10 @@ class Maintenance(threading.Thread):
     def __init__(self, worker: StoryboardWorker) -> None:
         super().__init__(name="storyboard-maintenance", daemon=True)
         self.worker = worker
-        self.redis = worker.connection
+        # Its own client, without retries: during a Redis outage a tick fails at once and the
+        # next one tries again, and stopping never waits on a dead Redis.
+        self.redis = jobs.connect_redis(worker.config.redis.url)
+        self.queues: list[Queue] = list(jobs.system_queues(self.redis, worker.config.queue))
         self.heartbeat_s = max(1, worker.config.queue.heartbeat_s)
         self.max_orphaned = worker.config.queue.retries + 1
         self._stopping = threading.Event()
@@ -139,25 +149,38 @@ class Maintenance(threading.Thread):
         # Redis may be gone; the key then expires by itself.
         with contextlib.suppress(Exception):
             self.redis.delete(alive_key(self.worker.name))
+        self.redis.close()
         if self._store is not None:
             self._store.close()
 
     def run(self) -> None:
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        redis_down = False
         while not self._stopping.wait(TICK_S):
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - a failed tick (Redis restarting) is tried again
+            except (ConnectionError, TimeoutError) as exc:
+                if not redis_down:
+                    log.warning("Redis unreachable (%s); maintenance resumes when it is back", exc)
+                redis_down = True
+                continue
+            except Exception:  # noqa: BLE001 - a failed tick is tried again at the next one
                 log.warning("maintenance tick failed; trying again", exc_info=True)
+                continue
+            if redis_down:
+                log.info("Redis is back")
+                redis_down = False
 
     def tick(self) -> None:
         moment = time.monotonic()
         if moment >= self._next_beat:
             self.mark_alive()
             self._next_beat = moment + self.heartbeat_s
-            for job_id in reap_orphans(self.redis, self.worker.system_queues, self.max_orphaned,
+            for job_id in reap_orphans(self.redis, self.queues, self.max_orphaned,
                                        lambda: self.store):
                 log.warning("requeued job %s: its worker stopped while running it", job_id)
-        for job_id in enqueue_due(self.redis, self.worker.system_queues):
+        for job_id in enqueue_due(self.redis, self.queues):
             log.info("job %s: retry due, queued again", job_id)
         if moment >= self._next_sweep:
             self._next_sweep = moment + 3 * self.heartbeat_s
