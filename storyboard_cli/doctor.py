@@ -172,10 +172,13 @@ class Doctor:
 
     def check_frps(self) -> str:
         addr, port = self.cfg.frp.server_addr, self.cfg.frp.server_port
-        if not services.port_open(port, addr, timeout=TIMEOUT):
-            raise Failed(f"nothing accepts connections at {addr}:{port}",
-                         "start frps on the host: `storyboard up`, or frp/start_frps.sh")
-        return f"{addr}:{port}"
+        if services.port_open(port, addr, timeout=TIMEOUT):
+            return f"{addr}:{port}"
+        # On the host itself its public address may not loop back (no hairpin NAT).
+        if addr != "127.0.0.1" and services.port_open(port, timeout=TIMEOUT):
+            return f"127.0.0.1:{port} (not reachable here as {addr}; check from the GPU box)"
+        raise Failed(f"nothing accepts connections at {addr}:{port}",
+                     "start frps on the host: `storyboard up`, or frp/start_frps.sh")
 
     def check_frpc(self) -> str:
         import httpx

@@ -29,10 +29,15 @@ from storyboard_cli import frp, services
 from storyboard_cli.config import Config, load_config
 from storyboard_cli.stack import Stack, load_stack
 
-# A developer's own tunnel secrets or stack Redis must not leak into tests.
-for _var in (frp.TOKEN_ENV, frp.SECRET_KEY_ENV, frp.ADMIN_PASSWORD_ENV, "STORYBOARD_REDIS_URL",
-             "STORYBOARD_DAEMON_URL"):
-    os.environ.pop(_var, None)
+_S3_VARS = ("ACCESS_KEY", "SECRET_KEY", "ENDPOINT", "TOS_BUCKET", "REGION")
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without what would steer a stack away from its own files:
+    STORYBOARD_* settings and secrets, S3 and AWS variables (a developer's shell, or a test
+    that loaded a .env into os.environ, may have left some)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("STORYBOARD_", "AWS_")) and k not in _S3_VARS}
 
 # Short retry waits keep the tunnel-outage test fast; the mechanism is the same.
 QUEUE = {"retries": 6, "backoff": [1, 1, 1, 1, 1, 1], "heartbeat_s": 1, "job_timeout": 60}
@@ -84,7 +89,7 @@ class StackHandle:
 
     def reload(self) -> Stack:
         """A fresh Stack from the files, as the next `storyboard` command would see it."""
-        self.stack, _ = load_stack(self.config_path, environ=dict(os.environ))
+        self.stack, _ = load_stack(self.config_path, environ=clean_env())
         return self.stack
 
     def up(self, workers: int | None = None) -> dict[str, Any]:
@@ -105,7 +110,7 @@ def new_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     def make(name: str = "stack", **kwargs: Any) -> StackHandle:
         root = tmp_path / name
         path = stack_config(root, **kwargs)
-        stack, notes = load_stack(path, environ=dict(os.environ), generate=True)
+        stack, notes = load_stack(path, environ=clean_env(), generate=True)
         handle = StackHandle(root, path, stack, notes)
         handles.append(handle)
         return handle
@@ -118,7 +123,7 @@ def new_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def storyboard(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`storyboard ARGS` as a user runs it, in root (where its storyboard.toml and .env are)."""
     return subprocess.run([*storyboard_argv(), *args], cwd=root, capture_output=True,
-                          text=True, timeout=timeout, env=dict(os.environ))
+                          text=True, timeout=timeout, env=clean_env())
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -208,7 +213,7 @@ def new_tunnel(tmp_path: Path) -> Iterator[Any]:
     def make(mode: str, local_port: int) -> Tunnel:
         root = tmp_path / f"tunnel-{len(tunnels)}"
         path = stack_config(root, mode, extra={"daemon": {"port": local_port}})
-        env = {**os.environ, **tunnel_secrets()}
+        env = {**clean_env(), **tunnel_secrets()}
         cfg = load_config(path, environ=env)
         for side in frp.SIDES:
             frp.write_configs(cfg, side, mode, root)

@@ -4,11 +4,10 @@ stops, exactly the checks it breaks fail, each with the fix for that part."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 
 import pytest
-from fixtures_stack import stack_config, storyboard
+from fixtures_stack import clean_env, stack_config, storyboard
 
 from storyboard_cli import frp, services
 from storyboard_cli.doctor import Doctor
@@ -21,17 +20,17 @@ def running_stack(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         path = stack_config(root, mode="stcp", workers=1)
-        stack, _ = load_stack(path, environ=dict(os.environ), generate=True)
+        stack, _ = load_stack(path, environ=clean_env(), generate=True)
         try:
             statuses = stack.up()
             assert all(s.ok for s in statuses), statuses
             yield path
         finally:
-            load_stack(path, environ=dict(os.environ))[0].down()
+            load_stack(path, environ=clean_env())[0].down()
 
 
 def doctor(path) -> dict[str, tuple[str, str]]:
-    cfg, _, _ = prepare(path, dict(os.environ), generate=False)
+    cfg, _, _ = prepare(path, clean_env(), generate=False)
     return {c.name: (c.status, c.hint) for c in Doctor(cfg).run()}
 
 
@@ -71,7 +70,7 @@ def test_a_healthy_stack_passes_every_check(running_stack):
 
 def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(running_stack):
     path = running_stack
-    stack = load_stack(path, environ=dict(os.environ))[0]
+    stack = load_stack(path, environ=clean_env())[0]
     cfg = stack.cfg
     for outage in OUTAGES:
         before = {r.name: r.pid for r in stack.records()}
@@ -87,7 +86,7 @@ def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(runn
             assert report["workers"][0] == "skip"
         if not outage.restore:
             continue
-        restored = {s.name: s for s in load_stack(path, environ=dict(os.environ))[0].up()}
+        restored = {s.name: s for s in load_stack(path, environ=clean_env())[0].up()}
         assert all(s.ok for s in restored.values()), (outage.part, restored)
         assert restored[outage.part].state == "started"
         after = {r.name: r.pid for r in stack.records()}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_daemon import write_toml
-from fixtures_stack import stack_config, tunnel_secrets
+from fixtures_stack import clean_env, stack_config, tunnel_secrets
 
 from storyboard_cli import frp
 from storyboard_cli.config import load_config
@@ -86,7 +86,7 @@ def cfg(tmp_path):
 
 @pytest.mark.parametrize("mode", ["tcp", "stcp"])
 def test_every_rendered_config_passes_frp_verify(tmp_path, cfg, mode):
-    env = {**os.environ, **frp.frp_env(cfg)}
+    env = {**clean_env(), **frp.frp_env(cfg)}
     for side in frp.SIDES:
         for path in frp.write_configs(cfg, side, mode, tmp_path / side).paths:
             binary = frp.frp_binary("frps" if path.name == frp.FRPS_FILE else "frpc")
