@@ -82,6 +82,12 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
         png(shot["image_url"])
     stored = stack.json("show", str(project))["shots"]
     assert [s["image_url"] for s in stored] == [s["image_url"] for s in renewed]
+    # Without --json: a table, then every link whole on its own line.
+    human = stack.run("links", str(project))
+    lines = [ln.split(": ", 1)[1] for ln in human.stdout.splitlines()
+             if ln.startswith("  shot ")]
+    assert len(lines) == len(shots)
+    png(lines[0])
 
 
 def test_the_tiny_diffusers_pipeline_renders_every_shot_and_reports_its_steps(

@@ -82,6 +82,18 @@ def _print_task(view: dict[str, Any]) -> None:
         output.stdout.print(f"error: {view['error']}", markup=False)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))
+        _print_links(view["shots"], view["project_id"])
+
+
+def _print_links(shots: list[dict[str, Any]], project_id: int) -> None:
+    """Whole links, one per line: the table cuts long URLs to its width."""
+    linked = [s for s in shots if s["image_url"]]
+    if not linked:
+        return
+    output.stdout.print(f"\nImage links (renew with: storyboard links {project_id}):")
+    for s in linked:
+        output.stdout.print(f"  shot {s['index'] + 1}: {s['image_url']}", markup=False,
+                            soft_wrap=True)
 
 
 @command
@@ -205,6 +217,7 @@ def links(
     from storyboard_cli.render_text import shots_table
 
     output.stdout.print(shots_table(shots))
+    _print_links(shots, project_id)
 
 
 @command
