@@ -214,26 +214,12 @@ def demo(
     stack = _start_stack(config, workers, json_out, quiet=json_out)
     view = run_story(stack.cfg, story, timeout, quiet=json_out)
     try:
-        _print_outcome(view, json_out)  # exits 1 if the task failed
-        if not json_out:
-            _print_links(view)
+        _print_outcome(view, json_out)  # the shots with their links; exits 1 if the task failed
     finally:
         if not json_out:
             output.info(f"\nThe stack keeps running (storyboard ps); see the project again "
                         f"with: storyboard show {view['project_id']}. Stop everything with: "
                         "storyboard down")
-
-
-def _print_links(view: dict[str, Any]) -> None:
-    """Whole links, one per line: the table's link column is cut to the terminal's width."""
-    shots = [s for s in view["shots"] if s.get("image_url")]
-    if not shots:
-        return
-    output.stdout.print(f"\nLinks (valid until {shots[0].get('url_expires_at') or '?'}):",
-                        markup=False)
-    for shot in shots:
-        output.stdout.print(f"  shot {shot['index'] + 1}: {shot['image_url']}", markup=False,
-                            soft_wrap=True)
 
 
 frp_app = typer.Typer(help="The FRP tunnel between the host and the GPU box.",
