@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_aws_names_work_and_storyboard_names_win(tmp_path):
 
 
 def test_dotenv_beside_the_file_is_read_but_the_real_environment_wins(tmp_path, monkeypatch):
+    # load_dotenv writes into os.environ: give it a copy so nothing leaks into later tests.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     path = write(tmp_path, "")
     (tmp_path / ".env").write_text("STORYBOARD_DAEMON_TOKEN=from-dotenv\nSECRET_KEY=dot\n")
     monkeypatch.setenv("SECRET_KEY", "real")

@@ -70,3 +70,18 @@ def test_a_shot_index_is_unique_per_task(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):
         store.db["shots"].insert(row)
     assert store.db["shots"].count == 1
+
+
+def test_many_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys; from storyboard_cli.store import Store; Store(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "new.db")],
+                         stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert Store(tmp_path / "new.db").db["_migrations"].count == len(MIGRATIONS)
