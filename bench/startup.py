@@ -72,6 +72,7 @@ if __name__ == "__main__":
     result = run()
     for name, ms in result["median_ms"].items():
         print(f"{name:20s} {ms:7.1f} ms")
-    print(f"--help / python: {result['ratio_help']:.2f}x   new / python: {result['ratio_new']:.2f}x")
+    print(f"--help / python: {result['ratio_help']:.2f}x")
+    print(f"new / python:    {result['ratio_new']:.2f}x")
     for name, ms in result["slow_imports"]:
         print(f"  import {name}: {ms:.1f} ms")
