@@ -92,7 +92,14 @@ class DaemonClient:
                     resp.read()
                     raise failure(resp.status_code, _detail(resp), where)
                 if resp.headers.get("content-type", "").startswith(NDJSON):
-                    return read_stream(resp.iter_lines(), on_progress, where)
+                    lines = resp.iter_lines()
+                    result = read_stream(lines, on_progress, where)
+                    # Read to the stream's end: a response closed half-read takes its
+                    # connection with it, and every call would open a new one (through the
+                    # tunnel, a new stcp connection each time).
+                    for _ in lines:
+                        pass
+                    return result
                 resp.read()
                 return resp.json()
         except httpx.TimeoutException as exc:
