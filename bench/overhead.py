@@ -326,12 +326,19 @@ class System:
         plan = Job.fetch(task_id, connection=self.redis)
         enqueued = min(j.enqueued_at.timestamp() for j in jobs)
         ends = sorted(j.ended_at.timestamp() for j in jobs)
+        # Inside a job (the job function: store reads and writes, the daemon call) and, for
+        # one worker, between one job's end and the next one's start (RQ's bookkeeping).
+        in_job = [(j.ended_at - j.started_at).total_seconds() for j in jobs]
+        by_start = sorted(jobs, key=lambda j: j.started_at)
+        between = [(b.started_at - a.ended_at).total_seconds()
+                   for a, b in zip(by_start[:-1], by_start[1:], strict=True)]
         gaps = [b - a for a, b in zip([enqueued, *ends[:-1]], ends, strict=True)]
         phase = ends[-1] - enqueued
         busy = busy1 - busy0
         return Pass(
             f"c{k}", n, phase, median(gaps), median(gaps) - busy / n, busy, calls1 - calls0,
             extra={"duty": busy / phase, "end_to_end_s": ends[-1] - cli_start, "cli_s": cli_s,
+                   "job_s": median(in_job), "between_s": median(between),
                    "plan_s": plan.ended_at.timestamp() - plan.enqueued_at.timestamp()},
         )
 
@@ -423,12 +430,14 @@ def markdown(results: list[dict[str, Any]]) -> tuple[str, list[bool]]:
         out.append(harness.table(
             ["path", "images/s", "× a", "per shot ms (median)", "render ms/shot",
              "overhead ms/shot (median)", "images/call", "duty cycle"], rows))
-        c1, c2 = v["c1"], v["c2"]
+        b_tunnel, c1, c2 = v["b'"], v["c1"], v["c2"]
         out.append(
             f"\nFull path (c), end to end incl. the CLI process and planning: "
             f"1 worker {c1['end_to_end_s']:.2f} s, 2 workers {c2['end_to_end_s']:.2f} s "
             f"(`storyboard generate --no-wait` {ms(c1['cli_s'])} ms; plan job "
-            f"{ms(c1['plan_s'])} ms).\n")
+            f"{ms(c1['plan_s'])} ms). With 1 worker, a render job runs {ms(c1['job_s'])} ms "
+            f"(b' took {b_tunnel['per_shot_ms']:.1f} ms per request) and the worker's RQ "
+            f"bookkeeping between jobs takes {ms(c1['between_s'])} ms (median).\n")
         p = res["parts"]
         rest = v["b"]["overhead_ms"] - 1000 * (p["png_s"] + p["upload_s"] + p["ping_s"])
         out.append(
@@ -446,7 +455,7 @@ def markdown(results: list[dict[str, Any]]) -> tuple[str, list[bool]]:
             met.append(ok)
         if res["backend"] == "sketch":
             out.append("- duty cycle: no target for the sketch backend (it has no GPU: a panel "
-                       "takes less time than its own PNG encoding and upload)")
+                       "takes less time than its own PNG encoding and upload)\n")
             continue
         for name in ("c1", "c2"):
             line, ok = harness.verdict(f"{res['backend']} {name} duty cycle", v[name]["duty"],
