@@ -160,7 +160,7 @@ class System:
         tunnel = dataclasses.replace(self.cfg.daemon, url=self.stack.tunnel_url)
         self.direct, self.tunnel = DaemonClient(direct), DaemonClient(tunnel)
         for k in WORKER_SETS:
-            self.workers[k] = self._start_workers(k)
+            self._start_workers(k)
         self._load_backend()
 
     def stop(self) -> None:
@@ -181,23 +181,21 @@ class System:
         return {"STORYBOARD_QUEUE_PLAN_QUEUE": f"bench-plan-{k}w",
                 "STORYBOARD_QUEUE_RENDER_QUEUE": f"bench-render-{k}w"}
 
-    def _start_workers(self, k: int) -> list[services.Process]:
+    def _start_workers(self, k: int) -> None:
         """The stack's own worker processes (argv, environment, tunnel URL), k of them,
         on queues only they listen to."""
         from rq import Worker
 
         parts = [p for p in self.stack.parts(self.redis_url, k) if p.name.startswith("worker-")]
-        procs = [
-            services.Process(f"{k}w-{p.name}", p.argv, self.root / "logs" / f"{k}w-{p.name}.log",
-                             env={**(p.env or {}), **self.queue_env(k)},
-                             cwd=self.cfg.base_dir).start()
-            for p in parts
-        ]
+        procs = self.workers.setdefault(k, [])  # recorded before waiting: stop() finds them
+        for p in parts:
+            procs.append(services.Process(
+                f"{k}w-{p.name}", p.argv, self.root / "logs" / f"{k}w-{p.name}.log",
+                env={**(p.env or {}), **self.queue_env(k)}, cwd=self.cfg.base_dir).start())
         pids = {p.pid for p in procs}
         harness.wait_for(
             lambda: pids <= {w.pid for w in Worker.all(connection=self.redis)}, 60,
             f"{k} worker(s) to register", interval=0.1)
-        return procs
 
     def _load_backend(self) -> None:
         from gpu_daemon.app import Daemon
@@ -411,8 +409,18 @@ LABELS = {
 }
 
 
+EXPLAIN = (
+    "Overhead per shot is the time a shot costs beyond rendering it: for b and b' the median "
+    "of (request wall time − the daemon's render time for that request); for c the median gap "
+    "between consecutive render jobs' ends (RQ's ended_at) − the daemon's mean render time "
+    "during the pass. c's images/s counts the render phase (first render job queued → last "
+    "one done); the duty cycle is the daemon's render_busy_s delta over that phase. "
+    "“× a” is each variant's images/s over a's, within the same round.\n"
+)
+
+
 def markdown(results: list[dict[str, Any]]) -> tuple[str, list[bool]]:
-    out, met = [], []
+    out, met = [EXPLAIN], []
     for res in results:
         v = res["variants"]
         out.append(f"**{res['backend']}** backend, {res['shots']} shots, median of "
