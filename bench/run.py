@@ -6,7 +6,7 @@
   overhead.py  overhead per shot a/b/c and the duty cycle, sketch+diffusers (items 1, 2)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
-else of the benchmark is running. `make bench` runs this with the defaults (about 5 minutes
+else of the benchmark is running. `make bench` runs this with the defaults (about 4 minutes
 on 2 cores); --quick uses small sizes, for checking the scripts.
 
 Run: .venv/bin/python bench/run.py [--quick] [--out bench/results.md]
