@@ -43,8 +43,11 @@ def load_raw_pipe(model: Path) -> Callable[[int, int], None]:
     returns call(seed, batch)."""
     import torch
     from diffusers import StableDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
     from gpu_daemon.styles import compose
+
+    diffusers_logging.disable_progress_bar()
 
     pipe = StableDiffusionPipeline.from_pretrained(model, dtype=torch.float32,
                                                    local_files_only=True)

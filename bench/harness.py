@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # host side, two OpenMP threads stall at every barrier whenever another process holds a core
 # (measured here: a 70 ms render now and then took 1.8 s), which drowns what is measured.
 TORCH_THREADS = os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Progress bars and library warnings of model loading would only clutter the report.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest  # noqa: E402 - sets HF_HUB_OFFLINE first; start_s3, RedisServer
