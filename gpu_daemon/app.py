@@ -1,19 +1,17 @@
 """The daemon's HTTP API (wire format in gpu_daemon/schemas.py).
 
 The event loop only parses requests and moves bytes. Planning runs in a worker thread, images
-in the render queue's one thread, PNG encoding and uploads in a small upload pool, so the
+in the render queue's one thread, PNG encoding and uploads in a few upload processes, so the
 upload of one image overlaps the rendering of the next.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,11 +25,9 @@ from gpu_daemon import __version__, schemas
 from gpu_daemon.auth import BearerAuth, BodyLimit
 from gpu_daemon.images import ImageBackend, RenderJob
 from gpu_daemon.images.batching import RenderQueue
-from gpu_daemon.uploader import S3Uploader, Uploaded, UploadError
+from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from gpu_daemon.planner import Planner
     from storyboard_cli.config import Config
 
@@ -55,18 +51,17 @@ class Daemon:
     cfg: Config
     planner: Planner
     backend: ImageBackend
-    uploader: S3Uploader
+    uploader: S3Uploader  # shot-list scripts, in a thread: one per task
+    uploads: PngUploads  # images
     queue: RenderQueue = field(init=False)
-    uploads: ThreadPoolExecutor = field(init=False)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.queue = RenderQueue(self.backend, self.cfg.images.max_batch)
-        self.uploads = ThreadPoolExecutor(4, thread_name_prefix="upload")
 
     def close(self) -> None:
         self.queue.close()
-        self.uploads.shutdown(wait=True)
+        self.uploads.close()
 
     def status(self) -> schemas.DaemonStatus:
         stats = self.queue.stats
@@ -116,7 +111,7 @@ class Daemon:
             }
             data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
             uploaded = await loop.run_in_executor(
-                self.uploads, self.uploader.upload_script, req.project_id, req.task_id, data
+                None, self.uploader.upload_script, req.project_id, req.task_id, data
             )
             answer.script_key, answer.script_url = uploaded.key, uploaded.url
             answer.url_expires_at = uploaded.expires_at
@@ -165,19 +160,19 @@ class Daemon:
             raise
         except Exception as exc:
             raise DaemonError(500, f"render failed: {type(exc).__name__}: {exc}") from None
-        uploaded = await loop.run_in_executor(
-            self.uploads, self._upload_png, req, rendered.image
-        )
+        try:
+            uploaded = await asyncio.wrap_future(
+                self.uploads.submit(req.project_id, req.shot_id, req.task_id, rendered.image)
+            )
+        except UploadError:
+            raise
+        except Exception as exc:
+            raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
         return schemas.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
             seed=job.seed, width=job.width, height=job.height, backend=self.backend.name,
             render_ms=round(rendered.render_ms, 2), batch_size=rendered.batch_size,
         )
-
-    def _upload_png(self, req: schemas.RenderRequest, image: Image.Image) -> Uploaded:
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        return self.uploader.upload_png(req.project_id, req.shot_id, req.task_id, buf.getvalue())
 
 
 def _readable(exc: RequestValidationError) -> str:

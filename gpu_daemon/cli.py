@@ -84,12 +84,12 @@ def serve(args: argparse.Namespace) -> None:
     from gpu_daemon.app import Daemon, create_app
     from gpu_daemon.images import make_backend
     from gpu_daemon.planner import make_planner
-    from gpu_daemon.uploader import S3Uploader
+    from gpu_daemon.uploader import PngUploads, S3Uploader
 
     uploader = S3Uploader(cfg.s3)
     planner = make_planner(cfg)
     backend = make_backend(cfg)
-    daemon = Daemon(cfg, planner, backend, uploader)
+    daemon = Daemon(cfg, planner, backend, uploader, PngUploads(cfg.s3))
     if token is None:
         log.warning("authentication is OFF (--insecure-no-token)")
     if not _is_loopback(host):

@@ -4,6 +4,7 @@ safely or correctly."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -101,3 +102,38 @@ def test_insecure_mode_serves_without_a_token(tmp_path, s3_server):
         daemon.stop()
     assert status.status_code == 200 and status.json()["image_backend"] == "sketch"
     assert "authentication is OFF" in daemon.proc.log_path.read_text()
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.add(int(entry.name))
+    return kids
+
+
+def _gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (alive := {p for p in pids if Path(f"/proc/{p}").exists()}) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_upload_processes_end_with_the_daemon(tmp_path, s3_server, sig):
+    from fixtures_daemon import start_daemon
+
+    daemon = start_daemon(tmp_path, s3_server)
+    uploaders = _children(daemon.proc.pid)
+    try:
+        assert len(uploaders) >= 2
+        os.kill(daemon.proc.pid, getattr(signal, sig))  # the daemon alone, not its group
+        left = _gone(uploaders, timeout=5)
+    finally:
+        daemon.stop()
+    assert left == set()

@@ -120,7 +120,9 @@ def _token_counter(pipe: Any) -> Callable[[str], int] | None:
     counter = Tokenizer.from_str(fast.to_str())
     counter.no_padding()
     counter.no_truncation()
-    return lambda text: len(counter.encode(text, add_special_tokens=False).ids)
+    # encode_batch, unlike encode, releases the GIL: prompt fitting on the event loop then
+    # does not stall the render thread (it counts a dozen candidates per request).
+    return lambda text: len(counter.encode_batch([text], add_special_tokens=False)[0].ids)
 
 
 class DiffusersBackend:
