@@ -80,14 +80,16 @@ def _mean_abs(a: Image.Image, b: Image.Image) -> float:
     return sum(abs(x - y) for x, y in zip(pa, pb, strict=True)) / len(pa)
 
 
-def test_streaming_reports_every_denoising_step_then_the_result(diffusers_daemon):
+def test_streaming_reports_denoising_steps_then_the_result(diffusers_daemon):
     with diffusers_daemon.client() as c, c.stream(
         "POST", "/v1/render", json=body(3, steps=4), headers={"Accept": NDJSON}
     ) as resp:
         assert resp.status_code == 200
         events = [json.loads(line) for line in resp.iter_lines() if line]
     progress = [(e["step"], e["total"]) for e in events if e["event"] == "progress"]
-    assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    # The first and the last step always; those between at most every PROGRESS_INTERVAL_S.
+    assert progress[0] == (1, 4) and progress[-1] == (4, 4)
+    assert [step for step, _ in progress] == sorted({step for step, _ in progress})
     assert [e["event"] for e in events][-1] == "result"
     assert all(e["shot_id"] == 3 for e in events[:-1])
     png(events[-1]["result"]["image_url"])
