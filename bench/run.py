@@ -9,12 +9,16 @@ Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while
 else of the benchmark is running. `make bench` runs this with the defaults (about 4 minutes
 on 2 cores); --quick uses small sizes, for checking the scripts.
 
+A full run also refreshes the summary in README.md (between the bench markers): every
+target with its figure, and the machine it ran on.
+
 Run: .venv/bin/python bench/run.py [--quick] [--out bench/results.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -28,6 +32,11 @@ import scale
 import startup
 
 TARGET_HELP_RATIO = 3.0
+README = Path(__file__).parent.parent / "README.md"
+README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# The target lines that harness.verdict writes.
+VERDICT = re.compile(r"^- (?P<name>.+): (?P<value>\S+) \(target (?P<target>[^)]+)\): "
+                     r"\*\*(?P<met>met|missed)\*\*$", re.M)
 
 
 def startup_markdown(r: dict[str, Any]) -> tuple[str, list[bool]]:
@@ -98,6 +107,31 @@ def main() -> None:
     report = "\n".join(head) + "\n" + "\n".join(parts)
     args.out.write_text(report, encoding="utf-8")
     print(report)
+    if not args.quick:
+        update_readme(readme_summary(report, box, total / 60))
+
+
+def readme_summary(report: str, box: dict[str, Any], minutes: float) -> str:
+    rows = [[m["name"], m["value"], m["target"], m["met"]] for m in VERDICT.finditer(report)]
+    return "\n".join([
+        README_BEGIN,
+        f"Last `make bench` ({box['date']}, {minutes:.1f} min): {box['cpu']}, {box['cores']} "
+        f"cores, {box['memory']}, Python {box['python']}, torch {box['torch']}, no GPU. "
+        "Ratios are measured within one run; the tables and the definitions are in "
+        "[bench/results.md](bench/results.md).",
+        "",
+        harness.table(["figure", "measured", "target", ""], rows),
+        README_END,
+    ])
+
+
+def update_readme(summary: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        print(f"{README}: no bench markers; summary not written")
+        return
+    README.write_text(text[:start] + summary + text[end + len(README_END):], encoding="utf-8")
 
 
 if __name__ == "__main__":
