@@ -6,7 +6,6 @@ honours NO_COLOR.
 
 from __future__ import annotations
 
-import json
 import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,8 @@ def __getattr__(name: str) -> Console:
 
 
 def print_json(data: Any) -> None:
+    import json  # not at the top: `storyboard --help` does without it
+
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
 

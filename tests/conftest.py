@@ -2,7 +2,7 @@
 
 - ``redis_server``: a redis-server with AOF that a test can restart (``.restart()``).
 - ``s3_server``: SeaweedFS's S3 gateway with credentials enforced and a bucket created.
-- ``config_file`` / ``cli``: an isolated storyboard.toml and a typer runner for the CLI.
+- ``config_file`` / ``cli``: an isolated storyboard.toml and a click runner for the CLI.
 
 HF_HUB_OFFLINE is set before anything can import huggingface_hub (it is read at import).
 """
@@ -155,14 +155,17 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture()
 def cli(config_file: Path):
-    """Invoke the CLI in-process: cli("new", "story.txt", "--json") -> click Result."""
-    from typer.testing import CliRunner
+    """Invoke the CLI in-process: cli("new", "story.txt", "--json") -> click Result.
 
-    from storyboard_cli.cli import app
+    result.stdout and result.stderr are apart (click >= 8.2); result.output is both.
+    """
+    from click.testing import CliRunner
+
+    from storyboard_cli.cli import cli as group
 
     runner = CliRunner()
 
     def invoke(*args: str, input: str | bytes | None = None):
-        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        return runner.invoke(group, list(args), input=input, catch_exceptions=False)
 
     return invoke

@@ -167,15 +167,15 @@ def test_rendering_refuses_when_a_secret_is_missing(tmp_path):
 def test_frp_render_command_writes_verified_configs_and_warns_about_a_bypassing_url(
     tmp_path, monkeypatch,
 ):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
-    from storyboard_cli.cli import app
+    from storyboard_cli.cli import cli
 
     path = stack_config(tmp_path, mode="tcp")
     for key, value in tunnel_secrets().items():
         monkeypatch.setenv(key, value)
     run = CliRunner().invoke
-    result = run(app, ["frp", "render", "--side", "host", "--mode", "stcp", "--out",
+    result = run(cli, ["frp", "render", "--side", "host", "--mode", "stcp", "--out",
                        str(tmp_path / "host"), "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -185,5 +185,5 @@ def test_frp_render_command_writes_verified_configs_and_warns_about_a_bypassing_
     assert data["daemon_url"] in data["warnings"][0]
 
     write_toml(path, {"frp": {"mode": "sctp"}})
-    result = run(app, ["frp", "render", "--side", "gpu", "--config", str(path)])
+    result = run(cli, ["frp", "render", "--side", "gpu", "--config", str(path)])
     assert result.exit_code == 2 and "frp.mode" in result.stderr

@@ -124,14 +124,41 @@ def test_config_prints_the_effective_settings_without_secrets(cli, monkeypatch):
     assert json.loads(result.stdout)["daemon"]["token"] == "***"
 
 
-def test_every_command_help_shows_an_example(cli):
-    from storyboard_cli.cli import app
+def test_every_command_help_shows_an_example_on_one_line(cli):
+    import click
 
-    for command in app.registered_commands:
-        name = command.name or command.callback.__name__
-        result = cli(name, "--help")
+    from storyboard_cli.cli import cli as group
+
+    def leaves(cmd: click.Command, path: tuple[str, ...]):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from leaves(sub, (*path, name))
+        else:
+            yield path, cmd
+
+    found = list(leaves(group, ()))
+    assert len(found) == 17
+    for path, cmd in found:
+        example = next(ln.strip() for ln in cmd.help.splitlines() if "Example:" in ln)
+        result = cli(*path, "--help")
         assert result.exit_code == 0
-        assert "Example" in result.stdout, name
+        # Rendered unwrapped, however long (click's \b paragraph marker).
+        assert example in [ln.strip() for ln in result.stdout.splitlines()], path
+
+
+def test_usage_errors_exit_2_and_help_and_version_exit_0(cli):
+    from storyboard_cli import __version__
+
+    assert cli().exit_code == 2  # no command: the help, as a usage error
+    for args in (["bogus"], ["new"], ["regen-shot", "x"], ["status", "t", "--timeout", "-1"],
+                 ["frp", "render"]):
+        result = cli(*args)
+        assert result.exit_code == 2, args
+        assert "Usage:" in result.stderr and result.stdout == "", args
+    for args in (["-h"], ["--help"], ["new", "-h"], ["frp", "render", "--help"]):
+        assert cli(*args).exit_code == 0, args
+    version = cli("--version")
+    assert version.exit_code == 0 and version.stdout == f"{__version__}\n"
 
 
 def test_real_subprocess_new_then_show(config_file, tmp_path):
@@ -155,8 +182,10 @@ def test_real_subprocess_new_then_show(config_file, tmp_path):
 def test_cli_start_up_imports_nothing_heavy():
     code = (
         "import sys, storyboard_cli.cli;"
-        "heavy = {'torch', 'diffusers', 'transformers', 'fastapi', 'uvicorn', 'boto3', 'botocore'};"
+        "heavy = {'torch', 'diffusers', 'transformers', 'fastapi', 'uvicorn', 'boto3', 'botocore',"
+        " 'typer', 'rich', 'redis', 'httpx', 'sqlite_utils'};"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"
+

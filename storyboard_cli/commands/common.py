@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
+import click
 
 from storyboard_cli import output
 from storyboard_cli.errors import EXIT_TASK_FAILED, ServiceUnavailable, StoryboardError
@@ -16,21 +16,71 @@ if TYPE_CHECKING:
     from storyboard_cli.config import Config
     from storyboard_cli.store import Store
 
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout, nothing else.")
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="STORYBOARD_CONFIG",
-        help="Configuration file [default: ./storyboard.toml, then the user config dir].",
-        show_default=False,
-    ),
-]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
-
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Argument(click.Argument):
+    """A positional argument with a help text, listed under "Arguments:" in --help.
+
+    click has no argument help before 8.5, so the text is kept apart from click's own `help`
+    (8.5 would list it a second time, under "Positional arguments").
+    """
+
+    def __init__(self, param_decls: list[str], help_text: str = "", **attrs: Any) -> None:
+        super().__init__(param_decls, **attrs)
+        self.help_text = help_text
+
+
+class Command(click.Command):
+    """A command whose --help lists its arguments, with their help, before the options."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for param in self.get_params(ctx):
+            if isinstance(param, Argument):
+                extra = "[required]" if param.required else ""
+                if not param.required and isinstance(param.default, str):
+                    extra = f"[default: {param.default}]"
+                rows.append((param.human_readable_name,
+                             f"{param.help_text}  {extra}".strip()))
+        if rows:
+            with formatter.section("Arguments"):
+                formatter.write_dl(rows)
+        super().format_options(ctx, formatter)
+
+
+class Group(click.Group):
+    """Lists its commands in the order they were added, not alphabetically."""
+
+    command_class = Command
+    group_class = type  # subgroups are Groups too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+def argument(name: str, help: str, **attrs: Any) -> Callable[[F], F]:
+    """`click.argument` with a help text."""
+    return click.argument(name, cls=Argument, help_text=help, **attrs)
+
+
+# One instance for every path parameter: each click.Path() looks up its gettext translation.
+PATH = click.Path(path_type=Path)
+
+json_option = click.option(
+    "--json", "json_out", is_flag=True,
+    help="Print machine-readable JSON on stdout, nothing else.",
+)
+config_option = click.option(
+    "--config", type=PATH, envvar="STORYBOARD_CONFIG", show_envvar=True,
+    help="Configuration file [default: ./storyboard.toml, then the user config dir].",
+)
+debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+
+
+def common_options(fn: F) -> F:
+    """--config, --json and --debug, listed last in every command's --help."""
+    return config_option(json_option(debug_option(fn)))
 
 
 def _as_service_error(exc: Exception) -> StoryboardError | None:
@@ -57,27 +107,27 @@ def command(fn: F) -> F:
         debug = bool(kwargs.get("debug"))
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except StoryboardError as exc:
             if debug:
                 raise
             output.error(str(exc), json_out)
-            raise typer.Exit(exc.exit_code) from None
+            raise click.exceptions.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             output.error("interrupted", json_out)
-            raise typer.Exit(130) from None
+            raise click.exceptions.Exit(130) from None
         except Exception as exc:
             if debug:
                 raise
             mapped = _as_service_error(exc)
             if mapped is not None:
                 output.error(str(mapped), json_out)
-                raise typer.Exit(mapped.exit_code) from None
+                raise click.exceptions.Exit(mapped.exit_code) from None
             output.error(
                 f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", json_out
             )
-            raise typer.Exit(EXIT_TASK_FAILED) from None
+            raise click.exceptions.Exit(EXIT_TASK_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from storyboard_cli import output
-from storyboard_cli.commands.common import ConfigOpt, Context, DebugOpt, JsonOpt, command
+from storyboard_cli.commands.common import (
+    PATH,
+    Command,
+    Context,
+    argument,
+    command,
+    common_options,
+    debug_option,
+    json_option,
+)
 
 
+@click.command("init", cls=Command)
+@argument("directory", "Where to write the files.", default=".", type=PATH)
+@json_option
+@debug_option
 @command
-def init(
-    directory: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path("."),
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+def init(directory: Path, json_out: bool, debug: bool) -> None:
     """Write a commented storyboard.toml and .env.example where none exist.
 
+    \b
     Example: storyboard init && cp .env.example .env && $EDITOR .env
     """
     from storyboard_cli.setup_files import write_starter_files
@@ -33,10 +43,13 @@ def init(
         output.info(f"kept existing {p}")
 
 
+@click.command("config", cls=Command)
+@common_options
 @command
-def config(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def config(config: Path | None, json_out: bool, debug: bool) -> None:
     """Print the effective configuration (file + .env + environment), secrets redacted.
 
+    \b
     Example: STORYBOARD_REDIS_URL=redis://queue:6379/0 storyboard config --json | jq .redis
     """
     data = Context(config).config.redacted()
@@ -58,22 +71,21 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@click.command("new", cls=Command)
+@argument("file", "Story text file, or - for stdin.")
+@click.option("--title", help="Project title [default: file name].")
+@click.option("--style", default="movie", show_default=True,
+              help="Visual style preset (movie, anime, noir, watercolor, ...).")
+@click.option("--encoding", help="Force the text encoding [default: detect].")
+@common_options
 @command
 def new(
-    file: Annotated[str, typer.Argument(help="Story text file, or - for stdin.")],
-    title: Annotated[str | None, typer.Option(help="Project title [default: file name].")] = None,
-    style: Annotated[
-        str, typer.Option(help="Visual style preset (movie, anime, noir, watercolor, ...).")
-    ] = "movie",
-    encoding: Annotated[
-        str | None, typer.Option(help="Force the text encoding [default: detect].")
-    ] = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    file: str, title: str | None, style: str, encoding: str | None, config: Path | None,
+    json_out: bool, debug: bool,
 ) -> None:
     """Create a project from a story file (UTF-8, UTF-8 with BOM, UTF-16 or GB18030).
 
+    \b
     Example: storyboard new examples/lighthouse.txt --style watercolor
     """
     from storyboard_cli.stories import load_story
@@ -106,10 +118,13 @@ def _project_summary(project: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@click.command("list", cls=Command)
+@common_options
 @command
-def list_(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def list_(config: Path | None, json_out: bool, debug: bool) -> None:
     """List projects with their shot count and latest task status.
 
+    \b
     Example: storyboard list --json | jq '.[].title'
     """
     rows = Context(config).store.list_projects()
@@ -130,15 +145,14 @@ def list_(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt =
     output.stdout.print(table)
 
 
+@click.command("show", cls=Command)
+@argument("project", "Project id or exact title.")
+@common_options
 @command
-def show(
-    project: Annotated[str, typer.Argument(help="Project id or exact title.")],
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None:
     """Show one project: its story, latest storyboard task and shots with links.
 
+    \b
     Example: storyboard show 1 --json | jq '.shots[].image_url'
     """
     ctx = Context(config)
@@ -151,9 +165,6 @@ def show(
     print_project(data)
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(init)
-    app.command()(config)
-    app.command()(new)
-    app.command("list")(list_)
-    app.command()(show)
+def register(group: click.Group) -> None:
+    for cmd in (init, config, new, list_, show):
+        group.add_command(cmd)

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from storyboard_cli import output
-from storyboard_cli.commands.common import ConfigOpt, Context, DebugOpt, JsonOpt, command
+from storyboard_cli.commands.common import (
+    PATH,
+    Command,
+    Context,
+    Group,
+    argument,
+    command,
+    common_options,
+)
 from storyboard_cli.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from storyboard_cli.doctor import Check
     from storyboard_cli.stack import PartStatus, Stack
 
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option("--workers", "-w", min=0, show_default=False,
-                 help="How many workers to run [default: [stack] workers]."),
-]
+workers_option = click.option(
+    "--workers", "-w", type=click.IntRange(min=0),
+    help="How many workers to run [default: [stack] workers].",
+)
 STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
                "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
                "not running": "yellow"}
@@ -79,27 +86,29 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
     return stack
 
 
+@click.command("up", cls=Command)
+@workers_option
+@common_options
 @command
-def up(
-    workers: WorkersOpt = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+def up(workers: int | None, config: Path | None, json_out: bool, debug: bool) -> None:
     """Start the local stack (Redis, S3, GPU daemon, FRP tunnel, workers) in the background.
 
     Parts already running are left alone; each is waited for until healthy. Logs and pid
     files live under [stack] state_dir.
 
+    \b
     Example: storyboard up --workers 3 && storyboard ps
     """
     _start_stack(config, workers, json_out)
 
 
+@click.command("down", cls=Command)
+@common_options
 @command
-def down(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def down(config: Path | None, json_out: bool, debug: bool) -> None:
     """Stop exactly the processes `storyboard up` started (by pid); data stays.
 
+    \b
     Example: storyboard down
     """
     from storyboard_cli.stack import load_stack
@@ -114,12 +123,15 @@ def down(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = 
         output.info("Nothing to stop: no part of the stack is recorded as running.")
 
 
+@click.command("ps", cls=Command)
+@common_options
 @command
-def ps(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def ps(config: Path | None, json_out: bool, debug: bool) -> None:
     """Show the local stack: each part's state, pid and address.
 
     Exit code 3 if a recorded part is not running or not healthy.
 
+    \b
     Example: storyboard ps --json | jq -r '.parts[] | "\\(.name) \\(.state)"'
     """
     from storyboard_cli.stack import load_stack
@@ -139,13 +151,16 @@ def ps(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = Fa
                                  "what has stopped")
 
 
+@click.command("doctor", cls=Command)
+@common_options
 @command
-def doctor(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def doctor(config: Path | None, json_out: bool, debug: bool) -> None:
     """Check config, store, Redis, workers, the tunnel, the daemon (auth) and the bucket.
 
     Prints one row per check with a hint for each failure. Exit code 2 for a configuration
     problem, 3 when a service is unreachable.
 
+    \b
     Example: storyboard doctor || storyboard up
     """
     from storyboard_cli.doctor import Doctor, config_failure, exit_code
@@ -169,7 +184,7 @@ def doctor(config: ConfigOpt = None, json_out: JsonOpt = False, debug: DebugOpt 
     if failed:
         if not json_out:
             output.error(f"{len(failed)} check(s) failed: {', '.join(failed)}")
-        raise typer.Exit(code)
+        raise click.exceptions.Exit(code)
 
 
 def _checks_table(checks: list[Check]) -> None:
@@ -182,27 +197,23 @@ def _checks_table(checks: list[Check]) -> None:
     output.stdout.print(table)
 
 
+@click.command("demo", cls=Command)
+@argument("file", "Story file [default: the bundled bilingual example].", type=PATH,
+          required=False)
+@workers_option
+@click.option("--timeout", type=click.FloatRange(min=0),
+              help="Stop waiting after this many seconds (exit 4).")
+@common_options
 @command
 def demo(
-    file: Annotated[
-        Path | None,
-        typer.Argument(help="Story file [default: the bundled bilingual example].",
-                       show_default=False),
-    ] = None,
-    workers: WorkersOpt = None,
-    timeout: Annotated[
-        float | None,
-        typer.Option(help="Stop waiting after this many seconds (exit 4).", min=0,
-                     show_default=False),
-    ] = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    file: Path | None, workers: int | None, timeout: float | None, config: Path | None,
+    json_out: bool, debug: bool,
 ) -> None:
     """From nothing to a finished storyboard on this machine: up, new, generate, links.
 
     The stack keeps running afterwards; stop it with `storyboard down`.
 
+    \b
     Example: storyboard demo examples/lantern_zh.txt
     """
     from storyboard_cli.commands.tasks import _print_outcome
@@ -222,24 +233,21 @@ def demo(
                         "storyboard down")
 
 
-frp_app = typer.Typer(help="The FRP tunnel between the host and the GPU box.",
-                      no_args_is_help=True)
+@click.group("frp", cls=Group, no_args_is_help=True)
+def frp_group() -> None:
+    """The FRP tunnel between the host and the GPU box."""
 
 
-@frp_app.command("render")
+@frp_group.command("render")
+@click.option("--side", required=True, help="host (frps + stcp visitor) or gpu (frpc).")
+@click.option("--mode", help="tcp or stcp [default: [frp] mode].")
+@click.option("--out", type=PATH,
+              help="Folder to write to [default: ./frp/<side>].")
+@common_options
 @command
 def frp_render(
-    side: Annotated[str, typer.Option(help="host (frps + stcp visitor) or gpu (frpc).")],
-    mode: Annotated[
-        str | None, typer.Option(help="tcp or stcp [default: [frp] mode].", show_default=False)
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Folder to write to [default: ./frp/<side>].", show_default=False),
-    ] = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    side: str, mode: str | None, out: Path | None, config: Path | None, json_out: bool,
+    debug: bool,
 ) -> None:
     """Write ready-to-run frp configs for one side from storyboard.toml and .env.
 
@@ -247,6 +255,7 @@ def frp_render(
     environment (the configs read them from it), and each file is checked with `frp verify`
     when frp is available.
 
+    \b
     Example: storyboard frp render --side gpu --mode stcp --out /tmp/frp-gpu
     """
     from storyboard_cli import frp
@@ -291,10 +300,6 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     return results
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(up)
-    app.command()(down)
-    app.command()(ps)
-    app.command()(demo)
-    app.command()(doctor)
-    app.add_typer(frp_app, name="frp")
+def register(group: click.Group) -> None:
+    for cmd in (up, down, ps, demo, doctor, frp_group):
+        group.add_command(cmd)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from storyboard_cli import output
-from storyboard_cli.commands.common import ConfigOpt, Context, DebugOpt, JsonOpt, command
+from storyboard_cli.commands.common import Command, Context, argument, command, common_options
 from storyboard_cli.errors import EXIT_TASK_FAILED
 
 if TYPE_CHECKING:
     from redis import Redis
 
-NoWaitOpt = Annotated[
-    bool, typer.Option("--no-wait", help="Queue the task and return at once with its id.")
-]
-TimeoutOpt = Annotated[
-    float | None,
-    typer.Option(help="Stop waiting after this many seconds (exit 4; the task keeps running).",
-                 min=0, show_default=False),
-]
+no_wait_option = click.option(
+    "--no-wait", is_flag=True, help="Queue the task and return at once with its id."
+)
+timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=0),
+    help="Stop waiting after this many seconds (exit 4; the task keeps running).",
+)
 QUEUED = "Task queued successfully"
 
 
@@ -67,7 +67,7 @@ def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
     if view["status"] == "failed":
         output.error(f"task {view['id']} failed: {view['error']}")
         output.info(f"Run again what failed: storyboard retry {view['id']}")
-        raise typer.Exit(EXIT_TASK_FAILED)
+        raise click.exceptions.Exit(EXIT_TASK_FAILED)
 
 
 def _print_task(view: dict[str, Any]) -> None:
@@ -96,25 +96,23 @@ def _print_links(shots: list[dict[str, Any]], project_id: int) -> None:
                             soft_wrap=True)
 
 
+@click.command("generate", cls=Command)
+@argument("project", "Project id or exact title.")
+@click.option("--style", help="Style for this run [default: the project's].")
+@click.option("--no-images", is_flag=True, help="Plan the shot list only, render nothing.")
+@no_wait_option
+@timeout_option
+@common_options
 @command
 def generate(
-    project: Annotated[str, typer.Argument(help="Project id or exact title.")],
-    style: Annotated[
-        str | None, typer.Option(help="Style for this run [default: the project's].")
-    ] = None,
-    no_images: Annotated[
-        bool, typer.Option("--no-images", help="Plan the shot list only, render nothing.")
-    ] = False,
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    project: str, style: str | None, no_images: bool, no_wait: bool, timeout: float | None,
+    config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Plan a project's shot list and render one image per shot on the GPU daemon.
 
     Waits with progress bars and prints the shots with links, unless --no-wait.
 
+    \b
     Example: storyboard generate 1 --no-wait --json | jq -r .task_id
     """
     from storyboard_cli.jobs import submit_storyboard
@@ -127,24 +125,22 @@ def generate(
     _queued(ctx, redis, task["id"], no_wait, timeout, json_out)
 
 
+@click.command("regen-shot", cls=Command)
+@argument("shot_id", "Shot id (see `storyboard show PROJECT`).", type=int)
+@click.option("--prompt", help="New prompt [default: the shot's stored prompt].")
+@click.option("--style", help="Style [default: the project's].")
+@click.option("--seed", type=int, help="Seed [default: a fresh random one, recorded].")
+@no_wait_option
+@timeout_option
+@common_options
 @command
 def regen_shot(
-    shot_id: Annotated[int, typer.Argument(help="Shot id (see `storyboard show PROJECT`).")],
-    prompt: Annotated[
-        str | None, typer.Option(help="New prompt [default: the shot's stored prompt].")
-    ] = None,
-    style: Annotated[str | None, typer.Option(help="Style [default: the project's].")] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed [default: a fresh random one, recorded].")
-    ] = None,
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    shot_id: int, prompt: str | None, style: str | None, seed: int | None, no_wait: bool,
+    timeout: float | None, config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Render one shot again (a shot_generation task); only that shot's image changes.
 
+    \b
     Example: storyboard regen-shot 7 --prompt "the keeper at dawn, wide shot" --seed 42
     """
     from storyboard_cli.jobs import submit_regen
@@ -156,21 +152,20 @@ def regen_shot(
     _queued(ctx, redis, task["id"], no_wait, timeout, json_out)
 
 
+@click.command("status", cls=Command)
+@argument("task_id", "Task id (printed by generate/regen-shot).")
+@click.option("--watch", is_flag=True, help="Follow the task until it ends; exit 1 if it "
+              "failed. With --json, print the final task object once.")
+@timeout_option
+@common_options
 @command
 def status(
-    task_id: Annotated[str, typer.Argument(help="Task id (printed by generate/regen-shot).")],
-    watch: Annotated[
-        bool,
-        typer.Option("--watch", help="Follow the task until it ends; exit 1 if it failed. "
-                     "With --json, print the final task object once."),
-    ] = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    task_id: str, watch: bool, timeout: float | None, config: Path | None, json_out: bool,
+    debug: bool,
 ) -> None:
     """Show one task: status, progress, error and its shots with links.
 
+    \b
     Example: storyboard status "$TASK" --watch --json | jq -e '.status == "succeeded"'
     """
     ctx = Context(config)
@@ -186,20 +181,18 @@ def status(
         _print_task(view)
 
 
+@click.command("links", cls=Command)
+@argument("project", "Project id or exact title.")
+@click.option("--expires", type=int,
+              help="Link lifetime in seconds, at most 604800 [default: s3.link_expiry].")
+@common_options
 @command
 def links(
-    project: Annotated[str, typer.Argument(help="Project id or exact title.")],
-    expires: Annotated[
-        int | None,
-        typer.Option(help="Link lifetime in seconds, at most 604800 [default: s3.link_expiry].",
-                     show_default=False),
-    ] = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    project: str, expires: int | None, config: Path | None, json_out: bool, debug: bool
 ) -> None:
     """Fresh presigned links for every shot image of a project (nothing is rendered again).
 
+    \b
     Example: storyboard links 1 --expires 3600 --json | jq -r '.[].image_url'
     """
     from storyboard_cli.links import resign_project
@@ -220,17 +213,19 @@ def links(
     _print_links(shots, project_id)
 
 
+@click.command("retry", cls=Command)
+@argument("task_id", "A failed task's id.")
+@no_wait_option
+@timeout_option
+@common_options
 @command
 def retry(
-    task_id: Annotated[str, typer.Argument(help="A failed task's id.")],
-    no_wait: NoWaitOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    task_id: str, no_wait: bool, timeout: float | None, config: Path | None, json_out: bool,
+    debug: bool,
 ) -> None:
     """Run again only what failed: the planning, or the shots that failed; done shots stay.
 
+    \b
     Example: storyboard retry 3f2a9c1e-... --no-wait --json
     """
     from storyboard_cli.jobs import retry_task
@@ -245,30 +240,23 @@ def retry(
             {"retried": {"planning": again["planning"], "shots": again["shots"]}})
 
 
+@click.command("worker", cls=Command)
+@click.option("--burst", is_flag=True, help="Quit when no work is left (none queued, "
+              "scheduled for retry or running elsewhere).")
+@click.option("--queues", "-q", multiple=True,
+              help="Queues to take jobs from (repeat or comma-separate; `plan` and `render` "
+              "name the configured ones) [default: both].")
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Quit after this many jobs.")
+@click.option("--name", help="Worker name [default: host.pid.random].")
+@common_options
 @command
 def worker(
-    burst: Annotated[
-        bool, typer.Option("--burst", help="Quit when no work is left (none queued, "
-                           "scheduled for retry or running elsewhere).")
-    ] = False,
-    queues: Annotated[
-        list[str] | None,
-        typer.Option("--queues", "-q", help="Queues to take jobs from (repeat or comma-separate; "
-                     "`plan` and `render` name the configured ones) [default: both].",
-                     show_default=False),
-    ] = None,
-    max_jobs: Annotated[
-        int | None, typer.Option(help="Quit after this many jobs.", min=1, show_default=False)
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option(help="Worker name [default: host.pid.random].")
-    ] = None,
-    config: ConfigOpt = None,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
+    burst: bool, queues: tuple[str, ...], max_jobs: int | None, name: str | None,
+    config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Run an RQ worker for this system's queues (plan and render jobs); logs on stderr.
 
+    \b
     Example: storyboard worker --burst
     """
     import logging
@@ -277,15 +265,11 @@ def worker(
 
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    worked = run_worker(Context(config).config, queues or [], burst, max_jobs, name)
+    worked = run_worker(Context(config).config, list(queues), burst, max_jobs, name)
     if json_out:
         output.print_json({"worked": worked})
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(generate)
-    app.command("regen-shot")(regen_shot)
-    app.command()(status)
-    app.command()(links)
-    app.command()(retry)
-    app.command()(worker)
+def register(group: click.Group) -> None:
+    for cmd in (generate, regen_shot, status, links, retry, worker):
+        group.add_command(cmd)
