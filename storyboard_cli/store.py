@@ -23,15 +23,20 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.errors import NotFound
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 
 def _import_sqlite_utils() -> ModuleType:
-    """sqlite_utils imports numpy (30-100 ms) only to store numpy values, which we never do.
+    """sqlite_utils (~40 ms to import) is needed only to migrate and for `Store.db`: reads and
+    most writes go through the sqlite3 connection, so `storyboard show` never imports it.
 
-    While it loads, `import numpy` fails fast; a process that already has numpy keeps it.
+    It imports numpy (30-100 ms) only to store numpy values, which we never do: while it
+    loads, `import numpy` fails fast; a process that already has numpy keeps it.
     """
     if "numpy" in sys.modules:
         import sqlite_utils
@@ -44,7 +49,10 @@ def _import_sqlite_utils() -> ModuleType:
     return sqlite_utils
 
 
-sqlite_utils = _import_sqlite_utils()
+def _database(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    # Plugins (sqlite-utils' own entry points) are never used here; finding them costs
+    # ~20 ms of scanning installed packages.
+    return _import_sqlite_utils().Database(conn, execute_plugins=False)
 
 TASK_TYPES = ("storyboard", "shot_generation")
 TASK_STATUSES = ("pending", "running", "succeeded", "failed")
@@ -162,20 +170,38 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     return applied
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A connection to a store in WAL mode with every migration applied."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
-    db = sqlite_utils.Database(conn)
-    # Switching to WAL and migrating are not safe against a second process doing the same on
-    # a new file (SQLite reports "database is locked" without waiting): one at a time.
-    with _exclusive(path.with_name(path.name + ".lock")):
-        conn.execute("PRAGMA journal_mode = WAL")
-        migrate(db)
+    conn.execute("PRAGMA recursive_triggers = on")  # as sqlite_utils.Database sets it
+    if not _ready(conn):
+        # Switching to WAL and migrating are not safe against a second process doing the
+        # same on a new file (SQLite reports "database is locked" without waiting): one at
+        # a time.
+        with _exclusive(path.with_name(path.name + ".lock")):
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(_database(conn))
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    return db
+    return conn
+
+
+def _ready(conn: sqlite3.Connection) -> bool:
+    """Already in WAL mode with every migration recorded: nothing to do, no lock needed."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        return False
+    try:
+        done = {row[0] for row in conn.execute("select name from _migrations")}
+    except sqlite3.OperationalError:  # no such table: a new store
+        return False
+    return all(fn.__name__ in done for fn in MIGRATIONS)
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    return _database(connect(path))
 
 
 @contextmanager
@@ -199,10 +225,18 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.db = open_db(self.path)
+        self.conn = connect(self.path)
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite_utils on the same connection, for the writes that use its helpers."""
+        if self._db is None:
+            self._db = _database(self.conn)
+        return self._db
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     # --- projects --------------------------------------------------------------------------
 
@@ -214,10 +248,10 @@ class Store:
         return self.get_project(table.last_pk)
 
     def get_project(self, project_id: int) -> dict[str, Any]:
-        try:
-            return self.db["projects"].get(project_id)
-        except sqlite_utils.db.NotFoundError:
-            raise NotFound(f"no project with id {project_id}") from None
+        row = self._one("select * from projects where id = ?", [project_id])
+        if row is None:
+            raise NotFound(f"no project with id {project_id}")
+        return row
 
     def find_project(self, ref: str) -> dict[str, Any]:
         """A project by integer id or exact title (the newest, if titles repeat)."""
@@ -232,18 +266,16 @@ class Store:
         return row
 
     def list_projects(self) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(
-                """
-                select p.id, p.title, p.style, p.created_at, length(p.story) as story_chars,
-                  (select count(*) from shots s where s.task_id = (
-                     select t.id from tasks t where t.project_id = p.id and t.type = 'storyboard'
-                     order by t.created_at desc limit 1)) as shots,
-                  (select t.status from tasks t where t.project_id = p.id
-                     order by t.created_at desc limit 1) as last_task_status
-                from projects p order by p.id
-                """
-            )
+        return self._query(
+            """
+            select p.id, p.title, p.style, p.created_at, length(p.story) as story_chars,
+              (select count(*) from shots s where s.task_id = (
+                 select t.id from tasks t where t.project_id = p.id and t.type = 'storyboard'
+                 order by t.created_at desc limit 1)) as shots,
+              (select t.status from tasks t where t.project_id = p.id
+                 order by t.created_at desc limit 1) as last_task_status
+            from projects p order by p.id
+            """
         )
 
     # --- tasks -----------------------------------------------------------------------------
@@ -281,8 +313,14 @@ class Store:
         row["params"] = json.loads(row["params"] or "{}")
         return row
 
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts (as sqlite_utils' Database.query gives them)."""
+        cursor = self.conn.execute(sql, list(params))
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
+
     def _one(self, sql: str, params: Iterable[Any]) -> dict[str, Any] | None:
-        rows = list(self.db.query(sql, list(params)))
+        rows = self._query(sql, params)
         return rows[0] if rows else None
 
     # --- task state: every write is keyed by ids, so a job that runs twice writes once ------
@@ -291,7 +329,7 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding the write lock from its start: a read-then-write in it
         cannot fail halfway with "database is locked" while other workers write."""
-        conn = self.db.conn
+        conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -370,12 +408,10 @@ class Store:
 
     def task_renders(self, task_id: str) -> list[dict[str, Any]]:
         """A task's renders in shot order, with the shot's index."""
-        return list(
-            self.db.query(
-                """select r.*, s.idx from renders r join shots s on s.id = r.shot_id
-                   where r.task_id = ? order by s.idx""",
-                [task_id],
-            )
+        return self._query(
+            """select r.*, s.idx from renders r join shots s on s.id = r.shot_id
+               where r.task_id = ? order by s.idx""",
+            [task_id],
         )
 
     def render_step(self, task_id: str, shot_id: int, step: int, steps: int) -> None:
@@ -515,11 +551,9 @@ class Store:
             )
 
     def unfinished_tasks(self) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(
-                """select id, type, status, created_at from tasks
-                   where status in ('pending', 'running')"""
-            )
+        return self._query(
+            """select id, type, status, created_at from tasks
+               where status in ('pending', 'running')"""
         )
 
     # --- views: the shapes the CLI prints (DESIGN.md "Task object") ------------------------
@@ -527,9 +561,9 @@ class Store:
     def task_shots(self, task: dict[str, Any]) -> list[dict[str, Any]]:
         """Shots a task is about: the ones it planned, or the one it re-renders."""
         if task["type"] == "shot_generation":
-            rows = self.db.query("select * from shots where id = ?", [task["shot_id"]])
+            rows = self._query("select * from shots where id = ?", [task["shot_id"]])
         else:
-            rows = self.db.query("select * from shots where task_id = ? order by idx", [task["id"]])
+            rows = self._query("select * from shots where task_id = ? order by idx", [task["id"]])
         return [shot_view(r) for r in rows]
 
     def latest_storyboard_task(self, project_id: int) -> dict[str, Any] | None:

@@ -189,3 +189,20 @@ def test_cli_start_up_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
+
+def test_show_json_of_a_migrated_store_imports_only_what_it_needs(cli, config_file, tmp_path):
+    (tmp_path / "s.txt").write_text("One.")
+    assert cli("new", "s.txt").exit_code == 0
+    code = (
+        "import sys\n"
+        "from storyboard_cli.cli import cli\n"
+        "try:\n    cli(['show', '1', '--json'])\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(loaded & {'sqlite_utils', 'rich', 'dotenv', 'redis', 'httpx', 'typer'}),"
+        " file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "STORYBOARD_CONFIG": str(config_file)})
+    assert json.loads(out.stdout)["title"] == "s"
+    assert out.stderr.strip() == "[]", out.stderr
