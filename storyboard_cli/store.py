@@ -170,9 +170,16 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     return applied
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """A connection to a store in WAL mode with every migration applied."""
+def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
+    """A connection to a store in WAL mode with every migration applied.
+
+    create=False and no file yet: an empty store in memory, and no file is written.
+    """
     path = Path(path)
+    if not create and not path.exists():
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        migrate(_database(conn))
+        return conn
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000")
@@ -223,9 +230,9 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 class Store:
     """Typed access to the store. One instance per process; not shared across forks."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
-        self.conn = connect(self.path)
+        self.conn = connect(self.path, create)
         self._db: sqlite_utils.Database | None = None
 
     @property

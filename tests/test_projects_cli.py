@@ -92,6 +92,14 @@ def test_missing_file_and_unknown_project_exit_2(cli):
     }
 
 
+def test_lookups_in_a_fresh_directory_leave_no_store_behind(cli, tmp_path):
+    assert cli("show", "1").exit_code == 2
+    assert cli("status", "no-such-task").exit_code == 2
+    assert cli("links", "1").exit_code == 2
+    assert cli("list", "--json").stdout.strip() == "[]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["storyboard.toml"]
+
+
 def test_malformed_config_is_one_line_exit_2(cli, config_file):
     config_file.write_text("[store\n")
     result = cli("list")

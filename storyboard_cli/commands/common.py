@@ -135,8 +135,11 @@ def command(fn: F) -> F:
 class Context:
     """Lazily loaded configuration and store for one command invocation."""
 
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, create_store: bool = False) -> None:
+        # Only commands that add a project create the store file; the others, given a bad id
+        # in a fresh directory, answer "not found" and leave nothing behind.
         self.config_path = config_path
+        self.create_store = create_store
         self._config: Config | None = None
         self._store: Store | None = None
 
@@ -153,5 +156,5 @@ class Context:
         if self._store is None:
             from storyboard_cli.store import Store
 
-            self._store = Store(self.config.store_path)
+            self._store = Store(self.config.store_path, create=self.create_store)
         return self._store

@@ -90,7 +90,7 @@ def new(
     """
     from storyboard_cli.stories import load_story
 
-    ctx = Context(config)
+    ctx = Context(config, create_store=True)
     text, name, _ = load_story(file, encoding, ctx.config.limits.max_story_bytes)
     if title is not None and not title.strip():
         from storyboard_cli.errors import UsageError
