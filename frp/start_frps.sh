@@ -10,10 +10,6 @@ FRP_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$FRP_DIR/lib.sh"
 config=${1:-$FRP_DIR/host/frps.toml}
 need_config "$config" "--side host"
-load_frp_env "${ENV_FILE:-.env}"
-if [ -z "${STORYBOARD_FRP_TOKEN:-}" ]; then
-  echo "STORYBOARD_FRP_TOKEN is not set (environment or ${ENV_FILE:-.env})" >&2
-  exit 2
-fi
+need_frp_token
 frps=$(find_frp frps)
 exec "$frps" -c "$config"

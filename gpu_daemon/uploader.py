@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import multiprocessing
+import os
 import re
 import signal
 import threading
@@ -86,7 +87,8 @@ def script_key(prefix: str, project_id: int, task_id: str) -> str:
 class S3Uploader:
     """Puts objects and answers with their key and a presigned GET link.
 
-    boto3 clients are thread-safe, so one uploader serves the daemon's upload threads.
+    boto3 clients are thread-safe: the daemon's one in-process uploader serves its script
+    uploads from any thread; each upload process has its own.
     """
 
     def __init__(self, cfg: S3Config, client: Any | None = None) -> None:
@@ -178,8 +180,6 @@ def _init_worker(cfg: S3Config) -> None:
 
 def _exit_with_parent() -> None:
     """A killed daemon leaves no upload process behind (they would wait for work forever)."""
-    import os
-
     parent = multiprocessing.parent_process()
     if parent is not None:
         parent.join()

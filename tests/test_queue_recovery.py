@@ -38,6 +38,16 @@ def frozen(proc) -> Iterator[None]:
         os.kill(proc.pid, signal.SIGCONT)
 
 
+@contextlib.contextmanager
+def render_in_flight(stack: QueueStack, daemon, task_id: str) -> Iterator:
+    """A render worker stuck mid-job on the frozen daemon; the daemon thaws when the block ends."""
+    with frozen(daemon.proc.popen):
+        worker = stack.start_worker("--queues", "render")
+        stack.wait_for(lambda: any(r["status"] == "running" for r in renders(stack, task_id)),
+                       what="a render in flight")
+        yield worker
+
+
 def queued_task(stack: QueueStack, story: str = STORY, plan: bool = True) -> str:
     """A queued storyboard task; with plan=True its plan job has run (renders queued)."""
     task_id = stack.submit(story)
@@ -86,10 +96,7 @@ def test_a_worker_killed_mid_job_is_noticed_and_its_job_finishes_promptly_exactl
 ):
     task_id = queued_task(stack)
     planned = len(renders(stack, task_id))
-    with frozen(sketch_daemon.proc.popen):
-        victim = stack.start_worker("--queues", "render")
-        stack.wait_for(lambda: any(r["status"] == "running" for r in renders(stack, task_id)),
-                       what="the victim to start rendering")
+    with render_in_flight(stack, sketch_daemon, task_id) as victim:
         victim.popen.send_signal(signal.SIGKILL)
         victim.popen.wait()
     started = time.monotonic()
@@ -142,10 +149,7 @@ def test_redis_restarted_mid_task_loses_nothing_and_the_worker_carries_on(
 ):
     task_id = queued_task(stack)
     planned = len(renders(stack, task_id))
-    with frozen(sketch_daemon.proc.popen):
-        worker = stack.start_worker("--queues", "render")
-        stack.wait_for(lambda: any(r["status"] == "running" for r in renders(stack, task_id)),
-                       what="a render in flight")
+    with render_in_flight(stack, sketch_daemon, task_id) as worker:
         redis_server.restart()  # SIGTERM: the AOF is flushed; queued jobs must survive
     wait_status(stack, task_id, ("succeeded", "failed"), timeout=30)
     view = assert_each_shot_once_and_done(stack, task_id, planned)
