@@ -77,7 +77,7 @@ def request(seed: int, negative: str = "") -> Any:
 class Bench:
     def __init__(self, raw: Callable[[int, int], None], daemon: Any, images: int) -> None:
         from storyboard_cli.config import DaemonConfig
-        from storyboard_cli.daemon_client import DaemonClient
+        from storyboard_cli.tasks.daemon_client import DaemonClient
 
         self.raw, self.daemon, self.m = raw, daemon, images
         cfg = DaemonConfig(url=daemon.url, token=daemon.token, read_timeout=120)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402 - sets HF_HUB_OFFLINE first; start_s3, RedisServer
 import fixtures_daemon  # noqa: E402
 
-from storyboard_cli import services  # noqa: E402
+from storyboard_cli.stack import services  # noqa: E402
 
 start_s3 = conftest.start_s3
 RedisServer = conftest.RedisServer

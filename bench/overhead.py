@@ -9,8 +9,8 @@ The same N shots (a story of N sentences, planned by the rules planner) are rend
   c   the full path: `storyboard generate` (a CLI process) -> Redis -> plan job -> render
       jobs -> `storyboard worker` (1 or 2 processes) -> tunnel -> daemon -> S3 -> store.
 
-Services come from `storyboard up`'s own supervisor (storyboard_cli.stack, stcp tunnel, on
-free ports in a temp folder). The workers are the stack's worker definition started with
+Services come from `storyboard up`'s own supervisor (storyboard_cli.stack.supervisor, stcp
+tunnel, on free ports in a temp folder). The workers are the stack's worker definition started with
 queue names of their own, so the 1-worker and 2-worker sets can both stay up and the
 variants can alternate round by round: each round runs every variant once, in a rotated
 order, and each figure is the median over rounds of a ratio measured within one round.
@@ -48,8 +48,8 @@ from typing import Any
 import harness
 from harness import median, ms
 
-from storyboard_cli import services
 from storyboard_cli.config import QueueConfig
+from storyboard_cli.stack import services
 
 BACKENDS: dict[str, dict[str, Any]] = {
     # The product's default panel size for the sketch backend.
@@ -139,10 +139,10 @@ class System:
     # -- start / stop --
 
     def start(self) -> None:
-        from storyboard_cli.daemon_client import DaemonClient
-        from storyboard_cli.jobs import connect_redis
-        from storyboard_cli.stack import load_stack
+        from storyboard_cli.stack.supervisor import load_stack
         from storyboard_cli.store import Store
+        from storyboard_cli.tasks.daemon_client import DaemonClient
+        from storyboard_cli.tasks.jobs import connect_redis
 
         with _cwd(self.config_path.parent):
             self.stack, _ = load_stack(self.config_path, environ=dict(os.environ),
@@ -202,7 +202,7 @@ class System:
         from gpu_daemon.images import make_backend
         from gpu_daemon.planner.rules import RulesPlanner
         from gpu_daemon.schemas import RenderRequest
-        from storyboard_cli.jobs import shot_seed
+        from storyboard_cli.tasks.jobs import shot_seed
 
         self.backend = make_backend(self.cfg)
         shots = RulesPlanner().plan(story(self.n), STYLE, self.n)
@@ -302,7 +302,7 @@ class System:
         """`storyboard generate` of the project, drained by the k-worker set."""
         from rq.job import Job
 
-        from storyboard_cli.jobs import render_job_id
+        from storyboard_cli.tasks.jobs import render_job_id
 
         n = n or self.n
         busy0, calls0 = self.daemon_counters()

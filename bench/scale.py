@@ -34,7 +34,7 @@ TARGET_SHOW_S = 0.5
 def planned_rows(task_id: str, n: int) -> list[dict[str, Any]]:
     """What the plan job stores for n shots, with descriptions and prompts of typical length."""
     from gpu_daemon.schemas import PlannedShot
-    from storyboard_cli.jobs import planned_row
+    from storyboard_cli.tasks.jobs import planned_row
 
     text = ("In the {}th hour the keeper climbs the spiral stairs, lantern in hand, while the "
             "storm throws spray against the glass and the bell rings far away.")
@@ -67,8 +67,8 @@ def run(shots: int = 10_000, repeat: int = 5) -> dict[str, Any]:
 
     from storyboard_cli import output
     from storyboard_cli.config import Config
-    from storyboard_cli.jobs import connect_redis, enqueue_renders
     from storyboard_cli.store import Store
+    from storyboard_cli.tasks.jobs import connect_redis, enqueue_renders
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp_dir:
         tmp = Path(tmp_dir)

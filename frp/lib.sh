@@ -37,7 +37,7 @@ find_frp() {
   if [ -n "$explicit" ]; then echo "$explicit"; return 0; fi
   for py in "${STORYBOARD_PYTHON:-}" "$FRP_DIR/../.venv/bin/python" python3; do
     [ -n "$py" ] && command -v "$py" >/dev/null 2>&1 || continue
-    if found=$("$py" -c "from storyboard_cli.frp import frp_binary; print(frp_binary('$1'))" \
+    if found=$("$py" -c "from storyboard_cli.stack.frp import frp_binary; print(frp_binary('$1'))" \
         2>/dev/null); then
       echo "$found"; return 0
     fi

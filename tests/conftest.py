@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from storyboard_cli import services  # noqa: E402
+from storyboard_cli.stack import services  # noqa: E402
 
 # Fixture modules of each tier (tests/fixtures_*.py); add yours here.
 pytest_plugins: list[str] = ["fixtures_daemon", "fixtures_queue", "fixtures_llm", "fixtures_stack"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from storyboard_cli import services
+from storyboard_cli.stack import services
 
 
 def daemon_argv() -> list[str]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from fixtures_stack import clean_env, stack_config, storyboard
 
-from storyboard_cli import frp, services
-from storyboard_cli.doctor import Doctor
-from storyboard_cli.stack import load_stack, prepare
+from storyboard_cli.stack import frp, services
+from storyboard_cli.stack.doctor import Doctor
+from storyboard_cli.stack.supervisor import load_stack, prepare
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fixtures_stack import HttpServer
 
-from storyboard_cli import frp, services
+from storyboard_cli.stack import frp, services
 
 
 @pytest.fixture()

@@ -11,8 +11,8 @@ from gpu_daemon.planner import PlannerError, make_planner
 from gpu_daemon.planner.openai import OpenAIPlanner
 from gpu_daemon.planner.rules import RulesPlanner
 from gpu_daemon.prompts import CLIP_BUDGET, estimate_tokens
-from storyboard_cli import services
 from storyboard_cli.config import Config
+from storyboard_cli.stack import services
 
 KEY = "sk-test-0123456789abcdef"
 STORY = "The storm broke over the bay. Mara climbed the lighthouse. \u201cHurry!\u201d she cried."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storyboard_cli import services
+from storyboard_cli.stack import services
 
 QUEUE_DIR = Path(__file__).resolve().parent.parent / "queue"
 

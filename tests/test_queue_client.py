@@ -11,16 +11,16 @@ import pytest
 
 from gpu_daemon.schemas import PlanRequest, ProgressEvent, RenderRequest
 from storyboard_cli.config import DaemonConfig
-from storyboard_cli.daemon_client import (
+from storyboard_cli.errors import ConfigError
+from storyboard_cli.stack.services import free_port
+from storyboard_cli.store import Store
+from storyboard_cli.tasks.daemon_client import (
     DaemonClient,
     DaemonRejected,
     DaemonUnavailable,
     failure,
     read_stream,
 )
-from storyboard_cli.errors import ConfigError
-from storyboard_cli.services import free_port
-from storyboard_cli.store import Store
 
 
 def client_for(url: str, token: str, read_timeout: float = 30.0) -> DaemonClient:
@@ -95,7 +95,7 @@ def test_a_worker_without_a_token_is_a_configuration_error():
 
 
 def test_step_progress_is_written_at_most_a_few_times_a_second(tmp_path):
-    from storyboard_cli.jobs import StepWriter
+    from storyboard_cli.tasks.jobs import StepWriter
 
     store = Store(tmp_path / "sb.db")
     project = store.create_project("p", "s", "movie")

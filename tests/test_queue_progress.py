@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from storyboard_cli.errors import WaitTimeout
-from storyboard_cli.progress import PlainDisplay, RichDisplay, ShotState, Snapshot, follow
 from storyboard_cli.store import Store
+from storyboard_cli.tasks.progress import PlainDisplay, RichDisplay, ShotState, Snapshot, follow
 
 
 def snap(status: str, *shots: tuple[str, int, int, str | None], error: str | None = None

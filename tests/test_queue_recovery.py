@@ -21,8 +21,8 @@ from fixtures_daemon import start_daemon
 from fixtures_queue import QueueStack, wait_status
 
 from storyboard_cli.errors import UsageError
-from storyboard_cli.jobs import connect_redis, retry_task, submit_regen
-from storyboard_cli.services import free_port
+from storyboard_cli.stack.services import free_port
+from storyboard_cli.tasks.jobs import connect_redis, retry_task, submit_regen
 
 STORY = "The storm rose. Tom climbed the stairs. Mara waited by the lens. A boat drifted.\n"
 REPO = Path(__file__).resolve().parent.parent

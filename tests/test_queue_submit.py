@@ -9,7 +9,8 @@ from rq.job import Job
 
 from storyboard_cli.config import load_config
 from storyboard_cli.errors import NotFound, UsageError
-from storyboard_cli.jobs import (
+from storyboard_cli.store import Store
+from storyboard_cli.tasks.jobs import (
     connect_redis,
     enqueue_plan,
     retry_task,
@@ -17,7 +18,6 @@ from storyboard_cli.jobs import (
     submit_regen,
     submit_storyboard,
 )
-from storyboard_cli.store import Store
 
 
 @pytest.fixture()
@@ -37,7 +37,7 @@ def test_a_storyboard_task_is_one_plan_job_whose_id_is_the_task_id(env):
     plan_q = Queue(config.queue.plan_queue, connection=redis)
     assert plan_q.job_ids == [task["id"]]
     job = Job.fetch(task["id"], connection=redis)
-    assert job.func_name == "storyboard_cli.jobs.plan_job" and job.args == (task["id"],)
+    assert job.func_name == "storyboard_cli.tasks.jobs.plan_job" and job.args == (task["id"],)
     assert (job.timeout, job.retries_left) == (config.queue.job_timeout, config.queue.retries)
     assert store.get_task(task["id"])["params"] == {"style": "noir", "no_images": True}
     assert enqueue_plan(redis, config.queue, task["id"]) == []  # already queued: not again

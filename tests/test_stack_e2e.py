@@ -11,11 +11,11 @@ import httpx
 import pytest
 from fixtures_stack import stack_config, storyboard
 
-from storyboard_cli import services
-from storyboard_cli.demo import run_story
-from storyboard_cli.jobs import connect_redis, submit_storyboard
-from storyboard_cli.progress import follow, snapshot
+from storyboard_cli.stack import services
+from storyboard_cli.stack.demo import run_story
 from storyboard_cli.store import Store
+from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
+from storyboard_cli.tasks.progress import follow, snapshot
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bilingual.txt"

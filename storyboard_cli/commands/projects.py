@@ -160,7 +160,7 @@ def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None
     if json_out:
         output.print_json(data)
         return
-    from storyboard_cli.render_text import print_project
+    from storyboard_cli.commands.text import print_project
 
     print_project(data)
 

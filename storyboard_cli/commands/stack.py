@@ -21,8 +21,8 @@ from storyboard_cli.commands.common import (
 from storyboard_cli.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from storyboard_cli.doctor import Check
-    from storyboard_cli.stack import PartStatus, Stack
+    from storyboard_cli.stack.doctor import Check
+    from storyboard_cli.stack.supervisor import PartStatus, Stack
 
 workers_option = click.option(
     "--workers", "-w", type=click.IntRange(min=0),
@@ -59,8 +59,8 @@ def _parts_table(statuses: list[PartStatus]) -> None:
 def _start_stack(config: Path | None, workers: int | None, json_out: bool,
                  quiet: bool = False) -> Stack:
     """`up`: start what is missing, print the table (unless quiet); raise if a part failed."""
-    from storyboard_cli import frp
-    from storyboard_cli.stack import load_stack
+    from storyboard_cli.stack import frp
+    from storyboard_cli.stack.supervisor import load_stack
 
     stack, notes = load_stack(config, generate=True)
     for note in notes:
@@ -111,7 +111,7 @@ def down(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     Example: storyboard down
     """
-    from storyboard_cli.stack import load_stack
+    from storyboard_cli.stack.supervisor import load_stack
 
     stack, _ = load_stack(config)
     statuses = stack.down()
@@ -134,7 +134,7 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     Example: storyboard ps --json | jq -r '.parts[] | "\\(.name) \\(.state)"'
     """
-    from storyboard_cli.stack import load_stack
+    from storyboard_cli.stack.supervisor import load_stack
 
     stack, _ = load_stack(config)
     statuses = stack.ps()
@@ -163,8 +163,8 @@ def doctor(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     Example: storyboard doctor || storyboard up
     """
-    from storyboard_cli.doctor import Doctor, config_failure, exit_code
     from storyboard_cli.errors import StoryboardError
+    from storyboard_cli.stack.doctor import Doctor, config_failure, exit_code
 
     try:
         cfg = Context(config).config
@@ -217,7 +217,7 @@ def demo(
     Example: storyboard demo examples/lantern_zh.txt
     """
     from storyboard_cli.commands.tasks import _print_outcome
-    from storyboard_cli.demo import ensure_redis_server, example_story, run_story
+    from storyboard_cli.stack.demo import ensure_redis_server, example_story, run_story
 
     for line in ensure_redis_server(Context(config).config):
         output.info(line)
@@ -258,7 +258,7 @@ def frp_render(
     \b
     Example: storyboard frp render --side gpu --mode stcp --out /tmp/frp-gpu
     """
-    from storyboard_cli import frp
+    from storyboard_cli.stack import frp
 
     cfg = Context(config).config
     rendered = frp.write_configs(cfg, side, mode, out or Path("frp") / side)
@@ -282,8 +282,8 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     """`frpc|frps verify` on each file; skipped (not failed) when frp is not installed."""
     import os
 
-    from storyboard_cli import frp
     from storyboard_cli.errors import UsageError
+    from storyboard_cli.stack import frp
 
     results = {}
     env = {**os.environ, **frp.frp_env(cfg)}

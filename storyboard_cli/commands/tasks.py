@@ -25,7 +25,7 @@ QUEUED = "Task queued successfully"
 
 
 def _redis(ctx: Context) -> Redis:
-    from storyboard_cli.jobs import connect_redis
+    from storyboard_cli.tasks.jobs import connect_redis
 
     return connect_redis(ctx.config.redis.url)
 
@@ -44,7 +44,7 @@ def _queued(
             print(task_id)
             output.info(f"Queued. Follow it: storyboard status {task_id} --watch")
         return
-    from storyboard_cli.progress import follow
+    from storyboard_cli.tasks.progress import follow
 
     _print_outcome(follow(ctx.store, task_id, timeout), json_out)
 
@@ -71,7 +71,7 @@ def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
 
 
 def _print_task(view: dict[str, Any]) -> None:
-    from storyboard_cli.render_text import shots_table
+    from storyboard_cli.commands.text import shots_table
 
     p = view["progress"]
     output.stdout.print(
@@ -115,7 +115,7 @@ def generate(
     \b
     Example: storyboard generate 1 --no-wait --json | jq -r .task_id
     """
-    from storyboard_cli.jobs import submit_storyboard
+    from storyboard_cli.tasks.jobs import submit_storyboard
 
     ctx = Context(config)
     project_id = ctx.store.find_project(project)["id"]
@@ -143,7 +143,7 @@ def regen_shot(
     \b
     Example: storyboard regen-shot 7 --prompt "the keeper at dawn, wide shot" --seed 42
     """
-    from storyboard_cli.jobs import submit_regen
+    from storyboard_cli.tasks.jobs import submit_regen
 
     ctx = Context(config)
     redis = _redis(ctx)
@@ -170,7 +170,7 @@ def status(
     """
     ctx = Context(config)
     if watch:
-        from storyboard_cli.progress import follow
+        from storyboard_cli.tasks.progress import follow
 
         _print_outcome(follow(ctx.store, task_id, timeout), json_out)
         return
@@ -207,7 +207,7 @@ def links(
     if not any(s["image_key"] for s in shots):
         output.info(f"No images yet: storyboard generate {project_id}")
         return
-    from storyboard_cli.render_text import shots_table
+    from storyboard_cli.commands.text import shots_table
 
     output.stdout.print(shots_table(shots))
     _print_links(shots, project_id)
@@ -228,7 +228,7 @@ def retry(
     \b
     Example: storyboard retry 3f2a9c1e-... --no-wait --json
     """
-    from storyboard_cli.jobs import retry_task
+    from storyboard_cli.tasks.jobs import retry_task
 
     ctx = Context(config)
     redis = _redis(ctx)
@@ -261,7 +261,7 @@ def worker(
     """
     import logging
 
-    from storyboard_cli.worker import run_worker
+    from storyboard_cli.tasks.worker import run_worker
 
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

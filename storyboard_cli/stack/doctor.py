@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from storyboard_cli import frp, services
 from storyboard_cli.config import Config
 from storyboard_cli.errors import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, StoryboardError
+from storyboard_cli.stack import frp, services
 
 TIMEOUT = 3.0
 PLACEHOLDERS = ("change-me", "and-me")  # the values .env.example ships with
@@ -137,7 +137,7 @@ class Doctor:
         return f"{self.cfg.store_path} ({count} projects)"
 
     def check_redis(self) -> str:
-        from storyboard_cli.jobs import redacted_url
+        from storyboard_cli.tasks.jobs import redacted_url
 
         url = self.cfg.redis.url
         if not _redis_ping(url):
@@ -153,7 +153,7 @@ class Doctor:
         import redis
         from rq import Worker
 
-        from storyboard_cli.worker import alive_key
+        from storyboard_cli.tasks.worker import alive_key
 
         client = redis.Redis.from_url(self.cfg.redis.url, socket_connect_timeout=TIMEOUT,
                                       socket_timeout=TIMEOUT)
@@ -308,7 +308,7 @@ def _run(name: str, step: Callable[[], str]) -> Check:
 
 
 def _redis_ping(url: str) -> bool:
-    from storyboard_cli.stack import redis_answers
+    from storyboard_cli.stack.supervisor import redis_answers
 
     return redis_answers(url, timeout=TIMEOUT)
 

@@ -1,7 +1,7 @@
 """`storyboard demo`: an example story through the whole system on this machine.
 
-The stack part is `storyboard up` (storyboard_cli.stack); this module finds the example story,
-makes sure redis-server exists, and runs one storyboard task with live progress.
+The stack part is `storyboard up` (storyboard_cli.stack.supervisor); this module finds the
+example story, makes sure redis-server exists, and runs one storyboard task with live progress.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli import services
 from storyboard_cli.errors import UsageError
+from storyboard_cli.stack import services
 
 if TYPE_CHECKING:
     from storyboard_cli.config import Config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "bilingual.txt"
 # Installs redis-server (and a CJK font) with apt as root on Debian/Ubuntu; `make setup` runs it.
 SYSTEM_DEPS = REPO / "scripts" / "system-deps.sh"
@@ -43,7 +43,7 @@ def example_story(search: tuple[Path, ...] = (Path.cwd(), REPO)) -> Path:
 def ensure_redis_server(cfg: Config) -> list[str]:
     """Nothing to do when the configured Redis answers or redis-server is installed; else
     install it the way `make setup` does (root + apt), or explain how. Returns what was done."""
-    from storyboard_cli.stack import redis_answers
+    from storyboard_cli.stack.supervisor import redis_answers
 
     if redis_answers(cfg.redis.url) or services.find_binary("redis-server"):
         return []
@@ -61,10 +61,10 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
               quiet: bool = False) -> dict[str, Any]:
     """Create a project from story, generate it and follow it to the end: the task object."""
     from storyboard_cli import output
-    from storyboard_cli.jobs import connect_redis, submit_storyboard
-    from storyboard_cli.progress import follow
     from storyboard_cli.store import Store
     from storyboard_cli.stories import load_story
+    from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
+    from storyboard_cli.tasks.progress import follow
 
     store = Store(cfg.store_path)
     try:

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from gpu_daemon.schemas import PlannedShot, ProgressEvent
     from storyboard_cli.config import Config, QueueConfig
-    from storyboard_cli.daemon_client import DaemonClient
     from storyboard_cli.store import Store
+    from storyboard_cli.tasks.daemon_client import DaemonClient
 
 # Diffusion steps can come every few milliseconds: write a shot's step at most this often.
 STEP_WRITE_INTERVAL = 0.25
@@ -56,8 +56,8 @@ class Context:
 
     @classmethod
     def create(cls, config: Config, redis: Redis | None = None) -> Context:
-        from storyboard_cli.daemon_client import DaemonClient
         from storyboard_cli.store import Store
+        from storyboard_cli.tasks.daemon_client import DaemonClient
 
         return cls(
             config=config,

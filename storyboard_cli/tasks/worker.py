@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from rq.worker import SimpleWorker
 
-from storyboard_cli import jobs
-from storyboard_cli.jobs import ACTIVE
+from storyboard_cli.tasks import jobs
+from storyboard_cli.tasks.jobs import ACTIVE
 
 if TYPE_CHECKING:
     from redis import Redis

@@ -7,7 +7,7 @@ Parts, in start order (each waits for the parts it needs to be healthy):
             another S3 endpoint is configured
   daemon    gpu-daemon (sketch backend unless [images] model is set)
   frps      the FRP server                                     } the tunnel, rendered by
-  frpc      the GPU side's frpc, publishing the daemon         } storyboard_cli.frp from the
+  frpc      the GPU side's frpc, publishing the daemon         } storyboard_cli.stack.frp from the
   visitor   the host side's stcp visitor (stcp mode only)      } same Config
   worker-N  `storyboard worker` processes, given STORYBOARD_DAEMON_URL = the tunnel's host
             end, so they reach the daemon only through frps/frpc
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from storyboard_cli import frp, services
 from storyboard_cli.config import Config, find_config, load_config
+from storyboard_cli.stack import frp, services
 
 FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor")
 HEALTHY = ("started", "running", "external")
@@ -455,12 +455,12 @@ class Stack:
             return rec.address
         configured = self.cfg.redis.url
         if redis_answers(configured):
-            from storyboard_cli.jobs import redacted_url
+            from storyboard_cli.tasks.jobs import redacted_url
 
             finish(PartStatus("redis", "external", address=redacted_url(configured)))
             return configured
         if not _is_loopback_url(configured):
-            from storyboard_cli.jobs import redacted_url
+            from storyboard_cli.tasks.jobs import redacted_url
 
             finish(PartStatus("redis", "failed", address=redacted_url(configured),
                               detail="the configured Redis does not answer"))
