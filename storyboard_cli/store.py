@@ -615,8 +615,8 @@ class Store:
         return {
             "id": project["id"],
             "title": project["title"],
+            "story_text": project["story"],
             "style": project["style"],
-            "story": project["story"],
             "created_at": project["created_at"],
             "task": None if task is None else {
                 "id": task["id"], "status": task["status"], "error": task["error"],

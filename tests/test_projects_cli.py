@@ -26,7 +26,7 @@ def test_new_creates_a_project_and_show_returns_it(cli, tmp_path):
     created = json.loads(result.stdout)
     assert created["title"] == "lighthouse"
     shown = json.loads(cli("show", str(created["id"]), "--json").stdout)
-    assert shown["story"] == "The keeper climbed the stairs.\n"
+    assert shown["story_text"] == "The keeper climbed the stairs.\n"
     assert shown["task"] is None and shown["shots"] == []
     assert json.loads(cli("show", "lighthouse", "--json").stdout)["id"] == created["id"]
 
@@ -39,7 +39,7 @@ def test_chinese_story_round_trips_unchanged_in_every_supported_encoding(
     result = cli("new", "story.txt", "--title", "灯塔", "--json")
     assert result.exit_code == 0, result.output
     shown = json.loads(cli("show", "灯塔", "--json").stdout)
-    assert shown["story"] == CHINESE
+    assert shown["story_text"] == CHINESE
 
 
 def test_encoding_can_be_forced(cli, tmp_path):
@@ -179,7 +179,7 @@ def test_real_subprocess_new_then_show(config_file, tmp_path):
     assert new.returncode == 0, new.stderr
     show = subprocess.run([*exe, "show", "1", "--json"], env=env, capture_output=True,
                           text=True, timeout=60)
-    assert json.loads(show.stdout)["story"] == CHINESE
+    assert json.loads(show.stdout)["story_text"] == CHINESE
     bad = subprocess.run([*exe, "show", "99"], env=env, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2

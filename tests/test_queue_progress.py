@@ -10,7 +10,14 @@ from rich.console import Console
 
 from storyboard_cli.errors import WaitTimeout
 from storyboard_cli.store import Store
-from storyboard_cli.tasks.progress import PlainDisplay, RichDisplay, ShotState, Snapshot, follow
+from storyboard_cli.tasks.progress import (
+    PlainDisplay,
+    RichDisplay,
+    ShotState,
+    Snapshot,
+    follow,
+    poll,
+)
 
 
 def snap(status: str, *shots: tuple[str, int, int, str | None], error: str | None = None
@@ -66,9 +73,10 @@ def test_following_stops_at_the_timeout_and_says_how_to_keep_following(tmp_path)
     project = store.create_project("p", "s", "movie")
     task = store.create_task("storyboard", project["id"])
     with pytest.raises(WaitTimeout) as info:
-        follow(store, task["id"], timeout=0.2, display=PlainDisplay(io.StringIO()))
+        follow(poll(store, task["id"]), timeout=0.2, display=PlainDisplay(io.StringIO()))
     assert info.value.exit_code == 4
     assert f"storyboard status {task['id']} --watch" in str(info.value)
     store.fail_task(task["id"], "planning failed: no daemon")
-    view = follow(store, task["id"], timeout=5, display=PlainDisplay(io.StringIO()))
+    follow(poll(store, task["id"]), timeout=5, display=PlainDisplay(io.StringIO()))
+    view = store.task_view(task["id"])
     assert (view["status"], view["error"]) == ("failed", "planning failed: no daemon")

@@ -15,7 +15,7 @@ from storyboard_cli.stack import services
 from storyboard_cli.stack.demo import run_story
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
-from storyboard_cli.tasks.progress import follow, snapshot
+from storyboard_cli.tasks.progress import follow, poll, snapshot
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bilingual.txt"
@@ -80,7 +80,8 @@ def test_a_tunnel_cut_mid_task_is_ridden_out_and_the_task_completes(
         assert {n for n, s in restored.items() if s.state == "running"} == {
             "daemon", "frps", "visitor", "worker-1"}
 
-        view = follow(store, task["id"], timeout=60)
+        follow(poll(store, task["id"]), timeout=60)
+        view = store.task_view(task["id"])
         assert view["status"] == "succeeded", view["error"]
         assert view["progress"] == {"done": 20, "total": 20}
         assert all(shot["image_key"] for shot in view["shots"])

@@ -14,7 +14,7 @@ from storyboard_cli.errors import EXIT_TASK_FAILED, ServiceUnavailable, Storyboa
 
 if TYPE_CHECKING:
     from storyboard_cli.config import Config
-    from storyboard_cli.store import Store
+    from storyboard_cli.service import LocalService, Service
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,7 +133,7 @@ def command(fn: F) -> F:
 
 
 class Context:
-    """Lazily loaded configuration and store for one command invocation."""
+    """Lazily loaded configuration and service for one command invocation."""
 
     def __init__(self, config_path: Path | None, create_store: bool = False) -> None:
         # Only commands that add a project create the store file; the others, given a bad id
@@ -141,7 +141,7 @@ class Context:
         self.config_path = config_path
         self.create_store = create_store
         self._config: Config | None = None
-        self._store: Store | None = None
+        self._service: LocalService | None = None
 
     @property
     def config(self) -> Config:
@@ -152,9 +152,9 @@ class Context:
         return self._config
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            from storyboard_cli.store import Store
+    def service(self) -> Service:
+        if self._service is None:
+            from storyboard_cli.service import LocalService
 
-            self._store = Store(self.config.store_path, create=self.create_store)
-        return self._store
+            self._service = LocalService(self.config, create_store=self.create_store)
+        return self._service

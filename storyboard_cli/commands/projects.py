@@ -92,30 +92,16 @@ def new(
 
     ctx = Context(config, create_store=True)
     text, name, _ = load_story(file, encoding, ctx.config.limits.max_story_bytes)
-    if title is not None and not title.strip():
-        from storyboard_cli.errors import UsageError
-
-        raise UsageError("--title must not be empty")
-    project_title = (title or Path(name).stem).strip()
-    project = ctx.store.create_project(project_title, text, style.strip() or "movie")
+    project = ctx.service.create_project(Path(name).stem if title is None else title, text,
+                                         style)
     if json_out:
-        output.print_json(_project_summary(project))
+        output.print_json(project)
         return
     output.info(
-        f"Created project [bold]{project['id']}[/] {project['title']!r} "
-        f"({len(text):,} characters, style {project['style']})."
+        f"Created project [bold]{project['id']}[/] {output.escape(repr(project['title']))} "
+        f"({len(text):,} characters, style {output.escape(project['style'])})."
     )
     output.info(f"Next: storyboard generate {project['id']}")
-
-
-def _project_summary(project: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": project["id"],
-        "title": project["title"],
-        "style": project["style"],
-        "story_chars": len(project["story"]),
-        "created_at": project["created_at"],
-    }
 
 
 @click.command("list", cls=Command)
@@ -127,7 +113,7 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     Example: storyboard list --json | jq '.[].title'
     """
-    rows = Context(config).store.list_projects()
+    rows = Context(config).service.list_projects()
     if json_out:
         output.print_json(rows)
         return
@@ -155,8 +141,7 @@ def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None
     \b
     Example: storyboard show 1 --json | jq '.shots[].image_url'
     """
-    ctx = Context(config)
-    data = ctx.store.project_view(ctx.store.find_project(project)["id"])
+    data = Context(config).service.project(project)
     if json_out:
         output.print_json(data)
         return

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from storyboard_cli import output
 from storyboard_cli.commands.common import Command, Context, argument, command, common_options
 from storyboard_cli.errors import EXIT_TASK_FAILED
-
-if TYPE_CHECKING:
-    from redis import Redis
 
 no_wait_option = click.option(
     "--no-wait", is_flag=True, help="Queue the task and return at once with its id."
@@ -21,41 +18,31 @@ timeout_option = click.option(
     "--timeout", type=click.FloatRange(min=0),
     help="Stop waiting after this many seconds (exit 4; the task keeps running).",
 )
-QUEUED = "Task queued successfully"
 
 
-def _redis(ctx: Context) -> Redis:
-    from storyboard_cli.tasks.jobs import connect_redis
-
-    return connect_redis(ctx.config.redis.url)
-
-
-def _queued(
-    ctx: Context, redis: Redis, task_id: str, no_wait: bool, timeout: float | None,
-    json_out: bool, extra: dict[str, Any] | None = None,
-) -> None:
+def _queued(ctx: Context, answer: dict[str, Any], no_wait: bool, timeout: float | None,
+            json_out: bool) -> None:
     """After queueing: print the queued answer, or follow the task to its end."""
-    _warn_without_workers(ctx, redis)
+    service = ctx.service
+    if not service.workers_listening():
+        output.info("[yellow]Note:[/] no worker is listening for tasks yet; start one with: "
+                    "storyboard worker")
+    task_id = answer["task_id"]
     if no_wait:
         if json_out:
-            output.print_json({"message": QUEUED, "task_id": task_id, "status": "pending",
-                               **(extra or {})})
+            output.print_json(answer)
         else:
             print(task_id)
             output.info(f"Queued. Follow it: storyboard status {task_id} --watch")
         return
+    _follow(ctx, task_id, timeout, json_out)
+
+
+def _follow(ctx: Context, task_id: str, timeout: float | None, json_out: bool) -> None:
     from storyboard_cli.tasks.progress import follow
 
-    _print_outcome(follow(ctx.store, task_id, timeout), json_out)
-
-
-def _warn_without_workers(ctx: Context, redis: Redis) -> None:
-    from rq import Queue, Worker
-
-    name = ctx.config.queue.plan_queue
-    if not Worker.count(connection=redis, queue=Queue(name, connection=redis)):
-        output.info(f"[yellow]Note:[/] no worker is listening on {output.escape(name)} yet; "
-                    "start one with: storyboard worker")
+    follow(ctx.service.watch(task_id), timeout)
+    _print_outcome(ctx.service.task(task_id), json_out)
 
 
 def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
@@ -85,12 +72,12 @@ def _print_task(view: dict[str, Any]) -> None:
         _print_links(view["shots"], view["project_id"])
 
 
-def _print_links(shots: list[dict[str, Any]], project_id: int) -> None:
+def _print_links(shots: list[dict[str, Any]], project: int | str) -> None:
     """Whole links, one per line: the table cuts long URLs to its width."""
     linked = [s for s in shots if s["image_url"]]
     if not linked:
         return
-    output.stdout.print(f"\nImage links (renew with: storyboard links {project_id}):")
+    output.stdout.print(f"\nImage links (renew with: storyboard links {project}):")
     for s in linked:
         output.stdout.print(f"  shot {s['index'] + 1}: {s['image_url']}", markup=False,
                             soft_wrap=True)
@@ -115,14 +102,8 @@ def generate(
     \b
     Example: storyboard generate 1 --no-wait --json | jq -r .task_id
     """
-    from storyboard_cli.tasks.jobs import submit_storyboard
-
     ctx = Context(config)
-    project_id = ctx.store.find_project(project)["id"]
-    redis = _redis(ctx)
-    task = submit_storyboard(ctx.store, redis, ctx.config, project_id,
-                             style.strip() if style else None, no_images)
-    _queued(ctx, redis, task["id"], no_wait, timeout, json_out)
+    _queued(ctx, ctx.service.generate(project, style, no_images), no_wait, timeout, json_out)
 
 
 @click.command("regen-shot", cls=Command)
@@ -143,13 +124,9 @@ def regen_shot(
     \b
     Example: storyboard regen-shot 7 --prompt "the keeper at dawn, wide shot" --seed 42
     """
-    from storyboard_cli.tasks.jobs import submit_regen
-
     ctx = Context(config)
-    redis = _redis(ctx)
-    task = submit_regen(ctx.store, redis, ctx.config, shot_id, prompt,
-                        style.strip() if style else None, seed)
-    _queued(ctx, redis, task["id"], no_wait, timeout, json_out)
+    _queued(ctx, ctx.service.regen_shot(shot_id, prompt, style, seed), no_wait, timeout,
+            json_out)
 
 
 @click.command("status", cls=Command)
@@ -170,11 +147,9 @@ def status(
     """
     ctx = Context(config)
     if watch:
-        from storyboard_cli.tasks.progress import follow
-
-        _print_outcome(follow(ctx.store, task_id, timeout), json_out)
+        _follow(ctx, task_id, timeout, json_out)
         return
-    view = ctx.store.task_view(task_id)
+    view = ctx.service.task(task_id)
     if json_out:
         output.print_json(view)
     else:
@@ -195,22 +170,17 @@ def links(
     \b
     Example: storyboard links 1 --expires 3600 --json | jq -r '.[].image_url'
     """
-    from storyboard_cli.links import resign_project
-
-    ctx = Context(config)
-    project_id = ctx.store.find_project(project)["id"]
-    shots = resign_project(ctx.store, ctx.config.s3, project_id,
-                           expires or ctx.config.s3.link_expiry)
+    shots = Context(config).service.links(project, expires)
     if json_out:
         output.print_json(shots)
         return
     if not any(s["image_key"] for s in shots):
-        output.info(f"No images yet: storyboard generate {project_id}")
+        output.info(f"No images yet: storyboard generate {project}")
         return
     from storyboard_cli.commands.text import shots_table
 
     output.stdout.print(shots_table(shots))
-    _print_links(shots, project_id)
+    _print_links(shots, project)
 
 
 @click.command("retry", cls=Command)
@@ -228,16 +198,13 @@ def retry(
     \b
     Example: storyboard retry 3f2a9c1e-... --no-wait --json
     """
-    from storyboard_cli.tasks.jobs import retry_task
-
     ctx = Context(config)
-    redis = _redis(ctx)
-    again = retry_task(ctx.store, redis, ctx.config, task_id)
+    answer = ctx.service.retry(task_id)
     if not json_out:
+        again = answer["retried"]
         what = "the planning" if again["planning"] else f"{len(again['shots'])} shot(s)"
         output.info(f"Retrying {what} of task {task_id}.")
-    _queued(ctx, redis, task_id, no_wait, timeout, json_out,
-            {"retried": {"planning": again["planning"], "shots": again["shots"]}})
+    _queued(ctx, answer, no_wait, timeout, json_out)
 
 
 @click.command("worker", cls=Command)

@@ -23,7 +23,7 @@ def shots_table(shots: list[dict[str, Any]]) -> Table:
 
 def print_project(data: dict[str, Any]) -> None:
     output.stdout.print(f"[bold]{data['title']}[/]  (project {data['id']}, style {data['style']})")
-    story = data["story"].strip()
+    story = data["story_text"].strip()
     output.stdout.print(story if len(story) <= 300 else story[:299] + "…", markup=False)
     task = data["task"]
     if task is None:

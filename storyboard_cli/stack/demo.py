@@ -64,7 +64,7 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
     from storyboard_cli.store import Store
     from storyboard_cli.stories import load_story
     from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
-    from storyboard_cli.tasks.progress import follow
+    from storyboard_cli.tasks.progress import follow, poll
 
     store = Store(cfg.store_path)
     try:
@@ -78,6 +78,7 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
             task = submit_storyboard(store, redis, cfg, project["id"], None, False)
         finally:
             redis.close()
-        return follow(store, task["id"], timeout)
+        follow(poll(store, task["id"]), timeout)
+        return store.task_view(task["id"])
     finally:
         store.close()

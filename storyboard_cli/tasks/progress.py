@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
@@ -62,35 +63,46 @@ def snapshot(store: Store, task_id: str) -> Snapshot:
     return Snapshot(task_id, task["status"], task["error"], shots)
 
 
+def poll(store: Store, task_id: str, interval: float = POLL_S) -> Iterator[Snapshot]:
+    """Snapshots of a task from the store, one per interval, ending with a finished one."""
+    while True:
+        snap = snapshot(store, task_id)
+        yield snap
+        if snap.finished:
+            return
+        time.sleep(interval)
+
+
 class Display(Protocol):
     def update(self, snap: Snapshot) -> None: ...
     def close(self) -> None: ...
 
 
 def follow(
-    store: Store, task_id: str, timeout: float | None = None, display: Display | None = None
-) -> dict[str, Any]:
-    """Wait for a task to end, showing its progress; returns the task object.
+    snapshots: Iterable[Snapshot], timeout: float | None = None, display: Display | None = None
+) -> Snapshot:
+    """Show a task's progress until it ends; returns its last snapshot.
 
     Raises WaitTimeout when timeout seconds pass first (the task keeps running).
     """
     display = display if display is not None else default_display()
     deadline = None if timeout is None else time.monotonic() + timeout
+    snap: Snapshot | None = None
     try:
-        while True:
-            snap = snapshot(store, task_id)
+        for snap in snapshots:
             display.update(snap)
             if snap.finished:
-                return store.task_view(task_id)
+                return snap
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(
-                    f"task {task_id} is still {snap.status} after {timeout:g} s "
+                    f"task {snap.task_id} is still {snap.status} after {timeout:g} s "
                     f"({snap.done}/{snap.total} shots); it keeps running in the background: "
-                    f"storyboard status {task_id} --watch"
+                    f"storyboard status {snap.task_id} --watch"
                 )
-            time.sleep(POLL_S)
     finally:
         display.close()
+    raise WaitTimeout("the progress stream ended before the task finished"
+                      + (f"; follow it: storyboard status {snap.task_id} --watch" if snap else ""))
 
 
 def default_display() -> Display:
