@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def plan(story: str, max_shots: int = 50) -> list[PlannedShot]:
-    return RulesPlanner().plan(story, "movie", max_shots)
+    return RulesPlanner().plan(story, "movie", max_shots).shots
 
 
 def no_space(text: str) -> str:
@@ -176,9 +176,11 @@ def test_shot_sizes_follow_scene_dialogue_and_emotion() -> None:
         "medium",
         "close-up",           # tears: an emotional beat
     ]
-    assert shots[3].dialogue == "Where is the keeper tonight?"
-    assert shots[4].dialogue == "He went down to the boats an hour ago"
-    assert shots[0].dialogue is None and shots[6].dialogue is None
+    assert [(d.speaker, d.line) for d in shots[3].dialogue] == [
+        ("the old fisherman", "Where is the keeper tonight?")]
+    assert [(d.speaker, d.line) for d in shots[4].dialogue] == [
+        ("Mara", "He went down to the boats an hour ago")]
+    assert shots[0].dialogue == [] and shots[6].dialogue == []
     assert shots[2].duration > shots[3].duration  # establishing shots hold longer
 
 
@@ -211,5 +213,5 @@ def test_prompts_lead_with_the_shot_size_and_fit_clip() -> None:
 
 def test_same_story_same_plan() -> None:
     story = (EXAMPLES / "lighthouse.txt").read_text(encoding="utf-8")
-    first = [s.model_dump() for s in plan(story, max_shots=5)]
-    assert first == [s.model_dump() for s in plan(story, max_shots=5)]
+    first = RulesPlanner().plan(story, "movie", 5).model_dump()
+    assert first == RulesPlanner().plan(story, "movie", 5).model_dump()
