@@ -152,6 +152,7 @@ class Daemon:
             index=req.index,
             camera=req.camera,
             description=req.description or req.prompt,
+            characters=tuple(c.name for c in req.characters),
             style=req.style,
         )
 

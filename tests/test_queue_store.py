@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from storyboard_cli.store import Store
-from storyboard_cli.tasks.jobs import shot_seed
+from gpu_daemon.schemas import shot_seed
 
 
 def planned(n: int, task_id: str) -> list[dict]:
