@@ -97,10 +97,18 @@ _EN_TAG_BEFORE = re.compile(rf"(?P<who>{_EN_WHO})\s+(?:{EN_SPEECH_VERBS})\s*[,:]
 _ZH_TAG_AFTER = re.compile(rf"^\s*(?P<who>[{_HAN}]{{1,4}}?){_ZH_VERB}")
 _ZH_TAG_BEFORE = re.compile(rf"(?P<who>[{_HAN}]{{1,4}}?){_ZH_VERB}\s*[：:，,]?\s*$")
 
-_EN_HE = re.compile(r"\b(?:he|him|his|himself)\b", re.IGNORECASE)
-_EN_SHE = re.compile(r"\b(?:she|her|hers|herself)\b", re.IGNORECASE)
-_PRONOUNS = {"he", "she", "He", "She", "他", "她"}
-_THIRD_PERSON = re.compile(r"\b(?:he|she|him|her|his)\b|[他她]", re.IGNORECASE)
+# Pronouns by gender: any of them in a shot, and those that refer back to the subject of
+# their own sentence ("Tom waited with a parcel under his arm"; "her" may be someone else).
+_HE = re.compile(r"\b(?:he|him|his|himself)\b|他", re.IGNORECASE)
+_SHE = re.compile(r"\b(?:she|her|hers|herself)\b|她", re.IGNORECASE)
+_HIS_OWN = re.compile(r"\b(?:his|himself)\b")
+_HER_OWN = re.compile(r"\b(?:hers|herself)\b")
+# A sentence that opens with a pronoun: it goes on about the previous sentence's person.
+_OPENS_HE = re.compile(r"^\W*(?:He|His)\b|^\W*他")
+_OPENS_SHE = re.compile(r"^\W*(?:She|Her)\b|^\W*她")
+_PRONOUN_GENDER = {"he": "male", "He": "male", "他": "male",
+                   "she": "female", "She": "female", "她": "female"}
+_NOUN_GENDER = {"man": "male", "boy": "male", "woman": "female", "girl": "female"}
 
 # What the words around a name say about a person: (age, noun); None where they say nothing.
 _EN_HINTS: dict[str, tuple[str | None, str | None]] = {
@@ -217,13 +225,19 @@ def describe(name: str, sentences: list[str], names: list[str]) -> str:
                           if w.lower() in _EN_HINTS]
         for hint_age, hint_noun in hints:
             age, noun = age or hint_age, noun or hint_noun
-        # Pronouns speak of this person when no other character is named around them.
-        nearby = narration(sentence)
-        if k + 1 < len(sentences) and not any(mentions(sentences[k + 1], n) for n in names):
-            nearby += " " + narration(sentences[k + 1])
-        if not any(mentions(nearby, n) for n in names if n != name):
-            he += len(_EN_HE.findall(nearby)) + nearby.count("他")
-            she += len(_EN_SHE.findall(nearby)) + nearby.count("她")
+        # Pronouns speak of this person when no other character is named around them; the
+        # next sentence's opening pronoun only when this sentence has none (in "Tom handed
+        # her the parcel. She ...", she is not Tom).
+        if any(mentions(sentence, n) for n in names if n != name):
+            continue
+        said = narration(sentence)
+        he += len(_HIS_OWN.findall(said))
+        she += len(_HER_OWN.findall(said))
+        following = narration(sentences[k + 1]) if k + 1 < len(sentences) else ""
+        if not any(mentions(following, n) for n in names) and not (
+                _HE.search(said) or _SHE.search(said)):
+            he += bool(_OPENS_HE.search(following))
+            she += bool(_OPENS_SHE.search(following))
     if noun is None and he != she:
         noun = "man" if he > she else "woman"
     if noun in _CHILDREN or noun == "stranger":
@@ -294,33 +308,52 @@ class ShotPeople:
     action: str
 
 
-def _speaker(who: str | None, names: list[str], present: list[str]) -> str | None:
+def gender(character: Character) -> str | None:
+    """male, female or None (not known), from the description's words."""
+    words = set(re.findall(r"[a-z]+", character.description.lower()))
+    found = {g for noun, g in _NOUN_GENDER.items() if noun in words}
+    return found.pop() if len(found) == 1 else None
+
+
+def _speaker(who: str | None, cast: list[Character], present: list[str]) -> str | None:
     if who is None:
         return None
-    if who in _PRONOUNS:
-        return present[0] if len(present) == 1 else None
-    for name in names:
-        if who == name or who.endswith(name):
-            return name
+    if who in _PRONOUN_GENDER:
+        return _referent(present, {_PRONOUN_GENDER[who]}, cast)
+    for c in cast:
+        if who == c.name or who.endswith(c.name):
+            return c.name
     # "the old fisherman" is a speaker; of a Chinese phrase before 说 (林看着他说) only a
     # short one is a person's name or role.
     return who if len(who) <= (3 if _is_han(who) else 40) else None
 
 
-def shot_people(texts: list[str], names: list[str]) -> list[ShotPeople]:
+def _referent(candidates: list[str], genders: set[str], cast: list[Character]) -> str | None:
+    """The one candidate that pronouns of `genders` can mean (a gender not known fits any)."""
+    if len(candidates) != 1 or len(genders) != 1:
+        return None
+    known = gender(next(c for c in cast if c.name == candidates[0]))
+    return candidates[0] if known in (None, *genders) else None
+
+
+def shot_people(texts: list[str], cast: list[Character]) -> list[ShotPeople]:
     """Characters, dialogue and action of each shot's text, in story order."""
+    names = [c.name for c in cast]
     result: list[ShotPeople] = []
     previous: list[str] = []
     for text in texts:
         lines = spoken(text)
         seen = narration(text)
-        tagged = [_speaker(line.who, names, []) for line in lines]
+        tagged = [_speaker(line.who, cast, []) for line in lines]
         at = {n: min(mentions(seen, n), default=len(seen)) for n in names
               if mentions(seen, n) or n in tagged}
         present = sorted(at, key=lambda n: at[n])
-        if not present and len(previous) == 1 and _THIRD_PERSON.search(seen):
-            present = list(previous)
-        dialogue = [DialogueLine(speaker=_speaker(line.who, names, present), line=line.line)
+        if not present:
+            genders = ({"male"} if _HE.search(seen) else set()) | (
+                {"female"} if _SHE.search(seen) else set())
+            carried = _referent(previous, genders, cast)
+            present = [carried] if carried else []
+        dialogue = [DialogueLine(speaker=_speaker(line.who, cast, present), line=line.line)
                     for line in lines]
         result.append(ShotPeople(present, dialogue, _action(text, lines)))
         previous = present

@@ -346,7 +346,7 @@ class RulesPlanner:
                 "(max_shots) or split the story"
             )
         cast = find_cast(story, [s for p in paragraphs(story) for s in sentences(p)])
-        people = shot_people([u.text for u in units], [c.name for c in cast])
+        people = shot_people([u.text for u in units], cast)
         sizes = _shot_sizes(units, [p.dialogue for p in people])
         shots = [
             PlannedShot(
