@@ -215,3 +215,68 @@ def test_same_story_same_plan() -> None:
     story = (EXAMPLES / "lighthouse.txt").read_text(encoding="utf-8")
     first = RulesPlanner().plan(story, "movie", 5).model_dump()
     assert first == RulesPlanner().plan(story, "movie", 5).model_dump()
+
+
+# --- the cast, who speaks, who is seen (gpu_daemon.planner.people) ---------------------------
+
+
+def cast(story: str) -> list[tuple[str, str]]:
+    return [(c.name, c.description) for c in RulesPlanner().plan(story, "movie", 50).characters]
+
+
+def test_recurring_english_names_become_the_cast_described_from_the_text() -> None:
+    story = (EXAMPLES / "lighthouse.txt").read_text(encoding="utf-8")
+    assert cast(story) == [("Tom", "elderly man"), ("Mara", "young woman")]
+    shots = plan(story)
+    # "He worked the crank" follows a shot of Tom alone: the pronoun carries him.
+    worked = next(s for s in shots if s.description.startswith("He worked the crank"))
+    assert worked.characters == ["Tom"]
+    turn = next(s for s in shots if "won't turn" in s.description)
+    assert [(d.speaker, d.line) for d in turn.dialogue] == [("Mara", "The light won't turn")]
+    assert turn.characters == ["Mara"] and turn.action == ""
+    # A name spoken inside a quote is not a person seen.
+    assert all("Grandpa" not in s.characters for s in shots)
+
+
+def test_sentence_starts_titles_places_and_one_off_words_are_not_names() -> None:
+    story = (
+        "Far out at sea the storm grew. Captain Ahab paced the deck. In Boston the bells "
+        "rang. Ahab shouted at the crew. Far away, they sailed to Boston. Nobody slept. "
+        "Every sailor prayed. Every gull was silent."
+    )
+    assert [name for name, _ in cast(story)] == ["Ahab"]
+
+
+def test_chinese_names_before_speech_verbs_after_kin_words_and_old_surnames() -> None:
+    story = (
+        "老陈提着油灯爬上灯塔。孙女小雨早就等在透镜旁边。小雨说：“爷爷，快点！”"
+        "老陈笑道：“别急。”阿明问道：“灯呢？”阿明站在门口，看着他们。她笑了。"
+    )
+    assert cast(story) == [("老陈", "elderly person"), ("小雨", "girl"), ("阿明", "person")]
+    shots = plan(story)
+    said = [(d.speaker, d.line) for s in shots for d in s.dialogue]
+    assert said == [("小雨", "爷爷，快点！"), ("老陈", "别急。"), ("阿明", "灯呢？")]
+    # 她 after a shot of 阿明 alone (gender not known) carries 阿明 along.
+    assert shots[-1].characters == ["阿明"]
+
+
+def test_pronouns_carry_only_where_the_gender_fits() -> None:
+    story = (
+        "Lin opened the door. Tom waited outside in the rain with a parcel under his arm. "
+        "\u201cYou are early,\u201d Lin said. Tom smiled and handed her the parcel. She tore the paper open at once. "
+        "He walked away into the rain."
+    )
+    assert cast(story) == [("Lin", "person"), ("Tom", "man")]
+    texts = {s.description: s.characters for s in plan(story)}
+    assert texts["She tore the paper open at once."] == []  # not Tom
+    assert texts["He walked away into the rain."] == []  # the shot before shows nobody
+
+
+def test_action_is_the_shot_without_its_spoken_lines() -> None:
+    (shot,) = plan("\u201cI saw your light,\u201d he said, shaking the snow from his coat.")
+    assert shot.action == "Shaking the snow from his coat."
+    assert [(d.speaker, d.line) for d in shot.dialogue] == [(None, "I saw your light")]
+    assert shot.prompt == "extreme wide establishing shot, Shaking the snow from his coat."
+    (both,) = plan('"Hi," Tom said, "come in." Tom waited.', max_shots=1)
+    assert [(d.speaker, d.line) for d in both.dialogue] == [("Tom", "Hi"), ("Tom", "come in.")]
+    assert both.action == "Tom waited."

@@ -61,7 +61,8 @@ _NOT_NAMES = {
 }
 _PLACE_BEFORE = re.compile(
     r"\b(?:in|at|on|to|from|into|onto|of|across|near|over|toward|towards|through|past|around|"
-    r"outside|inside|beyond|under|behind)\s+$"
+    r"outside|inside|beyond|under|behind)\s+$",
+    re.IGNORECASE,
 )
 _STARTS_SENTENCE = re.compile(r"(?:^|[.!?…。！？][”’\"')）」』]*)[\s“\"'(（「『]*$")
 
@@ -161,11 +162,12 @@ def mentions(text: str, name: str) -> list[int]:
 
 
 def _english_names(story: str, sentences: list[str]) -> list[str]:
-    """Capitalised words seen twice, and as a name at least once: not at a sentence start
-    (nor only after a preposition, as places are), as a speech tag's speaker, or never
-    written in lower case."""
+    """Capitalised words seen twice, and as a name at least once: as a speech tag's speaker,
+    or not only after a preposition (as places are) and either not at a sentence start or
+    never written in lower case."""
     seen: Counter[str] = Counter()
     named: set[str] = set()
+    free: set[str] = set()  # seen at least once not right after a preposition
     for sentence in sentences:
         text = narration(sentence)
         for match in _CAPITALISED.finditer(text):
@@ -176,11 +178,13 @@ def _english_names(story: str, sentences: list[str]) -> list[str]:
             if word in _TITLES and _CAPITALISED.match(following):
                 continue
             seen[word] += 1
-            if not _STARTS_SENTENCE.search(before) and not _PLACE_BEFORE.search(before):
-                named.add(word)
+            if not _PLACE_BEFORE.search(before):
+                free.add(word)
+                if not _STARTS_SENTENCE.search(before):
+                    named.add(word)
         named.update(line.who for line in spoken(sentence) if line.who in seen)
     lower = set(re.findall(r"\b[a-z]+\b", story))
-    named.update(w for w in seen if w.lower() not in lower)
+    named.update(w for w in free if w.lower() not in lower)
     return [w for w in seen if w in named and seen[w] >= 2]
 
 
