@@ -263,8 +263,8 @@ def test_chinese_names_before_speech_verbs_after_kin_words_and_old_surnames() ->
 def test_pronouns_carry_only_where_the_gender_fits() -> None:
     story = (
         "Lin opened the door. Tom waited outside in the rain with a parcel under his arm. "
-        "\u201cYou are early,\u201d Lin said. Tom smiled and handed her the parcel. She tore the paper open at once. "
-        "He walked away into the rain."
+        "\u201cYou are early,\u201d Lin said. Tom smiled and handed her the parcel. "
+        "She tore the paper open at once. He walked away into the rain."
     )
     assert cast(story) == [("Lin", "person"), ("Tom", "man")]
     texts = {s.description: s.characters for s in plan(story)}
@@ -280,3 +280,18 @@ def test_action_is_the_shot_without_its_spoken_lines() -> None:
     (both,) = plan('"Hi," Tom said, "come in." Tom waited.', max_shots=1)
     assert [(d.speaker, d.line) for d in both.dialogue] == [("Tom", "Hi"), ("Tom", "come in.")]
     assert both.action == "Tom waited."
+
+
+def test_a_pronoun_resolved_once_tells_the_characters_gender_from_then_on() -> None:
+    story = (
+        "Lin unlocked the shop. Tom waited with a parcel under his arm. Lin looked up at "
+        "Tom. \u201cWhere did you find it?\u201d she asked. He only shook his head."
+    )
+    plan_ = RulesPlanner().plan(story, "movie", 50)
+    # "she" can only be Lin once Tom is a man; then Lin is a woman, and "he" is not Lin.
+    assert [(c.name, c.description) for c in plan_.characters] == [("Lin", "woman"),
+                                                                   ("Tom", "man")]
+    asked = next(s for s in plan_.shots if s.dialogue)
+    assert [(d.speaker, d.line) for d in asked.dialogue] == [("Lin", "Where did you find it?")]
+    assert asked.prompt == "medium shot, Lin speaking"
+    assert plan_.shots[-1].characters == []

@@ -319,46 +319,67 @@ def gender(character: Character) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _speaker(who: str | None, cast: list[Character], present: list[str]) -> str | None:
-    if who is None:
-        return None
-    if who in _PRONOUN_GENDER:
-        return _referent(present, {_PRONOUN_GENDER[who]}, cast)
-    for c in cast:
-        if who == c.name or who.endswith(c.name):
-            return c.name
-    # "the old fisherman" is a speaker; of a Chinese phrase before 说 (林看着他说) only a
-    # short one is a person's name or role.
-    return who if len(who) <= (3 if _is_han(who) else 40) else None
+class Casting:
+    """Who is in each shot of a story with this cast. Pronouns are resolved where clear, and
+    what they reveal is kept: once "she asked" was Lin, Lin is a woman, so a later "he" is
+    not Lin, and her description says so."""
 
+    def __init__(self, cast: list[Character]) -> None:
+        self.cast = cast
+        self.genders = {c.name: gender(c) for c in cast}
 
-def _referent(candidates: list[str], genders: set[str], cast: list[Character]) -> str | None:
-    """The one candidate that pronouns of `genders` can mean (a gender not known fits any)."""
-    if len(candidates) != 1 or len(genders) != 1:
-        return None
-    known = gender(next(c for c in cast if c.name == candidates[0]))
-    return candidates[0] if known in (None, *genders) else None
+    def characters(self) -> list[Character]:
+        """The cast, a description that said "person" now naming the gender learned."""
+        nouns = {"male": "man", "female": "woman"}
+        return [c.model_copy(update={"description": re.sub(
+                    r"\bperson\b", nouns[self.genders[c.name] or ""], c.description)})
+                if gender(c) is None and self.genders[c.name] else c
+                for c in self.cast]
 
+    def shots(self, texts: list[str]) -> list[ShotPeople]:
+        """Characters, dialogue and action of each shot's text, in story order."""
+        names = [c.name for c in self.cast]
+        result: list[ShotPeople] = []
+        previous: list[str] = []
+        for text in texts:
+            lines = spoken(text)
+            seen = narration(text)
+            tagged = [self._speaker(line.who, []) for line in lines]
+            at = {n: min(mentions(seen, n), default=len(seen)) for n in names
+                  if mentions(seen, n) or n in tagged}
+            present = sorted(at, key=lambda n: at[n])
+            if not present:
+                genders = ({"male"} if _HE.search(seen) else set()) | (
+                    {"female"} if _SHE.search(seen) else set())
+                carried = self._referent(previous, genders)
+                present = [carried] if carried else []
+            dialogue = [DialogueLine(speaker=self._speaker(line.who, present), line=line.line)
+                        for line in lines]
+            result.append(ShotPeople(present, dialogue, _action(text, lines)))
+            previous = present
+        return result
 
-def shot_people(texts: list[str], cast: list[Character]) -> list[ShotPeople]:
-    """Characters, dialogue and action of each shot's text, in story order."""
-    names = [c.name for c in cast]
-    result: list[ShotPeople] = []
-    previous: list[str] = []
-    for text in texts:
-        lines = spoken(text)
-        seen = narration(text)
-        tagged = [_speaker(line.who, cast, []) for line in lines]
-        at = {n: min(mentions(seen, n), default=len(seen)) for n in names
-              if mentions(seen, n) or n in tagged}
-        present = sorted(at, key=lambda n: at[n])
-        if not present:
-            genders = ({"male"} if _HE.search(seen) else set()) | (
-                {"female"} if _SHE.search(seen) else set())
-            carried = _referent(previous, genders, cast)
-            present = [carried] if carried else []
-        dialogue = [DialogueLine(speaker=_speaker(line.who, cast, present), line=line.line)
-                    for line in lines]
-        result.append(ShotPeople(present, dialogue, _action(text, lines)))
-        previous = present
-    return result
+    def _speaker(self, who: str | None, present: list[str]) -> str | None:
+        if who is None:
+            return None
+        if who in _PRONOUN_GENDER:
+            return self._referent(present, {_PRONOUN_GENDER[who]})
+        for c in self.cast:
+            if who == c.name or who.endswith(c.name):
+                return c.name
+        # "the old fisherman" is a speaker; of a Chinese phrase before 说 (林看着他说) only a
+        # short one is a person's name or role.
+        return who if len(who) <= (3 if _is_han(who) else 40) else None
+
+    def _referent(self, candidates: list[str], genders: set[str]) -> str | None:
+        """The one candidate that pronouns of `genders` can mean: of those a shot showed, the
+        only one whose gender (when known) fits ("Lin looked up at Tom. 'Why?' she asked":
+        Lin, once Tom is known to be a man)."""
+        if len(genders) != 1:
+            return None
+        (pronoun,) = genders
+        fitting = [n for n in candidates if self.genders[n] in (None, pronoun)]
+        if len(fitting) != 1:
+            return None
+        self.genders[fitting[0]] = pronoun
+        return fitting[0]

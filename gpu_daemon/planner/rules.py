@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.planner.people import find_cast, shot_people
+from gpu_daemon.planner.people import Casting, ShotPeople, find_cast
 from gpu_daemon.schemas import DialogueLine, Plan, PlannedShot, ShotSize
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
@@ -320,6 +320,16 @@ def _duration(text: str, establishing: bool) -> float:
     return min(_MAX_DURATION_S, max(_MIN_DURATION_S, round(seconds * 2) / 2))
 
 
+def _subject(text: str, who: ShotPeople) -> str:
+    """What the image shows: the action, or for a shot that is only its dialogue, the people
+    speaking (the words themselves draw nothing)."""
+    if who.action:
+        return who.action
+    if who.characters:
+        return " and ".join(who.characters) + " speaking"
+    return text
+
+
 def content_prompt(camera: str, description: str) -> str:
     """Shot size first, then the description, within CLIP's budget by the estimate."""
     return prompts.fit(prompts.join(SHOT_PHRASES[camera], description))
@@ -345,15 +355,15 @@ class RulesPlanner:
                 f"{longest} characters, the limit is {_MAX_DESCRIPTION}); allow more shots "
                 "(max_shots) or split the story"
             )
-        cast = find_cast(story, [s for p in paragraphs(story) for s in sentences(p)])
-        people = shot_people([u.text for u in units], cast)
+        casting = Casting(find_cast(story, [s for p in paragraphs(story) for s in sentences(p)]))
+        people = casting.shots([u.text for u in units])
         sizes = _shot_sizes(units, [p.dialogue for p in people])
         shots = [
             PlannedShot(
                 index=k,
                 description=unit.text,
                 action=who.action,
-                prompt=content_prompt(size, who.action or unit.text),
+                prompt=content_prompt(size, _subject(unit.text, who)),
                 camera=size,
                 dialogue=who.dialogue,
                 characters=who.characters,
@@ -362,4 +372,4 @@ class RulesPlanner:
             for k, (unit, size, who) in enumerate(zip(units, sizes, people, strict=True))
         ]
         shown = {name for shot in shots for name in shot.characters}
-        return Plan(shots=shots, characters=[c for c in cast if c.name in shown])
+        return Plan(shots=shots, characters=[c for c in casting.characters() if c.name in shown])
