@@ -369,19 +369,7 @@ class Store:
         with self._write() as c:
             c.executemany("delete from characters where project_id = ? and name = ?",
                           [(project_id, name) for name in remove])
-            (last,) = c.execute(
-                "select coalesce(max(position), -1) from characters where project_id = ?",
-                [project_id],
-            ).fetchone()
-            c.executemany(
-                """insert into characters (project_id, name, description, source, position,
-                     updated_at) values (?, ?, ?, 'user', ?, ?)
-                   on conflict (project_id, name) do update set
-                     description = excluded.description, source = 'user',
-                     updated_at = excluded.updated_at""",
-                [(project_id, name, text, last + 1 + k, stamp)
-                 for k, (name, text) in enumerate(descriptions.items())],
-            )
+            _add_characters(c, project_id, descriptions.items(), "user", stamp)
 
     def shot_cast(self, shot: dict[str, Any]) -> list[dict[str, Any]]:
         """The characters a shot shows, in the shot's order, with their current descriptions
@@ -497,17 +485,9 @@ class Store:
                   "updated_at": stamp}
                  for s in shots],
             )
-            (last,) = c.execute(
-                "select coalesce(max(position), -1) from characters where project_id = ?",
-                [project_id],
-            ).fetchone()
-            c.executemany(
-                """insert into characters (project_id, name, description, source, position,
-                     updated_at) values (?, ?, ?, 'planner', ?, ?)
-                   on conflict (project_id, name) do nothing""",
-                [(project_id, ch["name"], ch["description"], last + 1 + k, stamp)
-                 for k, ch in enumerate(characters)],
-            )
+            _add_characters(c, project_id,
+                            [(ch["name"], ch["description"]) for ch in characters], "planner",
+                            stamp)
             if script is not None:
                 c.execute(
                     """update tasks set script_key = ?, script_url = ?,
@@ -781,6 +761,25 @@ class Store:
             },
             "shots": shots,
         }
+
+
+def _add_characters(
+    c: sqlite3.Connection, project_id: int, described: Iterable[tuple[str, str]], source: str,
+    stamp: str,
+) -> None:
+    """(name, description) pairs join the project's cast after the characters it has. A name
+    already there keeps its description, unless the user gives one (source "user")."""
+    (last,) = c.execute(
+        "select coalesce(max(position), -1) from characters where project_id = ?", [project_id]
+    ).fetchone()
+    conflict = ("do update set description = excluded.description, source = 'user', "
+                "updated_at = excluded.updated_at" if source == "user" else "do nothing")
+    c.executemany(
+        f"""insert into characters (project_id, name, description, source, position, updated_at)
+            values (?, ?, ?, ?, ?, ?) on conflict (project_id, name) {conflict}""",
+        [(project_id, name, text, source, last + 1 + k, stamp)
+         for k, (name, text) in enumerate(described)],
+    )
 
 
 def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[dict[str, Any]]:
