@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -792,6 +793,17 @@ def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[d
     return [{**c, "shots": appears[c["name"]]} for c in cast]
 
 
+def _json_list(text: str | None) -> list[Any]:
+    # Most shots have no dialogue: `show` of 10,000 shots skips the decoder for them.
+    return [] if not text or text == "[]" else json.loads(text)
+
+
+@lru_cache(maxsize=1024)
+def _names(text: str | None) -> tuple[str, ...]:
+    """A shot's characters; the same few lists repeat from shot to shot."""
+    return tuple(_json_list(text))
+
+
 def shot_view(row: dict[str, Any]) -> dict[str, Any]:
     """The shot object: what a storyboard artist works with, and its latest image."""
     return {
@@ -800,8 +812,8 @@ def shot_view(row: dict[str, Any]) -> dict[str, Any]:
         "number": row["idx"] + 1,
         "camera": row["camera"],
         "action": row["action"],
-        "dialogue": json.loads(row["dialogue"] or "[]"),
-        "characters": json.loads(row["characters"] or "[]"),
+        "dialogue": _json_list(row["dialogue"]),
+        "characters": list(_names(row["characters"])),
         "duration": row["duration"],
         "description": row["description"],
         "prompt": row["prompt"],

@@ -59,6 +59,14 @@ def test_two_named_characters_keep_their_descriptions_in_every_prompt_that_shows
         assert png(shot["image_url"]).size == (192, 344) == (shot["width"], shot["height"])
     script = json.loads(urllib.request.urlopen(project["script_url"], timeout=10).read())
     assert [c["name"] for c in script["characters"]] == ["Lin", "Tom"]
+    # A script link about to expire is renewed when the project is shown.
+    store = stack.store()
+    store.set_script_link(project["task"]["id"], "https://expired.invalid/",
+                          "2000-01-01T00:00:00+00:00")
+    store.close()
+    renewed = stack.json("show", project_id)
+    assert renewed["script_url_expires_at"] >= project["script_url_expires_at"]
+    assert json.loads(urllib.request.urlopen(renewed["script_url"], timeout=10).read()) == script
     assert [s["characters"] for s in script["shots"]] == [s["characters"] for s in shots]
 
     # The writer describes Lin; a regen-shot (no --seed: a new one, recorded) uses the new
