@@ -204,7 +204,7 @@ def _chinese_names(story: str) -> list[str]:
 def find_names(story: str, sentences: list[str]) -> list[str]:
     """The story's character names, in order of first appearance."""
     names = _english_names(story, sentences) + _chinese_names(story)
-    return sorted(names, key=lambda n: story.find(n))
+    return sorted(names, key=lambda n: mentions(story, n)[0])
 
 
 def _words_before(text: str, at: int) -> list[str]:
