@@ -201,8 +201,7 @@ class System:
         from gpu_daemon.app import Daemon
         from gpu_daemon.images import make_backend
         from gpu_daemon.planner.rules import RulesPlanner
-        from gpu_daemon.schemas import RenderRequest
-        from storyboard_cli.tasks.jobs import shot_seed
+        from gpu_daemon.schemas import RenderRequest, shot_seed
 
         self.backend = make_backend(self.cfg)
         shots = RulesPlanner().plan(story(self.n), STYLE, self.n)

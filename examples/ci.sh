@@ -49,7 +49,8 @@ done < <(jq -r '.shots[].image_url' <<<"$result")
 
 # Links can be renewed from the stored keys, with a new expiry.
 $sb links "$project" --expires 900 --json \
-    | jq -e 'length > 0 and all(.[]; .image_url != null and .url_expires_at != null)' >/dev/null \
+    | jq -e '(.shots | length) > 0 and all(.shots[]; .image_url != null and .url_expires_at != null)
+             and .script_url != null' >/dev/null \
     || fail "links did not renew every shot link"
 
 echo "ci.sh: ok, task $task: $(jq '.shots | length' <<<"$result") shots with PNG links" >&2

@@ -100,7 +100,7 @@ class Daemon:
         total = 2 if req.upload_script else 1
         emit(schemas.ProgressEvent(step=0, total=total))
         try:
-            shots = await loop.run_in_executor(
+            plan = await loop.run_in_executor(
                 None, self.planner.plan, req.story, req.style, max_shots
             )
         except PlannerError as exc:
@@ -108,11 +108,17 @@ class Daemon:
             status = 422 if self.planner.name == "rules" else 502
             raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
         emit(schemas.ProgressEvent(step=1, total=total))
-        answer = schemas.PlanResponse(shots=shots, planner=self.planner.name)
+        shots = [s.model_copy(update={"seed": schemas.shot_seed(req.task_id, s.index)})
+                 for s in plan.shots]
+        answer = schemas.PlanResponse(shots=shots, characters=plan.characters,
+                                      planner=self.planner.name)
         if req.upload_script:
             script = {
                 "project_id": req.project_id, "task_id": req.task_id, "style": req.style,
-                "planner": self.planner.name, "shots": [s.model_dump() for s in shots],
+                "aspect": req.aspect, "width": req.width, "height": req.height,
+                "planner": self.planner.name,
+                "characters": [c.model_dump() for c in answer.characters],
+                "shots": [s.model_dump() for s in answer.shots],
             }
             data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
             uploaded = await loop.run_in_executor(
@@ -133,7 +139,8 @@ class Daemon:
                      "(limits.max_prompt_chars)"
             )
         images = self.cfg.images
-        prompt, style_negative = compose(req.prompt, req.style, self.backend.token_count())
+        prompt, style_negative = compose(req.prompt, req.style, self.backend.token_count(),
+                                         [(c.name, c.description) for c in req.characters])
         return RenderJob(
             prompt=prompt,
             negative_prompt=req.negative_prompt or style_negative,
@@ -145,6 +152,7 @@ class Daemon:
             index=req.index,
             camera=req.camera,
             description=req.description or req.prompt,
+            characters=tuple(c.name for c in req.characters),
             style=req.style,
         )
 
@@ -182,8 +190,9 @@ class Daemon:
             raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
         return schemas.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
-            seed=job.seed, width=job.width, height=job.height, backend=self.backend.name,
-            render_ms=round(rendered.render_ms, 2), batch_size=rendered.batch_size,
+            prompt=job.prompt, seed=job.seed, width=job.width, height=job.height,
+            backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
+            batch_size=rendered.batch_size,
         )
 
 

@@ -24,7 +24,7 @@ English contractions) and then bounds each piece:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 CLIP_MAX_TOKENS = 77
 # BOS and EOS take two of the 77 positions.
@@ -122,6 +122,34 @@ def join(*parts: str) -> str:
 # A long style prefix may not crowd out the subject: the content keeps at least this many
 # tokens of its beginning (or all of it, when shorter).
 SUBJECT_TOKENS = 40
+# The most of the budget a shot's cast descriptions may take, so the subject keeps room,
+# and of that one character's description (two or three characters fit beside each other).
+CAST_TOKENS = 45
+DESCRIPTION_TOKENS = 20
+
+
+def fit_description(description: str) -> str:
+    """A planner's character description, cut at a word boundary to DESCRIPTION_TOKENS."""
+    return fit(" ".join(description.split()), DESCRIPTION_TOKENS)
+
+
+def cast_phrase(
+    characters: Iterable[tuple[str, str]], count: TokenCounter | None = None
+) -> str:
+    """``name (description)`` for each (name, description), in order, within CAST_TOKENS.
+
+    A description is never cut: it is the same words in every shot, or (for a character
+    that no longer fits beside those before it) not there. Empty descriptions add nothing.
+    """
+    count = count or estimate_tokens
+    phrase = ""
+    for name, description in characters:
+        description = " ".join(description.split())
+        if description:
+            longer = join(phrase, f"{name} ({description})")
+            if count(longer) <= CAST_TOKENS:
+                phrase = longer
+    return phrase
 
 
 def fit_parts(
@@ -130,12 +158,13 @@ def fit_parts(
     suffix: str,
     budget: int = CLIP_BUDGET,
     count: TokenCounter | None = None,
+    keep: str = "",
 ) -> str:
-    """`prefix, content, suffix` within `budget` tokens, the subject kept first.
+    """`prefix, content, keep, suffix` within `budget` tokens, the subject kept first.
 
-    Cuts in this order: words from the end of the suffix; then words from the end of the
-    content; the prefix loses words only when it would leave the content fewer than
-    SUBJECT_TOKENS tokens.
+    `keep` (the cast, at most CAST_TOKENS) is never cut. The rest is cut in this order:
+    words from the end of the suffix; then words from the end of the content; the prefix
+    loses words only when it would leave the content fewer than SUBJECT_TOKENS tokens.
     """
     count = count or estimate_tokens
     prefix, content, suffix = prefix.strip(), content.strip(), suffix.strip()
@@ -143,8 +172,10 @@ def fit_parts(
     def fits(*parts: str) -> bool:
         return count(join(*parts)) <= budget
 
-    if fits(prefix, content):
-        return join(prefix, content, longest_fitting(suffix, lambda s: fits(prefix, content, s)))
+    if fits(prefix, content, keep):
+        return join(prefix, content, keep,
+                    longest_fitting(suffix, lambda s: fits(prefix, content, keep, s)))
     subject = fit(content, min(SUBJECT_TOKENS, budget), count)
-    prefix = longest_fitting(prefix, lambda p: fits(p, subject))
-    return join(prefix, longest_fitting(content, lambda c: fits(prefix, c)))
+    subject = longest_fitting(subject, lambda c: fits(c, keep))
+    prefix = longest_fitting(prefix, lambda p: fits(p, subject, keep))
+    return join(prefix, longest_fitting(content, lambda c: fits(prefix, c, keep)), keep)

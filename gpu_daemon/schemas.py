@@ -18,9 +18,12 @@ Without it they answer plain JSON (errors as HTTP status + {"detail": "..."}).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field, model_validator
+
+from storyboard_cli import frames
 
 NDJSON = "application/x-ndjson"
 
@@ -28,14 +31,32 @@ NDJSON = "application/x-ndjson"
 MAX_STORY_CHARS = 200_000
 MAX_PROMPT_CHARS = 1_000
 MAX_SHOTS = 200
-MAX_SIDE = 2048
+MIN_SIDE = frames.MIN_SIDE
+MAX_SIDE = frames.MAX_SIDE
 MAX_STEPS = 150
+MAX_CHARACTERS = 50
+MAX_SHOT_CHARACTERS = 10
+MAX_DESCRIPTION_CHARS = 200
 
 ShotSize = Literal["extreme wide", "wide", "full", "medium", "medium close-up", "close-up",
                    "extreme close-up", "over-the-shoulder", "insert"]
 
+Aspect = Literal[frames.ASPECTS]  # type: ignore[valid-type]
 Id = Annotated[int, Field(ge=0)]
 TaskId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+Side = Annotated[int | None, Field(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+# `storyboard cast --set NAME=DESCRIPTION` splits at the first "=": a name holds none.
+CharacterName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^=\n\r\t]+$")]
+
+
+def shot_seed(task_id: str, index: int) -> int:
+    """The seed of a planned shot: fixed by task and index, so a re-run renders the same.
+
+    The daemon writes it into the plan (and the uploaded script); the worker stores it.
+    """
+    digest = hashlib.sha256(f"{task_id}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 class PlanRequest(BaseModel):
@@ -45,20 +66,68 @@ class PlanRequest(BaseModel):
     style: Annotated[str, Field(max_length=200)] = "movie"
     max_shots: Annotated[int | None, Field(ge=1, le=MAX_SHOTS)] = None
     upload_script: bool = True
+    # The project's frame, written into the uploaded script (planning does not depend on it).
+    aspect: Aspect = frames.DEFAULT_ASPECT
+    width: Side = None
+    height: Side = None
+
+
+class Character(BaseModel):
+    """A member of the cast. Its description goes, word for word, into the prompt of every
+    shot that shows the character (gpu_daemon.styles.compose)."""
+
+    name: CharacterName
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
+
+
+class DialogueLine(BaseModel):
+    speaker: Annotated[str | None, Field(max_length=80)] = None  # None: not known
+    line: Annotated[str, Field(min_length=1, max_length=4000)]
 
 
 class PlannedShot(BaseModel):
     index: Annotated[int, Field(ge=0)]
+    # The story text the shot covers, in the story's own words.
     description: Annotated[str, Field(min_length=1, max_length=4000)]
+    # What we see; empty when the shot is only its dialogue.
+    action: Annotated[str, Field(max_length=4000)] = ""
+    # The content prompt (shot size + subject); style and cast are added at render time.
     prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
     negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
     camera: ShotSize = "medium"
-    dialogue: Annotated[str | None, Field(max_length=4000)] = None
+    dialogue: Annotated[list[DialogueLine], Field(max_length=50)] = []
+    # Names from the plan's characters, in the order they matter in the shot.
+    characters: Annotated[list[CharacterName], Field(max_length=MAX_SHOT_CHARACTERS)] = []
     duration: Annotated[float, Field(gt=0, le=600)] = 3.0
+    seed: Seed | None = None  # set by the daemon: shot_seed(task id, index)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def number(self) -> int:
+        """The shot number a storyboard artist reads (1, 2, ...)."""
+        return self.index + 1
 
 
-class PlanResponse(BaseModel):
+class Plan(BaseModel):
+    """What a planner makes of a story: the shots, and the cast they show."""
+
     shots: list[PlannedShot]
+    characters: Annotated[list[Character], Field(max_length=MAX_CHARACTERS)] = []
+
+    @model_validator(mode="after")
+    def _cast_is_consistent(self) -> Plan:
+        names = [c.name for c in self.characters]
+        if len(set(names)) != len(names):
+            raise ValueError("characters: every name must be listed once")
+        for shot in self.shots:
+            unknown = [n for n in shot.characters if n not in names]
+            if unknown:
+                raise ValueError(f"shot {shot.index} shows {unknown[0]!r}, who is not in "
+                                 "the characters")
+        return self
+
+
+class PlanResponse(Plan):
     planner: str
     script_key: str | None = None
     script_url: str | None = None
@@ -74,10 +143,12 @@ class RenderRequest(BaseModel):
     negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
     description: Annotated[str, Field(max_length=4000)] = ""
     camera: ShotSize = "medium"
+    # The cast members the shot shows, with their current descriptions.
+    characters: Annotated[list[Character], Field(max_length=MAX_SHOT_CHARACTERS)] = []
     style: Annotated[str, Field(max_length=200)] = "movie"
-    seed: Annotated[int, Field(ge=0, lt=2**32)]
-    width: Annotated[int | None, Field(ge=64, le=MAX_SIDE, multiple_of=8)] = None
-    height: Annotated[int | None, Field(ge=64, le=MAX_SIDE, multiple_of=8)] = None
+    seed: Seed
+    width: Side = None
+    height: Side = None
     steps: Annotated[int | None, Field(ge=1, le=MAX_STEPS)] = None
 
 
@@ -85,6 +156,8 @@ class RenderResponse(BaseModel):
     image_key: str
     image_url: str
     url_expires_at: str
+    # The positive prompt the image was rendered from: style, content and cast, fitted.
+    prompt: str = ""
     seed: int
     width: int
     height: int

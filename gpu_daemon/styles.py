@@ -8,6 +8,7 @@ An unknown style name is used verbatim as the prefix, so users can write their o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gpu_daemon import prompts
@@ -113,17 +114,24 @@ def lookup(style: str) -> Style:
 
 
 def compose(
-    prompt: str, style: str, token_count: prompts.TokenCounter | None = None
+    prompt: str,
+    style: str,
+    token_count: prompts.TokenCounter | None = None,
+    characters: Iterable[tuple[str, str]] = (),
 ) -> tuple[str, str]:
     """(positive, negative) prompts for a content prompt in a style, each within 77 CLIP tokens.
 
-    `token_count` counts tokens without BOS/EOS with the backend's real tokenizer; without
-    it the conservative estimate in gpu_daemon.prompts is used. When the whole does not fit,
-    the style suffix loses words first, then the end of the content; the subject (the start
-    of the content) is kept.
+    `characters` are the (name, description) pairs of the cast members the shot shows: their
+    descriptions follow the content whole, the same words in every shot. `token_count`
+    counts tokens without BOS/EOS with the backend's real tokenizer; without it the
+    conservative estimate in gpu_daemon.prompts is used. When the whole does not fit, the
+    style suffix loses words first, then the end of the content; the subject (the start of
+    the content) and the cast are kept.
     """
     preset = lookup(style)
     content = " ".join(prompt.split())
-    positive = prompts.fit_parts(preset.prefix, content, preset.suffix, count=token_count)
+    cast = prompts.cast_phrase(characters, token_count)
+    positive = prompts.fit_parts(preset.prefix, content, preset.suffix, count=token_count,
+                                 keep=cast)
     negative = prompts.fit(preset.negative, count=token_count)
     return positive, negative

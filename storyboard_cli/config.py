@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from storyboard_cli import frames
 from storyboard_cli.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -99,14 +100,22 @@ class PlannerConfig:
 class ImagesConfig:
     backend: str = "auto"
     model: str = ""
+    # Frame size: a project's aspect (new projects get `aspect`) at the pixel area
+    # width x height, each side rounded to a multiple of size_multiple (storyboard_cli.frames).
+    aspect: str = frames.DEFAULT_ASPECT
     width: int = 512
     height: int = 512
+    size_multiple: int = 8
     steps: int = 20
     guidance_scale: float = 7.0
     max_batch: int = 4
     device: str = "auto"
     dtype: str = "auto"
     allow_download: bool = False
+
+    def frame_size(self, aspect: str) -> tuple[int, int]:
+        """(width, height) of a frame at `aspect` within this pixel budget."""
+        return frames.frame_size(aspect, self.width * self.height, self.size_multiple)
 
 
 @dataclass
@@ -354,6 +363,12 @@ def validate(cfg: Config, where: str) -> None:
     for key in ("width", "height"):
         if getattr(cfg.images, key) % 8:
             raise ConfigError(f"{where}: images.{key} must be a multiple of 8")
+    if cfg.images.size_multiple not in range(8, 257, 8):
+        raise ConfigError(f"{where}: images.size_multiple must be 8, 16, ... or 256")
+    try:
+        cfg.images.aspect = frames.normalise_aspect(cfg.images.aspect)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: images.aspect: {exc}") from None
     if not cfg.daemon.url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: daemon.url must start with http:// or https://")
     if cfg.s3.endpoint and "://" not in cfg.s3.endpoint:

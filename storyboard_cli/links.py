@@ -4,6 +4,7 @@ the credentials but no round trip to the bucket; boto3 is imported only here, wh
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.errors import UsageError
@@ -14,18 +15,21 @@ if TYPE_CHECKING:
     from storyboard_cli.store import Store
 
 MAX_EXPIRY_S = 604_800  # SigV4 presigned URLs live at most 7 days
+# A link with less left than this is renewed before it is shown.
+MIN_LEFT_S = 300
 
 
 def resign_project(
     store: Store, cfg: S3Config, project_id: int, expires: int, client: Any | None = None
-) -> list[dict[str, Any]]:
-    """Re-sign every shot image of the project's current storyboard; stores and returns the
-    shots with their new links (shots without an image are returned unchanged)."""
+) -> dict[str, Any]:
+    """Re-sign every shot image and the shot-list script of the project's current storyboard;
+    stores the new links and returns the project object with them."""
     if not 1 <= expires <= MAX_EXPIRY_S:
         raise UsageError(f"--expires must be between 1 and {MAX_EXPIRY_S} seconds (7 days)")
-    shots = store.project_view(project_id)["shots"]
-    if not any(s["image_key"] for s in shots):
-        return shots
+    view = store.project_view(project_id)
+    shots = view["shots"]
+    if not view["script_key"] and not any(s["image_key"] for s in shots):
+        return view
     client = client if client is not None else client_from_config(cfg)
     for shot in shots:
         if shot["image_key"]:
@@ -33,4 +37,25 @@ def resign_project(
                 client, cfg.bucket, shot["image_key"], expires
             )
             store.set_shot_link(shot["id"], shot["image_url"], shot["url_expires_at"])
-    return shots
+    if view["script_key"]:
+        resign_script(store, cfg, view, expires, client)
+    return view
+
+
+def resign_script(
+    store: Store, cfg: S3Config, view: dict[str, Any], expires: int, client: Any | None = None
+) -> None:
+    """A new link to the project object's shot-list script, stored and set in `view`."""
+    client = client if client is not None else client_from_config(cfg)
+    view["script_url"], view["script_url_expires_at"] = presign_get(
+        client, cfg.bucket, view["script_key"], expires
+    )
+    store.set_script_link(view["task"]["id"], view["script_url"], view["script_url_expires_at"])
+
+
+def expiring(expires_at: str | None, within_s: float = MIN_LEFT_S) -> bool:
+    """Whether a link that expires at `expires_at` (ISO 8601) has less than `within_s` left."""
+    if not expires_at:
+        return True
+    deadline = datetime.fromisoformat(expires_at)
+    return deadline <= datetime.now(timezone.utc) + timedelta(seconds=within_s)

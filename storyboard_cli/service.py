@@ -5,15 +5,17 @@ call these, so no rule is written twice.
 machine's SQLite store and Redis; a remote implementation (the CLI with ``--server``) speaks
 the HTTP API that `storyboard serve` puts in front of a LocalService. Every method takes and
 returns plain JSON-shaped data: the project object, the task object and the queued answer of
-DESIGN.md ("Command-line contract"), so both implementations give the same answers.
+DESIGN.md ("Command-line contract"), so both implementations give the same answers. The
+project, shot and character objects are built in one place: storyboard_cli/store.py's views.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storyboard_cli.errors import UsageError
+from storyboard_cli.errors import NotFound, StoryboardError, UsageError
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -33,9 +35,13 @@ def queued_answer(task_id: str) -> dict[str, Any]:
 class Service(Protocol):
     """What the commands can ask for; see LocalService for what each does."""
 
-    def create_project(self, title: str, story_text: str, style: str) -> dict[str, Any]: ...
+    def create_project(self, title: str, story_text: str, style: str,
+                       aspect: str | None = None) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
     def project(self, ref: str) -> dict[str, Any]: ...
+    def cast(self, project: str) -> list[dict[str, Any]]: ...
+    def set_cast(self, project: str, descriptions: dict[str, str],
+                 remove: list[str] | None = None) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None,
                  no_images: bool = False) -> dict[str, Any]: ...
     def regen_shot(self, shot_id: int, prompt: str | None = None, style: str | None = None,
@@ -43,7 +49,7 @@ class Service(Protocol):
     def task(self, task_id: str) -> dict[str, Any]: ...
     def watch(self, task_id: str) -> Iterator[Snapshot]: ...
     def retry(self, task_id: str) -> dict[str, Any]: ...
-    def links(self, project: str, expires: int | None = None) -> list[dict[str, Any]]: ...
+    def links(self, project: str, expires: int | None = None) -> dict[str, Any]: ...
     def workers_listening(self) -> bool: ...
     def close(self) -> None: ...
 
@@ -53,6 +59,37 @@ def check_title(title: str) -> str:
     if not title:
         raise UsageError("the title must not be empty")
     return title
+
+
+def check_aspect(aspect: str) -> str:
+    from storyboard_cli.frames import normalise_aspect
+
+    try:
+        return normalise_aspect(aspect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_character(name: str, description: str) -> tuple[str, str]:
+    """A character's name and description as stored, or a UsageError saying what is wrong.
+
+    The description goes whole into every prompt of a shot showing the character, so it may
+    take at most DESCRIPTION_TOKENS of CLIP's 77 (by the conservative estimate)."""
+    from gpu_daemon.prompts import DESCRIPTION_TOKENS, estimate_tokens
+    from gpu_daemon.schemas import MAX_DESCRIPTION_CHARS
+
+    name, description = " ".join(name.split()), " ".join(description.split())
+    if not name or "=" in name or len(name) > 40:
+        raise UsageError(f"character name {name!r}: 1 to 40 characters, no '='")
+    if not description:
+        raise UsageError(f"the description of {name} is empty (to drop {name}, use --remove)")
+    tokens = estimate_tokens(description)
+    if tokens > DESCRIPTION_TOKENS or len(description) > MAX_DESCRIPTION_CHARS:
+        raise UsageError(
+            f"the description of {name} is about {tokens} CLIP tokens; at most "
+            f"{DESCRIPTION_TOKENS} fit beside the shot in every prompt: shorten it"
+        )
+    return name, description
 
 
 class LocalService:
@@ -74,7 +111,8 @@ class LocalService:
         if self._store is None:
             from storyboard_cli.store import Store
 
-            self._store = Store(self.config.store_path, create=self.create_store)
+            self._store = Store(self.config.store_path, create=self.create_store,
+                                frame_size=self.config.images.frame_size)
         return self._store
 
     @property
@@ -93,8 +131,10 @@ class LocalService:
 
     # --- projects ----------------------------------------------------------------------------
 
-    def create_project(self, title: str, story_text: str, style: str) -> dict[str, Any]:
-        """A new project; the project object."""
+    def create_project(self, title: str, story_text: str, style: str,
+                       aspect: str | None = None) -> dict[str, Any]:
+        """A new project (its frame aspect: [images] aspect unless given); the project
+        object."""
         limit = self.config.limits.max_story_bytes
         size = len(story_text.encode("utf-8"))
         if size > limit:
@@ -102,16 +142,55 @@ class LocalService:
                              "(limits.max_story_bytes)")
         if not story_text.strip():
             raise UsageError("the story is empty; write the story first")
+        aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
         project = self.store.create_project(check_title(title), story_text,
-                                            style.strip() or "movie")
+                                            style.strip() or "movie", aspect)
         return self.store.project_view(project["id"])
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
 
     def project(self, ref: str) -> dict[str, Any]:
-        """The project object: the project, its latest storyboard task and its shots."""
-        return self.store.project_view(self.store.find_project(ref)["id"])
+        """The project object: the project, its cast, its latest storyboard task and its
+        shots, with a working link to the shot-list script."""
+        from storyboard_cli.links import expiring, resign_script
+
+        view = self.store.project_view(self.store.find_project(ref)["id"])
+        if view["script_key"] and expiring(view["script_url_expires_at"]):
+            # Without S3 credentials on this machine the project is shown all the same.
+            with contextlib.suppress(StoryboardError):
+                resign_script(self.store, self.config.s3, view, self.config.s3.link_expiry)
+        return view
+
+    # --- the cast ----------------------------------------------------------------------------
+
+    def cast(self, project: str) -> list[dict[str, Any]]:
+        """The project's characters (the character objects of the project object)."""
+        return self.store.project_view(self.store.find_project(project)["id"])["cast"]
+
+    def set_cast(self, project: str, descriptions: dict[str, str],
+                 remove: list[str] | None = None) -> list[dict[str, Any]]:
+        """Describe characters (new names join the cast) and remove others, all or nothing;
+        later renders and regen-shot use the new descriptions. The cast after it."""
+        project_id = self.store.find_project(project)["id"]
+        known = {c["name"].casefold(): c["name"] for c in self.store.cast(project_id)}
+        changes: dict[str, str] = {}
+        for raw_name, raw_description in descriptions.items():
+            name, description = check_character(raw_name, raw_description)
+            changes[known.get(name.casefold(), name)] = description
+        dropped = []
+        for raw_name in remove or []:
+            name = known.get(" ".join(raw_name.split()).casefold())
+            if name is None:
+                raise NotFound(f"project {project_id} has no character {raw_name!r} "
+                               f"(see `storyboard cast {project_id}`)")
+            if name in changes:
+                raise UsageError(f"{name} is both described and removed; choose one")
+            dropped.append(name)
+        if not changes and not dropped:
+            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION" or --remove NAME')
+        self.store.set_cast(project_id, changes, dropped)
+        return self.cast(str(project_id))
 
     # --- tasks -------------------------------------------------------------------------------
 
@@ -153,8 +232,9 @@ class LocalService:
         return {**queued_answer(task_id),
                 "retried": {"planning": again["planning"], "shots": again["shots"]}}
 
-    def links(self, project: str, expires: int | None = None) -> list[dict[str, Any]]:
-        """Fresh presigned links for every shot image of a project; the shots."""
+    def links(self, project: str, expires: int | None = None) -> dict[str, Any]:
+        """Fresh presigned links for every shot image and the shot-list script of a project;
+        the project object with them."""
         from storyboard_cli.links import resign_project
 
         project_id = self.store.find_project(project)["id"]

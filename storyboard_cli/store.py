@@ -5,11 +5,17 @@ timeout. Every write a job may repeat is keyed by ids (task id, shot index, shot
 job that runs twice has the effect of running once.
 
 Tables:
-  projects  a story and its style
-  tasks     one `storyboard` or `shot_generation` run (id = the RQ job id, a uuid4)
-  shots     the shot list a storyboard task planned; image_key/url are the latest render
-  renders   one row per (task, shot) render: status, diffusion step, result; a task's
-            progress is derived from these rows, so it can never double-count
+  projects    a story, its style and its frame aspect
+  characters  a project's cast: name + visual description (from the planner, or the user's)
+  tasks       one `storyboard` or `shot_generation` run (id = the RQ job id, a uuid4); a
+              storyboard task keeps the key of the shot-list script the daemon uploaded
+  shots       the shot list a storyboard task planned, with what a storyboard artist works
+              with (camera, action, dialogue, characters, duration, prompt, seed);
+              image_key/url are the latest render
+  renders     one row per (task, shot) render: status, diffusion step, result; a task's
+              progress is derived from these rows, so it can never double-count
+
+Shot dialogue ([{"speaker", "line"}]) and characters ([name]) are JSON text columns.
 """
 
 from __future__ import annotations
@@ -21,14 +27,20 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.config import ImagesConfig
 from storyboard_cli.errors import NotFound
+from storyboard_cli.frames import DEFAULT_ASPECT
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+# (width, height) of a frame at an aspect: the project view reports its frame size.
+FrameSize = Callable[[str], tuple[int, int]]
 
 
 def _import_sqlite_utils() -> ModuleType:
@@ -146,11 +158,55 @@ def m004_renders(db: sqlite_utils.Database) -> None:
     )
 
 
+def m005_project_aspect(db: sqlite_utils.Database) -> None:
+    # Projects made before aspects existed were rendered square.
+    db["projects"].add_column("aspect", str, not_null_default="1:1")
+
+
+def m006_shot_board_fields(db: sqlite_utils.Database) -> None:
+    """What a storyboard artist works with; dialogue text becomes [{"speaker", "line"}]."""
+    shots = db["shots"]
+    shots.add_column("action", str, not_null_default="")
+    shots.add_column("characters", str, not_null_default="[]")
+    shots.add_column("image_prompt", str)
+    shots.add_column("width", int)
+    shots.add_column("height", int)
+    db.execute(
+        """update shots set dialogue = case when coalesce(dialogue, '') = '' then '[]'
+             else json_array(json_object('speaker', null, 'line', dialogue)) end"""
+    )
+
+
+def m007_characters(db: sqlite_utils.Database) -> None:
+    db["characters"].create(
+        {
+            "project_id": int,
+            "name": str,
+            "description": str,
+            "source": str,  # planner | user: a user's description is never replaced
+            "position": int,
+            "updated_at": str,
+        },
+        pk=("project_id", "name"),
+        not_null={"description", "source", "position"},
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+
+
+def m008_task_script(db: sqlite_utils.Database) -> None:
+    for column in ("script_key", "script_url", "script_url_expires_at"):
+        db["tasks"].add_column(column, str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_projects,
     m002_tasks,
     m003_shots,
     m004_renders,
+    m005_project_aspect,
+    m006_shot_board_fields,
+    m007_characters,
+    m008_task_script,
 ]
 
 
@@ -228,11 +284,18 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 
 class Store:
-    """Typed access to the store. One instance per process; not shared across forks."""
+    """Typed access to the store. One instance per process; not shared across forks.
 
-    def __init__(self, path: str | Path, create: bool = True) -> None:
+    frame_size gives the frame size the project view reports for an aspect (the configured
+    ``[images]`` budget; the defaults' without one).
+    """
+
+    def __init__(
+        self, path: str | Path, create: bool = True, frame_size: FrameSize | None = None
+    ) -> None:
         self.path = Path(path)
         self.conn = connect(self.path, create)
+        self.frame_size = frame_size or ImagesConfig().frame_size
         self._db: sqlite_utils.Database | None = None
 
     @property
@@ -247,10 +310,13 @@ class Store:
 
     # --- projects --------------------------------------------------------------------------
 
-    def create_project(self, title: str, story: str, style: str) -> dict[str, Any]:
+    def create_project(
+        self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT
+    ) -> dict[str, Any]:
         with self.db.conn:
             table = self.db["projects"].insert(
-                {"title": title, "story": story, "style": style, "created_at": now()}
+                {"title": title, "story": story, "style": style, "aspect": aspect,
+                 "created_at": now()}
             )
         return self.get_project(table.last_pk)
 
@@ -275,7 +341,8 @@ class Store:
     def list_projects(self) -> list[dict[str, Any]]:
         return self._query(
             """
-            select p.id, p.title, p.style, p.created_at, length(p.story) as story_chars,
+            select p.id, p.title, p.style, p.aspect, p.created_at,
+              length(p.story) as story_chars,
               (select count(*) from shots s where s.task_id = (
                  select t.id from tasks t where t.project_id = p.id and t.type = 'storyboard'
                  order by t.created_at desc limit 1)) as shots,
@@ -284,6 +351,32 @@ class Store:
             from projects p order by p.id
             """
         )
+
+    # --- the cast ----------------------------------------------------------------------------
+
+    def cast(self, project_id: int) -> list[dict[str, Any]]:
+        """A project's characters in the order they were first met."""
+        return self._query(
+            """select name, description, source from characters where project_id = ?
+               order by position, name""",
+            [project_id],
+        )
+
+    def set_cast(
+        self, project_id: int, descriptions: dict[str, str], remove: Iterable[str] = ()
+    ) -> None:
+        """The user's descriptions (new names are added at the end) and removals, at once."""
+        stamp = now()
+        with self._write() as c:
+            c.executemany("delete from characters where project_id = ? and name = ?",
+                          [(project_id, name) for name in remove])
+            _add_characters(c, project_id, descriptions.items(), "user", stamp)
+
+    def shot_cast(self, shot: dict[str, Any]) -> list[dict[str, Any]]:
+        """The characters a shot shows, in the shot's order, with their current descriptions
+        (a name no longer in the cast is left out)."""
+        cast = {c["name"]: c for c in self.cast(shot["project_id"])}
+        return [cast[name] for name in json.loads(shot["characters"]) if name in cast]
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -364,23 +457,44 @@ class Store:
                 )
 
     def save_plan(
-        self, task_id: str, project_id: int, shots: list[dict[str, Any]], with_renders: bool
+        self,
+        task_id: str,
+        project_id: int,
+        shots: list[dict[str, Any]],
+        with_renders: bool,
+        characters: Iterable[dict[str, Any]] = (),
+        script: dict[str, Any] | None = None,
     ) -> None:
-        """Store a planned shot list (and a pending render per shot) in one transaction.
+        """Store a planned shot list (and a pending render per shot) in one transaction, with
+        the characters it met (added to the project's cast; known names keep their
+        description) and the uploaded script's key and link ({"key", "url", "expires_at"}).
 
         Rows are keyed by (task, index): saving the same plan again adds nothing.
         """
         stamp = now()
         with self._write() as c:
             c.executemany(
-                """insert into shots (project_id, task_id, idx, description, prompt,
-                     negative_prompt, camera, dialogue, duration, seed, updated_at)
-                   values (:project_id, :task_id, :idx, :description, :prompt, :negative_prompt,
-                     :camera, :dialogue, :duration, :seed, :updated_at)
+                """insert into shots (project_id, task_id, idx, description, action, prompt,
+                     negative_prompt, camera, dialogue, characters, duration, seed, updated_at)
+                   values (:project_id, :task_id, :idx, :description, :action, :prompt,
+                     :negative_prompt, :camera, :dialogue, :characters, :duration, :seed,
+                     :updated_at)
                    on conflict (task_id, idx) do nothing""",
-                [{**s, "project_id": project_id, "task_id": task_id, "updated_at": stamp}
+                [{"action": "", **s, "project_id": project_id, "task_id": task_id,
+                  "dialogue": json.dumps(s.get("dialogue") or [], ensure_ascii=False),
+                  "characters": json.dumps(s.get("characters") or [], ensure_ascii=False),
+                  "updated_at": stamp}
                  for s in shots],
             )
+            _add_characters(c, project_id,
+                            [(ch["name"], ch["description"]) for ch in characters], "planner",
+                            stamp)
+            if script is not None:
+                c.execute(
+                    """update tasks set script_key = ?, script_url = ?,
+                         script_url_expires_at = ? where id = ?""",
+                    [script["key"], script["url"], script["expires_at"], task_id],
+                )
             if with_renders:
                 c.execute(
                     """insert into renders (task_id, shot_id, status, step, steps, seed, updated_at)
@@ -446,12 +560,16 @@ class Store:
         url_expires_at: str,
         seed: int,
         prompt: str | None = None,
+        image_prompt: str | None = None,
+        size: tuple[int, int] | None = None,
     ) -> str:
-        """Record a rendered image; returns the task's status after it.
+        """Record a rendered image (of `size`, rendered from `image_prompt`; `prompt`: a
+        regen-shot's new content prompt); returns the task's status after it.
 
         The shot shows the newest task's image: a late duplicate of an older render never
         replaces the image of a newer regen-shot.
         """
+        width, height = size or (None, None)
         stamp = now()
         with self._write() as c:
             c.execute(
@@ -462,14 +580,15 @@ class Store:
             )
             c.execute(
                 """update shots set image_key = ?, image_url = ?, url_expires_at = ?, seed = ?,
-                     prompt = coalesce(?, prompt), updated_at = ?
+                     prompt = coalesce(?, prompt), image_prompt = ?, width = ?, height = ?,
+                     updated_at = ?
                    where id = ? and not exists (
                      select 1 from renders r join tasks t on t.id = r.task_id
                      where r.shot_id = ? and r.status = 'done' and r.task_id != ?
                        and (t.created_at, t.rowid)
                            > (select created_at, rowid from tasks where id = ?))""",
-                [image_key, image_url, url_expires_at, seed, prompt, stamp,
-                 shot_id, shot_id, task_id, task_id],
+                [image_key, image_url, url_expires_at, seed, prompt, image_prompt, width, height,
+                 stamp, shot_id, shot_id, task_id, task_id],
             )
             return self._settle(c, task_id)
 
@@ -557,6 +676,13 @@ class Store:
                 [image_url, url_expires_at, shot_id],
             )
 
+    def set_script_link(self, task_id: str, url: str, url_expires_at: str) -> None:
+        with self._write() as c:
+            c.execute(
+                "update tasks set script_url = ?, script_url_expires_at = ? where id = ?",
+                [url, url_expires_at, task_id],
+            )
+
     def unfinished_tasks(self) -> list[dict[str, Any]]:
         return self._query(
             """select id, type, status, created_at from tasks
@@ -610,33 +736,91 @@ class Store:
         }
 
     def project_view(self, project_id: int) -> dict[str, Any]:
+        """The project object: the project, its frame, cast and shot-list script, its latest
+        storyboard task and that task's shots."""
         project = self.get_project(project_id)
         task = self.latest_storyboard_task(project_id)
+        width, height = self.frame_size(project["aspect"])
+        shots = [] if task is None else self.task_shots(task)
         return {
             "id": project["id"],
             "title": project["title"],
             "story_text": project["story"],
             "style": project["style"],
+            "aspect": project["aspect"],
+            "width": width,
+            "height": height,
             "created_at": project["created_at"],
+            "cast": cast_view(self.cast(project_id), shots),
+            "script_key": task and task["script_key"],
+            "script_url": task and task["script_url"],
+            "script_url_expires_at": task and task["script_url_expires_at"],
             "task": None if task is None else {
                 "id": task["id"], "status": task["status"], "error": task["error"],
                 "progress": self.progress(task["id"]),
                 "created_at": task["created_at"], "finished_at": task["finished_at"],
             },
-            "shots": [] if task is None else self.task_shots(task),
+            "shots": shots,
         }
 
 
+def _add_characters(
+    c: sqlite3.Connection, project_id: int, described: Iterable[tuple[str, str]], source: str,
+    stamp: str,
+) -> None:
+    """(name, description) pairs join the project's cast after the characters it has. A name
+    already there keeps its description, unless the user gives one (source "user")."""
+    (last,) = c.execute(
+        "select coalesce(max(position), -1) from characters where project_id = ?", [project_id]
+    ).fetchone()
+    conflict = ("do update set description = excluded.description, source = 'user', "
+                "updated_at = excluded.updated_at" if source == "user" else "do nothing")
+    c.executemany(
+        f"""insert into characters (project_id, name, description, source, position, updated_at)
+            values (?, ?, ?, ?, ?, ?) on conflict (project_id, name) {conflict}""",
+        [(project_id, name, text, source, last + 1 + k, stamp)
+         for k, (name, text) in enumerate(described)],
+    )
+
+
+def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The character objects: name, description, source (planner | user) and the numbers of
+    the shots (of the storyboard shown) where the character appears."""
+    appears: dict[str, list[int]] = {c["name"]: [] for c in cast}
+    for shot in shots:
+        for name in shot["characters"]:
+            appears.get(name, []).append(shot["number"])
+    return [{**c, "shots": appears[c["name"]]} for c in cast]
+
+
+def _json_list(text: str | None) -> list[Any]:
+    # Most shots have no dialogue: `show` of 10,000 shots skips the decoder for them.
+    return [] if not text or text == "[]" else json.loads(text)
+
+
+@lru_cache(maxsize=1024)
+def _names(text: str | None) -> tuple[str, ...]:
+    """A shot's characters; the same few lists repeat from shot to shot."""
+    return tuple(_json_list(text))
+
+
 def shot_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The shot object: what a storyboard artist works with, and its latest image."""
     return {
         "id": row["id"],
         "index": row["idx"],
+        "number": row["idx"] + 1,
+        "camera": row["camera"],
+        "action": row["action"],
+        "dialogue": _json_list(row["dialogue"]),
+        "characters": list(_names(row["characters"])),
+        "duration": row["duration"],
         "description": row["description"],
         "prompt": row["prompt"],
-        "camera": row["camera"],
-        "dialogue": row["dialogue"],
-        "duration": row["duration"],
+        "image_prompt": row["image_prompt"],
         "seed": row["seed"],
+        "width": row["width"],
+        "height": row["height"],
         "image_key": row["image_key"],
         "image_url": row["image_url"],
         "url_expires_at": row["url_expires_at"],

@@ -26,6 +26,8 @@ from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
 
 # Short heartbeats and backoffs keep recovery tests fast; the mechanisms are the same.
 QUEUE_SETTINGS = {"heartbeat_s": 1, "retries": 2, "backoff": [1, 1], "job_timeout": 60}
+# Small frames keep renders cheap: 16:9 frames of 344 x 192 (the workers size every frame).
+IMAGE_SETTINGS = {"width": 256, "height": 256}
 
 
 def storyboard_argv() -> list[str]:
@@ -120,13 +122,14 @@ class QueueStack:
 
 def write_stack(
     root: Path, redis_url: str, s3_server: Any, daemon_url: str, daemon_token: str,
-    queue: dict[str, Any] | None = None,
+    queue: dict[str, Any] | None = None, images: dict[str, Any] | None = None,
 ) -> QueueStack:
     root.mkdir(parents=True, exist_ok=True)
     sections = {
         "store": {"path": "storyboard.db"},
         "redis": {"url": redis_url},
         "queue": {**QUEUE_SETTINGS, **(queue or {})},
+        "images": {**IMAGE_SETTINGS, **(images or {})},
         "daemon": {"url": daemon_url, "connect_timeout": 2.0, "read_timeout": 30.0},
         "s3": {"addressing_style": "path", "link_expiry": 3600},
     }
@@ -147,10 +150,11 @@ def make_stack(tmp_path: Path, redis_url: str, s3_server: Any, sketch_daemon: An
     made: list[QueueStack] = []
 
     def make(daemon: Any = None, daemon_url: str | None = None, name: str = "stack",
-             queue: dict[str, Any] | None = None) -> QueueStack:
+             queue: dict[str, Any] | None = None,
+             images: dict[str, Any] | None = None) -> QueueStack:
         d = daemon or sketch_daemon
         stack = write_stack(tmp_path / name, redis_url, s3_server, daemon_url or d.url, d.token,
-                            queue)
+                            queue, images)
         made.append(stack)
         return stack
 

@@ -83,6 +83,8 @@ def test_secrets_are_redacted(tmp_path):
         ("[redis]\nuri = 'x'\n", "unknown key redis.uri"),
         ("[images]\nsteps = 'many'\n", "images.steps: expected int"),
         ("[images]\nwidth = 500\n", "images.width must be a multiple of 8"),
+        ("[images]\naspect = '3:2'\n", "images.aspect: unknown aspect '3:2'; use one of 2.39:1"),
+        ("[images]\nsize_multiple = 12\n", "images.size_multiple must be 8, 16, ... or 256"),
         ("[s3]\naddressing_style = 'sideways'\n", "s3.addressing_style = 'sideways' is not one of"),
         ("[daemon]\ntoken = 'abc'\n", "daemon.token is a secret"),
         ("[queue]\njob_timeout = 0\n", "queue.job_timeout must be greater than 0"),

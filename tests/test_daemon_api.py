@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from PIL import Image
 
-from gpu_daemon.schemas import NDJSON
+from gpu_daemon.schemas import NDJSON, shot_seed
 
 
 def render_body(**overrides):
@@ -64,6 +64,17 @@ def test_rendered_shot_lands_in_the_bucket_behind_a_presigned_link(sketch_daemon
     query["X-Amz-Signature"] = ("0" if signature[0] != "0" else "1") + signature[1:]
     tampered = urlunsplit(parts._replace(query=urlencode(query)))
     assert httpx.get(tampered).status_code == 403
+
+
+def test_a_render_is_at_the_requested_size_and_its_prompt_carries_the_cast(sketch_daemon):
+    body = render_body(width=344, height=192, characters=[
+        {"name": "Lin", "description": "young woman, red wool scarf"}])
+    with sketch_daemon.client() as c:
+        shot = c.post("/v1/render", json=body).json()
+    assert (shot["width"], shot["height"]) == (344, 192)
+    assert Image.open(io.BytesIO(httpx.get(shot["image_url"]).content)).size == (344, 192)
+    assert shot["prompt"].startswith("cinematic film still, an old man opens a wooden door")
+    assert "Lin (young woman, red wool scarf)" in shot["prompt"]
 
 
 def test_same_request_gives_the_same_png(sketch_daemon):
@@ -121,22 +132,30 @@ def test_render_streams_progress_then_one_result(sketch_daemon):
 
 
 def test_plan_returns_shots_and_uploads_the_script(sketch_daemon, s3_server):
-    story = ("清晨，小镇还在沉睡。老人推开木门，看见院子里站着一个陌生的孩子。"
-             "“你是谁？”他问。孩子没有回答。")
+    story = ("清晨，小镇还在沉睡。老陈推开木门，看见院子里站着一个陌生的孩子。"
+             "“你是谁？”老陈问。孩子没有回答。")
     task_id = str(uuid.uuid4())
     with sketch_daemon.client() as c:
         resp = c.post("/v1/plan", json={"project_id": 3, "task_id": task_id, "story": story,
-                                        "style": "anime"})
+                                        "style": "anime", "aspect": "4:3", "width": 592,
+                                        "height": 440})
     assert resp.status_code == 200, resp.text
     plan = resp.json()
     assert plan["planner"] == "rules"
-    assert plan["shots"] and [s["index"] for s in plan["shots"]] == list(range(len(plan["shots"])))
+    shots = plan["shots"]
+    assert shots and [s["index"] for s in shots] == list(range(len(shots)))
+    assert [s["number"] for s in shots] == [s["index"] + 1 for s in shots]
+    assert [s["seed"] for s in shots] == [shot_seed(task_id, s["index"]) for s in shots]
+    assert plan["characters"] == [{"name": "老陈", "description": "elderly person"}]
+    assert {"speaker": "老陈", "line": "你是谁？"} in [d for s in shots for d in s["dialogue"]]
     assert plan["script_key"] == f"projects/3/scripts/{task_id}.json"
 
     got = httpx.get(plan["script_url"])
     assert got.status_code == 200
     script = got.json()
-    assert script["task_id"] == task_id and script["shots"] == plan["shots"]
+    assert script["task_id"] == task_id and script["shots"] == shots
+    assert (script["aspect"], script["width"], script["height"]) == ("4:3", 592, 440)
+    assert script["characters"] == plan["characters"]
     head = s3_server.client().head_object(Bucket=s3_server.bucket, Key=plan["script_key"])
     assert head["ContentType"].startswith("application/json")
 

@@ -98,3 +98,17 @@ def test_wrap_keeps_every_character_and_breaks_where_a_reader_expects():
     assert all(set(line.split()) <= words for line in english)
     assert not any(line[0] in "，。" for line in lines)
     assert wrap("abcdefghijklmnopqrstuvwxyz" * 3, fits)[0] != "abcdefghijklmnopqrstuvwxyz" * 3
+
+
+@pytest.mark.parametrize("size", [(792, 328), (384, 680), (152, 64), (64, 112)])
+def test_the_frame_is_the_whole_image_at_any_aspect_with_the_people_named(sketch, size):
+    w, h = size
+    people = sketch.panel(job(width=w, height=h, camera="wide", characters=("Lin", "Tom")))
+    assert people.size == size
+    others = sketch.panel(job(width=w, height=h, camera="wide", characters=("Ann", "Bob")))
+    alone = sketch.panel(job(width=w, height=h, camera="wide", characters=("Lin",)))
+    assert len({png(people), png(others), png(alone)}) == 3
+    # Ink in the caption band at the bottom (the description) and in the header at the top.
+    ink = people.convert("L").point(lambda v: 255 if v < 100 else 0)
+    assert ink.crop((2, h * 3 // 4, w - 2, h - 2)).getbbox() is not None
+    assert ink.crop((2, 2, w // 2, max(4, h // 8))).getbbox() is not None

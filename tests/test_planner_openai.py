@@ -10,24 +10,28 @@ from fixtures_llm import Answer, LLMServer
 from gpu_daemon.planner import PlannerError, make_planner
 from gpu_daemon.planner.openai import OpenAIPlanner
 from gpu_daemon.planner.rules import RulesPlanner
-from gpu_daemon.prompts import CLIP_BUDGET, estimate_tokens
+from gpu_daemon.prompts import CLIP_BUDGET, DESCRIPTION_TOKENS, estimate_tokens
 from storyboard_cli.config import Config
 from storyboard_cli.stack import services
 
 KEY = "sk-test-0123456789abcdef"
 STORY = "The storm broke over the bay. Mara climbed the lighthouse. \u201cHurry!\u201d she cried."
 
+MARA = "young woman, short red hair, yellow raincoat"
 SHOTS = {
+    "characters": [{"name": "Mara", "description": MARA}],
     "shots": [
         {"description": "The storm broke over the bay.", "camera": "Wide Shot",
+         "action": "Waves break over the harbour wall.",
          "prompt": "stormy bay at night, huge waves, lighthouse on the rocks", "duration": 4},
         {"description": "Mara climbed the lighthouse.", "camera": "MCU",
-         "prompt": "young woman climbing a spiral staircase inside a lighthouse",
-         "index": 7, "negative_prompt": "ignored"},
+         "action": "Mara climbs the spiral stairs.", "characters": ["Mara"],
+         "prompt": "a woman climbing a spiral staircase inside a lighthouse",
+         "index": 7, "negative_prompt": "ignored", "dialogue": []},
         {"description": "\u201cHurry!\u201d she cried.", "camera": "close up",
-         "prompt": "close-up of a frightened young woman shouting", "dialogue": "Hurry!",
-         "duration": 2.5},
-    ]
+         "prompt": "close-up of a frightened woman shouting", "characters": ["Mara"],
+         "dialogue": [{"speaker": "Mara", "line": "Hurry!"}], "duration": 2.5},
+    ],
 }
 
 
@@ -50,11 +54,17 @@ def test_the_rules_planner_is_the_default() -> None:
 
 def test_a_valid_answer_becomes_validated_shots(llm_server: LLMServer) -> None:
     llm_server.answer("```json\n" + json.dumps(SHOTS) + "\n```")
-    shots = planner_for(llm_server).plan(STORY, "noir", 10)
+    plan = planner_for(llm_server).plan(STORY, "noir", 10)
+    shots = plan.shots
 
+    assert [(c.name, c.description) for c in plan.characters] == [("Mara", MARA)]
     assert [s.index for s in shots] == [0, 1, 2]
+    assert [s.number for s in shots] == [1, 2, 3]
     assert [s.camera for s in shots] == ["wide", "medium close-up", "close-up"]
-    assert shots[2].dialogue == "Hurry!" and shots[0].dialogue is None
+    assert [s.characters for s in shots] == [[], ["Mara"], ["Mara"]]
+    assert [(d.speaker, d.line) for d in shots[2].dialogue] == [("Mara", "Hurry!")]
+    assert shots[0].dialogue == [] and shots[1].dialogue == []
+    assert shots[1].action == "Mara climbs the spiral stairs." and shots[2].action == ""
     assert shots[0].duration == 4.0 and shots[1].duration == 3.0
     assert shots[1].negative_prompt == ""  # the style's negative is added at render time
     assert shots[1].prompt == SHOTS["shots"][1]["prompt"]
@@ -66,7 +76,9 @@ def test_a_valid_answer_becomes_validated_shots(llm_server: LLMServer) -> None:
     assert body["response_format"] == {"type": "json_object"}
     assert body["temperature"] == 0
     system, user = body["messages"]
-    assert system["role"] == "system" and '"shots"' in system["content"]
+    assert system["role"] == "system"
+    for field in ('"shots"', '"characters"', '"action"', '"dialogue"', '"speaker"'):
+        assert field in system["content"]
     assert user["role"] == "user"
     assert STORY in user["content"] and "noir" in user["content"] and "10 shots" in user["content"]
 
@@ -77,6 +89,29 @@ def test_no_key_sends_no_authorization_header(llm_server: LLMServer) -> None:
     assert "Authorization" not in llm_server.requests[0].headers
 
 
+def test_slips_are_normalised_and_the_cast_covers_every_shot(llm_server: LLMServer) -> None:
+    answer = {
+        "characters": [{"name": " Mara ", "description": "woman " + "with a very long coat " * 9},
+                       {"name": "Mara", "description": "listed twice"}],
+        "shots": [
+            {"description": "Tom shouts.", "prompt": "an old man shouting", "camera": "cu",
+             "characters": ["Tom", {"name": "Mara"}, "Tom"], "dialogue": "Hurry up!"},
+            {"description": "Silence.", "prompt": "an empty room", "dialogue": None},
+        ],
+    }
+    llm_server.answer(json.dumps(answer))
+    plan = planner_for(llm_server).plan(STORY, "movie", 10)
+    # Tom was seen but not listed: he joins the cast, not yet described.
+    assert [c.name for c in plan.characters] == ["Mara", "Tom"]
+    mara, tom = plan.characters
+    assert estimate_tokens(mara.description) <= DESCRIPTION_TOKENS
+    assert mara.description.startswith("woman with a very long coat") and tom.description == ""
+    first, second = plan.shots
+    assert first.characters == ["Tom", "Mara"]
+    assert [(d.speaker, d.line) for d in first.dialogue] == [(None, "Hurry up!")]
+    assert second.dialogue == [] and second.characters == []
+
+
 def test_shots_are_capped_and_long_prompts_fit_clip(llm_server: LLMServer) -> None:
     many = {"shots": [
         {"description": f"Wave {n} hits the rocks.", "camera": "medium",
@@ -84,7 +119,7 @@ def test_shots_are_capped_and_long_prompts_fit_clip(llm_server: LLMServer) -> No
         for n in range(8)
     ]}
     llm_server.answer(json.dumps(many))
-    shots = planner_for(llm_server).plan(STORY, "movie", 3)
+    shots = planner_for(llm_server).plan(STORY, "movie", 3).shots
     assert [s.description for s in shots] == [f"Wave {n} hits the rocks." for n in range(3)]
     for n, shot in enumerate(shots):
         assert shot.prompt.startswith(f"wave {n} crashing")
@@ -93,8 +128,8 @@ def test_shots_are_capped_and_long_prompts_fit_clip(llm_server: LLMServer) -> No
 
 def test_an_invalid_answer_is_retried_once_with_the_reason(llm_server: LLMServer) -> None:
     llm_server.answer("Sure! Here is your storyboard: {shots: [", json.dumps(SHOTS))
-    shots = planner_for(llm_server).plan(STORY, "movie", 10)
-    assert len(shots) == 3
+    plan = planner_for(llm_server).plan(STORY, "movie", 10)
+    assert len(plan.shots) == 3
 
     first, second = llm_server.requests
     messages = second.body["messages"]
@@ -111,7 +146,7 @@ def test_two_invalid_answers_are_a_clear_error(llm_server: LLMServer) -> None:
         planner_for(llm_server).plan(STORY, "movie", 10)
     message = str(err.value)
     assert "story-model" in message and llm_server.base_url in message
-    assert "invalid shot list twice" in message and '{"shots": [...]}' in message
+    assert "invalid shot list twice" in message and '"shots": [...]}' in message
     # The first answer's problem was named in the retry request.
     assert "shot 0: camera" in llm_server.requests[1].body["messages"][3]["content"]
 

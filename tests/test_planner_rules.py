@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def plan(story: str, max_shots: int = 50) -> list[PlannedShot]:
-    return RulesPlanner().plan(story, "movie", max_shots)
+    return RulesPlanner().plan(story, "movie", max_shots).shots
 
 
 def no_space(text: str) -> str:
@@ -176,9 +176,11 @@ def test_shot_sizes_follow_scene_dialogue_and_emotion() -> None:
         "medium",
         "close-up",           # tears: an emotional beat
     ]
-    assert shots[3].dialogue == "Where is the keeper tonight?"
-    assert shots[4].dialogue == "He went down to the boats an hour ago"
-    assert shots[0].dialogue is None and shots[6].dialogue is None
+    assert [(d.speaker, d.line) for d in shots[3].dialogue] == [
+        ("the old fisherman", "Where is the keeper tonight?")]
+    assert [(d.speaker, d.line) for d in shots[4].dialogue] == [
+        ("Mara", "He went down to the boats an hour ago")]
+    assert shots[0].dialogue == [] and shots[6].dialogue == []
     assert shots[2].duration > shots[3].duration  # establishing shots hold longer
 
 
@@ -211,5 +213,85 @@ def test_prompts_lead_with_the_shot_size_and_fit_clip() -> None:
 
 def test_same_story_same_plan() -> None:
     story = (EXAMPLES / "lighthouse.txt").read_text(encoding="utf-8")
-    first = [s.model_dump() for s in plan(story, max_shots=5)]
-    assert first == [s.model_dump() for s in plan(story, max_shots=5)]
+    first = RulesPlanner().plan(story, "movie", 5).model_dump()
+    assert first == RulesPlanner().plan(story, "movie", 5).model_dump()
+
+
+# --- the cast, who speaks, who is seen (gpu_daemon.planner.people) ---------------------------
+
+
+def cast(story: str) -> list[tuple[str, str]]:
+    return [(c.name, c.description) for c in RulesPlanner().plan(story, "movie", 50).characters]
+
+
+def test_recurring_english_names_become_the_cast_described_from_the_text() -> None:
+    story = (EXAMPLES / "lighthouse.txt").read_text(encoding="utf-8")
+    assert cast(story) == [("Tom", "elderly man"), ("Mara", "young woman")]
+    shots = plan(story)
+    # "He worked the crank" follows a shot of Tom alone: the pronoun carries him.
+    worked = next(s for s in shots if s.description.startswith("He worked the crank"))
+    assert worked.characters == ["Tom"]
+    turn = next(s for s in shots if "won't turn" in s.description)
+    assert [(d.speaker, d.line) for d in turn.dialogue] == [("Mara", "The light won't turn")]
+    assert turn.characters == ["Mara"] and turn.action == ""
+    # A name spoken inside a quote is not a person seen.
+    assert all("Grandpa" not in s.characters for s in shots)
+
+
+def test_sentence_starts_titles_places_and_one_off_words_are_not_names() -> None:
+    story = (
+        "Far out at sea the storm grew. Captain Ahab paced the deck. In Boston the bells "
+        "rang. Ahab shouted at the crew. Far away, they sailed to Boston. Nobody slept. "
+        "Every sailor prayed. Every gull was silent."
+    )
+    assert [name for name, _ in cast(story)] == ["Ahab"]
+
+
+def test_chinese_names_before_speech_verbs_after_kin_words_and_old_surnames() -> None:
+    story = (
+        "老陈提着油灯爬上灯塔。孙女小雨早就等在透镜旁边。小雨说：“爷爷，快点！”"
+        "老陈笑道：“别急。”阿明问道：“灯呢？”阿明站在门口，看着他们。她笑了。"
+    )
+    assert cast(story) == [("老陈", "elderly person"), ("小雨", "girl"), ("阿明", "person")]
+    shots = plan(story)
+    said = [(d.speaker, d.line) for s in shots for d in s.dialogue]
+    assert said == [("小雨", "爷爷，快点！"), ("老陈", "别急。"), ("阿明", "灯呢？")]
+    # 她 after a shot of 阿明 alone (gender not known) carries 阿明 along.
+    assert shots[-1].characters == ["阿明"]
+
+
+def test_pronouns_carry_only_where_the_gender_fits() -> None:
+    story = (
+        "Lin opened the door. Tom waited outside in the rain with a parcel under his arm. "
+        "\u201cYou are early,\u201d Lin said. Tom smiled and handed her the parcel. "
+        "She tore the paper open at once. He walked away into the rain."
+    )
+    assert cast(story) == [("Lin", "person"), ("Tom", "man")]
+    texts = {s.description: s.characters for s in plan(story)}
+    assert texts["She tore the paper open at once."] == []  # not Tom
+    assert texts["He walked away into the rain."] == []  # the shot before shows nobody
+
+
+def test_action_is_the_shot_without_its_spoken_lines() -> None:
+    (shot,) = plan("\u201cI saw your light,\u201d he said, shaking the snow from his coat.")
+    assert shot.action == "Shaking the snow from his coat."
+    assert [(d.speaker, d.line) for d in shot.dialogue] == [(None, "I saw your light")]
+    assert shot.prompt == "extreme wide establishing shot, Shaking the snow from his coat."
+    (both,) = plan('"Hi," Tom said, "come in." Tom waited.', max_shots=1)
+    assert [(d.speaker, d.line) for d in both.dialogue] == [("Tom", "Hi"), ("Tom", "come in.")]
+    assert both.action == "Tom waited."
+
+
+def test_a_pronoun_resolved_once_tells_the_characters_gender_from_then_on() -> None:
+    story = (
+        "Lin unlocked the shop. Tom waited with a parcel under his arm. Lin looked up at "
+        "Tom. \u201cWhere did you find it?\u201d she asked. He only shook his head."
+    )
+    plan_ = RulesPlanner().plan(story, "movie", 50)
+    # "she" can only be Lin once Tom is a man; then Lin is a woman, and "he" is not Lin.
+    assert [(c.name, c.description) for c in plan_.characters] == [("Lin", "woman"),
+                                                                   ("Tom", "man")]
+    asked = next(s for s in plan_.shots if s.dialogue)
+    assert [(d.speaker, d.line) for d in asked.dialogue] == [("Lin", "Where did you find it?")]
+    assert asked.prompt == "medium shot, Lin speaking"
+    assert plan_.shots[-1].characters == []

@@ -92,8 +92,62 @@ def test_missing_file_and_unknown_project_exit_2(cli):
     }
 
 
+def test_a_project_has_the_configured_aspect_unless_new_chooses_one(cli, config_file,
+                                                                    tmp_path):
+    (tmp_path / "a.txt").write_text("One.")
+    assert json.loads(cli("new", "a.txt", "--json").stdout)["aspect"] == "16:9"
+    wide = json.loads(cli("new", "a.txt", "--aspect", "2.39", "--json").stdout)
+    assert (wide["aspect"], wide["width"], wide["height"]) == ("2.39:1", 792, 328)
+    config_file.write_text('[store]\npath = "storyboard.db"\n[images]\naspect = "9:16"\n'
+                           "width = 256\nheight = 256\n")
+    tall = json.loads(cli("new", "a.txt", "--json").stdout)
+    assert (tall["aspect"], tall["width"], tall["height"]) == ("9:16", 192, 344)
+    assert "9:16 frames of 192×344" in cli("show", str(tall["id"])).stdout
+    assert [r["aspect"] for r in json.loads(cli("list", "--json").stdout)] == [
+        "16:9", "2.39:1", "9:16"]
+
+    refused = cli("new", "a.txt", "--aspect", "3:2")
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        "Error: unknown aspect '3:2'; use one of 2.39:1, 2:1, 1.85:1, 16:9, 4:3, 1:1, 9:16")
+    assert store_of(config_file).db["projects"].count == 3
+
+
+def test_cast_lists_and_edits_the_characters_all_or_nothing(cli, config_file, tmp_path):
+    (tmp_path / "a.txt").write_text("Lin met Tom.")
+    cli("new", "a.txt")
+    assert json.loads(cli("cast", "1", "--json").stdout) == []
+    assert "No characters yet" in cli("cast", "1").stderr
+    set_two = cli("cast", "a", "--set", "Lin=young woman,  red wool scarf", "--set",
+                  "Tom = elderly man", "--json")
+    assert set_two.exit_code == 0, set_two.output
+    assert json.loads(set_two.stdout) == [
+        {"name": "Lin", "description": "young woman, red wool scarf", "source": "user",
+         "shots": []},
+        {"name": "Tom", "description": "elderly man", "source": "user", "shots": []}]
+
+    for args, message in [
+        (("--set", "Lin"), "write it as \"NAME=DESCRIPTION\""),
+        (("--set", "Lin="), "the description of Lin is empty (to drop Lin, use --remove)"),
+        (("--set", "Lin=" + "very long coat " * 12), "at most 20 fit beside the shot"),
+        (("--set", "=girl"), "character name ''"),
+        (("--set", "Ann=girl", "--remove", "Nobody"), "project 1 has no character 'Nobody'"),
+        (("--set", "tom=man", "--remove", "Tom"), "Tom is both described and removed"),
+    ]:
+        refused = cli("cast", "1", *args)
+        assert refused.exit_code == 2, args
+        assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert [c["name"] for c in store_of(config_file).cast(1)] == ["Lin", "Tom"]
+
+    removed = json.loads(cli("cast", "1", "--remove", "tom", "--json").stdout)
+    assert [c["name"] for c in removed] == ["Lin"]
+    table = cli("cast", "1").stdout
+    assert "young woman, red wool scarf" in table and "you" in table
+
+
 def test_lookups_in_a_fresh_directory_leave_no_store_behind(cli, tmp_path):
     assert cli("show", "1").exit_code == 2
+    assert cli("cast", "1").exit_code == 2
     assert cli("status", "no-such-task").exit_code == 2
     assert cli("links", "1").exit_code == 2
     assert cli("list", "--json").stdout.strip() == "[]"
@@ -145,7 +199,7 @@ def test_every_command_help_shows_an_example_on_one_line(cli):
             yield path, cmd
 
     found = list(leaves(group, ()))
-    assert len(found) == 17
+    assert len(found) == 18
     for path, cmd in found:
         example = next(ln.strip() for ln in cmd.help.splitlines() if "Example:" in ln)
         result = cli(*path, "--help")

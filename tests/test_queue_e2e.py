@@ -20,7 +20,8 @@ STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
          "Mara waited by the great lens. A small boat drifted toward the rocks.\n")
 TASK_KEYS = {"id", "type", "status", "project_id", "shot_id", "progress", "error",
              "created_at", "started_at", "finished_at", "shots"}
-SHOT_KEYS = {"id", "index", "description", "prompt", "camera", "seed", "image_key",
+SHOT_KEYS = {"id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
+             "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
              "image_url", "url_expires_at"}
 
 
@@ -51,13 +52,15 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
     shots = task["shots"]
     assert len(shots) >= 3
     assert task["progress"] == {"done": len(shots), "total": len(shots)}
-    assert all(set(s) >= SHOT_KEYS for s in shots)
+    assert all(set(s) == SHOT_KEYS for s in shots)
     assert [s["index"] for s in shots] == list(range(len(shots)))
+    assert [s["number"] for s in shots] == list(range(1, len(shots) + 1))
     # Piped, so progress came as plain lines on stderr: one per shot, then the outcome.
     assert done.stderr.count(" done (") == len(shots)
     assert f"task {task['id'][:8]}: succeeded" in done.stderr
+    # The project's 16:9 frame at the workers' pixel budget (256 x 256): 344 x 192.
     for shot in shots:
-        assert png(shot["image_url"]).size == (256, 256)
+        assert png(shot["image_url"]).size == (344, 192) == (shot["width"], shot["height"])
 
     target = shots[1]
     regen = stack.json("regen-shot", str(target["id"]), "--seed", "7", "--timeout", "60")
@@ -74,12 +77,19 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
     assert after["shots"][1]["seed"] == 7 and after["shots"][1]["prompt"] == target["prompt"]
     png(after["shots"][1]["image_url"])
 
-    renewed = stack.json("links", str(project), "--expires", "120")
+    links = stack.json("links", str(project), "--expires", "120")
+    renewed = links["shots"]
     assert [s["image_key"] for s in renewed] == [s["image_key"] for s in after["shots"]]
     assert all(r["image_url"] != a["image_url"] for r, a in zip(renewed, after["shots"],
                                                                   strict=True))
     for shot in renewed:
         png(shot["image_url"])
+    assert links["script_key"] == f"projects/{project}/scripts/{task['id']}.json"
+    script = json.loads(urllib.request.urlopen(links["script_url"], timeout=10).read())
+    assert (script["task_id"], script["aspect"], script["width"], script["height"]) == (
+        task["id"], "16:9", 344, 192)
+    assert [s["number"] for s in script["shots"]] == [s["number"] for s in shots]
+    assert [s["seed"] for s in script["shots"]] == [s["seed"] for s in shots]
     stored = stack.json("show", str(project))["shots"]
     assert [s["image_url"] for s in stored] == [s["image_url"] for s in renewed]
     # Without --json: a table, then every link whole on its own line.
@@ -93,15 +103,16 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
 def test_the_tiny_diffusers_pipeline_renders_every_shot_and_reports_its_steps(
     make_stack, diffusers_daemon
 ):
-    stack = make_stack(diffusers_daemon, name="diffusers")
+    stack = make_stack(diffusers_daemon, name="diffusers", images={"width": 64, "height": 64})
     stack.start_worker()
     project = new_project(stack)
     done = stack.run("generate", str(project), "--json", "--timeout", "90", timeout=120)
     assert done.returncode == 0, done.stderr
     task = json.loads(done.stdout)
     assert task["status"] == "succeeded"
+    # 16:9 at least 64 pixels high, in multiples of 8.
     for shot in task["shots"]:
-        assert png(shot["image_url"]).size == (64, 64)
+        assert png(shot["image_url"]).size == (112, 64)
     store = stack.store()
     # The daemon's NDJSON step events reached the store: 4 diffusion steps per shot.
     assert {(r["step"], r["steps"]) for r in store.task_renders(task["id"])} == {(4, 4)}

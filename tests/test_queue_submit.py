@@ -7,6 +7,7 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
+from gpu_daemon.schemas import shot_seed
 from storyboard_cli.config import load_config
 from storyboard_cli.errors import NotFound, UsageError
 from storyboard_cli.store import Store
@@ -14,7 +15,6 @@ from storyboard_cli.tasks.jobs import (
     connect_redis,
     enqueue_plan,
     retry_task,
-    shot_seed,
     submit_regen,
     submit_storyboard,
 )

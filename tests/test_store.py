@@ -85,3 +85,95 @@ def test_many_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
     assert Store(tmp_path / "new.db").db["_migrations"].count == len(MIGRATIONS)
+
+
+def test_a_store_from_before_the_board_fields_migrates_its_rows(tmp_path):
+    """Existing projects keep the square frames they were rendered at; dialogue text becomes
+    one line with no known speaker."""
+    from storyboard_cli.store import _database
+
+    conn = sqlite3.connect(str(tmp_path / "old.db"))
+    db = _database(conn)
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for fn in MIGRATIONS[:4]:
+        fn(db)
+        db["_migrations"].insert({"name": fn.__name__, "applied_at": "then"})
+    db["projects"].insert({"id": 1, "title": "old", "story": "Once.", "style": "movie",
+                           "created_at": "then"})
+    db["tasks"].insert({"id": "t", "type": "storyboard", "status": "succeeded",
+                        "project_id": 1, "created_at": "then"})
+    for idx, dialogue in enumerate(["Stay.", None]):
+        db["shots"].insert({"project_id": 1, "task_id": "t", "idx": idx, "description": "d",
+                            "prompt": "p", "dialogue": dialogue})
+    conn.commit()
+    conn.close()
+
+    view = Store(tmp_path / "old.db").project_view(1)
+    assert (view["aspect"], view["width"], view["height"], view["cast"]) == ("1:1", 512, 512, [])
+    assert [s["dialogue"] for s in view["shots"]] == [[{"speaker": None, "line": "Stay."}], []]
+    assert [(s["action"], s["characters"], s["number"]) for s in view["shots"]] == [
+        ("", [], 1), ("", [], 2)]
+
+
+def plan_rows(*characters: list[str]) -> list[dict]:
+    return [{"idx": k, "description": f"Shot {k}.", "action": f"Action {k}.", "prompt": "p",
+             "negative_prompt": "", "camera": "wide", "duration": 2.0, "seed": k,
+             "dialogue": [{"speaker": "Lin", "line": "你好"}], "characters": names}
+            for k, names in enumerate(characters)]
+
+
+def test_the_cast_grows_with_each_plan_and_keeps_the_users_words(tmp_path):
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("t", "Once.", "movie", "2.39:1")
+    first = store.create_task("storyboard", project["id"])
+    store.save_plan(first["id"], project["id"], plan_rows(["Lin"], ["Lin", "Tom"]), False,
+                    characters=[{"name": "Lin", "description": "woman"},
+                                {"name": "Tom", "description": "man"}],
+                    script={"key": "k.json", "url": "https://x/k", "expires_at": "2030-01-01"})
+    store.set_cast(project["id"], {"Lin": "young woman, red wool scarf", "Ann": "girl"})
+    again = store.create_task("storyboard", project["id"])
+    store.save_plan(again["id"], project["id"], plan_rows(["Tom"]), False,
+                    characters=[{"name": "Tom", "description": "tall man"},
+                                {"name": "Lin", "description": "woman"},
+                                {"name": "Mei", "description": "child"}])
+    assert [(c["name"], c["description"], c["source"]) for c in store.cast(project["id"])] == [
+        ("Lin", "young woman, red wool scarf", "user"), ("Tom", "man", "planner"),
+        ("Ann", "girl", "user"), ("Mei", "child", "planner")]
+    shot = store.task_shots(first)[1]
+    assert [c["name"] for c in store.shot_cast(store.get_shot(shot["id"]))] == ["Lin", "Tom"]
+    store.set_cast(project["id"], {}, remove=["Tom"])
+    assert [c["name"] for c in store.shot_cast(store.get_shot(shot["id"]))] == ["Lin"]
+
+    view = store.project_view(project["id"])  # the newest storyboard: the second plan
+    assert (view["aspect"], view["width"], view["height"]) == ("2.39:1", 792, 328)
+    assert view["script_key"] is None  # the second plan uploaded no script
+    assert [(c["name"], c["shots"]) for c in view["cast"]] == [
+        ("Lin", []), ("Ann", []), ("Mei", [])]
+    assert view["shots"][0]["dialogue"] == [{"speaker": "Lin", "line": "你好"}]
+    assert store.get_task(first["id"])["script_key"] == "k.json"
+
+
+def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
+    store = Store(tmp_path / "sb.db", frame_size=lambda aspect: (640, 360))
+    project = store.create_project("t", "Once.", "movie")
+    task = store.create_task("storyboard", project["id"])
+    store.save_plan(task["id"], project["id"], plan_rows(["Lin"]), True,
+                    characters=[{"name": "Lin", "description": "woman"}])
+    (render,) = store.task_renders(task["id"])
+    store.finish_render(task["id"], render["shot_id"], "a.png", "https://x/a", "2030-01-01", 5,
+                        image_prompt="cinematic film still, wide shot, Lin (woman)",
+                        size=(640, 360))
+    view = store.project_view(project["id"])
+    assert list(view) == [
+        "id", "title", "story_text", "style", "aspect", "width", "height", "created_at", "cast",
+        "script_key", "script_url", "script_url_expires_at", "task", "shots"]
+    assert (view["width"], view["height"]) == (640, 360)
+    assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
+                             "shots": [1]}]
+    (shot,) = view["shots"]
+    assert list(shot) == [
+        "id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
+        "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
+        "image_url", "url_expires_at"]
+    assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
+        "cinematic film still, wide shot, Lin (woman)", 640, 5)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_daemon.prompts import CLIP_BUDGET, SUBJECT_TOKENS, estimate_tokens, fit, fit_parts
+from gpu_daemon.prompts import (
+    CAST_TOKENS,
+    CLIP_BUDGET,
+    SUBJECT_TOKENS,
+    cast_phrase,
+    estimate_tokens,
+    fit,
+    fit_parts,
+)
 from gpu_daemon.styles import ALIASES, DEFAULT_NEGATIVE, STYLES, compose, lookup
 
 SHORT = "medium shot, an old keeper climbs the lighthouse stairs"
@@ -133,3 +141,33 @@ def test_fit_cuts_at_word_boundaries_and_drops_dangling_separators() -> None:
     assert cut == "the keeper, the lantern"
     assert fit("x" * 100, 5) == "x" * 20  # one word longer than the budget is cut inside
     assert fit_parts("", "", "") == ""
+
+
+LIN = ("Lin", "young woman, red wool scarf, black bob")
+TOM = ("Tom", "elderly man, grey beard, oilskin coat")
+
+
+@pytest.mark.parametrize("content", [SHORT, LONG_EN, LONG_ZH, LONG_WORD])
+@pytest.mark.parametrize("style", ["movie", "noir", "a very long verbatim style " * 8])
+def test_the_cast_goes_into_the_prompt_whole_in_the_same_words(style: str, content: str) -> None:
+    positive, _ = compose(content, style, characters=[LIN, TOM])
+    assert "Lin (young woman, red wool scarf, black bob), Tom (elderly man, grey beard, " \
+           "oilskin coat)" in positive
+    assert estimate_tokens(positive) <= CLIP_BUDGET
+    # The subject still leads: the content's start comes before the cast.
+    assert positive.index(content[:12]) < positive.index("Lin (")
+
+
+def test_characters_that_do_not_fit_beside_the_others_are_left_out_whole() -> None:
+    crowd = [(f"Sailor{n}", "weathered face, knitted cap, yellow oilskin") for n in range(5)]
+    phrase = cast_phrase(crowd)
+    assert estimate_tokens(phrase) <= CAST_TOKENS
+    kept = phrase.split("), ")
+    assert 1 <= len(kept) < 5
+    assert all(part.rstrip(")").endswith("yellow oilskin") for part in kept)
+    assert cast_phrase([("Lin", ""), ("Tom", "  elderly   man ")]) == "Tom (elderly man)"
+
+
+def test_without_a_cast_the_prompt_is_what_it_was() -> None:
+    assert compose(LONG_EN, "movie", characters=[]) == compose(LONG_EN, "movie")
+    assert fit_parts("a", LONG_EN, "b", keep="") == fit_parts("a", LONG_EN, "b")

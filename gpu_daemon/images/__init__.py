@@ -31,6 +31,7 @@ class RenderJob:
     index: int = 0
     camera: str = "medium"
     description: str = ""
+    characters: tuple[str, ...] = ()  # names of the people in the shot
     style: str = ""
 
     def batch_key(self) -> tuple[int, int, int, float, str]:

@@ -1,9 +1,11 @@
-"""The ``sketch`` backend: a storyboard panel drawn with PIL, so the system works without a GPU.
+"""The ``sketch`` backend: a storyboard frame drawn with PIL, so the system works without a GPU.
 
-A panel has a frame with a rough subject sized by the shot size (a wide shot shows a small
-figure, a close-up a head filling the frame), a header with shot number and shot size, and the
-description wrapped below. The same request always gives the same bytes; the seed only moves
-the subject along the rule-of-thirds lines.
+The whole image is the camera frame, at the project's aspect: a header with shot number and
+shot size (and the style), the people of the shot as rough figures sized by the shot size (a
+wide shot shows small figures, a close-up one head filling the frame), each labelled with its
+name, and the description as a caption band at the bottom. Sizes follow the frame's short
+side, so a 2.39:1 strip and a 9:16 portrait frame read alike. The same request always gives
+the same bytes; the seed only moves the figures along the rule-of-thirds lines.
 
 Chinese text needs a font that covers it: fontconfig is asked for one (Debian:
 fonts-wqy-microhei or fonts-noto-cjk). Without one, characters outside Latin-1 are drawn as
@@ -80,10 +82,11 @@ def find_cjk_font() -> str | None:
     return None
 
 
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+_WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
 # Punctuation that must not start a line: it hangs at the end of the previous one.
 _NO_LINE_START = set("，。、；：！？…）》」』”’,.;:!?)")
-_TOKEN = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]|\S+\s*|\s+")
+# A wide character alone, or a run of other non-space characters (a word, “, 3.5).
+_TOKEN = re.compile(rf"[{_WIDE}]|[^\s{_WIDE}]+\s*|\s+")
 
 
 def wrap(text: str, fits: Callable[[str], bool]) -> list[str]:
@@ -150,36 +153,32 @@ class SketchBackend:
 
     def panel(self, job: RenderJob) -> Image.Image:
         w, h = job.width, job.height
+        short = min(w, h)
         img = Image.new("RGB", (w, h), PAPER)
         draw = ImageDraw.Draw(img)
-        pad = max(2, w // 40)
-        line = max(1, w // 256)
-        head_font = self.font(max(8, h // 22))
-        body_font = self.font(max(8, h // 26))
+        pad = max(2, short // 28)
+        line = max(1, short // 170)
+        head_font = self.font(max(8, short // 17))
+        body_font = self.font(max(8, short // 20))
+        label_font = self.font(max(8, short // 24))
 
         header = self._drawable(f"SHOT {job.index + 1} · {job.camera.upper()}")
-        header_h = _text_height(draw, head_font) + pad
         draw.text((pad, pad), header, fill=INK, font=head_font)
         if job.style:
             style = self._drawable(job.style)[:30]
             sw = draw.textlength(style, font=head_font)
-            if sw < w - 2 * pad - draw.textlength(header, font=head_font):
+            if sw < w - 3 * pad - draw.textlength(header, font=head_font):
                 draw.text((w - pad - sw, pad), style, fill=INK, font=head_font)
+        scene_top = pad + _text_height(draw, head_font) + pad
 
-        frame_top = pad + header_h
-        frame = (pad, frame_top, w - pad - 1, frame_top + int((h - frame_top) * 0.62))
-        # Drawn on its own canvas so a large subject is cropped by the frame, as a camera would.
-        inner = Image.new("RGB", (frame[2] - frame[0], frame[3] - frame[1]), PAPER)
-        _subject(ImageDraw.Draw(inner), inner.size, job, line)
-        img.paste(inner, frame[:2])
-        draw.rectangle(frame, outline=INK, width=line)
-
-        body_top = frame[3] + pad
+        # The caption: as many lines as fit in the lower part of the frame (more of it in a
+        # portrait frame, where lines are short).
         line_h = _text_height(draw, body_font) + max(1, pad // 3)
-        room = max(0, (h - pad - body_top) // line_h)
-        text = self._drawable(job.description or job.prompt)
+        band = int(h * (0.36 if h > w else 0.28))
         max_w = w - 2 * pad
-        lines = wrap(text, lambda s: draw.textlength(s, font=body_font) <= max_w)
+        text = self._drawable(job.description or job.prompt)
+        lines = wrap(text, lambda t: draw.textlength(t, font=body_font) <= max_w)
+        room = max(0, (band - pad) // line_h)
         if len(lines) > room:
             lines = lines[:room]
             if lines:
@@ -187,28 +186,66 @@ class SketchBackend:
                 while last and draw.textlength(last + "…", font=body_font) > max_w:
                     last = last[:-1]
                 lines[-1] = last + "…"
+        caption_top = h - pad - len(lines) * line_h
+        scene_bottom = caption_top - pad if lines else h - pad
+
+        # Figures on their own canvas, so a large subject is cropped as a camera would.
+        scene = Image.new("RGB", (w - 2, max(1, scene_bottom - scene_top)), PAPER)
+        _subjects(ImageDraw.Draw(scene), scene.size, job, line,
+                  [self._drawable(n) for n in job.characters], label_font)
+        img.paste(scene, (1, scene_top))
+        if lines:
+            draw.line((pad, scene_bottom, w - pad, scene_bottom), fill=SHADE, width=line)
         for i, text_line in enumerate(lines):
-            draw.text((pad, body_top + i * line_h), text_line, fill=INK, font=body_font)
+            draw.text((pad, caption_top + i * line_h), text_line, fill=INK, font=body_font)
         draw.rectangle((0, 0, w - 1, h - 1), outline=INK, width=line)
         return img
 
 
-def _subject(draw: ImageDraw.ImageDraw, size: tuple[int, int], job: RenderJob, line: int) -> None:
+def _subjects(
+    draw: ImageDraw.ImageDraw,
+    size: tuple[int, int],
+    job: RenderJob,
+    line: int,
+    names: list[str],
+    font: ImageFont.FreeTypeFont,
+) -> None:
+    """A horizon, then a figure per person (one unnamed figure when the shot names nobody):
+    side by side on the thirds in a wider shot, the first person alone in a close-up."""
     fw, fh = size
-    # Horizon line, then a figure on a third chosen by the seed.
     horizon = fh * 2 // 3
     draw.line((0, horizon, fw, horizon), fill=SHADE, width=line)
     scale = _SUBJECT_SCALE.get(job.camera, 0.16)
-    cx = fw * (1 + job.seed % 2) // 3
+    shift = fw // 12 if job.seed % 2 else -fw // 12
     if scale == 0.0:  # insert: an object, not a person
         s = fh // 4
+        cx = fw // 2 + shift
         draw.rectangle((cx - s, horizon - s, cx + s, horizon), outline=INK, width=line)
         return
-    r = max(1, int(fh * scale))
+    people: list[str | None] = list(names[:4]) or [None]
+    if scale >= 0.32:
+        people = people[:1]
+    # Sized by the short side: a portrait frame shows people as small as a landscape one.
+    r = max(1, int(min(fw, fh) * scale))
     cy = fh * 2 // 5 if scale >= 0.16 else horizon - 3 * r
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=INK, width=line)
-    draw.line((cx, cy + r, cx, cy + r * 5), fill=INK, width=line)
-    draw.line((cx - 2 * r, cy + 2 * r, cx + 2 * r, cy + 2 * r), fill=INK, width=line)
+    for k, name in enumerate(people):
+        if len(people) == 1:
+            cx = fw * (1 + job.seed % 2) // 3
+        else:
+            cx = fw * (k + 1) // (len(people) + 1) + shift // 2
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=INK, width=line)
+        draw.line((cx, cy + r, cx, cy + r * 5), fill=INK, width=line)
+        draw.line((cx - 2 * r, cy + 2 * r, cx + 2 * r, cy + 2 * r), fill=INK, width=line)
+        if name:
+            # Under the feet of a whole figure; beside the head when the frame crops the body.
+            label_w, label_h = draw.textlength(name, font=font), _text_height(draw, font)
+            if scale < 0.22:
+                left, top = cx - label_w / 2, cy + r * 5 + line * 3
+            else:
+                left, top = cx - r * 0.75 - label_w, cy - r * 0.75 - label_h
+            left = max(line * 2, min(left, fw - label_w - line * 2))
+            top = max(line * 2, min(top, fh - label_h - line * 2))
+            draw.text((left, top), name, fill=INK, font=font)
 
 
 def _text_height(draw: ImageDraw.ImageDraw, font: ImageFont.FreeTypeFont) -> int:

@@ -1,9 +1,9 @@
-"""Shot planners: story text + style -> an ordered list of PlannedShot.
+"""Shot planners: story text + style -> a Plan: an ordered list of PlannedShot and the cast.
 
 Two backends, chosen by ``planner.backend``: ``rules`` (offline, deterministic) and
 ``openai`` (any OpenAI-compatible /v1/chat/completions service). Each shot's ``prompt`` is
-the content prompt (shot size + subject); the style preset is added at render time by
-gpu_daemon.styles.compose.
+the content prompt (shot size + subject); the style preset and the descriptions of the
+characters the shot shows are added at render time by gpu_daemon.styles.compose.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from gpu_daemon.schemas import PlannedShot
+    from gpu_daemon.schemas import Plan
     from storyboard_cli.config import Config
 
 
@@ -22,8 +22,9 @@ class PlannerError(Exception):
 class Planner(Protocol):
     name: str
 
-    def plan(self, story: str, style: str, max_shots: int) -> list[PlannedShot]:
-        """At most `max_shots` shots, indexed 0.. in story order. Raises PlannerError."""
+    def plan(self, story: str, style: str, max_shots: int) -> Plan:
+        """At most `max_shots` shots, indexed 0.. in story order, and the characters they
+        show. Raises PlannerError."""
 
 
 def make_planner(cfg: Config) -> Planner:

@@ -1,10 +1,12 @@
 """A planner backed by any OpenAI-compatible /v1/chat/completions service.
 
 vLLM, llama.cpp, Ollama, OpenAI, DeepSeek and Ark all speak this protocol. The model is
-asked for a JSON object in JSON mode at temperature 0; its answer is validated against
-PlannedShot. Models slip (a fence around the JSON, a made-up shot size, a missing field), so
-an invalid answer is sent back once with what was wrong; a second invalid answer is an
-error. The API key goes only into the Authorization header and is scrubbed from errors.
+asked for a JSON object in JSON mode at temperature 0: the cast (name + visual description)
+and the shots; the answer is validated against gpu_daemon.schemas.Plan. Models slip (a fence
+around the JSON, a made-up shot size, dialogue as a plain string, a character missing from
+the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
+back once with what was wrong; a second invalid answer is an error. The API key goes only
+into the Authorization header and is scrubbed from errors.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.schemas import PlannedShot, ShotSize
+from gpu_daemon.schemas import MAX_SHOT_CHARACTERS, Character, Plan, PlannedShot, ShotSize
 
 if TYPE_CHECKING:
     from storyboard_cli.config import PlannerConfig
@@ -26,17 +28,27 @@ if TYPE_CHECKING:
 SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 
 SYSTEM_PROMPT = f"""You are a storyboard artist. Split the user's story into shots, in story \
-order, covering every sentence of the story.
+order, covering every sentence of the story, and list its characters.
 Answer with one JSON object and nothing else, of this form:
-{{"shots": [{{"description": "...", "prompt": "...", "camera": "wide", "dialogue": null, \
+{{"characters": [{{"name": "Lin", "description": "young woman, long black hair, red wool \
+scarf"}}], "shots": [{{"description": "...", "action": "...", "prompt": "...", "camera": \
+"wide", "characters": ["Lin"], "dialogue": [{{"speaker": "Lin", "line": "..."}}], \
 "duration": 4.0}}]}}
+characters: every person who appears more than once or speaks, listed once:
+- name: as the story calls them.
+- description: how they look, in English, at most 15 words (age, build, hair, clothing); \
+one look for the whole story.
 Fields of each shot:
-- description: what happens in the shot, in the story's own language and words.
+- description: the story text the shot covers, in the story's own language and words.
+- action: what we see in the shot, one short sentence, in the story's language.
 - prompt: an English image prompt for a text-to-image model: the subject first, then \
-setting, action, lighting; at most 50 words; no style words (the style is added later).
+setting, action, lighting; at most 50 words; no style words and no character descriptions \
+(both are added later).
 - camera: the shot size, one of: {", ".join(SHOT_SIZES)}. Open each scene wide, use medium \
 shots for dialogue and close-ups for emotional beats.
-- dialogue: the words spoken in the shot, or null.
+- characters: the names (from "characters") of the people we see in the shot.
+- dialogue: the lines spoken in the shot, each {{"speaker": a name or null, "line": the \
+words}}; [] when nobody speaks.
 - duration: seconds on screen, a number."""
 
 # What models write for a shot size, mapped onto the schema's names.
@@ -62,16 +74,63 @@ def _camera(value: Any) -> Any:
     return _CAMERA_ALIASES.get(name, name)
 
 
-def _describe(exc: ValidationError, shot: int) -> str:
+def _describe(exc: ValidationError, what: str) -> str:
     problems = [
-        f"{'.'.join(str(p) for p in err['loc']) or 'shot'}: {err['msg']}"
+        f"{'.'.join(str(p) for p in err['loc']) or what.split()[0]}: {err['msg']}"
         for err in exc.errors()[:3]
     ]
-    return f"shot {shot}: " + "; ".join(problems)
+    return f"{what}: " + "; ".join(problems)
 
 
-def parse_shots(content: str | None, max_shots: int) -> list[PlannedShot]:
-    """The model's message content as at most `max_shots` validated shots."""
+def _dialogue(value: Any) -> Any:
+    """A plain string or a list of strings is dialogue without a known speaker."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return value
+    lines = []
+    for item in value:
+        if isinstance(item, str):
+            item = {"speaker": None, "line": item}
+        if isinstance(item, dict) and isinstance(item.get("line"), str):
+            if not item["line"].strip():
+                continue
+            item = {**item, "line": item["line"].strip()}
+        lines.append(item)
+    return lines
+
+
+def _names(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    names = [(v.get("name") if isinstance(v, dict) else v) for v in value]
+    names = [" ".join(n.split()) if isinstance(n, str) else n for n in names]
+    return list(dict.fromkeys(n for n in names if n))[:MAX_SHOT_CHARACTERS]
+
+
+def _cast(value: Any) -> list[Character]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidAnswer('"characters" must be a list of {"name", "description"}')
+    cast: dict[str, Character] = {}
+    for k, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InvalidAnswer(f"character {k}: expected an object, got {type(item).__name__}")
+        name = " ".join(str(item.get("name") or "").split())
+        description = " ".join(str(item.get("description") or "").split())
+        try:
+            character = Character(name=name, description=prompts.fit_description(description))
+        except ValidationError as exc:
+            raise InvalidAnswer(_describe(exc, f"character {k}")) from None
+        cast.setdefault(character.name, character)
+    return list(cast.values())
+
+
+def parse_plan(content: str | None, max_shots: int) -> Plan:
+    """The model's message content as a validated plan of at most `max_shots` shots."""
     if not content or not content.strip():
         raise InvalidAnswer("the answer was empty")
     fenced = _FENCED.search(content)
@@ -85,20 +144,31 @@ def parse_shots(content: str | None, max_shots: int) -> list[PlannedShot]:
         raise InvalidAnswer('expected a JSON object {"shots": [...]}')
     if not items:
         raise InvalidAnswer("the shot list is empty")
+    cast = _cast(data.get("characters") if isinstance(data, dict) else None)
     shots = []
     for index, item in enumerate(items[:max_shots]):
         if not isinstance(item, dict):
             raise InvalidAnswer(f"shot {index}: expected an object, got {type(item).__name__}")
-        fields = {k: v for k, v in item.items() if k not in ("index", "negative_prompt")}
+        fields = {k: v for k, v in item.items()
+                  if k not in ("index", "number", "negative_prompt", "seed")}
         if "camera" in fields:
             fields["camera"] = _camera(fields["camera"])
         if isinstance(fields.get("prompt"), str):
             fields["prompt"] = prompts.fit(" ".join(fields["prompt"].split()))
+        fields["dialogue"] = _dialogue(fields.get("dialogue"))
+        fields["characters"] = _names(fields.get("characters", []))
         try:
-            shots.append(PlannedShot.model_validate({**fields, "index": index}))
+            shot = PlannedShot.model_validate({**fields, "index": index})
         except ValidationError as exc:
-            raise InvalidAnswer(_describe(exc, index)) from None
-    return shots
+            raise InvalidAnswer(_describe(exc, f"shot {index}")) from None
+        # Someone seen in a shot but left out of the cast joins it, not yet described.
+        known = {c.name for c in cast}
+        cast += [Character(name=n) for n in shot.characters if n not in known]
+        shots.append(shot)
+    try:
+        return Plan(shots=shots, characters=cast)
+    except ValidationError as exc:
+        raise InvalidAnswer(_describe(exc, "characters")) from None
 
 
 class OpenAIPlanner:
@@ -110,7 +180,7 @@ class OpenAIPlanner:
         self.timeout = cfg.timeout
         self._api_key = cfg.api_key
 
-    def plan(self, story: str, style: str, max_shots: int) -> list[PlannedShot]:
+    def plan(self, story: str, style: str, max_shots: int) -> Plan:
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {
@@ -121,19 +191,20 @@ class OpenAIPlanner:
         with httpx.Client(timeout=self.timeout) as client:
             content = self._ask(client, messages)
             try:
-                return parse_shots(content, max_shots)
+                return parse_plan(content, max_shots)
             except InvalidAnswer as exc:
                 messages += [
                     {"role": "assistant", "content": content or ""},
                     {
                         "role": "user",
                         "content": f"That answer was invalid: {exc}. Answer again with only "
-                                   'the JSON object {"shots": [...]} described above.',
+                                   'the JSON object {"characters": [...], "shots": [...]} '
+                                   "described above.",
                     },
                 ]
             content = self._ask(client, messages)
             try:
-                return parse_shots(content, max_shots)
+                return parse_plan(content, max_shots)
             except InvalidAnswer as exc:
                 raise PlannerError(
                     f"model {self.model} at {self.url} gave an invalid shot list twice: {exc}"

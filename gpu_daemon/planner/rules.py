@@ -17,6 +17,9 @@ Steps, each deterministic:
    on emotional beats (emotion words, exclamations), medium / over-the-shoulder alternating
    for dialogue, full right after an establishing shot, medium otherwise; never the same
    size three times in a row.
+6. People (gpu_daemon.planner.people): the cast, who speaks each quote, who is in each shot;
+   a shot's action is its text without the spoken lines, and its prompt the shot size and
+   the action.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.schemas import PlannedShot, ShotSize
+from gpu_daemon.planner.people import Casting, ShotPeople, find_cast
+from gpu_daemon.schemas import DialogueLine, Plan, PlannedShot, ShotSize
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 # Characters around which no space is written: ideographs, kana, hangul, CJK punctuation
@@ -67,8 +71,6 @@ _EMOTION_ZH = re.compile(
 )
 _EXCLAIM = re.compile(r"[!！]")
 
-_QUOTED = re.compile(r"“([^”]*)”|「([^」]*)」|『([^』]*)』|\"([^\"]*)\"")
-_SPEECH_PUNCT = re.compile(r"[,，。.!！?？…~～、;；:：]")
 _EN_WORD = re.compile(r"[A-Za-z0-9']+")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 
@@ -286,23 +288,11 @@ def _even_groups(units: list[_Unit], count: int) -> list[_Unit]:
     return groups
 
 
-def _dialogue(text: str) -> str | None:
-    """The quoted speech in `text`; a short quote without punctuation (a name, a sound) is
-    not speech."""
-    spoken = []
-    for match in _QUOTED.finditer(text):
-        quote = next(g for g in match.groups() if g is not None).strip()
-        long_enough = len(_EN_WORD.findall(quote)) >= 3 or len(_CJK_CHAR.findall(quote)) >= 6
-        if quote and (long_enough or _SPEECH_PUNCT.search(quote)):
-            spoken.append(quote.rstrip(",，、 "))
-    return " ".join(spoken) or None
-
-
 def _is_emotional(text: str) -> bool:
     return bool(_EXCLAIM.search(text) or _EMOTION_EN.search(text) or _EMOTION_ZH.search(text))
 
 
-def _shot_sizes(units: list[_Unit], dialogues: list[str | None]) -> list[ShotSize]:
+def _shot_sizes(units: list[_Unit], dialogues: list[list[DialogueLine]]) -> list[ShotSize]:
     sizes: list[ShotSize] = []
     for k, (unit, dialogue) in enumerate(zip(units, dialogues, strict=True)):
         size: ShotSize
@@ -330,6 +320,16 @@ def _duration(text: str, establishing: bool) -> float:
     return min(_MAX_DURATION_S, max(_MIN_DURATION_S, round(seconds * 2) / 2))
 
 
+def _subject(text: str, who: ShotPeople) -> str:
+    """What the image shows: the action, or for a shot that is only its dialogue, the people
+    speaking (the words themselves draw nothing)."""
+    if who.action:
+        return who.action
+    if who.characters:
+        return " and ".join(who.characters) + " speaking"
+    return text
+
+
 def content_prompt(camera: str, description: str) -> str:
     """Shot size first, then the description, within CLIP's budget by the estimate."""
     return prompts.fit(prompts.join(SHOT_PHRASES[camera], description))
@@ -338,8 +338,9 @@ def content_prompt(camera: str, description: str) -> str:
 class RulesPlanner:
     name = "rules"
 
-    def plan(self, story: str, style: str, max_shots: int) -> list[PlannedShot]:
-        """Shots for every sentence of `story`; `style` is applied at render time."""
+    def plan(self, story: str, style: str, max_shots: int) -> Plan:
+        """Shots for every sentence of `story`, and its cast; `style` is applied at render
+        time."""
         if max_shots < 1:
             raise PlannerError(f"max_shots must be at least 1, got {max_shots}")
         units = [u for scene in _scene_units(paragraphs(story)) for u in scene]
@@ -354,16 +355,21 @@ class RulesPlanner:
                 f"{longest} characters, the limit is {_MAX_DESCRIPTION}); allow more shots "
                 "(max_shots) or split the story"
             )
-        dialogues = [_dialogue(u.text) for u in units]
-        sizes = _shot_sizes(units, dialogues)
-        return [
+        casting = Casting(find_cast(story, [s for p in paragraphs(story) for s in sentences(p)]))
+        people = casting.shots([u.text for u in units])
+        sizes = _shot_sizes(units, [p.dialogue for p in people])
+        shots = [
             PlannedShot(
                 index=k,
                 description=unit.text,
-                prompt=content_prompt(size, unit.text),
+                action=who.action,
+                prompt=content_prompt(size, _subject(unit.text, who)),
                 camera=size,
-                dialogue=dialogue,
+                dialogue=who.dialogue,
+                characters=who.characters,
                 duration=_duration(unit.text, unit.scene_start),
             )
-            for k, (unit, size, dialogue) in enumerate(zip(units, sizes, dialogues, strict=True))
+            for k, (unit, size, who) in enumerate(zip(units, sizes, people, strict=True))
         ]
+        shown = {name for shot in shots for name in shot.characters}
+        return Plan(shots=shots, characters=[c for c in casting.characters() if c.name in shown])

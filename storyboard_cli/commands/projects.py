@@ -18,6 +18,8 @@ from storyboard_cli.commands.common import (
     debug_option,
     json_option,
 )
+from storyboard_cli.errors import UsageError
+from storyboard_cli.frames import ASPECTS
 
 
 @click.command("init", cls=Command)
@@ -76,30 +78,36 @@ def _toml_value(value: Any) -> str:
 @click.option("--title", help="Project title [default: file name].")
 @click.option("--style", default="movie", show_default=True,
               help="Visual style preset (movie, anime, noir, watercolor, ...).")
+@click.option("--aspect", metavar="RATIO",
+              help=f"Frame aspect: {', '.join(ASPECTS)} [default: images.aspect, 16:9].")
 @click.option("--encoding", help="Force the text encoding [default: detect].")
 @common_options
 @command
 def new(
-    file: str, title: str | None, style: str, encoding: str | None, config: Path | None,
-    json_out: bool, debug: bool,
+    file: str, title: str | None, style: str, aspect: str | None, encoding: str | None,
+    config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Create a project from a story file (UTF-8, UTF-8 with BOM, UTF-16 or GB18030).
 
     \b
-    Example: storyboard new examples/lighthouse.txt --style watercolor
+    Example: storyboard new examples/lighthouse.txt --style watercolor --aspect 2.39:1
     """
+    from storyboard_cli.service import check_aspect
     from storyboard_cli.stories import load_story
 
     ctx = Context(config, create_store=True)
+    if aspect is not None:  # refused before the story is even read
+        aspect = check_aspect(aspect)
     text, name, _ = load_story(file, encoding, ctx.config.limits.max_story_bytes)
     project = ctx.service.create_project(Path(name).stem if title is None else title, text,
-                                         style)
+                                         style, aspect)
     if json_out:
         output.print_json(project)
         return
     output.info(
         f"Created project [bold]{project['id']}[/] {output.escape(repr(project['title']))} "
-        f"({len(text):,} characters, style {output.escape(project['style'])})."
+        f"({len(text):,} characters, style {output.escape(project['style'])}, "
+        f"{project['aspect']} frames of {project['width']}×{project['height']})."
     )
     output.info(f"Next: storyboard generate {project['id']}")
 
@@ -122,11 +130,11 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("id", "title", "style", "chars", "shots", "last task", "created")
+    table = Table("id", "title", "style", "aspect", "chars", "shots", "last task", "created")
     for r in rows:
         table.add_row(
-            str(r["id"]), r["title"], r["style"], str(r["story_chars"]), str(r["shots"]),
-            r["last_task_status"] or "-", r["created_at"][:19],
+            str(r["id"]), r["title"], r["style"], r["aspect"], str(r["story_chars"]),
+            str(r["shots"]), r["last_task_status"] or "-", r["created_at"][:19],
         )
     output.stdout.print(table)
 
@@ -136,10 +144,11 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
 @common_options
 @command
 def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None:
-    """Show one project: its story, latest storyboard task and shots with links.
+    """Show one project: its story, frame, cast, latest storyboard and every shot (camera,
+    action, dialogue, characters, duration, prompt, seed) with links.
 
     \b
-    Example: storyboard show 1 --json | jq '.shots[].image_url'
+    Example: storyboard show 1 --json | jq '.shots[] | {number, camera, dialogue}'
     """
     data = Context(config).service.project(project)
     if json_out:
@@ -150,6 +159,48 @@ def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None
     print_project(data)
 
 
+@click.command("cast", cls=Command)
+@argument("project", "Project id or exact title.")
+@click.option("--set", "assignments", multiple=True, metavar='"NAME=DESCRIPTION"',
+              help="Describe a character (repeatable); a new name joins the cast.")
+@click.option("--remove", multiple=True, metavar="NAME", help="Drop a character (repeatable).")
+@common_options
+@command
+def cast(
+    project: str, assignments: tuple[str, ...], remove: tuple[str, ...], config: Path | None,
+    json_out: bool, debug: bool,
+) -> None:
+    """List a project's characters, or change their descriptions.
+
+    A character's description goes, word for word, into the prompt of every shot that shows
+    the character; later renders and regen-shot use the new words.
+
+    \b
+    Example: storyboard cast 1 --set "Lin=young woman, red wool scarf, black bob"
+    """
+    service = Context(config).service
+    if assignments or remove:
+        characters = service.set_cast(project, _assignments(assignments), list(remove))
+    else:
+        characters = service.cast(project)
+    if json_out:
+        output.print_json(characters)
+        return
+    from storyboard_cli.commands.text import print_cast
+
+    print_cast(characters, project)
+
+
+def _assignments(values: tuple[str, ...]) -> dict[str, str]:
+    descriptions: dict[str, str] = {}
+    for value in values:
+        name, sep, description = value.partition("=")
+        if not sep:
+            raise UsageError(f'--set {value!r}: write it as "NAME=DESCRIPTION"')
+        descriptions[name] = description
+    return descriptions
+
+
 def register(group: click.Group) -> None:
-    for cmd in (init, config, new, list_, show):
+    for cmd in (init, config, new, list_, show, cast):
         group.add_command(cmd)

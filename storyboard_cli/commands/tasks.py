@@ -79,7 +79,7 @@ def _print_links(shots: list[dict[str, Any]], project: int | str) -> None:
         return
     output.stdout.print(f"\nImage links (renew with: storyboard links {project}):")
     for s in linked:
-        output.stdout.print(f"  shot {s['index'] + 1}: {s['image_url']}", markup=False,
+        output.stdout.print(f"  shot {s['number']}: {s['image_url']}", markup=False,
                             soft_wrap=True)
 
 
@@ -165,22 +165,26 @@ def status(
 def links(
     project: str, expires: int | None, config: Path | None, json_out: bool, debug: bool
 ) -> None:
-    """Fresh presigned links for every shot image of a project (nothing is rendered again).
+    """Fresh presigned links for every shot image and the shot-list script of a project
+    (nothing is rendered again); with --json, the project object with the new links.
 
     \b
-    Example: storyboard links 1 --expires 3600 --json | jq -r '.[].image_url'
+    Example: storyboard links 1 --expires 3600 --json | jq -r '.shots[].image_url'
     """
-    shots = Context(config).service.links(project, expires)
+    view = Context(config).service.links(project, expires)
     if json_out:
-        output.print_json(shots)
+        output.print_json(view)
         return
+    shots = view["shots"]
     if not any(s["image_key"] for s in shots):
         output.info(f"No images yet: storyboard generate {project}")
-        return
-    from storyboard_cli.commands.text import shots_table
+    else:
+        from storyboard_cli.commands.text import shots_table
 
-    output.stdout.print(shots_table(shots))
-    _print_links(shots, project)
+        output.stdout.print(shots_table(shots))
+        _print_links(shots, project)
+    if view["script_url"]:
+        output.stdout.print(f"\nShot list: {view['script_url']}", markup=False, soft_wrap=True)
 
 
 @click.command("retry", cls=Command)

@@ -1,4 +1,5 @@
-"""Human-readable output: tables of shots and links (the --json shapes live in store.py)."""
+"""Human-readable output: projects, shots, the cast and links (the --json shapes live in
+store.py)."""
 
 from __future__ import annotations
 
@@ -9,32 +10,90 @@ from rich.table import Table
 from storyboard_cli import output
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def dialogue_text(lines: list[dict[str, Any]]) -> str:
+    """Spoken lines as a script writes them: SPEAKER: line (the speaker where known)."""
+    return "\n".join(f"{d['speaker']}: {d['line']}" if d["speaker"] else d["line"]
+                     for d in lines)
+
+
 def shots_table(shots: list[dict[str, Any]]) -> Table:
-    table = Table("id", "#", "camera", "description", "image link", show_lines=False)
+    table = Table("id", "#", "camera", "s", "action / dialogue", "image link", show_lines=False)
     for s in shots:
-        desc = s["description"]
+        said = dialogue_text(s["dialogue"]).replace("\n", " / ")
+        seen = s["action"] or (f"“{said}”" if said else s["description"])
         table.add_row(
-            str(s["id"]), str(s["index"] + 1), s["camera"] or "",
-            desc if len(desc) <= 60 else desc[:59] + "…",
-            s["image_url"] or "-",
+            str(s["id"]), str(s["number"]), s["camera"] or "", f"{s['duration']:g}",
+            _cut(seen, 60), s["image_url"] or "-",
         )
     return table
 
 
+def print_shot(shot: dict[str, Any]) -> None:
+    """One shot as a storyboard artist reads it: number, size, duration, then the fields."""
+    out = output.stdout
+    head = (f"Shot {shot['number']} · {shot['camera']} · {shot['duration']:g} s"
+            f"  (id {shot['id']}, seed {shot['seed']})")
+    out.print(f"\n[bold]{output.escape(head)}[/]")
+    fields = [
+        ("Action", shot["action"]),
+        ("Dialogue", dialogue_text(shot["dialogue"])),
+        ("Cast", ", ".join(shot["characters"])),
+        ("Prompt", shot["prompt"]),
+        ("Image", shot["image_url"] or "not rendered yet"),
+    ]
+    for label, value in fields:
+        if value:
+            lines = value.splitlines()
+            out.print(f"  {label + ':':<10}{lines[0]}", markup=False, soft_wrap=True)
+            for more in lines[1:]:
+                out.print(f"  {'':<10}{more}", markup=False, soft_wrap=True)
+
+
+def print_cast(characters: list[dict[str, Any]], project: int | str) -> None:
+    if not characters:
+        output.info(f"No characters yet: storyboard generate {project} finds them, or add "
+                    f'one: storyboard cast {project} --set "NAME=DESCRIPTION"')
+        return
+    table = Table("name", "description", "shots", "from")
+    for c in characters:
+        shots = ", ".join(map(str, c["shots"])) or "-"
+        table.add_row(c["name"], c["description"] or "(none)", _cut(shots, 30),
+                      "you" if c["source"] == "user" else "planner")
+    output.stdout.print(table)
+
+
 def print_project(data: dict[str, Any]) -> None:
-    output.stdout.print(f"[bold]{data['title']}[/]  (project {data['id']}, style {data['style']})")
+    out = output.stdout
+    out.print(
+        f"[bold]{output.escape(data['title'])}[/]  (project {data['id']}, style "
+        f"{output.escape(data['style'])}, {data['aspect']} frames of "
+        f"{data['width']}×{data['height']})"
+    )
     story = data["story_text"].strip()
-    output.stdout.print(story if len(story) <= 300 else story[:299] + "…", markup=False)
+    out.print(_cut(story, 300), markup=False)
+    if data["cast"]:
+        cast = "; ".join(f"{c['name']} ({c['description']})" if c["description"] else c["name"]
+                         for c in data["cast"])
+        out.print(f"\nCast: {cast}", markup=False, soft_wrap=True)
     task = data["task"]
     if task is None:
-        output.stdout.print(f"\nNo storyboard yet: storyboard generate {data['id']}")
+        out.print(f"\nNo storyboard yet: storyboard generate {data['id']}")
         return
     p = task["progress"]
-    output.stdout.print(
+    out.print(
         f"\nLatest storyboard task {task['id']}: {task['status']} ({p['done']}/{p['total']} shots)",
         markup=False,
     )
     if task["error"]:
-        output.stdout.print(f"error: {task['error']}", markup=False)
+        out.print(f"error: {task['error']}", markup=False)
     if data["shots"]:
-        output.stdout.print(shots_table(data["shots"]))
+        total = sum(s["duration"] for s in data["shots"])
+        out.print(f"{len(data['shots'])} shots, {total:g} s in all", markup=False)
+    if data["script_url"]:
+        out.print(f"Shot list: {data['script_url']}", markup=False, soft_wrap=True)
+    for shot in data["shots"]:
+        print_shot(shot)

@@ -69,7 +69,7 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
     store = Store(cfg.store_path)
     try:
         text, name, _ = load_story(str(story), None, cfg.limits.max_story_bytes)
-        project = store.create_project(Path(name).stem, text, "movie")
+        project = store.create_project(Path(name).stem, text, "movie", cfg.images.aspect)
         if not quiet:
             output.info(f"Project {project['id']} {project['title']!r} from {story}: "
                         "planning and rendering ...")

@@ -12,7 +12,6 @@ Each worker process holds one Context (store, daemon client, Redis) for all its 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import time
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from redis import Redis
     from rq.job import Job
 
-    from gpu_daemon.schemas import PlannedShot, ProgressEvent
+    from gpu_daemon.schemas import PlannedShot, ProgressEvent, RenderRequest
     from storyboard_cli.config import Config, QueueConfig
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.daemon_client import DaemonClient
@@ -144,12 +143,6 @@ def check_redis(redis: Redis, url: str) -> None:
 
 def render_job_id(task: dict[str, Any], shot_id: int) -> str:
     return task["id"] if task["type"] == "shot_generation" else f"{task['id']}-shot-{shot_id}"
-
-
-def shot_seed(task_id: str, index: int) -> int:
-    """The seed of a planned shot: fixed by task and index, so a re-run renders the same."""
-    digest = hashlib.sha256(f"{task_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def system_queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
@@ -323,15 +316,20 @@ def plan_job(task_id: str) -> dict[str, Any]:
     with_images = not task["params"].get("no_images")
     if not store.plan_stored(task_id):
         project = store.get_project(task["project_id"])
+        width, height = ctx.config.images.frame_size(project["aspect"])
         plan = ctx.daemon.plan(PlanRequest(
             project_id=project["id"], task_id=task_id, story=project["story"],
             style=task["params"].get("style") or project["style"],
+            aspect=project["aspect"], width=width, height=height,
         ))
         if not plan.shots:
             store.fail_task(task_id, f"the planner ({plan.planner}) returned no shots")
             return {"task_status": "failed"}
+        script = None if plan.script_key is None else {
+            "key": plan.script_key, "url": plan.script_url, "expires_at": plan.url_expires_at}
         store.save_plan(task_id, project["id"], [planned_row(task_id, s) for s in plan.shots],
-                        with_renders=with_images)
+                        with_renders=with_images,
+                        characters=[c.model_dump() for c in plan.characters], script=script)
     if not with_images:
         store.succeed_task(task_id)
         return {"task_status": "succeeded"}
@@ -341,18 +339,42 @@ def plan_job(task_id: str) -> dict[str, Any]:
 
 
 def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
+    from gpu_daemon.schemas import shot_seed
+
     return {
-        "idx": shot.index, "description": shot.description, "prompt": shot.prompt,
-        "negative_prompt": shot.negative_prompt, "camera": shot.camera,
-        "dialogue": shot.dialogue, "duration": shot.duration,
+        "idx": shot.index, "description": shot.description, "action": shot.action,
+        "prompt": shot.prompt, "negative_prompt": shot.negative_prompt, "camera": shot.camera,
+        "dialogue": [line.model_dump() for line in shot.dialogue],
+        "characters": shot.characters, "duration": shot.duration,
         "seed": shot_seed(task_id, shot.index),
     }
 
 
+def render_request(
+    store: Store, config: Config, task: dict[str, Any], shot_id: int, seed: int
+) -> RenderRequest:
+    """What the daemon is asked to render for a shot of a task: its prompt (or a regen's),
+    the project's style (or the task's) and frame size, the current descriptions of the
+    characters it shows, and the render's seed."""
+    from gpu_daemon.schemas import Character, RenderRequest
+
+    shot = store.get_shot(shot_id)
+    project = store.get_project(shot["project_id"])
+    params = task["params"]
+    width, height = config.images.frame_size(project["aspect"])
+    return RenderRequest(
+        project_id=project["id"], shot_id=shot_id, task_id=task["id"], index=shot["idx"],
+        prompt=params.get("prompt") or shot["prompt"],
+        negative_prompt=shot["negative_prompt"] or "",
+        description=shot["description"], camera=shot["camera"] or "medium",
+        characters=[Character(name=c["name"], description=c["description"])
+                    for c in store.shot_cast(shot)],
+        style=params.get("style") or project["style"], seed=seed, width=width, height=height,
+    )
+
+
 def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     """Render one shot through the daemon and record its image (once)."""
-    from gpu_daemon.schemas import RenderRequest
-
     ctx = context()
     store = ctx.store
     task = store.get_task(task_id)
@@ -362,22 +384,12 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     if render["status"] == "done":
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
     store.start_task(task_id, shot_id)
-    shot = store.get_shot(shot_id)
-    project = store.get_project(shot["project_id"])
-    params = task["params"]
-    result = ctx.daemon.render(
-        RenderRequest(
-            project_id=project["id"], shot_id=shot_id, task_id=task_id, index=shot["idx"],
-            prompt=params.get("prompt") or shot["prompt"],
-            negative_prompt=shot["negative_prompt"] or "",
-            description=shot["description"], camera=shot["camera"] or "medium",
-            style=params.get("style") or project["style"], seed=render["seed"],
-        ),
-        on_progress=StepWriter(store, task_id, shot_id),
-    )
+    result = ctx.daemon.render(render_request(store, ctx.config, task, shot_id, render["seed"]),
+                               on_progress=StepWriter(store, task_id, shot_id))
     status = store.finish_render(
         task_id, shot_id, result.image_key, result.image_url, result.url_expires_at,
-        result.seed, prompt=params.get("prompt"),
+        result.seed, prompt=task["params"].get("prompt"), image_prompt=result.prompt,
+        size=(result.width, result.height),
     )
     return {"task_status": status, "image_key": result.image_key}
 
