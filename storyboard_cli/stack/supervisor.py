@@ -197,6 +197,8 @@ class Part:
     after_ready: Callable[[], None] | None = None
     # Set instead of argv when the program is not installed: reported when it must start.
     missing: str = ""
+    # What its health check asks, for `ps` when only that check fails.
+    check: str = ""
 
 
 def _argv(make: Callable[[], list[str]]) -> tuple[list[str], str]:
@@ -339,30 +341,32 @@ class Stack:
 
         parts = [
             Part("redis", redis_argv[0], redis_url, lambda: redis_answers(redis_url), 15,
-                 missing=redis_argv[1]),
+                 missing=redis_argv[1], check="it does not answer PING"),
             Part("s3", s3_argv[0], local_s3_endpoint(cfg),
                  lambda: services.http_ok(f"{local_s3_endpoint(cfg)}/healthz"), 30,
                  env={k: v for k, v in self.env.items() if not k.startswith("AWS_")},
                  after_ready=lambda: services.ensure_bucket(
                      local_s3_endpoint(cfg), cfg.s3.access_key, cfg.s3.secret_key,
                      cfg.s3.bucket),
-                 missing=s3_argv[1]),
+                 missing=s3_argv[1], check="its /healthz does not answer"),
             Part("daemon", [*console_script("gpu-daemon", "gpu_daemon.cli"), "serve",
                             *config_args, "--host", frp.daemon_local_ip(cfg),
                             "--port", str(cfg.daemon.port)],
                  self.daemon_local_url,
                  lambda: services.http_ok(f"{self.daemon_local_url}{frp.HEALTH_PATH}"), 90,
-                 env=daemon_env),
+                 env=daemon_env, check=f"its {frp.HEALTH_PATH} does not answer"),
             Part("frps", frps_argv[0], f"127.0.0.1:{cfg.frp.server_port}",
                  lambda: services.port_open(cfg.frp.server_port), 10, env=frp_env,
-                 missing=frps_argv[1]),
+                 missing=frps_argv[1], check="its port refuses connections"),
             Part("frpc", frpc_argv[0],
                  frp.admin_url(cfg) if cfg.frp.mode == "stcp" else self.tunnel_url,
-                 frpc_ready, 30, needs=("frps", "daemon"), env=frp_env, missing=frpc_argv[1]),
+                 frpc_ready, 30, needs=("frps", "daemon"), env=frp_env, missing=frpc_argv[1],
+                 check="its proxy is not running (its log says why)"),
         ]
         if cfg.frp.mode == "stcp":
             parts.append(Part("visitor", visitor_argv[0], self.tunnel_url, tunnel_ready, 30,
-                              needs=("frpc",), env=frp_env, missing=visitor_argv[1]))
+                              needs=("frpc",), env=frp_env, missing=visitor_argv[1],
+                              check="the daemon does not answer through it"))
         worker_env = {**self.env, "STORYBOARD_DAEMON_URL": self.tunnel_url,
                       "STORYBOARD_REDIS_URL": redis_url}
         for i in range(1, workers + 1):
@@ -374,7 +378,7 @@ class Stack:
                 lambda name=name: self._worker_registered(name, redis_url), 30,
                 # Not the tunnel: a job taken before it is up is retried like any outage, and
                 # `up` returns only once every part, the tunnel included, is healthy.
-                needs=("redis",), env=worker_env,
+                needs=("redis",), env=worker_env, check="it is not registered with RQ",
             ))
         return parts
 
@@ -557,24 +561,50 @@ class Stack:
         return PartStatus(rec.name, state, rec.pid, rec.address, log=rec.log)
 
     def ps(self) -> list[PartStatus]:
-        """Each recorded part: running and healthy, running but unhealthy, or gone."""
+        """Each recorded part: running and healthy, gone, running but unhealthy, or running
+        and waiting: its health check fails only because a part it needs is down (frpc and
+        the visitor when the daemon is), which its detail names."""
         recs = {r.name: r for r in self.records()}
         if not recs:
             return []
         workers = sum(1 for n in recs if n.startswith("worker-"))
         parts = {p.name: p for p in self.parts(self.redis_url(), workers)}
-        out = []
+        out: dict[str, PartStatus] = {}
+        causes: dict[str, list[str]] = {}  # part -> the parts actually down behind it
         for name, rec in recs.items():
             part = parts.get(name)
             if not rec.alive():
-                out.append(PartStatus(name, "not running", rec.pid, rec.address,
-                                      "exited; `storyboard up` restarts it", rec.log,
-                                      _tail(Path(rec.log))))
+                out[name] = PartStatus(name, "not running", rec.pid, rec.address,
+                                       "exited; `storyboard up` restarts it", rec.log,
+                                       _tail(Path(rec.log)))
                 continue
-            healthy = part is None or services.wait_until(part.ready, 0)
-            out.append(PartStatus(name, "running" if healthy else "unhealthy", rec.pid,
-                                  rec.address, "" if healthy else "not answering", rec.log))
-        return out
+            if part is None or services.wait_until(part.ready, 0):
+                out[name] = PartStatus(name, "running", rec.pid, rec.address, log=rec.log)
+                continue
+            down = _causes(part.needs, out, causes)
+            if down:
+                causes[name] = down
+                named = ", ".join(f"{n} is {out[n].state}" if n in out else f"{n} is not started"
+                                  for n in down)
+                out[name] = PartStatus(name, "waiting", rec.pid, rec.address,
+                                       f"runs, but {named}", rec.log)
+            else:
+                out[name] = PartStatus(name, "unhealthy", rec.pid, rec.address,
+                                       f"runs, but {part.check or 'its health check fails'}",
+                                       rec.log, _tail(Path(rec.log)))
+        return list(out.values())
+
+
+def _causes(needs: tuple[str, ...], seen: dict[str, PartStatus],
+            causes: dict[str, list[str]]) -> list[str]:
+    """The parts really down among needs, following needs that only wait themselves."""
+    down: list[str] = []
+    for need in needs:
+        status = seen.get(need)
+        found = causes.get(need, []) if status and status.state == "waiting" else \
+            ([] if status and status.ok else [need])
+        down += [n for n in found if n not in down]
+    return down
 
 
 def _order(name: str) -> tuple[int, int]:
