@@ -25,7 +25,7 @@ from gpu_daemon import __version__, schemas
 from gpu_daemon.auth import BearerAuth, BodyLimit
 from gpu_daemon.images import ImageBackend, RenderJob
 from gpu_daemon.images.batching import RenderQueue
-from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError
+from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError, check_bucket
 
 if TYPE_CHECKING:
     from gpu_daemon.planner import Planner
@@ -256,8 +256,12 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
         return {"ok": True}
 
     @app.get("/v1/status")
-    async def status() -> schemas.DaemonStatus:
-        return daemon.status()
+    async def status(check: str = "") -> schemas.DaemonStatus:
+        answer = daemon.status()
+        if check == "bucket":
+            answer.bucket = await asyncio.get_running_loop().run_in_executor(
+                None, check_bucket, daemon.cfg.s3)
+        return answer
 
     @app.post("/v1/plan")
     async def plan(req: schemas.PlanRequest, request: Request) -> Response:

@@ -53,7 +53,7 @@ OUTAGES = [
     Outage("daemon", {"frpc", "daemon"}, "GPU daemon is down", "frpc"),
     Outage("frpc", {"frpc", "daemon"}, "frpc is not running", "frpc"),
     Outage("visitor", {"visitor", "daemon"}, "stcp visitor", "visitor"),
-    Outage("s3", {"bucket"}, "S3 endpoint does not answer", "bucket"),
+    Outage("s3", {"daemon-bucket", "bucket"}, "S3 endpoint does not answer", "bucket"),
     Outage("redis", {"redis"}, "start Redis", "redis"),
     Outage("frps", {"frps", "frpc", "visitor", "daemon"}, "start frps", "frps", restore=False),
 ]
@@ -64,8 +64,8 @@ def test_a_healthy_stack_passes_every_check(running_stack):
     assert done.returncode == 0, done.stdout + done.stderr
     checks = {c["name"]: c["status"] for c in json.loads(done.stdout)["checks"]}
     assert checks == dict.fromkeys(
-        ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon", "bucket"],
-        "ok")
+        ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon",
+         "daemon-bucket", "bucket"], "ok")
 
 
 def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(running_stack):
@@ -78,6 +78,12 @@ def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(runn
         if outage.part == "daemon":  # frpc notices at its next health check (every 2 s)
             assert services.wait_until(
                 lambda: (frp.proxy_status(cfg) or {}).get("status") == "check failed", 10)
+        if outage.part == "daemon":
+            # frpc and the visitor run: `ps` says they wait for the daemon, which is down.
+            parts = {s.name: (s.state, s.detail) for s in stack.ps()}
+            assert parts["daemon"][0] == "not running"
+            assert parts["frpc"] == ("waiting", "runs, but daemon is not running")
+            assert parts["visitor"] == ("waiting", "runs, but daemon is not running")
         report = doctor(path)
         failing = {name for name, (status, _) in report.items() if status == "fail"}
         assert failing == outage.failing, (outage.part, report)

@@ -256,13 +256,69 @@ def _extract_binaries(archive: Path, out_dir: Path) -> dict[str, Path]:
 # --- configs --------------------------------------------------------------------------------
 
 
-def tunnel_port(cfg: Config, mode: str | None = None) -> int:
-    return cfg.frp.remote_port if (mode or cfg.frp.mode) == "tcp" else cfg.frp.visitor_port
+@dataclass(frozen=True)
+class Box:
+    """One GPU box behind the tunnel: its proxy's name and its ports on the host.
+
+    Without [frp] boxes there is one box without a name, using proxy_name, remote_port and
+    visitor_port. With boxes = ["gpu1", "gpu2", ...], box i (from 0) registers the proxy
+    <proxy_name>-<box> and is reached at remote_port + i (tcp) / visitor_port + i (stcp), so
+    one storyboard.toml describes every box and no two register the same proxy.
+    """
+
+    name: str
+    proxy_name: str
+    remote_port: int
+    visitor_port: int
+
+    def port(self, mode: str) -> int:
+        return self.remote_port if mode == "tcp" else self.visitor_port
+
+    def url(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.port(mode)}"
 
 
-def tunnel_url(cfg: Config, mode: str | None = None) -> str:
-    """Where workers on the host reach the daemon: the host-side end of the tunnel."""
-    return f"http://127.0.0.1:{tunnel_port(cfg, mode)}"
+def boxes(cfg: Config) -> list[Box]:
+    f = cfg.frp
+    if not f.boxes:
+        return [Box("", f.proxy_name, f.remote_port, f.visitor_port)]
+    return [Box(name, f"{f.proxy_name}-{name}", f.remote_port + i, f.visitor_port + i)
+            for i, name in enumerate(f.boxes)]
+
+
+def box(cfg: Config, name: str | None) -> Box:
+    """The box named (the only one when there are no [frp] boxes)."""
+    known = boxes(cfg)
+    if not cfg.frp.boxes:
+        if name:
+            raise UsageError(f"--box {name}: this configuration has no [frp] boxes")
+        return known[0]
+    if not name:
+        raise UsageError("this configuration has several GPU boxes ([frp] boxes: "
+                         f"{', '.join(cfg.frp.boxes)}): say which one this is with --box NAME")
+    for b in known:
+        if b.name == name:
+            return b
+    raise UsageError(f"--box {name}: not one of [frp] boxes ({', '.join(cfg.frp.boxes)})")
+
+
+def box_of_url(cfg: Config, url: str, mode: str | None = None) -> Box | None:
+    """The box whose host-side tunnel end is url, if any."""
+    for b in boxes(cfg):
+        if url.rstrip("/") == b.url(mode or cfg.frp.mode):
+            return b
+    return None
+
+
+def tunnel_port(cfg: Config, mode: str | None = None, box_name: str | None = None) -> int:
+    chosen = box(cfg, box_name) if box_name else boxes(cfg)[0]
+    return chosen.port(mode or cfg.frp.mode)
+
+
+def tunnel_url(cfg: Config, mode: str | None = None, box_name: str | None = None) -> str:
+    """Where workers on the host reach the daemon (of the first box, or the one named): the
+    host-side end of the tunnel."""
+    return f"http://127.0.0.1:{tunnel_port(cfg, mode, box_name)}"
 
 
 def admin_url(cfg: Config) -> str:
@@ -270,9 +326,9 @@ def admin_url(cfg: Config) -> str:
     return f"http://127.0.0.1:{cfg.frp.admin_port}"
 
 
-def registered_name(cfg: Config) -> str:
+def registered_name(cfg: Config, proxy_name: str | None = None) -> str:
     """frps prefixes a proxy's name with its user."""
-    return f"{cfg.frp.gpu_user}.{cfg.frp.proxy_name}"
+    return f"{cfg.frp.gpu_user}.{proxy_name or cfg.frp.proxy_name}"
 
 
 def daemon_local_ip(cfg: Config) -> str:
@@ -362,7 +418,7 @@ def render_frps(cfg: Config) -> str:
         ("bindPort", cfg.frp.server_port),
         "# tcp proxies publish on loopback only: the daemon is never on a public port.",
         ("proxyBindAddr", "127.0.0.1"),
-        ("allowPorts", [{"single": cfg.frp.remote_port}]),
+        ("allowPorts", [{"single": b.remote_port} for b in boxes(cfg)]),
         ("auth.method", "token"),
         ("auth.token", _env(TOKEN_ENV)),
     ]
@@ -372,8 +428,9 @@ def render_frps(cfg: Config) -> str:
     return _toml(lines)
 
 
-def render_gpu_frpc(cfg: Config, mode: str) -> str:
+def render_gpu_frpc(cfg: Config, mode: str, box_name: str | None = None) -> str:
     """The GPU box's frpc: exposes the local daemon as a tcp or stcp proxy."""
+    this = box(cfg, box_name)
     lines: list[Line] = [
         *_header("frpc on the GPU box: exposes gpu-daemon through the tunnel", mode),
         *_common_client(cfg, cfg.frp.gpu_user),
@@ -384,14 +441,15 @@ def render_gpu_frpc(cfg: Config, mode: str) -> str:
         ("webServer.user", cfg.frp.admin_user),
         ("webServer.password", _env(ADMIN_PASSWORD_ENV)),
         "",
+        *([f"# GPU box {this.name!r} of [frp] boxes."] if this.name else []),
         "[[proxies]]",
-        ("name", cfg.frp.proxy_name),
+        ("name", this.proxy_name),
         ("type", mode),
         ("localIP", daemon_local_ip(cfg)),
         ("localPort", cfg.daemon.port),
     ]
     if mode == "tcp":
-        lines.append(("remotePort", cfg.frp.remote_port))
+        lines.append(("remotePort", this.remote_port))
     else:
         lines.append(("secretKey", _env(SECRET_KEY_ENV)))
         if cfg.frp.visitor_user != cfg.frp.gpu_user:
@@ -414,19 +472,24 @@ def render_visitor(cfg: Config) -> str:
     lines: list[Line] = [
         *_header("frpc visitor on the host: binds the daemon's address for the workers", "stcp"),
         *_common_client(cfg, cfg.frp.visitor_user),
-        "",
-        "[[visitors]]",
-        ("name", f"{cfg.frp.proxy_name}-visitor"),
-        ("type", "stcp"),
-        ("serverName", cfg.frp.proxy_name),
     ]
-    if cfg.frp.visitor_user != cfg.frp.gpu_user:
-        lines.append(("serverUser", cfg.frp.gpu_user))
-    lines += [
-        ("secretKey", _env(SECRET_KEY_ENV)),
-        ("bindAddr", "127.0.0.1"),
-        ("bindPort", cfg.frp.visitor_port),
-    ]
+    for this in boxes(cfg):
+        lines += [
+            "",
+            *([f"# GPU box {this.name!r}: its workers use {this.url('stcp')}"]
+              if this.name else []),
+            "[[visitors]]",
+            ("name", f"{this.proxy_name}-visitor"),
+            ("type", "stcp"),
+            ("serverName", this.proxy_name),
+        ]
+        if cfg.frp.visitor_user != cfg.frp.gpu_user:
+            lines.append(("serverUser", cfg.frp.gpu_user))
+        lines += [
+            ("secretKey", _env(SECRET_KEY_ENV)),
+            ("bindAddr", "127.0.0.1"),
+            ("bindPort", this.visitor_port),
+        ]
     return _toml(lines)
 
 
@@ -435,18 +498,35 @@ GPU_FILE = "frpc.toml"
 VISITOR_FILE = "frpc_visitor.toml"
 
 
-def render(cfg: Config, side: str, mode: str | None = None) -> dict[str, str]:
-    """File name -> TOML text for one side: host = frps (+ visitor for stcp), gpu = frpc."""
+def worker_env_file(box_name: str) -> str:
+    return f"worker-{box_name}.env"
+
+
+def render_worker_env(this: Box, mode: str) -> str:
+    return (f"# Workers of GPU box {this.name!r} (`storyboard frp render`); systemd's\n"
+            f"# storyboard-worker@{this.name} reads /etc/storyboard/{worker_env_file(this.name)}\n"
+            f"STORYBOARD_DAEMON_URL={this.url(mode)}\n")
+
+
+def render(cfg: Config, side: str, mode: str | None = None,
+           box_name: str | None = None) -> dict[str, str]:
+    """File name -> text for one side: host = frps (+ visitor for stcp, + one worker env file
+    per box with [frp] boxes), gpu = frpc (of box_name, with [frp] boxes)."""
     mode = mode or cfg.frp.mode
     if side not in SIDES:
         raise UsageError(f"--side must be one of {', '.join(SIDES)}, not {side!r}")
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if side == "gpu":
-        return {GPU_FILE: render_gpu_frpc(cfg, mode)}
+        return {GPU_FILE: render_gpu_frpc(cfg, mode, box_name)}
+    if box_name:
+        raise UsageError("--box is for --side gpu: the host side serves every box")
     files = {FRPS_FILE: render_frps(cfg)}
     if mode == "stcp":
         files[VISITOR_FILE] = render_visitor(cfg)
+    if cfg.frp.boxes:
+        for this in boxes(cfg):
+            files[worker_env_file(this.name)] = render_worker_env(this, mode)
     return files
 
 
@@ -457,19 +537,20 @@ class Rendered:
 
 
 def url_warning(cfg: Config, mode: str | None = None) -> str | None:
-    """Set when [daemon] url is not the tunnel's host-side address."""
+    """Set when [daemon] url is not the tunnel's host-side address (of any box)."""
     want = tunnel_url(cfg, mode)
-    if cfg.daemon.url.rstrip("/") != want:
+    if box_of_url(cfg, cfg.daemon.url, mode) is None:
         return (f"[daemon] url is {cfg.daemon.url} but the {mode or cfg.frp.mode} tunnel "
                 f"delivers the daemon at {want}: set url = \"{want}\" (or "
                 f"STORYBOARD_DAEMON_URL={want}) so workers go through the tunnel")
     return None
 
 
-def write_configs(cfg: Config, side: str, mode: str | None, out_dir: Path) -> Rendered:
+def write_configs(cfg: Config, side: str, mode: str | None, out_dir: Path,
+                  box_name: str | None = None) -> Rendered:
     """Render one side's configs into out_dir; refuses when a secret they need is unset."""
     mode = mode or cfg.frp.mode
-    files = render(cfg, side, mode)
+    files = render(cfg, side, mode, box_name)
     missing = missing_secrets(cfg, side, mode)
     if missing:
         raise ConfigError(
@@ -507,10 +588,12 @@ def verify(binary: Path, config: Path, env: dict[str, str] | None = None) -> tup
 
 
 def proxy_status(cfg: Config, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The GPU-side proxy as frpc's admin API reports it, or None if it is not registered.
+    """The GPU-side proxy (of whichever box this frpc serves) as frpc's admin API reports it,
+    or None if it is not registered.
 
     Raises httpx errors when the admin API is unreachable and PermissionError on 401.
     """
+    names = {n for b in boxes(cfg) for n in (registered_name(cfg, b.proxy_name), b.proxy_name)}
     import httpx
 
     resp = httpx.get(f"{admin_url(cfg)}/api/status", timeout=timeout,
@@ -520,6 +603,6 @@ def proxy_status(cfg: Config, timeout: float = 2.0) -> dict[str, Any] | None:
     resp.raise_for_status()
     for proxies in resp.json().values():
         for proxy in proxies or []:
-            if proxy.get("name") in (registered_name(cfg), cfg.frp.proxy_name):
+            if proxy.get("name") in names:
                 return proxy
     return None

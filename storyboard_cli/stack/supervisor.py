@@ -17,8 +17,10 @@ record in <state_dir>/run/<part>.json (pid, argv and the process's start time). 
 counts while its pid still is that process (same start time), so `down` never signals a
 stranger that reused the pid, and `up` never starts a part that is already running.
 
-Secrets the stack needs and does not find (daemon token, frp token/secret/admin password,
-S3 credentials for the local SeaweedFS) are generated once into the `.env` beside the config.
+Secrets the stack needs and does not find (daemon token, frp token/secret/admin password) are
+generated once into the `.env` beside the config. Settings that only hold while the stack runs
+(the local SeaweedFS's endpoint and keys, the stack's own Redis) go into a marked block of that
+`.env`, which `down` removes: none of them outlives the stack unannounced.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.config import Config, find_config, load_config
+from storyboard_cli.config import Config, dotenv_values_of, find_config, load_config
 from storyboard_cli.stack import frp, services
 
 FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor")
@@ -62,17 +64,61 @@ def env_file(cfg: Config) -> Path:
 
 
 def read_env_files(config_path: Path | None) -> dict[str, str]:
-    """What load_config would take from .env files (cwd, then beside the config)."""
-    from dotenv import dotenv_values
+    """What load_config would take from .env files (beside the config, then the cwd)."""
+    return {key: value for key, (value, _) in dotenv_values_of(config_path).items()}
 
-    values: dict[str, str] = {}
-    base = config_path.parent if config_path else Path.cwd()
-    for candidate in (base / ".env", Path.cwd() / ".env"):
-        if candidate.is_file():
-            for key, value in dotenv_values(candidate).items():
-                if value is not None:
-                    values.setdefault(key, value)
-    return values
+
+STACK_BLOCK_BEGIN = ("# >>> storyboard up: the local stack's settings, above storyboard.toml's "
+                     "until `storyboard down` removes this block")
+STACK_BLOCK_END = "# <<< storyboard up"
+
+
+def _split_stack_block(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The file's lines outside the stack's block, and the variables inside it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return [], {}
+    outside, inside, in_block = [], {}, False
+    for line in lines:
+        if line == STACK_BLOCK_BEGIN:
+            in_block = True
+        elif line == STACK_BLOCK_END and in_block:
+            in_block = False
+        elif in_block:
+            key, sep, value = line.partition("=")
+            if sep:
+                inside[key.strip()] = value
+        else:
+            outside.append(line)
+    return outside, inside
+
+
+def _write_private(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+def set_stack_env(path: Path, values: Mapping[str, str]) -> None:
+    """Put settings that belong to the local stack (its S3 endpoint and keys, its Redis) into
+    .env, in a marked block that `storyboard down` removes, so none outlives the stack."""
+    outside, inside = _split_stack_block(path)
+    inside.update(values)
+    while outside and not outside[-1].strip():
+        outside.pop()
+    block = [STACK_BLOCK_BEGIN, *(f"{k}={v}" for k, v in inside.items()), STACK_BLOCK_END]
+    _write_private(path, [*outside, *([""] if outside else []), *block])
+
+
+def clear_stack_env(path: Path) -> list[str]:
+    """Remove the local stack's block from .env; returns the variables it held."""
+    outside, inside = _split_stack_block(path)
+    if inside:
+        _write_private(path, outside)
+    return list(inside)
 
 
 def append_env(path: Path, values: Mapping[str, str], why: str) -> None:
@@ -118,17 +164,24 @@ def prepare(
     notes: list[str] = []
     if generate:
         new = {name: make() for name, make in GENERATED_SECRETS.items() if not env.get(name)}
+        local: dict[str, str] = {}
         if uses_local_s3(cfg):
             if not cfg.s3.endpoint:
-                new["ENDPOINT"] = local_s3_endpoint(cfg)
+                local["ENDPOINT"] = local_s3_endpoint(cfg)
             if not (cfg.s3.access_key and cfg.s3.secret_key):
-                new["ACCESS_KEY"] = "sb" + secrets.token_hex(8)
-                new["SECRET_KEY"] = secrets.token_urlsafe(30)
+                local["ACCESS_KEY"] = "sb" + secrets.token_hex(8)
+                local["SECRET_KEY"] = secrets.token_urlsafe(30)
+        target = env_file(cfg)
         if new:
-            target = env_file(cfg)
-            append_env(target, new, "generated by `storyboard up` for the local stack")
+            append_env(target, new, "generated by `storyboard up` (shared secrets; kept by "
+                                    "`storyboard down`)")
             notes.append(f"generated {', '.join(sorted(new))} into {target}")
-            env = {**new, **env}
+        if local:
+            set_stack_env(target, local)
+            notes.append(f"set {', '.join(local)} for the local SeaweedFS in {target}, "
+                         "above any [s3] settings of storyboard.toml until `storyboard down`")
+        if new or local:
+            env = {**new, **local, **env}
             cfg = load_config(path, environ=env)
     return cfg, env, notes
 
@@ -244,13 +297,16 @@ class Stack:
 
     def __init__(self, cfg: Config, env: Mapping[str, str]) -> None:
         self.cfg = copy.deepcopy(cfg)
-        # Everything runs on this machine: the GPU side's frpc logs in to the local frps.
+        # Everything runs on this machine: the GPU side's frpc logs in to the local frps, and
+        # the one local daemon is the only GPU box.
         self.cfg.frp.server_addr = "127.0.0.1"
+        self.cfg.frp.boxes = []
         self.env = dict(env)
         self.dir = cfg.state_dir
         self.run_dir = self.dir / "run"
         self.log_dir = self.dir / "logs"
         self.frp_dir = self.dir / "frp"
+        self.env_cleared: list[str] = []
 
     # -- records --
 
@@ -472,8 +528,7 @@ class Stack:
         own = self.own_redis_url()
         if own != configured:
             # Later commands (generate, status, doctor) must find the stack's Redis too.
-            append_env(env_file(self.cfg), {"STORYBOARD_REDIS_URL": own},
-                       "the Redis of `storyboard up`; remove to use [redis] url")
+            set_stack_env(env_file(self.cfg), {"STORYBOARD_REDIS_URL": own})
             self.env["STORYBOARD_REDIS_URL"] = own
             self.cfg.redis.url = own
         return own
@@ -538,8 +593,10 @@ class Stack:
     # -- down / ps --
 
     def down(self) -> list[PartStatus]:
-        """Stop exactly the processes `up` started (by pid, if still the same process)."""
+        """Stop exactly the processes `up` started (by pid, if still the same process), and
+        take the stack's settings out of .env (self.env_cleared: which)."""
         with self._lock():
+            self.env_cleared = clear_stack_env(env_file(self.cfg))
             recs = self.records()
             # Workers first, so none takes a job while the daemon or tunnel goes away.
             workers = [r for r in recs if r.name.startswith("worker-")]
