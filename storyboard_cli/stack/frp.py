@@ -261,9 +261,10 @@ class Box:
     """One GPU box behind the tunnel: its proxy's name and its ports on the host.
 
     Without [frp] boxes there is one box without a name, using proxy_name, remote_port and
-    visitor_port. With boxes = ["gpu1", "gpu2", ...], box i (from 0) registers the proxy
-    <proxy_name>-<box> and is reached at remote_port + i (tcp) / visitor_port + i (stcp), so
-    one storyboard.toml describes every box and no two register the same proxy.
+    visitor_port. With boxes = ["gpu1", "gpu2", ...], box i (from 0) is reached at
+    remote_port + i (tcp) / visitor_port + i (stcp) and registers the proxy <proxy_name>-<box>,
+    except the first, which keeps proxy_name: adding boxes changes nothing on the first one.
+    One storyboard.toml describes every box, and no two register the same proxy.
     """
 
     name: str
@@ -282,8 +283,8 @@ def boxes(cfg: Config) -> list[Box]:
     f = cfg.frp
     if not f.boxes:
         return [Box("", f.proxy_name, f.remote_port, f.visitor_port)]
-    return [Box(name, f"{f.proxy_name}-{name}", f.remote_port + i, f.visitor_port + i)
-            for i, name in enumerate(f.boxes)]
+    return [Box(name, f.proxy_name if i == 0 else f"{f.proxy_name}-{name}", f.remote_port + i,
+                f.visitor_port + i) for i, name in enumerate(f.boxes)]
 
 
 def box(cfg: Config, name: str | None) -> Box:
