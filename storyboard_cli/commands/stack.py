@@ -189,9 +189,12 @@ def _workers_table(workers: list[Any]) -> None:
               help="host: config, store, Redis, workers, the tunnel and every daemon the "
                    "workers use, the bucket. gpu (on the GPU box): the daemon, its model, its "
                    "bucket, frps as seen from there, frpc.")
+@click.option("--wait", type=click.FloatRange(min=0), default=0,
+              help="Run the checks again until all pass or this many seconds have passed "
+                   "(for services that are still starting).")
 @common_options
 @command
-def doctor(side: str, config: Path | None, json_out: bool, debug: bool) -> None:
+def doctor(side: str, wait: float, config: Path | None, json_out: bool, debug: bool) -> None:
     """Check every part of the system; one row per check, with a fix for each failure.
 
     Exit code 2 for a configuration problem, 3 when a service is unreachable. With
@@ -199,8 +202,10 @@ def doctor(side: str, config: Path | None, json_out: bool, debug: bool) -> None:
 
     \b
     Example: storyboard doctor || storyboard up
-             storyboard doctor --side gpu      # on the GPU box
+             storyboard doctor --side gpu --wait 60     # on the GPU box, just started
     """
+    import time
+
     from storyboard_cli.stack.doctor import Doctor, config_failure, exit_code
 
     try:
@@ -208,7 +213,11 @@ def doctor(side: str, config: Path | None, json_out: bool, debug: bool) -> None:
     except StoryboardError as exc:
         checks = config_failure(exc)
     else:
+        deadline = time.monotonic() + wait
         checks = Doctor(cfg, side=side).run()
+        while any(c.status == "fail" for c in checks) and time.monotonic() < deadline:
+            time.sleep(1.0)
+            checks = Doctor(cfg, side=side).run()
     code = exit_code(checks)
     failed = [c.name for c in checks if c.status == "fail"]
     if json_out:
