@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO, presigned URLs (the bucket check's) included.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.debug else logging.WARNING)
     from storyboard_cli.errors import StoryboardError
 
     try:
