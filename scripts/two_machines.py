@@ -44,6 +44,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -214,7 +215,7 @@ class Machine:
                 continue
             if re.match(r"apt-get install", stripped):
                 packages = [p for p in stripped.split()[2:] if not p.startswith("-")]
-                if run(["dpkg", "-s", *packages]).returncode == 0:
+                if all(_installed(p) for p in packages):
                     self.changes.append(f"{self.name}: skipped (installed): {stripped}")
                     continue
             is_install = bool(INSTALL.search(stripped))
@@ -232,6 +233,13 @@ class Machine:
             inside = not is_install
             chunk.append(line)
         flush()
+
+
+def _installed(package: str) -> bool:
+    """Whether what a Debian package brings is here (python3-venv: a working `-m venv`)."""
+    if package == "python3-venv":
+        return run(["python3", "-m", "venv", "--help"]).returncode == 0
+    return shutil.which(package) is not None
 
 
 def _logical_lines(script: str) -> list[str]:
@@ -388,8 +396,9 @@ def walk(machines: list[Machine], boxes: int) -> dict[str, object]:
     shown = json.loads(host.sh(f".venv/bin/storyboard status {task} --json\n"))
     assert shown["status"] == "succeeded", shown
     link = shown["shots"][0]["image_url"]
-    for m in (host, gpus[0]):
-        m.sh(f"curl -sf -o /dev/null '{link}'\n")
+    fetch = f"import urllib.request; assert urllib.request.urlopen({link!r}).read(8)"
+    for m in (host, gpus[0]):  # whoever opens the links: from the host and from elsewhere
+        m.sh(f"python3 -c {shlex.quote(fetch)}\n")
     result["link_host"] = link.split("?")[0]
     renders = {}
     for gpu in gpus:
@@ -414,6 +423,8 @@ def main() -> int:
                         help="use this checkout's .venv on every machine (no installs)")
     parser.add_argument("--keep", action="store_true", help="keep the machines' folders")
     args = parser.parse_args()
+    # SIGTERM (a test's timeout, Ctrl+C's cousin) still cleans up: processes, namespaces.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     why = netns_available()
     if why:
         print(f"two-machines: skipped: {why}", file=sys.stderr)
@@ -434,7 +445,7 @@ def main() -> int:
                 log(f"changed: {change}")
         log(f"result: {json.dumps(result, indent=1)}")
         log(f"the guide worked on {len(machines)} machines in {time.monotonic() - started:.0f} s")
-    except (StepFailed, AssertionError, subprocess.TimeoutExpired) as exc:
+    except (StepFailed, AssertionError, subprocess.TimeoutExpired, KeyError, ValueError) as exc:
         print(f"two-machines: FAILED: {exc}", file=sys.stderr)
         for m in machines:
             for path in sorted((m.checkout / "logs").glob("*.log")) if m.checkout.is_dir() else []:

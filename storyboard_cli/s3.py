@@ -94,6 +94,12 @@ def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str
     key = f"{cfg.prefix.strip('/')}/_doctor/{secrets.token_hex(8)}.txt"
     body = f"storyboard bucket check {time.time()}".encode()
     try:
+        # First, as some servers (SeaweedFS) create a missing bucket on the first put.
+        client.head_bucket(Bucket=cfg.bucket)
+    except Exception as exc:  # noqa: BLE001 - a 403 here may be a key without ListBucket
+        if _error_code(exc) in MISSING:
+            raise BucketProblem(*explain_failure(cfg, exc)) from None
+    try:
         client.put_object(Bucket=cfg.bucket, Key=key, Body=body, ContentType="text/plain")
         try:
             got = client.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
@@ -120,12 +126,17 @@ def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str
     return f"{where(cfg)}: {checks} ok"
 
 
-def explain_failure(cfg: S3Config, exc: Exception) -> tuple[str, str]:
-    code = ""
+MISSING = ("NoSuchBucket", "404", "NotFound")  # what S3 servers answer for a missing bucket
+
+
+def _error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code", "")
-    if code == "NoSuchBucket":
+    return response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+
+
+def explain_failure(cfg: S3Config, exc: Exception) -> tuple[str, str]:
+    code = _error_code(exc)
+    if code in MISSING:
         return (f"{where(cfg)}: the bucket does not exist",
                 "create it: `storyboard bucket create` (or in your provider's console), or "
                 "set [s3] bucket / TOS_BUCKET to an existing one")
@@ -148,7 +159,7 @@ def create_bucket(cfg: S3Config) -> bool:
         client.head_bucket(Bucket=cfg.bucket)
         return False
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+        if _error_code(exc) not in MISSING:
             raise
     params: dict[str, Any] = {"Bucket": cfg.bucket}
     if cfg.region and cfg.region != "us-east-1" and not cfg.endpoint:

@@ -68,7 +68,8 @@ def config(config: Path | None, json_out: bool, debug: bool) -> None:
         output.stdout.print(f"\n[{section}]", markup=False)
         for key, value in values.items():
             origin = sources.get(section, {}).get(key, "")
-            output.stdout.print(f"{key} = {_toml_value(value)}  # {origin}", markup=False)
+            output.stdout.print(f"{key} = {_toml_value(value)}  # {origin}", markup=False,
+                                soft_wrap=True)
 
 
 def _toml_value(value: Any) -> str:
