@@ -387,6 +387,8 @@ def walk(machines: list[Machine], boxes: int) -> dict[str, object]:
         result["second_task"] = _last_task(host)
 
     # What the guide promises, checked from each machine.
+    assert "yes" in host.sh("redis-cli config get appendonly\n"), "Redis without its AOF"
+    assert "running" in gpus[0].sh("frp/start_frpc.sh status\n"), "frpc status: no proxy"
     for gpu in gpus:
         assert not list(gpu.checkout.glob("storyboard.db*")), f"{gpu.name} has a storyboard.db"
         gpu.sh(".venv/bin/storyboard doctor --side gpu --json > /dev/null\n")
