@@ -323,7 +323,9 @@ def frp_render(
                            "verified": verified, "warnings": rendered.warnings})
         return
     for path in rendered.paths:
-        output.stdout.print(f"{path}  ({verified.get(str(path), 'not verified')})", markup=False)
+        note = "its workers' environment" if path.suffix == ".env" else \
+            verified.get(str(path), "not verified")
+        output.stdout.print(f"{path}  ({note})", markup=False)
     for warning in rendered.warnings:
         output.info(f"[yellow]Note:[/] {output.escape(warning)}")
     start = "frp/start_frps.sh" if side == "host" else "frp/start_frpc.sh (Windows: " \

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from gpu_daemon.schemas import DaemonStatus
 
 TIMEOUT = 3.0
+SIDES = ("host", "gpu")
 PLACEHOLDERS = ("change-me", "and-me")  # the values .env.example ships with
 
 
@@ -78,9 +79,6 @@ def exit_code(checks: list[Check]) -> int:
 
 def config_failure(exc: StoryboardError) -> list[Check]:
     return [Check("config", "fail", str(exc), "fix storyboard.toml / .env (see `storyboard init`)")]
-
-
-SIDES = ("host", "gpu")
 
 
 class Doctor:
