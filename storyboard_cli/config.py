@@ -273,6 +273,34 @@ def dotenv_values_of(path: Path | None) -> dict[str, tuple[str, Path]]:
     return values
 
 
+# `storyboard up` keeps the local stack's own settings in a marked block of .env, which
+# `storyboard down` removes (storyboard_cli.stack.supervisor).
+STACK_BLOCK_BEGIN = ("# >>> storyboard up: the local stack's settings, above storyboard.toml's "
+                     "until `storyboard down` removes this block")
+STACK_BLOCK_END = "# <<< storyboard up"
+
+
+def split_stack_block(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The file's lines outside the stack's block, and the variables inside it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return [], {}
+    outside, inside, in_block = [], {}, False
+    for line in lines:
+        if line == STACK_BLOCK_BEGIN:
+            in_block = True
+        elif line == STACK_BLOCK_END and in_block:
+            in_block = False
+        elif in_block:
+            key, sep, value = line.partition("=")
+            if sep:
+                inside[key.strip()] = value
+        else:
+            outside.append(line)
+    return outside, inside
+
+
 def value_sources(
     explicit: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None,
 ) -> dict[str, dict[str, str]]:
@@ -298,7 +326,11 @@ def value_sources(
                     source = f"environment ${var}"
                     break
                 if dotenv.get(var, ("", None))[0]:
-                    source = f".env ${var} ({dotenv[var][1]})"
+                    file = dotenv[var][1]
+                    by_up = var in split_stack_block(file)[1]
+                    source = f".env ${var} ({file}" + (
+                        ", written by `storyboard up`, removed by `storyboard down`)" if by_up
+                        else ")")
                     break
             out[name][f.name] = source
     return out

@@ -64,8 +64,11 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
 
         # The stack's local settings win over storyboard.toml while it runs, and say so.
         sources = json.loads(storyboard(root, "config", "--json").stdout)["sources"]
-        assert sources["s3"]["endpoint"].startswith(".env $ENDPOINT")
-        assert sources["redis"]["url"].startswith(".env $STORYBOARD_REDIS_URL")
+        for section, key, var in (("s3", "endpoint", "ENDPOINT"),
+                                  ("redis", "url", "STORYBOARD_REDIS_URL")):
+            assert sources[section][key] == (f".env ${var} ({env_file}, written by "
+                                             "`storyboard up`, removed by `storyboard down`)")
+        assert "above [redis] url of storyboard.toml until `storyboard down`" in first.stderr
     finally:
         stopped = storyboard(root, "down", "--json")
     assert stopped.returncode == 0, stopped.stderr

@@ -64,10 +64,12 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
 
     stack, notes = load_stack(config, generate=True)
     for note in notes:
-        output.info(note)
+        output.info(output.escape(note))
     if not json_out and sys.stderr.isatty():
         output.info(f"Starting the stack in {stack.dir} ...")
     statuses = stack.up(workers, None if json_out else _progress)
+    for note in stack.notes:
+        output.info(output.escape(note))
     failed = [s.name for s in statuses if not s.ok]
     if json_out and not quiet:
         output.print_json({"ok": not failed, "daemon_url": stack.tunnel_url,

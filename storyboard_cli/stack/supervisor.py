@@ -40,7 +40,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.config import Config, dotenv_values_of, find_config, load_config
+from storyboard_cli.config import (
+    STACK_BLOCK_BEGIN,
+    STACK_BLOCK_END,
+    Config,
+    dotenv_values_of,
+    find_config,
+    load_config,
+    split_stack_block,
+)
 from storyboard_cli.stack import frp, services
 
 FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor")
@@ -68,32 +76,6 @@ def read_env_files(config_path: Path | None) -> dict[str, str]:
     return {key: value for key, (value, _) in dotenv_values_of(config_path).items()}
 
 
-STACK_BLOCK_BEGIN = ("# >>> storyboard up: the local stack's settings, above storyboard.toml's "
-                     "until `storyboard down` removes this block")
-STACK_BLOCK_END = "# <<< storyboard up"
-
-
-def _split_stack_block(path: Path) -> tuple[list[str], dict[str, str]]:
-    """The file's lines outside the stack's block, and the variables inside it."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return [], {}
-    outside, inside, in_block = [], {}, False
-    for line in lines:
-        if line == STACK_BLOCK_BEGIN:
-            in_block = True
-        elif line == STACK_BLOCK_END and in_block:
-            in_block = False
-        elif in_block:
-            key, sep, value = line.partition("=")
-            if sep:
-                inside[key.strip()] = value
-        else:
-            outside.append(line)
-    return outside, inside
-
-
 def _write_private(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -105,7 +87,7 @@ def _write_private(path: Path, lines: list[str]) -> None:
 def set_stack_env(path: Path, values: Mapping[str, str]) -> None:
     """Put settings that belong to the local stack (its S3 endpoint and keys, its Redis) into
     .env, in a marked block that `storyboard down` removes, so none outlives the stack."""
-    outside, inside = _split_stack_block(path)
+    outside, inside = split_stack_block(path)
     inside.update(values)
     while outside and not outside[-1].strip():
         outside.pop()
@@ -115,7 +97,7 @@ def set_stack_env(path: Path, values: Mapping[str, str]) -> None:
 
 def clear_stack_env(path: Path) -> list[str]:
     """Remove the local stack's block from .env; returns the variables it held."""
-    outside, inside = _split_stack_block(path)
+    outside, inside = split_stack_block(path)
     if inside:
         _write_private(path, outside)
     return list(inside)
@@ -307,6 +289,7 @@ class Stack:
         self.log_dir = self.dir / "logs"
         self.frp_dir = self.dir / "frp"
         self.env_cleared: list[str] = []
+        self.notes: list[str] = []  # what `up` changed that the user should know
 
     # -- records --
 
@@ -529,6 +512,8 @@ class Stack:
         if own != configured:
             # Later commands (generate, status, doctor) must find the stack's Redis too.
             set_stack_env(env_file(self.cfg), {"STORYBOARD_REDIS_URL": own})
+            self.notes.append(f"set STORYBOARD_REDIS_URL={own} in {env_file(self.cfg)}, above "
+                              "[redis] url of storyboard.toml until `storyboard down`")
             self.env["STORYBOARD_REDIS_URL"] = own
             self.cfg.redis.url = own
         return own
