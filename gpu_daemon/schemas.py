@@ -8,6 +8,7 @@ Endpoints (all but /healthz need ``Authorization: Bearer <STORYBOARD_DAEMON_TOKE
 
   GET  /healthz      liveness, no auth                     -> {"ok": true}
   GET  /v1/status    backends, device, model, load          -> DaemonStatus
+       ?check=bucket  ... and the daemon's own bucket check (DaemonStatus.bucket)
   POST /v1/plan      story -> shot list (+ script upload)   -> PlanResponse
   POST /v1/render    one shot -> PNG in the bucket          -> RenderResponse
 
@@ -184,6 +185,16 @@ class ErrorEvent(BaseModel):
     error: str
 
 
+class BucketCheck(BaseModel):
+    """The bucket as the daemon sees it: its settings may differ from the host's."""
+
+    ok: bool
+    endpoint: str  # "" = AWS S3
+    bucket: str
+    detail: str
+    hint: str = ""
+
+
 class DaemonStatus(BaseModel):
     version: str
     planner: str
@@ -199,3 +210,5 @@ class DaemonStatus(BaseModel):
     renders: int
     pipeline_calls: int
     uptime_s: float
+    # Only with ?check=bucket: a write/read/delete round trip from the GPU box.
+    bucket: BucketCheck | None = None

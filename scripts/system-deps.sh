@@ -1,11 +1,12 @@
 #!/bin/sh
-# System packages the local stack and the tests need: redis-server, and a CJK font so the
-# sketch backend draws Chinese text. Installed with apt when running as root on Debian/Ubuntu;
+# System packages the local stack and the tests need: redis-server, a CJK font so the
+# sketch backend draws Chinese text, and iproute2 (`ip netns`) for the two-machine test. Installed with apt when running as root on Debian/Ubuntu;
 # otherwise we say what to install.
 set -e
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 fc-list :lang=zh 2>/dev/null | grep -q . || missing="$missing fonts-wqy-microhei"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing:$missing"

@@ -204,6 +204,7 @@ def test_a_bucket_that_refuses_uploads_is_a_clear_502(tmp_path, s3_server):
     try:
         with daemon.client() as c:
             plain = c.post("/v1/render", json=render_body())
+            checked = c.get("/v1/status", params={"check": "bucket"}).json()
             with c.stream("POST", "/v1/render", json=render_body(),
                           headers={"Accept": NDJSON}) as resp:
                 events = [json.loads(line) for line in resp.iter_lines() if line]
@@ -211,6 +212,36 @@ def test_a_bucket_that_refuses_uploads_is_a_clear_502(tmp_path, s3_server):
         daemon.stop()
     assert plain.status_code == 502
     assert f"bucket '{s3_server.bucket}'" in plain.json()["detail"]
+    # ... and its own bucket check says so, for `storyboard doctor` to show.
+    bucket = checked["bucket"]
+    assert bucket["ok"] is False and bucket["bucket"] == s3_server.bucket
+    assert "ACCESS_KEY" in bucket["hint"] and s3_server.secret_key not in json.dumps(bucket)
     assert s3_server.secret_key not in plain.text
     assert events[-1]["event"] == "error" and events[-1]["status"] == 502
     assert f"bucket '{s3_server.bucket}'" in events[-1]["error"]
+
+
+def test_status_reports_the_daemons_own_bucket_check_only_when_asked(sketch_daemon, s3_server):
+    with sketch_daemon.client() as c:
+        assert c.get("/v1/status").json()["bucket"] is None
+        bucket = c.get("/v1/status", params={"check": "bucket"}).json()["bucket"]
+    assert bucket["ok"] is True, bucket
+    assert (bucket["endpoint"], bucket["bucket"]) == (s3_server.endpoint, s3_server.bucket)
+    assert "write, read back, presigned fetch ok" in bucket["detail"]
+
+
+def test_the_log_has_one_line_per_render_and_plan_and_no_health_checks(sketch_daemon):
+    task = str(uuid.uuid4())
+    with sketch_daemon.client() as c:
+        for _ in range(3):
+            assert httpx.get(f"{sketch_daemon.url}/healthz").status_code == 200
+        assert c.post("/v1/render", json=render_body(task_id=task, shot_id=5)).status_code == 200
+        plan = {"project_id": 7, "task_id": task, "story": "An old man opens the door.",
+                "upload_script": False}
+        assert c.post("/v1/plan", json=plan).status_code == 200
+    log = sketch_daemon.proc.log_path.read_text()
+    [render] = [line for line in log.splitlines() if f"render task={task}" in line]
+    assert "project=7 shot=5 ok batch=1 render_ms=" in render and "total_ms=" in render
+    [planned] = [line for line in log.splitlines() if f"plan task={task}" in line]
+    assert "ok shots=1 planner=rules" in planned
+    assert "/healthz" not in log and "httpx" not in log

@@ -49,20 +49,29 @@ def init(directory: Path, json_out: bool, debug: bool) -> None:
 @common_options
 @command
 def config(config: Path | None, json_out: bool, debug: bool) -> None:
-    """Print the effective configuration (file + .env + environment), secrets redacted.
+    """Print the effective configuration, secrets redacted, and where each value came from.
+
+    Each value's source is one of: default, file (storyboard.toml), .env $VAR (which file),
+    environment $VAR. The environment wins over .env, and both over the file.
 
     \b
     Example: STORYBOARD_REDIS_URL=redis://queue:6379/0 storyboard config --json | jq .redis
+             storyboard config | grep -v default     # what is set, and where
     """
+    from storyboard_cli.config import value_sources
+
+    sources = value_sources(config)  # before loading: that copies .env into the environment
     data = Context(config).config.redacted()
     if json_out:
-        output.print_json(data)
+        output.print_json({**data, "sources": sources})
         return
     output.stdout.print(f"# source: {data.pop('source') or 'built-in defaults'}", markup=False)
     for section, values in data.items():
         output.stdout.print(f"\n[{section}]", markup=False)
         for key, value in values.items():
-            output.stdout.print(f"{key} = {_toml_value(value)}", markup=False)
+            origin = sources.get(section, {}).get(key, "")
+            output.stdout.print(f"{key} = {_toml_value(value)}  # {origin}", markup=False,
+                                soft_wrap=True)
 
 
 def _toml_value(value: Any) -> str:

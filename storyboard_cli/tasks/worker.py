@@ -52,6 +52,8 @@ log = logging.getLogger("storyboard.worker")
 TICK_S = 0.5
 BURST_POLL_S = 0.1
 ALIVE_KEY = "storyboard:alive:{}"
+# A field of RQ's worker hash: the daemon this worker renders on (`ps` and `doctor` read it).
+DAEMON_FIELD = "storyboard_daemon"
 
 
 def alive_key(worker_name: str) -> str:
@@ -67,6 +69,10 @@ class StoryboardWorker(SimpleWorker):
         super().__init__(queues, connection=connection, **kwargs)
         self.config = config
         self._burst = False
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        self.connection.hset(self.key, DAEMON_FIELD, self.config.daemon.url)
 
     def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
         self._burst = burst
