@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_daemon import start_daemon
-from fixtures_queue import QueueStack, wait_status
+from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, wait_status
 
 from storyboard_cli.errors import UsageError
 from storyboard_cli.stack.services import free_port
@@ -55,27 +55,6 @@ def queued_task(stack: QueueStack, story: str = STORY, plan: bool = True) -> str
         done = stack.burst("--queues", "plan")
         assert done.returncode == 0, done.stderr
     return task_id
-
-
-def renders(stack: QueueStack, task_id: str) -> list[dict]:
-    store = stack.store()
-    try:
-        return store.task_renders(task_id)
-    finally:
-        store.close()
-
-
-def assert_each_shot_once_and_done(stack: QueueStack, task_id: str, planned: int) -> dict:
-    view = stack.view(task_id)
-    store = stack.store()
-    idx = [r["idx"] for r in store.db.query("select idx from shots where task_id = ?",
-                                            [task_id])]
-    store.close()
-    assert view["status"] == "succeeded", view["error"]
-    assert sorted(idx) == list(range(planned))
-    assert view["progress"] == {"done": planned, "total": planned}
-    assert all(s["image_key"] and task_id in s["image_key"] for s in view["shots"])
-    return view
 
 
 def rq_counts(redis_server) -> dict[str, tuple[int, int, int]]:

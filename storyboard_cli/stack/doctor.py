@@ -137,15 +137,15 @@ class Doctor:
         return f"{self.cfg.store_path} ({count} projects)"
 
     def check_redis(self) -> str:
-        from storyboard_cli.tasks.jobs import redacted_url
+        from storyboard_cli.config import redact_url
 
         url = self.cfg.redis.url
         if not _redis_ping(url):
-            raise Failed(f"no answer from {redacted_url(url)}",
+            raise Failed(f"no answer from {redact_url(url)}",
                          "start Redis (`storyboard up` runs one) or fix [redis] url / "
                          "STORYBOARD_REDIS_URL")
         self.redis_ok = True
-        return redacted_url(url)
+        return redact_url(url)
 
     def check_workers(self) -> str:
         if not self.redis_ok:
