@@ -18,9 +18,11 @@ Without it they answer plain JSON (errors as HTTP status + {"detail": "..."}).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+
+from storyboard_cli import control_chars
 
 NDJSON = "application/x-ndjson"
 
@@ -38,11 +40,35 @@ Id = Annotated[int, Field(ge=0)]
 TaskId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
+def _one_line(what: str) -> AfterValidator:
+    """Refuses control characters (storyboard_cli/control_chars.py) in a request: a newline in
+    a style made every render fail, as a daemon error that looked worth retrying."""
+
+    def check(text: str) -> str:
+        problem = control_chars.problem(text, what)
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    return AfterValidator(check)
+
+
+def _flattened(value: Any) -> Any:
+    return control_chars.flatten(value) if isinstance(value, str) else value
+
+
+Style = Annotated[str, Field(max_length=200), _one_line("style")]
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), _one_line("prompt")]
+NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), _one_line("negative prompt")]
+# A planner's prompts (an LLM's included) become render requests: put on one line.
+PlannedPrompt = Annotated[str, BeforeValidator(_flattened)]
+
+
 class PlanRequest(BaseModel):
     project_id: Id
     task_id: TaskId
     story: Annotated[str, Field(min_length=1, max_length=MAX_STORY_CHARS)]
-    style: Annotated[str, Field(max_length=200)] = "movie"
+    style: Style = "movie"
     max_shots: Annotated[int | None, Field(ge=1, le=MAX_SHOTS)] = None
     upload_script: bool = True
 
@@ -50,8 +76,8 @@ class PlanRequest(BaseModel):
 class PlannedShot(BaseModel):
     index: Annotated[int, Field(ge=0)]
     description: Annotated[str, Field(min_length=1, max_length=4000)]
-    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
-    negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
+    prompt: Annotated[PlannedPrompt, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative_prompt: Annotated[PlannedPrompt, Field(max_length=MAX_PROMPT_CHARS)] = ""
     camera: ShotSize = "medium"
     dialogue: Annotated[str | None, Field(max_length=4000)] = None
     duration: Annotated[float, Field(gt=0, le=600)] = 3.0
@@ -70,11 +96,11 @@ class RenderRequest(BaseModel):
     shot_id: Id
     task_id: TaskId
     index: Annotated[int, Field(ge=0)] = 0
-    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
-    negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
+    prompt: Prompt
+    negative_prompt: NegativePrompt = ""
     description: Annotated[str, Field(max_length=4000)] = ""
     camera: ShotSize = "medium"
-    style: Annotated[str, Field(max_length=200)] = "movie"
+    style: Style = "movie"
     seed: Annotated[int, Field(ge=0, lt=2**32)]
     width: Annotated[int | None, Field(ge=64, le=MAX_SIDE, multiple_of=8)] = None
     height: Annotated[int | None, Field(ge=64, le=MAX_SIDE, multiple_of=8)] = None

@@ -60,8 +60,10 @@ class QueueConfig:
     render_queue: str = "storyboard-render"
     job_timeout: int = 600
     result_ttl: int = 3600
-    retries: int = 3
-    backoff: list[int] = field(default_factory=lambda: [2, 10, 30])
+    # Doubling waits capped at a minute, the last one repeated: about 4 minutes of daemon,
+    # tunnel or bucket outage are ridden out before a shot fails.
+    retries: int = 8
+    backoff: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 60])
     heartbeat_s: int = 5
 
 

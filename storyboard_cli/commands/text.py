@@ -14,17 +14,19 @@ def shots_table(shots: list[dict[str, Any]]) -> Table:
     for s in shots:
         desc = s["description"]
         table.add_row(
-            str(s["id"]), str(s["index"] + 1), s["camera"] or "",
-            desc if len(desc) <= 60 else desc[:59] + "…",
-            s["image_url"] or "-",
+            str(s["id"]), str(s["index"] + 1), output.cell(s["camera"] or ""),
+            output.cell(desc if len(desc) <= 60 else desc[:59] + "…"),
+            output.cell(s["image_url"] or "-"),
         )
     return table
 
 
 def print_project(data: dict[str, Any]) -> None:
-    output.stdout.print(f"[bold]{data['title']}[/]  (project {data['id']}, style {data['style']})")
+    title, style = (output.cell(data[k]) for k in ("title", "style"))
+    output.stdout.print(f"[bold]{title}[/]  (project {data['id']}, style {style})")
     story = data["story_text"].strip()
-    output.stdout.print(story if len(story) <= 300 else story[:299] + "…", markup=False)
+    story = story if len(story) <= 300 else story[:299] + "…"
+    output.stdout.print(output.visible(story, keep="\n\t"), markup=False)
     task = data["task"]
     if task is None:
         output.stdout.print(f"\nNo storyboard yet: storyboard generate {data['id']}")
@@ -35,6 +37,6 @@ def print_project(data: dict[str, Any]) -> None:
         markup=False,
     )
     if task["error"]:
-        output.stdout.print(f"error: {task['error']}", markup=False)
+        output.stdout.print(f"error: {output.visible(task['error'])}", markup=False)
     if data["shots"]:
         output.stdout.print(shots_table(data["shots"]))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from storyboard_cli.config import Config
+from storyboard_cli.config import Config, redact_url
 from storyboard_cli.errors import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, StoryboardError
 from storyboard_cli.stack import frp, services
 
@@ -120,7 +120,7 @@ class Doctor:
         warning = frp.url_warning(cfg)
         if warning:
             raise _Warn(f"{source}; {warning}")
-        return f"{source}; {cfg.frp.mode} tunnel, daemon at {cfg.daemon.url}"
+        return f"{source}; {cfg.frp.mode} tunnel, daemon at {redact_url(cfg.daemon.url)}"
 
     def check_store(self) -> str:
         from storyboard_cli.store import Store
@@ -137,8 +137,6 @@ class Doctor:
         return f"{self.cfg.store_path} ({count} projects)"
 
     def check_redis(self) -> str:
-        from storyboard_cli.config import redact_url
-
         url = self.cfg.redis.url
         if not _redis_ping(url):
             raise Failed(f"no answer from {redact_url(url)}",
@@ -225,12 +223,13 @@ class Doctor:
         import httpx
 
         url = frp.tunnel_url(self.cfg)
+        token = self.cfg.daemon.token
         try:
             with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
                 health = http.get(frp.HEALTH_PATH)
                 anonymous = http.get("/v1/status")
-                authed = http.get("/v1/status",
-                                  headers={"Authorization": f"Bearer {self.cfg.daemon.token}"})
+                authed = http.get("/v1/status", headers={"Authorization": f"Bearer {token}"}) \
+                    if token else None
         except httpx.TransportError as exc:
             raise Failed(f"{url}: {_reason(exc)}",
                          "the tunnel does not reach a live daemon: check frpc and gpu-daemon "
@@ -239,6 +238,12 @@ class Doctor:
             raise Failed(f"{url}{frp.HEALTH_PATH} answered {health.status_code}",
                          "something other than gpu-daemon is behind the tunnel: check "
                          "[daemon] port on the GPU box")
+        if authed is None:
+            env_file = self.cfg.base_dir / ".env"
+            raise Failed("no daemon token: STORYBOARD_DAEMON_TOKEN is not set, so the daemon's "
+                         "answer cannot be checked",
+                         f"set STORYBOARD_DAEMON_TOKEN (the GPU daemon's value) in {env_file} "
+                         "or the environment; `storyboard up` generates one for a local stack")
         if authed.status_code == 401:
             raise Failed("the daemon refused our token",
                          "STORYBOARD_DAEMON_TOKEN differs between host and GPU box")
@@ -268,7 +273,7 @@ class Doctor:
                              read_timeout=TIMEOUT, max_attempts=1)
         key = f"{s3.prefix.strip('/')}/_doctor/{secrets.token_hex(8)}.txt"
         body = f"storyboard doctor {time.time()}".encode()
-        where = f"{s3.endpoint or 'AWS S3'} bucket {s3.bucket}"
+        where = f"{redact_url(s3.endpoint) or 'AWS S3'} bucket {s3.bucket}"
         try:
             client.put_object(Bucket=s3.bucket, Key=key, Body=body, ContentType="text/plain")
             try:

@@ -154,13 +154,20 @@ def system_queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
     return Queue(cfg.plan_queue, connection=redis), Queue(cfg.render_queue, connection=redis)
 
 
+def retry_waits(cfg: QueueConfig) -> list[int]:
+    """The wait before each retry: [queue].backoff with its last value repeated up to
+    `retries` (given a shorter list, RQ would repeat the first one)."""
+    waits = list(cfg.backoff) or [0]
+    return (waits + waits[-1:] * cfg.retries)[: cfg.retries]
+
+
 def _options(cfg: QueueConfig) -> dict[str, Any]:
     from rq import Callback, Retry
 
     return {
         "timeout": cfg.job_timeout,
         "result_ttl": cfg.result_ttl,
-        "retry": Retry(max=cfg.retries, interval=list(cfg.backoff) or 0) if cfg.retries else None,
+        "retry": Retry(max=cfg.retries, interval=retry_waits(cfg)) if cfg.retries else None,
         "on_failure": Callback(on_failure),
     }
 
@@ -403,9 +410,15 @@ def retryable(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException, job: Job) -> str:
+    from pydantic import ValidationError
     from rq.exceptions import AbandonedJobError
     from rq.timeouts import JobTimeoutException
 
+    if isinstance(exc, ValidationError):
+        # A stored value the daemon would refuse (e.g. a style saved before it was checked).
+        return f"invalid {exc.title}: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors())
     if isinstance(exc, JobTimeoutException):
         return f"the job ran longer than queue.job_timeout ({job.timeout} s)"
     if isinstance(exc, AbandonedJobError):
