@@ -215,6 +215,26 @@ def test_a_task_whose_jobs_vanished_from_redis_fails_visibly_and_can_be_retried(
     assert wait_status(stack, task_id, ("succeeded", "failed"))["status"] == "succeeded"
 
 
+def test_a_stored_style_the_daemon_would_refuse_fails_the_task_at_once(stack):
+    """A style with a newline, stored before styles were checked: one attempt and a clear
+    reason, not a render failure retried as if the daemon were down."""
+    from storyboard_cli.tasks.jobs import submit_storyboard
+
+    config, store = stack.config(), stack.store()
+    project = store.create_project("old", STORY, "noir\nx")
+    task = submit_storyboard(store, connect_redis(config.redis.url), config, project["id"],
+                             None, False)
+    started = time.monotonic()
+    done = stack.burst()
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 4  # no backoff waits
+    view = store.task_view(task["id"])
+    store.close()
+    assert view["status"] == "failed"
+    assert view["error"] == ("planning failed: invalid PlanRequest: style: style must be plain "
+                             "text on one line; it contains a newline (U+000A) at character 5")
+
+
 def test_a_refused_request_fails_at_once_without_pointless_retries(stack, sketch_daemon):
     task_id = queued_task(stack, plan=False)
     started = time.monotonic()
