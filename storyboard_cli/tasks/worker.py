@@ -237,8 +237,8 @@ def reap_orphans(
 ) -> list[str]:
     """Requeue started jobs whose worker is gone (its alive key expired).
 
-    Each job is claimed and requeued (or failed) in one transaction watching its registry: of
-    several workers reaping at once only one succeeds, and a reaper that dies halfway leaves
+    Each job is claimed and requeued (or failed) in one transaction: of several workers
+    reaping at once only one succeeds, and a reaper that dies halfway leaves
     the job as it was, for the next one. A job that has outlived its worker more than
     max_orphaned times (it may be what kills them) fails instead; that failure is written to
     Redis (the job's result) and then to the store, and if the reaper dies in between the
@@ -281,7 +281,9 @@ def _claim(
     registry = queue.started_job_registry
     composite = f"{job_id}:{execution_id}"
     with redis.pipeline() as pipe:
-        pipe.watch(registry.key)
+        # Whoever claims first changes the job (requeued or failed) and deletes its execution:
+        # every other claim of it then aborts. The busy registry itself is not watched.
+        pipe.watch(Job.key_for(job_id), f"rq:execution:{composite}")
         if pipe.zscore(registry.key, composite) is None:
             return None, ""
         job = Job.fetch_many([job_id], connection=redis)[0]
