@@ -60,9 +60,9 @@ class RedisOutage:
                 self._since = moment
             elif not self._warned and moment - self._since >= WARN_AFTER_S:
                 self._warned = True
-                log.warning("Redis at %s is unreachable (%s); waiting for it, retrying at "
-                            "most %g s apart; the current job carries on", self.where,
-                            _reason(exc), CAP_S)
+                log.warning("Redis at %s is unreachable (%s); the worker waits for it, "
+                            "retrying at most %g s apart, and carries on when it is back",
+                            self.where, _reason(exc), CAP_S)
 
     def reached(self) -> None:
         """A command reached Redis."""
