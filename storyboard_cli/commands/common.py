@@ -70,13 +70,14 @@ def one_line(exc: click.UsageError, ctx: click.Context, args: list[str]) -> clic
     id when the command takes one (`show -1`, `regen-shot -1`)."""
     if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
         return exc  # the help text, or converted already
-    message = f"{exc.format_message().rstrip('.')} (see `{ctx.command_path} --help`)"
+    kinds = [p.type.what for p in ctx.command.params if isinstance(p.type, IdType)]
     if isinstance(exc, InputError):
         message = exc.message
-    elif isinstance(exc, click.NoSuchOption) and ids.NEGATIVE_NUMBER.fullmatch(exc.option_name):
-        kinds = [p.type.what for p in ctx.command.params if isinstance(p.type, IdType)]
-        if kinds:
-            message = str(ids.invalid(kinds[0], exc.option_name))
+    elif (kinds and isinstance(exc, click.NoSuchOption)
+          and ids.NEGATIVE_NUMBER.fullmatch(exc.option_name)):
+        message = str(ids.invalid(kinds[0], exc.option_name))
+    else:
+        message = f"{exc.format_message().rstrip('.')} (see `{ctx.command_path} --help`)"
     return OneLineUsageError(message, "--json" in args)
 
 
