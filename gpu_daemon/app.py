@@ -179,7 +179,8 @@ class Daemon:
             ticket.cancel()
             raise
         except Exception as exc:
-            raise DaemonError(500, f"render failed: {type(exc).__name__}: {exc}") from None
+            raise DaemonError(render_failure_status(exc),
+                              f"render failed: {type(exc).__name__}: {exc}") from None
         try:
             uploaded = await asyncio.wrap_future(
                 self.uploads.submit(req.project_id, req.shot_id, req.task_id, rendered.image)
@@ -194,6 +195,13 @@ class Daemon:
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
             batch_size=rendered.batch_size,
         )
+
+
+def render_failure_status(exc: Exception) -> int:
+    """A backend's ValueError says this request cannot be rendered as it is (422: the worker
+    does not retry it, the same request fails the same way); anything else is the daemon's
+    trouble (500, worth retrying: out of memory, a device error)."""
+    return 422 if isinstance(exc, ValueError) else 500
 
 
 def _readable(exc: RequestValidationError) -> str:

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.config import S3Config
+from storyboard_cli.config import S3Config, redact_url
 from storyboard_cli.s3 import BucketProblem, client_from_config, presign_get, probe_bucket
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class S3Uploader:
 
     @property
     def where(self) -> str:
-        return f"bucket {self.cfg.bucket!r} at {self.cfg.endpoint or 'AWS S3'}"
+        return f"bucket {self.cfg.bucket!r} at {redact_url(self.cfg.endpoint) or 'AWS S3'}"
 
     def upload_png(self, project_id: int, shot_id: int, task_id: str, data: bytes) -> Uploaded:
         key = shot_key(self.cfg.prefix, project_id, shot_id, task_id)

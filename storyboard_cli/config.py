@@ -31,6 +31,10 @@ else:  # pragma: no cover
 
 CONFIG_FILENAME = "storyboard.toml"
 REDACTED = "***"
+# Query parameters that carry credentials in URLs (api_key=, token=, X-Amz-Signature=, ...).
+_SECRET_QUERY = re.compile(
+    r"(?i)((?:^|&)[^=&]*(?:key|token|secret|passw|signature|credential|auth)[^=&]*=)[^&]*"
+)
 
 
 def _secret(*env: str) -> Any:
@@ -57,8 +61,10 @@ class QueueConfig:
     render_queue: str = "storyboard-render"
     job_timeout: int = 600
     result_ttl: int = 3600
-    retries: int = 3
-    backoff: list[int] = field(default_factory=lambda: [2, 10, 30])
+    # Doubling waits capped at a minute, the last one repeated: about 4 minutes of daemon,
+    # tunnel or bucket outage are ridden out before a shot fails.
+    retries: int = 8
+    backoff: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 60])
     heartbeat_s: int = 5
 
 
@@ -194,9 +200,32 @@ class Config:
                 value = getattr(section, f.name)
                 if f.metadata.get("secret"):
                     value = REDACTED if value else ""
+                elif isinstance(value, str):
+                    value = redact_url(value)
                 values[f.name] = value
             out[name] = values
         return out
+
+
+def redact_url(url: str) -> str:
+    """A URL without the credentials it may carry, for showing it anywhere: the password of
+    ``user:password@`` (Redis, proxies), a token given as the user name, and secret-looking
+    query parameters. Anything that is not a URL is returned as it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:{REDACTED}@{host}" if has_password else f"{REDACTED}@{host}"
+    query = _SECRET_QUERY.sub(rf"\1{REDACTED}", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _sections(cfg: Config) -> list[tuple[str, Any]]:

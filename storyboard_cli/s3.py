@@ -75,7 +75,9 @@ class BucketProblem(Exception):
 
 
 def where(cfg: S3Config) -> str:
-    return f"{cfg.endpoint or 'AWS S3'} bucket {cfg.bucket}"
+    from storyboard_cli.config import redact_url
+
+    return f"{redact_url(cfg.endpoint) or 'AWS S3'} bucket {cfg.bucket}"
 
 
 def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str:

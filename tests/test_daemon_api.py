@@ -119,6 +119,37 @@ def test_invalid_fields_are_422_with_a_readable_message(sketch_daemon):
         assert blank.status_code == 422 and "no text" in blank.json()["detail"]
 
 
+def test_control_characters_in_style_and_prompt_are_422_streaming_or_not(sketch_daemon):
+    """A newline in a style used to fail every render with a 500 the worker retried."""
+    plan = {"project_id": 1, "task_id": "t", "story": "The keeper climbed."}
+    bad = [("/v1/render", render_body(style="noir\nx"), "style", "a newline"),
+           ("/v1/render", render_body(prompt="a door\x1b[31m"), "prompt", "ESC"),
+           ("/v1/render", render_body(negative_prompt="blur\rx"), "negative prompt",
+            "a carriage return"),
+           ("/v1/plan", {**plan, "style": "noir\u202e"}, "style", "a control character")]
+    with sketch_daemon.client() as c:
+        for path, body, what, named in bad:
+            for headers in ({}, {"Accept": NDJSON}):
+                resp = c.post(path, json=body, headers=headers)
+                assert resp.status_code == 422, (path, what)
+                assert f"{what} must be plain text on one line; it contains {named}" in \
+                    resp.json()["detail"]
+        assert c.post("/v1/render", json=render_body(style="noir")).status_code == 200
+
+
+def test_a_backend_value_error_is_the_requests_fault_and_not_worth_a_retry():
+    from gpu_daemon.app import render_failure_status
+    from storyboard_cli.tasks.daemon_client import DaemonRejected, DaemonUnavailable, failure
+
+    # The sketch backend's answer to a multi-line style, before requests were checked.
+    caused_by_request = ValueError("can't measure length of multiline text")
+    assert isinstance(failure(render_failure_status(caused_by_request), "x", "d"),
+                      DaemonRejected)
+    out_of_memory = RuntimeError("CUDA out of memory")
+    assert isinstance(failure(render_failure_status(out_of_memory), "x", "d"),
+                      DaemonUnavailable)
+
+
 def test_render_streams_progress_then_one_result(sketch_daemon):
     with sketch_daemon.client() as c, c.stream(
         "POST", "/v1/render", json=render_body(), headers={"Accept": NDJSON}

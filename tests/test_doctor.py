@@ -82,6 +82,16 @@ def test_on_the_gpu_side_doctor_checks_the_daemon_its_model_bucket_and_frpc_and_
     assert not (tmp_path / "never.db").exists()
 
 
+def test_without_a_daemon_token_the_daemon_check_says_so_and_where_to_set_it(running_stack):
+    cfg, _, _ = prepare(running_stack, clean_env(), generate=False)
+    cfg.daemon.token = ""
+    check = {c.name: c for c in Doctor(cfg).run()}["daemon"]
+    assert check.status == "fail"
+    assert check.detail.startswith("no daemon token: STORYBOARD_DAEMON_TOKEN is not set")
+    assert f"set STORYBOARD_DAEMON_TOKEN (the GPU daemon's value) in {running_stack.parent}" \
+        in check.hint
+
+
 def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(running_stack):
     path = running_stack
     stack = load_stack(path, environ=clean_env())[0]

@@ -48,12 +48,13 @@ def _parts_table(statuses: list[PartStatus]) -> None:
     for s in statuses:
         style = STATE_STYLE.get(s.state, "")
         table.add_row(s.name, f"[{style}]{s.state}[/]", str(s.pid or "-"),
-                      output.escape(s.address), output.escape(s.detail))
+                      output.cell(s.address), output.cell(s.detail))
     output.stdout.print(table)
     for s in statuses:
         if s.log_tail:
             output.stdout.print(f"\n[bold]{s.name}[/] log ({output.escape(s.log)}), last lines:")
-            output.stdout.print(s.log_tail, markup=False, highlight=False)
+            output.stdout.print(output.visible(s.log_tail, keep="\n\t"), markup=False,
+                                highlight=False)
 
 
 def _start_stack(config: Path | None, workers: int | None, json_out: bool,
@@ -241,7 +242,7 @@ def _checks_table(checks: list[Check]) -> None:
     table = Table("check", "status", "detail", "fix")
     for c in checks:
         table.add_row(c.name, f"[{CHECK_STYLE.get(c.status, '')}]{c.status}[/]",
-                      output.escape(c.detail), output.escape(c.hint))
+                      output.cell(c.detail), output.cell(c.hint))
     output.stdout.print(table)
 
 

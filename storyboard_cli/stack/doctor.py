@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.config import Config
+from storyboard_cli.config import Config, redact_url
 from storyboard_cli.errors import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
@@ -177,7 +177,7 @@ class Doctor:
         warning = frp.url_warning(cfg)
         if warning:
             raise _Warn(f"{source}; {warning}")
-        return f"{source}; {cfg.frp.mode} tunnel, daemon at {cfg.daemon.url}"
+        return f"{source}; {cfg.frp.mode} tunnel, daemon at {redact_url(cfg.daemon.url)}"
 
     def check_store(self) -> str:
         from storyboard_cli.store import Store
@@ -194,15 +194,13 @@ class Doctor:
         return f"{self.cfg.store_path} ({count} projects)"
 
     def check_redis(self) -> str:
-        from storyboard_cli.tasks.jobs import redacted_url
-
         url = self.cfg.redis.url
         if not _redis_ping(url):
-            raise Failed(f"no answer from {redacted_url(url)}",
+            raise Failed(f"no answer from {redact_url(url)}",
                          "start Redis (`storyboard up` runs one) or fix [redis] url / "
                          "STORYBOARD_REDIS_URL")
         self.redis_ok = True
-        return redacted_url(url)
+        return redact_url(url)
 
     def check_workers(self) -> str:
         if not self.redis_ok:
@@ -280,13 +278,15 @@ class Doctor:
 
         from gpu_daemon.schemas import DaemonStatus
 
+        token = self.cfg.daemon.token
         try:
             with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
                 health = http.get(frp.HEALTH_PATH)
                 anonymous = http.get("/v1/status")
                 # The daemon's own bucket round trip can take a few timeouts of its own.
                 authed = http.get("/v1/status", params={"check": "bucket"}, timeout=4 * TIMEOUT,
-                                  headers={"Authorization": f"Bearer {self.cfg.daemon.token}"})
+                                  headers={"Authorization": f"Bearer {token}"}) \
+                    if token else None
         except httpx.TransportError as exc:
             if self.side == "gpu":
                 raise Failed(f"{url}: {_reason(exc)}",
@@ -299,6 +299,12 @@ class Doctor:
             raise Failed(f"{url}{frp.HEALTH_PATH} answered {health.status_code}",
                          "something other than gpu-daemon is behind the tunnel: check "
                          "[daemon] port on the GPU box")
+        if authed is None:
+            env_file = self.cfg.base_dir / ".env"
+            raise Failed("no daemon token: STORYBOARD_DAEMON_TOKEN is not set, so the daemon's "
+                         "answer cannot be checked",
+                         f"set STORYBOARD_DAEMON_TOKEN (the GPU daemon's value) in {env_file} "
+                         "or the environment; `storyboard up` generates one for a local stack")
         if authed.status_code == 401:
             raise Failed("the daemon refused our token",
                          "STORYBOARD_DAEMON_TOKEN differs between host and GPU box")
@@ -342,8 +348,9 @@ class Doctor:
         s3 = self.cfg.s3
         if self.side == "host" and (seen.endpoint.rstrip("/"), seen.bucket) != (
                 s3.endpoint.rstrip("/"), s3.bucket):
-            raise _Warn(f"{seen.detail}; but this host uses {s3.endpoint or 'AWS S3'} bucket "
-                        f"{s3.bucket}: links re-signed here (`storyboard links`) point elsewhere")
+            raise _Warn(f"{seen.detail}; but this host uses "
+                        f"{redact_url(s3.endpoint) or 'AWS S3'} bucket {s3.bucket}: links "
+                        "re-signed here (`storyboard links`) point elsewhere")
         return seen.detail
 
     def check_bucket(self) -> str:

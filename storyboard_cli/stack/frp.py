@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.config import redact_url
 from storyboard_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -541,9 +542,10 @@ def url_warning(cfg: Config, mode: str | None = None) -> str | None:
     """Set when [daemon] url is not the tunnel's host-side address (of any box)."""
     want = tunnel_url(cfg, mode)
     if box_of_url(cfg, cfg.daemon.url, mode) is None:
-        return (f"[daemon] url is {cfg.daemon.url} but the {mode or cfg.frp.mode} tunnel "
-                f"delivers the daemon at {want}: set url = \"{want}\" (or "
-                f"STORYBOARD_DAEMON_URL={want}) so workers go through the tunnel")
+        return (f"[daemon] url is {redact_url(cfg.daemon.url)} but the "
+                f"{mode or cfg.frp.mode} tunnel delivers the daemon at {want}: set "
+                f"url = \"{want}\" (or STORYBOARD_DAEMON_URL={want}) so workers go through "
+                "the tunnel")
     return None
 
 

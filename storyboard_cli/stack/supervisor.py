@@ -498,14 +498,14 @@ class Stack:
             return rec.address
         configured = self.cfg.redis.url
         if redis_answers(configured):
-            from storyboard_cli.tasks.jobs import redacted_url
+            from storyboard_cli.config import redact_url
 
-            finish(PartStatus("redis", "external", address=redacted_url(configured)))
+            finish(PartStatus("redis", "external", address=redact_url(configured)))
             return configured
         if not _is_loopback_url(configured):
-            from storyboard_cli.tasks.jobs import redacted_url
+            from storyboard_cli.config import redact_url
 
-            finish(PartStatus("redis", "failed", address=redacted_url(configured),
+            finish(PartStatus("redis", "failed", address=redact_url(configured),
                               detail="the configured Redis does not answer"))
             return configured
         own = self.own_redis_url()
