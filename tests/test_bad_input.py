@@ -29,7 +29,8 @@ def planned_project(config_file: Path, title: str = "lighthouse", style: str = "
     try:
         project = store.create_project(title, story, style)
         task = store.create_task("storyboard", project["id"])
-        shot = PlannedShot(index=0, description=description, prompt="a keeper on stairs")
+        shot = PlannedShot(index=0, description=description, action=description,
+                           prompt="a keeper on stairs")
         store.save_plan(task["id"], project["id"], [planned_row(task["id"], shot)],
                         with_renders=True)
         if error:

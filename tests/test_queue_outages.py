@@ -106,7 +106,7 @@ def test_a_worker_that_redis_forgot_registers_again_so_rq_and_doctor_see_it(
                    what="the worker registered again")
     doctor = Doctor(stack.config())
     doctor.check_redis()
-    assert doctor.check_workers() == "1 worker(s)"
+    assert doctor.check_workers().startswith(f"1 worker(s): 1 → {stack.config().daemon.url}")
     info = subprocess.run([str(REPO / ".venv/bin/rq"), "info", "-u", stack.redis_url],
                           capture_output=True, text=True, timeout=30)
     assert "1 workers" in info.stdout, info.stdout

@@ -83,9 +83,10 @@ class StoryboardWorker(SimpleWorker):
         self.policy: WaitForRedis = connection.get_retry()
         self.maintenance: Maintenance | None = None
 
-    def register_birth(self) -> None:
-        super().register_birth()
-        self.connection.hset(self.key, DAEMON_FIELD, self.config.daemon.url)
+    def serialize(self) -> dict[str, Any]:
+        # What RQ writes into the worker's record at birth (and register_again after Redis
+        # lost it): plus the daemon this worker renders on, for `ps` and `doctor`.
+        return {**super().serialize(), DAEMON_FIELD: self.config.daemon.url}
 
     def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
         self._burst = burst
