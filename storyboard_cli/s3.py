@@ -169,3 +169,50 @@ def create_bucket(cfg: S3Config) -> bool:
         params["CreateBucketConfiguration"] = {"LocationConstraint": cfg.region}
     client.create_bucket(**params)
     return True
+
+
+def project_prefixes(cfg: S3Config, project_id: int, keys: list[str]) -> list[str]:
+    """Where a project's objects live: ``<prefix>/<project id>/`` (gpu_daemon/uploader.py),
+    with this machine's [s3] prefix and any other one its stored keys show (a daemon
+    configured with another prefix)."""
+    import re
+
+    ours = "/".join(p for p in (cfg.prefix.strip("/"), str(project_id)) if p) + "/"
+    layout = re.compile(rf"(?:(.*)/)?{project_id}/(?:shots|scripts)/")
+    found = {ours}
+    for key in keys:
+        match = layout.match(key)
+        if match:
+            found.add(("" if match.group(1) is None else match.group(1) + "/")
+                      + f"{project_id}/")
+    return sorted(found)
+
+
+def delete_prefixes(cfg: S3Config, prefixes: list[str]) -> int:
+    """Delete every object under these prefixes; returns how many there were. BucketProblem
+    if the bucket cannot be reached or refuses."""
+    client = client_from_config(cfg)
+    deleted = 0
+    try:
+        for prefix in prefixes:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket,
+                                                                      Prefix=prefix)
+            for page in pages:  # at most 1000 keys a page, as DeleteObjects takes
+                batch = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if not batch:
+                    continue
+                answer = client.delete_objects(Bucket=cfg.bucket,
+                                               Delete={"Objects": batch, "Quiet": True})
+                refused = answer.get("Errors") or []
+                if refused:
+                    first = refused[0]
+                    raise BucketProblem(
+                        f"{where(cfg)}: {len(refused)} object(s) not deleted, e.g. "
+                        f"{first.get('Key')}: {first.get('Code')}",
+                        "check that the S3 keys may delete objects in the bucket")
+                deleted += len(batch)
+    except BucketProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - botocore errors, sorted by explain_failure
+        raise BucketProblem(*explain_failure(cfg, exc)) from None
+    return deleted
