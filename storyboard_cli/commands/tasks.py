@@ -81,7 +81,7 @@ def _print_task(view: dict[str, Any]) -> None:
     from storyboard_cli.commands.text import print_links, shots_table, task_line
 
     output.stdout.print(f"Task {view['id']} ({view['type']}, project {view['project_id']}): "
-                        f"{task_line(view)}", markup=False)
+                        f"{task_line(view)}", markup=False, soft_wrap=True)
     if view["error"]:
         output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
     if view["shots"]:
@@ -263,7 +263,8 @@ def cancel(task_id: str, config: Path | None, json_out: bool, debug: bool) -> No
     stopping = f", {jobs['stopping']} running job(s) stop at their next step" \
         if jobs["stopping"] else ""
     output.stdout.print(f"Cancelled task {view['id']} ({p['done']}/{p['total']} shots rendered; "
-                        f"{jobs['removed']} queued job(s) removed{stopping}).", markup=False)
+                        f"{jobs['removed']} queued job(s) removed{stopping}).", markup=False,
+                        soft_wrap=True)
     output.info(f"Resume it: storyboard retry {view['id']}")
 
 

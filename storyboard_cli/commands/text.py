@@ -83,7 +83,7 @@ def print_shot(shot: dict[str, Any], project: int) -> None:
     out = output.stdout
     head = (f"Shot {shot['number']} · {shot['camera']} · {shot['duration']:g} s"
             f"  ({project}/{shot['number']}, id {shot['id']}, seed {shot['seed']})")
-    out.print(f"\n[bold]{output.escape(head)}[/]")
+    out.print(f"\n[bold]{output.escape(head)}[/]", soft_wrap=True)
     fields = [
         ("Action", shot["action"]),
         ("Dialogue", dialogue_text(shot["dialogue"])),
@@ -132,16 +132,16 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
         out.print(f"\nNo storyboard yet: storyboard generate {pid}")
         return
     which = "Storyboard" if chosen else "Latest storyboard"
-    out.print(f"\n{which} task {task['id']}: {task_line(task)}", markup=False)
+    out.print(f"\n{which} task {task['id']}: {task_line(task)}", markup=False, soft_wrap=True)
     if task["error"]:
-        out.print(f"error: {output.visible(task['error'])}", markup=False)
+        out.print(f"error: {output.visible(task['error'])}", markup=False, soft_wrap=True)
     if task["status"] == "cancelled":
-        out.print(f"Resume it: storyboard retry {task['id']}", markup=False)
+        out.print(f"Resume it: storyboard retry {task['id']}", markup=False, soft_wrap=True)
     if shown is None:
-        out.print("No shots planned yet.", markup=False)
+        out.print("No shots planned yet.", markup=False, soft_wrap=True)
     elif shown["id"] != task["id"]:
         out.print(f"Showing the storyboard before it: task {shown['id']}, {task_line(shown)}.",
-                  markup=False)
+                  markup=False, soft_wrap=True)
     if frames is not None:
         out.print(f"These shots have no frames yet. The latest frames are task {frames['id']}'s "
                   f"({task_line(frames)}): storyboard show {pid} --task {frames['id'][:8]}",
@@ -149,7 +149,7 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
     if data["shots"]:
         total = sum(s["duration"] for s in data["shots"])
         out.print(f"{len(data['shots'])} shots, {total:g} s in all; re-render one: "
-                  f"storyboard regen-shot {pid}/NUMBER", markup=False)
+                  f"storyboard regen-shot {pid}/NUMBER", markup=False, soft_wrap=True)
     if data["script_url"]:
         out.print(f"Shot list: {output.visible(data['script_url'])}", markup=False,
                   soft_wrap=True)
