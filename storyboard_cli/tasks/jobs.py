@@ -326,9 +326,11 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
     task = store.get_task(task_id)
     if task["status"] not in ("pending", "running"):
-        hint = {"failed": f"; run it again: storyboard retry {task_id}",
-                "cancelled": f"; resume it: storyboard retry {task_id}"}.get(task["status"], "")
-        raise UsageError(f"task {task_id} is {task['status']} already; nothing to cancel{hint}")
+        done, hint = {
+            "failed": ("has failed", f"; run it again: storyboard retry {task_id}"),
+            "cancelled": ("was cancelled", f"; resume it: storyboard retry {task_id}"),
+        }.get(task["status"], (f"has {task['status']}", ""))
+        raise UsageError(f"task {task_id} {done} already; nothing to cancel{hint}")
     check_redis(redis, config.redis.url)
     job_ids, _ = task_job_ids(store, task)
     store.cancel_task(task_id)
