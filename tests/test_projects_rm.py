@@ -1,0 +1,85 @@
+"""Removing and renaming projects against the real SeaweedFS bucket: `rm` deletes the
+project's rows and its objects under `<prefix>/<project id>/` (or keeps them with
+--keep-objects), leaves other projects alone, and its id is never given again; `rename` moves
+nothing in the bucket."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from storyboard_cli.store import Store
+
+STORY = "The storm rose. Tom climbed the stairs. Mara waited by the lens.\n"
+
+
+def keys(s3_server, prefix: str) -> list[str]:
+    listed = s3_server.client().list_objects_v2(Bucket=s3_server.bucket, Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack, s3_server):
+    (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
+    first = stack.json("new", "story.txt", "--title", "lighthouse")["id"]
+    second = stack.json("new", "story.txt", "--title", "harbour")["id"]
+    for project in (first, second):
+        stack.json("generate", str(project), "--no-wait")
+    done = stack.burst()
+    assert done.returncode == 0, done.stderr
+    shot = stack.json("show", "lighthouse")["shots"][0]
+    stack.json("regen-shot", f"{first}/1", "--no-wait")  # a second image of that shot
+    assert stack.burst().returncode == 0
+
+    mine = keys(s3_server, f"projects/{first}/")
+    theirs = keys(s3_server, f"projects/{second}/")
+    # Every render's image (the regen's too) and the shot-list script.
+    assert len(mine) == len(stack.json("show", "lighthouse")["shots"]) + 2 and theirs
+
+    renamed = stack.json("rename", "lighthouse", "lighthouse (winter)")
+    assert renamed["shots"][0]["image_key"] != shot["image_key"]  # the regen's image
+    assert keys(s3_server, f"projects/{first}/") == mine  # nothing moved
+
+    refused = stack.run("rm", str(first))  # no terminal to ask on: --yes is needed
+    assert refused.returncode == 2 and "needs --yes" in refused.stderr
+    removed = stack.json("rm", "lighthouse (winter)", "--yes")
+    assert removed["objects"] == {"bucket": s3_server.bucket, "prefixes": [f"projects/{first}/"],
+                                  "deleted": len(mine), "kept": False}
+    assert (removed["id"], removed["tasks"]) == (first, 2)
+    assert keys(s3_server, f"projects/{first}/") == []
+    assert keys(s3_server, f"projects/{second}/") == theirs
+    with urllib.request.urlopen(stack.json("show", "harbour")["shots"][0]["image_url"]) as r:
+        assert r.status == 200
+    try:
+        urllib.request.urlopen(shot["image_url"])
+        raise AssertionError("a removed project's link still works")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+
+    gone = stack.run("show", str(first))
+    assert gone.returncode == 2 and f"no project with id or title '{first}' (it was removed " \
+        "on " in gone.stderr
+    store = Store(stack.root / "storyboard.db")
+    assert store.db["shots"].count_where("project_id = ?", [first]) == 0
+    assert store.db["tasks"].count_where("project_id = ?", [first]) == 0
+    store.close()
+    # The newest project's id is never given again.
+    assert stack.json("new", "story.txt")["id"] == second + 1
+
+    kept = stack.run("rm", "harbour", "--keep-objects", "--yes")
+    assert kept.returncode == 0, kept.stderr
+    assert "its bucket objects were kept" in kept.stdout
+    assert keys(s3_server, f"projects/{second}/") == theirs
+    assert stack.json("new", "story.txt")["id"] == second + 2
+
+
+def test_rm_refuses_a_project_with_an_unfinished_task_and_changes_nothing(stack, s3_server):
+    (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
+    project = stack.json("new", "story.txt")["id"]
+    task = stack.json("generate", str(project), "--no-wait")["task_id"]
+    refused = stack.run("rm", str(project), "--yes", "--json")
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout) == {"error": (
+        f"project {project} has 1 unfinished task(s); cancel them first: "
+        f"storyboard cancel {task}")}
+    assert stack.json("show", str(project))["task"]["id"] == task
