@@ -188,9 +188,11 @@ def project_prefixes(cfg: S3Config, project_id: int, keys: list[str]) -> list[st
     return sorted(found)
 
 
-def delete_prefixes(cfg: S3Config, prefixes: list[str]) -> int:
-    """Delete every object under these prefixes; returns how many there were. BucketProblem
-    if the bucket cannot be reached or refuses."""
+def delete_task_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str]) -> int:
+    """Delete the objects under these prefixes that one of these tasks made (an object's
+    file name is the id of the task that made it: gpu_daemon/uploader.py), recorded in the
+    store or not; objects another store put under the same prefix stay. Returns how many were
+    deleted. BucketProblem if the bucket cannot be reached or refuses."""
     client = client_from_config(cfg)
     deleted = 0
     try:
@@ -198,7 +200,8 @@ def delete_prefixes(cfg: S3Config, prefixes: list[str]) -> int:
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket,
                                                                       Prefix=prefix)
             for page in pages:  # at most 1000 keys a page, as DeleteObjects takes
-                batch = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                batch = [{"Key": item["Key"]} for item in page.get("Contents", [])
+                         if item["Key"].rsplit("/", 1)[-1].split(".", 1)[0] in task_ids]
                 if not batch:
                     continue
                 answer = client.delete_objects(Bucket=cfg.bucket,

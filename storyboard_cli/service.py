@@ -207,16 +207,16 @@ class LocalService:
 
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
         """Remove a project: its tasks, shots and cast from the store and, unless
-        keep_objects, every object under `<[s3] prefix>/<project id>/` in the bucket (its
-        images and shot-list scripts; their links stop working). Refused while a task of it is
-        unfinished. The bucket goes first: if it cannot be reached, nothing is removed. Its id
-        is never given to another project."""
-        from storyboard_cli.s3 import BucketProblem, delete_prefixes, project_prefixes
+        keep_objects, its objects in the bucket: those under `<[s3] prefix>/<project id>/`
+        that its tasks made (its images and shot-list scripts; their links stop working).
+        Refused while a task of it is unfinished. The bucket goes first: if it cannot be
+        reached, nothing is removed. Its id is never given to another project."""
+        from storyboard_cli.s3 import BucketProblem, delete_task_objects, project_prefixes
 
         row = self.store.find_project(project)
         project_id = row["id"]
-        live = [t["id"] for t in self.store.list_tasks(project_id)
-                if t["status"] in ("pending", "running")]
+        tasks = self.store.list_tasks(project_id)
+        live = [t["id"] for t in tasks if t["status"] in ("pending", "running")]
         if live:
             raise UsageError(f"project {project_id} has {len(live)} unfinished task(s); cancel "
                              f"them first: storyboard cancel {live[0]}")
@@ -227,7 +227,8 @@ class LocalService:
                 self.config.s3, project_id, self.store.project_object_keys(project_id))
             keep = "nothing was removed; to remove only its records: --keep-objects"
             try:
-                objects["deleted"] = delete_prefixes(self.config.s3, objects["prefixes"])
+                objects["deleted"] = delete_task_objects(
+                    self.config.s3, objects["prefixes"], {t["id"] for t in tasks})
             except BucketProblem as exc:
                 raise ServiceUnavailable(f"cannot delete the project's objects: {exc} "
                                          f"({exc.hint}); {keep}") from None

@@ -1,7 +1,7 @@
 """Removing and renaming projects against the real SeaweedFS bucket: `rm` deletes the
-project's rows and its objects under `<prefix>/<project id>/` (or keeps them with
---keep-objects), leaves other projects alone, and its id is never given again; `rename` moves
-nothing in the bucket."""
+project's rows and the objects its tasks made under `<prefix>/<project id>/` (or keeps them
+with --keep-objects), leaves other projects' objects alone (another store's under the same
+prefix too), and its id is never given again; `rename` moves nothing in the bucket."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ from storyboard_cli.store import Store
 STORY = "The storm rose. Tom climbed the stairs. Mara waited by the lens.\n"
 
 
-def keys(s3_server, prefix: str) -> list[str]:
+def keys(s3_server, prefix: str, tasks: list[dict]) -> list[str]:
+    """The objects under prefix that these tasks made (the session's bucket holds other
+    tests' objects under the same prefixes)."""
+    made = {t["id"] for t in tasks}
     listed = s3_server.client().list_objects_v2(Bucket=s3_server.bucket, Prefix=prefix)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
+    return sorted(item["Key"] for item in listed.get("Contents", [])
+                  if item["Key"].rsplit("/", 1)[-1].split(".")[0] in made)
 
 
 def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack, s3_server):
@@ -31,14 +35,18 @@ def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack
     stack.json("regen-shot", f"{first}/1", "--no-wait")  # a second image of that shot
     assert stack.burst().returncode == 0
 
-    mine = keys(s3_server, f"projects/{first}/")
-    theirs = keys(s3_server, f"projects/{second}/")
+    my_tasks, their_tasks = stack.json("tasks", str(first)), stack.json("tasks", str(second))
+    mine = keys(s3_server, f"projects/{first}/", my_tasks)
+    theirs = keys(s3_server, f"projects/{second}/", their_tasks)
     # Every render's image (the regen's too) and the shot-list script.
     assert len(mine) == len(stack.json("show", "lighthouse")["shots"]) + 2 and theirs
+    # An object another store's task put under the same prefix (same bucket and project id).
+    stranger = f"projects/{first}/shots/1/0ff1ce00-0000-4000-8000-000000000000.png"
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key=stranger, Body=b"not ours")
 
     renamed = stack.json("rename", "lighthouse", "lighthouse (winter)")
     assert renamed["shots"][0]["image_key"] != shot["image_key"]  # the regen's image
-    assert keys(s3_server, f"projects/{first}/") == mine  # nothing moved
+    assert keys(s3_server, f"projects/{first}/", my_tasks) == mine  # nothing moved
 
     refused = stack.run("rm", str(first))  # no terminal to ask on: --yes is needed
     assert refused.returncode == 2 and "needs --yes" in refused.stderr
@@ -46,8 +54,10 @@ def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack
     assert removed["objects"] == {"bucket": s3_server.bucket, "prefixes": [f"projects/{first}/"],
                                   "deleted": len(mine), "kept": False}
     assert (removed["id"], removed["tasks"]) == (first, 2)
-    assert keys(s3_server, f"projects/{first}/") == []
-    assert keys(s3_server, f"projects/{second}/") == theirs
+    assert keys(s3_server, f"projects/{first}/", my_tasks) == []
+    assert keys(s3_server, f"projects/{second}/", their_tasks) == theirs
+    assert s3_server.client().get_object(Bucket=s3_server.bucket, Key=stranger)["Body"].read() \
+        == b"not ours"
     with urllib.request.urlopen(stack.json("show", "harbour")["shots"][0]["image_url"]) as r:
         assert r.status == 200
     try:
@@ -69,7 +79,7 @@ def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack
     kept = stack.run("rm", "harbour", "--keep-objects", "--yes")
     assert kept.returncode == 0, kept.stderr
     assert "its bucket objects were kept" in kept.stdout
-    assert keys(s3_server, f"projects/{second}/") == theirs
+    assert keys(s3_server, f"projects/{second}/", their_tasks) == theirs
     assert stack.json("new", "story.txt")["id"] == second + 2
 
 

@@ -254,10 +254,10 @@ def rename(project: str, title: str, config: Path | None, json_out: bool, debug:
 @command
 def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_out: bool,
        debug: bool) -> None:
-    """Remove a project: its tasks, shots and cast, and every object it has in the bucket
-    (under `<[s3] prefix>/<project id>/`: its images and shot-list scripts, whose links then
-    stop working), unless --keep-objects. Refused while one of its tasks is unfinished. Its id
-    is never given to another project.
+    """Remove a project: its tasks, shots and cast, and its objects in the bucket unless
+    --keep-objects: the images and shot-list scripts its tasks made under
+    `<[s3] prefix>/<project id>/` (their links stop working). Refused while one of its tasks
+    is unfinished. Its id is never given to another project.
 
     \b
     Example: storyboard rm 3 --yes
