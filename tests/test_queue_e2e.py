@@ -104,7 +104,7 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
     # Without --json: a table, then every link whole on its own line.
     human = stack.run("links", str(project))
     lines = [ln.split(": ", 1)[1] for ln in human.stdout.splitlines()
-             if ln.startswith(f"  {project}/")]
+             if ln.startswith("  shot ")]
     assert len(lines) == len(shots)
     png(lines[0])
 

@@ -49,7 +49,10 @@ def test_a_plan_only_run_shows_its_plan_and_says_where_the_earlier_frames_are(cl
     earlier = shown(cli, "lighthouse", "--task", framed[:8])
     assert earlier["task"]["id"] == earlier["shots_task"]["id"] == framed
     assert all(s["image_url"] for s in earlier["shots"]) and len(earlier["shots"]) == 3
-    assert "Storyboard task " in cli("show", "lighthouse", "--task", framed[:8]).stdout
+    older = cli("show", "lighthouse", "--task", framed[:8]).stdout
+    assert f"Storyboard task {framed}: succeeded, 3/3 shots rendered" in older
+    # Its shots are not the ones regen-shot PROJECT/NUMBER names: no such name is offered.
+    assert "regen-shot" not in older and f"({project}/1," not in older
     assert json.loads(cli("list", "--json").stdout)[0]["shots"] == 1
 
 
@@ -115,7 +118,9 @@ def test_every_command_that_shows_links_prints_them_whole_when_piped(cli, store,
     links = cli("links", "1").stdout.splitlines()
     renewed = [s["image_url"] for s in shown(cli, "1")["shots"]]
     assert all(len(url) > 200 for url in renewed)
+    assert f"Image links (renew: storyboard links {project}; re-render one: storyboard " \
+           f"regen-shot {project}/NUMBER):" in links
     for number, url in enumerate(renewed, start=1):
-        assert f"  {project}/{number}: {url}" in links
+        assert f"  shot {number}: {url}" in links
     assert re.search(r"^Shot list: http://127\.0\.0\.1:9/\S+Signature=\w+$",
                      "\n".join(links), re.MULTILINE)

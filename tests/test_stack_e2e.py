@@ -99,7 +99,7 @@ def test_demo_prints_links_that_return_pngs_and_leaves_the_stack_running(
         # What `make demo` runs: no story given, so the bundled bilingual example.
         done = storyboard(root, "demo")
         assert done.returncode == 0, done.stdout + done.stderr
-        links = re.findall(r"^  \d+/\d+: (\S+)$", done.stdout, re.MULTILINE)
+        links = re.findall(r"^  shot \d+: (\S+)$", done.stdout, re.MULTILINE)
         assert len(links) > 3
         for url in (links[0], links[-1]):
             image = httpx.get(url, timeout=10)

@@ -86,7 +86,7 @@ def _print_task(view: dict[str, Any]) -> None:
         output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))
-        print_links(view["shots"], view["project_id"])
+        print_links(view["shots"], view["project_id"], current=False)
 
 
 @click.command("generate", cls=Command)
@@ -208,7 +208,7 @@ def links(
         output.info(f"No images in this storyboard yet: storyboard generate {pid}")
     else:
         output.stdout.print(shots_table(shots))
-        print_links(shots, pid)
+        print_links(shots, pid, current=task is None)
     if view["frames_task"]:
         output.info(f"The latest frames are task {view['frames_task']['id']}'s: "
                     f"storyboard links {pid} --task {view['frames_task']['id'][:8]}")

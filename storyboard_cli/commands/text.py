@@ -37,15 +37,17 @@ def shots_table(shots: list[dict[str, Any]]) -> Table:
     return table
 
 
-def print_links(shots: list[dict[str, Any]], project: int) -> None:
-    """Whole links, one per line, each after the PROJECT/NUMBER that regen-shot takes."""
+def print_links(shots: list[dict[str, Any]], project: int, current: bool) -> None:
+    """Whole links, one per line, each after its shot's number (the one `show` prints).
+    current: these are the shots `show` lists, which regen-shot PROJECT/NUMBER names."""
     linked = [s for s in shots if s["image_url"]]
     if not linked:
         return
-    output.stdout.print(f"\nImage links (renew: storyboard links {project}; re-render one: "
-                        f"storyboard regen-shot {project}/NUMBER):", markup=False)
+    redo = f"; re-render one: storyboard regen-shot {project}/NUMBER" if current else ""
+    output.stdout.print(f"\nImage links (renew: storyboard links {project}{redo}):",
+                        markup=False, soft_wrap=True)
     for s in linked:
-        output.stdout.print(f"  {project}/{s['number']}: {output.visible(s['image_url'])}",
+        output.stdout.print(f"  shot {s['number']}: {output.visible(s['image_url'])}",
                             markup=False, soft_wrap=True)
 
 
@@ -78,11 +80,13 @@ def print_tasks(tasks: list[dict[str, Any]]) -> None:
                       soft_wrap=True)
 
 
-def print_shot(shot: dict[str, Any], project: int) -> None:
-    """One shot as a storyboard artist reads it: number, size, duration, then the fields."""
+def print_shot(shot: dict[str, Any], name: str | None) -> None:
+    """One shot as a storyboard artist reads it: number, size, duration, then the fields;
+    name: PROJECT/NUMBER, as regen-shot takes it (None for a storyboard it does not take)."""
     out = output.stdout
+    named = f"{name}, " if name else ""
     head = (f"Shot {shot['number']} · {shot['camera']} · {shot['duration']:g} s"
-            f"  ({project}/{shot['number']}, id {shot['id']}, seed {shot['seed']})")
+            f"  ({named}id {shot['id']}, seed {shot['seed']})")
     out.print(f"\n[bold]{output.escape(head)}[/]", soft_wrap=True)
     fields = [
         ("Action", shot["action"]),
@@ -148,10 +152,11 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
                   markup=False, soft_wrap=True)
     if data["shots"]:
         total = sum(s["duration"] for s in data["shots"])
-        out.print(f"{len(data['shots'])} shots, {total:g} s in all; re-render one: "
-                  f"storyboard regen-shot {pid}/NUMBER", markup=False, soft_wrap=True)
+        redo = "" if chosen else f"; re-render one: storyboard regen-shot {pid}/NUMBER"
+        out.print(f"{len(data['shots'])} shots, {total:g} s in all{redo}", markup=False,
+                  soft_wrap=True)
     if data["script_url"]:
         out.print(f"Shot list: {output.visible(data['script_url'])}", markup=False,
                   soft_wrap=True)
     for shot in data["shots"]:
-        print_shot(shot, pid)
+        print_shot(shot, None if chosen else f"{pid}/{shot['number']}")
