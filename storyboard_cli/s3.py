@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.errors import ConfigError
+from storyboard_cli.errors import ConfigError, ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
     from storyboard_cli.config import S3Config
@@ -62,3 +62,33 @@ def presign_get(client: Any, bucket: str, key: str, expires: int) -> tuple[str, 
     )
     expires_at = datetime.now(timezone.utc) + timedelta(seconds=expires)
     return url, expires_at.isoformat(timespec="seconds")
+
+
+# Error codes meaning the settings are wrong rather than the bucket away.
+_SETTINGS_CODES = {"NoSuchBucket": "create the bucket or set [s3] bucket / TOS_BUCKET",
+                   "AccessDenied": "check ACCESS_KEY / SECRET_KEY",
+                   "InvalidAccessKeyId": "check ACCESS_KEY / SECRET_KEY",
+                   "SignatureDoesNotMatch": "check ACCESS_KEY / SECRET_KEY",
+                   "403": "check ACCESS_KEY / SECRET_KEY"}
+
+
+def error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ("NoSuchKey", "404", ...), or of an error
+    that wraps one in its message (boto3's S3UploadFailedError); else ""."""
+    import re
+
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code", "")
+    found = re.search(r"An error occurred \((\w+)\)", str(exc))
+    return found.group(1) if found else ""
+
+
+def storage_error(exc: Exception, doing: str) -> StoryboardError:
+    """A failed bucket call as one line for the user: wrong settings are bad input (exit 2),
+    anything else means the bucket cannot be reached (exit 3)."""
+    code = error_code(exc)
+    if code in _SETTINGS_CODES:
+        return ConfigError(f"{doing}: the bucket says {code}; {_SETTINGS_CODES[code]}")
+    reason = (str(exc) or type(exc).__name__).splitlines()[0][:200]
+    return ServiceUnavailable(f"{doing}: cannot reach the bucket: {reason}")

@@ -1,0 +1,126 @@
+"""export: the storyboard as a file people look at, print or send."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from storyboard_cli import output
+from storyboard_cli.board import FORMATS
+from storyboard_cli.commands.common import (
+    PATH,
+    Command,
+    Context,
+    argument,
+    command,
+    common_options,
+)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+
+@click.command("export", cls=Command)
+@argument("project", "Project id or exact title.")
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
+              help="html: one self-contained page; pdf: pages of panels; mp4: an animatic "
+                   "with subtitles (and an .srt); storyboarder: a Storyboarder project "
+                   "folder; zip: the PNGs and the shot list.")
+@click.option("-o", "--output", "out", type=PATH,
+              help="File (or folder) to write [default: TITLE-ID.EXT in the current folder].")
+@click.option("--layout", default="3x2", show_default=True, metavar="COLSxROWS",
+              help="pdf: panels per page.")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
+              help="pdf: paper size.")
+@click.option("--portrait", is_flag=True, help="pdf: portrait pages [default: landscape].")
+@click.option("--force", is_flag=True, help="Replace the output if it exists.")
+@click.option("--upload", is_flag=True,
+              help="Also put the export in the bucket and print a presigned link to it.")
+@common_options
+@command
+def export(
+    project: str, fmt: str, out: Path | None, layout: str, paper: str, portrait: bool,
+    force: bool, upload: bool, config: Path | None, json_out: bool, debug: bool,
+) -> None:
+    """Export a project's storyboard: frames read from the bucket by their keys, each with its
+    number, shot size, duration, action and dialogue. A shot without an image is drawn as a
+    marked empty frame.
+
+    \b
+    Example: storyboard export 1 --format pdf --layout 2x2 --upload
+    """
+    progress = FrameProgress()
+    try:
+        result = Context(config).service.export(
+            project, fmt, out, paper=paper, orientation="portrait" if portrait else "landscape",
+            layout=layout, force=force, upload=upload, progress=progress.update)
+    finally:
+        progress.close()
+    if json_out:
+        output.print_json(result)
+        return
+    print_export(result)
+
+
+def print_export(result: dict[str, Any]) -> None:
+    """Where the export went, what it holds, and its link."""
+    out = output.stdout
+    empty = result["empty"]
+    note = f", {len(empty)} without an image" if empty else ""
+    out.print(f"Wrote {result['path']} ({result['format']}, {result['shots']} shots{note}, "
+              f"{result['bytes'] / 2**20:.1f} MiB)", markup=False, soft_wrap=True)
+    for extra in result["files"][1:]:
+        out.print(f"  and {extra}", markup=False, soft_wrap=True)
+    for shot in empty[:10]:
+        out.print(f"  shot {shot['number']}: {shot['reason']}", markup=False, soft_wrap=True)
+    if len(empty) > 10:
+        out.print(f"  … and {len(empty) - 10} more", markup=False)
+    if result.get("url"):
+        out.print(f"Link (valid until {result['url_expires_at']}): {result['url']}",
+                  markup=False, soft_wrap=True)
+
+
+class FrameProgress:
+    """Frames read from the bucket: a bar on a terminal; piped, a line at each tenth."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.said = -1
+
+    def update(self, done: int, total: int) -> None:
+        if total == 0:
+            return
+        console = output.stderr
+        if console.is_terminal:
+            if self.bar is None:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TimeElapsedColumn,
+                )
+
+                self.bar = Progress("reading frames", BarColumn(), MofNCompleteColumn(),
+                                    TimeElapsedColumn(), console=console, transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("frames", total=total)
+            self.bar.update(self.task, completed=done)
+            return
+        tenth = done * 10 // total
+        if tenth != self.said:
+            self.said = tenth
+            verb = "reading" if done == 0 else "read"
+            sys.stderr.write(f"export: {verb} {done}/{total} frames from the bucket\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def register(group: click.Group) -> None:
+    group.add_command(export)
