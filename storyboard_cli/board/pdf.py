@@ -47,6 +47,7 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
     per_page = columns * rows
     pages = max(1, -(-sheet.shots // per_page))
     pdf = new_document(options, sheet)
+    width_of = Widths(pdf)
     ratio = aspect_ratio(sheet.aspect)
     page_w, page_h = pdf.w, pdf.h
     cell_w = (page_w - 2 * MARGIN - (columns - 1) * GAP) / columns
@@ -58,16 +59,17 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
     for panel in panels:
         if slot % per_page == 0:
             pdf.add_page()
-            draw_header(pdf, sheet, slot // per_page + 1, pages)
+            draw_header(pdf, width_of, sheet, slot // per_page + 1, pages)
         column, row = slot % columns, (slot % per_page) // columns
         x = MARGIN + column * (cell_w + GAP)
         y = MARGIN + HEADER + row * (cell_h + GAP)
-        draw_frame(pdf, panel, x + (cell_w - frame_w) / 2, y, frame_w, frame_h)
-        draw_fields(pdf, panel.shot, x, y + frame_h + 2.0, cell_w, cell_h - frame_h - 2.0)
+        draw_frame(pdf, width_of, panel, x + (cell_w - frame_w) / 2, y, frame_w, frame_h)
+        draw_fields(pdf, width_of, panel.shot, x, y + frame_h + 2.0, cell_w,
+                    cell_h - frame_h - 2.0)
         slot += 1
     if slot == 0:
         pdf.add_page()
-        draw_header(pdf, sheet, 1, 1)
+        draw_header(pdf, width_of, sheet, 1, 1)
     pdf.output(str(path))
 
 
@@ -95,14 +97,14 @@ def bold(pdf: FPDF, on: bool) -> None:
     pdf.set_line_width(0.12)
 
 
-def draw_header(pdf: FPDF, sheet: Sheet, page: int, pages: int) -> None:
+def draw_header(pdf: FPDF, width_of: Widths, sheet: Sheet, page: int, pages: int) -> None:
     left, top, width = MARGIN, MARGIN, pdf.w - 2 * MARGIN
     pdf.set_text_color(*INK)
     pdf.set_draw_color(*INK)
     pdf.set_font(size=15)
     bold(pdf, True)
     pdf.set_xy(left, top)
-    pdf.cell(width * 0.8, 7, truncate(pdf, sheet.title, width * 0.8))
+    pdf.cell(width * 0.8, 7, truncate(width_of, sheet.title, width * 0.8))
     bold(pdf, False)
     pdf.set_font(size=8)
     pdf.set_text_color(*MUTED)
@@ -110,13 +112,14 @@ def draw_header(pdf: FPDF, sheet: Sheet, page: int, pages: int) -> None:
     pdf.cell(width, 7, f"{page} / {pages}", align="R")
     pdf.set_xy(left, top + 8)
     stats = "   ·   ".join(f"{label.upper()} {value}" for label, value in sheet.stats())
-    pdf.cell(width, 5, truncate(pdf, stats, width))
+    pdf.cell(width, 5, truncate(width_of, stats, width))
     pdf.set_draw_color(*LINE)
     pdf.set_line_width(0.2)
     pdf.line(left, top + HEADER - 3, left + width, top + HEADER - 3)
 
 
-def draw_frame(pdf: FPDF, panel: Panel, x: float, y: float, w: float, h: float) -> None:
+def draw_frame(pdf: FPDF, width_of: Widths, panel: Panel, x: float, y: float, w: float,
+               h: float) -> None:
     if panel.image is not None:
         pdf.image(print_jpeg(panel.image, w, h), x=x, y=y, w=w, h=h)
     else:
@@ -125,7 +128,7 @@ def draw_frame(pdf: FPDF, panel: Panel, x: float, y: float, w: float, h: float) 
         pdf.set_text_color(*WARN)
         pdf.set_font(size=8)
         pdf.set_xy(x, y + h / 2 - 2.5)
-        pdf.cell(w, 5, truncate(pdf, panel.missing or "no image", w - 4), align="C")
+        pdf.cell(w, 5, truncate(width_of, panel.missing or "no image", w - 4), align="C")
     pdf.set_draw_color(*INK)
     pdf.set_line_width(0.3)
     pdf.rect(x, y, w, h)
@@ -144,21 +147,23 @@ def print_jpeg(png: bytes, w_mm: float, h_mm: float) -> io.BytesIO:
     return out
 
 
-def draw_fields(pdf: FPDF, shot: dict[str, Any], x: float, y: float, w: float,
-                h: float) -> None:
+def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: float,
+                w: float, h: float) -> None:
     """Number, shot size and duration on one line; then dialogue and action, cut to fit."""
+    from gpu_daemon.images.sketch import wrap
+
     pdf.set_text_color(*INK)
     pdf.set_font(size=9)
     bold(pdf, True)
     pdf.set_xy(x, y)
     number = f"Shot {shot['number']}"
-    number_w = pdf.get_string_width(number) + 3
+    number_w = width_of(number) + 3
     pdf.cell(number_w, 4.5, number)
     bold(pdf, False)
     pdf.set_font(size=7)
     pdf.set_text_color(*MUTED)
     camera_w = max(0.0, w - number_w - 16)
-    pdf.cell(camera_w, 4.5, truncate(pdf, (shot["camera"] or "").upper(), camera_w - 2))
+    pdf.cell(camera_w, 4.5, truncate(width_of, (shot["camera"] or "").upper(), camera_w - 2))
     pdf.cell(16, 4.5, f"{shot['duration']:g} s", align="R")
     top, bottom = y + 5.5, y + h
     blocks = [(dialogue_text(shot["dialogue"]), INK, 8.0), (shot["action"], MUTED, 7.5)]
@@ -168,13 +173,13 @@ def draw_fields(pdf: FPDF, shot: dict[str, Any], x: float, y: float, w: float,
         pdf.set_font(size=size)
         pdf.set_text_color(*colour)
         line_h = size * 0.45
-        lines = pdf.multi_cell(w, line_h, text, dry_run=True, output="LINES")
         room = max(0, int((bottom - top) // line_h))
         if room == 0:
             break
+        lines = wrap(text, lambda line: width_of(line) <= w)
         if len(lines) > room:
             lines = lines[:room]
-            lines[-1] = ending(pdf, lines[-1], w, " " + ELLIPSIS)
+            lines[-1] = ending(width_of, lines[-1], w, " " + ELLIPSIS)
         for line in lines:
             pdf.set_xy(x, top)
             pdf.cell(w, line_h, line)
@@ -182,13 +187,32 @@ def draw_fields(pdf: FPDF, shot: dict[str, Any], x: float, y: float, w: float,
         top += 1.2
 
 
-def truncate(pdf: FPDF, text: str, width: float) -> str:
+class Widths:
+    """Widths of text in the document's font at its current size (mm), from each character's
+    width measured once: fpdf2 measures a string glyph by glyph on every call, and breaking
+    the text of thousands of panels into lines asks for many."""
+
+    def __init__(self, pdf: FPDF) -> None:
+        self.pdf = pdf
+        self.em: dict[str, float] = {}
+
+    def __call__(self, text: str) -> float:
+        em, total = self.em, 0.0
+        for char in text:
+            width = em.get(char)
+            if width is None:
+                width = em[char] = self.pdf.get_string_width(char) / self.pdf.font_size
+            total += width
+        return total * self.pdf.font_size
+
+
+def truncate(width_of: Widths, text: str, width: float) -> str:
     """`text` cut to `width` in the current font, ending in … where cut."""
-    return text if pdf.get_string_width(text) <= width else ending(pdf, text, width, "…")
+    return text if width_of(text) <= width else ending(width_of, text, width, "…")
 
 
-def ending(pdf: FPDF, text: str, width: float, end: str) -> str:
+def ending(width_of: Widths, text: str, width: float, end: str) -> str:
     """As much of `text` as fits in `width` with `end` after it."""
-    while text and pdf.get_string_width(text.rstrip() + end) > width:
+    while text and width_of(text.rstrip() + end) > width:
         text = text[:-1]
     return text.rstrip() + end

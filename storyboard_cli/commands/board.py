@@ -22,6 +22,8 @@ from storyboard_cli.commands.common import (
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from storyboard_cli.service import Service
+
 
 @click.command("export", cls=Command)
 @argument("project", "Project id or exact title.")
@@ -52,17 +54,23 @@ def export(
     \b
     Example: storyboard export 1 --format pdf --layout 2x2 --upload
     """
-    progress = FrameProgress()
-    try:
-        result = Context(config).service.export(
-            project, fmt, out, paper=paper, orientation="portrait" if portrait else "landscape",
-            layout=layout, force=force, upload=upload, progress=progress.update)
-    finally:
-        progress.close()
+    result = exported(Context(config).service, project, fmt, out, paper=paper,
+                      orientation="portrait" if portrait else "landscape", layout=layout,
+                      force=force, upload=upload)
     if json_out:
         output.print_json(result)
         return
     print_export(result)
+
+
+def exported(service: Service, project: str, fmt: str, out: Path | None = None,
+             **options: Any) -> dict[str, Any]:
+    """service.export, showing the frames' progress as they are read."""
+    progress = FrameProgress()
+    try:
+        return service.export(project, fmt, out, progress=progress.update, **options)
+    finally:
+        progress.close()
 
 
 def print_export(result: dict[str, Any]) -> None:
@@ -71,7 +79,7 @@ def print_export(result: dict[str, Any]) -> None:
     empty = result["empty"]
     note = f", {len(empty)} without an image" if empty else ""
     out.print(f"Wrote {result['path']} ({result['format']}, {result['shots']} shots{note}, "
-              f"{result['bytes'] / 2**20:.1f} MiB)", markup=False, soft_wrap=True)
+              f"{size(result['bytes'])})", markup=False, soft_wrap=True)
     for extra in result["files"][1:]:
         out.print(f"  and {extra}", markup=False, soft_wrap=True)
     for shot in empty[:10]:
@@ -83,8 +91,13 @@ def print_export(result: dict[str, Any]) -> None:
                   markup=False, soft_wrap=True)
 
 
+def size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(1, round(n / 1024))} KiB"
+
+
 class FrameProgress:
-    """Frames read from the bucket: a bar on a terminal; piped, a line at each tenth."""
+    """Frames read from the bucket: a bar on a terminal; piped, a line at the start and at
+    each quarter."""
 
     def __init__(self) -> None:
         self.bar: Progress | None = None
@@ -110,11 +123,12 @@ class FrameProgress:
                 self.task = self.bar.add_task("frames", total=total)
             self.bar.update(self.task, completed=done)
             return
-        tenth = done * 10 // total
-        if tenth != self.said:
-            self.said = tenth
-            verb = "reading" if done == 0 else "read"
-            sys.stderr.write(f"export: {verb} {done}/{total} frames from the bucket\n")
+        quarter = done * 4 // total
+        if quarter != self.said:
+            self.said = quarter
+            line = (f"reading {total} frames from the bucket" if done == 0
+                    else f"{done}/{total} frames read")
+            sys.stderr.write(f"export: {line}\n")
             sys.stderr.flush()
 
     def close(self) -> None:
