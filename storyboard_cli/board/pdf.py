@@ -1,7 +1,7 @@
 """The board as a PDF, laid out like Storyboarder's PDF export: A4 or Letter, landscape unless
 asked otherwise, a grid of panels (3 × 2 by default) under a header on every page (title,
 shots, running time, aspect, style, date, page number). Each panel: the frame, then its
-number, shot size and duration, the dialogue with its speaker and the action; text that does
+number, shot size and duration, the action and the dialogue with its speaker; text that does
 not fit ends in […].
 
 The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_daemon.images.sketch import wrap
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
 from storyboard_cli.frames import aspect_ratio
@@ -127,8 +128,10 @@ def draw_frame(pdf: FPDF, width_of: Widths, panel: Panel, x: float, y: float, w:
         pdf.rect(x, y, w, h, style="F")
         pdf.set_text_color(*WARN)
         pdf.set_font(size=8)
-        pdf.set_xy(x, y + h / 2 - 2.5)
-        pdf.cell(w, 5, truncate(width_of, panel.missing or "no image", w - 4), align="C")
+        lines = wrap(panel.missing or "no image", lambda line: width_of(line) <= w - 4)[:3]
+        for k, line in enumerate(lines):
+            pdf.set_xy(x, y + h / 2 - 2 * len(lines) + 4 * k)
+            pdf.cell(w, 4, truncate(width_of, line, w - 4), align="C")
     pdf.set_draw_color(*INK)
     pdf.set_line_width(0.3)
     pdf.rect(x, y, w, h)
@@ -150,8 +153,6 @@ def print_jpeg(png: bytes, w_mm: float, h_mm: float) -> io.BytesIO:
 def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: float,
                 w: float, h: float) -> None:
     """Number, shot size and duration on one line; then dialogue and action, cut to fit."""
-    from gpu_daemon.images.sketch import wrap
-
     pdf.set_text_color(*INK)
     pdf.set_font(size=9)
     bold(pdf, True)
@@ -166,23 +167,28 @@ def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: 
     pdf.cell(camera_w, 4.5, truncate(width_of, (shot["camera"] or "").upper(), camera_w - 2))
     pdf.cell(16, 4.5, f"{shot['duration']:g} s", align="R")
     top, bottom = y + 5.5, y + h
-    blocks = [(dialogue_text(shot["dialogue"]), INK, 8.0), (shot["action"], MUTED, 7.5)]
-    for text, colour, size in blocks:
+    # As on the HTML board: what we see, then what is said, set off by a rule on its left.
+    blocks = [(shot["action"], 7.5, 0.0), (dialogue_text(shot["dialogue"]), 8.0, 2.2)]
+    pdf.set_text_color(*INK)
+    for text, size, indent in blocks:
         if not text or top >= bottom:
             continue
         pdf.set_font(size=size)
-        pdf.set_text_color(*colour)
         line_h = size * 0.45
         room = max(0, int((bottom - top) // line_h))
         if room == 0:
             break
-        lines = wrap(text, lambda line: width_of(line) <= w)
+        lines = wrap(text, lambda line, room_w=w - indent: width_of(line) <= room_w)
         if len(lines) > room:
             lines = lines[:room]
-            lines[-1] = ending(width_of, lines[-1], w, " " + ELLIPSIS)
+            lines[-1] = ending(width_of, lines[-1], w - indent, " " + ELLIPSIS)
+        if indent:
+            pdf.set_draw_color(*LINE)
+            pdf.set_line_width(0.6)
+            pdf.line(x + 0.4, top + 0.4, x + 0.4, top + line_h * len(lines) - 0.4)
         for line in lines:
-            pdf.set_xy(x, top)
-            pdf.cell(w, line_h, line)
+            pdf.set_xy(x + indent, top)
+            pdf.cell(w - indent, line_h, line)
             top += line_h
         top += 1.2
 
