@@ -213,10 +213,11 @@ def markdown(r: dict[str, Any]) -> tuple[str, list[bool]]:
             + harness.table(["export", "shots", "time", "per shot", "peak memory", "output"],
                             rows)
             + "\n\nThe frames stream (at most 16 read ahead of the writer): what html and zip "
-            "add to the small project's peak is the 10,000 shot objects, not their images. "
-            "The PDF library (fpdf2) keeps every page's JPEG until it writes the file, so the "
-            "pdf's peak grows with the shot count. mp4 and storyboarder hold one frame at a "
-            "time; their time per shot is the figure that scales.\n")
+            f"add to the small project's peak is the {r['shots']:,} shot objects (and the zip's "
+            "shot list, written last), not their images. The PDF library (fpdf2) keeps every "
+            "page's JPEG, and then the whole file, in memory until it writes it, so the pdf's "
+            "peak grows with the shot count. mp4 and storyboarder hold one frame at a time; "
+            "their time per shot is the figure that scales.\n")
     return text, []
 
 

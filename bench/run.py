@@ -7,8 +7,8 @@
   export.py    `storyboard export` of a 10,000-shot project: time, peak memory (issue 10)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
-else of the benchmark is running. `make bench` runs this with the defaults (about 4 minutes
-on 2 cores); --quick uses small sizes, for checking the scripts.
+else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
+on 2 cores, 4 of them the export's); --quick uses small sizes, for checking the scripts.
 
 A full run also refreshes the summary in README.md (between the bench markers): every
 target with its figure, and the machine it ran on.
