@@ -49,7 +49,8 @@ find_frp() {
     fi
   done
   IFS=$old_ifs
-  echo "$1 not found: install frp >= 0.52 from https://github.com/fatedier/frp/releases" \
+  echo "$1 not found: run \`.venv/bin/storyboard frp install\` (the pinned frp, Linux x86-64)," \
+    "or install frp >= 0.52 from https://github.com/fatedier/frp/releases" \
     "(put $1 on PATH or set $upper=/path/to/$1)" >&2
   return 1
 }

@@ -25,7 +25,7 @@ from gpu_daemon import __version__, schemas
 from gpu_daemon.auth import BearerAuth, BodyLimit
 from gpu_daemon.images import ImageBackend, RenderJob
 from gpu_daemon.images.batching import RenderQueue
-from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError
+from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError, check_bucket
 
 if TYPE_CHECKING:
     from gpu_daemon.planner import Planner
@@ -179,7 +179,8 @@ class Daemon:
             ticket.cancel()
             raise
         except Exception as exc:
-            raise DaemonError(500, f"render failed: {type(exc).__name__}: {exc}") from None
+            raise DaemonError(render_failure_status(exc),
+                              f"render failed: {type(exc).__name__}: {exc}") from None
         try:
             uploaded = await asyncio.wrap_future(
                 self.uploads.submit(req.project_id, req.shot_id, req.task_id, rendered.image)
@@ -194,6 +195,13 @@ class Daemon:
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
             batch_size=rendered.batch_size,
         )
+
+
+def render_failure_status(exc: Exception) -> int:
+    """A backend's ValueError says this request cannot be rendered as it is (422: the worker
+    does not retry it, the same request fails the same way); anything else is the daemon's
+    trouble (500, worth retrying: out of memory, a device error)."""
+    return 422 if isinstance(exc, ValueError) else 500
 
 
 def _readable(exc: RequestValidationError) -> str:
@@ -265,16 +273,20 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
         return {"ok": True}
 
     @app.get("/v1/status")
-    async def status() -> schemas.DaemonStatus:
-        return daemon.status()
+    async def status(check: str = "") -> schemas.DaemonStatus:
+        answer = daemon.status()
+        if check == "bucket":
+            answer.bucket = await asyncio.get_running_loop().run_in_executor(
+                None, check_bucket, daemon.cfg.s3)
+        return answer
 
     @app.post("/v1/plan")
     async def plan(req: schemas.PlanRequest, request: Request) -> Response:
-        return await _answer(request, lambda emit: daemon.plan(req, emit or _ignore))
+        return await _answer(request, lambda emit: _logged(req, daemon.plan(req, emit or _ignore)))
 
     @app.post("/v1/render")
     async def render(req: schemas.RenderRequest, request: Request) -> Response:
-        return await _answer(request, lambda emit: daemon.render(req, emit))
+        return await _answer(request, lambda emit: _logged(req, daemon.render(req, emit)))
 
     # Added last = outermost: the token is checked before the body is even read.
     app.add_middleware(BodyLimit, max_bytes=daemon.cfg.daemon.max_body_bytes)
@@ -284,3 +296,39 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
 
 def _ignore(event: schemas.ProgressEvent) -> None:
     pass
+
+
+WorkRequest = schemas.PlanRequest | schemas.RenderRequest
+WorkResult = schemas.PlanResponse | schemas.RenderResponse
+
+
+async def _logged(req: WorkRequest, work: Awaitable[WorkResult]) -> WorkResult:
+    """One log line per plan or render: which task and shot, how it went, how long it took."""
+    started = time.perf_counter()
+    try:
+        result = await work
+    except asyncio.CancelledError:
+        log.info("%s cancelled after %.0f ms (the client went away)", _what(req),
+                 (time.perf_counter() - started) * 1000)
+        raise
+    except Exception as exc:
+        log.warning("%s failed after %.0f ms: %s", _what(req),
+                    (time.perf_counter() - started) * 1000, exc)
+        raise
+    log.info("%s", request_line(req, result, (time.perf_counter() - started) * 1000))
+    return result
+
+
+def _what(req: WorkRequest) -> str:
+    if isinstance(req, schemas.RenderRequest):
+        return f"render task={req.task_id} project={req.project_id} shot={req.shot_id}"
+    return f"plan task={req.task_id} project={req.project_id}"
+
+
+def request_line(req: WorkRequest, result: WorkResult, total_ms: float) -> str:
+    if isinstance(result, schemas.RenderResponse):
+        detail = (f"batch={result.batch_size} render_ms={result.render_ms:.0f} "
+                  f"{result.width}x{result.height}")
+    else:
+        detail = f"shots={len(result.shots)} planner={result.planner}"
+    return f"{_what(req)} ok {detail} total_ms={total_ms:.0f}"

@@ -12,11 +12,15 @@ import os
 _CALLER_HF_OFFLINE = os.environ.get("HF_HUB_OFFLINE")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# transformers warns at import about optional backends the daemon never uses (torchvision for
+# image processors of other model families); TRANSFORMERS_VERBOSITY=warning shows them again.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import argparse  # noqa: E402
 import ipaddress  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+from typing import Any  # noqa: E402
 
 from gpu_daemon import __version__  # noqa: E402
 
@@ -48,6 +52,31 @@ def _parser() -> argparse.ArgumentParser:
                        help="serve without authentication (loopback addresses only)")
     serve.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return parser
+
+
+class HealthCheckFilter(logging.Filter):
+    """Keeps frpc's health checks (every 2 s) and the doctor's out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and len(args) >= 3 and args[2] == "/healthz")
+
+
+def log_config(debug: bool) -> dict[str, Any]:
+    """uvicorn's logging, with timestamps like ours and, unless debugging, no health checks."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for name, fmt in (("default", "%(levelprefix)s %(message)s"),
+                      ("access", '%(levelprefix)s %(client_addr)s - "%(request_line)s" '
+                                 "%(status_code)s")):
+        config["formatters"][name]["fmt"] = "%(asctime)s " + fmt
+    if not debug:
+        config.setdefault("filters", {})["no_health"] = {"()": HealthCheckFilter}
+        config["handlers"]["access"]["filters"] = ["no_health"]
+    return config
 
 
 def _is_loopback(host: str) -> bool:
@@ -99,7 +128,7 @@ def serve(args: argparse.Namespace) -> None:
              planner.name, backend.name, backend.model or "-", backend.device, cfg.s3.bucket)
     uvicorn.run(
         create_app(daemon, token), host=host, port=port,
-        log_level="debug" if args.debug else "info",
+        log_level="debug" if args.debug else "info", log_config=log_config(args.debug),
         server_header=False, timeout_graceful_shutdown=10,
     )
 
@@ -110,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO, presigned URLs (the bucket check's) included.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.debug else logging.WARNING)
     from storyboard_cli.errors import StoryboardError
 
     try:

@@ -8,6 +8,7 @@ Endpoints (all but /healthz need ``Authorization: Bearer <STORYBOARD_DAEMON_TOKE
 
   GET  /healthz      liveness, no auth                     -> {"ok": true}
   GET  /v1/status    backends, device, model, load          -> DaemonStatus
+       ?check=bucket  ... and the daemon's own bucket check (DaemonStatus.bucket)
   POST /v1/plan      story -> shot list (+ script upload)   -> PlanResponse
   POST /v1/render    one shot -> PNG in the bucket          -> RenderResponse
 
@@ -19,11 +20,18 @@ Without it they answer plain JSON (errors as HTTP status + {"detail": "..."}).
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    computed_field,
+    model_validator,
+)
 
-from storyboard_cli import frames
+from storyboard_cli import control_chars, frames
 
 NDJSON = "application/x-ndjson"
 
@@ -59,11 +67,35 @@ def shot_seed(task_id: str, index: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def _one_line(what: str) -> AfterValidator:
+    """Refuses control characters (storyboard_cli/control_chars.py) in a request: a newline in
+    a style made every render fail, as a daemon error that looked worth retrying."""
+
+    def check(text: str) -> str:
+        problem = control_chars.problem(text, what)
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    return AfterValidator(check)
+
+
+def _flattened(value: Any) -> Any:
+    return control_chars.flatten(value) if isinstance(value, str) else value
+
+
+Style = Annotated[str, Field(max_length=200), _one_line("style")]
+Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), _one_line("prompt")]
+NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), _one_line("negative prompt")]
+# A planner's prompts (an LLM's included) become render requests: put on one line.
+PlannedPrompt = Annotated[str, BeforeValidator(_flattened)]
+
+
 class PlanRequest(BaseModel):
     project_id: Id
     task_id: TaskId
     story: Annotated[str, Field(min_length=1, max_length=MAX_STORY_CHARS)]
-    style: Annotated[str, Field(max_length=200)] = "movie"
+    style: Style = "movie"
     max_shots: Annotated[int | None, Field(ge=1, le=MAX_SHOTS)] = None
     upload_script: bool = True
     # The project's frame, written into the uploaded script (planning does not depend on it).
@@ -92,8 +124,8 @@ class PlannedShot(BaseModel):
     # What we see; empty when the shot is only its dialogue.
     action: Annotated[str, Field(max_length=4000)] = ""
     # The content prompt (shot size + subject); style and cast are added at render time.
-    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
-    negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
+    prompt: Annotated[PlannedPrompt, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative_prompt: Annotated[PlannedPrompt, Field(max_length=MAX_PROMPT_CHARS)] = ""
     camera: ShotSize = "medium"
     dialogue: Annotated[list[DialogueLine], Field(max_length=50)] = []
     # Names from the plan's characters, in the order they matter in the shot.
@@ -139,13 +171,13 @@ class RenderRequest(BaseModel):
     shot_id: Id
     task_id: TaskId
     index: Annotated[int, Field(ge=0)] = 0
-    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
-    negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
+    prompt: Prompt
+    negative_prompt: NegativePrompt = ""
     description: Annotated[str, Field(max_length=4000)] = ""
     camera: ShotSize = "medium"
     # The cast members the shot shows, with their current descriptions.
     characters: Annotated[list[Character], Field(max_length=MAX_SHOT_CHARACTERS)] = []
-    style: Annotated[str, Field(max_length=200)] = "movie"
+    style: Style = "movie"
     seed: Seed
     width: Side = None
     height: Side = None
@@ -184,6 +216,16 @@ class ErrorEvent(BaseModel):
     error: str
 
 
+class BucketCheck(BaseModel):
+    """The bucket as the daemon sees it: its settings may differ from the host's."""
+
+    ok: bool
+    endpoint: str  # "" = AWS S3
+    bucket: str
+    detail: str
+    hint: str = ""
+
+
 class DaemonStatus(BaseModel):
     version: str
     planner: str
@@ -199,3 +241,5 @@ class DaemonStatus(BaseModel):
     renders: int
     pipeline_calls: int
     uptime_s: float
+    # Only with ?check=bucket: a write/read/delete round trip from the GPU box.
+    bucket: BucketCheck | None = None

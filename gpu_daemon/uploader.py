@@ -20,11 +20,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.config import S3Config
-from storyboard_cli.s3 import client_from_config, presign_get
+from storyboard_cli.config import S3Config, redact_url
+from storyboard_cli.s3 import BucketProblem, client_from_config, presign_get, probe_bucket
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from gpu_daemon.schemas import BucketCheck
 
 log = logging.getLogger("gpu_daemon.upload")
 
@@ -98,7 +100,7 @@ class S3Uploader:
 
     @property
     def where(self) -> str:
-        return f"bucket {self.cfg.bucket!r} at {self.cfg.endpoint or 'AWS S3'}"
+        return f"bucket {self.cfg.bucket!r} at {redact_url(self.cfg.endpoint) or 'AWS S3'}"
 
     def upload_png(self, project_id: int, shot_id: int, task_id: str, data: bytes) -> Uploaded:
         key = shot_key(self.cfg.prefix, project_id, shot_id, task_id)
@@ -126,6 +128,18 @@ class S3Uploader:
         except BotoCoreError as exc:
             raise UploadError(503, f"cannot reach {self.where}: {exc}") from None
         return Uploaded(key, url, expires_at)
+
+
+def check_bucket(cfg: S3Config) -> BucketCheck:
+    """The bucket round trip (write, read back, presigned fetch, delete) with the daemon's own
+    S3 settings."""
+    from gpu_daemon.schemas import BucketCheck
+
+    try:
+        detail, hint, ok = probe_bucket(cfg), "", True
+    except BucketProblem as exc:
+        detail, hint, ok = str(exc), exc.hint, False
+    return BucketCheck(ok=ok, endpoint=cfg.endpoint, bucket=cfg.bucket, detail=detail, hint=hint)
 
 
 class PngUploads:

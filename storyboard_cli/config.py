@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,10 @@ else:  # pragma: no cover
 
 CONFIG_FILENAME = "storyboard.toml"
 REDACTED = "***"
+# Query parameters that carry credentials in URLs (api_key=, token=, X-Amz-Signature=, ...).
+_SECRET_QUERY = re.compile(
+    r"(?i)((?:^|&)[^=&]*(?:key|token|secret|passw|signature|credential|auth)[^=&]*=)[^&]*"
+)
 
 
 def _secret(*env: str) -> Any:
@@ -56,8 +61,10 @@ class QueueConfig:
     render_queue: str = "storyboard-render"
     job_timeout: int = 600
     result_ttl: int = 3600
-    retries: int = 3
-    backoff: list[int] = field(default_factory=lambda: [2, 10, 30])
+    # Doubling waits capped at a minute, the last one repeated: about 4 minutes of daemon,
+    # tunnel or bucket outage are ridden out before a shot fails.
+    retries: int = 8
+    backoff: list[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 60])
     heartbeat_s: int = 5
 
 
@@ -138,6 +145,8 @@ class FrpConfig:
     admin_port: int = 7400
     admin_user: str = "admin"
     tls: bool = True
+    # Several GPU boxes: one name each; box i gets its own proxy and port (see frp.boxes).
+    boxes: list[str] = field(default_factory=list)
     token: str = _secret("STORYBOARD_FRP_TOKEN")
     secret_key: str = _secret("STORYBOARD_FRP_SECRET_KEY")
     admin_password: str = _secret("STORYBOARD_FRP_ADMIN_PASSWORD")
@@ -191,9 +200,32 @@ class Config:
                 value = getattr(section, f.name)
                 if f.metadata.get("secret"):
                     value = REDACTED if value else ""
+                elif isinstance(value, str):
+                    value = redact_url(value)
                 values[f.name] = value
             out[name] = values
         return out
+
+
+def redact_url(url: str) -> str:
+    """A URL without the credentials it may carry, for showing it anywhere: the password of
+    ``user:password@`` (Redis, proxies), a token given as the user name, and secret-looking
+    query parameters. Anything that is not a URL is returned as it is."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:{REDACTED}@{host}" if has_password else f"{REDACTED}@{host}"
+    query = _SECRET_QUERY.sub(rf"\1{REDACTED}", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _sections(cfg: Config) -> list[tuple[str, Any]]:
@@ -253,12 +285,93 @@ def load_config(
     return cfg
 
 
-def _load_dotenv(path: Path | None) -> None:
-    for candidate in {Path.cwd() / ".env", *([path.parent / ".env"] if path else [])}:
-        if candidate.is_file():
-            from dotenv import load_dotenv  # ~8 ms: only when there is a file to read
+def dotenv_files(path: Path | None) -> list[Path]:
+    """The .env files read, first one winning: beside the config file, then the current folder."""
+    candidates = [*([path.parent / ".env"] if path else []), Path.cwd() / ".env"]
+    seen = list(dict.fromkeys(c.resolve() for c in candidates))
+    return [c for c in seen if c.is_file()]
 
-            load_dotenv(candidate, override=False)
+
+def _load_dotenv(path: Path | None) -> None:
+    for candidate in dotenv_files(path):
+        from dotenv import load_dotenv  # ~8 ms: only when there is a file to read
+
+        load_dotenv(candidate, override=False)
+
+
+def dotenv_values_of(path: Path | None) -> dict[str, tuple[str, Path]]:
+    """What the .env files set (variable -> value and the file it came from), first file wins."""
+    from dotenv import dotenv_values
+
+    values: dict[str, tuple[str, Path]] = {}
+    for candidate in dotenv_files(path):
+        for key, value in dotenv_values(candidate).items():
+            if value is not None:
+                values.setdefault(key, (value, candidate))
+    return values
+
+
+# `storyboard up` keeps the local stack's own settings in a marked block of .env, which
+# `storyboard down` removes (storyboard_cli.stack.supervisor).
+STACK_BLOCK_BEGIN = ("# >>> storyboard up: the local stack's settings, above storyboard.toml's "
+                     "until `storyboard down` removes this block")
+STACK_BLOCK_END = "# <<< storyboard up"
+
+
+def split_stack_block(path: Path) -> tuple[list[str], dict[str, str]]:
+    """The file's lines outside the stack's block, and the variables inside it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return [], {}
+    outside, inside, in_block = [], {}, False
+    for line in lines:
+        if line == STACK_BLOCK_BEGIN:
+            in_block = True
+        elif line == STACK_BLOCK_END and in_block:
+            in_block = False
+        elif in_block:
+            key, sep, value = line.partition("=")
+            if sep:
+                inside[key.strip()] = value
+        else:
+            outside.append(line)
+    return outside, inside
+
+
+def value_sources(
+    explicit: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Where each setting's effective value comes from: "default", "file", ".env $VAR (path)"
+    or "environment $VAR". Call it before load_config: loading copies .env into os.environ."""
+    path = find_config(explicit)
+    real = dict(os.environ if environ is None else environ)
+    dotenv = dotenv_values_of(path)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            data = {}  # load_config reports it
+    out: dict[str, dict[str, str]] = {}
+    for name, section in _sections(Config()):
+        in_file = data.get(name, {}) if isinstance(data.get(name), dict) else {}
+        out[name] = {}
+        for f in dataclasses.fields(section):
+            source = "file" if f.name in in_file else "default"
+            for var in _env_names(name, f):
+                if real.get(var):
+                    source = f"environment ${var}"
+                    break
+                if dotenv.get(var, ("", None))[0]:
+                    file = dotenv[var][1]
+                    by_up = var in split_stack_block(file)[1]
+                    source = f".env ${var} ({file}" + (
+                        ", written by `storyboard up`, removed by `storyboard down`)" if by_up
+                        else ")")
+                    break
+            out[name][f.name] = source
+    return out
 
 
 def _apply_file(section: Any, name: str, values: dict[str, Any], where: str) -> None:
@@ -306,8 +419,11 @@ def _coerce(raw: Any, typ: Any, what: str) -> Any:
             raise ConfigError(f"{what}: expected {typ.__name__}, got {raw!r}")
         return float(raw) if typ is float else raw
     if getattr(typ, "__origin__", None) is list:
-        if not isinstance(raw, list) or not all(isinstance(x, int) for x in raw):
-            raise ConfigError(f"{what}: expected a list of integers, got {raw!r}")
+        item = typ.__args__[0]
+        if not isinstance(raw, list) or not all(
+                isinstance(x, item) and not isinstance(x, bool) for x in raw):
+            kind = "integers" if item is int else "strings"
+            raise ConfigError(f"{what}: expected a list of {kind}, got {raw!r}")
         return raw
     raise ConfigError(f"{what}: unsupported setting type")  # pragma: no cover
 
@@ -324,7 +440,8 @@ def _coerce_env(raw: str, typ: Any, what: str) -> Any:
         if typ is float:
             return float(raw)
         if getattr(typ, "__origin__", None) is list:
-            return [int(x) for x in raw.split(",") if x.strip()]
+            item = typ.__args__[0]
+            return [item(x.strip()) for x in raw.split(",") if x.strip()]
     except ValueError:
         kind = getattr(typ, "__name__", "a list of integers")
         raise ConfigError(f"{what}: cannot read {raw!r} as {kind}") from None
@@ -369,6 +486,11 @@ def validate(cfg: Config, where: str) -> None:
         cfg.images.aspect = frames.normalise_aspect(cfg.images.aspect)
     except ValueError as exc:
         raise ConfigError(f"{where}: images.aspect: {exc}") from None
+    boxes = cfg.frp.boxes
+    bad = [b for b in boxes if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", b)]
+    if bad or len(set(boxes)) != len(boxes):
+        raise ConfigError(f"{where}: frp.boxes must be distinct names of letters, digits, '-' "
+                          f"and '_' (got {boxes!r})")
     if not cfg.daemon.url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: daemon.url must start with http:// or https://")
     if cfg.s3.endpoint and "://" not in cfg.s3.endpoint:

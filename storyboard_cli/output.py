@@ -2,6 +2,10 @@
 
 Colour and progress bars appear only on a terminal; rich turns them off when piped and
 honours NO_COLOR.
+
+Text that comes from users, stories, an LLM or a service (titles, styles, prompts, shot
+descriptions, errors, log lines) goes through `visible` wherever it is printed: a control
+character in it is shown as an escape, so it cannot recolour or rewrite the terminal.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ def __getattr__(name: str) -> Console:
 def print_json(data: Any) -> None:
     import json  # not at the top: `storyboard --help` does without it
 
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    from storyboard_cli.control_chars import CONTROL
+
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    # json escapes C0 controls itself; C1 controls and bidi overrides too, as \uXXXX.
+    sys.stdout.write(CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
     sys.stdout.flush()
 
 
@@ -40,11 +48,25 @@ def error(message: str, json_out: bool = False) -> None:
     """One line on stderr; with --json also {"error": ...} on stdout."""
     if json_out:
         print_json({"error": message})
-    _console(True).print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    _console(True).print(f"[bold red]Error:[/] {escape(visible(message))}", soft_wrap=True)
 
 
 def info(message: str) -> None:
-    _console(True).print(message, soft_wrap=True)
+    """A message on stderr, in rich markup (escape() the text in it that is not markup)."""
+    _console(True).print(visible(message, keep="\n"), soft_wrap=True)
+
+
+def visible(text: object, keep: str = "") -> str:
+    """text, safe to print: control characters (control_chars.py) shown as escapes such as
+    \\x1b, except those in `keep` ("\\n" for text of several lines)."""
+    from storyboard_cli.control_chars import visible as escaped
+
+    return escaped(str(text), keep)
+
+
+def cell(text: object) -> str:
+    """visible(text) for a table cell or anywhere rich reads markup: [brackets] stay text."""
+    return escape(visible(text))
 
 
 def escape(text: str) -> str:

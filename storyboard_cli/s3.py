@@ -5,6 +5,8 @@ boto3 is imported inside the functions: the CLI must not pay for it at start-up.
 
 from __future__ import annotations
 
+import secrets
+import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -64,17 +66,75 @@ def presign_get(client: Any, bucket: str, key: str, expires: int) -> tuple[str, 
     return url, expires_at.isoformat(timespec="seconds")
 
 
-# Error codes meaning the settings are wrong rather than the bucket away.
-_SETTINGS_CODES = {"NoSuchBucket": "create the bucket or set [s3] bucket / TOS_BUCKET",
-                   "AccessDenied": "check ACCESS_KEY / SECRET_KEY",
-                   "InvalidAccessKeyId": "check ACCESS_KEY / SECRET_KEY",
-                   "SignatureDoesNotMatch": "check ACCESS_KEY / SECRET_KEY",
-                   "403": "check ACCESS_KEY / SECRET_KEY"}
+class BucketProblem(Exception):
+    """The bucket round trip failed: the message says what happened, hint what to do."""
+
+    def __init__(self, detail: str, hint: str) -> None:
+        super().__init__(detail)
+        self.hint = hint
+
+
+def where(cfg: S3Config) -> str:
+    from storyboard_cli.config import redact_url
+
+    return f"{redact_url(cfg.endpoint) or 'AWS S3'} bucket {cfg.bucket}"
+
+
+def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str:
+    """Write a small object, read it back, fetch it by a presigned link (with fetch), delete it.
+
+    What `storyboard doctor` checks on the host and the daemon on the GPU box: both sides use
+    the bucket, each with its own settings. Returns a one-line detail; raises BucketProblem.
+    """
+    if not (cfg.access_key and cfg.secret_key):
+        raise BucketProblem("no S3 credentials",
+                            "set ACCESS_KEY and SECRET_KEY in .env (`storyboard up` generates "
+                            "them for the local SeaweedFS)")
+    client = make_client(cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region,
+                         cfg.addressing_style, connect_timeout=timeout, read_timeout=timeout,
+                         max_attempts=1)
+    key = f"{cfg.prefix.strip('/')}/_doctor/{secrets.token_hex(8)}.txt"
+    body = f"storyboard bucket check {time.time()}".encode()
+    try:
+        # First, as some servers (SeaweedFS) create a missing bucket on the first put.
+        client.head_bucket(Bucket=cfg.bucket)
+    except Exception as exc:  # noqa: BLE001 - a 403 here may be a key without ListBucket
+        if error_code(exc) in MISSING:
+            raise BucketProblem(*explain_failure(cfg, exc)) from None
+    try:
+        client.put_object(Bucket=cfg.bucket, Key=key, Body=body, ContentType="text/plain")
+        try:
+            got = client.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
+            if got != body:
+                raise BucketProblem(f"{where(cfg)}: read back different bytes",
+                                    "check the S3 endpoint")
+            if fetch:
+                import httpx
+
+                url, _ = presign_get(client, cfg.bucket, key, 60)
+                fetched = httpx.get(url, timeout=timeout)
+                if fetched.status_code != 200 or fetched.content != body:
+                    raise BucketProblem(
+                        f"{where(cfg)}: presigned GET answered {fetched.status_code}",
+                        "presigned links fail: check [s3] addressing_style (TOS and AWS need "
+                        "virtual) and region")
+        finally:
+            client.delete_object(Bucket=cfg.bucket, Key=key)
+    except BucketProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - botocore/httpx errors, sorted below
+        raise BucketProblem(*explain_failure(cfg, exc)) from None
+    checks = "write, read back, presigned fetch" if fetch else "write, read back"
+    return f"{where(cfg)}: {checks} ok"
+
+
+MISSING = ("NoSuchBucket", "404", "NotFound")  # what S3 servers answer for a missing bucket
+REFUSED = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403")
 
 
 def error_code(exc: Exception) -> str:
     """The S3 error code of a botocore ClientError ("NoSuchKey", "404", ...), or of an error
-    that wraps one in its message (boto3's S3UploadFailedError); else ""."""
+    that carries one in its message (boto3's S3UploadFailedError); else ""."""
     import re
 
     response = getattr(exc, "response", None)
@@ -84,11 +144,45 @@ def error_code(exc: Exception) -> str:
     return found.group(1) if found else ""
 
 
-def storage_error(exc: Exception, doing: str) -> StoryboardError:
-    """A failed bucket call as one line for the user: wrong settings are bad input (exit 2),
-    anything else means the bucket cannot be reached (exit 3)."""
+def explain_failure(cfg: S3Config, exc: Exception) -> tuple[str, str]:
     code = error_code(exc)
-    if code in _SETTINGS_CODES:
-        return ConfigError(f"{doing}: the bucket says {code}; {_SETTINGS_CODES[code]}")
-    reason = (str(exc) or type(exc).__name__).splitlines()[0][:200]
-    return ServiceUnavailable(f"{doing}: cannot reach the bucket: {reason}")
+    if code in MISSING:
+        return (f"{where(cfg)}: the bucket does not exist",
+                "create it: `storyboard bucket create` (or in your provider's console), or "
+                "set [s3] bucket / TOS_BUCKET to an existing one")
+    text = str(exc) or type(exc).__name__
+    reason = "connection refused" if "refused" in text.lower() else text.splitlines()[0][:200]
+    if code in REFUSED:
+        return (f"{where(cfg)}: {reason}",
+                "check ACCESS_KEY / SECRET_KEY (and that they may write to the bucket)")
+    return (f"{where(cfg)}: {reason}",
+            "the S3 endpoint does not answer: start it (`storyboard up` runs SeaweedFS) or "
+            "check ENDPOINT / [s3] endpoint")
+
+
+def storage_error(cfg: S3Config, exc: Exception, doing: str) -> StoryboardError:
+    """A failed bucket call of a command as one error saying what to do: a missing bucket or
+    refused credentials are bad settings (exit 2), anything else an unreachable bucket
+    (exit 3)."""
+    detail, hint = explain_failure(cfg, exc)
+    kind = ConfigError if error_code(exc) in (*MISSING, *REFUSED) else ServiceUnavailable
+    return kind(f"{doing}: {detail}; {hint}")
+
+
+def create_bucket(cfg: S3Config) -> bool:
+    """Create the configured bucket; False when it exists already (and is ours)."""
+    from botocore.exceptions import ClientError
+
+    client = client_from_config(cfg)
+    try:
+        client.head_bucket(Bucket=cfg.bucket)
+        return False
+    except ClientError as exc:
+        if error_code(exc) not in MISSING:
+            raise
+    params: dict[str, Any] = {"Bucket": cfg.bucket}
+    if cfg.region and cfg.region != "us-east-1" and not cfg.endpoint:
+        # AWS wants the region spelled out everywhere but us-east-1.
+        params["CreateBucketConfiguration"] = {"LocationConstraint": cfg.region}
+    client.create_bucket(**params)
+    return True

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from storyboard_cli import control_chars
 from storyboard_cli.errors import NotFound, StoryboardError, UsageError
 
 if TYPE_CHECKING:
@@ -59,11 +60,21 @@ class Service(Protocol):
     def close(self) -> None: ...
 
 
+def check_line(text: str, what: str) -> str:
+    """A one-line field (title, style, prompt): no newline, ESC or other control character,
+    which would break every render (the sketch cannot measure a multi-line style) or the
+    terminal that shows it."""
+    problem = control_chars.problem(text, what)
+    if problem:
+        raise UsageError(problem)
+    return text
+
+
 def check_title(title: str) -> str:
     title = title.strip()
     if not title:
         raise UsageError("the title must not be empty")
-    return title
+    return check_line(title, "the title")
 
 
 def check_aspect(aspect: str) -> str:
@@ -83,7 +94,8 @@ def check_character(name: str, description: str) -> tuple[str, str]:
     from gpu_daemon.prompts import DESCRIPTION_TOKENS, estimate_tokens
     from gpu_daemon.schemas import MAX_DESCRIPTION_CHARS
 
-    name, description = " ".join(name.split()), " ".join(description.split())
+    name = check_line(" ".join(name.split()), "the character name")
+    description = check_line(" ".join(description.split()), f"the description of {name}")
     if not name or "=" in name or len(name) > 40:
         raise UsageError(f"character name {name!r}: 1 to 40 characters, no '='")
     if not description:
@@ -149,7 +161,8 @@ class LocalService:
             raise UsageError("the story is empty; write the story first")
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
         project = self.store.create_project(check_title(title), story_text,
-                                            style.strip() or "movie", aspect)
+                                            check_line(style.strip(), "the style") or "movie",
+                                            aspect)
         return self.store.project_view(project["id"])
 
     def list_projects(self) -> list[dict[str, Any]]:
@@ -206,7 +219,8 @@ class LocalService:
 
         project_id = self.store.find_project(project)["id"]
         task = submit_storyboard(self.store, self.redis, self.config, project_id,
-                                 style.strip() if style else None, no_images)
+                                 check_line(style.strip(), "the style") if style else None,
+                                 no_images)
         return queued_answer(task["id"])
 
     def regen_shot(self, shot_id: int, prompt: str | None = None, style: str | None = None,
@@ -214,8 +228,10 @@ class LocalService:
         """Queue a shot_generation task; the queued answer."""
         from storyboard_cli.tasks.jobs import submit_regen
 
+        if prompt is not None:
+            check_line(prompt, "the prompt")
         task = submit_regen(self.store, self.redis, self.config, shot_id, prompt,
-                            style.strip() if style else None, seed)
+                            check_line(style.strip(), "the style") if style else None, seed)
         return queued_answer(task["id"])
 
     def task(self, task_id: str) -> dict[str, Any]:
@@ -272,7 +288,7 @@ class LocalService:
         # Only frames to read, or an upload, need the bucket (and its credentials).
         needs_bucket = upload or any(s["image_key"] for s in view["shots"])
         s3 = client_from_config(self.config.s3) if needs_bucket else None
-        panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3.bucket),
+        panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3),
                              missing_reasons(self.store.task_renders(view["task"]["id"])),
                              progress)
         done = board.write(view, fmt, path, panels, opts)

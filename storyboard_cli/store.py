@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli import ids
 from storyboard_cli.config import ImagesConfig
 from storyboard_cli.errors import NotFound
 from storyboard_cli.frames import DEFAULT_ASPECT
@@ -321,7 +322,8 @@ class Store:
         return self.get_project(table.last_pk)
 
     def get_project(self, project_id: int) -> dict[str, Any]:
-        row = self._one("select * from projects where id = ?", [project_id])
+        row = self._one("select * from projects where id = ?", [project_id]) \
+            if ids.in_range(project_id) else None
         if row is None:
             raise NotFound(f"no project with id {project_id}")
         return row
@@ -329,8 +331,9 @@ class Store:
     def find_project(self, ref: str) -> dict[str, Any]:
         """A project by integer id or exact title (the newest, if titles repeat)."""
         ref = ref.strip()
-        if ref.isdigit():
-            row = self._one("select * from projects where id = ?", [int(ref)])
+        project_id = ids.as_row_id(ref)
+        if project_id is not None:
+            row = self._one("select * from projects where id = ?", [project_id])
             if row:
                 return row
         row = self._one("select * from projects where title = ? order by id desc limit 1", [ref])
@@ -517,7 +520,8 @@ class Store:
             )
 
     def get_shot(self, shot_id: int) -> dict[str, Any]:
-        row = self._one("select * from shots where id = ?", [shot_id])
+        row = self._one("select * from shots where id = ?", [shot_id]) \
+            if ids.in_range(shot_id) else None
         if row is None:
             raise NotFound(f"no shot with id {shot_id} (see `storyboard show PROJECT`)")
         return row

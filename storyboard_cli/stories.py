@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import codecs
+import re
 import sys
 from pathlib import Path
 
 from storyboard_cli.errors import UsageError
 
-# Tried in order after the byte-order marks; GB18030 last because it decodes almost anything.
-FALLBACK_ENCODINGS = ("utf-8", "gb18030")
+# GB18030 decodes almost any byte soup: Latin-1 German ("Müller trägt") comes out as
+# "M黮ler tr鋑t". Chinese text is nearly all GB2312 characters (the common hanzi and CJK
+# punctuation); below this share of them the decoding is taken to be wrong.
+MIN_GB2312_SHARE = 0.5
+# UTF-16 without a byte-order mark must decode to this share of readable characters, and,
+# without a single ASCII character to tell the byte order, to this share of Chinese ones.
+MIN_READABLE_SHARE = 0.95
+MIN_CHINESE_SHARE = 0.9
+_CHINESE = re.compile("[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -33,17 +42,58 @@ def read_source(source: str, stdin: bytes | None = None) -> tuple[bytes, str]:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _looks_utf16(data: bytes) -> str | None:
-    """UTF-16 without a BOM: one byte of each pair is mostly zero for Latin text."""
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """(text, encoding) of UTF-16 without a byte-order mark, else None. Every ASCII character
+    (a newline, a space, a digit) has a zero byte on the same side of its pair; Chinese text
+    has few of them, so they must be on one side only, and the text must read as text."""
     if len(data) < 4 or len(data) % 2:
         return None
-    even_zero = data[0::2].count(0) / (len(data) // 2)
-    odd_zero = data[1::2].count(0) / (len(data) // 2)
-    if odd_zero > 0.3 and even_zero < 0.05:
-        return "utf-16-le"
-    if even_zero > 0.3 and odd_zero < 0.05:
-        return "utf-16-be"
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    if odd > 4 * even:
+        encoding = "utf-16-le"
+    elif even > 4 * odd:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    return (text, encoding) if _readable_share(text) >= MIN_READABLE_SHARE else None
+
+
+def _utf16_chinese(data: bytes) -> tuple[str, str] | None:
+    """(text, encoding) of Chinese UTF-16 without a byte-order mark and without any ASCII
+    character (no zero byte tells the byte order): the order that reads as Chinese. Only for
+    bytes that are not UTF-8: any ASCII text would read as Chinese too."""
+    if len(data) < 4 or len(data) % 2:
+        return None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if len(_CHINESE.findall(text)) >= MIN_CHINESE_SHARE * len(text):
+            return text, encoding
     return None
+
+
+def _readable_share(text: str) -> float:
+    """Letters, digits, punctuation, symbols and white space, as a share of all characters."""
+    import unicodedata
+
+    readable = sum(1 for ch in text
+                   if ch in "\t\n\r" or unicodedata.category(ch)[0] in "LMNPSZ")
+    return readable / len(text) if text else 1.0
+
+
+def _gb2312_share(text: str) -> float:
+    """The share of non-ASCII characters that GB2312 (the common Chinese set) holds."""
+    wide = sum(1 for ch in text if ord(ch) > 0x7F)
+    if not wide:
+        return 1.0
+    common = len(text.encode("gb2312", errors="ignore")) - (len(text) - wide)
+    return common / 2 / wide
 
 
 def decode_story(data: bytes, encoding: str | None = None, name: str = "story") -> tuple[str, str]:
@@ -67,20 +117,29 @@ def decode_story(data: bytes, encoding: str | None = None, name: str = "story") 
                 raise UsageError(
                     f"{name} starts with a {enc} byte-order mark but is not {enc}"
                 ) from None
-    utf16 = _looks_utf16(data)
+    utf16 = _utf16_without_bom(data)
     if utf16:
-        try:
-            return _check_text(data.decode(utf16), name), utf16
-        except UnicodeDecodeError:
-            pass
+        return _check_text(utf16[0], name), utf16[1]
     if b"\x00" in data:
         raise UsageError(f"{name} looks like a binary file, not a text story")
-    for enc in FALLBACK_ENCODINGS:
-        try:
-            return _check_text(data.decode(enc), name), enc
-        except UnicodeDecodeError:
-            continue
-    raise UsageError(f"{name}: cannot detect the text encoding; pass --encoding")
+    try:
+        return _check_text(data.decode("utf-8"), name), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    utf16 = _utf16_chinese(data)
+    if utf16:
+        return _check_text(utf16[0], name), utf16[1]
+    hint = ("pass --encoding (latin-1 or cp1252 for Western European text, gb18030 for "
+            "Chinese)")
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: cannot detect the text encoding (not UTF-8, UTF-16 or "
+                         f"GB18030); {hint}") from None
+    if _gb2312_share(text) < MIN_GB2312_SHARE:
+        raise UsageError(f"{name}: cannot detect the text encoding (not UTF-8, and read as "
+                         f"GB18030 it is mostly rare characters); {hint}")
+    return _check_text(text, name), "gb18030"
 
 
 def _check_text(text: str, name: str) -> str:

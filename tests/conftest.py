@@ -1,6 +1,7 @@
 """Test harness: real services on free ports, torn down by pid.
 
-- ``redis_server``: a redis-server with AOF that a test can restart (``.restart()``).
+- ``redis_server``: a redis-server with AOF that a test can restart (``.restart()``) or kill
+  (``.kill()``, then ``.start()`` again on its data).
 - ``s3_server``: SeaweedFS's S3 gateway with credentials enforced and a bucket created.
 - ``config_file`` / ``cli``: an isolated storyboard.toml and a click runner for the CLI.
 
@@ -16,6 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 import secrets  # noqa: E402
+import signal  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -60,6 +62,12 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc:
             self.proc.stop()
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: Redis dies at once, keeping only what its AOF already holds (everysec)."""
+        if self.proc:
+            self.proc.stop(sig=signal.SIGKILL)
             self.proc = None
 
     def restart(self) -> None:

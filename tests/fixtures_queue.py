@@ -177,3 +177,25 @@ def wait_status(stack: QueueStack, task_id: str, statuses: tuple[str, ...],
         return store.task_view(task_id)
     finally:
         store.close()
+
+
+def renders(stack: QueueStack, task_id: str) -> list[dict[str, Any]]:
+    store = stack.store()
+    try:
+        return store.task_renders(task_id)
+    finally:
+        store.close()
+
+
+def assert_each_shot_once_and_done(stack: QueueStack, task_id: str, planned: int
+                                   ) -> dict[str, Any]:
+    view = stack.view(task_id)
+    store = stack.store()
+    idx = [r["idx"] for r in store.db.query("select idx from shots where task_id = ?",
+                                            [task_id])]
+    store.close()
+    assert view["status"] == "succeeded", view["error"]
+    assert sorted(idx) == list(range(planned))
+    assert view["progress"] == {"done": planned, "total": planned}
+    assert all(s["image_key"] and task_id in s["image_key"] for s in view["shots"])
+    return view

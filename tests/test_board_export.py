@@ -382,7 +382,7 @@ def test_bad_input_and_an_unreachable_bucket_change_nothing(bilingual, tmp_path)
     down = {"ENDPOINT": f"http://127.0.0.1:{free_port()}"}
     unreachable = bilingual.export("html", "-o", str(target), "--force", "--json", env=down)
     assert unreachable.returncode == 3, unreachable.stderr
-    assert "cannot reach the bucket" in json.loads(unreachable.stdout)["error"]
+    assert "the S3 endpoint does not answer" in json.loads(unreachable.stdout)["error"]
     assert target.read_text(encoding="utf-8") == "an earlier export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["board.html"]  # no leftovers
 

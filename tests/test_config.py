@@ -111,3 +111,44 @@ def test_missing_explicit_file_is_an_error(tmp_path):
 def test_relative_paths_resolve_against_the_config_file(tmp_path):
     path = write(tmp_path, '[store]\npath = "data/sb.db"\n')
     assert load_config(path, environ={}).store_path == tmp_path / "data" / "sb.db"
+
+
+def test_config_says_where_each_value_came_from(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from storyboard_cli.cli import cli
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    for name in ("ENDPOINT", "STORYBOARD_S3_ENDPOINT", "AWS_ENDPOINT_URL", "STORYBOARD_REDIS_URL",
+                 "STORYBOARD_IMAGES_STEPS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, '[s3]\nendpoint = "https://tos-s3-cn-beijing.volces.com"\n'
+                           '[redis]\nurl = "redis://file:6379/0"\n')
+    # A .env left by an earlier `storyboard up` still points at the local SeaweedFS.
+    (tmp_path / ".env").write_text("ENDPOINT=http://127.0.0.1:8333\n")
+    monkeypatch.setenv("STORYBOARD_IMAGES_STEPS", "4")
+    clean = dict(os.environ)
+
+    text = CliRunner().invoke(cli, ["config", "--config", str(path)]).stdout
+    assert f'endpoint = "http://127.0.0.1:8333"  # .env $ENDPOINT ({tmp_path / ".env"})' in text
+    monkeypatch.setattr(os, "environ", clean)  # loading copied .env into the environment
+    result = CliRunner().invoke(cli, ["config", "--config", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = __import__("json").loads(result.stdout)
+    assert data["s3"]["endpoint"] == "http://127.0.0.1:8333"
+    sources = data["sources"]
+    assert sources["s3"]["endpoint"] == f".env $ENDPOINT ({tmp_path / '.env'})"
+    assert sources["redis"]["url"] == "file"
+    assert sources["images"]["steps"] == "environment $STORYBOARD_IMAGES_STEPS"
+    assert sources["images"]["width"] == "default"
+
+
+
+def test_lists_of_names_are_read_from_the_file_and_the_environment(tmp_path):
+    path = write(tmp_path, '[frp]\nboxes = ["gpu1", "gpu2"]\n')
+    assert load_config(path, environ={}).frp.boxes == ["gpu1", "gpu2"]
+    env = {"STORYBOARD_FRP_BOXES": "a, b,c"}
+    assert load_config(path, environ=env).frp.boxes == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match="expected a list of strings"):
+        load_config(write(tmp_path, "[frp]\nboxes = [1]\n"), environ={})

@@ -119,6 +119,37 @@ def test_invalid_fields_are_422_with_a_readable_message(sketch_daemon):
         assert blank.status_code == 422 and "no text" in blank.json()["detail"]
 
 
+def test_control_characters_in_style_and_prompt_are_422_streaming_or_not(sketch_daemon):
+    """A newline in a style used to fail every render with a 500 the worker retried."""
+    plan = {"project_id": 1, "task_id": "t", "story": "The keeper climbed."}
+    bad = [("/v1/render", render_body(style="noir\nx"), "style", "a newline"),
+           ("/v1/render", render_body(prompt="a door\x1b[31m"), "prompt", "ESC"),
+           ("/v1/render", render_body(negative_prompt="blur\rx"), "negative prompt",
+            "a carriage return"),
+           ("/v1/plan", {**plan, "style": "noir\u202e"}, "style", "a control character")]
+    with sketch_daemon.client() as c:
+        for path, body, what, named in bad:
+            for headers in ({}, {"Accept": NDJSON}):
+                resp = c.post(path, json=body, headers=headers)
+                assert resp.status_code == 422, (path, what)
+                assert f"{what} must be plain text on one line; it contains {named}" in \
+                    resp.json()["detail"]
+        assert c.post("/v1/render", json=render_body(style="noir")).status_code == 200
+
+
+def test_a_backend_value_error_is_the_requests_fault_and_not_worth_a_retry():
+    from gpu_daemon.app import render_failure_status
+    from storyboard_cli.tasks.daemon_client import DaemonRejected, DaemonUnavailable, failure
+
+    # The sketch backend's answer to a multi-line style, before requests were checked.
+    caused_by_request = ValueError("can't measure length of multiline text")
+    assert isinstance(failure(render_failure_status(caused_by_request), "x", "d"),
+                      DaemonRejected)
+    out_of_memory = RuntimeError("CUDA out of memory")
+    assert isinstance(failure(render_failure_status(out_of_memory), "x", "d"),
+                      DaemonUnavailable)
+
+
 def test_render_streams_progress_then_one_result(sketch_daemon):
     with sketch_daemon.client() as c, c.stream(
         "POST", "/v1/render", json=render_body(), headers={"Accept": NDJSON}
@@ -204,6 +235,7 @@ def test_a_bucket_that_refuses_uploads_is_a_clear_502(tmp_path, s3_server):
     try:
         with daemon.client() as c:
             plain = c.post("/v1/render", json=render_body())
+            checked = c.get("/v1/status", params={"check": "bucket"}).json()
             with c.stream("POST", "/v1/render", json=render_body(),
                           headers={"Accept": NDJSON}) as resp:
                 events = [json.loads(line) for line in resp.iter_lines() if line]
@@ -211,6 +243,36 @@ def test_a_bucket_that_refuses_uploads_is_a_clear_502(tmp_path, s3_server):
         daemon.stop()
     assert plain.status_code == 502
     assert f"bucket '{s3_server.bucket}'" in plain.json()["detail"]
+    # ... and its own bucket check says so, for `storyboard doctor` to show.
+    bucket = checked["bucket"]
+    assert bucket["ok"] is False and bucket["bucket"] == s3_server.bucket
+    assert "ACCESS_KEY" in bucket["hint"] and s3_server.secret_key not in json.dumps(bucket)
     assert s3_server.secret_key not in plain.text
     assert events[-1]["event"] == "error" and events[-1]["status"] == 502
     assert f"bucket '{s3_server.bucket}'" in events[-1]["error"]
+
+
+def test_status_reports_the_daemons_own_bucket_check_only_when_asked(sketch_daemon, s3_server):
+    with sketch_daemon.client() as c:
+        assert c.get("/v1/status").json()["bucket"] is None
+        bucket = c.get("/v1/status", params={"check": "bucket"}).json()["bucket"]
+    assert bucket["ok"] is True, bucket
+    assert (bucket["endpoint"], bucket["bucket"]) == (s3_server.endpoint, s3_server.bucket)
+    assert "write, read back, presigned fetch ok" in bucket["detail"]
+
+
+def test_the_log_has_one_line_per_render_and_plan_and_no_health_checks(sketch_daemon):
+    task = str(uuid.uuid4())
+    with sketch_daemon.client() as c:
+        for _ in range(3):
+            assert httpx.get(f"{sketch_daemon.url}/healthz").status_code == 200
+        assert c.post("/v1/render", json=render_body(task_id=task, shot_id=5)).status_code == 200
+        plan = {"project_id": 7, "task_id": task, "story": "An old man opens the door.",
+                "upload_script": False}
+        assert c.post("/v1/plan", json=plan).status_code == 200
+    log = sketch_daemon.proc.log_path.read_text()
+    [render] = [line for line in log.splitlines() if f"render task={task}" in line]
+    assert "project=7 shot=5 ok batch=1 render_ms=" in render and "total_ms=" in render
+    [planned] = [line for line in log.splitlines() if f"plan task={task}" in line]
+    assert "ok shots=1 planner=rules" in planned
+    assert "/healthz" not in log and "httpx" not in log

@@ -32,6 +32,8 @@ def test_status_shows_the_loaded_model(diffusers_daemon, tiny_model_dir):
     assert status["image_backend"] == "diffusers"
     assert status["model"] == str(tiny_model_dir) and status["model_loaded"] is True
     assert status["device"] == "cpu"
+    # transformers' notices about backends the daemon does not use stay out of its log.
+    assert "requires torchvision" not in diffusers_daemon.proc.log_path.read_text()
 
 
 def test_the_same_seed_gives_the_same_bytes(diffusers_daemon):

@@ -4,6 +4,7 @@ stops, exactly the checks it breaks fail, each with the fix for that part."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 
 import pytest
@@ -53,7 +54,7 @@ OUTAGES = [
     Outage("daemon", {"frpc", "daemon"}, "GPU daemon is down", "frpc"),
     Outage("frpc", {"frpc", "daemon"}, "frpc is not running", "frpc"),
     Outage("visitor", {"visitor", "daemon"}, "stcp visitor", "visitor"),
-    Outage("s3", {"bucket"}, "S3 endpoint does not answer", "bucket"),
+    Outage("s3", {"daemon-bucket", "bucket"}, "S3 endpoint does not answer", "bucket"),
     Outage("redis", {"redis"}, "start Redis", "redis"),
     Outage("frps", {"frps", "frpc", "visitor", "daemon"}, "start frps", "frps", restore=False),
 ]
@@ -64,8 +65,31 @@ def test_a_healthy_stack_passes_every_check(running_stack):
     assert done.returncode == 0, done.stdout + done.stderr
     checks = {c["name"]: c["status"] for c in json.loads(done.stdout)["checks"]}
     assert checks == dict.fromkeys(
-        ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon", "bucket"],
-        "ok")
+        ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon",
+         "daemon-bucket", "bucket"], "ok")
+
+
+def test_on_the_gpu_side_doctor_checks_the_daemon_its_model_bucket_and_frpc_and_writes_nothing(
+    running_stack, tmp_path,
+):
+    cfg, _, _ = prepare(running_stack, clean_env(), generate=False)
+    cfg.store.path = str(tmp_path / "never.db")
+    checks = {c.name: (c.status, c.detail) for c in Doctor(cfg, side="gpu").run()}
+    assert list(checks) == ["config", "daemon", "model", "bucket", "frps", "frpc"]
+    assert {status for status, _ in checks.values()} == {"ok"}, checks
+    assert "sketch backend" in checks["model"][1]
+    assert "write, read back, presigned fetch ok" in checks["bucket"][1]
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_without_a_daemon_token_the_daemon_check_says_so_and_where_to_set_it(running_stack):
+    cfg, _, _ = prepare(running_stack, clean_env(), generate=False)
+    cfg.daemon.token = ""
+    check = {c.name: c for c in Doctor(cfg).run()}["daemon"]
+    assert check.status == "fail"
+    assert check.detail.startswith("no daemon token: STORYBOARD_DAEMON_TOKEN is not set")
+    assert f"set STORYBOARD_DAEMON_TOKEN (the GPU daemon's value) in {running_stack.parent}" \
+        in check.hint
 
 
 def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(running_stack):
@@ -78,6 +102,12 @@ def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(runn
         if outage.part == "daemon":  # frpc notices at its next health check (every 2 s)
             assert services.wait_until(
                 lambda: (frp.proxy_status(cfg) or {}).get("status") == "check failed", 10)
+        if outage.part == "daemon":
+            # frpc and the visitor run: `ps` says they wait for the daemon, which is down.
+            parts = {s.name: (s.state, s.detail) for s in stack.ps()}
+            assert parts["daemon"][0] == "not running"
+            assert parts["frpc"] == ("waiting", "runs, but daemon is not running")
+            assert parts["visitor"] == ("waiting", "runs, but daemon is not running")
         report = doctor(path)
         failing = {name for name, (status, _) in report.items() if status == "fail"}
         assert failing == outage.failing, (outage.part, report)
@@ -104,3 +134,39 @@ def test_a_broken_config_is_a_usage_error(tmp_path):
     done = storyboard(tmp_path, "doctor")
     assert done.returncode == 2
     assert "frp.mode" in done.stdout and "storyboard init" in done.stdout
+
+
+def test_a_bucket_that_does_not_exist_is_named_with_how_to_create_it(s3_server, tmp_path,
+                                                                      monkeypatch):
+    from fixtures_daemon import write_toml
+
+    from storyboard_cli.config import load_config
+    from storyboard_cli.s3 import BucketProblem, probe_bucket
+
+    path = write_toml(tmp_path / "storyboard.toml",
+                      {"s3": {"bucket": f"missing-{secrets.token_hex(4)}"}})
+    env = {**clean_env(), **s3_server.env()}
+    env.pop("TOS_BUCKET", None)
+    env.pop("STORYBOARD_S3_BUCKET", None)
+    cfg = load_config(path, environ=env)
+    with pytest.raises(BucketProblem) as problem:
+        probe_bucket(cfg.s3)
+    assert "does not exist" in str(problem.value)
+    assert "storyboard bucket create" in problem.value.hint
+
+    monkeypatch.setattr("os.environ", env)
+    created = storyboard_in_process("bucket", "create", "--config", str(path), "--json")
+    assert created == {"bucket": cfg.s3.bucket, "endpoint": cfg.s3.endpoint, "created": True}
+    assert "ok" in probe_bucket(cfg.s3)
+    again = storyboard_in_process("bucket", "create", "--config", str(path), "--json")
+    assert again["created"] is False
+
+
+def storyboard_in_process(*args: str) -> dict:
+    from click.testing import CliRunner
+
+    from storyboard_cli.cli import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)

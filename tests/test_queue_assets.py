@@ -33,3 +33,15 @@ def test_redis_conf_starts_a_redis_with_aof_everysec_and_no_eviction_on_loopback
     finally:
         proc.stop()
     assert list(tmp_path.glob("appendonlydir/*.aof"))
+
+
+def test_the_redis_unit_runs_the_command_the_guides_give_without_systemd():
+    unit = (QUEUE_DIR / "storyboard-redis.service").read_text()
+    [exec_start] = [line.split("=", 1)[1] for line in unit.splitlines()
+                    if line.startswith("ExecStart=")]
+    assert exec_start == ("/usr/bin/redis-server /srv/storyboard/queue/redis.conf "
+                          "--dir /var/lib/storyboard/redis")
+    assert "StateDirectory=storyboard/redis" in unit  # systemd creates that --dir
+    command = "redis-server queue/redis.conf --dir /var/lib/storyboard/redis"
+    for guide in (QUEUE_DIR / "README.md", QUEUE_DIR.parent / "frp" / "README.md"):
+        assert command in guide.read_text(), guide

@@ -67,6 +67,14 @@ def test_a_closed_port_is_unavailable_and_names_the_url_not_the_token():
     assert str(info.value) == f"cannot reach the GPU daemon at {url}: connection refused"
 
 
+def test_credentials_in_the_daemon_url_never_reach_a_message():
+    port = free_port()
+    with pytest.raises(DaemonUnavailable) as info:
+        client_for(f"http://gpu:pa55w0rd@127.0.0.1:{port}/?token=t0k", "tok").status()
+    assert str(info.value) == (f"cannot reach the GPU daemon at http://gpu:***@127.0.0.1:{port}"
+                               "/?token=***: connection refused")
+
+
 def test_a_daemon_that_never_answers_times_out_as_unavailable():
     with socket.socket() as server:  # accepts connections, never answers (a frozen tunnel)
         server.bind(("127.0.0.1", 0))

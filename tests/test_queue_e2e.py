@@ -92,6 +92,13 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
     assert [s["seed"] for s in script["shots"]] == [s["seed"] for s in shots]
     stored = stack.json("show", str(project))["shots"]
     assert [s["image_url"] for s in stored] == [s["image_url"] for s in renewed]
+    # Out of S3's range (1 s to 7 days): refused, and no stored link is rewritten.
+    for expires in ("0", "-5", "604801"):
+        refused = stack.run("links", str(project), "--expires", expires, "--json")
+        assert refused.returncode == 2, expires
+        assert json.loads(refused.stdout) == {
+            "error": "--expires must be between 1 and 604800 seconds (7 days)"}
+    assert stack.json("show", str(project))["shots"] == stored
     # Without --json: a table, then every link whole on its own line.
     human = stack.run("links", str(project))
     lines = [ln.split(": ", 1)[1] for ln in human.stdout.splitlines()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_daemon import start_daemon
-from fixtures_queue import QueueStack, wait_status
+from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, wait_status
 
 from storyboard_cli.errors import UsageError
 from storyboard_cli.stack.services import free_port
@@ -55,27 +55,6 @@ def queued_task(stack: QueueStack, story: str = STORY, plan: bool = True) -> str
         done = stack.burst("--queues", "plan")
         assert done.returncode == 0, done.stderr
     return task_id
-
-
-def renders(stack: QueueStack, task_id: str) -> list[dict]:
-    store = stack.store()
-    try:
-        return store.task_renders(task_id)
-    finally:
-        store.close()
-
-
-def assert_each_shot_once_and_done(stack: QueueStack, task_id: str, planned: int) -> dict:
-    view = stack.view(task_id)
-    store = stack.store()
-    idx = [r["idx"] for r in store.db.query("select idx from shots where task_id = ?",
-                                            [task_id])]
-    store.close()
-    assert view["status"] == "succeeded", view["error"]
-    assert sorted(idx) == list(range(planned))
-    assert view["progress"] == {"done": planned, "total": planned}
-    assert all(s["image_key"] and task_id in s["image_key"] for s in view["shots"])
-    return view
 
 
 def rq_counts(redis_server) -> dict[str, tuple[int, int, int]]:
@@ -234,6 +213,26 @@ def test_a_task_whose_jobs_vanished_from_redis_fails_visibly_and_can_be_retried(
     again = retry_task(stack.store(), connect_redis(stack.redis_url), stack.config(), task_id)
     assert again["planning"] is True
     assert wait_status(stack, task_id, ("succeeded", "failed"))["status"] == "succeeded"
+
+
+def test_a_stored_style_the_daemon_would_refuse_fails_the_task_at_once(stack):
+    """A style with a newline, stored before styles were checked: one attempt and a clear
+    reason, not a render failure retried as if the daemon were down."""
+    from storyboard_cli.tasks.jobs import submit_storyboard
+
+    config, store = stack.config(), stack.store()
+    project = store.create_project("old", STORY, "noir\nx")
+    task = submit_storyboard(store, connect_redis(config.redis.url), config, project["id"],
+                             None, False)
+    started = time.monotonic()
+    done = stack.burst()
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 4  # no backoff waits
+    view = store.task_view(task["id"])
+    store.close()
+    assert view["status"] == "failed"
+    assert view["error"] == ("planning failed: invalid PlanRequest: style: style must be plain "
+                             "text on one line; it contains a newline (U+000A) at character 5")
 
 
 def test_a_refused_request_fails_at_once_without_pointless_retries(stack, sketch_daemon):

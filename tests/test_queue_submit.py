@@ -8,7 +8,7 @@ from rq import Queue
 from rq.job import Job
 
 from gpu_daemon.schemas import shot_seed
-from storyboard_cli.config import load_config
+from storyboard_cli.config import QueueConfig, load_config
 from storyboard_cli.errors import NotFound, UsageError
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import (
@@ -42,6 +42,26 @@ def test_a_storyboard_task_is_one_plan_job_whose_id_is_the_task_id(env):
     assert store.get_task(task["id"])["params"] == {"style": "noir", "no_images": True}
     assert enqueue_plan(redis, config.queue, task["id"]) == []  # already queued: not again
     assert plan_q.job_ids == [task["id"]]
+
+
+def test_the_default_retries_ride_out_about_four_minutes_of_outage(env):
+    """The waits RQ itself computes for a job queued with the shipped settings: doubling
+    from 2 s, capped at a minute, the last one repeated."""
+    from pathlib import Path
+
+    _, store, redis = env
+    shipped = load_config(Path(__file__).parent.parent / "storyboard.toml", environ={}).queue
+    assert (shipped.retries, shipped.backoff) == (QueueConfig().retries, QueueConfig().backoff)
+    project = store.create_project("p", "A story.", "movie")
+    task = store.create_task("storyboard", project["id"])
+    enqueue_plan(redis, shipped, task["id"])
+    job = Job.fetch(task["id"], connection=redis)
+    waits = []
+    while job.retries_left:
+        waits.append(job.get_retry_interval())
+        job.retries_left -= 1
+    assert waits == [2, 4, 8, 16, 32, 60, 60, 60]
+    assert sum(waits) == 242
 
 
 def test_regen_shot_records_a_fresh_seed_unless_one_is_given(env):

@@ -57,6 +57,18 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
         shown = storyboard(root, "ps", "--json")
         assert shown.returncode == 0, shown.stderr
         assert {n: p["state"] for n, p in parts(shown).items()} == dict.fromkeys(pids, "running")
+        # ... and the workers registered in Redis, with the daemon each one uses.
+        [worker] = json.loads(shown.stdout)["workers"]
+        assert (worker["pid"], worker["daemon_url"]) == (pids["worker-1"],
+                                                         started["worker-1"]["address"][2:])
+
+        # The stack's local settings win over storyboard.toml while it runs, and say so.
+        sources = json.loads(storyboard(root, "config", "--json").stdout)["sources"]
+        for section, key, var in (("s3", "endpoint", "ENDPOINT"),
+                                  ("redis", "url", "STORYBOARD_REDIS_URL")):
+            assert sources[section][key] == (f".env ${var} ({env_file}, written by "
+                                             "`storyboard up`, removed by `storyboard down`)")
+        assert "above [redis] url of storyboard.toml until `storyboard down`" in first.stderr
     finally:
         stopped = storyboard(root, "down", "--json")
     assert stopped.returncode == 0, stopped.stderr
@@ -64,6 +76,12 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
                                                                               "stopped")
     assert not [name for name, pid in pids.items() if services.pid_alive(pid)]
     assert not list((root / ".storyboard" / "run").glob("*.json"))
+    # down takes the local stack's settings out of .env; the generated secrets stay.
+    assert sorted(json.loads(stopped.stdout)["env_removed"]) == [
+        "ACCESS_KEY", "ENDPOINT", "SECRET_KEY", "STORYBOARD_REDIS_URL"]
+    left = dotenv_values(env_file)
+    assert not {"ENDPOINT", "ACCESS_KEY", "STORYBOARD_REDIS_URL"} & set(left)
+    assert left["STORYBOARD_DAEMON_TOKEN"] == values["STORYBOARD_DAEMON_TOKEN"]
     nothing = storyboard(root, "ps")
     assert nothing.returncode == 0 and "not running" in nothing.stderr
 

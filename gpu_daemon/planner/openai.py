@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.schemas import MAX_SHOT_CHARACTERS, Character, Plan, PlannedShot, ShotSize
+from storyboard_cli.config import redact_url
 
 if TYPE_CHECKING:
     from storyboard_cli.config import PlannerConfig
@@ -176,6 +177,7 @@ class OpenAIPlanner:
 
     def __init__(self, cfg: PlannerConfig) -> None:
         self.url = cfg.base_url.rstrip("/") + "/chat/completions"
+        self.shown_url = redact_url(self.url)  # for messages: no credentials in them
         self.model = cfg.model
         self.timeout = cfg.timeout
         self._api_key = cfg.api_key
@@ -207,7 +209,7 @@ class OpenAIPlanner:
                 return parse_plan(content, max_shots)
             except InvalidAnswer as exc:
                 raise PlannerError(
-                    f"model {self.model} at {self.url} gave an invalid shot list twice: {exc}"
+                    f"model {self.model} at {self.shown_url} gave an invalid shot list twice: {exc}"
                 ) from None
 
     def _ask(self, client: httpx.Client, messages: list[dict[str, str]]) -> str | None:
@@ -222,22 +224,22 @@ class OpenAIPlanner:
             response = client.post(self.url, json=body, headers=headers)
         except httpx.TimeoutException:
             raise PlannerError(
-                f"the LLM at {self.url} did not answer within {self.timeout} s"
+                f"the LLM at {self.shown_url} did not answer within {self.timeout} s"
             ) from None
         except httpx.HTTPError as exc:
             raise PlannerError(
-                f"cannot reach the LLM at {self.url}: {self._scrub(str(exc))}"
+                f"cannot reach the LLM at {self.shown_url}: {self._scrub(str(exc))}"
             ) from None
         if response.status_code >= 400:
             raise PlannerError(
-                f"the LLM at {self.url} answered HTTP {response.status_code}: "
+                f"the LLM at {self.shown_url} answered HTTP {response.status_code}: "
                 f"{self._scrub(_error_message(response))}"
             )
         try:
             return response.json()["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise PlannerError(
-                f"the answer from {self.url} is not an OpenAI chat completion"
+                f"the answer from {self.shown_url} is not an OpenAI chat completion"
             ) from None
 
     def _scrub(self, text: str) -> str:

@@ -175,7 +175,7 @@ def upload(client: Any, cfg: S3Config, project: dict[str, Any], path: Path,
         try:
             client.upload_file(str(source), cfg.bucket, key, ExtraArgs=extra)
         except (S3UploadFailedError, BotoCoreError, ClientError) as exc:
-            raise storage_error(exc, f"uploading {source.name}") from None
+            raise storage_error(cfg, exc, f"uploading {source.name}") from None
     url, expires_at = presign_get(client, cfg.bucket, key, expires)
     return {"key": key, "url": url, "url_expires_at": expires_at}
 

@@ -13,7 +13,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storyboard_cli.config import S3Config
 
 # Downloads in flight, and images read ahead of the writer (the memory bound).
 READERS = 8
@@ -94,21 +97,21 @@ def read_panels(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def bucket_fetch(client: Any, bucket: str) -> Fetch:
-    """Reads objects of `bucket` with a boto3 client; a missing key is None, any other failure
-    a StoryboardError naming the key."""
+def bucket_fetch(client: Any, cfg: S3Config) -> Fetch:
+    """Reads objects of the configured bucket with a boto3 client; a missing key is None, any
+    other failure a StoryboardError naming the key and what to do."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from storyboard_cli.s3 import error_code, storage_error
 
     def fetch(key: str) -> bytes | None:
         try:
-            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return client.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
-            raise storage_error(exc, f"reading {key}") from None
+            raise storage_error(cfg, exc, f"reading {key}") from None
         except BotoCoreError as exc:
-            raise storage_error(exc, f"reading {key}") from None
+            raise storage_error(cfg, exc, f"reading {key}") from None
 
     return fetch

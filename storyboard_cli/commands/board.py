@@ -12,6 +12,7 @@ from storyboard_cli import output
 from storyboard_cli.board import FORMATS
 from storyboard_cli.commands.common import (
     PATH,
+    PROJECT,
     Command,
     Context,
     argument,
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @click.command("export", cls=Command)
-@argument("project", "Project id or exact title.")
+@argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
               help="html: one self-contained page; pdf: pages of panels; mp4: an animatic "
                    "with subtitles (and an .srt); storyboarder: a Storyboarder project "

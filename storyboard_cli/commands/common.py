@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from storyboard_cli import output
+from storyboard_cli import ids, output
 from storyboard_cli.errors import EXIT_TASK_FAILED, ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
@@ -31,7 +31,81 @@ class Argument(click.Argument):
         self.help_text = help_text
 
 
-class Command(click.Command):
+class InputError(click.UsageError):
+    """Bad input found while parsing (an id), worded for the user already; exit 2."""
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown like every other error: one line on stderr, and {"error": ...} on
+    stdout with --json; exit 2."""
+
+    def __init__(self, message: str, json_out: bool) -> None:
+        super().__init__(message)
+        self.json_out = json_out
+
+    def show(self, file: Any = None) -> None:
+        output.error(self.message, self.json_out)
+
+
+class OneLineUsage:
+    """Turns click's usage errors (several lines, no JSON) into OneLineUsageError."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes the list
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            raise one_line(exc, ctx, given) from None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        given = list(args)
+        try:
+            return super().resolve_command(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            raise one_line(exc, ctx, given) from None
+
+
+def one_line(exc: click.UsageError, ctx: click.Context, args: list[str]) -> click.UsageError:
+    """click's error as one line; a negative number click took for an option is an invalid
+    id when the command takes one (`show -1`, `regen-shot -1`)."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
+        return exc  # the help text, or converted already
+    kinds = [p.type.what for p in ctx.command.params if isinstance(p.type, IdType)]
+    if isinstance(exc, InputError):
+        message = exc.message
+    elif (kinds and isinstance(exc, click.NoSuchOption)
+          and ids.NEGATIVE_NUMBER.fullmatch(exc.option_name)):
+        message = str(ids.invalid(kinds[0], exc.option_name))
+    else:
+        message = f"{exc.format_message().rstrip('.')} (see `{ctx.command_path} --help`)"
+    return OneLineUsageError(message, "--json" in args)
+
+
+class IdType(click.ParamType):
+    """A project, shot or task id argument, parsed by storyboard_cli.ids for every command."""
+
+    def __init__(self, what: str, parse: Callable[[str], Any]) -> None:
+        self.what = what
+        self.name = f"{what} id"
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except StoryboardError as exc:
+            raise InputError(str(exc), ctx) from None
+
+
+# A project is an id or a title: the store looks it up (ids.as_row_id), nothing to parse here.
+PROJECT = IdType("project", str)
+SHOT_ID = IdType("shot", lambda text: ids.row_id(text, "shot"))
+TASK_ID = IdType("task", ids.task_id)
+
+
+class Command(OneLineUsage, click.Command):
     """A command whose --help lists its arguments, with their help, before the options."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -49,7 +123,7 @@ class Command(click.Command):
         super().format_options(ctx, formatter)
 
 
-class Group(click.Group):
+class Group(OneLineUsage, click.Group):
     """Lists its commands in the order they were added, not alphabetically."""
 
     command_class = Command

@@ -10,6 +10,7 @@ import click
 from storyboard_cli import output
 from storyboard_cli.commands.common import (
     PATH,
+    PROJECT,
     Command,
     Context,
     argument,
@@ -49,20 +50,30 @@ def init(directory: Path, json_out: bool, debug: bool) -> None:
 @common_options
 @command
 def config(config: Path | None, json_out: bool, debug: bool) -> None:
-    """Print the effective configuration (file + .env + environment), secrets redacted.
+    """Print the effective configuration, secrets redacted, and where each value came from.
+
+    Each value's source is one of: default, file (storyboard.toml), .env $VAR (which file),
+    environment $VAR. The environment wins over .env, and both over the file.
 
     \b
     Example: STORYBOARD_REDIS_URL=redis://queue:6379/0 storyboard config --json | jq .redis
+             storyboard config | grep -v default     # what is set, and where
     """
+    from storyboard_cli.config import value_sources
+
+    sources = value_sources(config)  # before loading: that copies .env into the environment
     data = Context(config).config.redacted()
     if json_out:
-        output.print_json(data)
+        output.print_json({**data, "sources": sources})
         return
-    output.stdout.print(f"# source: {data.pop('source') or 'built-in defaults'}", markup=False)
+    source = output.visible(data.pop("source") or "built-in defaults")
+    output.stdout.print(f"# source: {source}", markup=False)
     for section, values in data.items():
         output.stdout.print(f"\n[{section}]", markup=False)
         for key, value in values.items():
-            output.stdout.print(f"{key} = {_toml_value(value)}", markup=False)
+            origin = sources.get(section, {}).get(key, "")
+            output.stdout.print(f"{key} = {_toml_value(value)}  # {origin}", markup=False,
+                                soft_wrap=True)
 
 
 def _toml_value(value: Any) -> str:
@@ -133,14 +144,15 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
     table = Table("id", "title", "style", "aspect", "chars", "shots", "last task", "created")
     for r in rows:
         table.add_row(
-            str(r["id"]), r["title"], r["style"], r["aspect"], str(r["story_chars"]),
-            str(r["shots"]), r["last_task_status"] or "-", r["created_at"][:19],
+            str(r["id"]), output.cell(r["title"]), output.cell(r["style"]), r["aspect"],
+            str(r["story_chars"]), str(r["shots"]), r["last_task_status"] or "-",
+            r["created_at"][:19],
         )
     output.stdout.print(table)
 
 
 @click.command("show", cls=Command)
-@argument("project", "Project id or exact title.")
+@argument("project", "Project id or exact title.", type=PROJECT)
 @common_options
 @command
 def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None:
@@ -160,7 +172,7 @@ def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None
 
 
 @click.command("cast", cls=Command)
-@argument("project", "Project id or exact title.")
+@argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--set", "assignments", multiple=True, metavar='"NAME=DESCRIPTION"',
               help="Describe a character (repeatable); a new name joins the cast.")
 @click.option("--remove", multiple=True, metavar="NAME", help="Drop a character (repeatable).")

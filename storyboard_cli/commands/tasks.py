@@ -8,7 +8,16 @@ from typing import Any
 import click
 
 from storyboard_cli import output
-from storyboard_cli.commands.common import Command, Context, argument, command, common_options
+from storyboard_cli.commands.common import (
+    PROJECT,
+    SHOT_ID,
+    TASK_ID,
+    Command,
+    Context,
+    argument,
+    command,
+    common_options,
+)
 from storyboard_cli.errors import EXIT_TASK_FAILED
 
 no_wait_option = click.option(
@@ -66,7 +75,7 @@ def _print_task(view: dict[str, Any]) -> None:
         f"{p['done']}/{p['total']} shots rendered", markup=False,
     )
     if view["error"]:
-        output.stdout.print(f"error: {view['error']}", markup=False)
+        output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))
         _print_links(view["shots"], view["project_id"])
@@ -79,12 +88,12 @@ def _print_links(shots: list[dict[str, Any]], project: int | str) -> None:
         return
     output.stdout.print(f"\nImage links (renew with: storyboard links {project}):")
     for s in linked:
-        output.stdout.print(f"  shot {s['number']}: {s['image_url']}", markup=False,
-                            soft_wrap=True)
+        output.stdout.print(f"  shot {s['number']}: {output.visible(s['image_url'])}",
+                            markup=False, soft_wrap=True)
 
 
 @click.command("generate", cls=Command)
-@argument("project", "Project id or exact title.")
+@argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--style", help="Style for this run [default: the project's].")
 @click.option("--no-images", is_flag=True, help="Plan the shot list only, render nothing.")
 @no_wait_option
@@ -107,7 +116,7 @@ def generate(
 
 
 @click.command("regen-shot", cls=Command)
-@argument("shot_id", "Shot id (see `storyboard show PROJECT`).", type=int)
+@argument("shot_id", "Shot id (see `storyboard show PROJECT`).", type=SHOT_ID)
 @click.option("--prompt", help="New prompt [default: the shot's stored prompt].")
 @click.option("--style", help="Style [default: the project's].")
 @click.option("--seed", type=int, help="Seed [default: a fresh random one, recorded].")
@@ -130,7 +139,7 @@ def regen_shot(
 
 
 @click.command("status", cls=Command)
-@argument("task_id", "Task id (printed by generate/regen-shot).")
+@argument("task_id", "Task id (printed by generate/regen-shot).", type=TASK_ID)
 @click.option("--watch", is_flag=True, help="Follow the task until it ends; exit 1 if it "
               "failed. With --json, print the final task object once.")
 @timeout_option
@@ -157,7 +166,7 @@ def status(
 
 
 @click.command("links", cls=Command)
-@argument("project", "Project id or exact title.")
+@argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--expires", type=int,
               help="Link lifetime in seconds, at most 604800 [default: s3.link_expiry].")
 @common_options
@@ -188,7 +197,7 @@ def links(
 
 
 @click.command("retry", cls=Command)
-@argument("task_id", "A failed task's id.")
+@argument("task_id", "A failed task's id.", type=TASK_ID)
 @no_wait_option
 @timeout_option
 @common_options

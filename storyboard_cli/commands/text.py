@@ -21,8 +21,9 @@ def shots_table(shots: list[dict[str, Any]]) -> Table:
         said = dialogue_text(s["dialogue"]).replace("\n", " / ")
         seen = s["action"] or (f"“{said}”" if said else s["description"])
         table.add_row(
-            str(s["id"]), str(s["number"]), s["camera"] or "", f"{s['duration']:g}",
-            _cut(seen, 60), s["image_url"] or "-",
+            str(s["id"]), str(s["number"]), output.cell(s["camera"] or ""),
+            f"{s['duration']:g}", output.cell(_cut(seen, 60)),
+            output.cell(s["image_url"] or "-"),
         )
     return table
 
@@ -42,7 +43,7 @@ def print_shot(shot: dict[str, Any]) -> None:
     ]
     for label, value in fields:
         if value:
-            lines = value.splitlines()
+            lines = output.visible(value, keep="\n").splitlines()
             out.print(f"  {label + ':':<10}{lines[0]}", markup=False, soft_wrap=True)
             for more in lines[1:]:
                 out.print(f"  {'':<10}{more}", markup=False, soft_wrap=True)
@@ -56,24 +57,23 @@ def print_cast(characters: list[dict[str, Any]], project: int | str) -> None:
     table = Table("name", "description", "shots", "from")
     for c in characters:
         shots = ", ".join(map(str, c["shots"])) or "-"
-        table.add_row(c["name"], c["description"] or "(none)", _cut(shots, 30),
+        table.add_row(output.cell(c["name"]), output.cell(c["description"] or "(none)"),
+                      _cut(shots, 30),
                       "you" if c["source"] == "user" else "planner")
     output.stdout.print(table)
 
 
 def print_project(data: dict[str, Any]) -> None:
     out = output.stdout
-    out.print(
-        f"[bold]{output.escape(data['title'])}[/]  (project {data['id']}, style "
-        f"{output.escape(data['style'])}, {data['aspect']} frames of "
-        f"{data['width']}×{data['height']})"
-    )
+    title, style = (output.cell(data[k]) for k in ("title", "style"))
+    out.print(f"[bold]{title}[/]  (project {data['id']}, style {style}, {data['aspect']} frames "
+              f"of {data['width']}×{data['height']})")
     story = data["story_text"].strip()
-    out.print(_cut(story, 300), markup=False)
+    out.print(output.visible(_cut(story, 300), keep="\n\t"), markup=False)
     if data["cast"]:
         cast = "; ".join(f"{c['name']} ({c['description']})" if c["description"] else c["name"]
                          for c in data["cast"])
-        out.print(f"\nCast: {cast}", markup=False, soft_wrap=True)
+        out.print(f"\nCast: {output.visible(cast)}", markup=False, soft_wrap=True)
     task = data["task"]
     if task is None:
         out.print(f"\nNo storyboard yet: storyboard generate {data['id']}")
@@ -84,11 +84,12 @@ def print_project(data: dict[str, Any]) -> None:
         markup=False,
     )
     if task["error"]:
-        out.print(f"error: {task['error']}", markup=False)
+        out.print(f"error: {output.visible(task['error'])}", markup=False)
     if data["shots"]:
         total = sum(s["duration"] for s in data["shots"])
         out.print(f"{len(data['shots'])} shots, {total:g} s in all", markup=False)
     if data["script_url"]:
-        out.print(f"Shot list: {data['script_url']}", markup=False, soft_wrap=True)
+        out.print(f"Shot list: {output.visible(data['script_url'])}", markup=False,
+                  soft_wrap=True)
     for shot in data["shots"]:
         print_shot(shot)

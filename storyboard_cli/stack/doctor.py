@@ -1,35 +1,50 @@
 """`storyboard doctor`: is every part of the system reachable and configured consistently?
 
-Each check runs on its own, with short timeouts, so one report shows everything that is wrong:
+Each check runs on its own, with short timeouts, so one report shows everything that is wrong.
+On the host (the default):
 
   config    the file parses; the secrets both sides share are set; [daemon] url is the tunnel's
   store     the SQLite store opens (migrations applied)
   redis     PING
-  workers   at least one RQ worker listens on this system's queues
+  workers   at least one live worker listens on this system's queues; which daemon each uses
   frps      the FRP server accepts connections
   frpc      the GPU side's proxy is `running` in frpc's admin API (when frpc runs on this
             machine; a visitor's status shows nothing, so the host side is checked end to end)
-  visitor   the stcp visitor's local port is open (stcp mode)
-  daemon    through the tunnel: /healthz answers, /v1/status accepts the token, and refuses a
-            request without one
-  bucket    write an object, read it back, presign a GET and fetch it, delete it
+  visitor   the stcp visitor's local ports are open (stcp mode)
+  daemon    for every daemon the configuration names or a worker uses ("daemon:<box>" when
+            there are several), through the tunnel: /healthz answers, /v1/status accepts the
+            token, and refuses a request without one
+  daemon-bucket  the daemon's own bucket check (its settings live on the GPU box)
+  bucket    from here: write an object, read it back, presign a GET and fetch it, delete it
+
+With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model,
+bucket (the daemon's own check), frps (reachable from the GPU box) and frpc; it opens no store.
 
 A failure carries a hint: the one thing to do about it.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from storyboard_cli.config import Config
-from storyboard_cli.errors import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, StoryboardError
-from storyboard_cli.stack import frp, services
+from storyboard_cli.config import Config, redact_url
+from storyboard_cli.errors import (
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    StoryboardError,
+    UsageError,
+)
+from storyboard_cli.stack import fleet, frp, services
+
+if TYPE_CHECKING:
+    from gpu_daemon.schemas import DaemonStatus
 
 TIMEOUT = 3.0
+SIDES = ("host", "gpu")
 PLACEHOLDERS = ("change-me", "and-me")  # the values .env.example ships with
 
 
@@ -67,47 +82,86 @@ def config_failure(exc: StoryboardError) -> list[Check]:
 
 
 class Doctor:
-    def __init__(self, cfg: Config, local_frpc: bool | None = None) -> None:
+    def __init__(self, cfg: Config, local_frpc: bool | None = None, side: str = "host") -> None:
         """local_frpc: whether the GPU side's frpc runs on this machine (`storyboard up`);
-        by default, whether this config's stack has started one."""
+        by default, whether this config's stack has started one (always, on the GPU side).
+        side: "host" checks what the host runs and every daemon its workers use, through the
+        tunnel; "gpu" checks the GPU box: its daemon, model, bucket, frpc (no store, no Redis).
+        """
+        if side not in SIDES:
+            raise UsageError(f"--side must be one of {', '.join(SIDES)}, not {side!r}")
         self.cfg = cfg
-        self.local_frpc = (cfg.state_dir / "run" / "frpc.json").is_file() \
-            if local_frpc is None else local_frpc
+        self.side = side
+        self.local_frpc = side == "gpu" or ((cfg.state_dir / "run" / "frpc.json").is_file()
+                                            if local_frpc is None else local_frpc)
         self.redis_ok = False
+        self.workers: list[fleet.WorkerInfo] = []
+        self.statuses: dict[str, DaemonStatus] = {}
 
     def run(self, on_check: Callable[[Check], None] | None = None) -> list[Check]:
-        steps: list[tuple[str, Callable[[], str]]] = [
+        checks: list[Check] = []
+
+        def run_steps(steps: list[tuple[str, Callable[[], str]]]) -> None:
+            for name, step in steps:
+                check = _run(name, step)
+                checks.append(check)
+                if on_check:
+                    on_check(check)
+
+        if self.side == "gpu":
+            url = f"http://{frp.daemon_local_ip(self.cfg)}:{self.cfg.daemon.port}"
+            run_steps([
+                ("config", self.check_config),
+                ("daemon", lambda: self.check_daemon(url)),
+                ("model", lambda: self.check_model(url)),
+                ("bucket", lambda: self.check_daemon_bucket(url)),
+                ("frps", self.check_frps),
+                ("frpc", self.check_frpc),
+            ])
+            return checks
+        run_steps([
             ("config", self.check_config),
             ("store", self.check_store),
             ("redis", self.check_redis),
             ("workers", self.check_workers),
             ("frps", self.check_frps),
             ("frpc", self.check_frpc),
-        ]
-        if self.cfg.frp.mode == "stcp":
-            steps.append(("visitor", self.check_visitor))
-        steps += [("daemon", self.check_daemon), ("bucket", self.check_bucket)]
-        checks = []
-        for name, step in steps:
-            check = _run(name, step)
-            checks.append(check)
-            if on_check:
-                on_check(check)
+            *([("visitor", self.check_visitor)] if self.cfg.frp.mode == "stcp" else []),
+        ])
+        urls = fleet.daemon_urls(self.cfg, self.workers)
+        for url in urls:
+            suffix = "" if len(urls) == 1 else f":{self.label(url)}"
+            run_steps([(f"daemon{suffix}", lambda url=url: self.check_daemon(url)),
+                       (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url))])
+        run_steps([("bucket", self.check_bucket)])
         return checks
+
+    def label(self, url: str) -> str:
+        """A daemon's name in check names: its box, else its port."""
+        box = frp.box_of_url(self.cfg, url)
+        return box.name if box and box.name else str(urlsplit(url).port or url)
+
+    def describe(self, url: str) -> str:
+        box = frp.box_of_url(self.cfg, url) if url else None
+        if box and box.name:
+            return f"{box.name} ({url})"
+        return url or "an unknown daemon (an older worker)"
 
     # -- checks: each returns its detail, or raises Failed / Skipped --
 
     def check_config(self) -> str:
         cfg = self.cfg
+        gpu = self.side == "gpu"
         missing = [name for name, value in (
             ("STORYBOARD_DAEMON_TOKEN", cfg.daemon.token),
             (frp.TOKEN_ENV, cfg.frp.token),
             *([(frp.SECRET_KEY_ENV, cfg.frp.secret_key)] if cfg.frp.mode == "stcp" else []),
+            *([(frp.ADMIN_PASSWORD_ENV, cfg.frp.admin_password)] if gpu else []),
         ) if not value]
         if missing:
             raise Failed(f"{', '.join(missing)} not set",
-                         "set them in .env (the same values on the GPU box); "
-                         "`storyboard up` generates them for a local stack")
+                         f"set them in .env (the same values on the {'host' if gpu else 'GPU box'}"
+                         "); `storyboard up` generates them for a local stack")
         weak = [name for name, value in (
             ("STORYBOARD_DAEMON_TOKEN", cfg.daemon.token), (frp.TOKEN_ENV, cfg.frp.token),
             (frp.SECRET_KEY_ENV, cfg.frp.secret_key),
@@ -117,10 +171,13 @@ class Doctor:
             raise Failed(f"{', '.join(weak)} still hold the .env.example placeholder",
                          "replace them with random values: openssl rand -hex 24")
         source = str(cfg.source) if cfg.source else "built-in defaults"
+        if gpu:
+            return f"{source}; {cfg.frp.mode} tunnel to {cfg.frp.server_addr}:" \
+                   f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}"
         warning = frp.url_warning(cfg)
         if warning:
             raise _Warn(f"{source}; {warning}")
-        return f"{source}; {cfg.frp.mode} tunnel, daemon at {cfg.daemon.url}"
+        return f"{source}; {cfg.frp.mode} tunnel, daemon at {redact_url(cfg.daemon.url)}"
 
     def check_store(self) -> str:
         from storyboard_cli.store import Store
@@ -137,43 +194,36 @@ class Doctor:
         return f"{self.cfg.store_path} ({count} projects)"
 
     def check_redis(self) -> str:
-        from storyboard_cli.tasks.jobs import redacted_url
-
         url = self.cfg.redis.url
         if not _redis_ping(url):
-            raise Failed(f"no answer from {redacted_url(url)}",
+            raise Failed(f"no answer from {redact_url(url)}",
                          "start Redis (`storyboard up` runs one) or fix [redis] url / "
                          "STORYBOARD_REDIS_URL")
         self.redis_ok = True
-        return redacted_url(url)
+        return redact_url(url)
 
     def check_workers(self) -> str:
         if not self.redis_ok:
             raise Skipped("needs Redis")
-        import redis
-        from rq import Worker
-
-        from storyboard_cli.tasks.worker import alive_key
-
-        client = redis.Redis.from_url(self.cfg.redis.url, socket_connect_timeout=TIMEOUT,
-                                      socket_timeout=TIMEOUT)
-        try:
+        self.workers = fleet.live_workers(self.cfg, timeout=TIMEOUT)
+        if not self.workers:
             queues = {self.cfg.queue.plan_queue, self.cfg.queue.render_queue}
-            # A worker killed without a goodbye stays registered with RQ for minutes; its
-            # liveness key expires within three heartbeats.
-            workers = [w for w in Worker.all(connection=client)
-                       if queues & set(w.queue_names()) and client.exists(alive_key(w.name))]
-        finally:
-            client.close()
-        if not workers:
             raise Failed("no worker listens on " + ", ".join(sorted(queues)),
                          "start workers: `storyboard up`, or `storyboard worker` on the host")
-        return f"{len(workers)} worker(s)"
+        per_daemon: dict[str, int] = {}
+        for w in self.workers:
+            per_daemon[w.daemon_url] = per_daemon.get(w.daemon_url, 0) + 1
+        uses = ", ".join(f"{n} → {self.describe(url)}" for url, n in per_daemon.items())
+        return f"{len(self.workers)} worker(s): {uses}"
 
     def check_frps(self) -> str:
         addr, port = self.cfg.frp.server_addr, self.cfg.frp.server_port
         if services.port_open(port, addr, timeout=TIMEOUT):
             return f"{addr}:{port}"
+        if self.side == "gpu":
+            raise Failed(f"nothing accepts connections at {addr}:{port} from here",
+                         "start frps on the host (frp/start_frps.sh); check [frp] server_addr "
+                         "and that the host's firewall opens server_port")
         # On the host itself its public address may not loop back (no hairpin NAT).
         if addr != "127.0.0.1" and services.port_open(port, timeout=TIMEOUT):
             return f"127.0.0.1:{port} (not reachable here as {addr}; check from the GPU box)"
@@ -215,30 +265,46 @@ class Doctor:
         return f"proxy {name} running"
 
     def check_visitor(self) -> str:
-        port = self.cfg.frp.visitor_port
-        if not services.port_open(port, timeout=TIMEOUT):
-            raise Failed(f"nothing listens on 127.0.0.1:{port}",
-                         "start the stcp visitor: `storyboard up`, or frp/start_frpc.sh visitor")
-        return f"127.0.0.1:{port}"
+        ports = [b.visitor_port for b in frp.boxes(self.cfg)]
+        closed = [p for p in ports if not services.port_open(p, timeout=TIMEOUT)]
+        if closed:
+            raise Failed(f"nothing listens on {', '.join(f'127.0.0.1:{p}' for p in closed)}",
+                         "start the stcp visitor: `storyboard up`, or frp/start_frpc.sh visitor "
+                         "(after `storyboard frp render --side host`)")
+        return ", ".join(f"127.0.0.1:{p}" for p in ports)
 
-    def check_daemon(self) -> str:
+    def check_daemon(self, url: str) -> str:
         import httpx
 
-        url = frp.tunnel_url(self.cfg)
+        from gpu_daemon.schemas import DaemonStatus
+
+        token = self.cfg.daemon.token
         try:
             with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
                 health = http.get(frp.HEALTH_PATH)
                 anonymous = http.get("/v1/status")
-                authed = http.get("/v1/status",
-                                  headers={"Authorization": f"Bearer {self.cfg.daemon.token}"})
+                # The daemon's own bucket round trip can take a few timeouts of its own.
+                authed = http.get("/v1/status", params={"check": "bucket"}, timeout=4 * TIMEOUT,
+                                  headers={"Authorization": f"Bearer {token}"}) \
+                    if token else None
         except httpx.TransportError as exc:
+            if self.side == "gpu":
+                raise Failed(f"{url}: {_reason(exc)}",
+                             "start it: gpu-daemon serve (its log says why it stopped)") from None
             raise Failed(f"{url}: {_reason(exc)}",
                          "the tunnel does not reach a live daemon: check frpc and gpu-daemon "
-                         "on the GPU box (`storyboard up` locally)") from None
+                         "on the GPU box (`storyboard doctor --side gpu` there; "
+                         "`storyboard up` locally)") from None
         if health.status_code != 200:
             raise Failed(f"{url}{frp.HEALTH_PATH} answered {health.status_code}",
                          "something other than gpu-daemon is behind the tunnel: check "
                          "[daemon] port on the GPU box")
+        if authed is None:
+            env_file = self.cfg.base_dir / ".env"
+            raise Failed("no daemon token: STORYBOARD_DAEMON_TOKEN is not set, so the daemon's "
+                         "answer cannot be checked",
+                         f"set STORYBOARD_DAEMON_TOKEN (the GPU daemon's value) in {env_file} "
+                         "or the environment; `storyboard up` generates one for a local stack")
         if authed.status_code == 401:
             raise Failed("the daemon refused our token",
                          "STORYBOARD_DAEMON_TOKEN differs between host and GPU box")
@@ -247,47 +313,53 @@ class Doctor:
         if anonymous.status_code != 401:
             raise Failed("the daemon answers without a token",
                          "restart gpu-daemon without --insecure-no-token")
-        from gpu_daemon.schemas import DaemonStatus
-
         status = DaemonStatus.model_validate(authed.json())
+        self.statuses[url] = status
         return (f"{url}: token accepted, planner {status.planner}, images "
                 f"{status.image_backend} on {status.device}")
 
-    def check_bucket(self) -> str:
-        import httpx
+    def _status(self, url: str) -> DaemonStatus:
+        status = self.statuses.get(url)
+        if status is None:
+            raise Skipped("needs the daemon")
+        return status
 
-        from storyboard_cli.s3 import make_client, presign_get
+    def check_model(self, url: str) -> str:
+        status = self._status(url)
+        wanted = self.cfg.images.model
+        if status.image_backend == "sketch":
+            if wanted and self.cfg.images.backend != "sketch":
+                raise Failed(f"[images] model = {wanted!r}, but the daemon draws sketches",
+                             "restart gpu-daemon with this storyboard.toml (its log says which "
+                             "model it loaded)")
+            return "sketch backend: no model needed ([images] model is empty)"
+        if not status.model_loaded:
+            raise Failed(f"{status.image_backend}: no model loaded", "see the daemon's log")
+        return f"{status.model} loaded ({status.image_backend} on {status.device})"
 
+    def check_daemon_bucket(self, url: str) -> str:
+        status = self._status(url)
+        seen = status.bucket
+        if seen is None:
+            raise Skipped("this daemon does not report its bucket (an older version)")
+        if not seen.ok:
+            raise Failed(f"as the daemon sees it: {seen.detail}",
+                         f"on the GPU box: {seen.hint} (its .env and [s3] settings)")
         s3 = self.cfg.s3
-        if not (s3.access_key and s3.secret_key):
-            raise Failed("no S3 credentials",
-                         "set ACCESS_KEY and SECRET_KEY in .env (`storyboard up` generates "
-                         "them for the local SeaweedFS)")
-        client = make_client(s3.endpoint, s3.access_key, s3.secret_key, s3.region,
-                             s3.addressing_style, connect_timeout=TIMEOUT,
-                             read_timeout=TIMEOUT, max_attempts=1)
-        key = f"{s3.prefix.strip('/')}/_doctor/{secrets.token_hex(8)}.txt"
-        body = f"storyboard doctor {time.time()}".encode()
-        where = f"{s3.endpoint or 'AWS S3'} bucket {s3.bucket}"
+        if self.side == "host" and (seen.endpoint.rstrip("/"), seen.bucket) != (
+                s3.endpoint.rstrip("/"), s3.bucket):
+            raise _Warn(f"{seen.detail}; but this host uses "
+                        f"{redact_url(s3.endpoint) or 'AWS S3'} bucket {s3.bucket}: links "
+                        "re-signed here (`storyboard links`) point elsewhere")
+        return seen.detail
+
+    def check_bucket(self) -> str:
+        from storyboard_cli.s3 import BucketProblem, probe_bucket
+
         try:
-            client.put_object(Bucket=s3.bucket, Key=key, Body=body, ContentType="text/plain")
-            try:
-                got = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
-                if got != body:
-                    raise Failed(f"{where}: read back different bytes", "check the S3 endpoint")
-                url, _ = presign_get(client, s3.bucket, key, 60)
-                fetched = httpx.get(url, timeout=TIMEOUT)
-                if fetched.status_code != 200 or fetched.content != body:
-                    raise Failed(f"{where}: presigned GET answered {fetched.status_code}",
-                                 "presigned links fail: check [s3] addressing_style (TOS and "
-                                 "AWS need virtual) and region")
-            finally:
-                client.delete_object(Bucket=s3.bucket, Key=key)
-        except Failed:
-            raise
-        except Exception as exc:  # noqa: BLE001 - botocore/httpx errors, sorted below
-            raise Failed(f"{where}: {_reason(exc)}", _bucket_hint(exc)) from None
-        return f"{where}: write, read back, presigned fetch ok"
+            return probe_bucket(self.cfg.s3, timeout=TIMEOUT)
+        except BucketProblem as exc:
+            raise Failed(str(exc), exc.hint) from None
 
 
 class _Warn(Exception):
@@ -318,17 +390,3 @@ def _reason(exc: Exception) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text.splitlines()[0][:200]
-
-
-def _bucket_hint(exc: Exception) -> str:
-    code = ""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code", "")
-    if code == "NoSuchBucket":
-        return "create the bucket or set [s3] bucket / TOS_BUCKET"
-    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
-        return "check ACCESS_KEY / SECRET_KEY (and that they may write to the bucket)"
-    return ("the S3 endpoint does not answer: start it (`storyboard up` runs SeaweedFS) or "
-            "check ENDPOINT / [s3] endpoint")
-

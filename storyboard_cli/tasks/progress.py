@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from storyboard_cli.errors import WaitTimeout
+from storyboard_cli.output import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -123,7 +124,7 @@ class PlainDisplay:
         self.done = 0
 
     def say(self, line: str) -> None:
-        self.stream.write(line + "\n")
+        self.stream.write(visible(line) + "\n")
         self.stream.flush()
 
     def update(self, snap: Snapshot) -> None:
@@ -189,7 +190,7 @@ class RichDisplay:
                 continue
             label = f"  shot {shot.index + 1}"
             if shot.status == "retrying":
-                label += f" [retrying: {shot.error}]"
+                label += f" [retrying: {visible(shot.error)}]"
             if bar is None:
                 self.bars[shot.shot_id] = p.add_task(label, total=shot.steps or None,
                                                      completed=shot.step)

@@ -14,9 +14,18 @@ A maintenance thread, ticking every TICK_S seconds, does what plain RQ leaves to
 - **Scheduled retries.** Failed attempts wait in RQ's ScheduledJobRegistry for their backoff;
   due ones are moved back to their queue (in a WATCH transaction, so two workers never both
   move one), with no separate scheduler process.
-- **Lost jobs.** A task still pending or running whose jobs are all gone from Redis (e.g. Redis
-  restarted without its data) is marked failed with a message saying to retry it, after two
-  sweeps in a row saw it so: never silently stuck.
+- **Lost jobs.** A task still pending or running none of whose jobs will run is settled after
+  two sweeps in a row saw it so: never silently stuck. A job that failed in Redis without the
+  store hearing of it (its worker or reaper died in between) is recorded with the failure
+  Redis holds; a job gone from Redis (restarted without its data) fails its shot or task with
+  a message saying to retry it.
+- **Registration.** A worker that finds itself no longer registered with RQ (Redis lost its
+  data) registers again, so `rq info`, `storyboard ps`, `up` and `doctor` see it.
+
+Redis outages: every command of the worker waits for Redis however long it is gone
+(tasks/outage.py), so a job that ends during an outage is recorded afterwards and the worker
+carries on. For three heartbeats after an outage no job is requeued: the workers' liveness keys
+expired while Redis was unreachable, not the workers.
 
 In burst mode the worker leaves when no work remains on the queues it takes jobs from: none
 queued, none scheduled for a retry and none running on another worker (which could still be
@@ -39,10 +48,12 @@ from rq.worker import SimpleWorker
 
 from storyboard_cli.tasks import jobs
 from storyboard_cli.tasks.jobs import ACTIVE
+from storyboard_cli.tasks.outage import WaitForRedis
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
+    from rq.job import Job
 
     from storyboard_cli.config import Config
     from storyboard_cli.store import Store
@@ -52,6 +63,8 @@ log = logging.getLogger("storyboard.worker")
 TICK_S = 0.5
 BURST_POLL_S = 0.1
 ALIVE_KEY = "storyboard:alive:{}"
+# A field of RQ's worker hash: the daemon this worker renders on (`ps` and `doctor` read it).
+DAEMON_FIELD = "storyboard_daemon"
 
 
 def alive_key(worker_name: str) -> str:
@@ -67,25 +80,44 @@ class StoryboardWorker(SimpleWorker):
         super().__init__(queues, connection=connection, **kwargs)
         self.config = config
         self._burst = False
+        self.policy: WaitForRedis = connection.get_retry()
+        self.maintenance: Maintenance | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        # What RQ writes into the worker's record at birth (and register_again after Redis
+        # lost it): plus the daemon this worker renders on, for `ps` and `doctor`.
+        return {**super().serialize(), DAEMON_FIELD: self.config.daemon.url}
 
     def work(self, burst: bool = False, **kwargs: Any) -> bool:  # type: ignore[override]
         self._burst = burst
-        maintenance = Maintenance(self)
-        maintenance.mark_alive()
-        maintenance.start()
+        self.maintenance = Maintenance(self)
+        self.maintenance.mark_alive()
+        self.maintenance.start()
         try:
             return super().work(burst=burst, **kwargs)
         finally:
-            maintenance.stop()
+            self.maintenance.stop()
 
     def teardown(self) -> None:
         from redis.exceptions import ConnectionError, TimeoutError
 
+        # Leaving: maintenance must not register this worker again, and no command may wait
+        # for a Redis that is gone.
+        if self.maintenance is not None:
+            self.maintenance.stop()
+        self.policy.give_up()
         try:
             super().teardown()
         except (ConnectionError, TimeoutError):
             self.log.warning("Redis is unreachable at shutdown; this worker's registration "
                              "expires by itself")
+
+    def set_shutdown_requested_date(self) -> None:
+        from redis.exceptions import ConnectionError, TimeoutError
+
+        # Called from the SIGTERM handler, in the middle of the job: never wait on Redis there.
+        with self.policy.briefly(), contextlib.suppress(ConnectionError, TimeoutError):
+            super().set_shutdown_requested_date()
 
     def subscribe(self) -> None:
         # RQ's command channel (`rq` shutdown/stop-job commands) is for long-running workers;
@@ -119,6 +151,7 @@ class Maintenance(threading.Thread):
     def __init__(self, worker: StoryboardWorker) -> None:
         super().__init__(name="storyboard-maintenance", daemon=True)
         self.worker = worker
+        self.outage = worker.policy.outage
         # Its own client, without retries: during a Redis outage a tick fails at once and the
         # next one tries again, and stopping never waits on a dead Redis.
         self.redis = jobs.connect_redis(worker.config.redis.url)
@@ -144,6 +177,8 @@ class Maintenance(threading.Thread):
         self.redis.set(alive_key(self.worker.name), os.getpid(), ex=3 * self.heartbeat_s)
 
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self.join(timeout=5)
         # Redis may be gone; the key then expires by itself.
@@ -156,30 +191,29 @@ class Maintenance(threading.Thread):
     def run(self) -> None:
         from redis.exceptions import ConnectionError, TimeoutError
 
-        redis_down = False
         while not self._stopping.wait(TICK_S):
             try:
                 self.tick()
             except (ConnectionError, TimeoutError) as exc:
-                if not redis_down:
-                    log.warning("Redis unreachable (%s); maintenance resumes when it is back", exc)
-                redis_down = True
+                self.outage.failed(exc)
                 continue
             except Exception:  # noqa: BLE001 - a failed tick is tried again at the next one
                 log.warning("maintenance tick failed; trying again", exc_info=True)
                 continue
-            if redis_down:
-                log.info("Redis is back")
-                redis_down = False
+            self.outage.reached()
 
     def tick(self) -> None:
         moment = time.monotonic()
         if moment >= self._next_beat:
             self.mark_alive()
+            if self.worker.birth_date is not None and register_again(self.worker, self.redis):
+                log.warning("worker %s was no longer registered (Redis lost its data?); "
+                            "registered it again", self.worker.name)
             self._next_beat = moment + self.heartbeat_s
-            for job_id in reap_orphans(self.redis, self.queues, self.max_orphaned,
-                                       lambda: self.store):
-                log.warning("requeued job %s: its worker stopped while running it", job_id)
+            if self.outage.quiet_for(3 * self.heartbeat_s):
+                for job_id in reap_orphans(self.redis, self.queues, self.max_orphaned,
+                                           lambda: self.store):
+                    log.warning("requeued job %s: its worker stopped while running it", job_id)
         for job_id in enqueue_due(self.redis, self.queues):
             log.info("job %s: retry due, queued again", job_id)
         if moment >= self._next_sweep:
@@ -188,55 +222,97 @@ class Maintenance(threading.Thread):
                                         self._suspects)
 
 
+def register_again(worker: StoryboardWorker, redis: Redis) -> bool:
+    """Register the worker with RQ as its birth did, if Redis no longer lists it (it lost its
+    data, or the key expired during a long job); returns whether it had to."""
+    from rq import worker_registration
+
+    with redis.pipeline() as pipe:
+        pipe.hexists(worker.key, "birth")
+        pipe.sismember(worker.redis_workers_keys, worker.key)
+        if all(pipe.execute()):
+            return False
+        pipe.hset(worker.key, mapping={**worker.serialize(), "state": worker.get_state()})
+        worker_registration.register(worker, pipe)
+        pipe.expire(worker.key, worker.worker_ttl + 60)
+        pipe.execute()
+    return True
+
+
 def reap_orphans(
     redis: Redis, queues: Sequence[Queue], max_orphaned: int, store: Callable[[], Store]
 ) -> list[str]:
     """Requeue started jobs whose worker is gone (its alive key expired).
 
-    Removing the registry entry is the claim: of several workers reaping at once, only the one
-    whose ZREM succeeds requeues the job. A job that has outlived its worker more than
-    max_orphaned times (it may be what kills them) fails instead.
+    Each job is claimed and requeued (or failed) in one transaction: of several workers
+    reaping at once only one succeeds, and a reaper that dies halfway leaves
+    the job as it was, for the next one. A job that has outlived its worker more than
+    max_orphaned times (it may be what kills them) fails instead; that failure is written to
+    Redis (the job's result) and then to the store, and if the reaper dies in between the
+    sweep copies it from Redis (sweep_lost).
     """
-    from rq.job import Job, JobStatus
+    from redis.exceptions import WatchError
     from rq.worker import SimpleWorker
 
     requeued = []
     for queue in queues:
         registry = queue.started_job_registry
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
-            composite = f"{job_id}:{execution_id}"
-            worker_name = redis.hget(f"rq:execution:{composite}", "worker_name")
+            worker_name = redis.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name")
             if worker_name and redis.exists(alive_key(worker_name.decode())):
                 continue
-            if not redis.zrem(registry.key, composite):
-                continue
-            job = Job.fetch_many([job_id], connection=redis)[0]
-            with redis.pipeline() as pipe:
-                pipe.delete(f"rq:execution:{composite}")
-                pipe.zrem(f"rq:executions:{job_id}", execution_id)
-                pipe.execute()
+            try:
+                job, failure = _claim(redis, queue, job_id, execution_id, max_orphaned)
+            except WatchError:
+                continue  # another worker claimed it, or the registry changed: next tick
             if worker_name:
                 dead = SimpleWorker.find_by_key(f"rq:worker:{worker_name.decode()}",
                                                 connection=redis)
                 if dead is not None:
                     dead.register_death()
-            if job is None:
-                continue
+            if job is not None and failure:
+                jobs.record_failure(job, failure, store())
+            elif job is not None:
+                requeued.append(job_id)
+    return requeued
+
+
+def _claim(
+    redis: Redis, queue: Queue, job_id: str, execution_id: str, max_orphaned: int
+) -> tuple[Job | None, str]:
+    """Take an orphaned job off the started registry and queue it again at the front, or fail
+    it, atomically: (the job, None when gone from Redis; why it failed, or "")."""
+    from rq.job import Job, JobStatus
+    from rq.results import Result
+
+    registry = queue.started_job_registry
+    composite = f"{job_id}:{execution_id}"
+    with redis.pipeline() as pipe:
+        # Whoever claims first changes the job (requeued or failed) and deletes its execution:
+        # every other claim of it then aborts. The busy registry itself is not watched.
+        pipe.watch(Job.key_for(job_id), f"rq:execution:{composite}")
+        if pipe.zscore(registry.key, composite) is None:
+            return None, ""
+        job = Job.fetch_many([job_id], connection=redis)[0]
+        message = ""
+        pipe.multi()
+        pipe.zrem(registry.key, composite)
+        pipe.delete(f"rq:execution:{composite}")
+        pipe.zrem(f"rq:executions:{job_id}", execution_id)
+        if job is not None:
             job.meta["orphaned"] = job.meta.get("orphaned", 0) + 1
-            job.save_meta()
             if job.meta["orphaned"] > max_orphaned:
                 message = (f"its worker died while running it {job.meta['orphaned']} times "
                            "(out of memory? see the worker logs)")
-                with redis.pipeline() as pipe:
-                    job.set_status(JobStatus.FAILED, pipeline=pipe)
-                    job.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=message,
-                                                pipeline=pipe)
-                    pipe.execute()
-                jobs.record_failure(job, message, store())
-                continue
-            queue._enqueue_job(job, at_front=True)
-            requeued.append(job_id)
-    return requeued
+                job.set_status(JobStatus.FAILED, pipeline=pipe)
+                job.save(pipeline=pipe)
+                job.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=message,
+                                            pipeline=pipe)
+                Result.create_failure(job, job.failure_ttl, exc_string=message, pipeline=pipe)
+            else:
+                queue._enqueue_job(job, pipeline=pipe, at_front=True)
+        pipe.execute()
+    return job, message
 
 
 def enqueue_due(redis: Redis, queues: Sequence[Queue]) -> list[str]:
@@ -276,27 +352,45 @@ def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], list[in
 
 
 def sweep_lost(store: Store, redis: Redis, config: Config, suspects: set[str]) -> set[str]:
-    """Fail unfinished tasks none of whose jobs will run; returns this sweep's suspects.
+    """Settle unfinished tasks none of whose jobs will run; returns this sweep's suspects.
 
-    A task is failed only when it was a suspect in the previous sweep too, so a task caught
-    between two steps (a retry reopening it before queueing) is never failed by mistake.
+    A task is settled only when it was a suspect in the previous sweep too, so a task caught
+    between two steps (a retry reopening it before queueing) is never failed by mistake. Each
+    of its unfinished shots (or its planning) fails with what Redis says became of its job.
     """
+    from rq.job import Job
+
     seen: set[str] = set()
     for task in store.unfinished_tasks():
         ids, shots = task_job_ids(store, task)
-        if any(state in ACTIVE for state in jobs.job_states(redis, ids).values()):
+        found = dict(zip(ids, Job.fetch_many(ids, connection=redis), strict=True))
+        if any(job is not None and job.get_status(refresh=False) in ACTIVE
+               for job in found.values()):
             continue
         if task["id"] not in suspects:
             seen.add(task["id"])
             continue
-        message = ("its queued job is gone from Redis (was Redis restarted without its data?); "
-                   f"run `storyboard retry {task['id']}`")
-        log.warning("task %s: %s", task["id"], message)
-        if shots:
-            for shot_id in shots:
+        lost = [(found[jobs.render_job_id(task, s)], s) for s in shots] or \
+            [(found[task["id"]], None)]
+        retry = f"; run `storyboard retry {task['id']}`"
+        for job, shot_id in lost:
+            if job is not None and job.get_status(refresh=False) == "failed":
+                reason = jobs.failure_reason(job)
+                log.warning("task %s: job %s failed without the store hearing of it: %s",
+                            task["id"], job.id, reason)
+                jobs.record_failure(job, reason, store)
+                continue
+            if job is None:
+                message = ("its queued job is gone from Redis (was Redis restarted without its "
+                           "data?)" + retry)
+            else:
+                message = (f"its job ended {job.get_status(refresh=False)} in Redis without "
+                           "recording an outcome" + retry)
+            log.warning("task %s: %s", task["id"], message)
+            if shot_id is None:
+                store.fail_task(task["id"], message)
+            else:
                 store.fail_render(task["id"], shot_id, message)
-        else:
-            store.fail_task(task["id"], message)
     return seen
 
 
@@ -322,9 +416,9 @@ def run_worker(
     """Set up this process's context and work; returns whether any job ran."""
     from rq import Queue
 
-    # Fail fast when Redis is down at start; once running, ride out its restarts.
+    # Fail fast when Redis is down at start; once running, ride out any outage.
     jobs.check_redis(jobs.connect_redis(config.redis.url), config.redis.url)
-    redis = jobs.connect_redis(config.redis.url, patient=True)
+    redis = jobs.worker_redis(config.redis.url)
     ctx = jobs.Context.create(config, redis)
     jobs.install(ctx)
     worker = StoryboardWorker(
