@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import projects, stack, tasks
+from storyboard_cli.commands import board, projects, stack, tasks
 from storyboard_cli.commands.common import Group
 
 
@@ -27,6 +27,7 @@ def cli() -> None:
 
 projects.register(cli)
 tasks.register(cli)
+board.register(cli)
 stack.register(cli)
 
 
