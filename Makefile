@@ -4,25 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps test lint demo bench clean
+.PHONY: setup system-deps test-deps test lint demo bench clean
 
 # torch first, pinned: it is a CPU wheel on disk here; a loose torch spec pulled in by
 # diffusers/accelerate would download a multi-GB CUDA build instead.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[daemon,diffusion,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[daemon,diffusion,export,dev]'
 	touch $(STAMP)
 
 system-deps:
 	@sh scripts/system-deps.sh
+
+test-deps:
+	@sh scripts/system-deps.sh --test
 
 setup: system-deps $(STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup test-deps lint
 	$(BIN)/pytest -q
 
 demo: setup

@@ -4,10 +4,11 @@
   scale.py     a project of 10,000 shots                                    (item 5)
   batching.py  raw pipe() loop vs the daemon at batch 1 and batched         (item 3)
   overhead.py  overhead per shot a/b/c and the duty cycle, sketch+diffusers (items 1, 2)
+  export.py    `storyboard export` of a 10,000-shot project: time, peak memory (issue 10)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
-else of the benchmark is running. `make bench` runs this with the defaults (about 4 minutes
-on 2 cores); --quick uses small sizes, for checking the scripts.
+else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
+on 2 cores, 4 of them the export's); --quick uses small sizes, for checking the scripts.
 
 A full run also refreshes the summary in README.md (between the bench markers): every
 target with its figure, and the machine it ran on.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import batching
+import export
 import harness
 import overhead
 import scale
@@ -67,6 +69,8 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], tuple[str, list[bool]]
          lambda: batching.markdown(batching.run(8 if quick else 24, 1 if quick else 5))),
         ("1–2. Overhead per shot and GPU duty cycle",
          lambda: overhead.markdown(overhead.run(8 if quick else 40, 1 if quick else 5))),
+        ("6. Export of the scale project",
+         lambda: export.markdown(export.run(*((500, 100, 10) if quick else ())))),
     ]
 
 

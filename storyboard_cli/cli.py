@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import projects, stack, tasks
+from storyboard_cli.commands import board, projects, stack, tasks
 from storyboard_cli.commands.common import Group, common_options
 
 
@@ -35,6 +35,7 @@ def cli(config: Path | None, json_out: bool, debug: bool) -> None:
 
 projects.register(cli)
 tasks.register(cli)
+board.register(cli)
 stack.register(cli)
 
 

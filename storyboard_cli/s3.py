@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.errors import ConfigError
+from storyboard_cli.errors import ConfigError, ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
     from storyboard_cli.config import S3Config
@@ -99,7 +99,7 @@ def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str
         # First, as some servers (SeaweedFS) create a missing bucket on the first put.
         client.head_bucket(Bucket=cfg.bucket)
     except Exception as exc:  # noqa: BLE001 - a 403 here may be a key without ListBucket
-        if _error_code(exc) in MISSING:
+        if error_code(exc) in MISSING:
             raise BucketProblem(*explain_failure(cfg, exc)) from None
     try:
         client.put_object(Bucket=cfg.bucket, Key=key, Body=body, ContentType="text/plain")
@@ -129,27 +129,44 @@ def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str
 
 
 MISSING = ("NoSuchBucket", "404", "NotFound")  # what S3 servers answer for a missing bucket
+REFUSED = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403")
 
 
-def _error_code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore ClientError ("NoSuchKey", "404", ...), or of an error
+    that carries one in its message (boto3's S3UploadFailedError); else ""."""
+    import re
+
     response = getattr(exc, "response", None)
-    return response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code", "")
+    found = re.search(r"An error occurred \((\w+)\)", str(exc))
+    return found.group(1) if found else ""
 
 
 def explain_failure(cfg: S3Config, exc: Exception) -> tuple[str, str]:
-    code = _error_code(exc)
+    code = error_code(exc)
     if code in MISSING:
         return (f"{where(cfg)}: the bucket does not exist",
                 "create it: `storyboard bucket create` (or in your provider's console), or "
                 "set [s3] bucket / TOS_BUCKET to an existing one")
     text = str(exc) or type(exc).__name__
     reason = "connection refused" if "refused" in text.lower() else text.splitlines()[0][:200]
-    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"):
+    if code in REFUSED:
         return (f"{where(cfg)}: {reason}",
                 "check ACCESS_KEY / SECRET_KEY (and that they may write to the bucket)")
     return (f"{where(cfg)}: {reason}",
             "the S3 endpoint does not answer: start it (`storyboard up` runs SeaweedFS) or "
             "check ENDPOINT / [s3] endpoint")
+
+
+def storage_error(cfg: S3Config, exc: Exception, doing: str) -> StoryboardError:
+    """A failed bucket call of a command as one error saying what to do: a missing bucket or
+    refused credentials are bad settings (exit 2), anything else an unreachable bucket
+    (exit 3)."""
+    detail, hint = explain_failure(cfg, exc)
+    kind = ConfigError if error_code(exc) in (*MISSING, *REFUSED) else ServiceUnavailable
+    return kind(f"{doing}: {detail}; {hint}")
 
 
 def create_bucket(cfg: S3Config) -> bool:
@@ -161,7 +178,7 @@ def create_bucket(cfg: S3Config) -> bool:
         client.head_bucket(Bucket=cfg.bucket)
         return False
     except ClientError as exc:
-        if _error_code(exc) not in MISSING:
+        if error_code(exc) not in MISSING:
             raise
     params: dict[str, Any] = {"Bucket": cfg.bucket}
     if cfg.region and cfg.region != "us-east-1" and not cfg.endpoint:

@@ -12,7 +12,8 @@ project, shot and character objects are built in one place: storyboard_cli/store
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from storyboard_cli import control_chars, ids
@@ -65,6 +66,10 @@ class Service(Protocol):
     def cancel(self, task_id: str) -> dict[str, Any]: ...
     def links(self, project: str, expires: int | None = None,
               task: str | None = None) -> dict[str, Any]: ...
+    def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
+               orientation: str = "landscape", layout: str = "3x2", force: bool = False,
+               upload: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]: ...
     def workers_listening(self) -> bool: ...
     def close(self) -> None: ...
 
@@ -355,9 +360,57 @@ class LocalService:
                               self.config.s3.link_expiry if expires is None else expires,
                               task_id=None if task is None else self.resolve_task(task))
 
+    # --- exports -----------------------------------------------------------------------------
+
+    def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
+               orientation: str = "landscape", layout: str = "3x2", force: bool = False,
+               upload: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Write the project's board as `fmt` (html, pdf, mp4, storyboarder, zip) to `out`
+        (default: a file named after the project in the current folder), its frames read from
+        the bucket by their keys; with `upload`, also put it in the bucket. `progress` is told
+        (frames read, frames to read) as the frames arrive. The export object: format, path,
+        files, bytes, shots, frames, the empty frames with why, and with `upload` the key and
+        a presigned link."""
+        from storyboard_cli.board import export as board
+        from storyboard_cli.board.panels import bucket_fetch, missing_reasons, read_panels
+        from storyboard_cli.s3 import client_from_config
+
+        opts = board.options(fmt, paper, orientation, layout)
+        view = self.store.project_view(self.store.find_project(project)["id"])
+        if not view["shots"]:
+            raise UsageError(f"project {view['id']} has no shots to export yet: "
+                             f"storyboard generate {view['id']}")
+        board.check_installed(fmt)
+        path = board.destination(view, fmt, out, force)
+        # Only frames to read, or an upload, need the bucket (and its credentials).
+        needs_bucket = upload or any(s["image_key"] for s in view["shots"])
+        s3 = client_from_config(self.config.s3) if needs_bucket else None
+        panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3),
+                             missing_reasons(self.store.task_renders(view["shots_task"]["id"])),
+                             progress)
+        done = board.write(view, fmt, path, panels, opts)
+        answer: dict[str, Any] = {
+            "project_id": view["id"], "format": fmt, "path": str(path),
+            "files": [str(f) for f in done.files],
+            "bytes": sum(board_bytes(f) for f in done.files),
+            "shots": len(view["shots"]), "frames": done.frames, "empty": done.empty,
+        }
+        if upload:
+            answer.update(board.upload(s3, self.config.s3, view, path,
+                                       self.config.s3.link_expiry))
+        return answer
+
     def workers_listening(self) -> bool:
         """Whether any worker takes jobs from the plan queue (queued tasks would wait)."""
         from rq import Queue, Worker
 
         queue = Queue(self.config.queue.plan_queue, connection=self.redis)
         return bool(Worker.count(connection=self.redis, queue=queue))
+
+
+def board_bytes(path: Path) -> int:
+    """The size of an exported file, or of a folder's files."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size

@@ -9,6 +9,7 @@ import json
 import urllib.request
 from datetime import datetime, timezone
 
+import av
 from test_queue_e2e import png
 
 STORY = (
@@ -102,6 +103,13 @@ def test_the_diffusers_backend_fits_the_cast_with_its_own_tokenizer_and_repeats_
     descriptions_in_prompts(project)
     shot = project["shots"][2]
     assert png(shot["image_url"]).size == (152, 64)
+    # The animatic of diffusers frames, at the project's 2.39:1.
+    film = stack.json("export", project_id, "--format", "mp4")
+    with av.open(film["path"]) as container:
+        video = container.streams.video[0]
+        assert (video.width, video.height) == (1148, 480)
+        total = sum(s["duration"] for s in project["shots"])
+        assert abs(float(video.duration * video.time_base) - total) <= 1 / 24
 
     # Same shot, prompt, seed, size and model: the same image.
     again = stack.json("regen-shot", str(shot["id"]), "--seed", str(shot["seed"]),

@@ -90,7 +90,7 @@ def test_a_tunnel_cut_mid_task_is_ridden_out_and_the_task_completes(
         store.close()
 
 
-def test_demo_prints_links_that_return_pngs_and_leaves_the_stack_running(
+def test_demo_prints_links_that_return_pngs_exports_the_board_and_leaves_the_stack_running(
     tmp_path, redis_url, s3_server,
 ):
     root = tmp_path / "demo"
@@ -105,6 +105,16 @@ def test_demo_prints_links_that_return_pngs_and_leaves_the_stack_running(
             image = httpx.get(url, timeout=10)
             assert image.status_code == 200 and image.content.startswith(PNG)
         assert "storyboard down" in done.stderr
+        # It ends with the board: an HTML page and a PDF, their paths and links to them.
+        for fmt in ("html", "pdf"):
+            path = root / "exports" / f"bilingual-1.{fmt}"
+            assert f"Wrote {path} ({fmt}, {len(links)} shots" in done.stdout
+            assert path.stat().st_size > 10_000
+        shared = re.findall(r"^Link \(valid until \S+\): (\S+)$", done.stdout, re.MULTILINE)
+        assert len(shared) == 2
+        page = httpx.get(shared[0], timeout=10)
+        assert page.status_code == 200 and page.text.startswith("<!doctype html>")
+        assert page.content == (root / "exports" / "bilingual-1.html").read_bytes()
         shown = storyboard(root, "ps", "--json")
         assert shown.returncode == 0
         assert {p["state"] for p in json.loads(shown.stdout)["parts"]} == {"running"}

@@ -258,25 +258,48 @@ def demo(
     file: Path | None, workers: int | None, timeout: float | None, config: Path | None,
     json_out: bool, debug: bool,
 ) -> None:
-    """From nothing to a finished storyboard on this machine: up, new, generate, links.
+    """From nothing to a finished storyboard on this machine: up, new, generate, and the
+    board exported as HTML and PDF (in ./exports, uploaded, with links).
 
     The stack keeps running afterwards; stop it with `storyboard down`.
 
     \b
     Example: storyboard demo examples/lantern_zh.txt
     """
+    from storyboard_cli.commands.board import exported, print_export
     from storyboard_cli.commands.tasks import _print_outcome
-    from storyboard_cli.stack.demo import ensure_redis_server, example_story, run_story
+    from storyboard_cli.service import LocalService
+    from storyboard_cli.stack.demo import (
+        EXPORT_FOLDER,
+        EXPORTS,
+        ensure_redis_server,
+        example_story,
+        run_story,
+    )
 
     for line in ensure_redis_server(Context(config).config):
         output.info(line)
     story = file or example_story()
     stack = _start_stack(config, workers, json_out, quiet=json_out)
     view = run_story(stack.cfg, story, timeout, quiet=json_out)
+    exports = []
+    if view["status"] == "succeeded":
+        EXPORT_FOLDER.mkdir(exist_ok=True)
+        service = LocalService(stack.cfg)
+        try:
+            exports = [exported(service, str(view["project_id"]), fmt, EXPORT_FOLDER,
+                                force=True, upload=True) for fmt in EXPORTS]
+        finally:
+            service.close()
     try:
-        _print_outcome(view, json_out)  # the shots with their links; exits 1 if the task failed
+        # The shots with their links (and with --json the exports); exits 1 if the task failed.
+        _print_outcome({**view, "exports": exports} if json_out else view, json_out)
     finally:
-        if not json_out:
+        if not json_out and exports:
+            output.stdout.print("\nThe board, to look at, print or send (the links are "
+                                "presigned):")
+            for result in exports:
+                print_export(result)
             output.info(f"\nThe stack keeps running (storyboard ps); see the project again "
                         f"with: storyboard show {view['project_id']}. Stop everything with: "
                         "storyboard down")

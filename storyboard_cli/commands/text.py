@@ -12,16 +12,11 @@ from typing import Any
 from rich.table import Table
 
 from storyboard_cli import output
+from storyboard_cli.board.sheet import dialogue_text
 
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def dialogue_text(lines: list[dict[str, Any]]) -> str:
-    """Spoken lines as a script writes them: SPEAKER: line (the speaker where known)."""
-    return "\n".join(f"{d['speaker']}: {d['line']}" if d["speaker"] else d["line"]
-                     for d in lines)
 
 
 def shots_table(shots: list[dict[str, Any]]) -> Table:

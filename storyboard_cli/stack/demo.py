@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "bilingual.txt"
+# The demo ends with the board to look at: these exports, in this folder, uploaded.
+EXPORTS = ("html", "pdf")
+EXPORT_FOLDER = Path("exports")
 # Installs redis-server (and a CJK font) with apt as root on Debian/Ubuntu; `make setup` runs it.
 SYSTEM_DEPS = REPO / "scripts" / "system-deps.sh"
 REDIS_HINT = ("redis-server is not installed: run `sudo sh scripts/system-deps.sh` (Debian/"

@@ -1,0 +1,15 @@
+"""Exports of a project's storyboard, one module per format.
+
+    html.py          one self-contained page: a header and a grid of panels (the same template
+                     as the web page of `storyboard serve`, which links the frames instead)
+    pdf.py           pages of panels in a grid, like Storyboarder's PDF export
+    animatic.py      an MP4: each frame held for its shot's duration, dialogue as subtitles
+    storyboarder.py  a Wonder Unit Storyboarder project, the frames on the reference layer
+    archive.py       a zip of the frames named by shot number and the shot list as JSON
+
+Every format is written from the project object (store.project_view) and a stream of panels
+(panels.py): the frames are read from the bucket by their keys a few at a time, so an export
+of 10,000 shots never holds every image in memory. export.py ties them together.
+"""
+
+FORMATS = ("html", "pdf", "mp4", "storyboarder", "zip")

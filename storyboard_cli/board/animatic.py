@@ -1,0 +1,149 @@
+"""The board as an animatic: an H.264 MP4 at 24 fps in which each frame is held for its shot's
+duration, at the project's aspect, with the dialogue burned in as subtitles and also written
+as an .srt beside it (players show it, editors import it).
+
+PyAV's wheel brings its own FFmpeg and x264, so nothing needs installing on the system. Shot
+boundaries fall on the frame nearest to their time on the running clock, so the film lasts the
+sum of the shots' durations to within one frame. The picture is at least 480 pixels on its short
+side (the frames' own size when larger), both sides even as yuv420p demands. One frame is in
+memory at a time.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storyboard_cli.board.panels import Panel
+from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
+from storyboard_cli.frames import aspect_ratio
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from storyboard_cli.board.export import Options
+
+FPS = 24
+MIN_SHORT_SIDE = 480
+MAX_SUBTITLE_LINES = 4
+ENCODER_OPTIONS = {"preset": "ultrafast", "tune": "stillimage", "crf": "23"}
+
+
+def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
+          options: Options) -> None:
+    """The MP4 at `path`; its subtitles go to subtitles_path(path)."""
+    import av
+
+    width, height = video_size(sheet.aspect, project["width"], project["height"])
+    font_path = find_font()
+    srt = subtitles_path(path).open("w", encoding="utf-8", newline="\n")
+    container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        stream = container.add_stream("libx264", rate=FPS, options=ENCODER_OPTIONS)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, FPS)
+        clock, frame_no, cue = 0.0, 0, 0
+        for panel in panels:
+            start, clock = clock, clock + float(panel.shot["duration"])
+            end_no = round(clock * FPS)
+            if end_no <= frame_no:
+                continue
+            said = dialogue_text(panel.shot["dialogue"])
+            picture = draw(panel, said, width, height, font_path)
+            frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
+            del picture
+            for n in range(frame_no, end_no):
+                frame.pts = n
+                container.mux(stream.encode(frame))
+            if said:
+                cue += 1
+                srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(clock)}\n{said}\n\n")
+            frame_no = end_no
+        container.mux(stream.encode(None))
+    finally:
+        container.close()
+        srt.close()
+
+
+def subtitles_path(path: Path) -> Path:
+    return path.with_suffix(".srt")
+
+
+def video_size(aspect: str, frame_w: int, frame_h: int) -> tuple[int, int]:
+    """(width, height): the aspect's, with a short side of max(480, the frame's), both even."""
+    ratio = aspect_ratio(aspect)
+    short = max(MIN_SHORT_SIDE, min(frame_w, frame_h))
+    short -= short % 2
+    long = round(short * max(ratio, 1 / ratio) / 2) * 2
+    return (long, short) if ratio >= 1 else (short, long)
+
+
+def timestamp(seconds: float) -> str:
+    """SubRip time: 00:01:02,500."""
+    ms = round(seconds * 1000)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d},{ms:03d}"
+
+
+def draw(panel: Panel, said: str, width: int, height: int, font_path: str) -> Image.Image:
+    """One picture of the film: the frame fitted in (or a marked empty one) and the shot's
+    dialogue along the bottom."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (width, height), (0, 0, 0))
+    shot = panel.shot
+    if panel.image is not None:
+        with Image.open(io.BytesIO(panel.image)) as source:
+            frame = source.convert("RGB")
+        scale = min(width / frame.width, height / frame.height)
+        frame = frame.resize((round(frame.width * scale), round(frame.height * scale)),
+                             Image.Resampling.LANCZOS)
+        picture.paste(frame, ((width - frame.width) // 2, (height - frame.height) // 2))
+    else:
+        picture.paste((58, 58, 56), (0, 0, width, height))
+    pen = ImageDraw.Draw(picture, "RGBA")
+    short = min(width, height)
+    if panel.image is None:
+        note = font(font_path, max(14, short // 20))
+        pen.text((width / 2, height / 2), f"Shot {shot['number']}: {panel.missing or 'no image'}",
+                 font=note, fill=(230, 200, 170), anchor="mm")
+    if said:
+        subtitle(pen, said, width, height, font(font_path, max(14, short // 18)))
+    return picture
+
+
+@lru_cache(maxsize=4)
+def font(path: str, size: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.truetype(path, size)
+
+
+def subtitle(pen: Any, text: str, width: int, height: int, font: Any) -> None:
+    """White lines on a dark band, centred near the bottom, wrapped to 90% of the width."""
+    from gpu_daemon.images.sketch import wrap
+
+    limit = width * 0.9
+    lines = [line for said in text.splitlines()
+             for line in wrap(said, lambda s: pen.textlength(s, font=font) <= limit)]
+    if len(lines) > MAX_SUBTITLE_LINES:
+        lines = lines[:MAX_SUBTITLE_LINES]
+        lines[-1] = lines[-1].rstrip() + " …"
+    size = font.size
+    line_h = round(size * 1.3)
+    y = height - round(size * 0.8) - line_h * len(lines)
+    stroke = max(1, size // 12)
+    widest = max(pen.textlength(line, font=font) for line in lines)
+    pad = size // 2
+    pen.rectangle((width / 2 - widest / 2 - pad, y - pad / 2, width / 2 + widest / 2 + pad,
+                   y + line_h * len(lines)), fill=(0, 0, 0, 150))
+    for line in lines:
+        pen.text((width / 2, y), line, font=font, fill=(255, 255, 255), anchor="ma",
+                 stroke_width=stroke, stroke_fill=(0, 0, 0))
+        y += line_h

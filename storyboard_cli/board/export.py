@@ -1,0 +1,190 @@
+"""Writing an export: its options, where it goes, writing it whole or not at all, and putting it
+in the bucket behind a presigned link (`--upload`).
+
+An export is written into a temporary folder beside its destination and moved into place when
+complete, so a failure (the bucket gone mid-way, a full disk, Ctrl-C) leaves any earlier file
+of that name as it was. An existing destination is replaced only when asked (`force`): a
+Storyboarder folder may hold drawings made since.
+"""
+
+from __future__ import annotations
+
+import importlib
+import mimetypes
+import os
+import secrets
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from storyboard_cli.board import FORMATS
+from storyboard_cli.board.panels import Panel
+from storyboard_cli.board.sheet import file_stem, sheet
+from storyboard_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from storyboard_cli.config import S3Config
+
+# format -> (module in storyboard_cli.board, file extension; "" is a folder)
+WRITERS = {"html": ("html", ".html"), "pdf": ("pdf", ".pdf"), "mp4": ("animatic", ".mp4"),
+           "storyboarder": ("storyboarder", ""), "zip": ("archive", ".zip")}
+PAPERS = ("a4", "letter")
+ORIENTATIONS = ("landscape", "portrait")
+MAX_GRID = 6
+# What the export extra brings (pyproject.toml), by import name.
+NEEDS = {"pdf": ("fpdf", "PIL"), "mp4": ("av", "PIL"), "storyboarder": ("PIL",)}
+INSTALL_HINT = "pip install 'storyboard[export]' (make setup installs it)"
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".mp4": "video/mp4", ".pdf":
+                 "application/pdf", ".zip": "application/zip"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a format lays the board out (only the PDF has choices)."""
+
+    paper: str = "a4"
+    orientation: str = "landscape"
+    layout: tuple[int, int] = (3, 2)  # columns × rows of panels on a page
+
+
+@dataclass
+class Exported:
+    """What an export wrote: its files (the export first), how many frames it holds and the
+    shots drawn as empty frames, with why."""
+
+    files: list[Path]
+    frames: int = 0
+    empty: list[dict[str, Any]] = field(default_factory=list)
+
+
+def options(fmt: str, paper: str = "a4", orientation: str = "landscape",
+            layout: str = "3x2") -> Options:
+    """Checked options for `fmt`, or a UsageError naming the choices."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    paper, orientation = paper.strip().lower(), orientation.strip().lower()
+    if paper not in PAPERS:
+        raise UsageError(f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")
+    if orientation not in ORIENTATIONS:
+        raise UsageError(f"unknown orientation {orientation!r}; use {' or '.join(ORIENTATIONS)}")
+    return Options(paper, orientation, parse_layout(layout))
+
+
+def parse_layout(text: str) -> tuple[int, int]:
+    """'3x2' -> (3, 2): columns by rows, each 1 to MAX_GRID."""
+    columns, sep, rows = text.strip().lower().replace("×", "x").partition("x")
+    if sep and columns.isdigit() and rows.isdigit():
+        grid = int(columns), int(rows)
+        if all(1 <= n <= MAX_GRID for n in grid):
+            return grid
+    raise UsageError(f"--layout {text!r}: write it as COLUMNSxROWS, e.g. 3x2 (1 to {MAX_GRID} "
+                     "each)")
+
+
+def check_installed(fmt: str) -> None:
+    """A UsageError saying how to install what `fmt` needs, when it is missing."""
+    for module in NEEDS.get(fmt, ()):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise UsageError(f"the {fmt} export needs the package {module!r}: "
+                             f"{INSTALL_HINT}") from None
+
+
+def destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool) -> Path:
+    """Where the export goes: `out`, or a file named after the project in `out` when that is
+    a folder (the current one by default). Refused when it exists, unless force."""
+    name = file_stem(project) + WRITERS[fmt][1]
+    folder_export = fmt == "storyboarder"
+    if out is None:
+        path = Path(name)
+    elif out.is_dir() and not (folder_export and (out / f"{out.name}.storyboarder").exists()):
+        path = out / name
+    else:
+        path = out
+    path = path.absolute()
+    for target in (path, *companions(fmt, path)):
+        if target.exists() and not force:
+            raise UsageError(f"{target} exists; pass --force to replace it, or -o another path")
+        if target.is_dir() != folder_export and target.exists():
+            raise UsageError(f"{target} is {'not ' if folder_export else ''}a folder; "
+                             "choose another path with -o")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder")
+    return path
+
+
+def companions(fmt: str, path: Path) -> list[Path]:
+    """Files an export writes beside its main one."""
+    if fmt == "mp4":
+        from storyboard_cli.board.animatic import subtitles_path
+
+        return [subtitles_path(path)]
+    return []
+
+
+def write(project: dict[str, Any], fmt: str, path: Path, panels: Iterable[Panel],
+          opts: Options, when: datetime | None = None) -> Exported:
+    """Write the export of `project` to `path` (from destination()), all or nothing."""
+    module = importlib.import_module(f"storyboard_cli.board.{WRITERS[fmt][0]}")
+    result = Exported(files=[path, *companions(fmt, path)])
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        module.write(project, sheet(project, when), counted(panels, result), work / path.name,
+                     opts)
+        for target in result.files:
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(work / target.name, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def counted(panels: Iterable[Panel], result: Exported) -> Iterator[Panel]:
+    for panel in panels:
+        if panel.image is not None or panel.url is not None:
+            result.frames += 1
+        else:
+            result.empty.append({"number": panel.shot["number"], "reason": panel.missing})
+        yield panel
+
+
+def upload(client: Any, cfg: S3Config, project: dict[str, Any], path: Path,
+           expires: int) -> dict[str, str]:
+    """Put the export in the bucket (a folder as a zip of it); its key and a presigned link."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from storyboard_cli.s3 import presign_get, storage_error
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    with tempfile.TemporaryDirectory(prefix="storyboard-upload-") as tmp:
+        source = zipped(path, Path(tmp)) if path.is_dir() else path
+        key = (f"{cfg.prefix.strip('/')}/{project['id']}/exports/{stamp}-"
+               f"{secrets.token_hex(3)}/{source.name}")
+        extra = {"ContentType": CONTENT_TYPES.get(source.suffix)
+                 or mimetypes.guess_type(source.name)[0] or "application/octet-stream",
+                 "ContentDisposition": f"inline; filename*=UTF-8''{quote(source.name)}"}
+        try:
+            client.upload_file(str(source), cfg.bucket, key, ExtraArgs=extra)
+        except (S3UploadFailedError, BotoCoreError, ClientError) as exc:
+            raise storage_error(cfg, exc, f"uploading {source.name}") from None
+    url, expires_at = presign_get(client, cfg.bucket, key, expires)
+    return {"key": key, "url": url, "url_expires_at": expires_at}
+
+
+def zipped(folder: Path, into: Path) -> Path:
+    """folder as into/NAME.zip, the folder itself at the top of the archive."""
+    target = into / f"{folder.name}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for item in sorted(folder.rglob("*")):
+            if item.is_file():
+                archive.write(item, Path(folder.name) / item.relative_to(folder))
+    return target

@@ -1,0 +1,224 @@
+"""The board as a PDF, laid out like Storyboarder's PDF export: A4 or Letter, landscape unless
+asked otherwise, a grid of panels (3 × 2 by default) under a header on every page (title,
+shots, running time, aspect, style, date, page number). Each panel: the frame, then its
+number, shot size and duration, the action and the dialogue with its speaker; text that does
+not fit ends in […].
+
+The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
+backend finds it), so Chinese reads and everything is selectable and searchable. Frames are
+scaled down to what the panel prints at 200 dpi and stored as JPEG, which keeps a board of
+thousands of shots to a few tens of kilobytes per panel (fpdf2 keeps a document's images until
+it is written).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gpu_daemon.images.sketch import wrap
+from storyboard_cli.board.panels import Panel
+from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
+from storyboard_cli.frames import aspect_ratio
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
+    from storyboard_cli.board.export import Options
+
+PAPERS = {"a4": (297.0, 210.0), "letter": (279.4, 215.9)}  # mm, landscape
+MARGIN = 10.0
+HEADER = 17.0
+GAP = 6.0
+DPI = 200
+INK = (29, 29, 27)
+MUTED = (107, 107, 102)
+LINE = (200, 199, 192)
+EMPTY = (236, 235, 230)
+WARN = (138, 75, 47)
+FONT = "board"
+ELLIPSIS = "[…]"
+
+
+def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
+          options: Options) -> None:
+    columns, rows = options.layout
+    per_page = columns * rows
+    pages = max(1, -(-sheet.shots // per_page))
+    pdf = new_document(options, sheet)
+    width_of = Widths(pdf)
+    ratio = aspect_ratio(sheet.aspect)
+    page_w, page_h = pdf.w, pdf.h
+    cell_w = (page_w - 2 * MARGIN - (columns - 1) * GAP) / columns
+    cell_h = (page_h - 2 * MARGIN - HEADER - (rows - 1) * GAP) / rows
+    # The frame takes the cell's width unless that leaves under 40% of the cell for text.
+    frame_w = min(cell_w, cell_h * 0.6 * ratio)
+    frame_h = frame_w / ratio
+    slot = 0
+    for panel in panels:
+        if slot % per_page == 0:
+            pdf.add_page()
+            draw_header(pdf, width_of, sheet, slot // per_page + 1, pages)
+        column, row = slot % columns, (slot % per_page) // columns
+        x = MARGIN + column * (cell_w + GAP)
+        y = MARGIN + HEADER + row * (cell_h + GAP)
+        draw_frame(pdf, width_of, panel, x + (cell_w - frame_w) / 2, y, frame_w, frame_h)
+        draw_fields(pdf, width_of, panel.shot, x, y + frame_h + 2.0, cell_w,
+                    cell_h - frame_h - 2.0)
+        slot += 1
+    if slot == 0:
+        pdf.add_page()
+        draw_header(pdf, width_of, sheet, 1, 1)
+    pdf.output(str(path))
+
+
+def new_document(options: Options, sheet: Sheet) -> FPDF:
+    from fpdf import FPDF
+
+    width, height = PAPERS[options.paper]
+    if options.orientation == "portrait":
+        width, height = height, width
+    pdf = FPDF(unit="mm", format=(width, height))
+    pdf.set_auto_page_break(False)
+    pdf.set_margin(MARGIN)
+    pdf.set_title(sheet.title)
+    pdf.set_creator("storyboard")
+    pdf.set_lang("zh-Hans" if sheet.chinese else "en")
+    font = find_font()
+    pdf.add_font(FONT, "", font, collection_font_number=0)
+    pdf.set_font(FONT, size=9)
+    return pdf
+
+
+def bold(pdf: FPDF, on: bool) -> None:
+    """The CJK fonts come without a bold face: outlining the glyphs stands in for one."""
+    pdf.text_mode = "FILL_STROKE" if on else "FILL"
+    pdf.set_line_width(0.12)
+
+
+def draw_header(pdf: FPDF, width_of: Widths, sheet: Sheet, page: int, pages: int) -> None:
+    left, top, width = MARGIN, MARGIN, pdf.w - 2 * MARGIN
+    pdf.set_text_color(*INK)
+    pdf.set_draw_color(*INK)
+    pdf.set_font(size=15)
+    bold(pdf, True)
+    pdf.set_xy(left, top)
+    pdf.cell(width * 0.8, 7, truncate(width_of, sheet.title, width * 0.8))
+    bold(pdf, False)
+    pdf.set_font(size=8)
+    pdf.set_text_color(*MUTED)
+    pdf.set_xy(left, top)
+    pdf.cell(width, 7, f"{page} / {pages}", align="R")
+    pdf.set_xy(left, top + 8)
+    stats = "   ·   ".join(f"{label.upper()} {value}" for label, value in sheet.stats())
+    pdf.cell(width, 5, truncate(width_of, stats, width))
+    pdf.set_draw_color(*LINE)
+    pdf.set_line_width(0.2)
+    pdf.line(left, top + HEADER - 3, left + width, top + HEADER - 3)
+
+
+def draw_frame(pdf: FPDF, width_of: Widths, panel: Panel, x: float, y: float, w: float,
+               h: float) -> None:
+    if panel.image is not None:
+        pdf.image(print_jpeg(panel.image, w, h), x=x, y=y, w=w, h=h)
+    else:
+        pdf.set_fill_color(*EMPTY)
+        pdf.rect(x, y, w, h, style="F")
+        pdf.set_text_color(*WARN)
+        pdf.set_font(size=8)
+        lines = wrap(panel.missing or "no image", lambda line: width_of(line) <= w - 4)[:3]
+        for k, line in enumerate(lines):
+            pdf.set_xy(x, y + h / 2 - 2 * len(lines) + 4 * k)
+            pdf.cell(w, 4, truncate(width_of, line, w - 4), align="C")
+    pdf.set_draw_color(*INK)
+    pdf.set_line_width(0.3)
+    pdf.rect(x, y, w, h)
+
+
+def print_jpeg(png: bytes, w_mm: float, h_mm: float) -> io.BytesIO:
+    """The frame as a JPEG no larger than the panel needs at DPI (never scaled up)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        frame = image.convert("RGB")
+    frame.thumbnail((round(w_mm / 25.4 * DPI), round(h_mm / 25.4 * DPI)))
+    out = io.BytesIO()
+    frame.save(out, "JPEG", quality=85)
+    out.seek(0)
+    return out
+
+
+def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: float,
+                w: float, h: float) -> None:
+    """Number, shot size and duration on one line; then dialogue and action, cut to fit."""
+    pdf.set_text_color(*INK)
+    pdf.set_font(size=9)
+    bold(pdf, True)
+    pdf.set_xy(x, y)
+    number = f"Shot {shot['number']}"
+    number_w = width_of(number) + 3
+    pdf.cell(number_w, 4.5, number)
+    bold(pdf, False)
+    pdf.set_font(size=7)
+    pdf.set_text_color(*MUTED)
+    camera_w = max(0.0, w - number_w - 16)
+    pdf.cell(camera_w, 4.5, truncate(width_of, (shot["camera"] or "").upper(), camera_w - 2))
+    pdf.cell(16, 4.5, f"{shot['duration']:g} s", align="R")
+    top, bottom = y + 5.5, y + h
+    # As on the HTML board: what we see, then what is said, set off by a rule on its left.
+    blocks = [(shot["action"], 7.5, 0.0), (dialogue_text(shot["dialogue"]), 8.0, 2.2)]
+    pdf.set_text_color(*INK)
+    for text, size, indent in blocks:
+        if not text or top >= bottom:
+            continue
+        pdf.set_font(size=size)
+        line_h = size * 0.45
+        room = max(0, int((bottom - top) // line_h))
+        if room == 0:
+            break
+        lines = wrap(text, lambda line, room_w=w - indent: width_of(line) <= room_w)
+        if len(lines) > room:
+            lines = lines[:room]
+            lines[-1] = ending(width_of, lines[-1], w - indent, " " + ELLIPSIS)
+        if indent:
+            pdf.set_draw_color(*LINE)
+            pdf.set_line_width(0.6)
+            pdf.line(x + 0.4, top + 0.4, x + 0.4, top + line_h * len(lines) - 0.4)
+        for line in lines:
+            pdf.set_xy(x + indent, top)
+            pdf.cell(w - indent, line_h, line)
+            top += line_h
+        top += 1.2
+
+
+class Widths:
+    """Widths of text in the document's font at its current size (mm), from each character's
+    width measured once: fpdf2 measures a string glyph by glyph on every call, and breaking
+    the text of thousands of panels into lines asks for many."""
+
+    def __init__(self, pdf: FPDF) -> None:
+        self.pdf = pdf
+        self.em: dict[str, float] = {}
+
+    def __call__(self, text: str) -> float:
+        em, total = self.em, 0.0
+        for char in text:
+            width = em.get(char)
+            if width is None:
+                width = em[char] = self.pdf.get_string_width(char) / self.pdf.font_size
+            total += width
+        return total * self.pdf.font_size
+
+
+def truncate(width_of: Widths, text: str, width: float) -> str:
+    """`text` cut to `width` in the current font, ending in … where cut."""
+    return text if width_of(text) <= width else ending(width_of, text, width, "…")
+
+
+def ending(width_of: Widths, text: str, width: float, end: str) -> str:
+    """As much of `text` as fits in `width` with `end` after it."""
+    while text and width_of(text.rstrip() + end) > width:
+        text = text[:-1]
+    return text.rstrip() + end

@@ -1,0 +1,141 @@
+"""export: the storyboard as a file people look at, print or send."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from storyboard_cli import output
+from storyboard_cli.board import FORMATS
+from storyboard_cli.commands.common import (
+    PATH,
+    PROJECT,
+    Command,
+    Context,
+    argument,
+    command,
+    common_options,
+)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from storyboard_cli.service import Service
+
+
+@click.command("export", cls=Command)
+@argument("project", "Project id or exact title.", type=PROJECT)
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
+              help="html: one self-contained page; pdf: pages of panels; mp4: an animatic "
+                   "with subtitles (and an .srt); storyboarder: a Storyboarder project "
+                   "folder; zip: the PNGs and the shot list.")
+@click.option("-o", "--output", "out", type=PATH,
+              help="File (or folder) to write [default: TITLE-ID.EXT in the current folder].")
+@click.option("--layout", default="3x2", show_default=True, metavar="COLSxROWS",
+              help="pdf: panels per page.")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
+              help="pdf: paper size.")
+@click.option("--portrait", is_flag=True, help="pdf: portrait pages [default: landscape].")
+@click.option("--force", is_flag=True, help="Replace the output if it exists.")
+@click.option("--upload", is_flag=True,
+              help="Also put the export in the bucket and print a presigned link to it.")
+@common_options
+@command
+def export(
+    project: str, fmt: str, out: Path | None, layout: str, paper: str, portrait: bool,
+    force: bool, upload: bool, config: Path | None, json_out: bool, debug: bool,
+) -> None:
+    """Export a project's storyboard: frames read from the bucket by their keys, each with its
+    number, shot size, duration, action and dialogue. A shot without an image is drawn as a
+    marked empty frame.
+
+    \b
+    Example: storyboard export 1 --format pdf --layout 2x2 --upload
+    """
+    result = exported(Context(config).service, project, fmt, out, paper=paper,
+                      orientation="portrait" if portrait else "landscape", layout=layout,
+                      force=force, upload=upload)
+    if json_out:
+        output.print_json(result)
+        return
+    print_export(result)
+
+
+def exported(service: Service, project: str, fmt: str, out: Path | None = None,
+             **options: Any) -> dict[str, Any]:
+    """service.export, showing the frames' progress as they are read."""
+    progress = FrameProgress()
+    try:
+        return service.export(project, fmt, out, progress=progress.update, **options)
+    finally:
+        progress.close()
+
+
+def print_export(result: dict[str, Any]) -> None:
+    """Where the export went, what it holds, and its link."""
+    out = output.stdout
+    empty = result["empty"]
+    note = f", {len(empty)} without an image" if empty else ""
+    out.print(f"Wrote {result['path']} ({result['format']}, {result['shots']} shots{note}, "
+              f"{size(result['bytes'])})", markup=False, soft_wrap=True)
+    for extra in result["files"][1:]:
+        out.print(f"  and {extra}", markup=False, soft_wrap=True)
+    for shot in empty[:10]:
+        out.print(f"  shot {shot['number']}: {shot['reason']}", markup=False, soft_wrap=True)
+    if len(empty) > 10:
+        out.print(f"  … and {len(empty) - 10} more", markup=False)
+    if result.get("url"):
+        out.print(f"Link (valid until {result['url_expires_at']}): {result['url']}",
+                  markup=False, soft_wrap=True)
+
+
+def size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(1, round(n / 1024))} KiB"
+
+
+class FrameProgress:
+    """Frames read from the bucket: a bar on a terminal; piped, a line at the start and at
+    each quarter."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.said = -1
+
+    def update(self, done: int, total: int) -> None:
+        if total == 0:
+            return
+        console = output.stderr
+        if console.is_terminal:
+            if self.bar is None:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TimeElapsedColumn,
+                )
+
+                self.bar = Progress("reading frames", BarColumn(), MofNCompleteColumn(),
+                                    TimeElapsedColumn(), console=console, transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("frames", total=total)
+            self.bar.update(self.task, completed=done)
+            return
+        quarter = done * 4 // total
+        if quarter != self.said:
+            self.said = quarter
+            line = (f"reading {total} frames from the bucket" if done == 0
+                    else f"{done}/{total} frames read")
+            sys.stderr.write(f"export: {line}\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def register(group: click.Group) -> None:
+    group.add_command(export)
