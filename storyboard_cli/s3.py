@@ -205,11 +205,23 @@ def project_prefixes(cfg: S3Config, project_id: int, keys: list[str]) -> list[st
     return sorted(found)
 
 
-def delete_task_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str]) -> int:
-    """Delete the objects under these prefixes that one of these tasks made (an object's
-    file name is the id of the task that made it: gpu_daemon/uploader.py), recorded in the
-    store or not; objects another store put under the same prefix stay. Returns how many were
-    deleted. BucketProblem if the bucket cannot be reached or refuses."""
+def made_by_project(key: str, task_ids: set[str], since: str) -> bool:
+    """Whether an object under a project's prefix is that project's: an image or a script is
+    named by the id of the task that made it (gpu_daemon/uploader.py); an export upload sits in
+    a folder stamped with its upload time (board/export.py), not before the project existed
+    (`since`, in the same %Y%m%dT%H%M%SZ form)."""
+    name = key.rsplit("/", 1)[-1]
+    if name.split(".", 1)[0] in task_ids:
+        return True
+    _, exports, rest = key.partition("/exports/")
+    return bool(exports) and rest.split("-", 1)[0] >= since
+
+
+def delete_project_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str],
+                           since: str) -> int:
+    """Delete the objects under these prefixes that are the project's (made_by_project),
+    recorded in the store or not; objects another store put under the same prefix stay.
+    Returns how many were deleted. BucketProblem if the bucket cannot be reached or refuses."""
     client = client_from_config(cfg)
     deleted = 0
     try:
@@ -218,7 +230,7 @@ def delete_task_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str]) 
                                                                       Prefix=prefix)
             for page in pages:  # at most 1000 keys a page, as DeleteObjects takes
                 batch = [{"Key": item["Key"]} for item in page.get("Contents", [])
-                         if item["Key"].rsplit("/", 1)[-1].split(".", 1)[0] in task_ids]
+                         if made_by_project(item["Key"], task_ids, since)]
                 if not batch:
                     continue
                 answer = client.delete_objects(Bucket=cfg.bucket,

@@ -213,10 +213,13 @@ class LocalService:
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
         """Remove a project: its tasks, shots and cast from the store and, unless
         keep_objects, its objects in the bucket: those under `<[s3] prefix>/<project id>/`
-        that its tasks made (its images and shot-list scripts; their links stop working).
+        that its tasks made (its images and shot-list scripts) and its uploaded exports; their
+        links stop working.
         Refused while a task of it is unfinished. The bucket goes first: if it cannot be
         reached, nothing is removed. Its id is never given to another project."""
-        from storyboard_cli.s3 import BucketProblem, delete_task_objects, project_prefixes
+        from datetime import datetime, timezone
+
+        from storyboard_cli.s3 import BucketProblem, delete_project_objects, project_prefixes
 
         row = self.store.find_project(project)
         project_id = row["id"]
@@ -232,8 +235,10 @@ class LocalService:
                 self.config.s3, project_id, self.store.project_object_keys(project_id))
             keep = "nothing was removed; to remove only its records: --keep-objects"
             try:
-                objects["deleted"] = delete_task_objects(
-                    self.config.s3, objects["prefixes"], {t["id"] for t in tasks})
+                since = datetime.fromisoformat(row["created_at"]).astimezone(timezone.utc)
+                objects["deleted"] = delete_project_objects(
+                    self.config.s3, objects["prefixes"], {t["id"] for t in tasks},
+                    since.strftime("%Y%m%dT%H%M%SZ"))
             except BucketProblem as exc:
                 raise ServiceUnavailable(f"cannot delete the project's objects: {exc} "
                                          f"({exc.hint}); {keep}") from None

@@ -1,7 +1,8 @@
 """Removing and renaming projects against the real SeaweedFS bucket: `rm` deletes the
 project's rows and the objects its tasks made under `<prefix>/<project id>/` (or keeps them
-with --keep-objects), leaves other projects' objects alone (another store's under the same
-prefix too), and its id is never given again; `rename` moves nothing in the bucket."""
+with --keep-objects) and its uploaded exports, leaves other projects' objects alone (another
+store's under the same prefix too), and its id is never given again; `rename` moves nothing in
+the bucket."""
 
 from __future__ import annotations
 
@@ -40,9 +41,15 @@ def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack
     theirs = keys(s3_server, f"projects/{second}/", their_tasks)
     # Every render's image (the regen's too) and the shot-list script.
     assert len(mine) == len(stack.json("show", "lighthouse")["shots"]) + 2 and theirs
-    # An object another store's task put under the same prefix (same bucket and project id).
-    stranger = f"projects/{first}/shots/1/0ff1ce00-0000-4000-8000-000000000000.png"
-    s3_server.client().put_object(Bucket=s3_server.bucket, Key=stranger, Body=b"not ours")
+    exported = stack.json("export", str(first), "--format", "zip", "--upload",
+                          "-o", str(stack.root / "board.zip"))["key"]
+    assert exported.startswith(f"projects/{first}/exports/")
+    # Objects another store put under the same prefix (same bucket, same project id): an
+    # image of its own task, an export uploaded before this project existed.
+    strangers = [f"projects/{first}/shots/1/0ff1ce00-0000-4000-8000-000000000000.png",
+                 f"projects/{first}/exports/20200101T000000Z-abcdef/old.zip"]
+    for key in strangers:
+        s3_server.client().put_object(Bucket=s3_server.bucket, Key=key, Body=b"not ours")
 
     renamed = stack.json("rename", "lighthouse", "lighthouse (winter)")
     assert renamed["shots"][0]["image_key"] != shot["image_key"]  # the regen's image
@@ -52,12 +59,16 @@ def test_rm_deletes_the_projects_rows_and_objects_and_rename_moves_nothing(stack
     assert refused.returncode == 2 and "needs --yes" in refused.stderr
     removed = stack.json("rm", "lighthouse (winter)", "--yes")
     assert removed["objects"] == {"bucket": s3_server.bucket, "prefixes": [f"projects/{first}/"],
-                                  "deleted": len(mine), "kept": False}
+                                  "deleted": len(mine) + 1, "kept": False}  # + the export
     assert (removed["id"], removed["tasks"]) == (first, 2)
     assert keys(s3_server, f"projects/{first}/", my_tasks) == []
     assert keys(s3_server, f"projects/{second}/", their_tasks) == theirs
-    assert s3_server.client().get_object(Bucket=s3_server.bucket, Key=stranger)["Body"].read() \
-        == b"not ours"
+    for key in strangers:
+        assert s3_server.client().get_object(Bucket=s3_server.bucket, Key=key)["Body"].read() \
+            == b"not ours"
+    listed = s3_server.client().list_objects_v2(Bucket=s3_server.bucket,
+                                                Prefix=f"projects/{first}/exports/")
+    assert exported not in [item["Key"] for item in listed.get("Contents", [])]
     with urllib.request.urlopen(stack.json("show", "harbour")["shots"][0]["image_url"]) as r:
         assert r.status == 200
     try:

@@ -256,8 +256,8 @@ def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_ou
        debug: bool) -> None:
     """Remove a project: its tasks, shots and cast, and its objects in the bucket unless
     --keep-objects: the images and shot-list scripts its tasks made under
-    `<[s3] prefix>/<project id>/` (their links stop working). Refused while one of its tasks
-    is unfinished. Its id is never given to another project.
+    `<[s3] prefix>/<project id>/` and its uploaded exports (their links stop working).
+    Refused while one of its tasks is unfinished. Its id is never given to another project.
 
     \b
     Example: storyboard rm 3 --yes
