@@ -6,7 +6,8 @@
 #
 # Needs: storyboard, jq, curl; a stack with Redis, S3, the GPU daemon and at least one
 # `storyboard worker` (e.g. `storyboard up`). Exit status: 0 ok; otherwise the failing
-# command's (1 task failed, 3 service unreachable, 4 timeout) or 1 for a failed check.
+# command's (1 task failed or cancelled, 3 service unreachable, 4 timeout) or 1 for a
+# failed check.
 #
 # CI_TIMEOUT   seconds to wait for the storyboard [default: 600]
 # STORYBOARD   the storyboard command               [default: storyboard]
@@ -27,7 +28,8 @@ jq -e '.message == "Task queued successfully" and .status == "pending"' <<<"$que
 task=$(jq -r .task_id <<<"$queued")
 echo "ci.sh: project $project, task $task queued" >&2
 
-# Wait for the end: one final task object on stdout; exit 1 if the task failed, 4 on timeout.
+# Wait for the end: one final task object on stdout; exit 1 if the task failed or was
+# cancelled, 4 on timeout.
 status=0
 result=$($sb status "$task" --watch --timeout "$wait_s" --json) || status=$?
 if [ "$status" -ne 0 ]; then

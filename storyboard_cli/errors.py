@@ -1,8 +1,8 @@
 """Errors the CLI turns into one line on stderr and a documented exit code.
 
 Exit codes (README, DESIGN.md):
-  0 success, 1 the task failed, 2 bad input or usage, 3 a service is unreachable,
-  4 --timeout elapsed while waiting.
+  0 success, 1 the task failed (or was cancelled), 2 bad input or usage, 3 a service is
+  unreachable, 4 --timeout elapsed while waiting, 130 interrupted (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class StoryboardError(Exception):
@@ -46,3 +47,9 @@ class TaskFailed(StoryboardError):
 
 class WaitTimeout(StoryboardError):
     exit_code = EXIT_TIMEOUT
+
+
+class Interrupted(StoryboardError):
+    """Ctrl+C while waiting for a task (which keeps running)."""
+
+    exit_code = EXIT_INTERRUPTED

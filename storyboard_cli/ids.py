@@ -1,14 +1,18 @@
 """Ids as people type them, parsed in one place for every command and the service layer.
 
 Project and shot ids are SQLite row ids: whole numbers from 1 up to 2**63 - 1, written in
-ASCII digits. A task id is a uuid (letters, digits and dashes). A PROJECT argument is an id or
-an exact title. A bad id is answered with one line, "invalid ... id" or "no ... with id",
-never an OverflowError from SQLite or a ValueError from int("²").
+ASCII digits. A task id is a uuid (letters, digits and dashes); where one is taken, so is a
+unique prefix of at least MIN_TASK_PREFIX characters (progress lines print 8). A PROJECT
+argument is an id or an exact title. A shot is named by its id or as PROJECT/NUMBER, the
+number `show` prints in the project's current storyboard. A bad id is answered with one line,
+"invalid ... id" or "no ... with id", never an OverflowError from SQLite or a ValueError from
+int("²"). The store resolves what these name (Store.find_project, find_task, find_shot).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from storyboard_cli.errors import NotFound, UsageError
 
@@ -17,14 +21,18 @@ _DIGITS = re.compile(r"[0-9]+")
 _TASK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # What click takes for an unknown option but a person meant as an id: -1, -0.5.
 NEGATIVE_NUMBER = re.compile(r"-[0-9][0-9.]*")
+# The shortest task id prefix taken: 8 hex digits of a uuid4 rarely repeat.
+MIN_TASK_PREFIX = 8
+
+_HINTS = {
+    "project": "whole numbers from 1; a title that starts with '-' goes after --",
+    "shot": "a shot id, or PROJECT/NUMBER with the shot number `storyboard show` prints",
+    "task": "what generate and regen-shot printed, or its first 8 characters or more",
+}
 
 
 def invalid(what: str, text: str) -> UsageError:
-    hint = ("whole numbers from 1" if what != "task"
-            else "what generate and regen-shot printed")
-    if what == "project":
-        hint += "; a title that starts with '-' goes after --"
-    return UsageError(f"invalid {what} id {text!r} ({hint})")
+    return UsageError(f"invalid {what} id {text!r} ({_HINTS.get(what, 'whole numbers from 1')})")
 
 
 def row_id(text: str, what: str) -> int:
@@ -57,3 +65,37 @@ def task_id(text: str) -> str:
     if not _TASK_ID.fullmatch(text):
         raise invalid("task", text)
     return text
+
+
+@dataclass(frozen=True)
+class ShotRef:
+    """A shot as a person names it: by id, or by project (id or title) and shot number."""
+
+    shot_id: int | None = None
+    project: str | None = None
+    number: int | None = None
+
+    def __str__(self) -> str:
+        return str(self.shot_id) if self.shot_id is not None else f"{self.project}/{self.number}"
+
+
+def shot_ref(text: str) -> ShotRef:
+    """`8` (a shot id) or `lighthouse/3`, `1/3` (project, shot number); the project part may
+    hold slashes of its own (the number follows the last one)."""
+    text = text.strip()
+    project, slash, number = text.rpartition("/")
+    if not slash:
+        return ShotRef(shot_id=row_id(text, "shot"))
+    project = project.strip()
+    if not project or not _DIGITS.fullmatch(number.strip()):
+        raise invalid("shot", text)
+    value = int(number)
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no shot number {number.strip()} (shots are numbered from 1)")
+    return ShotRef(project=project, number=value)
+
+
+def shot_text(text: str) -> str:
+    """A shot reference checked (UsageError if it cannot be one) and kept as text: the
+    service resolves it."""
+    return str(shot_ref(text))

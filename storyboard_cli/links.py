@@ -20,13 +20,15 @@ MIN_LEFT_S = 300
 
 
 def resign_project(
-    store: Store, cfg: S3Config, project_id: int, expires: int, client: Any | None = None
+    store: Store, cfg: S3Config, project_id: int, expires: int, client: Any | None = None,
+    task_id: str | None = None,
 ) -> dict[str, Any]:
-    """Re-sign every shot image and the shot-list script of the project's current storyboard;
-    stores the new links and returns the project object with them."""
+    """Re-sign every shot image and the shot-list script of the storyboard the project object
+    shows (or of storyboard task task_id); stores the new links and returns the project
+    object with them."""
     if not 1 <= expires <= MAX_EXPIRY_S:
         raise UsageError(f"--expires must be between 1 and {MAX_EXPIRY_S} seconds (7 days)")
-    view = store.project_view(project_id)
+    view = store.project_view(project_id, task_id)
     shots = view["shots"]
     if not view["script_key"] and not any(s["image_key"] for s in shots):
         return view
@@ -50,7 +52,8 @@ def resign_script(
     view["script_url"], view["script_url_expires_at"] = presign_get(
         client, cfg.bucket, view["script_key"], expires
     )
-    store.set_script_link(view["task"]["id"], view["script_url"], view["script_url_expires_at"])
+    store.set_script_link(view["shots_task"]["id"], view["script_url"],
+                          view["script_url_expires_at"])
 
 
 def expiring(expires_at: str | None, within_s: float = MIN_LEFT_S) -> bool:

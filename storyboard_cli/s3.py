@@ -186,3 +186,65 @@ def create_bucket(cfg: S3Config) -> bool:
         params["CreateBucketConfiguration"] = {"LocationConstraint": cfg.region}
     client.create_bucket(**params)
     return True
+
+
+def project_prefixes(cfg: S3Config, project_id: int, keys: list[str]) -> list[str]:
+    """Where a project's objects live: ``<prefix>/<project id>/`` (gpu_daemon/uploader.py),
+    with this machine's [s3] prefix and any other one its stored keys show (a daemon
+    configured with another prefix)."""
+    import re
+
+    ours = "/".join(p for p in (cfg.prefix.strip("/"), str(project_id)) if p) + "/"
+    layout = re.compile(rf"(?:(.*)/)?{project_id}/(?:shots|scripts)/")
+    found = {ours}
+    for key in keys:
+        match = layout.match(key)
+        if match:
+            found.add(("" if match.group(1) is None else match.group(1) + "/")
+                      + f"{project_id}/")
+    return sorted(found)
+
+
+def made_by_project(key: str, task_ids: set[str], since: str) -> bool:
+    """Whether an object under a project's prefix is that project's: an image or a script is
+    named by the id of the task that made it (gpu_daemon/uploader.py); an export upload sits in
+    a folder stamped with its upload time (board/export.py), not before the project existed
+    (`since`, in the same %Y%m%dT%H%M%SZ form)."""
+    name = key.rsplit("/", 1)[-1]
+    if name.split(".", 1)[0] in task_ids:
+        return True
+    _, exports, rest = key.partition("/exports/")
+    return bool(exports) and rest.split("-", 1)[0] >= since
+
+
+def delete_project_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str],
+                           since: str) -> int:
+    """Delete the objects under these prefixes that are the project's (made_by_project),
+    recorded in the store or not; objects another store put under the same prefix stay.
+    Returns how many were deleted. BucketProblem if the bucket cannot be reached or refuses."""
+    client = client_from_config(cfg)
+    deleted = 0
+    try:
+        for prefix in prefixes:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket,
+                                                                      Prefix=prefix)
+            for page in pages:  # at most 1000 keys a page, as DeleteObjects takes
+                batch = [{"Key": item["Key"]} for item in page.get("Contents", [])
+                         if made_by_project(item["Key"], task_ids, since)]
+                if not batch:
+                    continue
+                answer = client.delete_objects(Bucket=cfg.bucket,
+                                               Delete={"Objects": batch, "Quiet": True})
+                refused = answer.get("Errors") or []
+                if refused:
+                    first = refused[0]
+                    raise BucketProblem(
+                        f"{where(cfg)}: {len(refused)} object(s) not deleted, e.g. "
+                        f"{first.get('Key')}: {first.get('Code')}",
+                        "check that the S3 keys may delete objects in the bucket")
+                deleted += len(batch)
+    except BucketProblem:
+        raise
+    except Exception as exc:  # noqa: BLE001 - botocore errors, sorted by explain_failure
+        raise BucketProblem(*explain_failure(cfg, exc)) from None
+    return deleted

@@ -16,8 +16,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storyboard_cli import control_chars
-from storyboard_cli.errors import NotFound, StoryboardError, UsageError
+from storyboard_cli import control_chars, ids
+from storyboard_cli.errors import (
+    ConfigError,
+    NotFound,
+    ServiceUnavailable,
+    StoryboardError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -40,18 +46,26 @@ class Service(Protocol):
     def create_project(self, title: str, story_text: str, style: str,
                        aspect: str | None = None) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
-    def project(self, ref: str) -> dict[str, Any]: ...
+    def project(self, ref: str, task: str | None = None) -> dict[str, Any]: ...
+    def rename_project(self, project: str, title: str) -> dict[str, Any]: ...
+    def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]: ...
     def cast(self, project: str) -> list[dict[str, Any]]: ...
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None,
                  no_images: bool = False) -> dict[str, Any]: ...
-    def regen_shot(self, shot_id: int, prompt: str | None = None, style: str | None = None,
+    def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]: ...
+    def resolve_shot(self, ref: str | int) -> int: ...
+    def resolve_task(self, ref: str) -> str: ...
     def task(self, task_id: str) -> dict[str, Any]: ...
+    def tasks(self, project: str | None = None, limit: int | None = None
+              ) -> list[dict[str, Any]]: ...
     def watch(self, task_id: str) -> Iterator[Snapshot]: ...
     def retry(self, task_id: str) -> dict[str, Any]: ...
-    def links(self, project: str, expires: int | None = None) -> dict[str, Any]: ...
+    def cancel(self, task_id: str) -> dict[str, Any]: ...
+    def links(self, project: str, expires: int | None = None,
+              task: str | None = None) -> dict[str, Any]: ...
     def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
                orientation: str = "landscape", layout: str = "3x2", force: bool = False,
                upload: bool = False,
@@ -168,17 +182,70 @@ class LocalService:
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
 
-    def project(self, ref: str) -> dict[str, Any]:
-        """The project object: the project, its cast, its latest storyboard task and its
-        shots, with a working link to the shot-list script."""
+    def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
+        """The project object: the project, its cast, its newest storyboard task and the
+        storyboard it shows (store.py, Store.project_view), with a working link to the
+        shot-list script. With `task`, that storyboard task's shots instead."""
         from storyboard_cli.links import expiring, resign_script
 
-        view = self.store.project_view(self.store.find_project(ref)["id"])
+        project_id = self.store.find_project(ref)["id"]
+        view = self.store.project_view(project_id, None if task is None
+                                       else self.resolve_task(task))
         if view["script_key"] and expiring(view["script_url_expires_at"]):
             # Without S3 credentials on this machine the project is shown all the same.
             with contextlib.suppress(StoryboardError):
                 resign_script(self.store, self.config.s3, view, self.config.s3.link_expiry)
         return view
+
+    def rename_project(self, project: str, title: str) -> dict[str, Any]:
+        """Give a project a new title (not one another project has); its bucket objects stay
+        where they are (their keys name the project's id). The project object."""
+        row = self.store.find_project(project)
+        title = check_title(title)
+        taken = [p["id"] for p in self.store.list_projects()
+                 if p["title"] == title and p["id"] != row["id"]]
+        if taken:
+            raise UsageError(f"project {taken[0]} is titled {title!r} already; choose another "
+                             "title")
+        self.store.rename_project(row["id"], title)
+        return self.store.project_view(row["id"])
+
+    def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
+        """Remove a project: its tasks, shots and cast from the store and, unless
+        keep_objects, its objects in the bucket: those under `<[s3] prefix>/<project id>/`
+        that its tasks made (its images and shot-list scripts) and its uploaded exports; their
+        links stop working.
+        Refused while a task of it is unfinished. The bucket goes first: if it cannot be
+        reached, nothing is removed. Its id is never given to another project."""
+        from datetime import datetime, timezone
+
+        from storyboard_cli.s3 import BucketProblem, delete_project_objects, project_prefixes
+
+        row = self.store.find_project(project)
+        project_id = row["id"]
+        tasks = self.store.list_tasks(project_id)
+        live = [t["id"] for t in tasks if t["status"] in ("pending", "running")]
+        if live:
+            raise UsageError(f"project {project_id} has {len(live)} unfinished task(s); cancel "
+                             f"them first: storyboard cancel {live[0]}")
+        objects: dict[str, Any] = {"bucket": self.config.s3.bucket, "prefixes": [],
+                                   "deleted": 0, "kept": keep_objects}
+        if not keep_objects:
+            objects["prefixes"] = project_prefixes(
+                self.config.s3, project_id, self.store.project_object_keys(project_id))
+            keep = "nothing was removed; to remove only its records: --keep-objects"
+            try:
+                since = datetime.fromisoformat(row["created_at"]).astimezone(timezone.utc)
+                objects["deleted"] = delete_project_objects(
+                    self.config.s3, objects["prefixes"], {t["id"] for t in tasks},
+                    since.strftime("%Y%m%dT%H%M%SZ"))
+            except BucketProblem as exc:
+                raise ServiceUnavailable(f"cannot delete the project's objects: {exc} "
+                                         f"({exc.hint}); {keep}") from None
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}; {keep}") from None
+        removed = self.store.remove_project(project_id, "kept" if keep_objects else "deleted")
+        return {"id": project_id, "title": row["title"], **removed, "objects": objects}
 
     # --- the cast ----------------------------------------------------------------------------
 
@@ -223,44 +290,80 @@ class LocalService:
                                  no_images)
         return queued_answer(task["id"])
 
-    def regen_shot(self, shot_id: int, prompt: str | None = None, style: str | None = None,
+    def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]:
-        """Queue a shot_generation task; the queued answer."""
+        """Queue a shot_generation task for a shot of the storyboard `show` lists (by id or
+        PROJECT/NUMBER, see resolve_shot); the queued answer."""
         from storyboard_cli.tasks.jobs import submit_regen
 
         if prompt is not None:
             check_line(prompt, "the prompt")
-        task = submit_regen(self.store, self.redis, self.config, shot_id, prompt,
-                            check_line(style.strip(), "the style") if style else None, seed)
+        task = submit_regen(self.store, self.redis, self.config, self.resolve_shot(shot),
+                            prompt, check_line(style.strip(), "the style") if style else None,
+                            seed)
         return queued_answer(task["id"])
+
+    def resolve_shot(self, ref: str | int) -> int:
+        """The id of the shot `ref` names: a shot id or PROJECT/NUMBER (project id or title,
+        the shot's number in the storyboard `show` lists). A shot of another storyboard of
+        its project (superseded, or cancelled) is refused."""
+        return self.store.find_shot(ids.shot_ref(str(ref)))["id"]
+
+    def resolve_task(self, ref: str) -> str:
+        """The whole id of the task `ref` names: its id or a unique prefix of at least
+        ids.MIN_TASK_PREFIX characters; an ambiguous prefix is an error listing the ids."""
+        return self.store.find_task(ids.task_id(ref))
 
     def task(self, task_id: str) -> dict[str, Any]:
         """The task object."""
-        return self.store.task_view(task_id)
+        return self.store.task_view(self.resolve_task(task_id))
+
+    def tasks(self, project: str | None = None, limit: int | None = None
+              ) -> list[dict[str, Any]]:
+        """Task summaries (the task object without `shots`), newest first: every project's,
+        or one project's."""
+        project_id = None if project is None else self.store.find_project(project)["id"]
+        return self.store.list_tasks(project_id, limit)
 
     def watch(self, task_id: str) -> Iterator[Snapshot]:
         """The task's progress, one snapshot per poll of the store, ending with a finished
         one. The caller decides when to stop waiting."""
         from storyboard_cli.tasks.progress import poll
 
-        return poll(self.store, task_id)
+        return poll(self.store, self.resolve_task(task_id))
 
     def retry(self, task_id: str) -> dict[str, Any]:
-        """Queue again what failed; the queued answer plus what was retried."""
+        """Queue again what failed or was cancelled; the queued answer plus what was
+        retried."""
         from storyboard_cli.tasks.jobs import retry_task
 
+        task_id = self.resolve_task(task_id)
         again = retry_task(self.store, self.redis, self.config, task_id)
         return {**queued_answer(task_id),
                 "retried": {"planning": again["planning"], "shots": again["shots"]}}
 
-    def links(self, project: str, expires: int | None = None) -> dict[str, Any]:
-        """Fresh presigned links for every shot image and the shot-list script of a project;
-        the project object with them."""
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        """Cancel a pending or running task: it is marked cancelled, its queued jobs leave the
+        queues, and a render in progress stops at its next step. `retry` resumes it. The task
+        object, plus `jobs`: how many were taken off the queues (`removed`) and how many were
+        running and stop by themselves (`stopping`)."""
+        from storyboard_cli.tasks.jobs import cancel_task
+
+        task_id = self.resolve_task(task_id)
+        jobs = cancel_task(self.store, self.redis, self.config, task_id)
+        return {**self.store.task_view(task_id), "jobs": jobs}
+
+    def links(self, project: str, expires: int | None = None,
+              task: str | None = None) -> dict[str, Any]:
+        """Fresh presigned links for every shot image and the shot-list script of the
+        storyboard a project shows (or of storyboard task `task`); the project object with
+        them."""
         from storyboard_cli.links import resign_project
 
         project_id = self.store.find_project(project)["id"]
         return resign_project(self.store, self.config.s3, project_id,
-                              self.config.s3.link_expiry if expires is None else expires)
+                              self.config.s3.link_expiry if expires is None else expires,
+                              task_id=None if task is None else self.resolve_task(task))
 
     # --- exports -----------------------------------------------------------------------------
 
@@ -289,7 +392,7 @@ class LocalService:
         needs_bucket = upload or any(s["image_key"] for s in view["shots"])
         s3 = client_from_config(self.config.s3) if needs_bucket else None
         panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3),
-                             missing_reasons(self.store.task_renders(view["task"]["id"])),
+                             missing_reasons(self.store.task_renders(view["shots_task"]["id"])),
                              progress)
         done = board.write(view, fmt, path, panels, opts)
         answer: dict[str, Any] = {

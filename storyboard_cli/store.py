@@ -14,6 +14,8 @@ Tables:
               image_key/url are the latest render
   renders     one row per (task, shot) render: status, diffusion step, result; a task's
               progress is derived from these rows, so it can never double-count
+  removed_projects  the ids (and titles) of removed projects: an id is never given twice, so
+              a script's `show 5` never meets another project, nor its bucket prefix
 
 Shot dialogue ([{"speaker", "line"}]) and characters ([name]) are JSON text columns.
 """
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli import ids
 from storyboard_cli.config import ImagesConfig
-from storyboard_cli.errors import NotFound
+from storyboard_cli.errors import NotFound, UsageError
 from storyboard_cli.frames import DEFAULT_ASPECT
 
 if TYPE_CHECKING:
@@ -68,9 +70,11 @@ def _database(conn: sqlite3.Connection) -> sqlite_utils.Database:
     return _import_sqlite_utils().Database(conn, execute_plugins=False)
 
 TASK_TYPES = ("storyboard", "shot_generation")
-TASK_STATUSES = ("pending", "running", "succeeded", "failed")
+TASK_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 # A render is `retrying` between a failed attempt and the next one (error holds why).
-RENDER_STATUSES = ("pending", "running", "retrying", "done", "failed")
+RENDER_STATUSES = ("pending", "running", "retrying", "done", "failed", "cancelled")
+# No job outcome changes a task in these states; `retry` reopens a cancelled one.
+SETTLED = "('succeeded', 'cancelled')"
 
 
 def now() -> str:
@@ -199,6 +203,13 @@ def m008_task_script(db: sqlite_utils.Database) -> None:
         db["tasks"].add_column(column, str)
 
 
+def m009_removed_projects(db: sqlite_utils.Database) -> None:
+    db["removed_projects"].create(
+        {"id": int, "title": str, "removed_at": str, "objects": str},  # deleted | kept
+        pk="id", not_null={"title", "removed_at", "objects"},
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_projects,
     m002_tasks,
@@ -208,6 +219,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m006_shot_board_fields,
     m007_characters,
     m008_task_script,
+    m009_removed_projects,
 ]
 
 
@@ -314,32 +326,91 @@ class Store:
     def create_project(
         self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT
     ) -> dict[str, Any]:
-        with self.db.conn:
-            table = self.db["projects"].insert(
-                {"title": title, "story": story, "style": style, "aspect": aspect,
-                 "created_at": now()}
+        with self._write() as c:
+            # The next id after every one given so far, removed projects' included.
+            (project_id,) = c.execute(
+                """select max(coalesce((select max(id) from projects), 0),
+                              coalesce((select max(id) from removed_projects), 0)) + 1"""
+            ).fetchone()
+            c.execute(
+                """insert into projects (id, title, story, style, aspect, created_at)
+                   values (?, ?, ?, ?, ?, ?)""",
+                [project_id, title, story, style, aspect, now()],
             )
-        return self.get_project(table.last_pk)
+        return self.get_project(project_id)
 
     def get_project(self, project_id: int) -> dict[str, Any]:
         row = self._one("select * from projects where id = ?", [project_id]) \
             if ids.in_range(project_id) else None
         if row is None:
-            raise NotFound(f"no project with id {project_id}")
+            raise NotFound(f"no project with id {project_id}{self._removed(project_id)}")
         return row
 
+    def _removed(self, project_id: int | None) -> str:
+        """ ", removed on DATE" for the id of a removed project, else "". """
+        row = None if project_id is None or not ids.in_range(project_id) else self._one(
+            "select removed_at from removed_projects where id = ?", [project_id])
+        return f" (it was removed on {row['removed_at'][:10]})" if row else ""
+
     def find_project(self, ref: str) -> dict[str, Any]:
-        """A project by integer id or exact title (the newest, if titles repeat)."""
+        """A project by integer id or exact title; a title several projects have is an error
+        naming their ids."""
         ref = ref.strip()
         project_id = ids.as_row_id(ref)
         if project_id is not None:
             row = self._one("select * from projects where id = ?", [project_id])
             if row:
                 return row
-        row = self._one("select * from projects where title = ? order by id desc limit 1", [ref])
-        if row is None:
-            raise NotFound(f"no project with id or title {ref!r} (see `storyboard list`)")
-        return row
+        rows = self._query("select * from projects where title = ? order by id", [ref])
+        if not rows:
+            removed = self._removed(project_id)
+            raise NotFound(f"no project with id or title {ref!r}"
+                           + (removed or " (see `storyboard list`)"))
+        if len(rows) > 1:
+            raise UsageError(
+                f"{len(rows)} projects are titled {ref!r}: ids "
+                f"{', '.join(str(r['id']) for r in rows)}; name one by its id "
+                "(or tell them apart: storyboard rename ID TITLE)"
+            )
+        return rows[0]
+
+    def rename_project(self, project_id: int, title: str) -> None:
+        with self._write() as c:
+            c.execute("update projects set title = ? where id = ?", [title, project_id])
+
+    def project_object_keys(self, project_id: int) -> list[str]:
+        """Every bucket object the store knows the project made: each render's image and each
+        storyboard task's shot-list script."""
+        rows = self.conn.execute(
+            """select r.image_key from renders r join tasks t on t.id = r.task_id
+                 where t.project_id = ?1 and r.image_key is not null
+               union select image_key from shots where project_id = ?1 and image_key is not null
+               union select script_key from tasks where project_id = ?1 and script_key is not null
+               order by 1""",
+            [project_id],
+        )
+        return [key for (key,) in rows]
+
+    def remove_project(self, project_id: int, objects: str) -> dict[str, int]:
+        """Delete a project's rows (renders, shots, tasks, cast, project) and remember its id
+        and title; objects ("deleted" or "kept") records what became of its bucket objects.
+        Returns how many tasks and shots went."""
+        project = self.get_project(project_id)
+        with self._write() as c:
+            counts = {
+                "tasks": c.execute("select count(*) from tasks where project_id = ?",
+                                   [project_id]).fetchone()[0],
+                "shots": c.execute("select count(*) from shots where project_id = ?",
+                                   [project_id]).fetchone()[0],
+            }
+            c.execute("""delete from renders where task_id in
+                           (select id from tasks where project_id = ?)""", [project_id])
+            for table in ("shots", "tasks", "characters"):
+                c.execute(f"delete from {table} where project_id = ?", [project_id])
+            c.execute("delete from projects where id = ?", [project_id])
+            c.execute("insert into removed_projects (id, title, removed_at, objects) "
+                      "values (?, ?, ?, ?)", [project_id, project["title"], now(), objects])
+        return counts
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self._query(
@@ -348,9 +419,11 @@ class Store:
               length(p.story) as story_chars,
               (select count(*) from shots s where s.task_id = (
                  select t.id from tasks t where t.project_id = p.id and t.type = 'storyboard'
-                 order by t.created_at desc limit 1)) as shots,
+                   and t.status != 'cancelled'
+                   and exists (select 1 from shots s2 where s2.task_id = t.id)
+                 order by t.created_at desc, t.rowid desc limit 1)) as shots,
               (select t.status from tasks t where t.project_id = p.id
-                 order by t.created_at desc limit 1) as last_task_status
+                 order by t.created_at desc, t.rowid desc limit 1) as last_task_status
             from projects p order by p.id
             """
         )
@@ -416,6 +489,29 @@ class Store:
         row["params"] = json.loads(row["params"] or "{}")
         return row
 
+    def find_task(self, ref: str) -> str:
+        """The id of the task a reference names: a whole id, or a prefix of at least
+        ids.MIN_TASK_PREFIX characters that only one task's id starts with."""
+        ref = ref.strip()
+        if self._one("select 1 as x from tasks where id = ?", [ref]):
+            return ref
+        prefix = ref.lower()
+        # Ids are letters, digits and '-', all below '~': a range scan of the primary key.
+        matches = [] if len(prefix) < ids.MIN_TASK_PREFIX else [
+            r["id"] for r in self._query(
+                "select id from tasks where id >= ? and id < ? order by id limit 6",
+                [prefix, prefix + "~"])]
+        if not matches:
+            short = len(prefix) < ids.MIN_TASK_PREFIX and prefix and " (a shortened id " \
+                f"needs at least {ids.MIN_TASK_PREFIX} characters)"
+            raise NotFound(f"no task with id {ref!r}{short or ''}")
+        if len(matches) > 1:
+            listed = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+            raise UsageError(f"task id {ref!r} is ambiguous: it starts the ids of "
+                             f"{'more than 5' if len(matches) > 5 else len(matches)} tasks "
+                             f"({listed}); give more of it")
+        return matches[0]
+
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts (as sqlite_utils' Database.query gives them)."""
         cursor = self.conn.execute(sql, list(params))
@@ -441,23 +537,26 @@ class Store:
             raise
         conn.commit()
 
-    def start_task(self, task_id: str, shot_id: int | None = None) -> None:
-        """A job of the task began: it is running (a succeeded task stays succeeded), and so
-        is the render of shot_id, unless already done."""
+    def start_task(self, task_id: str, shot_id: int | None = None) -> str:
+        """A job of the task began: it is running (a succeeded or cancelled task stays so),
+        and so is the render of shot_id, unless done or cancelled. Returns the task's status:
+        a job of a cancelled task does nothing."""
         stamp = now()
         with self._write() as c:
             c.execute(
                 """update tasks set status = 'running', started_at = coalesce(started_at, ?),
                    attempts = attempts + 1, error = null, finished_at = null
-                   where id = ? and status != 'succeeded'""",
+                   where id = ? and status not in ('succeeded', 'cancelled')""",
                 [stamp, task_id],
             )
             if shot_id is not None:
                 c.execute(
                     """update renders set status = 'running', step = 0, updated_at = ?
-                       where task_id = ? and shot_id = ? and status != 'done'""",
+                       where task_id = ? and shot_id = ? and status not in ('done', 'cancelled')""",
                     [stamp, task_id, shot_id],
                 )
+            row = c.execute("select status from tasks where id = ?", [task_id]).fetchone()
+        return row[0] if row else "missing"
 
     def save_plan(
         self,
@@ -499,9 +598,13 @@ class Store:
                     [script["key"], script["url"], script["expires_at"], task_id],
                 )
             if with_renders:
+                # A task cancelled while it was being planned keeps its plan, not to run.
                 c.execute(
                     """insert into renders (task_id, shot_id, status, step, steps, seed, updated_at)
-                       select task_id, id, 'pending', 0, 0, seed, ? from shots where task_id = ?
+                       select task_id, id,
+                         iif((select status from tasks where id = ?2) = 'cancelled',
+                             'cancelled', 'pending'), 0, 0, seed, ?1
+                       from shots where task_id = ?2
                        on conflict do nothing""",
                     [stamp, task_id],
                 )
@@ -539,19 +642,26 @@ class Store:
             [task_id],
         )
 
-    def render_step(self, task_id: str, shot_id: int, step: int, steps: int) -> None:
+    def render_step(self, task_id: str, shot_id: int, step: int, steps: int) -> bool:
+        """Record a running render's step; False when the render was cancelled meanwhile
+        (the worker then stops it)."""
         with self._write() as c:
-            c.execute(
+            updated = c.execute(
                 """update renders set step = ?, steps = ?, updated_at = ?
                    where task_id = ? and shot_id = ? and status = 'running'""",
                 [step, steps, now(), task_id, shot_id],
-            )
+            ).rowcount
+            if updated:
+                return True
+            row = c.execute("select status from renders where task_id = ? and shot_id = ?",
+                            [task_id, shot_id]).fetchone()
+        return row is None or row[0] != "cancelled"
 
     def render_retrying(self, task_id: str, shot_id: int, error: str) -> None:
         with self._write() as c:
             c.execute(
                 """update renders set status = 'retrying', error = ?, updated_at = ?
-                   where task_id = ? and shot_id = ? and status != 'done'""",
+                   where task_id = ? and shot_id = ? and status not in ('done', 'cancelled')""",
                 [error, now(), task_id, shot_id],
             )
 
@@ -601,7 +711,7 @@ class Store:
         with self._write() as c:
             c.execute(
                 """update renders set status = 'failed', error = ?, updated_at = ?
-                   where task_id = ? and shot_id = ? and status != 'done'""",
+                   where task_id = ? and shot_id = ? and status not in ('done', 'cancelled')""",
                 [error, now(), task_id, shot_id],
             )
             return self._settle(c, task_id)
@@ -613,8 +723,9 @@ class Store:
     def _settle(self, c: sqlite3.Connection, task_id: str) -> str:
         """Derive a task's outcome from its renders once none is left to run.
 
-        Succeeded when every render is done; failed when the rest failed; otherwise unchanged.
-        Derived, never counted, so a repeated job cannot push a task into a wrong state.
+        Succeeded when every render is done; failed when the rest failed; otherwise unchanged
+        (a cancelled task stays cancelled). Derived, never counted, so a repeated job cannot
+        push a task into a wrong state.
         """
         total, done, failed, first_error = c.execute(
             """select count(*), coalesce(sum(status = 'done'), 0),
@@ -626,15 +737,15 @@ class Store:
         ).fetchone()
         if total and done == total:
             c.execute(
-                """update tasks set status = 'succeeded', error = null, finished_at = ?
-                   where id = ? and status != 'succeeded'""",
+                f"""update tasks set status = 'succeeded', error = null, finished_at = ?
+                   where id = ? and status not in {SETTLED}""",
                 [now(), task_id],
             )
         elif total and done + failed == total:
             shots = "the shot" if total == 1 else f"{failed} of {total} shots"
             c.execute(
-                """update tasks set status = 'failed', error = ?, finished_at = ?
-                   where id = ? and status != 'succeeded'""",
+                f"""update tasks set status = 'failed', error = ?, finished_at = ?
+                   where id = ? and status not in {SETTLED}""",
                 [f"{shots} failed: {first_error}", now(), task_id],
             )
         row = c.execute("select status from tasks where id = ?", [task_id]).fetchone()
@@ -644,22 +755,38 @@ class Store:
         """A task with nothing to render (generate --no-images) is done when planned."""
         with self._write() as c:
             c.execute(
-                """update tasks set status = 'succeeded', error = null, finished_at = ?
-                   where id = ? and status != 'succeeded'""",
+                f"""update tasks set status = 'succeeded', error = null, finished_at = ?
+                   where id = ? and status not in {SETTLED}""",
                 [now(), task_id],
             )
 
     def fail_task(self, task_id: str, error: str) -> None:
         with self._write() as c:
             c.execute(
-                """update tasks set status = 'failed', error = ?, finished_at = ?
-                   where id = ? and status != 'succeeded'""",
+                f"""update tasks set status = 'failed', error = ?, finished_at = ?
+                   where id = ? and status not in {SETTLED}""",
                 [error, now(), task_id],
             )
 
+    def cancel_task(self, task_id: str) -> bool:
+        """Cancel a pending or running task and its renders not done yet (their workers stop
+        them at the next step); False when the task had already finished."""
+        with self._write() as c:
+            cancelled = c.execute(
+                """update tasks set status = 'cancelled', error = null, finished_at = ?
+                   where id = ? and status in ('pending', 'running')""",
+                [now(), task_id],
+            ).rowcount
+            c.execute(
+                """update renders set status = 'cancelled', updated_at = ?
+                   where task_id = ? and status in ('pending', 'running', 'retrying')""",
+                [now(), task_id],
+            )
+        return bool(cancelled)
+
     def reopen_task(self, task_id: str, shot_ids: Iterable[int] = ()) -> None:
-        """Make a failed task runnable again (storyboard retry): these renders go back to
-        pending; done renders are left alone."""
+        """Make a failed or cancelled task runnable again (storyboard retry): these renders go
+        back to pending; done renders are left alone."""
         stamp = now()
         with self._write() as c:
             c.executemany(
@@ -703,16 +830,69 @@ class Store:
             rows = self._query("select * from shots where task_id = ? order by idx", [task["id"]])
         return [shot_view(r) for r in rows]
 
-    def latest_storyboard_task(self, project_id: int) -> dict[str, Any] | None:
-        """The newest storyboard task that succeeded, else the newest of any status."""
-        row = self._one(
-            """select * from tasks where project_id = ? and type = 'storyboard'
-               order by status = 'succeeded' desc, created_at desc limit 1""",
+    def storyboards(self, project_id: int) -> list[dict[str, Any]]:
+        """A project's storyboard tasks, newest first, each with whether it has a plan
+        (`planned`) and at least one rendered frame (`framed`)."""
+        rows = self._query(
+            """select t.*, exists (select 1 from shots s where s.task_id = t.id) as planned,
+                 exists (select 1 from shots s where s.task_id = t.id
+                         and s.image_key is not null) as framed
+               from tasks t where t.project_id = ? and t.type = 'storyboard'
+               order by t.created_at desc, t.rowid desc""",
             [project_id],
         )
-        if row:
+        for row in rows:
             row["params"] = json.loads(row["params"] or "{}")
-        return row
+        return rows
+
+    def find_shot(self, ref: ids.ShotRef) -> dict[str, Any]:
+        """The shot a reference names: by id, or by number in the storyboard `show` lists.
+        A shot of any other storyboard of its project (an older one, superseded, or a
+        cancelled one) is refused: re-rendering it would change nothing `show` shows."""
+        if ref.shot_id is not None:
+            shot = self.get_shot(ref.shot_id)
+            project_id = shot["project_id"]
+        else:
+            project_id = self.find_project(ref.project or "")["id"]
+        boards = self.storyboards(project_id)
+        current = shown_storyboard(boards)
+        if ref.shot_id is None:
+            if current is None:
+                raise NotFound(f"project {project_id} has no storyboard yet: "
+                               f"storyboard generate {project_id}")
+            shot = self._one("select * from shots where task_id = ? and idx = ?",
+                             [current["id"], (ref.number or 0) - 1])
+            if shot is None:
+                (count,) = self.conn.execute("select count(*) from shots where task_id = ?",
+                                             [current["id"]]).fetchone()
+                raise NotFound(f"project {project_id}'s storyboard has {count} shots; no shot "
+                               f"{ref.number} (see `storyboard show {project_id}`)")
+            return shot
+        if current is None or shot["task_id"] != current["id"]:
+            board = next(b for b in boards if b["id"] == shot["task_id"])
+            kind = "a cancelled" if board["status"] == "cancelled" else "an older"
+            now_shown = (f"the one `storyboard show {project_id}` lists is task "
+                         f"{current['id'][:8]}'s" if current else "it has no other")
+            raise UsageError(
+                f"shot {shot['id']} is shot {shot['idx'] + 1} of {kind} storyboard of project "
+                f"{project_id} (task {board['id'][:8]}); {now_shown}: name its shots as "
+                f"{project_id}/NUMBER"
+            )
+        return shot
+
+    def list_tasks(self, project_id: int | None = None, limit: int | None = None
+                   ) -> list[dict[str, Any]]:
+        """Task summaries (the task object without its shots), newest first."""
+        rows = self._query(
+            f"""select t.*,
+                 (select count(*) from renders r where r.task_id = t.id) as total,
+                 (select count(*) from renders r where r.task_id = t.id
+                  and r.status = 'done') as done
+               from tasks t {'where t.project_id = ?' if project_id is not None else ''}
+               order by t.created_at desc, t.rowid desc limit ?""",
+            [*([project_id] if project_id is not None else []), -1 if limit is None else limit],
+        )
+        return [task_summary(r, {"done": r["done"], "total": r["total"]}) for r in rows]
 
     def progress(self, task_id: str) -> dict[str, int]:
         row = self._one(
@@ -724,28 +904,43 @@ class Store:
         return {"done": row["done"], "total": row["total"]}
 
     def task_view(self, task_id: str) -> dict[str, Any]:
+        """The task object (DESIGN.md "Task object", plus `no_images`)."""
         task = self.get_task(task_id)
-        return {
-            "id": task["id"],
-            "type": task["type"],
-            "status": task["status"],
-            "project_id": task["project_id"],
-            "shot_id": task["shot_id"],
-            "progress": self.progress(task_id),
-            "error": task["error"],
-            "created_at": task["created_at"],
-            "started_at": task["started_at"],
-            "finished_at": task["finished_at"],
-            "shots": self.task_shots(task),
-        }
+        return {**task_summary(task, self.progress(task_id)), "shots": self.task_shots(task)}
 
-    def project_view(self, project_id: int) -> dict[str, Any]:
-        """The project object: the project, its frame, cast and shot-list script, its latest
-        storyboard task and that task's shots."""
+    def project_view(self, project_id: int, task_id: str | None = None) -> dict[str, Any]:
+        """The project object: the project, its frame and cast; its newest storyboard task
+        (`task`: what is happening now); the storyboard it shows (`shots_task`, its shots and
+        shot-list script): the newest one with a plan that was not cancelled; and, when those
+        shots have no frames yet, the newest other storyboard that has some (`frames_task`).
+
+        With task_id, that storyboard task is both `task` and `shots_task`.
+        """
         project = self.get_project(project_id)
-        task = self.latest_storyboard_task(project_id)
+        boards = self.storyboards(project_id)
+        if task_id is not None:
+            chosen = [b for b in boards if b["id"] == task_id]
+            if not chosen:
+                raise UsageError(f"task {task_id} is not a storyboard task of project "
+                                 f"{project_id} (see `storyboard tasks {project_id}`)")
+            newest = shown = chosen[0]
+            frames = None
+        else:
+            newest = boards[0] if boards else None
+            shown = shown_storyboard(boards)
+            frames = None if shown is not None and shown["framed"] else next(
+                (b for b in boards if b["framed"] and b is not shown), None)
         width, height = self.frame_size(project["aspect"])
-        shots = [] if task is None else self.task_shots(task)
+        shots = [] if shown is None else self.task_shots(shown)
+        progress: dict[str, dict[str, int]] = {}
+
+        def summary(task: dict[str, Any] | None) -> dict[str, Any] | None:
+            if task is None:
+                return None
+            if task["id"] not in progress:
+                progress[task["id"]] = self.progress(task["id"])
+            return task_summary(task, progress[task["id"]])
+
         return {
             "id": project["id"],
             "title": project["title"],
@@ -756,16 +951,41 @@ class Store:
             "height": height,
             "created_at": project["created_at"],
             "cast": cast_view(self.cast(project_id), shots),
-            "script_key": task and task["script_key"],
-            "script_url": task and task["script_url"],
-            "script_url_expires_at": task and task["script_url_expires_at"],
-            "task": None if task is None else {
-                "id": task["id"], "status": task["status"], "error": task["error"],
-                "progress": self.progress(task["id"]),
-                "created_at": task["created_at"], "finished_at": task["finished_at"],
-            },
+            "script_key": shown and shown["script_key"],
+            "script_url": shown and shown["script_url"],
+            "script_url_expires_at": shown and shown["script_url_expires_at"],
+            "task": summary(newest),
+            "shots_task": summary(shown),
+            "frames_task": summary(frames),
             "shots": shots,
         }
+
+
+def shown_storyboard(boards: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Of a project's storyboard tasks (newest first), the one whose shots `show` lists: the
+    newest with a plan that was not cancelled. While a new task is still being planned, the
+    one before it; a plan-only task (--no-images) is shown, its frames to come."""
+    return next((b for b in boards if b["planned"] and b["status"] != "cancelled"), None)
+
+
+def task_summary(task: dict[str, Any], progress: dict[str, int]) -> dict[str, Any]:
+    """The task object without its shots, plus whether it renders no images (a storyboard
+    task of `generate --no-images`): `storyboard tasks` and the project object's tasks."""
+    params = task["params"] if isinstance(task["params"], dict) else \
+        json.loads(task["params"] or "{}")
+    return {
+        "id": task["id"],
+        "type": task["type"],
+        "status": task["status"],
+        "project_id": task["project_id"],
+        "shot_id": task["shot_id"],
+        "progress": progress,
+        "error": task["error"],
+        "created_at": task["created_at"],
+        "started_at": task["started_at"],
+        "finished_at": task["finished_at"],
+        "no_images": bool(params.get("no_images")),
+    }
 
 
 def _add_characters(

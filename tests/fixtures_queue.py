@@ -3,6 +3,7 @@ GPU daemon, and `storyboard worker` processes started as subprocesses and stoppe
 
 - ``stack``: a QueueStack for the test (fresh Redis database and store, sketch daemon).
 - ``make_stack``: the same against another daemon URL/token or other [queue] settings.
+- ``stored_storyboard``: a planned (and rendered) storyboard task written straight to a store.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 import pytest
 
+from gpu_daemon.schemas import PlannedShot
 from storyboard_cli.config import Config, load_config
 from storyboard_cli.stack import services
 from storyboard_cli.store import Store
-from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
+from storyboard_cli.tasks.jobs import connect_redis, planned_row, submit_storyboard
 
 # Short heartbeats and backoffs keep recovery tests fast; the mechanisms are the same.
 QUEUE_SETTINGS = {"heartbeat_s": 1, "retries": 2, "backoff": [1, 1], "job_timeout": 60}
@@ -199,3 +201,26 @@ def assert_each_shot_once_and_done(stack: QueueStack, task_id: str, planned: int
     assert view["progress"] == {"done": planned, "total": planned}
     assert all(s["image_key"] and task_id in s["image_key"] for s in view["shots"])
     return view
+
+
+def planned_rows(task_id: str, shots: int) -> list[dict[str, Any]]:
+    return [planned_row(task_id, PlannedShot(index=k, description=f"Shot {k}.",
+                                             prompt=f"shot {k}")) for k in range(shots)]
+
+
+def stored_storyboard(store: Store, project_id: int, shots: int, task_id: str | None = None,
+                      rendered: bool = True, no_images: bool = False,
+                      script: dict[str, Any] | None = None,
+                      url: str = "https://bucket.example/") -> str:
+    """A storyboard task of `shots` planned shots written straight to a store: rendered
+    (links `url` + shot id), planned only with its renders pending, or a --no-images plan."""
+    task = store.create_task("storyboard", project_id, task_id=task_id,
+                             params={"no_images": True} if no_images else None)
+    store.save_plan(task["id"], project_id, planned_rows(task["id"], shots),
+                    with_renders=not no_images, script=script)
+    for render in store.task_renders(task["id"]) if rendered else []:
+        store.finish_render(task["id"], render["shot_id"], f"k/{render['shot_id']}.png",
+                            f"{url}{render['shot_id']}", "2030-01-01T00:00:00+00:00", 1)
+    if no_images:
+        store.succeed_task(task["id"])
+    return task["id"]

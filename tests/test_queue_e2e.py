@@ -19,7 +19,7 @@ from storyboard_cli.stack.services import free_port
 STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
          "Mara waited by the great lens. A small boat drifted toward the rocks.\n")
 TASK_KEYS = {"id", "type", "status", "project_id", "shot_id", "progress", "error",
-             "created_at", "started_at", "finished_at", "shots"}
+             "created_at", "started_at", "finished_at", "no_images", "shots"}
 SHOT_KEYS = {"id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
              "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
              "image_url", "url_expires_at"}
@@ -63,7 +63,9 @@ def test_a_story_becomes_a_storyboard_with_links_and_one_shot_can_be_redone(stac
         assert png(shot["image_url"]).size == (344, 192) == (shot["width"], shot["height"])
 
     target = shots[1]
-    regen = stack.json("regen-shot", str(target["id"]), "--seed", "7", "--timeout", "60")
+    # Named as `show` prints it: PROJECT/NUMBER.
+    regen = stack.json("regen-shot", f"{project}/{target['number']}", "--seed", "7",
+                       "--timeout", "60")
     assert (regen["type"], regen["status"], regen["shot_id"]) == (
         "shot_generation", "succeeded", target["id"])
     assert [s["id"] for s in regen["shots"]] == [target["id"]]

@@ -47,7 +47,7 @@ def test_task_view_has_the_documented_shape(tmp_path):
     view = store.task_view(task["id"])
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
-        "created_at", "started_at", "finished_at", "shots",
+        "created_at", "started_at", "finished_at", "no_images", "shots",
     }
     assert view["status"] == "pending"
     assert view["progress"] == {"done": 0, "total": 0}
@@ -166,7 +166,14 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     view = store.project_view(project["id"])
     assert list(view) == [
         "id", "title", "story_text", "style", "aspect", "width", "height", "created_at", "cast",
-        "script_key", "script_url", "script_url_expires_at", "task", "shots"]
+        "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
+        "shots"]
+    assert view["task"] == view["shots_task"] == {
+        "id": task["id"], "type": "storyboard", "status": "succeeded",
+        "project_id": project["id"], "shot_id": None, "progress": {"done": 1, "total": 1},
+        "error": None, "created_at": task["created_at"], "started_at": None,
+        "finished_at": view["task"]["finished_at"], "no_images": False}
+    assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
                              "shots": [1]}]

@@ -1,4 +1,5 @@
-"""What every command shares: --json, --config, --debug, and turning errors into exit codes."""
+"""What every command shares: --json, --config, --debug (after the command or before it:
+`storyboard --json list`), and turning errors into exit codes."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def one_line(exc: click.UsageError, ctx: click.Context, args: list[str]) -> clic
         message = str(ids.invalid(kinds[0], exc.option_name))
     else:
         message = f"{exc.format_message().rstrip('.')} (see `{ctx.command_path} --help`)"
-    return OneLineUsageError(message, "--json" in args)
+    return OneLineUsageError(message, "--json" in args or bool(given_before(ctx, "json_out")))
 
 
 class IdType(click.ParamType):
@@ -101,7 +102,9 @@ class IdType(click.ParamType):
 
 # A project is an id or a title: the store looks it up (ids.as_row_id), nothing to parse here.
 PROJECT = IdType("project", str)
-SHOT_ID = IdType("shot", lambda text: ids.row_id(text, "shot"))
+# A shot id or PROJECT/NUMBER, checked here and resolved by the service.
+SHOT = IdType("shot", ids.shot_text)
+# A task id or a prefix of one, resolved by the service.
 TASK_ID = IdType("task", ids.task_id)
 
 
@@ -146,15 +149,22 @@ json_option = click.option(
     help="Print machine-readable JSON on stdout, nothing else.",
 )
 config_option = click.option(
-    "--config", type=PATH, envvar="STORYBOARD_CONFIG", show_envvar=True,
-    help="Configuration file [default: ./storyboard.toml, then the user config dir].",
+    "--config", type=PATH,
+    help="Configuration file [default: $STORYBOARD_CONFIG, ./storyboard.toml, then the user "
+    "config dir].",
 )
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 
 
 def common_options(fn: F) -> F:
-    """--config, --json and --debug, listed last in every command's --help."""
+    """--config, --json and --debug, listed last in every command's --help; the `storyboard`
+    group takes them too, for every command under it."""
     return config_option(json_option(debug_option(fn)))
+
+
+def given_before(ctx: click.Context | None, name: str) -> Any:
+    """A common option given before the command (`storyboard --json list`), or None."""
+    return None if ctx is None else ctx.find_root().params.get(name)
 
 
 def _as_service_error(exc: Exception) -> StoryboardError | None:
@@ -177,6 +187,10 @@ def command(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context(silent=True)
+        for name in ("config", "json_out", "debug"):
+            if name in kwargs and not kwargs[name]:
+                kwargs[name] = given_before(ctx, name) or kwargs[name]
         json_out = bool(kwargs.get("json_out"))
         debug = bool(kwargs.get("debug"))
         try:

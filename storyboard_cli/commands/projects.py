@@ -1,4 +1,4 @@
-"""init, config, new, list, show."""
+"""init, config, new, list, show, cast, rename, rm."""
 
 from __future__ import annotations
 
@@ -120,6 +120,12 @@ def new(
         f"({len(text):,} characters, style {output.escape(project['style'])}, "
         f"{project['aspect']} frames of {project['width']}×{project['height']})."
     )
+    twins = [p["id"] for p in ctx.service.list_projects()
+             if p["title"] == project["title"] and p["id"] != project["id"]]
+    if twins:
+        output.info(f"[yellow]Note:[/] project {', '.join(map(str, twins))} has this title too: "
+                    f"name this one by its id ({project['id']}), or rename one "
+                    "(storyboard rename ID TITLE)")
     output.info(f"Next: storyboard generate {project['id']}")
 
 
@@ -153,22 +159,29 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
 
 @click.command("show", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
+@click.option("--task", metavar="TASK_ID",
+              help="Show this storyboard task's shots (see `storyboard tasks PROJECT`).")
 @common_options
 @command
-def show(project: str, config: Path | None, json_out: bool, debug: bool) -> None:
-    """Show one project: its story, frame, cast, latest storyboard and every shot (camera,
-    action, dialogue, characters, duration, prompt, seed) with links.
+def show(project: str, task: str | None, config: Path | None, json_out: bool,
+         debug: bool) -> None:
+    """Show one project: its story, frame, cast, its latest storyboard task with its progress,
+    and every shot (camera, action, dialogue, characters, duration, prompt, seed) with links.
+
+    The shots are those of the newest storyboard with a plan that was not cancelled: while a
+    new task is planning, the one before it; after `generate --no-images`, the new plan
+    (it says where the latest frames are: show --task).
 
     \b
     Example: storyboard show 1 --json | jq '.shots[] | {number, camera, dialogue}'
     """
-    data = Context(config).service.project(project)
+    data = Context(config).service.project(project, task)
     if json_out:
         output.print_json(data)
         return
     from storyboard_cli.commands.text import print_project
 
-    print_project(data)
+    print_project(data, chosen=task is not None)
 
 
 @click.command("cast", cls=Command)
@@ -213,6 +226,67 @@ def _assignments(values: tuple[str, ...]) -> dict[str, str]:
     return descriptions
 
 
+@click.command("rename", cls=Command)
+@argument("project", "Project id or exact title.", type=PROJECT)
+@argument("title", "The new title (one another project does not have).")
+@common_options
+@command
+def rename(project: str, title: str, config: Path | None, json_out: bool, debug: bool) -> None:
+    """Give a project a new title. Its images and scripts stay where they are in the bucket
+    (their keys name the project's id, not its title), and their links keep working.
+
+    \b
+    Example: storyboard rename 3 "lighthouse (winter)"
+    """
+    view = Context(config).service.rename_project(project, title)
+    if json_out:
+        output.print_json(view)
+        return
+    output.info(f"Project {view['id']} is now titled {output.escape(repr(view['title']))}.")
+
+
+@click.command("rm", cls=Command)
+@argument("project", "Project id or exact title.", type=PROJECT)
+@click.option("--keep-objects", is_flag=True, help="Remove only the project's records; leave "
+              "its images and scripts in the bucket.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (needed without a terminal).")
+@common_options
+@command
+def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_out: bool,
+       debug: bool) -> None:
+    """Remove a project: its tasks, shots and cast, and its objects in the bucket unless
+    --keep-objects: the images and shot-list scripts its tasks made under
+    `<[s3] prefix>/<project id>/` and its uploaded exports (their links stop working).
+    Refused while one of its tasks is unfinished. Its id is never given to another project.
+
+    \b
+    Example: storyboard rm 3 --yes
+    """
+    ctx = Context(config)
+    view = ctx.service.project(project)
+    if not yes:
+        import sys
+
+        if json_out or not sys.stdin.isatty():
+            raise UsageError(f"removing project {view['id']} needs --yes without a terminal")
+        where = ("its records only (its bucket objects stay)" if keep_objects else
+                 "its records and its objects in the bucket")
+        click.confirm(f"Remove project {view['id']} {view['title']!r} ({len(view['shots'])} "
+                      f"shots shown): {where}?", abort=True, err=True)
+    removed = ctx.service.remove_project(str(view["id"]), keep_objects)
+    if json_out:
+        output.print_json(removed)
+        return
+    objects = removed["objects"]
+    fate = ("its bucket objects were kept" if objects["kept"] else
+            f"{objects['deleted']} object(s) deleted from bucket {objects['bucket']} under "
+            f"{', '.join(objects['prefixes'])}")
+    output.stdout.print(
+        f"Removed project {removed['id']} {output.visible(repr(removed['title']))}: "
+        f"{removed['tasks']} task(s), {removed['shots']} shot(s); {output.visible(fate)}.",
+        markup=False, soft_wrap=True)
+
+
 def register(group: click.Group) -> None:
-    for cmd in (init, config, new, list_, show, cast):
+    for cmd in (init, config, new, list_, show, cast, rename, rm):
         group.add_command(cmd)

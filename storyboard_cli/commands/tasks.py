@@ -1,4 +1,5 @@
-"""generate, regen-shot, status, links, retry, worker: tasks through Redis/RQ workers."""
+"""generate, regen-shot, status, tasks, links, retry, cancel, worker: tasks through Redis/RQ
+workers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 from storyboard_cli import output
 from storyboard_cli.commands.common import (
     PROJECT,
-    SHOT_ID,
+    SHOT,
     TASK_ID,
     Command,
     Context,
@@ -47,15 +48,21 @@ def _queued(ctx: Context, answer: dict[str, Any], no_wait: bool, timeout: float 
     _follow(ctx, task_id, timeout, json_out)
 
 
-def _follow(ctx: Context, task_id: str, timeout: float | None, json_out: bool) -> None:
-    from storyboard_cli.tasks.progress import follow
+def _follow(ctx: Context, task: str, timeout: float | None, json_out: bool) -> None:
+    from storyboard_cli.tasks.progress import follow, interrupted
 
-    follow(ctx.service.watch(task_id), timeout)
-    _print_outcome(ctx.service.task(task_id), json_out)
+    task_id = ctx.service.resolve_task(task)
+    try:
+        follow(ctx.service.watch(task_id), timeout)
+        view = ctx.service.task(task_id)
+    except KeyboardInterrupt:
+        raise interrupted(task_id) from None
+    _print_outcome(view, json_out)
 
 
 def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
-    """The task object (or a table of its shots); exit 1 if the task failed."""
+    """The task object (or a table of its shots); exit 1 if the task failed or was
+    cancelled."""
     if json_out:
         output.print_json(view)
     else:
@@ -64,32 +71,22 @@ def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
         output.error(f"task {view['id']} failed: {view['error']}")
         output.info(f"Run again what failed: storyboard retry {view['id']}")
         raise click.exceptions.Exit(EXIT_TASK_FAILED)
+    if view["status"] == "cancelled":
+        output.error(f"task {view['id']} was cancelled")
+        output.info(f"Resume it: storyboard retry {view['id']}")
+        raise click.exceptions.Exit(EXIT_TASK_FAILED)
 
 
 def _print_task(view: dict[str, Any]) -> None:
-    from storyboard_cli.commands.text import shots_table
+    from storyboard_cli.commands.text import print_links, shots_table, task_line
 
-    p = view["progress"]
-    output.stdout.print(
-        f"Task {view['id']} ({view['type']}, project {view['project_id']}): {view['status']}, "
-        f"{p['done']}/{p['total']} shots rendered", markup=False,
-    )
+    output.stdout.print(f"Task {view['id']} ({view['type']}, project {view['project_id']}): "
+                        f"{task_line(view)}", markup=False, soft_wrap=True)
     if view["error"]:
         output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))
-        _print_links(view["shots"], view["project_id"])
-
-
-def _print_links(shots: list[dict[str, Any]], project: int | str) -> None:
-    """Whole links, one per line: the table cuts long URLs to its width."""
-    linked = [s for s in shots if s["image_url"]]
-    if not linked:
-        return
-    output.stdout.print(f"\nImage links (renew with: storyboard links {project}):")
-    for s in linked:
-        output.stdout.print(f"  shot {s['number']}: {output.visible(s['image_url'])}",
-                            markup=False, soft_wrap=True)
+        print_links(view["shots"], view["project_id"], current=False)
 
 
 @click.command("generate", cls=Command)
@@ -116,7 +113,8 @@ def generate(
 
 
 @click.command("regen-shot", cls=Command)
-@argument("shot_id", "Shot id (see `storyboard show PROJECT`).", type=SHOT_ID)
+@argument("shot", "PROJECT/NUMBER (project id or title, the shot number `storyboard show` "
+          "prints) or a shot id.", type=SHOT)
 @click.option("--prompt", help="New prompt [default: the shot's stored prompt].")
 @click.option("--style", help="Style [default: the project's].")
 @click.option("--seed", type=int, help="Seed [default: a fresh random one, recorded].")
@@ -125,23 +123,30 @@ def generate(
 @common_options
 @command
 def regen_shot(
-    shot_id: int, prompt: str | None, style: str | None, seed: int | None, no_wait: bool,
+    shot: str, prompt: str | None, style: str | None, seed: int | None, no_wait: bool,
     timeout: float | None, config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Render one shot again (a shot_generation task); only that shot's image changes.
 
+    The shot is one of the storyboard `storyboard show PROJECT` lists; a shot of an older
+    (superseded) or a cancelled storyboard is refused.
+
     \b
-    Example: storyboard regen-shot 7 --prompt "the keeper at dawn, wide shot" --seed 42
+    Example: storyboard regen-shot lighthouse/3 --prompt "the keeper at dawn, wide shot"
+             storyboard regen-shot 1/3 --seed 42
     """
     ctx = Context(config)
-    _queued(ctx, ctx.service.regen_shot(shot_id, prompt, style, seed), no_wait, timeout,
+    _queued(ctx, ctx.service.regen_shot(shot, prompt, style, seed), no_wait, timeout,
             json_out)
 
 
+TASK_HELP = "Task id, or its first 8 characters or more (as progress lines print it)."
+
+
 @click.command("status", cls=Command)
-@argument("task_id", "Task id (printed by generate/regen-shot).", type=TASK_ID)
+@argument("task_id", TASK_HELP, type=TASK_ID)
 @click.option("--watch", is_flag=True, help="Follow the task until it ends; exit 1 if it "
-              "failed. With --json, print the final task object once.")
+              "failed or was cancelled. With --json, print the final task object once.")
 @timeout_option
 @common_options
 @command
@@ -153,6 +158,7 @@ def status(
 
     \b
     Example: storyboard status "$TASK" --watch --json | jq -e '.status == "succeeded"'
+             storyboard status 6be56089
     """
     ctx = Context(config)
     if watch:
@@ -165,39 +171,55 @@ def status(
         _print_task(view)
 
 
+task_option = click.option(
+    "--task", metavar="TASK_ID",
+    help="A storyboard task of the project (see `storyboard tasks PROJECT`) [default: the "
+    "storyboard `show` lists].",
+)
+
+
 @click.command("links", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--expires", type=int,
               help="Link lifetime in seconds, at most 604800 [default: s3.link_expiry].")
+@task_option
 @common_options
 @command
 def links(
-    project: str, expires: int | None, config: Path | None, json_out: bool, debug: bool
+    project: str, expires: int | None, task: str | None, config: Path | None, json_out: bool,
+    debug: bool,
 ) -> None:
-    """Fresh presigned links for every shot image and the shot-list script of a project
-    (nothing is rendered again); with --json, the project object with the new links.
+    """Fresh presigned links for every shot image and the shot-list script of the storyboard
+    `show` lists (nothing is rendered again); with --json, the project object with the new
+    links.
 
     \b
     Example: storyboard links 1 --expires 3600 --json | jq -r '.shots[].image_url'
     """
-    view = Context(config).service.links(project, expires)
+    view = Context(config).service.links(project, expires, task)
     if json_out:
         output.print_json(view)
         return
-    shots = view["shots"]
-    if not any(s["image_key"] for s in shots):
-        output.info(f"No images yet: storyboard generate {project}")
-    else:
-        from storyboard_cli.commands.text import shots_table
+    from storyboard_cli.commands.text import print_links, shots_table
 
+    shots = view["shots"]
+    pid = view["id"]
+    if not any(s["image_key"] for s in shots):
+        output.info(f"No images in this storyboard yet: storyboard generate {pid}")
+    else:
         output.stdout.print(shots_table(shots))
-        _print_links(shots, project)
+        print_links(shots, pid, current=task is None)
+    if view["frames_task"]:
+        output.info(f"The latest frames are task {view['frames_task']['id']}'s: "
+                    f"storyboard links {pid} --task {view['frames_task']['id'][:8]}")
     if view["script_url"]:
-        output.stdout.print(f"\nShot list: {view['script_url']}", markup=False, soft_wrap=True)
+        output.stdout.print(f"\nShot list: {output.visible(view['script_url'])}", markup=False,
+                            soft_wrap=True)
 
 
 @click.command("retry", cls=Command)
-@argument("task_id", "A failed task's id.", type=TASK_ID)
+@argument("task_id", "A failed or cancelled task's id (or its first 8 characters or more).",
+          type=TASK_ID)
 @no_wait_option
 @timeout_option
 @common_options
@@ -206,18 +228,74 @@ def retry(
     task_id: str, no_wait: bool, timeout: float | None, config: Path | None, json_out: bool,
     debug: bool,
 ) -> None:
-    """Run again only what failed: the planning, or the shots that failed; done shots stay.
+    """Run again only what failed or was cancelled: the planning, or the shots not done;
+    done shots stay.
 
     \b
-    Example: storyboard retry 3f2a9c1e-... --no-wait --json
+    Example: storyboard retry 3f2a9c1e --no-wait --json
     """
     ctx = Context(config)
     answer = ctx.service.retry(task_id)
     if not json_out:
         again = answer["retried"]
         what = "the planning" if again["planning"] else f"{len(again['shots'])} shot(s)"
-        output.info(f"Retrying {what} of task {task_id}.")
+        output.info(f"Retrying {what} of task {answer['task_id']}.")
     _queued(ctx, answer, no_wait, timeout, json_out)
+
+
+@click.command("cancel", cls=Command)
+@argument("task_id", TASK_HELP, type=TASK_ID)
+@common_options
+@command
+def cancel(task_id: str, config: Path | None, json_out: bool, debug: bool) -> None:
+    """Cancel a pending or running task: its queued jobs leave the queue, a render in
+    progress stops at its next step, and the task is marked cancelled. Shots already
+    rendered keep their images; `storyboard retry` resumes the rest.
+
+    \b
+    Example: storyboard cancel 6be56089 && storyboard retry 6be56089
+    """
+    view = Context(config).service.cancel(task_id)
+    if json_out:
+        output.print_json(view)
+        return
+    jobs, p = view["jobs"], view["progress"]
+    stopping = f", {jobs['stopping']} running job(s) stop at their next step" \
+        if jobs["stopping"] else ""
+    output.stdout.print(f"Cancelled task {view['id']} ({p['done']}/{p['total']} shots rendered; "
+                        f"{jobs['removed']} queued job(s) removed{stopping}).", markup=False,
+                        soft_wrap=True)
+    output.info(f"Resume it: storyboard retry {view['id']}")
+
+
+@click.command("tasks", cls=Command)
+@argument("project", "Project id or exact title [default: every project].", required=False,
+          type=PROJECT)
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, metavar="N",
+              help="Show this many, newest first (0: all).")
+@common_options
+@command
+def tasks(project: str | None, limit: int, config: Path | None, json_out: bool,
+          debug: bool) -> None:
+    """List tasks, newest first, with their status and progress (--json: task objects
+    without their shots).
+
+    \b
+    Example: storyboard tasks lighthouse
+             storyboard tasks --json | jq -r '.[] | select(.status == "failed") | .id'
+    """
+    rows = Context(config).service.tasks(project, limit or None)
+    if json_out:
+        output.print_json(rows)
+        return
+    if not rows:
+        output.info("No tasks yet: storyboard generate PROJECT")
+        return
+    from storyboard_cli.commands.text import print_tasks
+
+    print_tasks(rows)
+    if limit and len(rows) == limit:
+        output.info(f"(the newest {limit}; more: --limit 0)")
 
 
 @click.command("worker", cls=Command)
@@ -251,5 +329,5 @@ def worker(
 
 
 def register(group: click.Group) -> None:
-    for cmd in (generate, regen_shot, status, links, retry, worker):
+    for cmd in (generate, regen_shot, status, tasks, links, retry, cancel, worker):
         group.add_command(cmd)

@@ -1,5 +1,9 @@
-"""Human-readable output: projects, shots, the cast and links (the --json shapes live in
-store.py)."""
+"""Human-readable output: projects, shots, tasks, the cast and links (the --json shapes live
+in store.py).
+
+Links are printed whole, one to a line, never inside a table: a table cuts long cells to the
+terminal's width, or to 80 columns when piped.
+"""
 
 from __future__ import annotations
 
@@ -16,24 +20,69 @@ def _cut(text: str, width: int) -> str:
 
 
 def shots_table(shots: list[dict[str, Any]]) -> Table:
-    table = Table("id", "#", "camera", "s", "action / dialogue", "image link", show_lines=False)
+    table = Table("#", "id", "camera", "s", "action / dialogue", "image", show_lines=False)
     for s in shots:
         said = dialogue_text(s["dialogue"]).replace("\n", " / ")
         seen = s["action"] or (f"“{said}”" if said else s["description"])
         table.add_row(
-            str(s["id"]), str(s["number"]), output.cell(s["camera"] or ""),
+            str(s["number"]), str(s["id"]), output.cell(s["camera"] or ""),
             f"{s['duration']:g}", output.cell(_cut(seen, 60)),
-            output.cell(s["image_url"] or "-"),
+            "yes" if s["image_url"] else "-",
         )
     return table
 
 
-def print_shot(shot: dict[str, Any]) -> None:
-    """One shot as a storyboard artist reads it: number, size, duration, then the fields."""
+def print_links(shots: list[dict[str, Any]], project: int, current: bool) -> None:
+    """Whole links, one per line, each after its shot's number (the one `show` prints).
+    current: these are the shots `show` lists, which regen-shot PROJECT/NUMBER names."""
+    linked = [s for s in shots if s["image_url"]]
+    if not linked:
+        return
+    redo = f"; re-render one: storyboard regen-shot {project}/NUMBER" if current else ""
+    output.stdout.print(f"\nImage links (renew: storyboard links {project}{redo}):",
+                        markup=False, soft_wrap=True)
+    for s in linked:
+        output.stdout.print(f"  shot {s['number']}: {output.visible(s['image_url'])}",
+                            markup=False, soft_wrap=True)
+
+
+def task_line(task: dict[str, Any]) -> str:
+    """A task's state in words: `running, 3/8 shots rendered`, `pending (queued)`,
+    `succeeded (plan only, no images)`."""
+    p, status = task["progress"], task["status"]
+    if task["type"] == "storyboard" and task["no_images"]:
+        return f"{status} (plan only, no images)"
+    if not p["total"]:
+        return {"pending": "pending (queued)", "running": "running (planning the shots)"}.get(
+            status, f"{status} (before any shot was planned)")
+    return f"{status}, {p['done']}/{p['total']} shots rendered"
+
+
+def print_tasks(tasks: list[dict[str, Any]]) -> None:
+    """Tasks as aligned lines (no table: the ids stay whole when piped)."""
     out = output.stdout
+    out.print(f"{'TASK':<36}  {'TYPE':<10}  {'PROJECT':>7}  {'STATUS':<9}  {'DONE':>7}  CREATED",
+              markup=False, soft_wrap=True)
+    for t in tasks:
+        kind = "storyboard" if t["type"] == "storyboard" else "regen-shot"
+        p = t["progress"]
+        done = "plan" if t["no_images"] else f"{p['done']}/{p['total']}" if p["total"] else "-"
+        out.print(f"{t['id']:<36}  {kind:<10}  {t['project_id']:>7}  {t['status']:<9}  "
+                  f"{done:>7}  {t['created_at'][:19].replace('T', ' ')}", markup=False,
+                  soft_wrap=True)
+        if t["error"]:
+            out.print(f"{'':<38}error: {output.visible(t['error'])}", markup=False,
+                      soft_wrap=True)
+
+
+def print_shot(shot: dict[str, Any], name: str | None) -> None:
+    """One shot as a storyboard artist reads it: number, size, duration, then the fields;
+    name: PROJECT/NUMBER, as regen-shot takes it (None for a storyboard it does not take)."""
+    out = output.stdout
+    named = f"{name}, " if name else ""
     head = (f"Shot {shot['number']} · {shot['camera']} · {shot['duration']:g} s"
-            f"  (id {shot['id']}, seed {shot['seed']})")
-    out.print(f"\n[bold]{output.escape(head)}[/]")
+            f"  ({named}id {shot['id']}, seed {shot['seed']})")
+    out.print(f"\n[bold]{output.escape(head)}[/]", soft_wrap=True)
     fields = [
         ("Action", shot["action"]),
         ("Dialogue", dialogue_text(shot["dialogue"])),
@@ -63,7 +112,9 @@ def print_cast(characters: list[dict[str, Any]], project: int | str) -> None:
     output.stdout.print(table)
 
 
-def print_project(data: dict[str, Any]) -> None:
+def print_project(data: dict[str, Any], chosen: bool = False) -> None:
+    """The project, its cast and the storyboard it shows (chosen: the one `--task` named),
+    saying which task that is and where newer work or older frames are."""
     out = output.stdout
     title, style = (output.cell(data[k]) for k in ("title", "style"))
     out.print(f"[bold]{title}[/]  (project {data['id']}, style {style}, {data['aspect']} frames "
@@ -74,22 +125,33 @@ def print_project(data: dict[str, Any]) -> None:
         cast = "; ".join(f"{c['name']} ({c['description']})" if c["description"] else c["name"]
                          for c in data["cast"])
         out.print(f"\nCast: {output.visible(cast)}", markup=False, soft_wrap=True)
-    task = data["task"]
+    task, shown, frames = data["task"], data["shots_task"], data["frames_task"]
+    pid = data["id"]
     if task is None:
-        out.print(f"\nNo storyboard yet: storyboard generate {data['id']}")
+        out.print(f"\nNo storyboard yet: storyboard generate {pid}")
         return
-    p = task["progress"]
-    out.print(
-        f"\nLatest storyboard task {task['id']}: {task['status']} ({p['done']}/{p['total']} shots)",
-        markup=False,
-    )
+    which = "Storyboard" if chosen else "Latest storyboard"
+    out.print(f"\n{which} task {task['id']}: {task_line(task)}", markup=False, soft_wrap=True)
     if task["error"]:
-        out.print(f"error: {output.visible(task['error'])}", markup=False)
+        out.print(f"error: {output.visible(task['error'])}", markup=False, soft_wrap=True)
+    if task["status"] == "cancelled":
+        out.print(f"Resume it: storyboard retry {task['id']}", markup=False, soft_wrap=True)
+    if shown is None:
+        out.print("No shots planned yet.", markup=False, soft_wrap=True)
+    elif shown["id"] != task["id"]:
+        out.print(f"Showing the storyboard before it: task {shown['id']}, {task_line(shown)}.",
+                  markup=False, soft_wrap=True)
+    if frames is not None:
+        out.print(f"These shots have no frames yet. The latest frames are task {frames['id']}'s "
+                  f"({task_line(frames)}): storyboard show {pid} --task {frames['id'][:8]}",
+                  markup=False, soft_wrap=True)
     if data["shots"]:
         total = sum(s["duration"] for s in data["shots"])
-        out.print(f"{len(data['shots'])} shots, {total:g} s in all", markup=False)
+        redo = "" if chosen else f"; re-render one: storyboard regen-shot {pid}/NUMBER"
+        out.print(f"{len(data['shots'])} shots, {total:g} s in all{redo}", markup=False,
+                  soft_wrap=True)
     if data["script_url"]:
         out.print(f"Shot list: {output.visible(data['script_url'])}", markup=False,
                   soft_wrap=True)
     for shot in data["shots"]:
-        print_shot(shot)
+        print_shot(shot, None if chosen else f"{pid}/{shot['number']}")

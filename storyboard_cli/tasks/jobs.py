@@ -7,6 +7,11 @@ when they run, so a job that runs again (worker killed, retry, duplicate) sees t
 state: a stored plan is not planned again, a done render is not rendered again, and writes are
 keyed by task and shot ids. A task's progress and outcome are derived from its renders rows.
 
+Cancelling (`storyboard cancel`) marks the task and its unfinished renders cancelled in the
+store and takes its waiting jobs off the queues. A job that runs anyway does nothing; a render
+in progress notices at its next progress event (StepWriter) and closes its daemon request,
+which stops the render at the daemon.
+
 Each worker process holds one Context (store, daemon client, Redis) for all its jobs.
 """
 
@@ -292,6 +297,15 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
     unfinished = [r["shot_id"] for r in store.task_renders(task_id) if r["status"] != "done"]
     states = job_states(redis, [render_job_id(task, s) for s in unfinished])
     rerun = [s for s in unfinished if states[render_job_id(task, s)] not in ACTIVE]
+    if task["status"] == "cancelled" and len(rerun) < len(unfinished):
+        raise UsageError(f"task {task_id} is still stopping (a render of it is ending); "
+                         "try again in a moment")
+    if task["status"] == "cancelled" and not unfinished:
+        # Cancelled once nothing was left to render (planned --no-images, or its last render
+        # finished before it could stop): it is done.
+        store.reopen_task(task_id)
+        store.succeed_task(task_id)
+        return {"task_id": task_id, "planning": False, "shots": []}
     if not rerun:
         raise UsageError(
             f"task {task_id} is {task['status']} with {len(unfinished)} shot(s) still queued "
@@ -300,6 +314,35 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
     store.reopen_task(task_id, rerun)
     enqueue_renders(redis, config.queue, task, rerun)
     return {"task_id": task_id, "planning": False, "shots": rerun}
+
+
+def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict[str, int]:
+    """Cancel a pending or running task: the store first (a job that starts from now on does
+    nothing), then its waiting jobs off the queues; a job already running stops by itself
+    (module docstring). Returns how many jobs were taken off and how many are stopping."""
+    from rq.job import Job
+
+    from storyboard_cli.tasks.worker import task_job_ids
+
+    task = store.get_task(task_id)
+    if task["status"] not in ("pending", "running"):
+        done, hint = {
+            "failed": ("has failed", f"; run it again: storyboard retry {task_id}"),
+            "cancelled": ("was cancelled", f"; resume it: storyboard retry {task_id}"),
+        }.get(task["status"], (f"has {task['status']}", ""))
+        raise UsageError(f"task {task_id} {done} already; nothing to cancel{hint}")
+    check_redis(redis, config.redis.url)
+    job_ids, _ = task_job_ids(store, task)
+    store.cancel_task(task_id)
+    removed = stopping = 0
+    for job in Job.fetch_many(job_ids, connection=redis):
+        status = job.get_status(refresh=False) if job is not None else None
+        if status in ("queued", "scheduled", "deferred"):
+            job.cancel()
+            removed += 1
+        elif status == "started":
+            stopping += 1
+    return {"removed": removed, "stopping": stopping}
 
 
 # --- the jobs ----------------------------------------------------------------------------------
@@ -314,7 +357,8 @@ def plan_job(task_id: str) -> dict[str, Any]:
     task = store.get_task(task_id)
     if task["status"] == "succeeded":
         return {"task_status": "succeeded"}
-    store.start_task(task_id)
+    if store.start_task(task_id) == "cancelled":
+        return {"task_status": "cancelled"}
     with_images = not task["params"].get("no_images")
     if not store.plan_stored(task_id):
         project = store.get_project(task["project_id"])
@@ -332,6 +376,8 @@ def plan_job(task_id: str) -> dict[str, Any]:
         store.save_plan(task_id, project["id"], [planned_row(task_id, s) for s in plan.shots],
                         with_renders=with_images,
                         characters=[c.model_dump() for c in plan.characters], script=script)
+        if store.get_task(task_id)["status"] == "cancelled":  # while the daemon planned
+            return {"task_status": "cancelled"}
     if not with_images:
         store.succeed_task(task_id)
         return {"task_status": "succeeded"}
@@ -385,9 +431,14 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         raise NotFound(f"task {task_id} has no render of shot {shot_id}")
     if render["status"] == "done":
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
-    store.start_task(task_id, shot_id)
-    result = ctx.daemon.render(render_request(store, ctx.config, task, shot_id, render["seed"]),
-                               on_progress=StepWriter(store, task_id, shot_id))
+    if store.start_task(task_id, shot_id) == "cancelled":
+        return {"task_status": "cancelled"}
+    try:
+        result = ctx.daemon.render(
+            render_request(store, ctx.config, task, shot_id, render["seed"]),
+            on_progress=StepWriter(store, task_id, shot_id))
+    except RenderCancelled:
+        return {"task_status": "cancelled"}
     status = store.finish_render(
         task_id, shot_id, result.image_key, result.image_url, result.url_expires_at,
         result.seed, prompt=task["params"].get("prompt"), image_prompt=result.prompt,
@@ -396,8 +447,14 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     return {"task_status": status, "image_key": result.image_key}
 
 
+class RenderCancelled(Exception):
+    """Raised from the progress callback: leaving the daemon's stream closes the request,
+    and the daemon stops the render at its next step."""
+
+
 class StepWriter:
-    """Records a shot's diffusion step from the daemon's progress events, throttled."""
+    """Records a shot's diffusion step from the daemon's progress events, throttled, and
+    stops the render (RenderCancelled) once its task is cancelled."""
 
     def __init__(self, store: Store, task_id: str, shot_id: int) -> None:
         self.store, self.task_id, self.shot_id = store, task_id, shot_id
@@ -407,7 +464,8 @@ class StepWriter:
         moment = time.monotonic()
         if moment - self.last >= STEP_WRITE_INTERVAL:
             self.last = moment
-            self.store.render_step(self.task_id, self.shot_id, event.step, event.total)
+            if not self.store.render_step(self.task_id, self.shot_id, event.step, event.total):
+                raise RenderCancelled
 
 
 # --- failures ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from storyboard_cli.errors import WaitTimeout
+from storyboard_cli.errors import Interrupted, WaitTimeout
 from storyboard_cli.output import visible
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from storyboard_cli.store import Store
 
 POLL_S = 0.15
-FINISHED = ("succeeded", "failed")
+FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ def follow(
 ) -> Snapshot:
     """Show a task's progress until it ends; returns its last snapshot.
 
-    Raises WaitTimeout when timeout seconds pass first (the task keeps running).
+    Raises WaitTimeout when timeout seconds pass first, Interrupted on Ctrl+C: either way
+    the task keeps running, and the message says how to follow or cancel it.
     """
     display = display if display is not None else default_display()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -100,10 +101,24 @@ def follow(
                     f"({snap.done}/{snap.total} shots); it keeps running in the background: "
                     f"storyboard status {snap.task_id} --watch"
                 )
+    except KeyboardInterrupt:
+        if snap is None:
+            raise
+        raise interrupted(snap.task_id, f"{snap.status}, {snap.done}/{snap.total} shots"
+                          ) from None
     finally:
         display.close()
     raise WaitTimeout("the progress stream ended before the task finished"
                       + (f"; follow it: storyboard status {snap.task_id} --watch" if snap else ""))
+
+
+def interrupted(task_id: str, state: str = "") -> Interrupted:
+    """What Ctrl+C while waiting says: the task goes on, and how to follow or stop it."""
+    where = f" ({state})" if state else ""
+    return Interrupted(
+        f"stopped waiting; task {task_id}{where} keeps running in the background. Follow it: "
+        f"storyboard status {task_id} --watch; stop it: storyboard cancel {task_id}"
+    )
 
 
 def default_display() -> Display:
