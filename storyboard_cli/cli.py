@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import board, projects, stack, tasks
+from storyboard_cli.commands import board, projects, serve, stack, tasks
 from storyboard_cli.commands.common import Group, common_options
 
 
@@ -37,6 +37,7 @@ projects.register(cli)
 tasks.register(cli)
 board.register(cli)
 stack.register(cli)
+serve.register(cli)
 
 
 def main() -> None:
