@@ -151,24 +151,32 @@ async function createProject(ev) {
 // --- a project's board ----------------------------------------------------------------------
 
 const projectRef = document.body.dataset.project;
-let boardStyle = null;
+const projectApi = "api/projects/" + encodeURIComponent(projectRef);
+let boardStyle = null, boardVersion = 0;
 
+// The board page (the export's template) with a prompt box on every panel, swapped in whole;
+// of calls that overlap, only the latest one's board is shown.
 async function loadBoard() {
-  const project = "api/projects/" + encodeURIComponent(projectRef);
-  const html = await (await api(project + "/board")).text();
+  const mine = ++boardVersion;
+  const [html, view] = await Promise.all([
+    api(projectApi + "/board").then((answer) => answer.text()),
+    api(projectApi).then((answer) => answer.json()),
+  ]);
+  if (mine !== boardVersion) return;
   const doc = new DOMParser().parseFromString(html, "text/html");
+  for (const shot of view.shots) {
+    const panel = $(`article.panel[data-shot="${shot.number}"]`, doc);
+    if (panel) addRegen(panel, shot);
+  }
   if (!boardStyle) {
     boardStyle = doc.querySelector("style");
     document.head.append(boardStyle);
     document.title = doc.title;
   }
   $("#board").replaceChildren(...doc.body.children);
-  const view = await (await api(project)).json();
-  for (const shot of view.shots) {
-    const panel = $(`#board article.panel[data-shot="${shot.number}"]`);
-    if (panel) addRegen(panel, shot);
-  }
 }
+
+const livePanel = (number) => $(`#board article.panel[data-shot="${number}"]`);
 
 function setFrame(panel, shot) {
   const img = document.createElement("img");
@@ -200,7 +208,7 @@ function addRegen(panel, shot) {
         say(state, s && s.steps ? `${s.status} ${s.step}/${s.steps}` : snap.status);
       });
       if (task.status !== "succeeded") throw new Error(`task ${task.status}: ${task.error}`);
-      setFrame(panel, task.shots[0]);
+      setFrame(livePanel(shot.number) || panel, task.shots[0]);
       say(state, "done");
     } catch (err) { say(state, err.message, true); }
     button.disabled = false;
@@ -213,8 +221,8 @@ async function generate() {
   button.disabled = true;
   let done = 0;
   try {
-    const queued = await (await api("api/projects/" + encodeURIComponent(projectRef) +
-      "/generate-storyboard", {method: "POST", json: {style: "", story_text: ""}})).json();
+    const queued = await (await api(projectApi + "/generate-storyboard",
+      {method: "POST", json: {style: "", story_text: ""}})).json();
     say(state, "queued");
     const task = await follow(queued.task_id, (snap) => {
       const finished = snap.shots.filter((s) => s.status === "done").length;
