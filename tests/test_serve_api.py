@@ -319,3 +319,37 @@ def test_serve_without_the_server_extra_says_what_to_install(served):
     assert done.returncode == 2
     assert done.stderr.strip() == ("Error: storyboard serve needs the server extra: "
                                    "pip install 'storyboard[server]'")
+
+
+def test_behind_a_proxys_root_path_with_cors_configured(served):
+    """As behind a reverse proxy that serves it under /storyboard (and strips the prefix), for
+    a front end on another origin that [server] cors_origins allows."""
+    from fixtures_serve import start_serve
+
+    stack = served.stack
+    stack.env["STORYBOARD_SERVER_CORS_ORIGINS"] = "https://writers.example"
+    try:
+        proc, url = start_serve(stack, served.token, "--root-path", "/storyboard/")
+    finally:
+        del stack.env["STORYBOARD_SERVER_CORS_ORIGINS"]
+    try:
+        with httpx.Client(base_url=url, timeout=10) as anyone:
+            page = anyone.get("/").text
+            assert '<base href="/storyboard/">' in page
+            assert "url: '/storyboard/openapi.json'" in anyone.get("/docs").text
+            one_line_error(anyone.get("/api/projects"), 401, "STORYBOARD_API_TOKEN")
+
+            allowed = {"Origin": "https://writers.example"}
+            preflight = anyone.options("/api/projects", headers={
+                **allowed, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type"})
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://writers.example"
+            listed = anyone.get("/api/projects", headers={**allowed, **served.headers})
+            assert listed.status_code == 200
+            assert listed.headers["access-control-allow-origin"] == "https://writers.example"
+            other = anyone.options("/api/projects", headers={
+                "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        proc.stop()
