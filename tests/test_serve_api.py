@@ -224,6 +224,24 @@ def test_exports_download_as_files_with_the_export_object_in_a_header(served):
         assert bad.status_code == 422 and "unknown format 'gif'" in bad.json()["error"]
 
 
+def test_the_project_object_comes_with_working_links_though_the_stored_ones_expired(served):
+    with served.client() as api:
+        project = new_project(api, title="expired links")
+        task_id = queued(api.post(f"/api/projects/{project['id']}/generate-storyboard"))
+        shots = served.wait_task(api, task_id)["shots"]
+        store = served.stack.store()
+        try:
+            store.set_shot_link(shots[0]["id"], "https://expired.invalid/",
+                                "2000-01-01T00:00:00+00:00")
+        finally:
+            store.close()
+        renewed = api.get(f"/api/projects/{project['id']}").json()["shots"]
+    assert renewed[0]["image_url"] != "https://expired.invalid/"
+    assert renewed[0]["url_expires_at"] > "2001"
+    assert httpx.get(renewed[0]["image_url"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert renewed[1]["image_url"] == shots[1]["image_url"]  # still valid: left as it was
+
+
 def one_line_error(answer: httpx.Response, status: int, words: str) -> None:
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
