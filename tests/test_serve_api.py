@@ -212,14 +212,22 @@ def test_exports_download_as_files_with_the_export_object_in_a_header(served):
         assert f"export-me-{project['id']}.html" in html.headers["content-disposition"]
         summary = json.loads(html.headers["x-storyboard-export"])
         assert summary["format"] == "html" and summary["frames"] == summary["shots"] == shots
-        assert "path" not in summary and "files" not in summary
+        assert "path" not in summary and summary["files"] == [f"export-me-{project['id']}.html"]
         assert html.text.count("data:image/png;base64,") == shots  # embedded, as exported
 
+        # Several files come as one zip: a Storyboarder folder, an animatic and its subtitles.
+        stem = f"export-me-{project['id']}"
         folder = api.get(f"/api/projects/{project['id']}/export",
                          params={"format": "storyboarder"})
         assert folder.headers["content-type"] == "application/zip"
         names = zipfile.ZipFile(io.BytesIO(folder.content)).namelist()
-        assert any(n.endswith(".storyboarder") for n in names)
+        assert f"{stem}/{stem}.storyboarder" in names and f"{stem}/images/" in names
+        assert json.loads(folder.headers["x-storyboard-export"])["files"] == [stem]
+        film = api.get(f"/api/projects/{project['id']}/export", params={"format": "mp4"})
+        packed = zipfile.ZipFile(io.BytesIO(film.content))
+        assert packed.namelist() == [f"{stem}.mp4", f"{stem}.srt"]
+        assert json.loads(film.headers["x-storyboard-export"])["files"] == packed.namelist()
+        assert packed.read(f"{stem}.mp4")[4:8] == b"ftyp"
         bad = api.get(f"/api/projects/{project['id']}/export", params={"format": "gif"})
         assert bad.status_code == 422 and "unknown format 'gif'" in bad.json()["error"]
 

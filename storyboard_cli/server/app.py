@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import threading
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -91,6 +92,15 @@ class ServiceRoute(APIRoute):
                 return JSONResponse({"error": message}, status_code=status)
 
         return answer
+
+
+def zip_files(files: list[Path], archive: Path) -> Path:
+    """One zip of `files` (folders with what they hold), each under its own name."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed:
+        for top in files:
+            for item in [top, *sorted(top.rglob("*"))] if top.is_dir() else [top]:
+                packed.write(item, item.relative_to(top.parent).as_posix())
+    return archive
 
 
 def is_api(path: str) -> bool:
@@ -182,22 +192,26 @@ def create_app(config: Config, token: str | None = None,
     def export(project: str, fmt: str = Query("html", alias="format"), paper: str = "a4",
                orientation: str = "landscape", layout: str = "3x2", upload: bool = False
                ) -> FileResponse:
-        """The board as a file: html, pdf, mp4, storyboarder (a zip of its folder) or zip.
-        The export object (frames, empty frames, and with upload its key and link) is in the
-        X-Storyboard-Export header."""
+        """The board as a file: html, pdf, mp4, storyboarder or zip. An export of several
+        files (a Storyboarder folder; an mp4 and its .srt subtitles) comes as one zip of
+        them. The export object (frames, empty frames, its files' names, and with upload
+        its key and link) is in the X-Storyboard-Export header."""
         from storyboard_cli.board.export import CONTENT_TYPES
 
         folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
         try:
             done = services().export(project, fmt, folder, paper=paper,
                                      orientation=orientation, layout=layout, upload=upload)
+            files = [Path(f) for f in done["files"]]
             path = Path(done["path"])
-            if path.is_dir():
-                path = Path(shutil.make_archive(str(path), "zip", path.parent, path.name))
+            if path.is_dir() or len(files) > 1:
+                path = zip_files(files, folder / f"{path.name}.zip")
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        summary = {k: v for k, v in done.items() if k not in ("path", "files")}
+        # The server's paths mean nothing to the client: only the files' names.
+        summary = {**{k: v for k, v in done.items() if k != "path"},
+                   "files": [f.name for f in files]}
         return FileResponse(
             path, filename=path.name,
             media_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
