@@ -57,8 +57,8 @@ def start_serve(stack: QueueStack, token: str, *args: str) -> tuple[services.Pro
         holder["port"] = services.free_port()
         return services.Process(
             "serve", [*storyboard_argv(), "serve", "--port", str(holder["port"]), *args],
-            stack.root / "serve.log", env={**stack.env, "STORYBOARD_API_TOKEN": token},
-            cwd=stack.root)
+            stack.root / f"serve-{holder['port']}.log",
+            env={**stack.env, "STORYBOARD_API_TOKEN": token}, cwd=stack.root)
 
     proc = services.start_with_retry(
         make, lambda p: services.http_ok(f"http://127.0.0.1:{holder['port']}/healthz"),

@@ -14,6 +14,7 @@ import sys
 import zipfile
 
 import httpx
+import pytest
 from fixtures_queue import storyboard_argv
 from fixtures_serve import read_events
 
@@ -391,3 +392,41 @@ def test_behind_a_proxys_root_path_with_cors_configured(served):
             assert "access-control-allow-origin" not in other.headers
     finally:
         proc.stop()
+
+
+def test_serve_stops_soon_on_sigterm_though_an_event_stream_is_open(served):
+    import signal
+    import threading
+    import time
+
+    from fixtures_serve import start_serve
+
+    store = served.stack.store()
+    try:  # a task no worker will take: its stream stays open
+        project = store.create_project("never runs", "One.", "movie")
+        task = store.create_task("storyboard", project["id"])
+    finally:
+        store.close()
+    proc, url = start_serve(served.stack, served.token)
+    opened = threading.Event()
+
+    def listen() -> None:
+        with httpx.Client(base_url=url, headers=served.headers, timeout=30) as api, \
+                api.stream("GET", f"/api/tasks/{task['id']}/events") as answer:
+            opened.set()
+            for _ in answer.iter_lines():
+                pass
+
+    listener = threading.Thread(target=lambda: pytest.raises(httpx.HTTPError, listen),
+                                daemon=True)
+    listener.start()
+    try:
+        assert opened.wait(10)
+        started = time.monotonic()
+        proc.popen.send_signal(signal.SIGTERM)
+        proc.popen.wait(15)
+        assert time.monotonic() - started < 8
+    finally:
+        proc.stop()
+    listener.join(10)
+    assert not listener.is_alive()  # the stream was closed, not left hanging

@@ -12,6 +12,7 @@ from storyboard_cli import output
 from storyboard_cli.commands.common import Command, Context, command, common_options
 from storyboard_cli.errors import UsageError
 
+SHUTDOWN_S = 3
 INSTALL_HINT = "storyboard serve needs the server extra: pip install 'storyboard[server]'"
 
 
@@ -78,8 +79,10 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
     output.info(f"storyboard serve: {where} (API docs: {where}docs); "
                 + ("every /api request needs the API token" if token
                    else "no API token set: reachable from this machine only"))
+    # An event stream lasts as long as its task: on Ctrl+C or SIGTERM, streams still open
+    # after SHUTDOWN_S are closed instead of keeping the server up.
     uvicorn.run(create_app(cfg, token), host=host, port=port, root_path=root_path,
-                log_level="debug" if debug else "info")
+                log_level="debug" if debug else "info", timeout_graceful_shutdown=SHUTDOWN_S)
 
 
 def register(group: click.Group) -> None:
