@@ -418,16 +418,13 @@ class LocalService:
 
     def board(self, project: str) -> Iterator[str]:
         """The project's board as the page of `export --format html` (one template), its
-        frames fresh links instead of embedded images: the web board of `storyboard serve`,
-        in pieces."""
+        frames links (renewed when about to expire) instead of embedded images: the web
+        board of `storyboard serve`, in pieces."""
         from storyboard_cli.board.html import page
         from storyboard_cli.board.panels import link_panels, missing_reasons
         from storyboard_cli.board.sheet import sheet
 
-        try:
-            view = self.links(project)
-        except ConfigError:  # no S3 credentials here: the links stored at render time
-            view = self.project(project)
+        view = self.project(project)
         shown = view["shots_task"]
         reasons = missing_reasons(self.store.task_renders(shown["id"])) if shown else {}
         return page(sheet(view), view["cast"], link_panels(view["shots"], reasons),

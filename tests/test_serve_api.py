@@ -216,6 +216,13 @@ def test_exports_download_as_files_with_the_export_object_in_a_header(served):
         assert "path" not in summary and summary["files"] == [f"export-me-{project['id']}.html"]
         assert html.text.count("data:image/png;base64,") == shots  # embedded, as exported
 
+        # The web board is the same page, its frames links instead of embedded images.
+        board = api.get(f"/api/projects/{project['id']}/board").text
+        assert board.count('<article class="panel"') == html.text.count('<article class="panel"')
+        assert board.count('<img src="http://127.0.0.1:') == shots and "data:image" not in board
+        assert board.split("<style>")[1].split("</style>")[0] == \
+            html.text.split("<style>")[1].split("</style>")[0]
+
         # Several files come as one zip: a Storyboarder folder, an animatic and its subtitles.
         stem = f"export-me-{project['id']}"
         folder = api.get(f"/api/projects/{project['id']}/export",
