@@ -14,6 +14,7 @@ import sys
 import zipfile
 
 import httpx
+import pytest
 from fixtures_queue import storyboard_argv
 from fixtures_serve import read_events
 
@@ -438,3 +439,34 @@ def test_serve_stops_soon_on_sigterm_though_an_event_stream_is_open(served):
         proc.stop()
     listener.join(10)
     assert not listener.is_alive()  # the stream was closed, not left hanging
+
+
+def test_the_connections_of_retired_worker_threads_are_closed(tmp_path):
+    """The server's thread pool retires idle threads; their store connections do not pile up."""
+    import sqlite3
+    import threading
+
+    from storyboard_cli.config import load_config
+    from storyboard_cli.server.app import Services
+
+    (tmp_path / "storyboard.toml").write_text('[store]\npath = "storyboard.db"\n')
+    services = Services(load_config(tmp_path / "storyboard.toml", environ={}))
+    used = []
+
+    def request() -> None:
+        service = services()
+        service.list_projects()
+        used.append(service)
+
+    for _ in range(4):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    assert len(services.by_thread) == 1 and len(set(map(id, used))) == 4
+    for retired in used[:-1]:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            retired.store.conn.execute("select 1")
+    used[-1].list_projects()
+    services.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        used[-1].store.conn.execute("select 1")

@@ -48,20 +48,25 @@ EXPORT_HEADER = "X-Storyboard-Export"
 
 
 class Services:
-    """A LocalService per worker thread, made on first use and closed when the app stops."""
+    """A LocalService per worker thread, made on first use. The pool retires threads idle for
+    a while (anyio: 10 s): a new one's service replaces theirs, whose connections are closed
+    then, so bursts of traffic never pile up open connections. All are closed when the app
+    stops."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.local = threading.local()
         self.lock = threading.Lock()
-        self.made: list[LocalService] = []
+        self.by_thread: dict[threading.Thread, LocalService] = {}
 
     def __call__(self) -> LocalService:
-        service = getattr(self.local, "service", None)
+        thread = threading.current_thread()
+        service = self.by_thread.get(thread)
         if service is None:
-            service = self.local.service = self.new()
+            service = self.new()
             with self.lock:
-                self.made.append(service)
+                for gone in [t for t in self.by_thread if not t.is_alive()]:
+                    self.by_thread.pop(gone).close()
+                self.by_thread[thread] = service
         return service
 
     def new(self) -> LocalService:
@@ -70,9 +75,9 @@ class Services:
 
     def close(self) -> None:
         with self.lock:
-            for service in self.made:
+            for service in self.by_thread.values():
                 service.close()
-            self.made.clear()
+            self.by_thread.clear()
 
 
 class ServiceRoute(APIRoute):
