@@ -161,6 +161,20 @@ class StackConfig:
 
 
 @dataclass
+class ServerConfig:
+    """`storyboard serve` (the HTTP API and web page), and where a client's --server points."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: list[str] = field(default_factory=list)
+    # Requests with a larger body are refused with 413.
+    max_body_bytes: int = 1_048_576
+    url: str = _env("STORYBOARD_SERVER", "STORYBOARD_SERVER_URL", default="")
+    api_token: str = _secret("STORYBOARD_API_TOKEN")
+
+
+@dataclass
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
@@ -172,6 +186,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     frp: FrpConfig = field(default_factory=FrpConfig)
     stack: StackConfig = field(default_factory=StackConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     # Where the settings came from; relative paths resolve against its directory.
     source: Path | None = None
 
@@ -226,6 +241,14 @@ def redact_url(url: str) -> str:
         netloc = f"{user}:{REDACTED}@{host}" if has_password else f"{REDACTED}@{host}"
     query = _SECRET_QUERY.sub(rf"\1{REDACTED}", parts.query)
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
+
+
+def redact_urls(text: str) -> str:
+    """A message with every URL in it redacted (redact_url), for answers and logs."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
 
 
 def _sections(cfg: Config) -> list[tuple[str, Any]]:
@@ -470,7 +493,7 @@ def validate(cfg: Config, where: str) -> None:
         ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
         ("limits", "max_story_bytes"), ("limits", "max_shots"), ("limits", "max_prompt_chars"),
-        ("stack", "workers"),
+        ("stack", "workers"), ("server", "port"), ("server", "max_body_bytes"),
     ]
     for section, key in positive:
         if getattr(getattr(cfg, section), key) <= 0:
