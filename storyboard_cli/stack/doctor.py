@@ -16,6 +16,8 @@ On the host (the default):
             token, and refuses a request without one
   daemon-bucket  the daemon's own bucket check (its settings live on the GPU box)
   bucket    from here: write an object, read it back, presign a GET and fetch it, delete it
+  serve     the HTTP API (`storyboard serve`: the stack's, or $STORYBOARD_SERVER's): /healthz
+            answers, /api accepts STORYBOARD_API_TOKEN and refuses a request without it
 
 With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model,
 bucket (the daemon's own check), frps (reachable from the GPU box) and frpc; it opens no store.
@@ -133,7 +135,7 @@ class Doctor:
             suffix = "" if len(urls) == 1 else f":{self.label(url)}"
             run_steps([(f"daemon{suffix}", lambda url=url: self.check_daemon(url)),
                        (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url))])
-        run_steps([("bucket", self.check_bucket)])
+        run_steps([("bucket", self.check_bucket), ("serve", self.check_serve)])
         return checks
 
     def label(self, url: str) -> str:
@@ -360,6 +362,55 @@ class Doctor:
             return probe_bucket(self.cfg.s3, timeout=TIMEOUT)
         except BucketProblem as exc:
             raise Failed(str(exc), exc.hint) from None
+
+
+    def check_serve(self) -> str:
+        import httpx
+
+        from storyboard_cli.remote import server_label
+        from storyboard_cli.stack.supervisor import serve_url
+
+        cfg = self.cfg
+        url = cfg.server.url
+        if not url and cfg.stack.serve and (cfg.state_dir / "run" / "serve.json").is_file():
+            url = serve_url(cfg)
+        if not url:
+            raise Skipped("no `storyboard serve` to check: the stack runs none and "
+                          "STORYBOARD_SERVER is not set")
+        where, token = server_label(url), cfg.server.api_token
+        try:
+            with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
+                health = http.get("/healthz")
+                anonymous = http.get("/api/workers")
+                authed = http.get("/api/workers", headers={"Authorization": f"Bearer {token}"}
+                                  ) if token else None
+        except httpx.TransportError as exc:
+            raise Failed(f"{where}: {_reason(exc)}",
+                         "start it: `storyboard up` (or `storyboard serve`); check "
+                         "STORYBOARD_SERVER / [server] port") from None
+        if health.status_code != 200:
+            raise Failed(f"{where}/healthz answered {health.status_code}",
+                         "something other than `storyboard serve` answers there: check "
+                         "STORYBOARD_SERVER / [server] port")
+        if authed is None:
+            if anonymous.status_code == 200:
+                raise _Warn(f"{where}: answers /api without a token (loopback only)")
+            raise Failed(f"{where} requires an API token; STORYBOARD_API_TOKEN is not set",
+                         "set STORYBOARD_API_TOKEN to the server's token; `storyboard up` "
+                         "generates one for a local stack")
+        if authed.status_code in (401, 403):
+            raise Failed(f"{where} refused our API token",
+                         "STORYBOARD_API_TOKEN differs from the one `storyboard serve` runs "
+                         "with")
+        if authed.status_code != 200:
+            raise Failed(f"{where}/api/workers answered {authed.status_code}",
+                         "see the server's log")
+        if anonymous.status_code not in (401, 403):
+            raise _Warn(f"{where}: token accepted, but /api answers without one too: the "
+                        "server runs without STORYBOARD_API_TOKEN")
+        listening = "workers listening" if authed.json().get("listening") else \
+            "no worker listening"
+        return f"{where}: token accepted, {listening}"
 
 
 class _Warn(Exception):
