@@ -14,6 +14,7 @@ by its scheme, host and port only, and any text that comes back is scrubbed of b
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -281,7 +282,6 @@ class RemoteService:
 
         board.options(fmt, paper, orientation, layout)  # bad options: refused before asking
         path = board.destination(self.project(project), fmt, out, force)
-        targets = [path, *board.companions(fmt, path)]
         params = {"format": fmt, "paper": paper, "orientation": orientation, "layout": layout,
                   "upload": "true" if upload else None}
         work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
@@ -295,13 +295,16 @@ class RemoteService:
                         resp.read()
                         self._check(resp)
                     meta = json.loads(resp.headers.get(EXPORT_HEADER) or "{}")
+                    packed = fmt != "zip" and resp.headers.get(
+                        "Content-Type", "").startswith("application/zip")
                     _save(resp, download, progress)
             except httpx.TransportError as exc:
                 raise self._unreachable(exc) from None
-            if meta.get("packed") == "zip":
-                placed = _unpack(download, work / "files", meta["files"], targets)
-            else:
-                placed = [(download, path)]
+            # A folder export (storyboarder), or one with files beside it (mp4's .srt),
+            # comes as a zip of them: unpacked to where the local export puts them.
+            placed = _unpack(download, work / "files", meta.get("files"),
+                             [path, *board.companions(fmt, path)]) if packed \
+                else [(download, path)]
             for source, target in placed:
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -310,7 +313,8 @@ class RemoteService:
             shutil.rmtree(work, ignore_errors=True)
         from storyboard_cli.service import board_bytes
 
-        answer = {k: v for k, v in meta.items() if k not in ("packed", "files")}
+        targets = [target for _, target in placed]
+        answer = {k: v for k, v in meta.items() if k != "files"}
         return {**answer, "format": fmt, "path": str(path),
                 "files": [str(t) for t in targets],
                 "bytes": sum(board_bytes(t) for t in targets)}
@@ -330,17 +334,22 @@ def _save(resp: httpx.Response, target: Path, progress: Callable[[int, int], Non
                 progress(done, max(total, done))
 
 
-def _unpack(archive: Path, folder: Path, names: list[str], targets: list[Path]
+def _unpack(archive: Path, folder: Path, names: list[str] | None, targets: list[Path]
             ) -> list[tuple[Path, Path]]:
-    """A packed export (several files, or a folder) unpacked: each of the server's `names`
-    (relative to its export folder) becomes the local target in the same place."""
-    if len(names) != len(targets):
-        raise ServiceUnavailable(f"the server sent {len(names)} export file(s), expected "
-                                 f"{len(targets)}: is it the same storyboard version?")
+    """A packed export unpacked: its top-level entries (`names` in the server's order, the
+    export first; else the zip's own) become the local targets, in order."""
     with zipfile.ZipFile(archive) as zf:
-        for member in zf.namelist():
-            top = member.split("/", 1)[0]
-            if top not in names or ".." in member.split("/"):
-                raise ServiceUnavailable(f"the server's export holds an unexpected {member!r}")
+        members = zf.namelist()
+        tops = list(dict.fromkeys(m.split("/", 1)[0] for m in members))
+        names = names or tops
+        if set(tops) != set(names) or len(names) > len(targets) or any(
+                ".." in m.split("/") or m.startswith("/") for m in members):
+            raise ServiceUnavailable("the server's export is not the packed export expected: "
+                                     "is it the same storyboard version?")
         zf.extractall(folder)
-    return [(folder / name, target) for name, target in zip(names, targets, strict=True)]
+    placed = list(zip(names, targets, strict=False))
+    for name, target in placed:
+        # A folder export names its main file after itself (NAME/NAME.storyboarder).
+        for inner in (folder / name).glob(f"{glob.escape(name)}.*"):
+            inner.rename(inner.with_name(target.name + inner.name[len(name):]))
+    return [(folder / name, target) for name, target in placed]

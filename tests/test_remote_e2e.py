@@ -101,6 +101,7 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     pid = str(project["id"])
     names.update({str(where): "<here>", pid: "<project>"})
     task, generated = step("generate", "generate", pid, "--timeout", "60")
+    names[task["id"]] = "<task>"
     # The progress came as plain lines on stderr (piped): one per shot, then the outcome.
     assert generated.stderr.count(" done (") == len(task["shots"]) >= 3
     assert f"task {task['id'][:8]}: succeeded" in generated.stderr
@@ -117,6 +118,13 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     board = Path(exported["path"])
     assert board == where / "board.html" and board.stat().st_size == exported["bytes"]
     assert board.read_text(encoding="utf-8").count("<img") == len(task["shots"])
+    # A folder export comes as a zip and is unpacked where the local one writes its folder.
+    folder, _ = step("export storyboarder", "export", pid, "--format", "storyboarder", "-o",
+                     "board")
+    made = sorted(p.relative_to(where / "board").as_posix()
+                  for p in (where / "board").rglob("*") if p.is_file())
+    steps["storyboarder folder"] = (len(made), sorted({Path(p).suffix for p in made}))
+    assert Path(folder["path"]) == where / "board" and "board.storyboarder" in made
     step("refused: export over a file", "export", pid, "--format", "html", "-o", "board.html")
     step("refused: unknown project", "show", "987654")
     step("refused: unknown task", "status", "0123456789abcdef0123456789abcdef")
@@ -138,7 +146,7 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
     for name in local:
         assert remote[name] == local[name], name
     # The laptop has nothing of the system: no store, no settings.
-    assert sorted(p.name for p in away.iterdir()) == ["board.html", "story.txt"]
+    assert sorted(p.name for p in away.iterdir()) == ["board", "board.html", "story.txt"]
     # `list` through --server (given after the command) shows both projects, as locally.
     listed = laptop(away, {"STORYBOARD_API_TOKEN": TOKEN})("list", "--server", served.url,
                                                            "--json")
