@@ -234,6 +234,8 @@ class Part:
     ready: Callable[[], bool]
     timeout: float
     needs: tuple[str, ...] = ()
+    # Started once these have settled, healthy or not: only to spread the start-up's CPU.
+    after: tuple[str, ...] = ()
     env: dict[str, str] | None = None
     after_ready: Callable[[], None] | None = None
     # Set instead of argv when the program is not installed: reported when it must start.
@@ -426,14 +428,16 @@ class Stack:
                               needs=("frpc",), env=frp_env, missing=visitor_argv[1],
                               check="the daemon does not answer through it"))
         if cfg.stack.serve:
-            # Needs nothing to start: it answers 503 for what Redis or the bucket must do
-            # until they are up, so it starts beside them and `up` stays quick.
+            # Needs nothing (it answers 503 for what Redis or the bucket must do until they
+            # are up), but starts after the daemon: on a small machine the two heaviest
+            # start-ups (Python + FastAPI each) would slow each other, while the tunnel's
+            # login, next, mostly waits.
             parts.append(Part(
                 "serve", [*console_script("storyboard", "storyboard_cli.cli"), "serve",
                           *config_args, "--host", cfg.server.host,
                           "--port", str(cfg.server.port)],
                 self.serve_url, lambda: services.http_ok(f"{self.serve_url}/healthz"), 30,
-                env={**self.env, "STORYBOARD_REDIS_URL": redis_url},
+                after=("daemon",), env={**self.env, "STORYBOARD_REDIS_URL": redis_url},
                 check="its /healthz does not answer"))
         worker_env = {**self.env, "STORYBOARD_DAEMON_URL": self.tunnel_url,
                       "STORYBOARD_REDIS_URL": redis_url}
@@ -500,7 +504,7 @@ class Stack:
         for part in self.parts(redis_url, workers):
             if part.name in done:
                 continue
-            for need in part.needs:
+            for need in (*part.needs, *part.after):
                 settle(need)
             blocked = [n for n in part.needs if n in done and not done[n].ok]
             if blocked:
