@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[daemon,diffusion,export,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[daemon,diffusion,export,server,dev]'
 	touch $(STAMP)
 
 system-deps:

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from gpu_daemon import __version__, schemas
-from gpu_daemon.auth import BearerAuth, BodyLimit
+from gpu_daemon.auth import BearerAuth, BodyLimit, validation_message
 from gpu_daemon.images import ImageBackend, RenderJob
 from gpu_daemon.images.batching import RenderQueue
 from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError, check_bucket
@@ -204,14 +204,6 @@ def render_failure_status(exc: Exception) -> int:
     return 422 if isinstance(exc, ValueError) else 500
 
 
-def _readable(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-    return "invalid request: " + "; ".join(parts)
-
-
 async def _answer(
     request: Request, work: Callable[[Emit | None], Awaitable[BaseModel]]
 ) -> Response:
@@ -266,7 +258,7 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _readable(exc)}, status_code=422)
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

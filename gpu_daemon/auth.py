@@ -4,6 +4,10 @@
   compared in constant time; anything else is 401.
 - BodyLimit: a body larger than the limit is 413, whether announced by Content-Length or
   only discovered while it streams in (chunked uploads carry no length).
+
+The GPU daemon and `storyboard serve` both use them; each says which paths are guarded, which
+setting holds the limit, and the key of its JSON error answers ("detail" or "error"); both
+word an invalid body the same way (validation_message).
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from fastapi.exceptions import RequestValidationError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,8 +38,9 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]],
+                  key: str = "detail") -> None:
+    body = json.dumps({key: detail}).encode()
     await send({
         "type": "http.response.start",
         "status": status,
@@ -50,33 +58,50 @@ def token_matches(header: bytes | None, token: bytes) -> bool:
     return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), token)
 
 
+def app_path(scope: Scope) -> str:
+    """The request's path inside the app, without the root path a proxy mounts it under."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _not_public(path: str) -> bool:
+    return path not in PUBLIC_PATHS
+
+
 class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, *,
+                 guarded: Callable[[str], bool] = _not_public,
+                 variable: str = "STORYBOARD_DAEMON_TOKEN", key: str = "detail") -> None:
         self.app = app
-        # None only with --insecure-no-token.
+        # None only with --insecure-no-token (the daemon) or no token set (serve).
         self.token = token.encode() if token is not None else None
+        self.guarded = guarded
+        self.refusal = f"missing or wrong bearer token ({variable})"
+        self.key = key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and self.token is not None
-            and scope["path"] not in PUBLIC_PATHS
+            and self.guarded(app_path(scope))
             and not token_matches(_header(scope, b"authorization"), self.token)
         ):
-            await _answer(send, 401, "missing or wrong bearer token (STORYBOARD_DAEMON_TOKEN)",
-                          [(b"www-authenticate", b"Bearer")])
+            await _answer(send, 401, self.refusal, [(b"www-authenticate", b"Bearer")], self.key)
             return
         await self.app(scope, receive, send)
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, *, setting: str = "daemon.max_body_bytes",
+                 key: str = "detail") -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.setting = setting
+        self.key = key
 
     def _too_large(self, size: int | str) -> str:
         return f"request body of {size} bytes is over the limit of {self.max_bytes} bytes " \
-               "(daemon.max_body_bytes)"
+               f"({self.setting})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,10 +112,11 @@ class BodyLimit:
             try:
                 size = int(declared)
             except ValueError:
-                await _answer(send, 400, "invalid Content-Length header", [])
+                await _answer(send, 400, "invalid Content-Length header", [], self.key)
                 return
             if size > self.max_bytes:
-                await _answer(send, 413, self._too_large(size), [(b"connection", b"close")])
+                await _answer(send, 413, self._too_large(size), [(b"connection", b"close")],
+                              self.key)
                 return
         seen = 0
 
@@ -105,3 +131,12 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """An invalid body as one line: `invalid request: title: Field required; ...`."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "invalid request: " + "; ".join(parts)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import board, projects, stack, tasks
+from storyboard_cli.commands import board, projects, serve, stack, tasks
 from storyboard_cli.commands.common import Group, service_options
 
 
@@ -39,6 +39,7 @@ projects.register(cli)
 tasks.register(cli)
 board.register(cli)
 stack.register(cli)
+serve.register(cli)
 
 
 def main() -> None:

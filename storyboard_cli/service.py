@@ -55,8 +55,8 @@ class Service(Protocol):
     def cast(self, project: str) -> list[dict[str, Any]]: ...
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]: ...
-    def generate(self, project: str, style: str | None = None,
-                 no_images: bool = False) -> dict[str, Any]: ...
+    def generate(self, project: str, style: str | None = None, no_images: bool = False,
+                 story_text: str | None = None) -> dict[str, Any]: ...
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
@@ -171,6 +171,15 @@ class LocalService:
                        aspect: str | None = None) -> dict[str, Any]:
         """A new project (its frame aspect: [images] aspect unless given); the project
         object."""
+        self.check_story(story_text)
+        aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
+        project = self.store.create_project(check_title(title), story_text,
+                                            check_line(style.strip(), "the style") or "movie",
+                                            aspect)
+        return self.store.project_view(project["id"])
+
+    def check_story(self, story_text: str) -> str:
+        """A story as stored: not empty, within [limits] max_story_bytes."""
         limit = self.config.limits.max_story_bytes
         size = len(story_text.encode("utf-8"))
         if size > limit:
@@ -178,11 +187,7 @@ class LocalService:
                              "(limits.max_story_bytes)")
         if not story_text.strip():
             raise UsageError("the story is empty; write the story first")
-        aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
-        project = self.store.create_project(check_title(title), story_text,
-                                            check_line(style.strip(), "the style") or "movie",
-                                            aspect)
-        return self.store.project_view(project["id"])
+        return story_text
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
@@ -284,14 +289,19 @@ class LocalService:
 
     # --- tasks -------------------------------------------------------------------------------
 
-    def generate(self, project: str, style: str | None = None,
-                 no_images: bool = False) -> dict[str, Any]:
-        """Queue a storyboard task for a project; the queued answer."""
-        from storyboard_cli.tasks.jobs import submit_storyboard
+    def generate(self, project: str, style: str | None = None, no_images: bool = False,
+                 story_text: str | None = None) -> dict[str, Any]:
+        """Queue a storyboard task for a project; the queued answer. With story_text, the
+        project's story is replaced by it first (the original API's generate-storyboard)."""
+        from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
 
         project_id = self.store.find_project(project)["id"]
-        task = submit_storyboard(self.store, self.redis, self.config, project_id,
-                                 check_line(style.strip(), "the style") if style else None,
+        style = check_line(style.strip(), "the style") if style else None
+        if story_text:
+            self.check_story(story_text)
+            check_redis(self.redis, self.config.redis.url)  # Redis down: the story stays
+            self.store.set_story(project_id, story_text)
+        task = submit_storyboard(self.store, self.redis, self.config, project_id, style,
                                  no_images)
         return queued_answer(task["id"])
 
@@ -410,6 +420,23 @@ class LocalService:
             answer.update(board.upload(s3, self.config.s3, view, path,
                                        self.config.s3.link_expiry))
         return answer
+
+    def board(self, project: str) -> Iterator[str]:
+        """The project's board as the page of `export --format html` (one template), its
+        frames fresh links instead of embedded images: the web board of `storyboard serve`,
+        in pieces."""
+        from storyboard_cli.board.html import page
+        from storyboard_cli.board.panels import link_panels, missing_reasons
+        from storyboard_cli.board.sheet import sheet
+
+        try:
+            view = self.links(project)
+        except ConfigError:  # no S3 credentials here: the links stored at render time
+            view = self.project(project)
+        shown = view["shots_task"]
+        reasons = missing_reasons(self.store.task_renders(shown["id"])) if shown else {}
+        return page(sheet(view), view["cast"], link_panels(view["shots"], reasons),
+                    "storyboard serve")
 
     def workers_listening(self) -> bool:
         """Whether any worker takes jobs from the plan queue (queued tasks would wait)."""

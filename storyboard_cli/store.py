@@ -378,6 +378,10 @@ class Store:
         with self._write() as c:
             c.execute("update projects set title = ? where id = ?", [title, project_id])
 
+    def set_story(self, project_id: int, story: str) -> None:
+        with self._write() as c:
+            c.execute("update projects set story = ? where id = ?", [story, project_id])
+
     def project_object_keys(self, project_id: int) -> list[str]:
         """Every bucket object the store knows the project made: each render's image and each
         storyboard task's shot-list script."""

@@ -27,7 +27,8 @@ import pytest  # noqa: E402
 from storyboard_cli.stack import services  # noqa: E402
 
 # Fixture modules of each tier (tests/fixtures_*.py); add yours here.
-pytest_plugins: list[str] = ["fixtures_daemon", "fixtures_queue", "fixtures_llm", "fixtures_stack"]
+pytest_plugins: list[str] = ["fixtures_daemon", "fixtures_queue", "fixtures_llm", "fixtures_stack",
+                             "fixtures_serve"]
 
 # Secrets from the developer's shell or a .env must not leak into tests.
 for _var in ("STORYBOARD_CONFIG", "ACCESS_KEY", "SECRET_KEY", "ENDPOINT", "TOS_BUCKET",

@@ -54,6 +54,15 @@ def missing_reasons(renders: Iterable[dict[str, Any]]) -> dict[int, str]:
     return reasons
 
 
+def link_panels(shots: list[dict[str, Any]], reasons: dict[int, str] | None = None
+                ) -> list[Panel]:
+    """The panels of `shots` with their frames as the shots' links (the web board): nothing
+    is read from the bucket."""
+    reasons = reasons or {}
+    return [Panel(shot, url=shot["image_url"]) if shot["image_url"] else
+            Panel(shot, missing=reasons.get(shot["id"], NOT_RENDERED)) for shot in shots]
+
+
 def read_panels(
     shots: list[dict[str, Any]], fetch: Fetch, reasons: dict[int, str] | None = None,
     progress: Progress | None = None, readers: int = READERS, read_ahead: int = READ_AHEAD,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from storyboard_cli.errors import Interrupted, WaitTimeout
@@ -53,6 +53,16 @@ class Snapshot:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot as plain data: what the events stream of `storyboard serve` sends,
+        and from_json reads back (the CLI's bars against a remote server)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+        return cls(data["task_id"], data["status"], data["error"],
+                   tuple(ShotState(**shot) for shot in data["shots"]))
 
 
 def snapshot(store: Store, task_id: str) -> Snapshot:

@@ -1,0 +1,69 @@
+"""serve: the HTTP API and the web board (storyboard_cli/server), under uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import click
+
+from storyboard_cli import output
+from storyboard_cli.commands.common import Command, Context, command, common_options
+from storyboard_cli.errors import UsageError
+
+INSTALL_HINT = "storyboard serve needs the server extra: pip install 'storyboard[server]'"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (a name other than localhost may resolve
+    to anything, so it counts as reachable)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve", cls=Command)
+@click.option("--host", help="Address to listen on [default: server.host, 127.0.0.1]; any "
+              "other than loopback needs STORYBOARD_API_TOKEN.")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port [default: server.port, 8080].")
+@click.option("--root-path", default="", metavar="PATH",
+              help="The path a reverse proxy serves this under, e.g. /storyboard.")
+@common_options
+@command
+def serve(host: str | None, port: int | None, root_path: str, config: Path | None,
+          json_out: bool, debug: bool) -> None:
+    """Serve the HTTP API (the original system's endpoints and the rest, /docs) and the web
+    board at /, over this machine's store, Redis and bucket. With STORYBOARD_API_TOKEN set,
+    every /api request needs `Authorization: Bearer <token>`. Runs until Ctrl+C.
+
+    \b
+    Example: STORYBOARD_API_TOKEN=$(openssl rand -hex 32) storyboard serve --port 8080
+    """
+    try:
+        import uvicorn
+
+        from storyboard_cli.server.app import TOKEN_VARIABLE, create_app
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    cfg = Context(config).config
+    host = host or cfg.server.host
+    port = port or cfg.server.port
+    token = cfg.server.api_token
+    if not token and not is_loopback(host):
+        raise UsageError(f"--host {host} can be reached from other machines: set "
+                         f"{TOKEN_VARIABLE} (a long random string) first, or keep 127.0.0.1")
+    root_path = root_path.rstrip("/")
+    where = f"http://{host}:{port}{root_path}/"
+    output.info(f"storyboard serve: {where} (API docs: {where}docs); "
+                + ("every /api request needs the API token" if token
+                   else "no API token set: reachable from this machine only"))
+    uvicorn.run(create_app(cfg, token), host=host, port=port, root_path=root_path,
+                log_level="debug" if debug else "info")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(serve)

@@ -1,0 +1,299 @@
+"""The FastAPI app of `storyboard serve`: the routes of the HTTP API (README, "HTTP API"), each a
+call of one LocalService method answering what it returns, and the web page.
+
+Guards, outermost first: CORS (only with [server] cors_origins), the bearer token on every
+/api route (when one is set; constant-time compare), the body limit ([server]
+max_body_bytes, 413). Errors answer {"error": "<one line>"} (errors.py).
+
+A store connection serves one thread at a time: each worker thread of the pool that runs the
+routes has its own LocalService, and each event stream one of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from anyio import CapacityLimiter, to_thread
+from fastapi import APIRouter, FastAPI, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+
+from gpu_daemon.auth import BearerAuth, BodyLimit, validation_message
+from storyboard_cli import __version__
+from storyboard_cli.config import Config
+from storyboard_cli.server import events, page
+from storyboard_cli.server.bodies import (
+    CastChange,
+    GenerateShot,
+    GenerateStoryboard,
+    NewProject,
+    Rename,
+)
+from storyboard_cli.server.errors import status_and_message
+from storyboard_cli.service import LocalService
+
+TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
+EXPORT_HEADER = "X-Storyboard-Export"
+
+
+class Services:
+    """A LocalService per worker thread, made on first use and closed when the app stops."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.made: list[LocalService] = []
+
+    def __call__(self) -> LocalService:
+        service = getattr(self.local, "service", None)
+        if service is None:
+            service = self.local.service = self.new()
+            with self.lock:
+                self.made.append(service)
+        return service
+
+    def new(self) -> LocalService:
+        """A service of its own (an event stream's), closed by whoever asked for it."""
+        return LocalService(self.config, create_store=True)
+
+    def close(self) -> None:
+        with self.lock:
+            for service in self.made:
+                service.close()
+            self.made.clear()
+
+
+class ServiceRoute(APIRoute):
+    """A route whose failures answer {"error": ...} with their status (errors.py), never a
+    traceback; invalid bodies and unknown paths go to the app's handlers."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (RequestValidationError, HTTPException):
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+                status, message = status_and_message(exc)
+                return JSONResponse({"error": message}, status_code=status)
+
+        return answer
+
+
+def is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def create_app(config: Config, token: str | None = None,
+               heartbeat_s: float = events.HEARTBEAT_S) -> FastAPI:
+    """The app over `config`'s store, Redis and bucket; with `token`, every /api route needs
+    `Authorization: Bearer <token>`."""
+    services = Services(config)
+    stream_threads = CapacityLimiter(events.STREAM_THREADS)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="storyboard", version=__version__, lifespan=lifespan,
+        description="The storyboard system's HTTP API: projects, storyboard and shot tasks, "
+        "their progress (Server-Sent Events) and exports. Every /api route needs "
+        f"`Authorization: Bearer ${TOKEN_VARIABLE}` when the server has a token. Errors "
+        'answer {"error": "<one line>"}: 404 unknown id, 422 invalid input, 413 body too '
+        "large, 401 missing or wrong token, 503 a service (Redis, the bucket) is down.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    # Declared for the docs (their Authorize button); BearerAuth below enforces it before
+    # a body is read.
+    bearer = HTTPBearer(auto_error=False, description=f"${TOKEN_VARIABLE}")
+    api = APIRouter(prefix="/api", route_class=ServiceRoute, dependencies=[Security(bearer)])
+
+    # --- projects (routes with a suffix first: a project may be named by a title with "/") --
+
+    @api.post("/projects", tags=["projects"])
+    def create_project(body: NewProject) -> JSONResponse:
+        """Create a project; the project object."""
+        return JSONResponse(services().create_project(body.title, body.story_text, body.style,
+                                                      body.aspect))
+
+    @api.get("/projects", tags=["projects"])
+    def list_projects() -> JSONResponse:
+        """Every project: id, title, style, aspect, story length, shots, last task status."""
+        return JSONResponse(services().list_projects())
+
+    @api.post("/projects/{project:path}/generate-storyboard", tags=["tasks"])
+    def generate_storyboard(project: str, body: GenerateStoryboard | None = None
+                            ) -> JSONResponse:
+        """Queue a storyboard task: plan the shot list and render every shot. Empty strings
+        mean the project's own style and story; a story given replaces the project's."""
+        body = body or GenerateStoryboard()
+        return JSONResponse(services().generate(project, body.style or None, body.no_images,
+                                                body.story_text or None))
+
+    @api.get("/projects/{project:path}/cast", tags=["projects"])
+    def cast(project: str) -> JSONResponse:
+        """The project's characters."""
+        return JSONResponse(services().cast(project))
+
+    @api.patch("/projects/{project:path}/cast", tags=["projects"])
+    def set_cast(project: str, body: CastChange) -> JSONResponse:
+        """Describe characters (new names join the cast) and remove others; the cast."""
+        return JSONResponse(services().set_cast(project, body.set, body.remove))
+
+    @api.get("/projects/{project:path}/links", tags=["projects"])
+    def links(project: str, expires: int | None = None, task: str | None = None
+              ) -> JSONResponse:
+        """Fresh presigned links for every shot and the shot-list script; the project
+        object."""
+        return JSONResponse(services().links(project, expires, task))
+
+    @api.get("/projects/{project:path}/board", tags=["projects"],
+             response_class=HTMLResponse)
+    def board(project: str) -> StreamingResponse:
+        """The board as the HTML export's page, its frames fresh links (the web page's)."""
+        return StreamingResponse(services().board(project), media_type=page.HTML)
+
+    @api.get("/projects/{project:path}/export", tags=["projects"],
+             response_class=FileResponse)
+    def export(project: str, fmt: str = Query("html", alias="format"), paper: str = "a4",
+               orientation: str = "landscape", layout: str = "3x2", upload: bool = False
+               ) -> FileResponse:
+        """The board as a file: html, pdf, mp4, storyboarder (a zip of its folder) or zip.
+        The export object (frames, empty frames, and with upload its key and link) is in the
+        X-Storyboard-Export header."""
+        from storyboard_cli.board.export import CONTENT_TYPES
+
+        folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
+        try:
+            done = services().export(project, fmt, folder, paper=paper,
+                                     orientation=orientation, layout=layout, upload=upload)
+            path = Path(done["path"])
+            if path.is_dir():
+                path = Path(shutil.make_archive(str(path), "zip", path.parent, path.name))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        summary = {k: v for k, v in done.items() if k not in ("path", "files")}
+        return FileResponse(
+            path, filename=path.name,
+            media_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
+            headers={EXPORT_HEADER: json.dumps(summary)},
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+    @api.get("/projects/{project:path}", tags=["projects"])
+    def show_project(project: str, task: str | None = None) -> JSONResponse:
+        """The project object: its story, cast, newest task and the storyboard it shows."""
+        return JSONResponse(services().project(project, task))
+
+    @api.patch("/projects/{project:path}", tags=["projects"])
+    def rename_project(project: str, body: Rename) -> JSONResponse:
+        """Give a project a new title; the project object."""
+        return JSONResponse(services().rename_project(project, body.title))
+
+    @api.delete("/projects/{project:path}", tags=["projects"])
+    def remove_project(project: str, keep_objects: bool = False) -> JSONResponse:
+        """Remove a project and (unless keep_objects) its objects in the bucket."""
+        return JSONResponse(services().remove_project(project, keep_objects))
+
+    # --- shots and tasks ---------------------------------------------------------------------
+
+    @api.post("/shots/{shot:path}/generate", tags=["tasks"])
+    def generate_shot(shot: str, body: GenerateShot | None = None) -> JSONResponse:
+        """Queue a shot_generation task: render one shot again (by shot id or
+        PROJECT/NUMBER). Empty strings mean the stored prompt and the project's style."""
+        body = body or GenerateShot()
+        return JSONResponse(services().regen_shot(shot, body.prompt or None,
+                                                  body.style or None, body.seed))
+
+    @api.get("/shots/{shot:path}", tags=["tasks"])
+    def resolve_shot(shot: str) -> JSONResponse:
+        """The id of the shot a reference (id or PROJECT/NUMBER) names."""
+        return JSONResponse({"id": services().resolve_shot(shot)})
+
+    @api.get("/tasks", tags=["tasks"])
+    def tasks(project: str | None = None, limit: int | None = None) -> JSONResponse:
+        """Task summaries, newest first: every project's, or one project's."""
+        return JSONResponse(services().tasks(project, limit))
+
+    @api.get("/tasks/{task}/events", tags=["tasks"],
+             response_class=StreamingResponse)
+    async def task_events(task: str) -> StreamingResponse:
+        """The task's progress as Server-Sent Events: `event: progress` per change, a
+        `: heartbeat` comment every 15 s, last `event: task` with the task object."""
+        service = services.new()
+        try:
+            task_id = await to_thread.run_sync(service.resolve_task, task,
+                                               limiter=stream_threads)
+        except BaseException:
+            service.close()
+            raise
+        return StreamingResponse(
+            events.task_events(service, task_id, stream_threads, heartbeat_s),
+            media_type=events.MEDIA_TYPE, headers=events.HEADERS)
+
+    @api.get("/tasks/{task}", tags=["tasks"])
+    def task(task: str) -> JSONResponse:
+        """The task object (as `storyboard status --json`); an id or a unique prefix."""
+        return JSONResponse(services().task(task))
+
+    @api.post("/tasks/{task}/retry", tags=["tasks"])
+    def retry(task: str) -> JSONResponse:
+        """Queue again what failed or was cancelled."""
+        return JSONResponse(services().retry(task))
+
+    @api.post("/tasks/{task}/cancel", tags=["tasks"])
+    def cancel(task: str) -> JSONResponse:
+        """Cancel a pending or running task."""
+        return JSONResponse(services().cancel(task))
+
+    @api.get("/workers", tags=["tasks"])
+    def workers() -> JSONResponse:
+        """Whether a worker takes the queued tasks."""
+        return JSONResponse({"listening": services().workers_listening()})
+
+    app.include_router(api)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    page.add_routes(app)
+
+    # Added last = outermost.
+    app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes,
+                       setting="server.max_body_bytes", key="error")
+    app.add_middleware(BearerAuth, token=token or None, guarded=is_api,
+                       variable=TOKEN_VARIABLE, key="error")
+    if config.server.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        # Outside the token check: a browser's preflight carries no Authorization header.
+        app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins,
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=[EXPORT_HEADER, "Content-Disposition"])
+    return app

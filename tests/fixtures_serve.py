@@ -1,0 +1,103 @@
+"""`storyboard serve` fixtures: the real command in its own process, on a free port, over the
+session's real Redis, SeaweedFS and sketch GPU daemon, with a real `storyboard worker`.
+
+- ``served``: one server for the session (API token set), its stack and an httpx client.
+- ``read_events``: a task's Server-Sent Events read to the end, as (event, data) pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fixtures_queue import QueueStack, storyboard_argv, write_stack
+
+from storyboard_cli.stack import services
+
+
+@dataclass
+class Served:
+    url: str
+    token: str
+    stack: QueueStack
+    proc: services.Process
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A client of the API sending the token (headers={} to send none)."""
+        kwargs.setdefault("headers", self.headers)
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def wait_task(self, api: httpx.Client, task_id: str, timeout: float = 60
+                  ) -> dict[str, Any]:
+        """GET /api/tasks/{id} until the task has finished; its task object."""
+        answer: dict[str, Any] = {}
+
+        def finished() -> bool:
+            answer.update(api.get(f"/api/tasks/{task_id}").json())
+            return answer["status"] in ("succeeded", "failed", "cancelled")
+
+        self.stack.wait_for(finished, timeout, f"task {task_id} to finish")
+        return answer
+
+
+def start_serve(stack: QueueStack, token: str, *args: str) -> tuple[services.Process, str]:
+    """`storyboard serve` for `stack` on a free port, ready (its /healthz answers)."""
+    holder: dict[str, int] = {}
+
+    def make() -> services.Process:
+        holder["port"] = services.free_port()
+        return services.Process(
+            "serve", [*storyboard_argv(), "serve", "--port", str(holder["port"]), *args],
+            stack.root / "serve.log", env={**stack.env, "STORYBOARD_API_TOKEN": token},
+            cwd=stack.root)
+
+    proc = services.start_with_retry(
+        make, lambda p: services.http_ok(f"http://127.0.0.1:{holder['port']}/healthz"),
+        timeout=30)
+    return proc, f"http://127.0.0.1:{holder['port']}"
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, s3_server: Any,
+           sketch_daemon: Any) -> Iterator[Served]:
+    tag = secrets.token_hex(4)
+    # Queues of its own: other tests flush and use the session's Redis database.
+    stack = write_stack(tmp_path_factory.mktemp("serve"), redis_server.url, s3_server,
+                        sketch_daemon.url, sketch_daemon.token,
+                        queue={"plan_queue": f"plan-{tag}", "render_queue": f"render-{tag}"})
+    token = secrets.token_urlsafe(24)
+    proc, url = start_serve(stack, token)
+    stack.start_worker()
+    yield Served(url, token, stack, proc)
+    proc.stop()
+    stack.stop_workers()
+
+
+def read_events(api: httpx.Client, task_id: str) -> list[tuple[str, Any]]:
+    """The task's event stream read to its end: ("progress", snapshot), ..., ("task", task
+    object); heartbeats as ("heartbeat", None)."""
+    got: list[tuple[str, Any]] = []
+    with api.stream("GET", f"/api/tasks/{task_id}/events") as answer:
+        assert answer.status_code == 200, answer.read()
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        block: list[str] = []
+        for line in answer.iter_lines():
+            if line:
+                block.append(line)
+                continue
+            if block == [": heartbeat"]:
+                got.append(("heartbeat", None))
+            elif block:
+                fields = dict(item.split(": ", 1) for item in block)
+                got.append((fields["event"], json.loads(fields["data"])))
+            block = []
+    return got

@@ -1,0 +1,321 @@
+"""`storyboard serve` as the original system's users call it: the original README's Chinese
+example bodies on the four original endpoints, answered in the original shapes (the same
+objects the CLI's --json prints), the rest of the API, its errors and its guards. One real
+server process for the session (tests/fixtures_serve.py) over real Redis, SeaweedFS, the
+sketch GPU daemon and a `storyboard worker`."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+
+import httpx
+from fixtures_queue import storyboard_argv
+from fixtures_serve import read_events
+
+# The original README's examples, byte for byte.
+ORIGINAL_PROJECT = {"title": "测试故事",
+                    "story_text": "从前有一个小女孩，她住在森林边上。有一天她在森林里迷路了。",
+                    "style": "水彩画风格"}
+ORIGINAL_GENERATE = {"style": "", "story_text": ""}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def queued(answer: httpx.Response) -> str:
+    """The queued answer of the original API, exactly; its task id."""
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"message", "task_id", "status"}
+    assert body["message"] == "Task queued successfully" and body["status"] == "pending"
+    assert UUID.fullmatch(body["task_id"])
+    return body["task_id"]
+
+
+def new_project(api: httpx.Client, **fields: str) -> dict:
+    answer = api.post("/api/projects", json={**ORIGINAL_PROJECT, **fields})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_the_four_original_endpoints_take_the_original_bodies_and_answer_the_cli_objects(
+        served):
+    stack = served.stack
+    with served.client() as api:
+        created = api.post("/api/projects", json=ORIGINAL_PROJECT)
+        assert created.status_code == 200, created.text
+        project = created.json()
+        assert {k: project[k] for k in ORIGINAL_PROJECT} == ORIGINAL_PROJECT
+        assert project == stack.json("show", str(project["id"]))  # the CLI's project object
+
+        task_id = queued(api.post(f"/api/projects/{project['id']}/generate-storyboard",
+                                  json=ORIGINAL_GENERATE))
+        task = served.wait_task(api, task_id)
+        assert task["status"] == "succeeded", task["error"]
+        assert task == stack.json("status", task_id)  # `status --json`, field for field
+        assert task["type"] == "storyboard" and task["project_id"] == project["id"]
+        assert task["progress"]["done"] == task["progress"]["total"] == len(task["shots"]) >= 2
+        # Empty strings kept the project's own style and story.
+        shown = api.get(f"/api/projects/{project['id']}").json()
+        assert shown["style"] == "水彩画风格"
+        assert shown["story_text"] == ORIGINAL_PROJECT["story_text"]
+        assert [s["id"] for s in shown["shots"]] == [s["id"] for s in task["shots"]]
+
+        shot = task["shots"][1]
+        edit = {"prompt": "小女孩在森林里哭泣，特写", "style": "铅笔素描"}
+        regen_id = queued(api.post(f"/api/shots/{shot['id']}/generate", json=edit))
+        regen = served.wait_task(api, regen_id)
+        assert regen["status"] == "succeeded", regen["error"]
+        assert (regen["type"], regen["shot_id"]) == ("shot_generation", shot["id"])
+        (redone,) = regen["shots"]
+        assert redone["prompt"] == "小女孩在森林里哭泣，特写"
+        assert "铅笔素描" in redone["image_prompt"]
+        assert redone["image_key"] != shot["image_key"]
+        image = httpx.get(redone["image_url"], timeout=10)
+        assert image.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert regen == stack.json("status", regen_id[:8])
+
+
+def test_generate_with_a_story_text_replaces_the_projects_story_first(served):
+    with served.client() as api:
+        project = new_project(api, title="replaced story")
+        story = "灯塔守护人每晚点亮灯塔。一天夜里，一艘船在风暴中靠近了礁石。"
+        task_id = queued(api.post(f"/api/projects/{project['id']}/generate-storyboard",
+                                  json={"style": "noir", "story_text": story}))
+        assert served.wait_task(api, task_id)["status"] == "succeeded"
+        shown = api.get(f"/api/projects/{project['id']}").json()
+        assert shown["story_text"] == story and shown["style"] == "水彩画风格"
+        assert shown["shots"][0]["action"].startswith("灯塔守护人")
+        assert "noir" in shown["shots"][0]["image_prompt"]
+        # A story that is refused changes nothing.
+        empty = api.post(f"/api/projects/{project['id']}/generate-storyboard",
+                         json={"story_text": " " * 3})
+        assert empty.status_code == 422 and "story is empty" in empty.json()["error"]
+        assert api.get(f"/api/projects/{project['id']}").json()["story_text"] == story
+
+
+def test_the_event_stream_carries_the_bars_progress_and_ends_with_the_task_object(served):
+    with served.client() as api:
+        project = new_project(api, title="events")
+        task_id = queued(api.post(f"/api/projects/{project['id']}/generate-storyboard"))
+        events = read_events(api, task_id)
+        final = api.get(f"/api/tasks/{task_id}").json()
+        # Read again after the end: the finished snapshot, then the task object at once.
+        again = read_events(api, task_id[:8])
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "task" and set(kinds[:-1]) <= {"progress", "heartbeat"}
+    assert events[-1][1] == final and final["status"] == "succeeded"
+    snapshots = [data for kind, data in events if kind == "progress"]
+    assert all(s["task_id"] == task_id for s in snapshots)
+    # One event per change, from the queued or planning task to the end.
+    assert snapshots[0]["status"] in ("pending", "running") and len(snapshots) >= 2
+    assert all(a != b for a, b in zip(snapshots, snapshots[1:], strict=False))
+    assert snapshots[-1]["status"] == "succeeded"
+    assert [s["status"] for s in snapshots[-1]["shots"]] == ["done"] * len(final["shots"])
+    assert set(snapshots[-1]["shots"][0]) == {"shot_id", "index", "status", "step", "steps",
+                                             "error"}
+    assert [kind for kind, _ in again] == ["progress", "task"] and again[-1][1] == final
+
+
+def test_a_quiet_stream_sends_heartbeats(served, tmp_path):
+    # A server whose heartbeat comes every 0.3 s, in-process: the same app, the same routes.
+    import threading
+
+    import uvicorn
+
+    from storyboard_cli.server.app import create_app
+    from storyboard_cli.stack import services
+
+    store = served.stack.store()
+    try:
+        project = store.create_project("quiet", "One.", "movie")
+        task = store.create_task("storyboard", project["id"])  # pending; no job queued
+    finally:
+        store.close()
+    port = services.free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(served.stack.config(), heartbeat_s=0.3), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert services.wait_until(lambda: server.started, 10)
+        lines = []
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/tasks/{task['id']}/events",
+                          timeout=10) as answer:
+            for line in answer.iter_lines():
+                lines.append(line)
+                if lines.count(": heartbeat") == 2:
+                    break
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert lines[0] == "event: progress"
+    assert json.loads(lines[1].removeprefix("data: "))["status"] == "pending"
+    assert lines.count(": heartbeat") == 2 and lines.count("event: progress") == 1
+
+
+def test_the_rest_of_the_api_calls_the_same_service(served):
+    stack = served.stack
+    with served.client() as api:
+        project = new_project(api, title="rest of the api", story_text=(
+            "Lin opened the bookshop. Tom waited in the rain. Lin smiled at Tom."))
+        pid = project["id"]
+        assert any(p["id"] == pid for p in api.get("/api/projects").json())
+        task_id = queued(api.post(f"/api/projects/{pid}/generate-storyboard",
+                                  json={"no_images": True}))
+        assert served.wait_task(api, task_id)["status"] == "succeeded"
+
+        renamed = api.patch(f"/api/projects/{pid}", json={"title": "书店 / bookshop"})
+        assert renamed.json()["title"] == "书店 / bookshop"
+        # A title names the project too, "/" and all.
+        by_title = api.get("/api/projects/" + httpx.URL("书店 / bookshop").raw_path.decode())
+        assert by_title.json()["id"] == pid
+        assert api.get(f"/api/projects/{pid}/cast").json() == stack.json("cast", str(pid))
+        cast = api.patch(f"/api/projects/{pid}/cast",
+                         json={"set": {"lin": "young woman, red scarf"}, "remove": ["Tom"]})
+        assert [(c["name"], c["description"]) for c in cast.json()] == [
+            ("Lin", "young woman, red scarf")]
+        assert api.get(f"/api/shots/{pid}/2").json() == {
+            "id": api.get(f"/api/projects/{pid}").json()["shots"][1]["id"]}
+        assert [t["id"] for t in api.get("/api/tasks", params={"project": pid}).json()] == [
+            task_id]
+        assert api.get("/api/tasks", params={"limit": 1}).json() == stack.json("tasks",
+                                                                              "--limit", "1")
+        assert api.get("/api/workers").json() == {"listening": True}
+        links = api.get(f"/api/projects/{pid}/links", params={"expires": 60})
+        assert links.status_code == 200 and links.json()["script_url"]
+
+        retried = api.post(f"/api/tasks/{task_id}/retry")
+        assert retried.status_code == 422 and "succeeded" in retried.json()["error"]
+        pending = queued(api.post(f"/api/projects/{pid}/generate-storyboard"))
+        cancelled = api.post(f"/api/tasks/{pending}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] in ("cancelled",
+                                                                               "succeeded")
+        removed = api.delete(f"/api/projects/{pid}", params={"keep_objects": True})
+        assert removed.json()["id"] == pid and removed.json()["objects"]["kept"] is True
+        assert api.get(f"/api/projects/{pid}").status_code == 404
+
+
+def test_exports_download_as_files_with_the_export_object_in_a_header(served):
+    with served.client() as api:
+        project = new_project(api, title="export me")
+        task_id = queued(api.post(f"/api/projects/{project['id']}/generate-storyboard"))
+        shots = len(served.wait_task(api, task_id)["shots"])
+
+        html = api.get(f"/api/projects/{project['id']}/export", params={"format": "html"})
+        assert html.status_code == 200, html.text
+        assert html.headers["content-type"].startswith("text/html")
+        assert "attachment" in html.headers["content-disposition"]
+        assert f"export-me-{project['id']}.html" in html.headers["content-disposition"]
+        summary = json.loads(html.headers["x-storyboard-export"])
+        assert summary["format"] == "html" and summary["frames"] == summary["shots"] == shots
+        assert "path" not in summary and "files" not in summary
+        assert html.text.count("data:image/png;base64,") == shots  # embedded, as exported
+
+        folder = api.get(f"/api/projects/{project['id']}/export",
+                         params={"format": "storyboarder"})
+        assert folder.headers["content-type"] == "application/zip"
+        names = zipfile.ZipFile(io.BytesIO(folder.content)).namelist()
+        assert any(n.endswith(".storyboarder") for n in names)
+        bad = api.get(f"/api/projects/{project['id']}/export", params={"format": "gif"})
+        assert bad.status_code == 422 and "unknown format 'gif'" in bad.json()["error"]
+
+
+def one_line_error(answer: httpx.Response, status: int, words: str) -> None:
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert words in error and "\n" not in error and "Traceback" not in error
+
+
+def test_errors_are_one_readable_line_with_their_status(served):
+    with served.client() as api:
+        one_line_error(api.get("/api/projects/4242"), 404, "no project with id or title")
+        one_line_error(api.get("/api/tasks/0000000000"), 404, "no task")
+        one_line_error(api.post("/api/shots/987654/generate", json={}), 404, "shot")
+        one_line_error(api.post("/api/projects/4242/generate-storyboard"), 404, "no project")
+        one_line_error(api.get("/api/no/such/route"), 404, "Not Found")
+
+        one_line_error(api.post("/api/projects", json={"title": "x"}), 422,
+                       "story_text: Field required")
+        one_line_error(api.post("/api/projects", json={**ORIGINAL_PROJECT, "title": 7}), 422,
+                       "title: Input should be a valid string")
+        one_line_error(api.post("/api/projects", content=b"{not json",
+                                headers={**served.headers, "Content-Type": "application/json"}),
+                       422, "JSON")
+        one_line_error(api.post("/api/projects", json={**ORIGINAL_PROJECT, "title": "a\nb"}),
+                       422, "the title")
+        one_line_error(api.post("/api/projects", json={**ORIGINAL_PROJECT, "aspect": "5:1"}),
+                       422, "aspect")
+        listed = api.get("/api/projects").json()
+
+        big = {**ORIGINAL_PROJECT, "story_text": "长" * 400_000}  # 1.2 MB of UTF-8
+        one_line_error(api.post("/api/projects", json=big), 413, "over the limit")
+
+        def chunks():  # no Content-Length: counted as it streams in
+            yield b'{"title": "t", "story_text": "'
+            for _ in range(20):
+                yield b"x" * 65_536
+            yield b'", "style": ""}'
+
+        one_line_error(api.post("/api/projects", content=chunks(),
+                                headers={**served.headers, "Content-Type": "application/json"}),
+                       413, "over the limit")
+        assert api.get("/api/projects").json() == listed  # refused bodies made nothing
+
+
+def test_every_api_route_needs_the_token_but_the_page_and_docs_do_not(served):
+    routes = [("GET", "/api/projects"), ("POST", "/api/projects"), ("GET", "/api/tasks/x"),
+              ("GET", "/api/tasks/x/events"), ("GET", "/api/workers"),
+              ("POST", "/api/shots/1/generate"), ("GET", "/api/projects/1/export")]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": served.token},
+                    {"Authorization": f"Basic {served.token}"}):
+        with served.client(headers=headers) as api:
+            for method, path in routes:
+                answer = api.request(method, path, json=ORIGINAL_PROJECT)
+                one_line_error(answer, 401, "STORYBOARD_API_TOKEN")
+                assert answer.headers["www-authenticate"] == "Bearer"
+    with served.client(headers={}) as anyone:
+        assert anyone.get("/healthz").json() == {"ok": True}
+        assert anyone.get("/").status_code == 200
+        assert anyone.get("/docs").status_code == 200
+        paths = anyone.get("/openapi.json").json()["paths"]
+        for path in ("/api/projects", "/api/projects/{project}/generate-storyboard",
+                     "/api/shots/{shot}/generate", "/api/tasks/{task}",
+                     "/api/tasks/{task}/events", "/api/tasks/{task}/retry"):
+            assert path in paths
+        # No CORS unless configured: a browser on another site gets no permission.
+        preflight = anyone.options("/api/projects", headers={
+            "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_no_secret_reaches_the_servers_log(served):
+    log = served.proc.log_path.read_text()
+    assert "GET /api/tasks/" in log  # it does log the requests
+    for secret in (served.token, served.stack.env["SECRET_KEY"],
+                   served.stack.env["STORYBOARD_DAEMON_TOKEN"]):
+        assert secret not in log
+
+
+def test_serve_refuses_a_reachable_host_without_a_token_and_says_how(served):
+    env = {k: v for k, v in served.stack.env.items() if k != "STORYBOARD_API_TOKEN"}
+    for host in ("0.0.0.0", "192.0.2.7", "example.com", "::"):
+        done = subprocess.run([*storyboard_argv(), "serve", "--host", host], env=env,
+                              cwd=served.stack.root, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [
+            f"Error: --host {host} can be reached from other machines: set "
+            "STORYBOARD_API_TOKEN (a long random string) first, or keep 127.0.0.1"]
+
+
+def test_serve_without_the_server_extra_says_what_to_install(served):
+    code = ("import sys; sys.modules['uvicorn'] = None; sys.argv = ['storyboard', 'serve'];"
+            "from storyboard_cli.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code], env=served.stack.env,
+                          cwd=served.stack.root, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("Error: storyboard serve needs the server extra: "
+                                   "pip install 'storyboard[server]'")
