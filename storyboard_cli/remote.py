@@ -17,8 +17,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -46,6 +48,9 @@ READ_TIMEOUT_S = 300.0
 # The events stream sends a heartbeat every 15 s: four missed mean the server is gone.
 STREAM_READ_TIMEOUT_S = 60.0
 CHUNK_BYTES = 1 << 16
+# While no event arrives, how often watch() yields the latest snapshot again (as the local
+# poll of the store does).
+POLL_S = 0.15
 EXPORT_HEADER = "X-Storyboard-Export"
 
 # What each HTTP status means, as the exception the local service would have raised.
@@ -227,31 +232,31 @@ class RemoteService:
         return self._call("GET", "/api/tasks", params={"project": project, "limit": limit})
 
     def watch(self, task_id: str) -> Iterator[Snapshot]:
-        """The task's progress from its events stream, ending with a finished snapshot."""
-        import httpx
+        """The task's progress from its events stream, ending with a finished snapshot.
 
-        from storyboard_cli.tasks.progress import Snapshot
-
-        timeout = httpx.Timeout(STREAM_READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        The server sends an event only when something changed; the stream is read in a
+        thread, and the latest snapshot is yielded again every POLL_S meanwhile, so the
+        caller's --timeout and Ctrl+C act as promptly as over the local store."""
+        arrived: queue.Queue[Snapshot | StoryboardError] = queue.Queue()
+        stream = _EventStream(self, task_id, arrived)
+        threading.Thread(target=stream.read, name=f"events-{task_id[:8]}", daemon=True).start()
+        last: Snapshot | None = None
         try:
-            with self._http.stream("GET", _path("tasks", task_id, "events"), timeout=timeout,
-                                   headers={"Accept": "text/event-stream"}) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    self._check(resp)
-                for event, data in sse_events(resp.iter_lines()):
-                    if event == "progress":
-                        snap = Snapshot.from_json(json.loads(data))
-                        yield snap
-                        if snap.finished:
-                            return
-                    elif event == "task":
-                        return
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
-        raise ServiceUnavailable(
-            f"the storyboard server at {self.label} ended the progress stream before task "
-            f"{task_id} finished; follow it: storyboard status {task_id} --watch")
+            while True:
+                try:
+                    item = arrived.get(timeout=POLL_S)
+                except queue.Empty:
+                    if last is not None:
+                        yield last
+                    continue
+                if isinstance(item, StoryboardError):
+                    raise item
+                last = item
+                yield item
+                if item.finished:
+                    return
+        finally:
+            stream.close()
 
     def retry(self, task_id: str) -> dict[str, Any]:
         return self._call("POST", _path("tasks", task_id, "retry"))
@@ -318,6 +323,59 @@ class RemoteService:
         return {**answer, "format": fmt, "path": str(path),
                 "files": [str(t) for t in targets],
                 "bytes": sum(board_bytes(t) for t in targets)}
+
+
+class _EventStream:
+    """A task's events stream read into a queue: each progress event as a Snapshot, and
+    what ended it early as the error the CLI shows."""
+
+    def __init__(self, service: RemoteService, task_id: str,
+                 out: queue.Queue[Snapshot | StoryboardError]) -> None:
+        self.service, self.task_id, self.out = service, task_id, out
+        self.response: httpx.Response | None = None
+        self.closed = False
+
+    def read(self) -> None:
+        import httpx
+
+        from storyboard_cli.tasks.progress import Snapshot
+
+        service = self.service
+        timeout = httpx.Timeout(STREAM_READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        try:
+            with service._http.stream("GET", _path("tasks", self.task_id, "events"),
+                                      timeout=timeout,
+                                      headers={"Accept": "text/event-stream"}) as resp:
+                self.response = resp
+                if resp.status_code >= 400:
+                    resp.read()
+                    service._check(resp)
+                for event, data in sse_events(resp.iter_lines()):
+                    if event == "progress":
+                        self.out.put(Snapshot.from_json(json.loads(data)))
+                    elif event == "error":
+                        raise ServiceUnavailable(service._scrub(json.loads(data)["error"]))
+                    elif event == "task":
+                        break  # after the finished snapshot, which ended watch()
+        except StoryboardError as exc:
+            self.out.put(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - reported in the caller's thread
+            if not self.closed:
+                self.out.put(service._unreachable(exc) if isinstance(exc, httpx.HTTPError)
+                             else ServerFailed(f"reading the progress stream failed: "
+                                               f"{type(exc).__name__}"))
+            return
+        self.out.put(ServiceUnavailable(
+            f"the storyboard server at {service.label} ended the progress stream before task "
+            f"{self.task_id} finished; follow it: storyboard status {self.task_id} --watch"))
+
+    def close(self) -> None:
+        """Stop reading (the caller stopped waiting): the reader's next read fails, and it
+        ends without a word."""
+        self.closed = True
+        if self.response is not None:
+            self.response.close()
 
 
 def _save(resp: httpx.Response, target: Path, progress: Callable[[int, int], None] | None

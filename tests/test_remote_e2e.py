@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,29 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
                                                            "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == json.loads(stack.run("list", "--json").stdout)
+
+
+def test_waiting_remotely_times_out_like_locally_while_no_worker_listens(
+        stack: QueueStack, served: Served, tmp_path: Path):
+    # Nothing changes while no worker runs, so the events stream is silent: --timeout acts
+    # all the same, with the same exit code and message.
+    (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
+    away = tmp_path / "laptop"
+    outcomes = []
+    for run in (stack.run, laptop(away, {"STORYBOARD_SERVER": served.url,
+                                         "STORYBOARD_API_TOKEN": TOKEN})):
+        project = json.loads(run("new", "story.txt", "--json").stdout)["id"]
+        queued = run("generate", str(project), "--no-wait", "--json")
+        assert "no worker is listening" in queued.stderr
+        task = json.loads(queued.stdout)["task_id"]
+        started = time.monotonic()
+        waited = run("status", task, "--watch", "--timeout", "0.5", "--json")
+        assert time.monotonic() - started < 10
+        outcomes.append((waited.returncode,
+                         *(re.sub(f"{task[:8]}[-0-9a-f]*", "<task>", out)
+                           for out in (waited.stdout, waited.stderr))))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == 4
 
 
 def test_a_wrong_or_missing_token_is_one_line_exit_2_that_never_shows_it(
