@@ -38,6 +38,7 @@ from storyboard_cli.errors import (
 
 if TYPE_CHECKING:
     import httpx
+    from pydantic import BaseModel
 
     from storyboard_cli.tasks.progress import Snapshot
 
@@ -166,12 +167,15 @@ class RemoteService:
         raise _ERRORS.get(resp.status_code, ServerFailed)(message)
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              body: Any = None) -> Any:
+              body: BaseModel | None = None) -> Any:
+        """One request; its JSON answer, or the error it stands for. `body`: one of the
+        server's request models (storyboard_cli/server/bodies.py), so both sides share it."""
         import httpx
 
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            resp = self._http.request(method, path, params=query, json=body)
+            resp = self._http.request(method, path, params=query,
+                                      json=None if body is None else body.model_dump())
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         self._check(resp)
@@ -181,8 +185,10 @@ class RemoteService:
 
     def create_project(self, title: str, story_text: str, style: str,
                        aspect: str | None = None) -> dict[str, Any]:
-        return self._call("POST", "/api/projects", body={
-            "title": title, "story_text": story_text, "style": style, "aspect": aspect})
+        from storyboard_cli.server.bodies import NewProject
+
+        return self._call("POST", "/api/projects", body=NewProject(
+            title=title, story_text=story_text, style=style, aspect=aspect))
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self._call("GET", "/api/projects")
@@ -191,7 +197,9 @@ class RemoteService:
         return self._call("GET", _path("projects", ref), params={"task": task})
 
     def rename_project(self, project: str, title: str) -> dict[str, Any]:
-        return self._call("PATCH", _path("projects", project), body={"title": title})
+        from storyboard_cli.server.bodies import Rename
+
+        return self._call("PATCH", _path("projects", project), body=Rename(title=title))
 
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
         return self._call("DELETE", _path("projects", project),
@@ -202,21 +210,28 @@ class RemoteService:
 
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]:
+        from storyboard_cli.server.bodies import CastChange
+
         return self._call("PATCH", _path("projects", project, "cast"),
-                          body={"set": descriptions, "remove": remove or []})
+                          body=CastChange(set=descriptions, remove=remove or []))
 
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
                  story_text: str | None = None) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import GenerateStoryboard
+
         # Empty strings mean the project's own values (the original API's convention).
-        return self._call("POST", _path("projects", project, "generate-storyboard"), body={
-            "style": style or "", "story_text": story_text or "", "no_images": no_images})
+        return self._call("POST", _path("projects", project, "generate-storyboard"),
+                          body=GenerateStoryboard(style=style or "", story_text=story_text or "",
+                                                  no_images=no_images))
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]:
-        return self._call("POST", _path("shots", shot, "generate"), body={
-            "prompt": prompt or "", "style": style or "", "seed": seed})
+        from storyboard_cli.server.bodies import GenerateShot
+
+        return self._call("POST", _path("shots", shot, "generate"), body=GenerateShot(
+            prompt=prompt or "", style=style or "", seed=seed))
 
     def resolve_shot(self, ref: str | int) -> int:
         return int(self._call("GET", _path("shots", ref))["id"])

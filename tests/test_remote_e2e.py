@@ -12,19 +12,17 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fixtures_queue import QueueStack, storyboard_argv
+from fixtures_serve import Served, start_serve
 from fixtures_stack import clean_env
 from test_queue_e2e import STORY, png
 
 from storyboard_cli.stack import services
 
-TOKEN = secrets.token_urlsafe(24)
 # What differs between two runs of the same flow: which project and task, when, the random
 # seeds, and so the object keys and links (and the size of the images drawn from the seeds).
 VARYING = {"id", "task_id", "project_id", "shot_id", "created_at", "started_at", "finished_at",
@@ -32,26 +30,6 @@ VARYING = {"id", "task_id", "project_id", "shot_id", "created_at", "started_at",
            "script_url_expires_at", "path", "files", "bytes"}
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@dataclass
-class Served:
-    url: str
-    process: services.Process
-
-
-@pytest.fixture()
-def served(stack: QueueStack) -> Iterator[Served]:
-    """`storyboard serve` on a free port over the test's stack, with an API token."""
-    port = services.free_port()
-    proc = services.Process(
-        "serve", [*storyboard_argv(), "serve", "--port", str(port)], stack.root / "serve.log",
-        env={**stack.env, "STORYBOARD_API_TOKEN": TOKEN}, cwd=stack.root).start()
-    url = f"http://127.0.0.1:{port}"
-    up = services.wait_until(lambda: not proc.alive() or services.http_ok(f"{url}/healthz"), 30)
-    assert up and proc.alive(), proc.log_tail(30)
-    yield Served(url, proc)
-    proc.stop()
 
 
 def laptop(root: Path, env: dict[str, str]) -> Run:
@@ -135,51 +113,61 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     return steps
 
 
+def remote_env(served: Served) -> dict[str, str]:
+    return {"STORYBOARD_SERVER": served.url, "STORYBOARD_API_TOKEN": served.token}
+
+
 def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_local_one(
-        stack: QueueStack, served: Served, tmp_path: Path):
-    stack.start_worker()
+        served: Served, tmp_path: Path):
+    # `served`: a `storyboard serve` in its own process over a stack with a worker, whose
+    # folder holds the configuration and the store: the local runs are made there.
+    stack = served.stack
     (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
     local = flow(stack.run, stack.root)
     away = tmp_path / "laptop"
-    remote = flow(laptop(away, {"STORYBOARD_SERVER": served.url,
-                                "STORYBOARD_API_TOKEN": TOKEN}), away)
+    remote = flow(laptop(away, remote_env(served)), away)
     assert list(remote) == list(local)
     for name in local:
         assert remote[name] == local[name], name
     # The laptop has nothing of the system: no store, no settings.
     assert sorted(p.name for p in away.iterdir()) == ["board", "board.html", "story.txt"]
     # `list` through --server (given after the command) shows both projects, as locally.
-    listed = laptop(away, {"STORYBOARD_API_TOKEN": TOKEN})("list", "--server", served.url,
-                                                           "--json")
+    listed = laptop(away, {"STORYBOARD_API_TOKEN": served.token})("list", "--server",
+                                                                  served.url, "--json")
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == json.loads(stack.run("list", "--json").stdout)
 
 
 def test_waiting_remotely_times_out_like_locally_while_no_worker_listens(
-        stack: QueueStack, served: Served, tmp_path: Path):
+        stack: QueueStack, tmp_path: Path):
     # Nothing changes while no worker runs, so the events stream is silent: --timeout acts
     # all the same, with the same exit code and message.
     (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
+    token = secrets.token_urlsafe(24)
+    proc, url = start_serve(stack, token)
     away = tmp_path / "laptop"
     outcomes = []
-    for run in (stack.run, laptop(away, {"STORYBOARD_SERVER": served.url,
-                                         "STORYBOARD_API_TOKEN": TOKEN})):
-        project = json.loads(run("new", "story.txt", "--json").stdout)["id"]
-        queued = run("generate", str(project), "--no-wait", "--json")
-        assert "no worker is listening" in queued.stderr
-        task = json.loads(queued.stdout)["task_id"]
-        started = time.monotonic()
-        waited = run("status", task, "--watch", "--timeout", "0.5", "--json")
-        assert time.monotonic() - started < 10
-        outcomes.append((waited.returncode,
-                         *(re.sub(f"{task[:8]}[-0-9a-f]*", "<task>", out)
-                           for out in (waited.stdout, waited.stderr))))
+    try:
+        for run in (stack.run, laptop(away, {"STORYBOARD_SERVER": url,
+                                             "STORYBOARD_API_TOKEN": token})):
+            project = json.loads(run("new", "story.txt", "--json").stdout)["id"]
+            queued = run("generate", str(project), "--no-wait", "--json")
+            assert "no worker is listening" in queued.stderr
+            task = json.loads(queued.stdout)["task_id"]
+            started = time.monotonic()
+            waited = run("status", task, "--watch", "--timeout", "0.5", "--json")
+            assert time.monotonic() - started < 10
+            outcomes.append((waited.returncode,
+                             *(re.sub(f"{task[:8]}[-0-9a-f]*", "<task>", out)
+                               for out in (waited.stdout, waited.stderr))))
+    finally:
+        proc.stop()
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == 4
 
 
 def test_a_wrong_or_missing_token_is_one_line_exit_2_that_never_shows_it(
-        stack: QueueStack, served: Served, tmp_path: Path):
+        served: Served, tmp_path: Path):
     wrong = "not-the-token-" + secrets.token_hex(8)
     for token, says in ((wrong, "refused the API token"), ("", "requires an API token")):
         run = laptop(tmp_path, {"STORYBOARD_SERVER": served.url, "STORYBOARD_API_TOKEN": token})
@@ -195,7 +183,8 @@ def test_a_wrong_or_missing_token_is_one_line_exit_2_that_never_shows_it(
 
 def test_a_server_that_is_down_is_one_line_exit_3_without_its_credentials(tmp_path: Path):
     port = services.free_port()
-    run = laptop(tmp_path, {"STORYBOARD_API_TOKEN": TOKEN})
+    token = secrets.token_urlsafe(24)
+    run = laptop(tmp_path, {"STORYBOARD_API_TOKEN": token})
     for args in (("list",), ("generate", "1"), ("status", "0123456789abcdef"),
                  ("export", "1", "--format", "html")):
         done = run("--server", f"http://writer:pw-s3cr3t@127.0.0.1:{port}/base?key=k3y",
@@ -204,7 +193,8 @@ def test_a_server_that_is_down_is_one_line_exit_3_without_its_credentials(tmp_pa
         assert done.stderr.startswith(
             f"Error: cannot reach the storyboard server at http://127.0.0.1:{port}: ")
         assert len(done.stderr.splitlines()) == 1
-        assert not [s for s in ("s3cr3t", "k3y", "writer", "base", TOKEN) if s in done.stderr]
+        assert not [s for s in ("s3cr3t", "k3y", "writer", "base") if s in done.stderr]
+        assert token not in done.stderr
     assert not list(tmp_path.glob("*.html"))
 
 
