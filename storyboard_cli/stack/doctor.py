@@ -43,6 +43,8 @@ from storyboard_cli.errors import (
 from storyboard_cli.stack import fleet, frp, services
 
 if TYPE_CHECKING:
+    import httpx
+
     from gpu_daemon.schemas import DaemonStatus
 
 TIMEOUT = 3.0
@@ -282,13 +284,9 @@ class Doctor:
 
         token = self.cfg.daemon.token
         try:
-            with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
-                health = http.get(frp.HEALTH_PATH)
-                anonymous = http.get("/v1/status")
-                # The daemon's own bucket round trip can take a few timeouts of its own.
-                authed = http.get("/v1/status", params={"check": "bucket"}, timeout=4 * TIMEOUT,
-                                  headers={"Authorization": f"Bearer {token}"}) \
-                    if token else None
+            # The daemon's own bucket round trip can take a few timeouts of its own.
+            health, anonymous, authed = _probe(url, frp.HEALTH_PATH, "/v1/status", token,
+                                               {"check": "bucket"}, 4 * TIMEOUT)
         except httpx.TransportError as exc:
             if self.side == "gpu":
                 raise Failed(f"{url}: {_reason(exc)}",
@@ -379,12 +377,8 @@ class Doctor:
                           "STORYBOARD_SERVER is not set")
         where, token = server_label(url), cfg.server.api_token
         try:
-            with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
-                health = http.get("/healthz")
-                # A route that needs only the store: Redis has a check of its own.
-                anonymous = http.get("/api/tasks", params={"limit": 1})
-                authed = http.get("/api/tasks", params={"limit": 1},
-                                  headers={"Authorization": f"Bearer {token}"}) if token else None
+            # A route that needs only the store: Redis has a check of its own.
+            health, anonymous, authed = _probe(url, "/healthz", "/api/tasks?limit=1", token)
         except httpx.TransportError as exc:
             raise Failed(f"{where}: {_reason(exc)}",
                          "start it: `storyboard up` (or `storyboard serve`); check "
@@ -427,6 +421,21 @@ def _run(name: str, step: Callable[[], str]) -> Check:
         return Check(name, "skip", str(exc))
     except Exception as exc:  # noqa: BLE001 - an unexpected error is a failed check
         return Check(name, "fail", f"{type(exc).__name__}: {exc}")
+
+
+def _probe(url: str, health_path: str, guarded: str, token: str,
+           params: dict[str, str] | None = None, timeout: float = TIMEOUT
+           ) -> tuple[httpx.Response, httpx.Response, httpx.Response | None]:
+    """A service behind a bearer token, asked three things: its health path, the guarded
+    path without the token, and with it (None when there is no token to send)."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
+        health = http.get(health_path)
+        anonymous = http.get(guarded)
+        authed = http.get(guarded, params=params, timeout=timeout,
+                          headers={"Authorization": f"Bearer {token}"}) if token else None
+    return health, anonymous, authed
 
 
 def _redis_ping(url: str) -> bool:
