@@ -88,7 +88,7 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     regen, _ = step("regen-shot", "regen-shot", f"{pid}/2", "--seed", "7", "--timeout", "60")
     step("status", "status", task["id"])
     step("status by prefix", "status", regen["id"][:8])
-    links, _ = step("links", "links", pid, "--expires", "120")
+    links, _ = step("links", "links", pid, "--expires", "900")
     for shot in links["shots"]:
         png(shot["image_url"])
     step("cast --set", "cast", pid, "--set", "Tom=old keeper, grey beard, yellow oilskin")
