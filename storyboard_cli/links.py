@@ -44,6 +44,22 @@ def resign_project(
     return view
 
 
+def renew_expiring(store: Store, cfg: S3Config, view: dict[str, Any], expires: int) -> None:
+    """New links, in `view` and the store, for whatever of a project object's storyboard has
+    a link about to expire (or none yet): shot images and the shot-list script."""
+    stale = [s for s in view["shots"] if s["image_key"] and expiring(s["url_expires_at"])]
+    script = bool(view["script_key"]) and expiring(view["script_url_expires_at"])
+    if not stale and not script:
+        return
+    client = client_from_config(cfg)
+    for shot in stale:
+        shot["image_url"], shot["url_expires_at"] = presign_get(
+            client, cfg.bucket, shot["image_key"], expires)
+        store.set_shot_link(shot["id"], shot["image_url"], shot["url_expires_at"])
+    if script:
+        resign_script(store, cfg, view, expires, client)
+
+
 def resign_script(
     store: Store, cfg: S3Config, view: dict[str, Any], expires: int, client: Any | None = None
 ) -> None:
@@ -61,4 +77,6 @@ def expiring(expires_at: str | None, within_s: float = MIN_LEFT_S) -> bool:
     if not expires_at:
         return True
     deadline = datetime.fromisoformat(expires_at)
+    if deadline.tzinfo is None:  # a bare date or time: UTC, as every stamp here is
+        deadline = deadline.replace(tzinfo=timezone.utc)
     return deadline <= datetime.now(timezone.utc) + timedelta(seconds=within_s)

@@ -195,16 +195,16 @@ class LocalService:
     def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
         """The project object: the project, its cast, its newest storyboard task and the
         storyboard it shows (store.py, Store.project_view), with a working link to the
-        shot-list script. With `task`, that storyboard task's shots instead."""
-        from storyboard_cli.links import expiring, resign_script
+        shot-list script and its shots' images (links about to expire are renewed). With
+        `task`, that storyboard task's shots instead."""
+        from storyboard_cli.links import renew_expiring
 
         project_id = self.store.find_project(ref)["id"]
         view = self.store.project_view(project_id, None if task is None
                                        else self.resolve_task(task))
-        if view["script_key"] and expiring(view["script_url_expires_at"]):
-            # Without S3 credentials on this machine the project is shown all the same.
-            with contextlib.suppress(StoryboardError):
-                resign_script(self.store, self.config.s3, view, self.config.s3.link_expiry)
+        # Without S3 credentials on this machine the project is shown all the same.
+        with contextlib.suppress(StoryboardError):
+            renew_expiring(self.store, self.config.s3, view, self.config.s3.link_expiry)
         return view
 
     def rename_project(self, project: str, title: str) -> dict[str, Any]:

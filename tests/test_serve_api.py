@@ -224,6 +224,24 @@ def test_exports_download_as_files_with_the_export_object_in_a_header(served):
         assert bad.status_code == 422 and "unknown format 'gif'" in bad.json()["error"]
 
 
+def test_the_project_object_comes_with_working_links_though_the_stored_ones_expired(served):
+    with served.client() as api:
+        project = new_project(api, title="expired links")
+        task_id = queued(api.post(f"/api/projects/{project['id']}/generate-storyboard"))
+        shots = served.wait_task(api, task_id)["shots"]
+        store = served.stack.store()
+        try:
+            store.set_shot_link(shots[0]["id"], "https://expired.invalid/",
+                                "2000-01-01T00:00:00+00:00")
+        finally:
+            store.close()
+        renewed = api.get(f"/api/projects/{project['id']}").json()["shots"]
+    assert renewed[0]["image_url"] != "https://expired.invalid/"
+    assert renewed[0]["url_expires_at"] > "2001"
+    assert httpx.get(renewed[0]["image_url"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert renewed[1]["image_url"] == shots[1]["image_url"]  # still valid: left as it was
+
+
 def one_line_error(answer: httpx.Response, status: int, words: str) -> None:
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
@@ -319,3 +337,37 @@ def test_serve_without_the_server_extra_says_what_to_install(served):
     assert done.returncode == 2
     assert done.stderr.strip() == ("Error: storyboard serve needs the server extra: "
                                    "pip install 'storyboard[server]'")
+
+
+def test_behind_a_proxys_root_path_with_cors_configured(served):
+    """As behind a reverse proxy that serves it under /storyboard (and strips the prefix), for
+    a front end on another origin that [server] cors_origins allows."""
+    from fixtures_serve import start_serve
+
+    stack = served.stack
+    stack.env["STORYBOARD_SERVER_CORS_ORIGINS"] = "https://writers.example"
+    try:
+        proc, url = start_serve(stack, served.token, "--root-path", "/storyboard/")
+    finally:
+        del stack.env["STORYBOARD_SERVER_CORS_ORIGINS"]
+    try:
+        with httpx.Client(base_url=url, timeout=10) as anyone:
+            page = anyone.get("/").text
+            assert '<base href="/storyboard/">' in page
+            assert "url: '/storyboard/openapi.json'" in anyone.get("/docs").text
+            one_line_error(anyone.get("/api/projects"), 401, "STORYBOARD_API_TOKEN")
+
+            allowed = {"Origin": "https://writers.example"}
+            preflight = anyone.options("/api/projects", headers={
+                **allowed, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type"})
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://writers.example"
+            listed = anyone.get("/api/projects", headers={**allowed, **served.headers})
+            assert listed.status_code == 200
+            assert listed.headers["access-control-allow-origin"] == "https://writers.example"
+            other = anyone.options("/api/projects", headers={
+                "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        proc.stop()
