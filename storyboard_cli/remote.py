@@ -72,8 +72,9 @@ def server_label(url: str) -> str:
     """The server as messages name it: scheme, host and port, nothing that may be secret
     (credentials in the address, a path or query carrying a token)."""
     parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def check_server_url(url: str) -> str:
