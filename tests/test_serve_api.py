@@ -329,6 +329,18 @@ def test_serve_refuses_a_reachable_host_without_a_token_and_says_how(served):
             "STORYBOARD_API_TOKEN (a long random string) first, or keep 127.0.0.1"]
 
 
+def test_serve_on_a_port_taken_or_a_host_that_is_not_here_says_so_in_one_line(served):
+    port = served.url.rsplit(":", 1)[1]
+    taken = served.stack.run("serve", "--port", port, timeout=30)
+    assert taken.returncode == 2
+    assert taken.stderr.strip() == (f"Error: cannot listen on 127.0.0.1:{port}: Address already "
+                                    "in use; choose another --port or --host")
+    absent = served.stack.run("serve", "--host", "192.0.2.1", timeout=30,
+                              env={"STORYBOARD_API_TOKEN": served.token})
+    assert absent.returncode == 2 and len(absent.stderr.strip().splitlines()) == 1
+    assert "cannot listen on 192.0.2.1:8080" in absent.stderr
+
+
 def test_serve_without_the_server_extra_says_what_to_install(served):
     code = ("import sys; sys.modules['uvicorn'] = None; sys.argv = ['storyboard', 'serve'];"
             "from storyboard_cli.cli import main; main()")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from pathlib import Path
 
 import click
@@ -23,6 +24,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """A UsageError naming the problem when host:port cannot be listened on (port taken, no
+    such address), before uvicorn would say so in a few log lines."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}; choose another --port "
+                         "or --host") from None
 
 
 @click.command("serve", cls=Command)
@@ -56,6 +72,7 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
     if not token and not is_loopback(host):
         raise UsageError(f"--host {host} can be reached from other machines: set "
                          f"{TOKEN_VARIABLE} (a long random string) first, or keep 127.0.0.1")
+    check_can_listen(host, port)
     root_path = root_path.rstrip("/")
     where = f"http://{host}:{port}{root_path}/"
     output.info(f"storyboard serve: {where} (API docs: {where}docs); "
