@@ -27,7 +27,7 @@ from storyboard_cli.stack import services
 # seeds, and so the object keys and links (and the size of the images drawn from the seeds).
 VARYING = {"id", "task_id", "project_id", "shot_id", "created_at", "started_at", "finished_at",
            "seed", "image_key", "image_url", "url_expires_at", "script_key", "script_url",
-           "script_url_expires_at", "path", "files", "bytes"}
+           "script_url_expires_at", "path", "files", "bytes", "prefixes"}
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -110,6 +110,8 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     step("refused: unknown shot number", "regen-shot", f"{pid}/99")
     step("refused: empty title", "rename", pid, " ")
     step("refused: retry of a task that succeeded", "retry", task["id"])
+    step("rm", "rm", pid, "--yes")
+    step("refused: a removed project", "show", pid)
     return steps
 
 
