@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fixtures_queue import QueueStack, storyboard_argv
 from fixtures_serve import Served, start_serve
 from fixtures_stack import clean_env
@@ -211,3 +212,20 @@ def test_commands_of_this_machine_refuse_server_in_one_line(tmp_path: Path):
     bad = run("--server", "ftp://example.org", "list")
     assert (bad.returncode, bad.stderr) == (
         2, "Error: --server / STORYBOARD_SERVER must be an http:// or https:// URL\n")
+
+
+def test_doctor_checks_the_server_storyboard_server_names_and_its_token(served: Served):
+    from storyboard_cli.config import load_config
+    from storyboard_cli.stack.doctor import Doctor, Failed
+
+    cfg = load_config(None, environ={"STORYBOARD_SERVER": served.url,
+                                     "STORYBOARD_API_TOKEN": served.token})
+    assert Doctor(cfg).check_serve() == f"{served.url}: token accepted"
+    for token, says in (("wrong", "refused our API token"), ("", "requires an API token")):
+        cfg.server.api_token = token
+        with pytest.raises(Failed, match=says):
+            Doctor(cfg).check_serve()
+    cfg.server.url = f"http://127.0.0.1:{services.free_port()}"
+    with pytest.raises(Failed, match="connection refused") as down:
+        Doctor(cfg).check_serve()
+    assert "`storyboard up`" in down.value.hint
