@@ -57,7 +57,7 @@ def test_the_backend_is_described_to_the_http_side(renderer, tiny_model_dir):
 def test_jobs_submitted_together_share_calls_and_report_every_step(renderer):
     calls0, renders0 = renderer.stats.pipeline_calls, renderer.stats.renders
     progress = [Progress() for _ in range(4)]
-    tickets = renderer.submit_many([job(seed) for seed in range(4)], progress)
+    tickets = renderer.submit_many([(job(seed), p) for seed, p in enumerate(progress)])
     results = [t.future.result(60) for t in tickets]
     assert [r.batch_size for r in results] == [3, 3, 3, 1]
     assert all(r.image.size == (64, 64) for r in results)

@@ -100,15 +100,12 @@ class RenderQueue:
 
     def submit(self, job: RenderJob, on_step: StepCallback | None = None) -> Ticket:
         """Queue a job; on_step(step, total) is called from the render thread."""
-        return self.submit_many([job], [on_step])[0]
+        return self.submit_many([(job, on_step)])[0]
 
-    def submit_many(self, jobs: Sequence[RenderJob],
-                    on_steps: Sequence[StepCallback | None] | None = None) -> list[Ticket]:
-        """Queue jobs at once: the render thread sees all or none of them, so same-settings
-        jobs submitted together share a call (up to max_batch)."""
-        steps = list(on_steps) if on_steps is not None else [None] * len(jobs)
-        tickets = [Ticket(job, Future(), on_step)
-                   for job, on_step in zip(jobs, steps, strict=True)]
+    def submit_many(self, jobs: list[tuple[RenderJob, StepCallback | None]]) -> list[Ticket]:
+        """Queue several jobs at once: the render thread sees all or none of them, so
+        same-settings jobs share a call instead of the first one starting alone."""
+        tickets = [Ticket(job, Future(), on_step) for job, on_step in jobs]
         self.enqueue(tickets)
         return tickets
 

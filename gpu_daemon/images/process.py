@@ -30,7 +30,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
@@ -101,17 +100,15 @@ class RenderProcess:
 
     def submit(self, job: RenderJob, on_step: StepCallback | None = None) -> Ticket:
         """Queue a job; on_step(step, total) is called from a thread of this process."""
-        return self.submit_many([job], [on_step])[0]
+        return self.submit_many([(job, on_step)])[0]
 
-    def submit_many(self, jobs: Sequence[RenderJob],
-                    on_steps: Sequence[StepCallback | None] | None = None) -> list[Ticket]:
-        """Queue jobs at once: they reach the render queue together (see RenderQueue)."""
-        steps = list(on_steps) if on_steps is not None else [None] * len(jobs)
+    def submit_many(self, jobs: list[tuple[RenderJob, StepCallback | None]]) -> list[Ticket]:
+        """Queue several jobs at once: they reach the render queue together (RenderQueue)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("render queue is closed")
             tickets = []
-            for job, on_step in zip(jobs, steps, strict=True):
+            for job, on_step in jobs:
                 ticket = Ticket(job, Future(), on_step, number=self._next)
                 ticket.on_cancel = lambda t=ticket: self._cancel(t)
                 self._next += 1
