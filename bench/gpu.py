@@ -26,6 +26,8 @@ Run: bench/gpu.sh [--cpu-small] [--budget-s 480] [--out bench/results-gpu.md]
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -68,7 +70,7 @@ class Mode:
 GPU = Mode("CUDA, SD 1.5 architecture (random weights)", "cuda", (512, 512), 20, 16,
            ("float16", "bfloat16"), compile=True)
 CPU_SMALL = Mode("CPU at a small size, tiny random-weight pipeline: shows the script works; "
-                 "not GPU figures", "cpu", (64, 64), 4, 8, ("float32", "bfloat16"),
+                 "not GPU figures", "cpu", (64, 64), 4, 16, ("float32", "bfloat16"),
                  compile=False)
 
 
@@ -110,8 +112,6 @@ class GpuMemory:
         self._thread.join()
 
     def _run(self) -> None:
-        import os
-
         while not self._stop.wait(self.interval):
             out = subprocess.run(
                 ["nvidia-smi", "--query-compute-apps=pid,used_memory",
@@ -127,7 +127,7 @@ class GpuMemory:
 
 @contextmanager
 def daemon_memory(mode: Mode) -> Iterator[GpuMemory | None]:
-    if mode.device != "cuda":
+    if mode.device != "cuda" or shutil.which("nvidia-smi") is None:
         yield None
         return
     with GpuMemory() as memory:
@@ -141,8 +141,11 @@ def raw_pipe(model: Path, mode: Mode, dtype: str, compiled: bool) -> Callable[[i
     """The pipeline in this process, with the daemon's settings; returns call(seed, batch)."""
     import torch
     from diffusers import StableDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
     from gpu_daemon.images import tuning
+
+    diffusers_logging.disable_progress_bar()
     from gpu_daemon.styles import compose
 
     pipe = StableDiffusionPipeline.from_pretrained(model, dtype=getattr(torch, dtype),
@@ -180,6 +183,7 @@ def raw_rows(model: Path, mode: Mode, dtype: str, compiled: bool, budget: Budget
         started = time.perf_counter()
         call(0, batch)  # warm-up; with compile, the compilation for this shape
         warm_s = time.perf_counter() - started
+        call(0, batch)  # the first calls of a shape still set up kernels and buffers
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
@@ -212,23 +216,12 @@ def daemon_b1_row(tmp: Path, model: Path, mode: Mode, dtype: str) -> Row:
     """Two clients, requests never batched (distinct negative prompts), through HTTP, PNG
     and SeaweedFS: bench/batching.py's daemon_b1x2 at the default frame size."""
     width, height = mode.frame
-    s3 = harness.start_s3(tmp / "s3")
-    daemon = bench = None
-    try:
-        # The requests carry no size: the daemon's own [images] size is the frame.
-        daemon = harness.start_daemon(
-            tmp / "daemon", s3, "diffusers", model, timeout=300,
-            images={**images_settings(mode, model, dtype), "width": width, "height": height})
-        bench = batching.Bench(None, daemon, mode.images)  # type: ignore[arg-type]
+    # The requests carry no size: the daemon's own [images] size is the frame.
+    settings = {**images_settings(mode, model, dtype), "width": width, "height": height}
+    with batching.serving(tmp, model, settings, None, mode.images, timeout=300) as bench:
         bench.daemon_run(2, True)  # warm: connections, the first call
         with daemon_memory(mode) as memory:
             run = bench.daemon_run(2, True)
-    finally:
-        if bench:
-            bench.close()
-        if daemon:
-            daemon.stop()
-        s3.proc.stop()
     return Row("daemon, 2 requests in flight, never batched", dtype, False, "1",
                mode.images / run["wall"], run["calls"] / mode.images,
                memory.gib if memory else None, run["busy"] / run["wall"])
@@ -306,8 +299,9 @@ def markdown(mode: Mode, rows: list[Row], notes: dict[str, Any]) -> str:
         machine["gpu"] = torch.cuda.get_device_name(0)
     out = [
         "# Device check (bench/gpu.sh)\n",
-        f"**{mode.label}.** {width}×{height} frames (16:9 at the {mode.area[0]}×{mode.area[1]} "
-        f"pixel area), {mode.steps} steps, max_batch {mode.max_batch}, {mode.images} images "
+        f"**{mode.label}.** {width}×{height} frames (the default aspect's frame for [images] "
+        f"{mode.area[0]}×{mode.area[1]}, storyboard_cli/frames.py), {mode.steps} steps, "
+        f"max_batch {mode.max_batch}, {mode.images} images "
         "per raw/daemon variant; ratios are to the raw batch-1 loop in "
         f"{mode.dtypes[0]} without compile.\n",
         table, "",
