@@ -5,7 +5,7 @@ Variants, each rendering M images of the same size and steps per round, rounds i
   raw b1       ``pipe()`` in this process, one image per call (the baseline)
   raw b4       ``pipe()`` with 4 prompts per call: what batching can give on this hardware
   daemon seq   a real `gpu-daemon serve`, one /v1/render at a time through the worker's
-               client (HTTP, render queue, PNG, upload to SeaweedFS, presign)
+               client (HTTP, the render process, PNG, upload to SeaweedFS, presign)
   daemon b1x2  two clients at once whose requests differ in negative prompt, so the daemon
                never batches them: batch 1 with the daemon kept busy (the upload of one image
                overlaps the render of the next)
