@@ -26,6 +26,7 @@ Run: bench/gpu.sh [--cpu-small] [--budget-s 480] [--out bench/results-gpu.md]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -275,7 +276,15 @@ def run(mode: Mode, budget_s: float) -> tuple[list[Row], dict[str, Any]]:
             rows += raw_rows(model, mode, first, True, budget, reserve=90)
         else:
             notes["compile"] = "not measured: torch.compile is used on CUDA only"
+        # The baseline once more, last: how far the machine drifted during the run.
+        again = raw_rows(model, dataclasses.replace(mode, raw_batches=(1,)), first, False,
+                         budget, reserve=10)
+        rows += [dataclasses.replace(r, variant="raw `pipe()` loop, again at the end")
+                 for r in again]
     notes["wall"] = f"{budget_s - budget.left():.0f} s of a {budget_s:.0f} s budget"
+    if mode.device == "cpu":
+        notes["noise"] = ("a CPU run shares its cores with the daemon's other processes and "
+                          "anything else running: the two raw batch-1 rows show the drift")
     return rows, notes
 
 
