@@ -53,3 +53,20 @@ def test_the_sd15_build_loads_and_renders_like_any_model(tmp_path: Path):
     backend = DiffusersBackend.load(ImagesConfig(model=str(model)), tmp_path)
     image = backend.render([RenderJob("a door", "", 1, 64, 64, 1, 5.0)], lambda s, t: None)[0]
     assert image.size == (64, 64)
+
+
+def test_the_sdxl_unet_takes_sdxl_conditioning():
+    import torch
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModelWithProjection
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**SDXL.unet)
+        bigg = CLIPTextModelWithProjection(text_config(SDXL.text_encoders[1]))
+        pooled = bigg(torch.zeros(2, 77, dtype=torch.long)).text_embeds
+        # Both encoders' hidden states side by side (768 + 1280), the pooled embedding and
+        # the six size/crop numbers: what StableDiffusionXLPipeline passes.
+        out = unet(torch.randn(2, 4, 128, 128), torch.tensor([10, 10]),
+                   encoder_hidden_states=torch.randn(2, 77, 768 + 1280),
+                   added_cond_kwargs={"text_embeds": pooled, "time_ids": torch.randn(2, 6)})
+    assert out.sample.shape == (2, 4, 128, 128)
