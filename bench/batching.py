@@ -5,7 +5,7 @@ Variants, each rendering M images of the same size and steps per round, rounds i
   raw b1       ``pipe()`` in this process, one image per call (the baseline)
   raw b4       ``pipe()`` with 4 prompts per call: what batching can give on this hardware
   daemon seq   a real `gpu-daemon serve`, one /v1/render at a time through the worker's
-               client (HTTP, render queue, PNG, upload to SeaweedFS, presign)
+               client (HTTP, the render process, PNG, upload to SeaweedFS, presign)
   daemon b1x2  two clients at once whose requests differ in negative prompt, so the daemon
                never batches them: batch 1 with the daemon kept busy (the upload of one image
                overlaps the render of the next)
@@ -24,8 +24,9 @@ import argparse
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ def request(seed: int, negative: str = "") -> Any:
 
 
 class Bench:
-    def __init__(self, raw: Callable[[int, int], None], daemon: Any, images: int) -> None:
+    def __init__(self, raw: Callable[[int, int], None] | None, daemon: Any, images: int
+                 ) -> None:
         from storyboard_cli.config import DaemonConfig
         from storyboard_cli.tasks.daemon_client import DaemonClient
 
@@ -92,6 +94,7 @@ class Bench:
         return s.render_busy_s, s.pipeline_calls, s.renders
 
     def raw_loop(self, batch: int) -> dict[str, float]:
+        assert self.raw is not None
         start = time.perf_counter()
         for i in range(0, self.m, batch):
             self.raw(i, batch)
@@ -116,6 +119,26 @@ class Bench:
         return {"wall": wall, "calls": calls1 - calls0, "busy": busy1 - busy0}
 
 
+@contextmanager
+def serving(tmp: Path, model: Path, images: dict[str, Any], raw: Callable[[int, int], None] | None,
+            m: int, timeout: float = 60.0) -> Iterator[Bench]:
+    """SeaweedFS, a `gpu-daemon serve` of the model with these [images] settings, and the
+    clients; all stopped afterwards."""
+    s3 = harness.start_s3(tmp / "s3")
+    daemon = bench = None
+    try:
+        daemon = start_daemon(tmp / "daemon", s3, "diffusers", model, images=images,
+                              timeout=timeout)
+        bench = Bench(raw, daemon, m)
+        yield bench
+    finally:
+        if bench:
+            bench.close()
+        if daemon:
+            daemon.stop()
+        s3.proc.stop()
+
+
 VARIANTS: dict[str, tuple[str, Callable[[Bench], dict[str, float]]]] = {
     "raw_b1": ("raw `pipe()` loop, batch 1", lambda b: b.raw_loop(1)),
     "raw_b4": (f"raw `pipe()` loop, batch {MAX_BATCH}", lambda b: b.raw_loop(MAX_BATCH)),
@@ -134,25 +157,15 @@ def run(images: int = 16, rounds: int = 3) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp_dir:
         tmp = Path(tmp_dir)
         model = build_tiny_pipeline(tmp / "tiny-sd")
-        s3 = harness.start_s3(tmp / "s3")
-        daemon = bench = None
-        try:
-            daemon = start_daemon(tmp / "daemon", s3, "diffusers", model,
-                                  images={"width": SIZE, "height": SIZE, "steps": STEPS,
-                                          "guidance_scale": GUIDANCE, "max_batch": MAX_BATCH})
-            bench = Bench(load_raw_pipe(model), daemon, images)
+        settings = {"width": SIZE, "height": SIZE, "steps": STEPS, "guidance_scale": GUIDANCE,
+                    "max_batch": MAX_BATCH}
+        with serving(tmp, model, settings, load_raw_pipe(model), images) as bench:
             for _, fn in VARIANTS.values():  # warm every path once
                 fn(bench)
             samples: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
             for r in range(rounds):
                 for name in harness.rotate(list(VARIANTS), r):
                     samples[name].append(VARIANTS[name][1](bench))
-        finally:
-            if bench:
-                bench.close()
-            if daemon:
-                daemon.stop()
-            s3.proc.stop()
     rows = {}
     for name, runs in samples.items():
         rows[name] = {

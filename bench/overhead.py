@@ -204,7 +204,7 @@ class System:
         from gpu_daemon.schemas import RenderRequest, shot_seed
 
         self.backend = make_backend(self.cfg)
-        shots = RulesPlanner().plan(story(self.n), STYLE, self.n)
+        shots = RulesPlanner().plan(story(self.n), STYLE, self.n).shots
         assert len(shots) == self.n, f"planned {len(shots)} shots, wanted {self.n}"
         task_id = str(uuid.uuid4())
         self.requests = [

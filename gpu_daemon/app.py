@@ -1,8 +1,8 @@
 """The daemon's HTTP API (wire format in gpu_daemon/schemas.py).
 
 The event loop only parses requests and moves bytes. Planning runs in a worker thread, images
-in the render queue's one thread, PNG encoding and uploads in a few upload processes, so the
-upload of one image overlaps the rendering of the next.
+in the render process (gpu_daemon/images/process.py), PNG encoding and uploads in a few upload
+processes, so the upload of one image overlaps the rendering of the next.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from gpu_daemon import __version__, schemas
 from gpu_daemon.auth import BearerAuth, BodyLimit, validation_message
-from gpu_daemon.images import ImageBackend, RenderJob
-from gpu_daemon.images.batching import RenderQueue
+from gpu_daemon.images import BackendInfo, RenderJob
+from gpu_daemon.images.process import RenderProcess, RenderUnavailable
 from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError, check_bucket
 
 if TYPE_CHECKING:
@@ -55,14 +55,14 @@ class Daemon:
 
     cfg: Config
     planner: Planner
-    backend: ImageBackend
+    queue: RenderProcess  # the model loaded in it
     uploader: S3Uploader  # shot-list scripts, in a thread: one per task
     uploads: PngUploads  # images
-    queue: RenderQueue = field(init=False)
+    backend: BackendInfo = field(init=False)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self.queue = RenderQueue(self.backend, self.cfg.images.max_batch)
+        self.backend = self.queue.backend
 
     def close(self) -> None:
         self.queue.close()
@@ -200,7 +200,10 @@ class Daemon:
 def render_failure_status(exc: Exception) -> int:
     """A backend's ValueError says this request cannot be rendered as it is (422: the worker
     does not retry it, the same request fails the same way); anything else is the daemon's
-    trouble (500, worth retrying: out of memory, a device error)."""
+    trouble (500, worth retrying: out of memory, a device error), 503 while the render process
+    is being restarted."""
+    if isinstance(exc, RenderUnavailable):
+        return 503
     return 422 if isinstance(exc, ValueError) else 500
 
 

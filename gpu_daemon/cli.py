@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on [daemon.port, 7860]")
     serve.add_argument("--config", default=os.environ.get("STORYBOARD_CONFIG"),
                        help="configuration file [default: ./storyboard.toml, then user config]")
+    serve.add_argument("--device",
+                       help="where to render: cuda:N for GPU N of several (one daemon per GPU), "
+                            "cuda, mps, cpu or auto [images.device, auto]")
     serve.add_argument("--insecure-no-token", action="store_true",
                        help="serve without authentication (loopback addresses only)")
     serve.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -92,6 +95,11 @@ def serve(args: argparse.Namespace) -> None:
     from storyboard_cli.config import load_config
 
     cfg = load_config(args.config)
+    if args.device:
+        from storyboard_cli.config import validate
+
+        cfg.images.device = args.device
+        validate(cfg, "--device")
     host = args.host or cfg.daemon.host
     port = args.port or cfg.daemon.port
     token = cfg.daemon.token or None
@@ -111,14 +119,19 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from gpu_daemon.app import Daemon, create_app
-    from gpu_daemon.images import make_backend
+    from gpu_daemon.images.process import RenderProcess, RenderUnavailable
     from gpu_daemon.planner import make_planner
     from gpu_daemon.uploader import PngUploads, S3Uploader
 
     uploader = S3Uploader(cfg.s3)
     planner = make_planner(cfg)
-    backend = make_backend(cfg)
-    daemon = Daemon(cfg, planner, backend, uploader, PngUploads(cfg.s3))
+    # The model loads in the render process; its load errors are raised here.
+    try:
+        renderer = RenderProcess(cfg, cfg.images.max_batch)
+    except RenderUnavailable as exc:
+        raise StartupError(str(exc)) from None
+    daemon = Daemon(cfg, planner, renderer, uploader, PngUploads(cfg.s3))
+    backend = daemon.backend
     if token is None:
         log.warning("authentication is OFF (--insecure-no-token)")
     if not _is_loopback(host):

@@ -1,9 +1,16 @@
-"""A tiny Stable Diffusion pipeline with random weights, saved like a real model directory.
+"""Stable Diffusion pipelines with random weights, saved like a real model directory.
 
-Tests, benchmarks and the demo load it through the daemon's real code path
-(``from_pretrained`` on a local directory) without downloading anything. Its images are noise,
-but its shapes are SD's: a 4-block VAE (latents 8x smaller than the image), a UNet with
-cross-attention on a 2-layer CLIP text encoder, and a CLIP tokenizer with a 77-token limit.
+Tests, benchmarks and the demo load them through the daemon's real code path
+(``from_pretrained`` on a local directory) without downloading anything. Their images are
+noise, but their shapes are SD's:
+
+- ``build_tiny_pipeline``: a 4-block VAE (latents 8x smaller than the image), a UNet with
+  cross-attention on a 2-layer CLIP text encoder: fast enough for every test.
+- ``build_sd15_pipeline`` and ``build_sdxl_pipeline``: the real architecture sizes (SD 1.5:
+  UNet 320/640/1280/1280 on CLIP ViT-L/14, 1.07 B parameters; SDXL: UNet 320/640/1280 with
+  10-layer transformers on CLIP ViT-L + OpenCLIP bigG, 3.5 B), so a benchmark pays the real
+  compute on real hardware. ``SD15`` and ``SDXL`` hold their configs. Building SD 1.5 takes
+  about a minute and 4 GB of memory on a CPU, SDXL several times that; saved in float16.
 
 The tokenizer's vocabulary is byte-level: the 256 byte symbols, their end-of-word forms and the
 two specials, with no merges, so any Unicode text (Chinese too) tokenizes, one token per byte.
@@ -11,7 +18,9 @@ two specials, with no merges, so any Unicode text (Chinese too) tokenizes, one t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TEXT_HIDDEN = 32
 
@@ -27,21 +36,31 @@ def byte_level_vocab() -> dict[str, int]:
     return vocab
 
 
+def byte_level_tokenizer() -> Any:
+    """A CLIP tokenizer with a 77-token limit over the byte-level vocabulary."""
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer(vocab=byte_level_vocab(), merges=[], model_max_length=77)
+
+
+def sd_scheduler() -> Any:
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+    )
+
+
 def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
     """Build the pipeline (the same weights for the same seed) and save it to path."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     path = Path(path)
     torch.manual_seed(seed)
     vocab = byte_level_vocab()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(vocab), hidden_size=TEXT_HIDDEN, intermediate_size=37,
         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
@@ -60,13 +79,117 @@ def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
         block_out_channels=(8, 8, 8, 8), norm_num_groups=8, sample_size=64,
         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
     )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        clip_sample=False, set_alpha_to_one=False, steps_offset=1,
-    )
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=vae, text_encoder=text_encoder, tokenizer=byte_level_tokenizer(), unet=unet,
+        scheduler=sd_scheduler(), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False,
     )
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+# CLIP ViT-L/14's text tower (SD 1.x, and SDXL's first encoder).
+CLIP_VIT_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072,
+              "num_hidden_layers": 12, "num_attention_heads": 12,
+              "max_position_embeddings": 77, "hidden_act": "quick_gelu", "projection_dim": 768}
+# The Stable Diffusion VAE (SD 1.x and SDXL share the architecture).
+SD_VAE = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 2,
+          "block_out_channels": (128, 256, 512, 512), "norm_num_groups": 32,
+          "down_block_types": ("DownEncoderBlock2D",) * 4,
+          "up_block_types": ("UpDecoderBlock2D",) * 4}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The component configs of a full-size pipeline (kwargs of the diffusers and
+    transformers classes)."""
+
+    unet: dict[str, Any]
+    vae: dict[str, Any]
+    text_encoders: tuple[dict[str, Any], ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SD15 = ModelSpec(
+    unet={"sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
+          "block_out_channels": (320, 640, 1280, 1280),
+          "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+          "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+          "cross_attention_dim": 768, "attention_head_dim": 8},
+    vae={**SD_VAE, "sample_size": 512, "scaling_factor": 0.18215},
+    text_encoders=(CLIP_VIT_L,),
+)
+SDXL = ModelSpec(
+    unet={"sample_size": 128, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
+          "block_out_channels": (320, 640, 1280),
+          "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+          "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+          "transformer_layers_per_block": (1, 2, 10), "attention_head_dim": (5, 10, 20),
+          "cross_attention_dim": 2048, "use_linear_projection": True,
+          "addition_embed_type": "text_time", "addition_time_embed_dim": 256,
+          "projection_class_embeddings_input_dim": 2816},
+    vae={**SD_VAE, "sample_size": 1024, "scaling_factor": 0.13025},
+    # CLIP ViT-L, then OpenCLIP ViT-bigG/14's text tower (with its projection).
+    text_encoders=(CLIP_VIT_L, {
+        "vocab_size": 49408, "hidden_size": 1280, "intermediate_size": 5120,
+        "num_hidden_layers": 32, "num_attention_heads": 20, "max_position_embeddings": 77,
+        "hidden_act": "gelu", "projection_dim": 1280}),
+)
+
+
+def text_config(spec: dict[str, Any]) -> Any:
+    """A CLIPTextConfig whose special tokens are the byte-level tokenizer's."""
+    from transformers import CLIPTextConfig
+
+    vocab = byte_level_vocab()
+    return CLIPTextConfig(**spec, bos_token_id=vocab["<|startoftext|>"],
+                          eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"])
+
+
+def build_sd15_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """SD 1.5's architecture at random init, saved (float16) to path."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(seed)
+    pipe = StableDiffusionPipeline(
+        vae=AutoencoderKL(**SD15.vae), text_encoder=CLIPTextModel(text_config(
+            SD15.text_encoders[0])), tokenizer=byte_level_tokenizer(),
+        unet=UNet2DConditionModel(**SD15.unet), scheduler=sd_scheduler(), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )
+    return _save(pipe, path)
+
+
+def build_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """SDXL base's architecture at random init, saved (float16) to path."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    first, second = SDXL.text_encoders
+    pipe = StableDiffusionXLPipeline(
+        vae=AutoencoderKL(**SDXL.vae), text_encoder=CLIPTextModel(text_config(first)),
+        text_encoder_2=CLIPTextModelWithProjection(text_config(second)),
+        tokenizer=byte_level_tokenizer(), tokenizer_2=byte_level_tokenizer(),
+        unet=UNet2DConditionModel(**SDXL.unet),
+        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
+                                         beta_schedule="scaled_linear", steps_offset=1),
+    )
+    return _save(pipe, path)
+
+
+def _save(pipe: Any, path: str | Path) -> Path:
+    import torch
+
+    path = Path(path)
+    pipe.to(torch.float16)  # half the disk and load time; the daemon casts to its dtype
     pipe.save_pretrained(path, safe_serialization=True)
     return path

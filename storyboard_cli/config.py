@@ -116,8 +116,14 @@ class ImagesConfig:
     steps: int = 20
     guidance_scale: float = 7.0
     max_batch: int = 4
-    device: str = "auto"
+    # The GPU settings (gpu_daemon/images/tuning.py; storyboard.toml explains each).
+    device: str = "auto"  # auto, cpu, mps, cuda or cuda:N
     dtype: str = "auto"
+    attention: str = "sdpa"
+    channels_last: bool = False
+    compile: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
     allow_download: bool = False
 
     def frame_size(self, aspect: str) -> tuple[int, int]:
@@ -476,8 +482,8 @@ _CHOICES = {
     ("s3", "addressing_style"): {"path", "virtual", "auto"},
     ("planner", "backend"): {"rules", "openai"},
     ("images", "backend"): {"auto", "sketch", "diffusers"},
-    ("images", "device"): {"auto", "cuda", "mps", "cpu"},
     ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
+    ("images", "attention"): {"sdpa", "classic"},
     ("frp", "mode"): {"tcp", "stcp"},
 }
 
@@ -504,6 +510,9 @@ def validate(cfg: Config, where: str) -> None:
     for key in ("width", "height"):
         if getattr(cfg.images, key) % 8:
             raise ConfigError(f"{where}: images.{key} must be a multiple of 8")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.images.device):
+        raise ConfigError(f"{where}: images.device = {cfg.images.device!r} is not one of auto, "
+                          "cpu, mps, cuda, cuda:N (N: the GPU's index)")
     if cfg.images.size_multiple not in range(8, 257, 8):
         raise ConfigError(f"{where}: images.size_multiple must be 8, 16, ... or 256")
     try:

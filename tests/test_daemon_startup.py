@@ -137,3 +137,14 @@ def test_upload_processes_end_with_the_daemon(tmp_path, s3_server, sig):
     finally:
         daemon.stop()
     assert left == set()
+
+
+def test_a_gpu_index_this_machine_lacks_is_named(tmp_path, tiny_model_dir):
+    import torch
+
+    if torch.cuda.device_count() > 1:
+        pytest.skip("this machine has a second GPU")
+    done, _ = serve(tmp_path, "--device", "cuda:1", env={"STORYBOARD_DAEMON_TOKEN": "t"},
+                    images={"backend": "diffusers", "model": str(tiny_model_dir)})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "images.device = cuda:1, but this" in done.stderr

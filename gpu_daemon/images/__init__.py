@@ -39,7 +39,9 @@ class RenderJob:
         return (self.width, self.height, self.steps, self.guidance_scale, self.negative_prompt)
 
 
-class ImageBackend(Protocol):
+class BackendInfo(Protocol):
+    """What the HTTP side needs to know of a backend: names, and how prompts are counted."""
+
     name: str
     model: str | None
     device: str
@@ -47,8 +49,30 @@ class ImageBackend(Protocol):
     def token_count(self) -> Callable[[str], int] | None:
         """Counts CLIP tokens with the loaded tokenizer, when there is one."""
 
+
+class ImageBackend(BackendInfo, Protocol):
+    def counting_tokenizer(self) -> str | None:
+        """The tokenizer as `tokenizers` JSON (it crosses to the HTTP process), or None."""
+
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
         """One image per job, in order; on_step(step, total) after each denoising step."""
+
+
+def token_counter(tokenizer_json: str | None) -> Callable[[str], int] | None:
+    """Counts tokens (without BOS/EOS) as the serialized tokenizer does, None without one."""
+    if tokenizer_json is None:
+        return None
+    from tokenizers import Tokenizer
+
+    # Its own copy: a pipeline call leaves padding to 77 switched on in the pipeline's (every
+    # count would read 77). Unlike the transformers wrapper, it does not warn about candidates
+    # over 77 tokens, which prompt fitting tries on purpose.
+    counter = Tokenizer.from_str(tokenizer_json)
+    counter.no_padding()
+    counter.no_truncation()
+    # encode_batch, unlike encode, releases the GIL: prompt fitting on the event loop (a dozen
+    # candidates per request) does not stall a render thread in the same process.
+    return lambda text: len(counter.encode_batch([text], add_special_tokens=False)[0].ids)
 
 
 def make_backend(cfg: Config) -> ImageBackend:

@@ -8,6 +8,10 @@ lets requests that would otherwise wait ride along with the call ahead of them.
 
 Requests are futures: the asyncio side awaits them, and cancelling one that has not started
 takes it out of the queue. A call whose requests were all cancelled stops at the next step.
+
+The daemon runs this queue inside its render process (process.py), which mirrors the same
+interface in the HTTP process; the hooks ``_begin``, ``_progress`` and ``_end`` are what that
+process reports across its pipe.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -37,7 +42,7 @@ class Cancelled(Exception):
     """Raised from the step callback when nobody waits for the batch any more."""
 
 
-@dataclass
+@dataclass(eq=False)  # a ticket is itself: equal jobs are still two requests
 class Ticket:
     """A queued job: await ``future``; ``cancel()`` when the requester goes away."""
 
@@ -45,11 +50,15 @@ class Ticket:
     future: Future[Rendered]
     on_step: StepCallback | None
     abandoned: bool = False
+    number: int = 0  # names the ticket across the render process's pipe
+    on_cancel: Callable[[], None] | None = field(default=None, repr=False)
 
     def cancel(self) -> None:
         # A running future cannot be cancelled; the flag stops its call at the next step.
         self.abandoned = True
         self.future.cancel()
+        if self.on_cancel is not None:
+            self.on_cancel()
 
 
 @dataclass
@@ -59,6 +68,13 @@ class RenderStats:
     pipeline_calls: int = 0
     busy_s: float = 0.0
     _since: float | None = field(default=None, repr=False)
+
+    def record_call(self, delivered: int, seconds: float) -> None:
+        self.busy = False
+        self.busy_s += seconds
+        self._since = None
+        self.pipeline_calls += 1
+        self.renders += delivered
 
     def busy_seconds(self) -> float:
         """Cumulative busy time, counting the call running now."""
@@ -84,13 +100,22 @@ class RenderQueue:
 
     def submit(self, job: RenderJob, on_step: StepCallback | None = None) -> Ticket:
         """Queue a job; on_step(step, total) is called from the render thread."""
-        ticket = Ticket(job, Future(), on_step)
+        return self.submit_many([(job, on_step)])[0]
+
+    def submit_many(self, jobs: list[tuple[RenderJob, StepCallback | None]]) -> list[Ticket]:
+        """Queue several jobs at once: the render thread sees all or none of them, so
+        same-settings jobs share a call instead of the first one starting alone."""
+        tickets = [Ticket(job, Future(), on_step) for job, on_step in jobs]
+        self.enqueue(tickets)
+        return tickets
+
+    def enqueue(self, tickets: Sequence[Ticket]) -> None:
+        """Queue tickets made by the caller (the render process numbers them first)."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("render queue is closed")
-            self._pending.append(ticket)
+            self._pending.extend(tickets)
             self._cond.notify()
-        return ticket
 
     def close(self, timeout: float = 30.0) -> None:
         with self._cond:
@@ -122,8 +147,7 @@ class RenderQueue:
                 else:
                     rest.append(p)
             self._pending = rest
-            self.stats.busy = True
-            self.stats._since = time.monotonic()
+            self._begin(batch)
             return batch
 
     def _run(self) -> None:
@@ -134,31 +158,37 @@ class RenderQueue:
         def on_step(step: int, total: int) -> None:
             if all(p.abandoned for p in batch):
                 raise Cancelled
-            for p in batch:
-                if p.on_step is not None:
-                    p.on_step(step, total)
+            self._progress(batch, step, total)
 
         started = time.monotonic()
-        delivered = 0
         try:
             images = self.backend.render([p.job for p in batch], _guard(on_step))
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
             if not isinstance(exc, Cancelled):
                 log.exception("render of %d job(s) failed", len(batch))
+            self._end(batch, 0, time.monotonic() - started)
             for p in batch:
                 _settle(p.future, exc=exc)
         else:
-            ms = (time.monotonic() - started) * 1000
+            seconds = time.monotonic() - started
+            # Counted before the futures resolve: whoever is answered sees its render counted.
+            self._end(batch, len(batch), seconds)
             for p, image in zip(batch, images, strict=True):
-                _settle(p.future, Rendered(image, ms, len(batch)))
-            delivered = len(batch)
-        finally:
-            with self._cond:
-                self.stats.busy = False
-                self.stats.busy_s += time.monotonic() - started
-                self.stats._since = None
-                self.stats.pipeline_calls += 1
-                self.stats.renders += delivered
+                _settle(p.future, Rendered(image, seconds * 1000, len(batch)))
+
+    def _begin(self, batch: list[Ticket]) -> None:
+        """A pipeline call starts (the queue's lock is held)."""
+        self.stats.busy = True
+        self.stats._since = time.monotonic()
+
+    def _progress(self, batch: list[Ticket], step: int, total: int) -> None:
+        for p in batch:
+            if p.on_step is not None:
+                p.on_step(step, total)
+
+    def _end(self, batch: list[Ticket], delivered: int, seconds: float) -> None:
+        with self._cond:
+            self.stats.record_call(delivered, seconds)
 
 
 def _guard(on_step: StepCallback) -> StepCallback:

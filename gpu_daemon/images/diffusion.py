@@ -14,10 +14,12 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpu_daemon.images import token_counter, tuning
 from storyboard_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -65,31 +67,8 @@ def resolve_model(model: str, base_dir: Path, allow_download: bool) -> str:
     return model
 
 
-def pick_device(wanted: str) -> str:
-    import torch
-
-    cuda = torch.cuda.is_available()
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if wanted == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if wanted == "cuda" and not cuda:
-        raise ConfigError(
-            f"images.device = cuda, but this torch ({torch.__version__}) sees no CUDA device"
-        )
-    if wanted == "mps" and not mps:
-        raise ConfigError("images.device = mps, but this torch sees no Apple MPS device")
-    return wanted
-
-
-def pick_dtype(wanted: str, device: str) -> Any:
-    import torch
-
-    if wanted == "auto":
-        # Half precision halves memory and time on CUDA; on MPS and CPU float32 is the safe one.
-        wanted = "float16" if device == "cuda" else "float32"
-    if device == "cpu" and wanted == "float16":
-        raise ConfigError("images.dtype = float16 does not run on the CPU; use float32 or auto")
-    return getattr(torch, wanted)
+def _no_steps(step: int, total: int) -> None:
+    pass
 
 
 def _quiet() -> None:
@@ -103,26 +82,18 @@ def _quiet() -> None:
     hub_utils.disable_progress_bars()
 
 
-def _token_counter(pipe: Any) -> Callable[[str], int] | None:
-    """Counts tokens (without BOS/EOS) as the pipeline's tokenizer does, None without one."""
+def _counting_tokenizer(pipe: Any) -> str | None:
+    """The pipeline's (first) tokenizer as `tokenizers` JSON, None without one."""
     tokenizer = getattr(pipe, "tokenizer", None)
     if tokenizer is None:
         return None
     fast = getattr(tokenizer, "backend_tokenizer", None)
     if fast is None:
-        return lambda text: len(tokenizer(text, add_special_tokens=False).input_ids)
-    # A private copy: the pipeline's calls leave padding to 77 switched on in the shared one
-    # (every count would read 77), and the render thread uses it concurrently. Unlike the
-    # transformers wrapper, it does not warn about candidates over 77 tokens, which prompt
-    # fitting tries on purpose.
-    from tokenizers import Tokenizer
+        # A slow (Python) tokenizer: the conversion AutoTokenizer would do gives the same ids.
+        from transformers.convert_slow_tokenizer import convert_slow_tokenizer
 
-    counter = Tokenizer.from_str(fast.to_str())
-    counter.no_padding()
-    counter.no_truncation()
-    # encode_batch, unlike encode, releases the GIL: prompt fitting on the event loop then
-    # does not stall the render thread (it counts a dozen candidates per request).
-    return lambda text: len(counter.encode_batch([text], add_special_tokens=False)[0].ids)
+        fast = convert_slow_tokenizer(tokenizer)
+    return fast.to_str()
 
 
 class DiffusersBackend:
@@ -133,39 +104,58 @@ class DiffusersBackend:
         self.model = model
         self.device = device
         self._accepts = set(inspect.signature(pipe.__call__).parameters)
-        self._count = _token_counter(pipe)
+        self._tokenizer = _counting_tokenizer(pipe)
+        self._count = token_counter(self._tokenizer)
 
     @classmethod
     def load(cls, cfg: ImagesConfig, base_dir: Path) -> DiffusersBackend:
         source = resolve_model(cfg.model, base_dir, cfg.allow_download)
-        device = pick_device(cfg.device)
-        dtype = pick_dtype(cfg.dtype, device)
+        device = tuning.pick_device(cfg.device)
+        settings = tuning.plan(cfg, device, tuning.bf16_supported(device))
+        if settings.ignored:
+            log.warning("images: %s ignores %s", device, "; ".join(settings.ignored))
         _quiet()
+        import torch
         from diffusers import AutoPipelineForText2Image
 
         try:
             pipe = AutoPipelineForText2Image.from_pretrained(
-                source, dtype=dtype, local_files_only=not cfg.allow_download
+                source, dtype=getattr(torch, settings.dtype),
+                local_files_only=not cfg.allow_download,
             )
         except (OSError, ValueError) as exc:
             raise ConfigError(f"images.model: cannot load {cfg.model!r}: {exc}") from None
         pipe.set_progress_bar_config(disable=True)
         if device != "cpu":
             pipe.to(device)
+        tuning.apply(pipe, settings)
         backend = cls(pipe, cfg.model, device)
-        backend.warm_up()
-        log.info("loaded %s on %s (%s)", cfg.model, device, str(dtype).removeprefix("torch."))
+        backend.warm_up(cfg, settings.compile)
+        log.info("loaded %s on %s", cfg.model, settings.describe())
         return backend
 
-    def warm_up(self) -> None:
-        """One tiny call, so lazy initialisation is not paid by the first request."""
+    def warm_up(self, cfg: ImagesConfig, compiled: bool) -> None:
+        """Lazy initialisation is paid here, not by the first request: one tiny call, or with
+        a compiled UNet one call per batch size at the frame size of the default aspect (each
+        shape compiles once; a project with another aspect compiles on its first call)."""
         from gpu_daemon.images import RenderJob
 
-        self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0)], lambda step, total: None)
+        if not compiled:
+            self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0)], _no_steps)
+            return
+        width, height = cfg.frame_size(cfg.aspect)
+        for batch in range(1, cfg.max_batch + 1):
+            started = time.monotonic()
+            self.render([RenderJob("warm-up", "", i, width, height, 2, cfg.guidance_scale)
+                         for i in range(batch)], _no_steps)
+            log.info("compiled the UNet for batch %d at %dx%d in %.1f s", batch, width, height,
+                     time.monotonic() - started)
 
     def token_count(self) -> Callable[[str], int] | None:
         return self._count
 
+    def counting_tokenizer(self) -> str | None:
+        return self._tokenizer
 
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
         import torch

@@ -135,6 +135,9 @@ class SketchBackend:
     def token_count(self) -> None:
         return None
 
+    def counting_tokenizer(self) -> None:
+        return None
+
     @lru_cache(maxsize=32)  # noqa: B019 - one backend per process, a handful of sizes
     def font(self, size: int) -> ImageFont.FreeTypeFont:
         if self.font_path is None:

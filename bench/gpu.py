@@ -1,0 +1,341 @@
+"""The device check (issue 12, item 5): the SD 1.5-size model on a CUDA GPU, raw and served.
+
+On a CUDA machine (run through bench/gpu.sh), within a time budget (8 minutes by default),
+at the default frame size (the default aspect, 16:9, at the [images] pixel area: 680x384)
+and 20 steps, with a random-weight pipeline of SD 1.5's architecture built on the spot
+(gpu_daemon.testing.build_sd15_pipeline; nothing is downloaded):
+
+  raw b1/b4/b8   ``pipe()`` in this process, 1, 4 or 8 prompts per call, float16 and bfloat16
+  compiled       the same with torch.compile of the UNet (compile time reported apart)
+  daemon b1      a real `gpu-daemon serve`, two clients whose requests are never batched
+  full path      `storyboard generate` of a 24-shot task: Redis, the stack's workers, frp
+                 (stcp), the daemon, SeaweedFS; as many workers as the default deployment
+                 and as the other worker set of bench/overhead.py
+
+For each: images/s, the ratio to the raw batch-1 loop (float16), pipeline calls per image
+(the daemon's /v1/status counters), the GPU memory peak (torch's allocator in this process,
+nvidia-smi for the daemon's processes) and the daemon's duty cycle (render_busy_s over the
+wall time). Variants that the remaining budget cannot fit are listed as skipped.
+
+Without CUDA (or with --cpu-small) the same script runs on the CPU at a small size with the
+tiny pipeline, to show that it works: those figures are no GPU's.
+
+Run: bench/gpu.sh [--cpu-small] [--budget-s 480] [--out bench/results-gpu.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import batching
+import harness
+import overhead
+
+from storyboard_cli.config import ImagesConfig
+
+FULL_PATH_SHOTS = 24
+PROMPT, STYLE = batching.PROMPT, batching.STYLE
+
+
+@dataclass(frozen=True)
+class Mode:
+    label: str
+    device: str
+    area: tuple[int, int]  # [images] width x height: the pixel budget
+    steps: int
+    images: int  # per raw / daemon variant
+    dtypes: tuple[str, ...]
+    compile: bool
+    raw_batches: tuple[int, ...] = (1, 4, 8)
+    max_batch: int = ImagesConfig().max_batch
+
+    @property
+    def frame(self) -> tuple[int, int]:
+        width, height = self.area
+        images = ImagesConfig(width=width, height=height)
+        return images.frame_size(images.aspect)
+
+
+GPU = Mode("CUDA, SD 1.5 architecture (random weights)", "cuda", (512, 512), 20, 16,
+           ("float16", "bfloat16"), compile=True)
+CPU_SMALL = Mode("CPU at a small size, tiny random-weight pipeline: shows the script works; "
+                 "not GPU figures", "cpu", (64, 64), 4, 16, ("float32", "bfloat16"),
+                 compile=False)
+
+
+@dataclass
+class Row:
+    variant: str
+    dtype: str
+    compiled: bool
+    batch: str
+    images_per_s: float
+    calls_per_image: float
+    memory_gib: float | None = None
+    duty: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Budget:
+    seconds: float
+    start: float = field(default_factory=time.monotonic)
+
+    def left(self) -> float:
+        return self.seconds - (time.monotonic() - self.start)
+
+
+class GpuMemory:
+    """The peak GPU memory of other processes (the daemons), sampled with nvidia-smi."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval, self.peak_mib, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> GpuMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            out = subprocess.run(
+                ["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                 "--format=csv,noheader,nounits"], capture_output=True, text=True).stdout
+            used = sum(int(mib) for pid, mib in (line.split(",") for line in out.splitlines()
+                                                 if line.strip()) if int(pid) != os.getpid())
+            self.peak_mib = max(self.peak_mib, used)
+
+    @property
+    def gib(self) -> float:
+        return self.peak_mib / 1024
+
+
+@contextmanager
+def daemon_memory(mode: Mode) -> Iterator[GpuMemory | None]:
+    if mode.device != "cuda" or shutil.which("nvidia-smi") is None:
+        yield None
+        return
+    with GpuMemory() as memory:
+        yield memory
+
+
+# --- the raw loop ------------------------------------------------------------------------------
+
+
+def raw_pipe(model: Path, mode: Mode, dtype: str, compiled: bool) -> Callable[[int, int], None]:
+    """The pipeline in this process, with the daemon's settings; returns call(seed, batch)."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+
+    from gpu_daemon.images import tuning
+
+    diffusers_logging.disable_progress_bar()
+    from gpu_daemon.styles import compose
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, dtype=getattr(torch, dtype),
+                                                   local_files_only=True).to(mode.device)
+    pipe.set_progress_bar_config(disable=True)
+    settings = tuning.plan(ImagesConfig(dtype=dtype, compile=compiled),
+                           "cuda:0" if mode.device == "cuda" else "cpu")
+    tuning.apply(pipe, settings)
+    fast = pipe.tokenizer.backend_tokenizer
+    positive, negative = compose(
+        PROMPT, STYLE, lambda t: len(fast.encode(t, add_special_tokens=False).ids))
+    width, height = mode.frame
+
+    def call(seed: int, batch: int) -> None:
+        with torch.inference_mode():
+            pipe([positive] * batch, negative_prompt=[negative] * batch, width=width,
+                 height=height, num_inference_steps=mode.steps, guidance_scale=7.0,
+                 generator=[torch.Generator("cpu").manual_seed(seed + i) for i in range(batch)])
+
+    return call
+
+
+def raw_rows(model: Path, mode: Mode, dtype: str, compiled: bool, budget: Budget,
+             reserve: float) -> list[Row]:
+    import torch
+
+    cuda = mode.device == "cuda"
+    call = raw_pipe(model, mode, dtype, compiled)
+    rows = []
+    for batch in mode.raw_batches:
+        if budget.left() < reserve:
+            rows.append(Row("raw `pipe()` loop", dtype, compiled, str(batch), float("nan"),
+                            1 / batch, note="skipped: time budget"))
+            continue
+        started = time.perf_counter()
+        call(0, batch)  # warm-up; with compile, the compilation for this shape
+        warm_s = time.perf_counter() - started
+        call(0, batch)  # the first calls of a shape still set up kernels and buffers
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        n = max(batch, mode.images - mode.images % batch)
+        started = time.perf_counter()
+        for seed in range(0, n, batch):
+            call(seed, batch)
+        if cuda:
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - started
+        memory = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+        rows.append(Row("raw `pipe()` loop", dtype, compiled, str(batch), n / wall, 1 / batch,
+                        memory, note=f"compile + first call {warm_s:.0f} s" if compiled else ""))
+    del call
+    if cuda:
+        torch.cuda.empty_cache()
+    return rows
+
+
+# --- the daemon --------------------------------------------------------------------------------
+
+
+def images_settings(mode: Mode, model: Path, dtype: str, **extra: Any) -> dict[str, Any]:
+    width, height = mode.area
+    return {"backend": "diffusers", "model": str(model), "width": width, "height": height,
+            "steps": mode.steps, "max_batch": mode.max_batch, "dtype": dtype, **extra}
+
+
+def daemon_b1_row(tmp: Path, model: Path, mode: Mode, dtype: str) -> Row:
+    """Two clients, requests never batched (distinct negative prompts), through HTTP, PNG
+    and SeaweedFS: bench/batching.py's daemon_b1x2 at the default frame size."""
+    width, height = mode.frame
+    # The requests carry no size: the daemon's own [images] size is the frame.
+    settings = {**images_settings(mode, model, dtype), "width": width, "height": height}
+    with batching.serving(tmp, model, settings, None, mode.images, timeout=300) as bench:
+        bench.daemon_run(2, True)  # warm: connections, the first call
+        with daemon_memory(mode) as memory:
+            run = bench.daemon_run(2, True)
+    return Row("daemon, 2 requests in flight, never batched", dtype, False, "1",
+               mode.images / run["wall"], run["calls"] / mode.images,
+               memory.gib if memory else None, run["busy"] / run["wall"])
+
+
+def full_path_rows(tmp: Path, model: Path, mode: Mode, dtype: str) -> list[Row]:
+    """`storyboard generate` of a 24-shot task through the whole stack, per worker set."""
+    name = "device-check"
+    overhead.BACKENDS[name] = images_settings(mode, model, dtype)
+    system = overhead.System(tmp / "stack", name, FULL_PATH_SHOTS)
+    rows = []
+    try:
+        system.start()
+        project = system.new_project("device-check", FULL_PATH_SHOTS)
+        warmup = system.new_project("warmup", 4)
+        for k in overhead.WORKER_SETS:
+            system.run_c(k, warmup, n=4)
+            with daemon_memory(mode) as memory:
+                p = system.run_c(k, project)
+            rows.append(Row(f"full path, {FULL_PATH_SHOTS}-shot task, {k} worker(s)", dtype,
+                            False, f"≤ {mode.max_batch}", p.images_per_s, p.calls / p.n,
+                            memory.gib if memory else None, p.extra["duty"]))
+    finally:
+        system.stop()
+    return rows
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def run(mode: Mode, budget_s: float) -> tuple[list[Row], dict[str, Any]]:
+    from gpu_daemon.testing import build_sd15_pipeline, build_tiny_pipeline
+
+    budget = Budget(budget_s)
+    rows: list[Row] = []
+    notes: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        started = time.perf_counter()
+        build = build_sd15_pipeline if mode.device == "cuda" else build_tiny_pipeline
+        model = build(tmp / "model")
+        notes["model build + save"] = f"{time.perf_counter() - started:.0f} s"
+        first, *others = mode.dtypes
+        # The essentials first; what the budget cannot fit is reported as skipped.
+        rows += raw_rows(model, mode, first, False, budget, reserve=60)
+        rows.append(daemon_b1_row(tmp / "b1", model, mode, first))
+        rows += full_path_rows(tmp / "full", model, mode, first)
+        for dtype in others:
+            rows += raw_rows(model, mode, dtype, False, budget, reserve=30)
+        if mode.compile:
+            rows += raw_rows(model, mode, first, True, budget, reserve=90)
+        else:
+            notes["compile"] = "not measured: torch.compile is used on CUDA only"
+        # The baseline once more, last: how far the machine drifted during the run.
+        again = raw_rows(model, dataclasses.replace(mode, raw_batches=(1,)), first, False,
+                         budget, reserve=10)
+        rows += [dataclasses.replace(r, variant="raw `pipe()` loop, again at the end")
+                 for r in again]
+    notes["wall"] = f"{budget_s - budget.left():.0f} s of a {budget_s:.0f} s budget"
+    if mode.device == "cpu":
+        notes["noise"] = ("a CPU run shares its cores with the daemon's other processes and "
+                          "anything else running: the two raw batch-1 rows show the drift")
+    return rows, notes
+
+
+def markdown(mode: Mode, rows: list[Row], notes: dict[str, Any]) -> str:
+    base = next(r.images_per_s for r in rows
+                if r.variant.startswith("raw") and r.batch == "1" and not r.compiled)
+    width, height = mode.frame
+    table = harness.table(
+        ["variant", "dtype", "compile", "batch", "images/s", "× raw batch 1",
+         "pipeline calls per image", "GPU memory peak (GiB)", "duty cycle", "note"],
+        [[r.variant, r.dtype, "on" if r.compiled else "off", r.batch,
+          "-" if r.images_per_s != r.images_per_s else f"{r.images_per_s:.2f}",
+          "-" if r.images_per_s != r.images_per_s else f"{r.images_per_s / base:.2f}",
+          f"{r.calls_per_image:.2f}",
+          "-" if r.memory_gib is None else f"{r.memory_gib:.1f}",
+          "-" if r.duty is None else f"{r.duty:.2f}", r.note] for r in rows])
+    machine = harness.machine()
+    if mode.device == "cuda":
+        import torch
+
+        machine["gpu"] = torch.cuda.get_device_name(0)
+    out = [
+        "# Device check (bench/gpu.sh)\n",
+        f"**{mode.label}.** {width}×{height} frames (the default aspect's frame for [images] "
+        f"{mode.area[0]}×{mode.area[1]}, storyboard_cli/frames.py), {mode.steps} steps, "
+        f"max_batch {mode.max_batch}, {mode.images} images "
+        "per raw/daemon variant; ratios are to the raw batch-1 loop in "
+        f"{mode.dtypes[0]} without compile.\n",
+        table, "",
+        *[f"- {k}: {v}" for k, v in notes.items()], "",
+        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), "",
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpu-small", action="store_true",
+                        help="run on the CPU at a small size even where CUDA is available")
+    parser.add_argument("--budget-s", type=float, default=480)
+    parser.add_argument("--out", type=Path, default=harness.ROOT / "bench" / "results-gpu.md")
+    args = parser.parse_args()
+    import torch
+
+    mode = GPU if torch.cuda.is_available() and not args.cpu_small else CPU_SMALL
+    print(f"device check: {mode.label}", flush=True)
+    rows, notes = run(mode, args.budget_s)
+    text = markdown(mode, rows, notes)
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
