@@ -84,13 +84,18 @@ class RenderQueue:
 
     def submit(self, job: RenderJob, on_step: StepCallback | None = None) -> Ticket:
         """Queue a job; on_step(step, total) is called from the render thread."""
-        ticket = Ticket(job, Future(), on_step)
+        return self.submit_many([(job, on_step)])[0]
+
+    def submit_many(self, jobs: list[tuple[RenderJob, StepCallback | None]]) -> list[Ticket]:
+        """Queue several jobs at once: the render thread sees all or none of them, so
+        same-settings jobs share a call instead of the first one starting alone."""
+        tickets = [Ticket(job, Future(), on_step) for job, on_step in jobs]
         with self._cond:
             if self._closed:
                 raise RuntimeError("render queue is closed")
-            self._pending.append(ticket)
+            self._pending.extend(tickets)
             self._cond.notify()
-        return ticket
+        return tickets
 
     def close(self, timeout: float = 30.0) -> None:
         with self._cond:
