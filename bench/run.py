@@ -5,6 +5,7 @@
   batching.py  raw pipe() loop vs the daemon at batch 1 and batched         (item 3)
   overhead.py  overhead per shot a/b/c and the duty cycle, sketch+diffusers (items 1, 2)
   export.py    `storyboard export` of a 10,000-shot project: time, peak memory (issue 10)
+  outage.py    renders per shot through a 20 s bucket outage, kept images off/on (issue 14)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
 else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
@@ -29,6 +30,7 @@ from typing import Any
 import batching
 import export
 import harness
+import outage
 import overhead
 import scale
 import startup
@@ -71,6 +73,8 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], tuple[str, list[bool]]
          lambda: overhead.markdown(overhead.run(8 if quick else 40, 1 if quick else 5))),
         ("6. Export of the scale project",
          lambda: export.markdown(export.run(*((500, 100, 10) if quick else ())))),
+        ("7. Renders per shot through a bucket outage",
+         lambda: outage.markdown(outage.run(*((12, 4) if quick else ())))),
     ]
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import signal
 import time
 
-import pytest
-from fixtures_daemon import start_daemon
 from fixtures_queue import assert_each_shot_once_and_done, renders, stored_storyboard
 
 from storyboard_cli.store import Store
@@ -70,19 +68,12 @@ def test_two_workers_render_a_12_shot_task_max_batch_at_a_time_each_shot_once(
     assert len({s["image_key"] for s in view["shots"]}) == 12
 
 
-@pytest.fixture()
-def slower_daemon(tmp_path, s3_server, tiny_model_dir):
-    """The tiny pipeline at 150 steps: a window takes a few seconds to render."""
-    handle = start_daemon(tmp_path / "slower-daemon", s3_server, "diffusers", tiny_model_dir,
-                          images={"width": 64, "height": 64, "steps": 150, "max_batch": 4})
-    yield handle
-    handle.stop()
-
-
 def test_a_worker_killed_mid_window_leaves_its_shots_to_be_rendered_promptly_once(
-    make_stack, slower_daemon
+    make_stack, slow_daemon
 ):
-    stack = make_stack(slower_daemon, name="slower", images={"width": 64, "height": 64})
+    # The tiny pipeline at 150 steps: a window takes a few seconds to render.
+    daemon = slow_daemon(steps=150, max_batch=4)
+    stack = make_stack(daemon, name="slower", images={"width": 64, "height": 64})
     task_id = stack.submit(STORY)
     assert stack.burst("--queues", "plan").returncode == 0
     victim = stack.start_worker("--queues", "render")
