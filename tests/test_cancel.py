@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from fixtures_queue import renders, storyboard_argv
 from redis import Redis
 from rq import Queue
@@ -61,11 +62,13 @@ def test_a_queued_task_is_cancelled_off_the_queue_and_retry_finishes_it(stack):
                                     f"{len(view['shots'])}/{len(view['shots'])}"]
 
 
+@pytest.mark.parametrize("max_batch", [1, 4], ids=["one shot", "a window of shots"])
 def test_cancel_stops_a_render_in_progress_at_the_daemon_and_empties_the_queue(
-    make_stack, slow_daemon
+    make_stack, slow_daemon, max_batch
 ):
-    # The tiny diffusers pipeline at 400 steps: a render takes most of a minute here.
-    slow = slow_daemon(steps=400, max_batch=1)
+    # The tiny diffusers pipeline at 400 steps: a render takes most of a minute here. With
+    # max_batch 4 the render job renders a window of the task's shots in one call.
+    slow = slow_daemon(steps=400, max_batch=max_batch)
     stack = make_stack(slow, name="slow", images={"width": 64, "height": 64})
     task = stack.submit(STORY)
     planned = stack.burst("--queues", "plan")
@@ -76,6 +79,8 @@ def test_cancel_stops_a_render_in_progress_at_the_daemon_and_empties_the_queue(
                    what="a render past its first step")
     before = slow.status()
     shots = len(renders(stack, task))
+    rendering = [r["shot_id"] for r in renders(stack, task) if r["status"] == "running"]
+    assert len(rendering) == min(shots, max_batch)  # one shot, or a window of them
 
     asked = time.monotonic()
     cancelled = stack.json("cancel", task)
