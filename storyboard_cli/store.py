@@ -556,30 +556,32 @@ class Store:
                      ) -> tuple[str, list[int]]:
         """A render job (job_id, of shot_id) began: claim what it renders now, in one
         transaction, so that no two jobs claim one shot. That is its own shot unless done,
-        cancelled or claimed by another job; the shots it claimed before (a retry, or a rerun
-        after its worker died) that are not finished; and, when its own shot is among them,
-        the task's next waiting unclaimed shots, up to `size` in all. Returns the task's
-        status (a job of a cancelled task does nothing) and the claimed shots in order."""
+        cancelled or claimed by another job (which answers for it), and the shots it claimed
+        before and did not finish (it is a retry, or a rerun after its worker died). A job
+        that starts afresh also claims the task's next waiting unclaimed shots, up to `size`
+        in all; a retry keeps to its window, so no shot joins it with fewer retries left.
+        Returns the task's status (a job of a cancelled task does nothing) and the claimed
+        shots in order."""
         stamp = now()
         with self._write() as c:
             status = _start(c, task_id, stamp)
             if status == "cancelled":
                 return status, []
-            own = c.execute(
-                f"""update renders set claim = ?1 where task_id = ?2 and shot_id = ?3
-                   and status not in ('done', 'cancelled')
-                   and (claim is null or claim = ?1 or status not in {UNFINISHED})""",
-                [job_id, task_id, shot_id],
-            ).rowcount
-            if own:
+            own = c.execute("select status, claim from renders where task_id = ? and shot_id = ?",
+                            [task_id, shot_id]).fetchone()
+            # A failed render may be rendered again by any job of its shot (a re-delivery).
+            mine = own is not None and own[0] not in ("done", "cancelled") and (
+                own[1] in (None, job_id) or own[0] == "failed")
+            if mine:
+                c.execute("update renders set claim = ? where task_id = ? and shot_id = ?",
+                          [job_id, task_id, shot_id])
+            if mine and own[0] in ("pending", "failed"):
                 c.execute(
-                    f"""update renders set claim = ?1 where rowid in (
+                    """update renders set claim = ?1 where rowid in (
                          select r.rowid from renders r join shots s on s.id = r.shot_id
                          where r.task_id = ?2 and r.status = 'pending' and r.claim is null
-                         order by s.idx
-                         limit max(0, ?3 - (select count(*) from renders where task_id = ?2
-                           and claim = ?1 and (status in {UNFINISHED} or shot_id = ?4))))""",
-                    [job_id, task_id, size, shot_id],
+                         order by s.idx limit ?3)""",
+                    [job_id, task_id, size - 1],
                 )
             c.execute(
                 f"""update renders set status = 'running', step = 0, updated_at = ?

@@ -33,6 +33,12 @@ def test_two_jobs_never_claim_one_shot_and_a_rerun_takes_its_own_window_again(tm
     # job-0 runs again (a retry, or its worker died): what it claimed and did not finish.
     assert store.start_window(task, shot[0], "job-0", 4) == ("running", shot[1:4])
     assert store.job_renders(task, shot[0], "job-0") == shot[1:4]
+    # job-4's attempt failed for shot 4: its retry keeps to its window, so that no shot joins
+    # it with fewer retries left.
+    store.finish_render(task, shot[5], "k", "u", "2030-01-01T00:00:00+00:00", 1)
+    store.render_retrying(task, shot[4], "the bucket was down")
+    assert store.start_window(task, shot[4], "job-4", 4) == ("running",
+                                                             [shot[4], shot[6], shot[7]])
     # A window of one takes no other shot; the last ones go to whoever asks next.
     assert store.start_window(task, shot[8], "job-8", 1) == ("running", [shot[8]])
     assert store.start_window(task, shot[9], "job-9", 4) == ("running", [shot[9]])
