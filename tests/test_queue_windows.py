@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import time
 
+from fixtures_daemon import start_daemon
 from fixtures_queue import assert_each_shot_once_and_done, renders, stored_storyboard
 
 from storyboard_cli.store import Store
@@ -104,3 +105,33 @@ def test_a_worker_killed_mid_window_leaves_its_shots_to_be_rendered_promptly_onc
     assert [r["claim"] for r in renders(stack, task_id)][:4] == [window] * 4
     # Noticed within about three heartbeats (1 s here), then three windows of a few seconds.
     assert took < 60
+
+
+def test_a_shot_the_daemon_refuses_fails_alone_and_at_once_the_rest_of_its_window_is_done(
+    make_stack, tmp_path, s3_server, tiny_model_dir
+):
+    # Prompts of at most 110 characters: the last shot's (126) is refused with a 422.
+    strict = start_daemon(tmp_path / "strict-daemon", s3_server, "diffusers", tiny_model_dir,
+                          images={"width": 64, "height": 64, "steps": 4, "max_batch": 4},
+                          sections={"limits": {"max_prompt_chars": 110}})
+    try:
+        stack = make_stack(strict, name="strict", images={"width": 64, "height": 64})
+        task_id = stack.submit(
+            STORY.splitlines()[0] + "\n" + "The keeper climbed to the very top of the old tower "
+            "and looked out at the dark and stormy sea where the ships were.\n")
+        assert stack.burst("--queues", "plan").returncode == 0
+        calls0, renders0 = calls_and_renders(strict)
+        started = time.monotonic()
+        assert stack.burst().returncode == 0
+        took = time.monotonic() - started
+        calls, rendered = calls_and_renders(strict)
+    finally:
+        strict.stop()
+    assert (calls - calls0, rendered - renders0) == (1, 1)  # one window, one image
+    view = stack.view(task_id)
+    assert [r["status"] for r in renders(stack, task_id)] == ["done", "failed"]
+    assert view["status"] == "failed"
+    assert view["error"] == (f"1 of 2 shots failed: the GPU daemon at {strict.url} answered "
+                             "422: prompt is 126 characters; the limit is 110 "
+                             "(limits.max_prompt_chars)")
+    assert took < 4  # refused, so not retried

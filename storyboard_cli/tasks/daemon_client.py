@@ -78,6 +78,11 @@ class DaemonClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def where(self) -> str:
+        """The daemon as error messages name it."""
+        return f"the GPU daemon at {redact_url(self.url)}"
+
     def status(self) -> DaemonStatus:
         return DaemonStatus.model_validate(self._call("GET", "/v1/status", None, None))
 
@@ -112,7 +117,7 @@ class DaemonClient:
     ) -> dict[str, Any]:
         import httpx
 
-        where = f"the GPU daemon at {redact_url(self.url)}"
+        where = self.where
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         if body is not None:
             kwargs["content"] = body.model_dump_json()

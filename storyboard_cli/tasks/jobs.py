@@ -494,8 +494,7 @@ def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None
         if outcome.result is not None:
             record_render(store, task, outcome.shot_id, outcome.result)
             return
-        exc = failure(outcome.status, outcome.error or "failed", f"the GPU daemon at "
-                      f"{redact_url(ctx.daemon.url)}")
+        exc = failure(outcome.status, outcome.error or "failed", ctx.daemon.where)
         if isinstance(exc, DaemonRejected):
             store.fail_render(task_id, outcome.shot_id, str(exc))
         else:
