@@ -18,11 +18,12 @@ order, and each figure is the median over rounds of a ratio measured within one 
 Per shot:
   a, b, b'  the median per-shot time; overhead = median of (request wall - the daemon's
             render time for that request).
-  c         the shots' completion moments (RQ's ended_at of each render job); the per-shot
-            time is the median gap between completions, overhead = that - the mean render
-            time the daemon measured during the pass (render_busy_s delta / N).
+  c         the render phase (below) over N: render jobs render windows of shots that
+            complete together, so gaps between completions say nothing per shot; overhead =
+            (the phase - the daemon's render time during it, render_busy_s delta) / N.
 Duty cycle (c): render_busy_s delta over the render phase, i.e. from the first render job's
 enqueue to the last one's end, when the render queue was non-empty.
+Images per pipeline call (c): the daemon's renders / pipeline_calls deltas (/v1/status).
 
 Run alone: .venv/bin/python bench/overhead.py [--shots 40] [--rounds 3] [--backend sketch]
 """
@@ -61,6 +62,8 @@ WORKER_SETS = (1, 2)
 STYLE = "movie"
 TARGET_OVERHEAD_MS = 20.0
 TARGET_DUTY = 0.95
+# Images per pipeline call on the full path, as a share of the daemon's max_batch.
+TARGET_CALL_SHARE = 0.8
 
 _SUBJECTS = ["the keeper", "a gull", "the old boat", "Mara", "the lantern", "a stranger",
              "the storm", "the harbour master", "two children", "the lighthouse"]
@@ -243,6 +246,9 @@ class System:
         s = self.direct.status()
         return s.render_busy_s, s.pipeline_calls
 
+    def daemon_renders(self) -> int:
+        return self.direct.status().renders
+
     def run_a(self) -> Pass:
         times, self.images = [], []
         start = time.perf_counter()
@@ -305,6 +311,7 @@ class System:
 
         n = n or self.n
         busy0, calls0 = self.daemon_counters()
+        renders0 = self.daemon_renders()
         cli_start = time.time()
         task_id = self.cli("generate", str(project_id), "--no-wait", env=self.queue_env(k))[
             "task_id"]
@@ -316,8 +323,10 @@ class System:
         if task["status"] != "succeeded":
             raise RuntimeError(f"task {task_id} failed: {task['error']}")
         busy1, calls1 = self.daemon_counters()
+        rendered = self.daemon_renders() - renders0
         renders = self.store.task_renders(task_id)
         assert len(renders) == n, f"{len(renders)} shots rendered, wanted {n}"
+        assert rendered == n, f"the daemon rendered {rendered} images for {n} shots"
         job_ids = [render_job_id(task, r["shot_id"]) for r in renders]
 
         jobs: list[Job] = []
@@ -330,19 +339,20 @@ class System:
         harness.wait_for(ended, 10, "render jobs' ended_at", interval=0.005)
         plan = Job.fetch(task_id, connection=self.redis)
         enqueued = min(j.enqueued_at.timestamp() for j in jobs)
-        ends = sorted(j.ended_at.timestamp() for j in jobs)
-        # Inside a job (the job function: store reads and writes, the daemon call) and, for
-        # one worker, between one job's end and the next one's start (RQ's bookkeeping).
-        in_job = [(j.ended_at - j.started_at).total_seconds() for j in jobs]
+        ended = max(j.ended_at.timestamp() for j in jobs)
+        # Inside a job that rendered a window (the job function: store reads and writes, the
+        # daemon call) and, for one worker, between one job's end and the next one's start
+        # (RQ's bookkeeping).
+        in_job = [(j.ended_at - j.started_at).total_seconds() for j in jobs
+                  if (j.return_value() or {}).get("window")]
         by_start = sorted(jobs, key=lambda j: j.started_at)
         between = [(b.started_at - a.ended_at).total_seconds()
                    for a, b in zip(by_start[:-1], by_start[1:], strict=True)]
-        gaps = [b - a for a, b in zip([enqueued, *ends[:-1]], ends, strict=True)]
-        phase = ends[-1] - enqueued
+        phase = ended - enqueued
         busy = busy1 - busy0
         return Pass(
-            f"c{k}", n, phase, median(gaps), median(gaps) - busy / n, busy, calls1 - calls0,
-            extra={"duty": busy / phase, "end_to_end_s": ends[-1] - cli_start, "cli_s": cli_s,
+            f"c{k}", n, phase, phase / n, (phase - busy) / n, busy, calls1 - calls0,
+            extra={"duty": busy / phase, "end_to_end_s": ended - cli_start, "cli_s": cli_s,
                    "job_s": median(in_job), "between_s": median(between),
                    "plan_s": plan.ended_at.timestamp() - plan.enqueued_at.timestamp()},
         )
@@ -418,11 +428,12 @@ LABELS = {
 
 EXPLAIN = (
     "Overhead per shot is the time a shot costs beyond rendering it: for b and b' the median "
-    "of (request wall time − the daemon's render time for that request); for c the median gap "
-    "between consecutive render jobs' ends (RQ's ended_at) − the daemon's mean render time "
-    "during the pass. c's images/s counts the render phase (first render job queued → last "
-    "one done); the duty cycle is the daemon's render_busy_s delta over that phase. "
-    "“× a” is each variant's images/s over a's, within the same round.\n"
+    "of (request wall time − the daemon's render time for that request); for c (render jobs "
+    "render windows of up to max_batch shots, which complete together) the render phase "
+    "(first render job queued → last one done) − the daemon's render time during it, over the "
+    "shots. c's images/s counts the render phase; the duty cycle is the daemon's render_busy_s "
+    "delta over that phase; images/call is the daemon's renders over its pipeline calls "
+    "(/v1/status). “× a” is each variant's images/s over a's, within the same round.\n"
 )
 
 
@@ -477,6 +488,13 @@ def markdown(results: list[dict[str, Any]]) -> tuple[str, list[bool]]:
                                        TARGET_DUTY, True, "{:.3f}")
             out.append(f"- {line}")
             met.append(ok)
+        max_batch = BACKENDS[res["backend"]]["max_batch"]
+        line, ok = harness.verdict(
+            f"{res['backend']} c2 images per pipeline call ({res['shots']}-shot task, "
+            f"max_batch {max_batch})", v["c2"]["images_per_call"],
+            TARGET_CALL_SHARE * max_batch, True)
+        out.append(f"- {line}")
+        met.append(ok)
         out.append("- with one worker the daemon idles while each answer travels back and the "
                    "worker records it and takes the next job (the c1 overhead per shot); "
                    "`storyboard up` starts two workers per daemon (`[stack] workers`)\n")

@@ -6,6 +6,7 @@
   overhead.py  overhead per shot a/b/c and the duty cycle, sketch+diffusers (items 1, 2)
   export.py    `storyboard export` of a 10,000-shot project: time, peak memory (issue 10)
   api.py       `storyboard serve`: GET /api/tasks/{id} p50/p99 under 50 clients (issue 11)
+  outage.py    renders per shot through a 20 s bucket outage, kept images off/on (issue 14)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
 else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
@@ -31,6 +32,7 @@ import api
 import batching
 import export
 import harness
+import outage
 import overhead
 import scale
 import startup
@@ -75,6 +77,8 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], tuple[str, list[bool]]
          lambda: export.markdown(export.run(*((500, 100, 10) if quick else ())))),
         ("7. HTTP API overhead per request",
          lambda: api.markdown(api.run(500 if quick else 4_000))),
+        ("8. Renders per shot through a bucket outage",
+         lambda: outage.markdown(outage.run(*((12, 4) if quick else ())))),
     ]
 
 

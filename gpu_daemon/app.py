@@ -3,11 +3,15 @@
 The event loop only parses requests and moves bytes. Planning runs in a worker thread, images
 in the render process (gpu_daemon/images/process.py), PNG encoding and uploads in a few upload
 processes, so the upload of one image overlaps the rendering of the next.
+
+An image whose upload failed is kept for a while (uploader.KeptImages): the worker's retry of
+that render only uploads it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -24,8 +28,9 @@ from pydantic import BaseModel
 from gpu_daemon import __version__, schemas
 from gpu_daemon.auth import BearerAuth, BodyLimit, validation_message
 from gpu_daemon.images import BackendInfo, RenderJob
+from gpu_daemon.images.batching import Rendered, Ticket
 from gpu_daemon.images.process import RenderProcess, RenderUnavailable
-from gpu_daemon.uploader import PngUploads, S3Uploader, UploadError, check_bucket
+from gpu_daemon.uploader import KeptImages, PngUploads, S3Uploader, UploadError, check_bucket
 
 if TYPE_CHECKING:
     from gpu_daemon.planner import Planner
@@ -33,7 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gpu_daemon")
 
-Emit = Callable[[schemas.ProgressEvent], None]
+# Sends one event of a streamed answer (progress, or a /v1/renders shot's outcome).
+Emit = Callable[[BaseModel], None]
 
 # Progress of a render: its first step, then at most this often, and its last step. A bar
 # needs no more, and each event costs the render thread GIL time (the event loop wakes up
@@ -59,10 +65,13 @@ class Daemon:
     uploader: S3Uploader  # shot-list scripts, in a thread: one per task
     uploads: PngUploads  # images
     backend: BackendInfo = field(init=False)
+    kept: KeptImages = field(init=False)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.backend = self.queue.backend
+        self.kept = KeptImages(self.cfg.daemon.keep_images_mib * 2**20,
+                               self.cfg.daemon.keep_images_s)
 
     def close(self) -> None:
         self.queue.close()
@@ -83,6 +92,9 @@ class Daemon:
             renders=stats.renders,
             pipeline_calls=stats.pipeline_calls,
             uptime_s=round(time.monotonic() - self.started, 3),
+            max_batch=self.queue.max_batch,
+            kept_images=len(self.kept),
+            kept_reused=self.kept.reused,
         )
 
     async def plan(self, req: schemas.PlanRequest, emit: Emit) -> schemas.PlanResponse:
@@ -158,43 +170,114 @@ class Daemon:
 
     async def render(self, req: schemas.RenderRequest, emit: Emit | None) -> schemas.RenderResponse:
         job = self.job_for(req)
+        return await self._finish(req, job, self._submit([(req, job)], emit)[0])
+
+    async def render_many(self, req: schemas.RendersRequest, emit: Emit | None
+                          ) -> schemas.RendersResponse:
+        """Every shot of the request queued at once (same-settings shots share pipeline
+        calls); each shot's outcome is sent as soon as it is known, and one shot's failure
+        is only that shot's."""
+        outcomes: dict[int, schemas.ShotOutcome] = {}
+
+        def settle(outcome: schemas.ShotOutcome) -> schemas.ShotOutcome:
+            outcomes[outcome.shot_id] = outcome
+            if emit is not None:
+                emit(schemas.ShotEvent(outcome=outcome))
+            return outcome
+
+        ready = []
+        for shot in req.shots:
+            try:
+                ready.append((shot, self.job_for(shot)))
+            except DaemonError as exc:
+                settle(schemas.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
+                                           error=str(exc)))
+
+        async def one(shot: schemas.RenderRequest, job: RenderJob,
+                      source: Ticket | Rendered) -> schemas.ShotOutcome:
+            try:
+                result = await _logged(shot, self._finish(shot, job, source))
+            except (DaemonError, UploadError) as exc:
+                return settle(schemas.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
+                                                  error=str(exc)))
+            return settle(schemas.ShotOutcome(shot_id=shot.shot_id, result=result))
+
+        sources = self._submit(ready, emit)
+        await asyncio.gather(*(one(shot, job, source)
+                               for (shot, job), source in zip(ready, sources, strict=True)))
+        return schemas.RendersResponse(shots=[outcomes[s.shot_id] for s in req.shots])
+
+    def _submit(self, shots: list[tuple[schemas.RenderRequest, RenderJob]], emit: Emit | None
+                ) -> list[Ticket | Rendered]:
+        """For each shot its kept image (uploader.KeptImages), or a ticket of the render
+        queue; the tickets are queued together."""
         loop = asyncio.get_running_loop()
-        on_step = None
-        if emit is not None:
-            last = -PROGRESS_INTERVAL_S
+        sources: list[Ticket | Rendered | None] = [self.kept.take(kept_key(self.backend, r, j))
+                                                   for r, j in shots]
+        todo = [i for i, source in enumerate(sources) if source is None]
+        tickets = self.queue.submit_many(
+            [(shots[i][1], progress_callback(shots[i][0], emit, loop)) for i in todo])
+        for i, ticket in zip(todo, tickets, strict=True):
+            sources[i] = ticket
+        return sources  # type: ignore[return-value]
 
-            def on_step(step: int, total: int) -> None:
-                nonlocal last
-                now = time.monotonic()
-                if step < total and now - last < PROGRESS_INTERVAL_S:
-                    return
-                last = now
-                event = schemas.ProgressEvent(shot_id=req.shot_id, step=step, total=total)
-                loop.call_soon_threadsafe(emit, event)
-
-        ticket = self.queue.submit(job, on_step)
-        try:
-            rendered = await asyncio.wrap_future(ticket.future)
-        except asyncio.CancelledError:
-            ticket.cancel()
-            raise
-        except Exception as exc:
-            raise DaemonError(render_failure_status(exc),
-                              f"render failed: {type(exc).__name__}: {exc}") from None
+    async def _finish(self, req: schemas.RenderRequest, job: RenderJob,
+                      source: Ticket | Rendered) -> schemas.RenderResponse:
+        """Wait for the shot's render (unless kept from before) and upload it; an image whose
+        upload fails is kept for the retry."""
+        if isinstance(source, Rendered):
+            rendered = source
+        else:
+            try:
+                rendered = await asyncio.wrap_future(source.future)
+            except asyncio.CancelledError:
+                source.cancel()
+                raise
+            except Exception as exc:
+                raise DaemonError(render_failure_status(exc),
+                                  f"render failed: {type(exc).__name__}: {exc}") from None
         try:
             uploaded = await asyncio.wrap_future(
                 self.uploads.submit(req.project_id, req.shot_id, req.task_id, rendered.image)
             )
-        except UploadError:
-            raise
         except Exception as exc:
+            self.kept.put(kept_key(self.backend, req, job), rendered, rendered.image)
+            if isinstance(exc, UploadError):
+                raise
             raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
         return schemas.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
             prompt=job.prompt, seed=job.seed, width=job.width, height=job.height,
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
-            batch_size=rendered.batch_size,
+            batch_size=rendered.batch_size, reused=source is rendered,
         )
+
+
+def kept_key(backend: BackendInfo, req: schemas.RenderRequest, job: RenderJob) -> tuple:
+    """What a kept image depends on: the render's task and shot, the backend and model, and
+    every setting of the job (prompt, negative prompt, seed, size, steps, guidance, ...)."""
+    return (req.project_id, req.task_id, req.shot_id, backend.name, backend.model,
+            dataclasses.astuple(job))
+
+
+def progress_callback(req: schemas.RenderRequest, emit: Emit | None,
+                      loop: asyncio.AbstractEventLoop) -> Callable[[int, int], None] | None:
+    """on_step for the render thread: the shot's first step, then at most every
+    PROGRESS_INTERVAL_S, and its last step, as progress events of its stream."""
+    if emit is None:
+        return None
+    last = -PROGRESS_INTERVAL_S
+
+    def on_step(step: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if step < total and now - last < PROGRESS_INTERVAL_S:
+            return
+        last = now
+        event = schemas.ProgressEvent(shot_id=req.shot_id, step=step, total=total)
+        loop.call_soon_threadsafe(emit, event)
+
+    return on_step
 
 
 def render_failure_status(exc: Exception) -> int:
@@ -282,6 +365,11 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
     @app.post("/v1/render")
     async def render(req: schemas.RenderRequest, request: Request) -> Response:
         return await _answer(request, lambda emit: _logged(req, daemon.render(req, emit)))
+
+    @app.post("/v1/renders")
+    async def renders(req: schemas.RendersRequest, request: Request) -> Response:
+        # Each shot is logged on its own (render_many).
+        return await _answer(request, lambda emit: daemon.render_many(req, emit))
 
     # Added last = outermost: the token is checked before the body is even read.
     app.add_middleware(BodyLimit, max_bytes=daemon.cfg.daemon.max_body_bytes)

@@ -11,10 +11,16 @@ Endpoints (all but /healthz need ``Authorization: Bearer <STORYBOARD_DAEMON_TOKE
        ?check=bucket  ... and the daemon's own bucket check (DaemonStatus.bucket)
   POST /v1/plan      story -> shot list (+ script upload)   -> PlanResponse
   POST /v1/render    one shot -> PNG in the bucket          -> RenderResponse
+  POST /v1/renders   several shots, each on its own         -> RendersResponse
 
-Streaming: with ``Accept: application/x-ndjson`` /v1/plan and /v1/render answer 200 with one
-JSON object per line: any number of ProgressEvent, then exactly one ResultEvent or ErrorEvent.
-Without it they answer plain JSON (errors as HTTP status + {"detail": "..."}).
+Streaming: with ``Accept: application/x-ndjson`` the POST endpoints answer 200 with one JSON
+object per line: any number of ProgressEvent (and, from /v1/renders, one ShotEvent per shot as
+it finishes), then exactly one ResultEvent or ErrorEvent. Without it they answer plain JSON
+(errors as HTTP status + {"detail": "..."}).
+
+/v1/renders submits all its shots to the render queue at once, so that shots with the same
+settings share pipeline calls (up to the daemon's max_batch, DaemonStatus.max_batch). Each
+shot is independent: one shot's failure is its ShotEvent's error and fails no other shot.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ MAX_STEPS = 150
 MAX_CHARACTERS = 50
 MAX_SHOT_CHARACTERS = 10
 MAX_DESCRIPTION_CHARS = 200
+# Shots in one /v1/renders request (a worker's window: the daemon's max_batch, bounded).
+MAX_WINDOW = 16
 
 ShotSize = Literal["extreme wide", "wide", "full", "medium", "medium close-up", "close-up",
                    "extreme close-up", "over-the-shoulder", "insert"]
@@ -196,6 +204,33 @@ class RenderResponse(BaseModel):
     backend: str
     render_ms: float
     batch_size: int = 1
+    # Rendered by an earlier request whose upload failed: this one only uploaded it.
+    reused: bool = False
+
+
+class RendersRequest(BaseModel):
+    shots: Annotated[list[RenderRequest], Field(min_length=1, max_length=MAX_WINDOW)]
+
+    @model_validator(mode="after")
+    def _each_shot_once(self) -> RendersRequest:
+        keys = [(s.task_id, s.shot_id) for s in self.shots]
+        if len(set(keys)) != len(keys):
+            raise ValueError("shots: each (task_id, shot_id) may appear once")
+        return self
+
+
+class ShotOutcome(BaseModel):
+    """One shot of a /v1/renders request: its result, or why it failed (status as the
+    single-shot endpoint would answer it: 4xx refused, 5xx worth retrying)."""
+
+    shot_id: int
+    result: RenderResponse | None = None
+    status: int = 200
+    error: str | None = None
+
+
+class RendersResponse(BaseModel):
+    shots: list[ShotOutcome]
 
 
 class ProgressEvent(BaseModel):
@@ -203,6 +238,11 @@ class ProgressEvent(BaseModel):
     shot_id: int | None = None
     step: int
     total: int
+
+
+class ShotEvent(BaseModel):
+    event: Literal["shot"] = "shot"
+    outcome: ShotOutcome
 
 
 class ResultEvent(BaseModel):
@@ -241,5 +281,11 @@ class DaemonStatus(BaseModel):
     renders: int
     pipeline_calls: int
     uptime_s: float
+    # Shots that share one pipeline call at most: a worker sends this many at once.
+    max_batch: int = 1
+    # Rendered images whose upload failed, kept for the retry ([daemon] keep_images_*), and
+    # how many retries only uploaded one instead of rendering again.
+    kept_images: int = 0
+    kept_reused: int = 0
     # Only with ?check=bucket: a write/read/delete round trip from the GPU box.
     bucket: BucketCheck | None = None

@@ -15,6 +15,9 @@ import os
 import re
 import signal
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -210,3 +213,56 @@ def _encode_and_upload(project_id: int, shot_id: int, task_id: str,
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return _worker_uploader.upload_png(project_id, shot_id, task_id, buf.getvalue())
+
+
+class KeptImages:
+    """Rendered images whose upload failed, kept so that the retry only uploads (issue 14:
+    a 20 s bucket outage made 100 shots cost 268 renders, and on a GPU the render is the
+    expensive part).
+
+    Keyed by everything the image depends on (task, shot, prompt, seed, size, model, ...), so
+    a retry that asks for anything else renders anew. Bounded by the images' pixel bytes and
+    by age ([daemon] keep_images_mib / keep_images_s): the oldest go first. Used from the
+    event loop only.
+    """
+
+    def __init__(self, max_bytes: int, max_age_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes, self.max_age_s, self.clock = max_bytes, max_age_s, clock
+        self._items: OrderedDict[Hashable, tuple[float, int, Any]] = OrderedDict()
+        self.bytes = 0
+        self.reused = 0
+
+    def __len__(self) -> int:
+        self._expire()
+        return len(self._items)
+
+    def put(self, key: Hashable, value: Any, image: Image.Image) -> None:
+        size = image.width * image.height * len(image.getbands())
+        self._drop(key)
+        if size > self.max_bytes or self.max_age_s <= 0:
+            return
+        self._items[key] = (self.clock(), size, value)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self._items)))
+
+    def take(self, key: Hashable) -> Any | None:
+        """The kept value for key, removed (a retry whose upload fails again puts it back)."""
+        self._expire()
+        item = self._drop(key)
+        if item is None:
+            return None
+        self.reused += 1
+        return item[2]
+
+    def _drop(self, key: Hashable) -> tuple[float, int, Any] | None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self.bytes -= item[1]
+        return item
+
+    def _expire(self) -> None:
+        oldest_allowed = self.clock() - self.max_age_s
+        while self._items and next(iter(self._items.values()))[0] < oldest_allowed:
+            self._drop(next(iter(self._items)))

@@ -76,6 +76,10 @@ class DaemonConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     max_body_bytes: int = 1_048_576
+    # A rendered image whose upload failed is kept (up to this many MiB of pixels, for this
+    # many seconds) so that the retry only uploads it; 0 MiB keeps none.
+    keep_images_mib: int = 256
+    keep_images_s: float = 600.0
     token: str = _secret("STORYBOARD_DAEMON_TOKEN")
 
 
@@ -505,6 +509,9 @@ def validate(cfg: Config, where: str) -> None:
     for section, key in positive:
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{where}: {section}.{key} must be greater than 0")
+    for key in ("keep_images_mib", "keep_images_s"):
+        if getattr(cfg.daemon, key) < 0:
+            raise ConfigError(f"{where}: daemon.{key} must not be negative")
     if cfg.s3.link_expiry > 604_800:
         raise ConfigError(f"{where}: s3.link_expiry must be at most 604800 s (7 days, SigV4 limit)")
     for key in ("width", "height"):

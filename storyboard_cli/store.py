@@ -13,7 +13,9 @@ Tables:
               with (camera, action, dialogue, characters, duration, prompt, seed);
               image_key/url are the latest render
   renders     one row per (task, shot) render: status, diffusion step, result; a task's
-              progress is derived from these rows, so it can never double-count
+              progress is derived from these rows, so it can never double-count. `claim`
+              is the RQ job that renders it (a render job takes a window of its task's
+              waiting shots, tasks/jobs.py): no two jobs ever render one shot at once
   removed_projects  the ids (and titles) of removed projects: an id is never given twice, so
               a script's `show 5` never meets another project, nor its bucket prefix
 
@@ -75,6 +77,8 @@ TASK_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 RENDER_STATUSES = ("pending", "running", "retrying", "done", "failed", "cancelled")
 # No job outcome changes a task in these states; `retry` reopens a cancelled one.
 SETTLED = "('succeeded', 'cancelled')"
+# A render in these states is still to be rendered by the job that claimed it.
+UNFINISHED = ("pending", "running", "retrying")
 
 
 def now() -> str:
@@ -210,6 +214,10 @@ def m009_removed_projects(db: sqlite_utils.Database) -> None:
     )
 
 
+def m010_render_claims(db: sqlite_utils.Database) -> None:
+    db["renders"].add_column("claim", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_projects,
     m002_tasks,
@@ -220,6 +228,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m007_characters,
     m008_task_script,
     m009_removed_projects,
+    m010_render_claims,
 ]
 
 
@@ -541,26 +550,62 @@ class Store:
             raise
         conn.commit()
 
-    def start_task(self, task_id: str, shot_id: int | None = None) -> str:
-        """A job of the task began: it is running (a succeeded or cancelled task stays so),
-        and so is the render of shot_id, unless done or cancelled. Returns the task's status:
-        a job of a cancelled task does nothing."""
+    def start_task(self, task_id: str) -> str:
+        """A job of the task began: it is running (a succeeded or cancelled task stays so).
+        Returns the task's status: a job of a cancelled task does nothing."""
+        with self._write() as c:
+            return _start(c, task_id, now())
+
+    def start_window(self, task_id: str, shot_id: int, job_id: str, size: int
+                     ) -> tuple[str, list[int]]:
+        """A render job (job_id, of shot_id) began: claim what it renders now, in one
+        transaction, so that no two jobs claim one shot. That is its own shot unless done,
+        cancelled or claimed by another job (which answers for it), and the shots it claimed
+        before and did not finish (it is a retry, or a rerun after its worker died). A job
+        that starts afresh also claims the task's next waiting unclaimed shots, up to `size`
+        in all; a retry keeps to its window, so no shot joins it with fewer retries left.
+        Returns the task's status (a job of a cancelled task does nothing) and the claimed
+        shots in order."""
         stamp = now()
         with self._write() as c:
-            c.execute(
-                """update tasks set status = 'running', started_at = coalesce(started_at, ?),
-                   attempts = attempts + 1, error = null, finished_at = null
-                   where id = ? and status not in ('succeeded', 'cancelled')""",
-                [stamp, task_id],
-            )
-            if shot_id is not None:
+            status = _start(c, task_id, stamp)
+            if status == "cancelled":
+                return status, []
+            own = c.execute("select status, claim from renders where task_id = ? and shot_id = ?",
+                            [task_id, shot_id]).fetchone()
+            # A failed render may be rendered again by any job of its shot (a re-delivery).
+            mine = own is not None and own[0] not in ("done", "cancelled") and (
+                own[1] in (None, job_id) or own[0] == "failed")
+            if mine:
+                c.execute("update renders set claim = ? where task_id = ? and shot_id = ?",
+                          [job_id, task_id, shot_id])
+            if mine and own[0] in ("pending", "failed"):
                 c.execute(
-                    """update renders set status = 'running', step = 0, updated_at = ?
-                       where task_id = ? and shot_id = ? and status not in ('done', 'cancelled')""",
-                    [stamp, task_id, shot_id],
+                    """update renders set claim = ?1 where rowid in (
+                         select r.rowid from renders r join shots s on s.id = r.shot_id
+                         where r.task_id = ?2 and r.status = 'pending' and r.claim is null
+                         order by s.idx limit ?3)""",
+                    [job_id, task_id, size - 1],
                 )
-            row = c.execute("select status from tasks where id = ?", [task_id]).fetchone()
-        return row[0] if row else "missing"
+            c.execute(
+                f"""update renders set status = 'running', step = 0, updated_at = ?
+                   where task_id = ? and claim = ? and (status in {UNFINISHED}
+                     or (status = 'failed' and shot_id = ?))""",
+                [stamp, task_id, job_id, shot_id],
+            )
+            claimed = [r[0] for r in c.execute(
+                """select r.shot_id from renders r join shots s on s.id = r.shot_id
+                   where r.task_id = ? and r.claim = ? and r.status = 'running'
+                   order by s.idx""", [task_id, job_id])]
+        return status, claimed
+
+    def job_renders(self, task_id: str, shot_id: int, job_id: str) -> list[int]:
+        """The unfinished renders a render job answers for: those it claimed, and its own
+        shot while nobody has claimed it (the job failed before it could)."""
+        return [r["shot_id"] for r in self._query(
+            f"""select shot_id from renders where task_id = ? and status in {UNFINISHED}
+               and (claim = ? or (shot_id = ? and claim is null))""",
+            [task_id, job_id, shot_id])]
 
     def save_plan(
         self,
@@ -794,8 +839,8 @@ class Store:
         stamp = now()
         with self._write() as c:
             c.executemany(
-                """update renders set status = 'pending', step = 0, error = null, updated_at = ?
-                   where task_id = ? and shot_id = ? and status != 'done'""",
+                """update renders set status = 'pending', step = 0, error = null, claim = null,
+                     updated_at = ? where task_id = ? and shot_id = ? and status != 'done'""",
                 [(stamp, task_id, shot_id) for shot_id in shot_ids],
             )
             c.execute(
@@ -963,6 +1008,17 @@ class Store:
             "frames_task": summary(frames),
             "shots": shots,
         }
+
+
+def _start(c: sqlite3.Connection, task_id: str, stamp: str) -> str:
+    c.execute(
+        """update tasks set status = 'running', started_at = coalesce(started_at, ?),
+           attempts = attempts + 1, error = null, finished_at = null
+           where id = ? and status not in ('succeeded', 'cancelled')""",
+        [stamp, task_id],
+    )
+    row = c.execute("select status from tasks where id = ?", [task_id]).fetchone()
+    return row[0] if row else "missing"
 
 
 def shown_storyboard(boards: list[dict[str, Any]]) -> dict[str, Any] | None:

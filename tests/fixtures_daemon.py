@@ -5,6 +5,8 @@
 - ``sketch_daemon``: a session-wide daemon with the sketch backend.
 - ``tiny_model_dir`` / ``diffusers_daemon``: a tiny random-weight diffusers pipeline saved to
   disk, and a session-wide daemon that loads it from there.
+- ``slow_daemon``: slow_daemon(steps, max_batch): a daemon of the test's own with the tiny
+  pipeline at many steps, so that a render takes seconds (stopped when the test ends).
 """
 
 from __future__ import annotations
@@ -140,3 +142,19 @@ def diffusers_daemon(
                           images={"width": 64, "height": 64, "steps": 4, "max_batch": 4})
     yield handle
     handle.stop()
+
+
+@pytest.fixture()
+def slow_daemon(tmp_path: Path, s3_server: Any, tiny_model_dir: Path) -> Iterator[Any]:
+    handles: list[DaemonHandle] = []
+
+    def make(steps: int, max_batch: int) -> DaemonHandle:
+        handle = start_daemon(tmp_path / f"slow-daemon-{len(handles)}", s3_server, "diffusers",
+                              tiny_model_dir, images={"width": 64, "height": 64, "steps": steps,
+                                                      "max_batch": max_batch})
+        handles.append(handle)
+        return handle
+
+    yield make
+    for handle in handles:
+        handle.stop()

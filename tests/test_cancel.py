@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_daemon import start_daemon
 from fixtures_queue import renders, storyboard_argv
 from redis import Redis
 from rq import Queue
@@ -63,19 +62,14 @@ def test_a_queued_task_is_cancelled_off_the_queue_and_retry_finishes_it(stack):
                                     f"{len(view['shots'])}/{len(view['shots'])}"]
 
 
-@pytest.fixture()
-def slow_daemon(tmp_path, s3_server, tiny_model_dir):
-    """The tiny diffusers pipeline at 400 steps: a render takes most of a minute here."""
-    handle = start_daemon(tmp_path / "slow-daemon", s3_server, "diffusers", tiny_model_dir,
-                          images={"width": 64, "height": 64, "steps": 400, "max_batch": 1})
-    yield handle
-    handle.stop()
-
-
+@pytest.mark.parametrize("max_batch", [1, 4], ids=["one shot", "a window of shots"])
 def test_cancel_stops_a_render_in_progress_at_the_daemon_and_empties_the_queue(
-    make_stack, slow_daemon
+    make_stack, slow_daemon, max_batch
 ):
-    stack = make_stack(slow_daemon, name="slow", images={"width": 64, "height": 64})
+    # The tiny diffusers pipeline at 400 steps: a render takes most of a minute here. With
+    # max_batch 4 the render job renders a window of the task's shots in one call.
+    slow = slow_daemon(steps=400, max_batch=max_batch)
+    stack = make_stack(slow, name="slow", images={"width": 64, "height": 64})
     task = stack.submit(STORY)
     planned = stack.burst("--queues", "plan")
     assert planned.returncode == 0, planned.stderr
@@ -83,8 +77,10 @@ def test_cancel_stops_a_render_in_progress_at_the_daemon_and_empties_the_queue(
     stack.wait_for(lambda: any(r["status"] == "running" and r["step"] >= 1
                                for r in renders(stack, task)), timeout=60,
                    what="a render past its first step")
-    before = slow_daemon.status()
+    before = slow.status()
     shots = len(renders(stack, task))
+    rendering = [r["shot_id"] for r in renders(stack, task) if r["status"] == "running"]
+    assert len(rendering) == min(shots, max_batch)  # one shot, or a window of them
 
     asked = time.monotonic()
     cancelled = stack.json("cancel", task)
@@ -92,10 +88,10 @@ def test_cancel_stops_a_render_in_progress_at_the_daemon_and_empties_the_queue(
     assert cancelled["jobs"] == {"removed": shots - 1, "stopping": 1}
     # The worker notices at its next progress event, closes its request, and the daemon
     # stops the pipeline call at its next step: long before the render could have finished.
-    stack.wait_for(lambda: not slow_daemon.status()["busy"], timeout=15,
+    stack.wait_for(lambda: not slow.status()["busy"], timeout=15,
                    what="the daemon to stop rendering")
     stopped_s = time.monotonic() - asked
-    after = slow_daemon.status()
+    after = slow.status()
     assert after["renders"] == before["renders"] and after["waiting"] == 0
     connection = Redis.from_url(stack.redis_url)
     queue = Queue(stack.config().queue.render_queue, connection=connection)
@@ -108,7 +104,7 @@ def test_cancel_stops_a_render_in_progress_at_the_daemon_and_empties_the_queue(
     store.close()
     assert worker.alive(), worker.log_tail()
     assert "Traceback" not in worker.log_tail(200)
-    assert "cancelled after" in (slow_daemon.proc.log_path.read_text())
+    assert "cancelled after" in (slow.proc.log_path.read_text())
     print(f"cancel -> daemon idle in {stopped_s:.2f} s")
 
 

@@ -26,6 +26,9 @@ from storyboard_cli.tasks.jobs import connect_redis, retry_task, submit_regen
 
 STORY = "The storm rose. Tom climbed the stairs. Mara waited by the lens. A boat drifted.\n"
 REPO = Path(__file__).resolve().parent.parent
+# Six sentences long enough for a shot each.
+LONG_STORY = "\n".join(f"The keeper climbed to landing number {n} and looked out at the sea."
+                       for n in range(1, 7)) + "\n"
 
 
 @contextlib.contextmanager
@@ -148,7 +151,9 @@ def test_an_unreachable_daemon_fails_after_backoff_and_retry_reruns_only_what_fa
 ):
     dead_url = f"http://127.0.0.1:{free_port()}"
     dead = {"STORYBOARD_DAEMON_URL": dead_url}
-    task_id = queued_task(stack, plan=False)
+    # More shots than one window (the daemon's max_batch, 4): the first render job cannot
+    # take them all.
+    task_id = queued_task(stack, LONG_STORY, plan=False)
 
     started = time.monotonic()
     assert stack.burst(env=dead).returncode == 0
@@ -160,13 +165,14 @@ def test_an_unreachable_daemon_fails_after_backoff_and_retry_reruns_only_what_fa
 
     again = stack.json("retry", task_id, "--no-wait")
     assert again["retried"] == {"planning": True, "shots": []}
-    assert stack.burst("--max-jobs", "2").returncode == 0  # the planning and one shot
+    # The planning and one render job: a window of the first shots.
+    assert stack.burst("--max-jobs", "2").returncode == 0
     assert stack.burst(env=dead).returncode == 0
     partial = stack.view(task_id)
-    total = partial["progress"]["total"]
-    assert partial["status"] == "failed" and partial["progress"]["done"] == 1
-    assert partial["error"].startswith(f"{total - 1} of {total} shots failed: cannot reach the "
-                                       f"GPU daemon at {dead_url}")
+    total, done = partial["progress"]["total"], partial["progress"]["done"]
+    assert partial["status"] == "failed" and done == 4 < total
+    assert partial["error"].startswith(f"{total - done} of {total} shots failed: cannot reach "
+                                       f"the GPU daemon at {dead_url}")
     done_before = [r for r in renders(stack, task_id) if r["status"] == "done"]
 
     rendered = sketch_daemon.status()["renders"]
@@ -175,7 +181,7 @@ def test_an_unreachable_daemon_fails_after_backoff_and_retry_reruns_only_what_fa
     assert again["retried"] == {"planning": False, "shots": failed_ids}
     assert stack.burst().returncode == 0
     assert_each_shot_once_and_done(stack, task_id, total)
-    assert sketch_daemon.status()["renders"] - rendered == total - 1  # only the failed ones
+    assert sketch_daemon.status()["renders"] - rendered == total - done  # only the failed ones
     kept = [r for r in renders(stack, task_id) if r["shot_id"] == done_before[0]["shot_id"]]
     assert kept[0]["updated_at"] == done_before[0]["updated_at"]
     with pytest.raises(UsageError, match="already succeeded"):

@@ -15,6 +15,7 @@ Messages name the daemon URL and never contain the token.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,11 @@ from gpu_daemon.schemas import (
     ProgressEvent,
     RenderRequest,
     RenderResponse,
+    RendersRequest,
+    RendersResponse,
     ResultEvent,
+    ShotEvent,
+    ShotOutcome,
 )
 from storyboard_cli.config import redact_url
 from storyboard_cli.errors import ConfigError, ServiceUnavailable, UsageError
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     from storyboard_cli.config import DaemonConfig
 
 OnProgress = Callable[[ProgressEvent], None]
+OnShot = Callable[[ShotOutcome], None]
+# The daemon's max_batch (the size of a worker's window) is asked again after this long.
+STATUS_TTL_S = 30.0
 
 
 class DaemonUnavailable(ServiceUnavailable):
@@ -58,6 +66,8 @@ class DaemonClient:
                 "no daemon token: set STORYBOARD_DAEMON_TOKEN (the value the GPU daemon uses)"
             )
         self.url = cfg.url.rstrip("/")
+        self.status_timeout = cfg.connect_timeout
+        self._max_batch: tuple[float, int] | None = None
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {cfg.token}", "User-Agent": "storyboard-worker"},
@@ -68,6 +78,11 @@ class DaemonClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def where(self) -> str:
+        """The daemon as error messages name it."""
+        return f"the GPU daemon at {redact_url(self.url)}"
+
     def status(self) -> DaemonStatus:
         return DaemonStatus.model_validate(self._call("GET", "/v1/status", None, None))
 
@@ -77,13 +92,33 @@ class DaemonClient:
     def render(self, req: RenderRequest, on_progress: OnProgress | None = None) -> RenderResponse:
         return RenderResponse.model_validate(self._call("POST", "/v1/render", req, on_progress))
 
+    def render_many(self, req: RendersRequest, on_progress: OnProgress | None = None,
+                    on_shot: OnShot | None = None) -> RendersResponse:
+        """Several shots in one request; on_shot gets each shot's outcome as it finishes."""
+        return RendersResponse.model_validate(
+            self._call("POST", "/v1/renders", req, on_progress, on_shot))
+
+    def max_batch(self) -> int:
+        """How many same-settings shots the daemon renders in one call (its status, asked at
+        most every STATUS_TTL_S). 1 while the daemon does not answer quickly: the render
+        itself then fails or waits as it would have anyway."""
+        moment = time.monotonic()
+        if self._max_batch is None or moment - self._max_batch[0] > STATUS_TTL_S:
+            try:
+                answer = self._call("GET", "/v1/status", None, None, timeout=self.status_timeout)
+            except DaemonUnavailable:
+                return 1
+            self._max_batch = (moment, DaemonStatus.model_validate(answer).max_batch)
+        return self._max_batch[1]
+
     def _call(
-        self, method: str, path: str, body: BaseModel | None, on_progress: OnProgress | None
+        self, method: str, path: str, body: BaseModel | None, on_progress: OnProgress | None,
+        on_shot: OnShot | None = None, timeout: float | None = None,
     ) -> dict[str, Any]:
         import httpx
 
-        where = f"the GPU daemon at {redact_url(self.url)}"
-        kwargs: dict[str, Any] = {}
+        where = self.where
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         if body is not None:
             kwargs["content"] = body.model_dump_json()
             kwargs["headers"] = {"Content-Type": "application/json", "Accept": NDJSON}
@@ -94,7 +129,7 @@ class DaemonClient:
                     raise failure(resp.status_code, _detail(resp), where)
                 if resp.headers.get("content-type", "").startswith(NDJSON):
                     lines = resp.iter_lines()
-                    result = read_stream(lines, on_progress, where)
+                    result = read_stream(lines, on_progress, where, on_shot)
                     # Read to the stream's end: a response closed half-read takes its
                     # connection with it, and every call would open a new one (through the
                     # tunnel, a new stcp connection each time).
@@ -110,9 +145,10 @@ class DaemonClient:
 
 
 def read_stream(
-    lines: Iterator[str], on_progress: OnProgress | None, where: str
+    lines: Iterator[str], on_progress: OnProgress | None, where: str,
+    on_shot: OnShot | None = None,
 ) -> dict[str, Any]:
-    """Progress events until one result or error event (schemas.py, "Streaming")."""
+    """Progress (and shot) events until one result or error event (schemas.py, "Streaming")."""
     for line in lines:
         if not line.strip():
             continue
@@ -124,6 +160,9 @@ def read_stream(
         if kind == "progress":
             if on_progress is not None:
                 on_progress(ProgressEvent.model_validate(data))
+        elif kind == "shot":
+            if on_shot is not None:
+                on_shot(ShotEvent.model_validate(data).outcome)
         elif kind == "result":
             return ResultEvent.model_validate(data).result
         elif kind == "error":

@@ -7,6 +7,14 @@ when they run, so a job that runs again (worker killed, retry, duplicate) sees t
 state: a stored plan is not planned again, a done render is not rendered again, and writes are
 keyed by task and shot ids. A task's progress and outcome are derived from its renders rows.
 
+Windows: a render job claims, in one store transaction, its shot and the task's next waiting
+shots, up to the daemon's max_batch (Store.start_window), and sends them in one /v1/renders
+request, so the daemon renders them in one pipeline call. The claimed shots' own jobs then
+find their shot done or claimed, and finish at once. The claiming job answers for its window:
+each shot is recorded as it comes back; a shot the daemon refused fails at once; if any
+failed in a way worth retrying, the job fails and its RQ retries (or the reaper, when its
+worker died) run it again for the window's unfinished shots, which it claimed for good.
+
 Cancelling (`storyboard cancel`) marks the task and its unfinished renders cancelled in the
 store and takes its waiting jobs off the queues. A job that runs anyway does nothing; a render
 in progress notices at its next progress event (StepWriter) and closes its daemon request,
@@ -32,7 +40,13 @@ if TYPE_CHECKING:
     from redis.retry import Retry
     from rq.job import Job
 
-    from gpu_daemon.schemas import PlannedShot, ProgressEvent, RenderRequest
+    from gpu_daemon.schemas import (
+        PlannedShot,
+        ProgressEvent,
+        RenderRequest,
+        RenderResponse,
+        ShotOutcome,
+    )
     from storyboard_cli.config import Config, QueueConfig
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.daemon_client import DaemonClient
@@ -294,9 +308,12 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
         store.reopen_task(task_id)
         enqueue_plan(redis, config.queue, task_id)
         return {"task_id": task_id, "planning": True, "shots": []}
-    unfinished = [r["shot_id"] for r in store.task_renders(task_id) if r["status"] != "done"]
-    states = job_states(redis, [render_job_id(task, s) for s in unfinished])
-    rerun = [s for s in unfinished if states[render_job_id(task, s)] not in ACTIVE]
+    unfinished = [r for r in store.task_renders(task_id) if r["status"] != "done"]
+    # A shot is still going to run while its own job or the job whose window claimed it is.
+    jobs_of = {r["shot_id"]: {render_job_id(task, r["shot_id"]), r["claim"] or ""}
+               for r in unfinished}
+    states = job_states(redis, [j for ids in jobs_of.values() for j in ids if j])
+    rerun = [s for s, ids in jobs_of.items() if not any(states.get(j) in ACTIVE for j in ids)]
     if task["status"] == "cancelled" and len(rerun) < len(unfinished):
         raise UsageError(f"task {task_id} is still stopping (a render of it is ending); "
                          "try again in a moment")
@@ -422,29 +439,82 @@ def render_request(
 
 
 def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
-    """Render one shot through the daemon and record its image (once)."""
+    """Render a window of the task's shots (module docstring): this one and the next waiting
+    ones, recorded each once."""
+    from gpu_daemon.schemas import MAX_WINDOW
+
     ctx = context()
     store = ctx.store
     task = store.get_task(task_id)
     render = store.get_render(task_id, shot_id)
     if render is None:
         raise NotFound(f"task {task_id} has no render of shot {shot_id}")
-    if render["status"] == "done":
+    job_id = render_job_id(task, shot_id)
+    if render["status"] == "done" and not store.job_renders(task_id, shot_id, job_id):
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
-    if store.start_task(task_id, shot_id) == "cancelled":
+    # A regen-shot renders its one shot; a window is what the daemon renders in one call.
+    size = 1 if task["type"] == "shot_generation" else min(ctx.daemon.max_batch(), MAX_WINDOW)
+    status, window = store.start_window(task_id, shot_id, job_id, size)
+    if status == "cancelled":
         return {"task_status": "cancelled"}
+    if not window:  # done, or in another job's window
+        return {"task_status": store.settle_task(task_id), "window": 0}
     try:
-        result = ctx.daemon.render(
-            render_request(store, ctx.config, task, shot_id, render["seed"]),
-            on_progress=StepWriter(store, task_id, shot_id))
+        if len(window) == 1:
+            render_one(ctx, task, window[0])
+        else:
+            render_window(ctx, task, window)
     except RenderCancelled:
         return {"task_status": "cancelled"}
-    status = store.finish_render(
-        task_id, shot_id, result.image_key, result.image_url, result.url_expires_at,
+    return {"task_status": store.settle_task(task_id), "window": len(window)}
+
+
+def render_one(ctx: Context, task: dict[str, Any], shot_id: int) -> None:
+    """One shot through /v1/render, exactly as before windows (a lone regen-shot)."""
+    store = ctx.store
+    seed = store.get_render(task["id"], shot_id)["seed"]
+    result = ctx.daemon.render(render_request(store, ctx.config, task, shot_id, seed),
+                               on_progress=StepWriter(store, task["id"], shot_id))
+    record_render(store, task, shot_id, result)
+
+
+def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None:
+    """Several shots in one /v1/renders request, each recorded as it comes back. Shots the
+    daemon refused fail now; if others failed in a way worth retrying, the first such failure
+    is raised, so that this job's retries take them again."""
+    from gpu_daemon.schemas import RendersRequest
+    from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
+
+    store, task_id = ctx.store, task["id"]
+    seeds = {r["shot_id"]: r["seed"] for r in store.task_renders(task_id)}
+    writers = {s: StepWriter(store, task_id, s) for s in window}
+    retry: list[Exception] = []
+
+    def on_shot(outcome: ShotOutcome) -> None:
+        if outcome.result is not None:
+            record_render(store, task, outcome.shot_id, outcome.result)
+            return
+        exc = failure(outcome.status, outcome.error or "failed", ctx.daemon.where)
+        if isinstance(exc, DaemonRejected):
+            store.fail_render(task_id, outcome.shot_id, str(exc))
+        else:
+            retry.append(exc)
+
+    ctx.daemon.render_many(
+        RendersRequest(shots=[render_request(store, ctx.config, task, s, seeds[s])
+                              for s in window]),
+        on_progress=lambda event: writers[event.shot_id](event), on_shot=on_shot)
+    if retry:
+        raise retry[0]
+
+
+def record_render(store: Store, task: dict[str, Any], shot_id: int, result: RenderResponse
+                  ) -> str:
+    return store.finish_render(
+        task["id"], shot_id, result.image_key, result.image_url, result.url_expires_at,
         result.seed, prompt=task["params"].get("prompt"), image_prompt=result.prompt,
         size=(result.width, result.height),
     )
-    return {"task_status": status, "image_key": result.image_key}
 
 
 class RenderCancelled(Exception):
@@ -527,14 +597,17 @@ def record_retry(job: Job, message: str) -> None:
     store = context().store
     meta = job.meta
     if meta.get("kind") == "render":
-        store.render_retrying(meta["task_id"], meta["shot_id"], message)
+        for shot_id in store.job_renders(meta["task_id"], meta["shot_id"], job.id):
+            store.render_retrying(meta["task_id"], shot_id, message)
 
 
 def record_failure(job: Job, message: str, store: Store | None = None) -> None:
-    """A job that will not run again: its render, or for planning its task, has failed."""
+    """A job that will not run again: the renders it answers for (its window), or for
+    planning its task, have failed."""
     store = store or context().store
     meta = job.meta
     if meta.get("kind") == "render":
-        store.fail_render(meta["task_id"], meta["shot_id"], message)
+        for shot_id in store.job_renders(meta["task_id"], meta["shot_id"], job.id):
+            store.fail_render(meta["task_id"], shot_id, message)
     elif meta.get("kind") == "plan":
         store.fail_task(meta["task_id"], f"planning failed: {message}")

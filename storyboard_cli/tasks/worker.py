@@ -342,10 +342,15 @@ def enqueue_due(redis: Redis, queues: Sequence[Queue]) -> list[str]:
     return moved
 
 
-def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], list[int]]:
-    """A task's job ids that should exist while it is unfinished, and its unfinished shots."""
-    shots = [r["shot_id"] for r in store.task_renders(task["id"]) if r["status"] != "done"]
+def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], dict[int, str]]:
+    """A task's job ids that may still run while it is unfinished (each unfinished shot's
+    own job and the job whose window claimed it, and its plan job), and its unfinished shots
+    with the job that answers for each."""
+    unfinished = [r for r in store.task_renders(task["id"]) if r["status"] != "done"]
+    shots = {r["shot_id"]: r["claim"] or jobs.render_job_id(task, r["shot_id"])
+             for r in unfinished}
     ids = [jobs.render_job_id(task, s) for s in shots]
+    ids += [j for j in dict.fromkeys(shots.values()) if j not in ids]
     if task["type"] == "storyboard":
         ids.append(task["id"])
     return ids, shots
@@ -370,7 +375,7 @@ def sweep_lost(store: Store, redis: Redis, config: Config, suspects: set[str]) -
         if task["id"] not in suspects:
             seen.add(task["id"])
             continue
-        lost = [(found[jobs.render_job_id(task, s)], s) for s in shots] or \
+        lost = [(found[job_id], s) for s, job_id in shots.items()] or \
             [(found[task["id"]], None)]
         retry = f"; run `storyboard retry {task['id']}`"
         for job, shot_id in lost:
