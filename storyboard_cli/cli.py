@@ -8,14 +8,14 @@ import click
 
 from storyboard_cli import __version__
 from storyboard_cli.commands import board, projects, serve, stack, tasks
-from storyboard_cli.commands.common import Group, common_options
+from storyboard_cli.commands.common import Group, service_options
 
 
 @click.group(
     "storyboard", cls=Group, no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@common_options  # before the command, for every command: storyboard --json list
+@service_options  # before the command, for every command: storyboard --json list
 @click.version_option(__version__, "--version", message="%(version)s",
                       help="Print the version and exit.")
 def cli(config: Path | None, json_out: bool, debug: bool) -> None:
@@ -30,6 +30,8 @@ def cli(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     The options below go before or after the command:
       storyboard --json list    storyboard list --json
+    With --server URL (or $STORYBOARD_SERVER, token in $STORYBOARD_API_TOKEN) the project
+    and task commands drive a `storyboard serve` elsewhere, with the same output.
     """
 
 

@@ -158,6 +158,7 @@ class StackConfig:
     workers: int = 2
     redis_port: int = 6390
     s3_port: int = 8333
+    serve: bool = True  # `up` runs `storyboard serve` too
 
 
 @dataclass

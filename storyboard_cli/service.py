@@ -43,6 +43,9 @@ def queued_answer(task_id: str) -> dict[str, Any]:
 class Service(Protocol):
     """What the commands can ask for; see LocalService for what each does."""
 
+    # What export's progress counts: "frames" read, or "bytes" downloaded.
+    export_progress_unit: str
+
     def create_project(self, title: str, story_text: str, style: str,
                        aspect: str | None = None) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
@@ -130,6 +133,8 @@ class LocalService:
     the store never connects to Redis, and one given a bad id in a fresh directory leaves
     no store file behind (only create_project creates it, with create_store=True).
     """
+
+    export_progress_unit = "frames"
 
     def __init__(self, config: Config, create_store: bool = False) -> None:
         self.config = config

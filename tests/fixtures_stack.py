@@ -45,16 +45,19 @@ QUEUE = {"retries": 6, "backoff": [1, 1, 1, 1, 1, 1], "heartbeat_s": 1, "job_tim
 
 def stack_config(
     root: Path, mode: str = "stcp", workers: int = 1, *, redis_url: str | None = None,
-    s3: Any = None, extra: dict[str, dict[str, Any]] | None = None,
+    s3: Any = None, serve: bool = False, extra: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """root/storyboard.toml for a stack on free ports. redis_url / s3 (an S3Server): use
-    those services (the stack sees them as external) instead of starting its own."""
+    those services (the stack sees them as external) instead of starting its own. serve:
+    whether `up` runs `storyboard serve` too (the default of [stack] serve; off here unless
+    a test is about it, to keep the many stack tests light)."""
     root.mkdir(parents=True, exist_ok=True)
     # SeaweedFS puts its gRPC port at s3_port + 10000: keep that a valid port.
-    ports = services.free_ports(7)
+    ports = services.free_ports(8)
     while ports[1] + 10000 >= 65535:
-        ports = services.free_ports(7)
-    redis_port, s3_port, daemon_port, server_port, remote_port, visitor_port, admin_port = ports
+        ports = services.free_ports(8)
+    (redis_port, s3_port, daemon_port, server_port, remote_port, visitor_port, admin_port,
+     api_port) = ports
     tag = secrets.token_hex(4)
     tunnel_port = remote_port if mode == "tcp" else visitor_port
     sections: dict[str, dict[str, Any]] = {
@@ -65,7 +68,9 @@ def stack_config(
         "images": {"width": 256, "height": 256},
         "frp": {"mode": mode, "server_port": server_port, "remote_port": remote_port,
                 "visitor_port": visitor_port, "admin_port": admin_port},
-        "stack": {"redis_port": redis_port, "s3_port": s3_port, "workers": workers},
+        "stack": {"redis_port": redis_port, "s3_port": s3_port, "workers": workers,
+                  "serve": serve},
+        "server": {"port": api_port},
     }
     if s3 is not None:
         sections["s3"] = {"bucket": s3.bucket}

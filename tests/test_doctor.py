@@ -20,7 +20,7 @@ def running_stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("doctor")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        path = stack_config(root, mode="stcp", workers=1)
+        path = stack_config(root, mode="stcp", workers=1, serve=True)
         stack, _ = load_stack(path, environ=clean_env(), generate=True)
         try:
             statuses = stack.up()
@@ -51,6 +51,7 @@ class Outage:
 # In this order: the last two are not restored (frps's clients take up to ~20 s to return).
 OUTAGES = [
     Outage("worker-1", {"workers"}, "storyboard worker", "workers"),
+    Outage("serve", {"serve"}, "start it: `storyboard up`", "serve"),
     Outage("daemon", {"frpc", "daemon"}, "GPU daemon is down", "frpc"),
     Outage("frpc", {"frpc", "daemon"}, "frpc is not running", "frpc"),
     Outage("visitor", {"visitor", "daemon"}, "stcp visitor", "visitor"),
@@ -66,7 +67,7 @@ def test_a_healthy_stack_passes_every_check(running_stack):
     checks = {c["name"]: c["status"] for c in json.loads(done.stdout)["checks"]}
     assert checks == dict.fromkeys(
         ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon",
-         "daemon-bucket", "bucket"], "ok")
+         "daemon-bucket", "bucket", "serve"], "ok")
 
 
 def test_on_the_gpu_side_doctor_checks_the_daemon_its_model_bucket_and_frpc_and_writes_nothing(

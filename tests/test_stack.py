@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 
+import httpx
 import pytest
 from dotenv import dotenv_values
 from fixtures_stack import stack_config, storyboard
@@ -17,7 +18,7 @@ from storyboard_cli.config import load_config
 from storyboard_cli.stack import frp, services
 from storyboard_cli.stack.supervisor import Record, process_identity
 
-ALL_PARTS = ["redis", "s3", "daemon", "frps", "frpc", "visitor", "worker-1"]
+ALL_PARTS = ["redis", "s3", "daemon", "frps", "frpc", "visitor", "serve", "worker-1"]
 
 
 def parts(done) -> dict[str, dict]:
@@ -27,8 +28,8 @@ def parts(done) -> dict[str, dict]:
 def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
     root = tmp_path / "stack"
     # Nothing answers at the configured Redis: the stack runs its own on [stack] redis_port.
-    stack_config(root, mode="stcp", workers=1,
-                 redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
+    path = stack_config(root, mode="stcp", workers=1, serve=True,
+                        redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
     try:
         first = storyboard(root, "up", "--json")
         assert first.returncode == 0, first.stdout + first.stderr
@@ -42,11 +43,18 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
         env_file = root / ".env"
         values = dotenv_values(env_file)
         for name in ("STORYBOARD_DAEMON_TOKEN", frp.TOKEN_ENV, frp.SECRET_KEY_ENV,
-                     frp.ADMIN_PASSWORD_ENV, "ACCESS_KEY", "SECRET_KEY", "ENDPOINT"):
+                     frp.ADMIN_PASSWORD_ENV, "STORYBOARD_API_TOKEN", "ACCESS_KEY", "SECRET_KEY",
+                     "ENDPOINT"):
             assert values.get(name), name
         assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
         # ... and where its Redis is, for the commands that follow (generate, doctor).
         assert values["STORYBOARD_REDIS_URL"] == started["redis"]["address"]
+        # `serve` answers on [server] port, to the generated token only, over the stack.
+        api = started["serve"]["address"]
+        assert api == f"http://127.0.0.1:{load_config(path, environ={}).server.port}"
+        token = {"Authorization": f"Bearer {values['STORYBOARD_API_TOKEN']}"}
+        assert httpx.get(f"{api}/api/projects", headers=token).json() == []
+        assert httpx.get(f"{api}/api/projects").status_code == 401
 
         again = storyboard(root, "up", "--json")
         assert again.returncode == 0, again.stderr

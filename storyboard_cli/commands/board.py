@@ -17,7 +17,7 @@ from storyboard_cli.commands.common import (
     Context,
     argument,
     command,
-    common_options,
+    service_options,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--upload", is_flag=True,
               help="Also put the export in the bucket and print a presigned link to it.")
-@common_options
+@service_options
 @command
 def export(
     project: str, fmt: str, out: Path | None, layout: str, paper: str, portrait: bool,
@@ -67,7 +67,7 @@ def export(
 def exported(service: Service, project: str, fmt: str, out: Path | None = None,
              **options: Any) -> dict[str, Any]:
     """service.export, showing the frames' progress as they are read."""
-    progress = FrameProgress()
+    progress = FrameProgress(service.export_progress_unit)
     try:
         return service.export(project, fmt, out, progress=progress.update, **options)
     finally:
@@ -97,10 +97,11 @@ def size(n: int) -> str:
 
 
 class FrameProgress:
-    """Frames read from the bucket: a bar on a terminal; piped, a line at the start and at
-    each quarter."""
+    """Frames read from the bucket, or (unit "bytes", against a remote server) the export
+    downloaded: a bar on a terminal; piped, a line at the start and at each quarter."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "frames") -> None:
+        self.unit = unit
         self.bar: Progress | None = None
         self.task: Any = None
         self.said = -1
@@ -109,26 +110,34 @@ class FrameProgress:
         if total == 0:
             return
         console = output.stderr
+        downloading = self.unit == "bytes"
         if console.is_terminal:
             if self.bar is None:
                 from rich.progress import (
                     BarColumn,
+                    DownloadColumn,
                     MofNCompleteColumn,
                     Progress,
                     TimeElapsedColumn,
                 )
 
-                self.bar = Progress("reading frames", BarColumn(), MofNCompleteColumn(),
+                self.bar = Progress("downloading" if downloading else "reading frames",
+                                    BarColumn(),
+                                    DownloadColumn() if downloading else MofNCompleteColumn(),
                                     TimeElapsedColumn(), console=console, transient=True)
                 self.bar.start()
-                self.task = self.bar.add_task("frames", total=total)
-            self.bar.update(self.task, completed=done)
+                self.task = self.bar.add_task(self.unit, total=total)
+            self.bar.update(self.task, completed=done, total=total)
             return
         quarter = done * 4 // total
         if quarter != self.said:
             self.said = quarter
-            line = (f"reading {total} frames from the bucket" if done == 0
-                    else f"{done}/{total} frames read")
+            if downloading:
+                line = (f"downloading {size(total)} from the server" if done == 0
+                        else f"{size(done)} of {size(total)} downloaded")
+            else:
+                line = (f"reading {total} frames from the bucket" if done == 0
+                        else f"{done}/{total} frames read")
             sys.stderr.write(f"export: {line}\n")
             sys.stderr.flush()
 

@@ -1,5 +1,6 @@
 """What every command shares: --json, --config, --debug (after the command or before it:
-`storyboard --json list`), and turning errors into exit codes."""
+`storyboard --json list`), --server for the commands that go through the service, and turning
+errors into exit codes."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from storyboard_cli import ids, output
-from storyboard_cli.errors import EXIT_TASK_FAILED, ServiceUnavailable, StoryboardError
+from storyboard_cli.errors import (
+    EXIT_TASK_FAILED,
+    ServiceUnavailable,
+    StoryboardError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from storyboard_cli.config import Config
-    from storyboard_cli.service import LocalService, Service
+    from storyboard_cli.service import Service
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -155,11 +161,37 @@ config_option = click.option(
 )
 debug_option = click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 
+SERVER_KEY = "storyboard.server"
+
+
+def _remember_server(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Kept in ctx.meta (shared by the group's and the command's contexts), so the commands'
+    # signatures do not change: Context.service reads it.
+    if value:
+        ctx.meta[SERVER_KEY] = value
+
+
+server_option = click.option(
+    "--server", metavar="URL", expose_value=False, callback=_remember_server,
+    help="Go through the HTTP API of a `storyboard serve` at URL instead of this machine's "
+    "store and Redis [default: $STORYBOARD_SERVER; token: $STORYBOARD_API_TOKEN].",
+)
+
 
 def common_options(fn: F) -> F:
     """--config, --json and --debug, listed last in every command's --help; the `storyboard`
     group takes them too, for every command under it."""
     return config_option(json_option(debug_option(fn)))
+
+
+def service_options(fn: F) -> F:
+    """The common options and --server: for the commands that work the same against a remote
+    `storyboard serve` (they only talk to Context.service)."""
+    return config_option(server_option(json_option(debug_option(fn))))
+
+
+def takes_server(command: click.Command) -> bool:
+    return any(p.name == "server" for p in command.params)
 
 
 def given_before(ctx: click.Context | None, name: str) -> Any:
@@ -194,6 +226,10 @@ def command(fn: F) -> F:
         json_out = bool(kwargs.get("json_out"))
         debug = bool(kwargs.get("debug"))
         try:
+            if ctx is not None and ctx.meta.get(SERVER_KEY) and not takes_server(ctx.command):
+                raise UsageError(f"`{ctx.command_path}` works on this machine only; --server "
+                                 "is for the project and task commands (see README, Remote "
+                                 "CLI)")
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -221,7 +257,8 @@ def command(fn: F) -> F:
 
 
 class Context:
-    """Lazily loaded configuration and service for one command invocation."""
+    """Lazily loaded configuration and service for one command invocation: a LocalService,
+    or with --server / $STORYBOARD_SERVER a RemoteService (storyboard_cli/remote.py)."""
 
     def __init__(self, config_path: Path | None, create_store: bool = False) -> None:
         # Only commands that add a project create the store file; the others, given a bad id
@@ -229,7 +266,7 @@ class Context:
         self.config_path = config_path
         self.create_store = create_store
         self._config: Config | None = None
-        self._service: LocalService | None = None
+        self._service: Service | None = None
 
     @property
     def config(self) -> Config:
@@ -240,9 +277,24 @@ class Context:
         return self._config
 
     @property
+    def server(self) -> str:
+        """The server the service commands go through, or "" for this machine. An explicit
+        --server wins over $STORYBOARD_SERVER (which .env may set: loading the config reads
+        it)."""
+        ctx = click.get_current_context(silent=True)
+        given = ctx.meta.get(SERVER_KEY) if ctx is not None else None
+        return given or self.config.server.url
+
+    @property
     def service(self) -> Service:
         if self._service is None:
-            from storyboard_cli.service import LocalService
+            server = self.server
+            if server:
+                from storyboard_cli.remote import RemoteService
 
-            self._service = LocalService(self.config, create_store=self.create_store)
+                self._service = RemoteService(server, self.config.server.api_token)
+            else:
+                from storyboard_cli.service import LocalService
+
+                self._service = LocalService(self.config, create_store=self.create_store)
         return self._service

@@ -18,6 +18,7 @@ from storyboard_cli.commands.common import (
     common_options,
     debug_option,
     json_option,
+    service_options,
 )
 from storyboard_cli.errors import UsageError
 from storyboard_cli.frames import ASPECTS
@@ -92,7 +93,7 @@ def _toml_value(value: Any) -> str:
 @click.option("--aspect", metavar="RATIO",
               help=f"Frame aspect: {', '.join(ASPECTS)} [default: images.aspect, 16:9].")
 @click.option("--encoding", help="Force the text encoding [default: detect].")
-@common_options
+@service_options
 @command
 def new(
     file: str, title: str | None, style: str, aspect: str | None, encoding: str | None,
@@ -130,7 +131,7 @@ def new(
 
 
 @click.command("list", cls=Command)
-@common_options
+@service_options
 @command
 def list_(config: Path | None, json_out: bool, debug: bool) -> None:
     """List projects with their shot count and latest task status.
@@ -161,7 +162,7 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--task", metavar="TASK_ID",
               help="Show this storyboard task's shots (see `storyboard tasks PROJECT`).")
-@common_options
+@service_options
 @command
 def show(project: str, task: str | None, config: Path | None, json_out: bool,
          debug: bool) -> None:
@@ -189,7 +190,7 @@ def show(project: str, task: str | None, config: Path | None, json_out: bool,
 @click.option("--set", "assignments", multiple=True, metavar='"NAME=DESCRIPTION"',
               help="Describe a character (repeatable); a new name joins the cast.")
 @click.option("--remove", multiple=True, metavar="NAME", help="Drop a character (repeatable).")
-@common_options
+@service_options
 @command
 def cast(
     project: str, assignments: tuple[str, ...], remove: tuple[str, ...], config: Path | None,
@@ -229,7 +230,7 @@ def _assignments(values: tuple[str, ...]) -> dict[str, str]:
 @click.command("rename", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
 @argument("title", "The new title (one another project does not have).")
-@common_options
+@service_options
 @command
 def rename(project: str, title: str, config: Path | None, json_out: bool, debug: bool) -> None:
     """Give a project a new title. Its images and scripts stay where they are in the bucket
@@ -250,7 +251,7 @@ def rename(project: str, title: str, config: Path | None, json_out: bool, debug:
 @click.option("--keep-objects", is_flag=True, help="Remove only the project's records; leave "
               "its images and scripts in the bucket.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (needed without a terminal).")
-@common_options
+@service_options
 @command
 def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_out: bool,
        debug: bool) -> None:

@@ -83,6 +83,9 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
     if not (json_out or quiet):
         output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel at "
                     f"{stack.tunnel_url}. Stop everything: storyboard down")
+        if stack.cfg.stack.serve:
+            output.info(f"The HTTP API and web board: {stack.serve_url}/ (its token: "
+                        f"STORYBOARD_API_TOKEN in {stack.cfg.base_dir / '.env'})")
         warning = frp.url_warning(stack.cfg)
         if warning:
             output.info(f"[yellow]Note:[/] {output.escape(warning)}")

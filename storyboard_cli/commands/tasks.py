@@ -18,6 +18,7 @@ from storyboard_cli.commands.common import (
     argument,
     command,
     common_options,
+    service_options,
 )
 from storyboard_cli.errors import EXIT_TASK_FAILED
 
@@ -95,7 +96,7 @@ def _print_task(view: dict[str, Any]) -> None:
 @click.option("--no-images", is_flag=True, help="Plan the shot list only, render nothing.")
 @no_wait_option
 @timeout_option
-@common_options
+@service_options
 @command
 def generate(
     project: str, style: str | None, no_images: bool, no_wait: bool, timeout: float | None,
@@ -120,7 +121,7 @@ def generate(
 @click.option("--seed", type=int, help="Seed [default: a fresh random one, recorded].")
 @no_wait_option
 @timeout_option
-@common_options
+@service_options
 @command
 def regen_shot(
     shot: str, prompt: str | None, style: str | None, seed: int | None, no_wait: bool,
@@ -148,7 +149,7 @@ TASK_HELP = "Task id, or its first 8 characters or more (as progress lines print
 @click.option("--watch", is_flag=True, help="Follow the task until it ends; exit 1 if it "
               "failed or was cancelled. With --json, print the final task object once.")
 @timeout_option
-@common_options
+@service_options
 @command
 def status(
     task_id: str, watch: bool, timeout: float | None, config: Path | None, json_out: bool,
@@ -183,7 +184,7 @@ task_option = click.option(
 @click.option("--expires", type=int,
               help="Link lifetime in seconds, at most 604800 [default: s3.link_expiry].")
 @task_option
-@common_options
+@service_options
 @command
 def links(
     project: str, expires: int | None, task: str | None, config: Path | None, json_out: bool,
@@ -222,7 +223,7 @@ def links(
           type=TASK_ID)
 @no_wait_option
 @timeout_option
-@common_options
+@service_options
 @command
 def retry(
     task_id: str, no_wait: bool, timeout: float | None, config: Path | None, json_out: bool,
@@ -245,7 +246,7 @@ def retry(
 
 @click.command("cancel", cls=Command)
 @argument("task_id", TASK_HELP, type=TASK_ID)
-@common_options
+@service_options
 @command
 def cancel(task_id: str, config: Path | None, json_out: bool, debug: bool) -> None:
     """Cancel a pending or running task: its queued jobs leave the queue, a render in
@@ -273,7 +274,7 @@ def cancel(task_id: str, config: Path | None, json_out: bool, debug: bool) -> No
           type=PROJECT)
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, metavar="N",
               help="Show this many, newest first (0: all).")
-@common_options
+@service_options
 @command
 def tasks(project: str | None, limit: int, config: Path | None, json_out: bool,
           debug: bool) -> None:

@@ -16,6 +16,8 @@ On the host (the default):
             token, and refuses a request without one
   daemon-bucket  the daemon's own bucket check (its settings live on the GPU box)
   bucket    from here: write an object, read it back, presign a GET and fetch it, delete it
+  serve     the HTTP API (`storyboard serve`: the stack's, or $STORYBOARD_SERVER's): /healthz
+            answers, /api accepts STORYBOARD_API_TOKEN and refuses a request without it
 
 With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model,
 bucket (the daemon's own check), frps (reachable from the GPU box) and frpc; it opens no store.
@@ -41,6 +43,8 @@ from storyboard_cli.errors import (
 from storyboard_cli.stack import fleet, frp, services
 
 if TYPE_CHECKING:
+    import httpx
+
     from gpu_daemon.schemas import DaemonStatus
 
 TIMEOUT = 3.0
@@ -133,7 +137,7 @@ class Doctor:
             suffix = "" if len(urls) == 1 else f":{self.label(url)}"
             run_steps([(f"daemon{suffix}", lambda url=url: self.check_daemon(url)),
                        (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url))])
-        run_steps([("bucket", self.check_bucket)])
+        run_steps([("bucket", self.check_bucket), ("serve", self.check_serve)])
         return checks
 
     def label(self, url: str) -> str:
@@ -280,13 +284,9 @@ class Doctor:
 
         token = self.cfg.daemon.token
         try:
-            with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
-                health = http.get(frp.HEALTH_PATH)
-                anonymous = http.get("/v1/status")
-                # The daemon's own bucket round trip can take a few timeouts of its own.
-                authed = http.get("/v1/status", params={"check": "bucket"}, timeout=4 * TIMEOUT,
-                                  headers={"Authorization": f"Bearer {token}"}) \
-                    if token else None
+            # The daemon's own bucket round trip can take a few timeouts of its own.
+            health, anonymous, authed = _probe(url, frp.HEALTH_PATH, "/v1/status", token,
+                                               {"check": "bucket"}, 4 * TIMEOUT)
         except httpx.TransportError as exc:
             if self.side == "gpu":
                 raise Failed(f"{url}: {_reason(exc)}",
@@ -362,6 +362,50 @@ class Doctor:
             raise Failed(str(exc), exc.hint) from None
 
 
+    def check_serve(self) -> str:
+        import httpx
+
+        from storyboard_cli.remote import server_label
+        from storyboard_cli.stack.supervisor import serve_url
+
+        cfg = self.cfg
+        url = cfg.server.url
+        if not url and cfg.stack.serve and (cfg.state_dir / "run" / "serve.json").is_file():
+            url = serve_url(cfg)
+        if not url:
+            raise Skipped("no `storyboard serve` to check: the stack runs none and "
+                          "STORYBOARD_SERVER is not set")
+        where, token = server_label(url), cfg.server.api_token
+        try:
+            # A route that needs only the store: Redis has a check of its own.
+            health, anonymous, authed = _probe(url, "/healthz", "/api/tasks?limit=1", token)
+        except httpx.TransportError as exc:
+            raise Failed(f"{where}: {_reason(exc)}",
+                         "start it: `storyboard up` (or `storyboard serve`); check "
+                         "STORYBOARD_SERVER / [server] port") from None
+        if health.status_code != 200:
+            raise Failed(f"{where}/healthz answered {health.status_code}",
+                         "something other than `storyboard serve` answers there: check "
+                         "STORYBOARD_SERVER / [server] port")
+        if authed is None:
+            if anonymous.status_code == 200:
+                raise _Warn(f"{where}: answers /api without a token (loopback only)")
+            raise Failed(f"{where} requires an API token; STORYBOARD_API_TOKEN is not set",
+                         "set STORYBOARD_API_TOKEN to the server's token; `storyboard up` "
+                         "generates one for a local stack")
+        if authed.status_code in (401, 403):
+            raise Failed(f"{where} refused our API token",
+                         "STORYBOARD_API_TOKEN differs from the one `storyboard serve` runs "
+                         "with")
+        if authed.status_code != 200:
+            raise Failed(f"{where}/api/tasks answered {authed.status_code}",
+                         "see the server's log")
+        if anonymous.status_code not in (401, 403):
+            raise _Warn(f"{where}: token accepted, but /api answers without one too: the "
+                        "server runs without STORYBOARD_API_TOKEN")
+        return f"{where}: token accepted"
+
+
 class _Warn(Exception):
     pass
 
@@ -377,6 +421,21 @@ def _run(name: str, step: Callable[[], str]) -> Check:
         return Check(name, "skip", str(exc))
     except Exception as exc:  # noqa: BLE001 - an unexpected error is a failed check
         return Check(name, "fail", f"{type(exc).__name__}: {exc}")
+
+
+def _probe(url: str, health_path: str, guarded: str, token: str,
+           params: dict[str, str] | None = None, timeout: float = TIMEOUT
+           ) -> tuple[httpx.Response, httpx.Response, httpx.Response | None]:
+    """A service behind a bearer token, asked three things: its health path, the guarded
+    path without the token, and with it (None when there is no token to send)."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=TIMEOUT) as http:
+        health = http.get(health_path)
+        anonymous = http.get(guarded)
+        authed = http.get(guarded, params=params, timeout=timeout,
+                          headers={"Authorization": f"Bearer {token}"}) if token else None
+    return health, anonymous, authed
 
 
 def _redis_ping(url: str) -> bool:

@@ -9,6 +9,8 @@ Parts, in start order (each waits for the parts it needs to be healthy):
   frps      the FRP server                                     } the tunnel, rendered by
   frpc      the GPU side's frpc, publishing the daemon         } storyboard_cli.stack.frp from the
   visitor   the host side's stcp visitor (stcp mode only)      } same Config
+  serve     `storyboard serve`, the HTTP API and web page on [server] host:port ([stack]
+            serve = true), with the generated STORYBOARD_API_TOKEN
   worker-N  `storyboard worker` processes, given STORYBOARD_DAEMON_URL = the tunnel's host
             end, so they reach the daemon only through frps/frpc
 
@@ -17,7 +19,8 @@ record in <state_dir>/run/<part>.json (pid, argv and the process's start time). 
 counts while its pid still is that process (same start time), so `down` never signals a
 stranger that reused the pid, and `up` never starts a part that is already running.
 
-Secrets the stack needs and does not find (daemon token, frp token/secret/admin password) are
+Secrets the stack needs and does not find (daemon token, frp token/secret/admin password, the
+API token of `serve`) are
 generated once into the `.env` beside the config. Settings that only hold while the stack runs
 (the local SeaweedFS's endpoint and keys, the stack's own Redis) go into a marked block of that
 `.env`, which `down` removes: none of them outlives the stack unannounced.
@@ -51,7 +54,9 @@ from storyboard_cli.config import (
 )
 from storyboard_cli.stack import frp, services
 
-FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor")
+API_TOKEN_ENV = "STORYBOARD_API_TOKEN"
+
+FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor", "serve")
 HEALTHY = ("started", "running", "external")
 LOG_TAIL_LINES = 15
 
@@ -61,6 +66,7 @@ GENERATED_SECRETS: dict[str, Callable[[], str]] = {
     frp.TOKEN_ENV: lambda: secrets.token_urlsafe(32),
     frp.SECRET_KEY_ENV: lambda: secrets.token_urlsafe(32),
     frp.ADMIN_PASSWORD_ENV: lambda: secrets.token_urlsafe(18),
+    API_TOKEN_ENV: lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -228,6 +234,8 @@ class Part:
     ready: Callable[[], bool]
     timeout: float
     needs: tuple[str, ...] = ()
+    # Started once these have settled, healthy or not: only to spread the start-up's CPU.
+    after: tuple[str, ...] = ()
     env: dict[str, str] | None = None
     after_ready: Callable[[], None] | None = None
     # Set instead of argv when the program is not installed: reported when it must start.
@@ -267,6 +275,15 @@ def redis_answers(url: str, timeout: float = 0.5) -> bool:
             client.close()
     except (redis.exceptions.RedisError, OSError):
         return False
+
+
+def serve_url(cfg: Config) -> str:
+    """Where the stack's `storyboard serve` answers (on this machine: a wildcard host is
+    reached through loopback)."""
+    host = cfg.server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{cfg.server.port}"
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -338,6 +355,10 @@ class Stack:
     def tunnel_url(self) -> str:
         return frp.tunnel_url(self.cfg)
 
+    @property
+    def serve_url(self) -> str:
+        return serve_url(self.cfg)
+
     def redis_url(self) -> str:
         """The Redis the stack's workers use: ours if running, else the configured one."""
         rec = self.record("redis")
@@ -406,6 +427,18 @@ class Stack:
             parts.append(Part("visitor", visitor_argv[0], self.tunnel_url, tunnel_ready, 30,
                               needs=("frpc",), env=frp_env, missing=visitor_argv[1],
                               check="the daemon does not answer through it"))
+        if cfg.stack.serve:
+            # Needs nothing (it answers 503 for what Redis or the bucket must do until they
+            # are up), but starts after the daemon: on a small machine the two heaviest
+            # start-ups (Python + FastAPI each) would slow each other, while the tunnel's
+            # login, next, mostly waits.
+            parts.append(Part(
+                "serve", [*console_script("storyboard", "storyboard_cli.cli"), "serve",
+                          *config_args, "--host", cfg.server.host,
+                          "--port", str(cfg.server.port)],
+                self.serve_url, lambda: services.http_ok(f"{self.serve_url}/healthz"), 30,
+                after=("daemon",), env={**self.env, "STORYBOARD_REDIS_URL": redis_url},
+                check="its /healthz does not answer"))
         worker_env = {**self.env, "STORYBOARD_DAEMON_URL": self.tunnel_url,
                       "STORYBOARD_REDIS_URL": redis_url}
         for i in range(1, workers + 1):
@@ -471,7 +504,7 @@ class Stack:
         for part in self.parts(redis_url, workers):
             if part.name in done:
                 continue
-            for need in part.needs:
+            for need in (*part.needs, *part.after):
                 settle(need)
             blocked = [n for n in part.needs if n in done and not done[n].ok]
             if blocked:

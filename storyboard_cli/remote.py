@@ -1,0 +1,429 @@
+"""The Service over HTTP: the CLI with ``--server URL`` (or ``$STORYBOARD_SERVER``) drives a
+`storyboard serve` elsewhere through its API (storyboard_cli/server/, routes in its module
+docstring) instead of this machine's store and Redis.
+
+Every method sends what LocalService takes and returns what the server's LocalService
+answered, so the commands print the same lines and JSON. The server's errors come back as
+the same exceptions (404 NotFound, 422 UsageError, 503 ServiceUnavailable, ...), so the exit
+codes are the same too. Progress comes from the task's Server-Sent Events stream, as the
+same Snapshot objects the bars draw locally.
+
+The server's address and the API token never appear in a message: errors name the server
+by its scheme, host and port only, and any text that comes back is scrubbed of both.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from storyboard_cli.errors import (
+    EXIT_TASK_FAILED,
+    ConfigError,
+    NotFound,
+    ServiceUnavailable,
+    StoryboardError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import BaseModel
+
+    from storyboard_cli.tasks.progress import Snapshot
+
+CONNECT_TIMEOUT_S = 5.0
+# Creating a project or queueing a task is quick; `links` re-signs every shot and `export`
+# reads every frame from the bucket before the first byte comes back.
+READ_TIMEOUT_S = 300.0
+# The events stream sends a heartbeat every 15 s: four missed mean the server is gone.
+STREAM_READ_TIMEOUT_S = 60.0
+CHUNK_BYTES = 1 << 16
+# While no event arrives, how often watch() yields the latest snapshot again (as the local
+# poll of the store does).
+POLL_S = 0.15
+EXPORT_HEADER = "X-Storyboard-Export"
+
+# What each HTTP status means, as the exception the local service would have raised.
+_ERRORS: dict[int, type[StoryboardError]] = {
+    400: UsageError, 404: NotFound, 409: UsageError, 413: UsageError, 422: UsageError,
+    502: ServiceUnavailable, 503: ServiceUnavailable, 504: ServiceUnavailable,
+}
+
+
+class ServerFailed(StoryboardError):
+    """The server hit an unexpected error (HTTP 500): exit 1, as an unexpected error
+    locally."""
+
+    exit_code = EXIT_TASK_FAILED
+
+
+def server_label(url: str) -> str:
+    """The server as messages name it: scheme, host and port, nothing that may be secret
+    (credentials in the address, a path or query carrying a token)."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def check_server_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")) or not urlsplit(url).hostname:
+        raise ConfigError("--server / STORYBOARD_SERVER must be an http:// or https:// URL")
+    return url.rstrip("/")
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) of a text/event-stream, comments (heartbeats) skipped."""
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def _path(*parts: str | int) -> str:
+    """An /api path with each ref (a title, PROJECT/NUMBER) encoded as one segment."""
+    return "/api/" + "/".join(quote(str(p), safe="") for p in parts)
+
+
+class RemoteService:
+    """The Service protocol (storyboard_cli/service.py) over a `storyboard serve`."""
+
+    # Export progress counts the bytes downloaded (the server reads the frames).
+    export_progress_unit = "bytes"
+
+    def __init__(self, url: str, token: str = "",
+                 transport: httpx.BaseTransport | None = None) -> None:
+        import httpx
+
+        self.url = check_server_url(url)
+        self.label = server_label(self.url)
+        self.token = token
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, transport=transport,
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self.token, self.url):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _unreachable(self, exc: Exception) -> ServiceUnavailable:
+        import httpx
+
+        why = "timed out" if isinstance(exc, httpx.TimeoutException) else \
+            self._scrub(str(exc)) or type(exc).__name__
+        return ServiceUnavailable(f"cannot reach the storyboard server at {self.label}: {why}")
+
+    def _check(self, resp: httpx.Response) -> None:
+        """Raise what the local service raised for an error answer."""
+        if resp.status_code < 400:
+            return
+        try:
+            message = resp.json()["error"]
+            if not isinstance(message, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise ServiceUnavailable(
+                f"{self.label} answered HTTP {resp.status_code} without a storyboard error: is "
+                "it `storyboard serve` (check --server / STORYBOARD_SERVER)?") from None
+        message = self._scrub(message)
+        if resp.status_code in (401, 403):
+            given = "refused the API token" if self.token else "requires an API token"
+            raise ConfigError(f"the storyboard server at {self.label} {given}: set "
+                              "STORYBOARD_API_TOKEN to the server's token")
+        raise _ERRORS.get(resp.status_code, ServerFailed)(message)
+
+    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+              body: BaseModel | None = None) -> Any:
+        """One request; its JSON answer, or the error it stands for. `body`: one of the
+        server's request models (storyboard_cli/server/bodies.py), so both sides share it."""
+        import httpx
+
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            resp = self._http.request(method, path, params=query,
+                                      json=None if body is None else body.model_dump())
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        self._check(resp)
+        return resp.json()
+
+    # --- projects ----------------------------------------------------------------------------
+
+    def create_project(self, title: str, story_text: str, style: str,
+                       aspect: str | None = None) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import NewProject
+
+        return self._call("POST", "/api/projects", body=NewProject(
+            title=title, story_text=story_text, style=style, aspect=aspect))
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/projects")
+
+    def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
+        return self._call("GET", _path("projects", ref), params={"task": task})
+
+    def rename_project(self, project: str, title: str) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import Rename
+
+        return self._call("PATCH", _path("projects", project), body=Rename(title=title))
+
+    def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
+        return self._call("DELETE", _path("projects", project),
+                          params={"keep_objects": "true" if keep_objects else None})
+
+    def cast(self, project: str) -> list[dict[str, Any]]:
+        return self._call("GET", _path("projects", project, "cast"))
+
+    def set_cast(self, project: str, descriptions: dict[str, str],
+                 remove: list[str] | None = None) -> list[dict[str, Any]]:
+        from storyboard_cli.server.bodies import CastChange
+
+        return self._call("PATCH", _path("projects", project, "cast"),
+                          body=CastChange(set=descriptions, remove=remove or []))
+
+    # --- tasks -------------------------------------------------------------------------------
+
+    def generate(self, project: str, style: str | None = None, no_images: bool = False,
+                 story_text: str | None = None) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import GenerateStoryboard
+
+        # Empty strings mean the project's own values (the original API's convention).
+        return self._call("POST", _path("projects", project, "generate-storyboard"),
+                          body=GenerateStoryboard(style=style or "", story_text=story_text or "",
+                                                  no_images=no_images))
+
+    def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
+                   seed: int | None = None) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import GenerateShot
+
+        return self._call("POST", _path("shots", shot, "generate"), body=GenerateShot(
+            prompt=prompt or "", style=style or "", seed=seed))
+
+    def resolve_shot(self, ref: str | int) -> int:
+        return int(self._call("GET", _path("shots", ref))["id"])
+
+    def resolve_task(self, ref: str) -> str:
+        return str(self.task(ref)["id"])
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self._call("GET", _path("tasks", task_id))
+
+    def tasks(self, project: str | None = None, limit: int | None = None
+              ) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/tasks", params={"project": project, "limit": limit})
+
+    def watch(self, task_id: str) -> Iterator[Snapshot]:
+        """The task's progress from its events stream, ending with a finished snapshot.
+
+        The server sends an event only when something changed; the stream is read in a
+        thread, and the latest snapshot is yielded again every POLL_S meanwhile, so the
+        caller's --timeout and Ctrl+C act as promptly as over the local store."""
+        arrived: queue.Queue[Snapshot | StoryboardError] = queue.Queue()
+        stream = _EventStream(self, task_id, arrived)
+        threading.Thread(target=stream.read, name=f"events-{task_id[:8]}", daemon=True).start()
+        last: Snapshot | None = None
+        try:
+            while True:
+                try:
+                    item = arrived.get(timeout=POLL_S)
+                except queue.Empty:
+                    if last is not None:
+                        yield last
+                    continue
+                if isinstance(item, StoryboardError):
+                    raise item
+                last = item
+                yield item
+                if item.finished:
+                    return
+        finally:
+            stream.close()
+
+    def retry(self, task_id: str) -> dict[str, Any]:
+        return self._call("POST", _path("tasks", task_id, "retry"))
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        return self._call("POST", _path("tasks", task_id, "cancel"))
+
+    def links(self, project: str, expires: int | None = None,
+              task: str | None = None) -> dict[str, Any]:
+        return self._call("GET", _path("projects", project, "links"),
+                          params={"expires": expires, "task": task})
+
+    def workers_listening(self) -> bool:
+        return bool(self._call("GET", "/api/workers")["listening"])
+
+    # --- exports -----------------------------------------------------------------------------
+
+    def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
+               orientation: str = "landscape", layout: str = "3x2", force: bool = False,
+               upload: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """The server writes the export; it is downloaded to `out` (named as locally, refused
+        where it exists unless force, written whole or not at all). `progress` is told
+        (bytes downloaded, bytes to download). The export object, as locally."""
+        import httpx
+
+        from storyboard_cli.board import export as board
+
+        board.options(fmt, paper, orientation, layout)  # bad options: refused before asking
+        path = board.destination(self.project(project), fmt, out, force)
+        params = {"format": fmt, "paper": paper, "orientation": orientation, "layout": layout,
+                  "upload": "true" if upload else None}
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        try:
+            download = work / "download"
+            try:
+                with self._http.stream("GET", _path("projects", project, "export"),
+                                       params={k: v for k, v in params.items() if v},
+                                       headers={"Accept": "*/*"}) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        self._check(resp)
+                    meta = json.loads(resp.headers.get(EXPORT_HEADER) or "{}")
+                    packed = fmt != "zip" and resp.headers.get(
+                        "Content-Type", "").startswith("application/zip")
+                    _save(resp, download, progress)
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from None
+            # A folder export (storyboarder), or one with files beside it (mp4's .srt),
+            # comes as a zip of them: unpacked to where the local export puts them.
+            placed = _unpack(download, work / "files", meta.get("files"),
+                             [path, *board.companions(fmt, path)]) if packed \
+                else [(download, path)]
+            for source, target in placed:
+                if target.is_dir():
+                    shutil.rmtree(target)
+                os.replace(source, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        from storyboard_cli.service import board_bytes
+
+        targets = [target for _, target in placed]
+        answer = {k: v for k, v in meta.items() if k != "files"}
+        return {**answer, "format": fmt, "path": str(path),
+                "files": [str(t) for t in targets],
+                "bytes": sum(board_bytes(t) for t in targets)}
+
+
+class _EventStream:
+    """A task's events stream read into a queue: each progress event as a Snapshot, and
+    what ended it early as the error the CLI shows."""
+
+    def __init__(self, service: RemoteService, task_id: str,
+                 out: queue.Queue[Snapshot | StoryboardError]) -> None:
+        self.service, self.task_id, self.out = service, task_id, out
+        self.response: httpx.Response | None = None
+        self.closed = False
+
+    def read(self) -> None:
+        import httpx
+
+        from storyboard_cli.tasks.progress import Snapshot
+
+        service = self.service
+        timeout = httpx.Timeout(STREAM_READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        try:
+            with service._http.stream("GET", _path("tasks", self.task_id, "events"),
+                                      timeout=timeout,
+                                      headers={"Accept": "text/event-stream"}) as resp:
+                self.response = resp
+                if resp.status_code >= 400:
+                    resp.read()
+                    service._check(resp)
+                for event, data in sse_events(resp.iter_lines()):
+                    if event == "progress":
+                        self.out.put(Snapshot.from_json(json.loads(data)))
+                    elif event == "error":
+                        raise ServiceUnavailable(service._scrub(json.loads(data)["error"]))
+                    elif event == "task":
+                        break  # after the finished snapshot, which ended watch()
+        except StoryboardError as exc:
+            self.out.put(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - reported in the caller's thread
+            if not self.closed:
+                self.out.put(service._unreachable(exc) if isinstance(exc, httpx.HTTPError)
+                             else ServerFailed(f"reading the progress stream failed: "
+                                               f"{type(exc).__name__}"))
+            return
+        self.out.put(ServiceUnavailable(
+            f"the storyboard server at {service.label} ended the progress stream before task "
+            f"{self.task_id} finished; follow it: storyboard status {self.task_id} --watch"))
+
+    def close(self) -> None:
+        """Stop reading (the caller stopped waiting): the reader's next read fails, and it
+        ends without a word."""
+        self.closed = True
+        if self.response is not None:
+            self.response.close()
+
+
+def _save(resp: httpx.Response, target: Path, progress: Callable[[int, int], None] | None
+          ) -> None:
+    total = int(resp.headers.get("Content-Length") or 0)
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    with open(target, "wb") as f:
+        for chunk in resp.iter_bytes(CHUNK_BYTES):
+            f.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, max(total, done))
+
+
+def _unpack(archive: Path, folder: Path, names: list[str] | None, targets: list[Path]
+            ) -> list[tuple[Path, Path]]:
+    """A packed export unpacked: its top-level entries (`names` in the server's order, the
+    export first; else the zip's own) become the local targets, in order."""
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.namelist()
+        tops = list(dict.fromkeys(m.split("/", 1)[0] for m in members))
+        names = names or tops
+        if set(tops) != set(names) or len(names) > len(targets) or any(
+                ".." in m.split("/") or m.startswith("/") for m in members):
+            raise ServiceUnavailable("the server's export is not the packed export expected: "
+                                     "is it the same storyboard version?")
+        zf.extractall(folder)
+    placed = list(zip(names, targets, strict=False))
+    for name, target in placed:
+        # A folder export names its main file after itself (NAME/NAME.storyboarder).
+        for inner in (folder / name).glob(f"{glob.escape(name)}.*"):
+            inner.rename(inner.with_name(target.name + inner.name[len(name):]))
+    return [(folder / name, target) for name, target in placed]
