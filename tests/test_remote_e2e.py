@@ -105,6 +105,10 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
                   for p in (where / "board").rglob("*") if p.is_file())
     steps["storyboarder folder"] = (len(made), sorted({Path(p).suffix for p in made}))
     assert Path(folder["path"]) == where / "board" and "board.storyboarder" in made
+    # An animatic and its subtitles, side by side as the local export writes them.
+    film, _ = step("export mp4", "export", pid, "--format", "mp4", "-o", "board.mp4")
+    assert film["files"] == [str(where / "board.mp4"), str(where / "board.srt")]
+    steps["subtitles"] = (0, (where / "board.srt").read_text(encoding="utf-8"))
     step("refused: export over a file", "export", pid, "--format", "html", "-o", "board.html")
     step("refused: unknown project", "show", "987654")
     step("refused: unknown task", "status", "0123456789abcdef0123456789abcdef")
@@ -133,7 +137,8 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
     for name in local:
         assert remote[name] == local[name], name
     # The laptop has nothing of the system: no store, no settings.
-    assert sorted(p.name for p in away.iterdir()) == ["board", "board.html", "story.txt"]
+    assert sorted(p.name for p in away.iterdir()) == [
+        "board", "board.html", "board.mp4", "board.srt", "story.txt"]
     # `list` through --server (given after the command) shows both projects, as locally.
     listed = laptop(away, {"STORYBOARD_API_TOKEN": served.token})("list", "--server",
                                                                   served.url, "--json")
