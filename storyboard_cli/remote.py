@@ -1,6 +1,6 @@
 """The Service over HTTP: the CLI with ``--server URL`` (or ``$STORYBOARD_SERVER``) drives a
-`storyboard serve` elsewhere through its API (storyboard_cli/server/, routes in its module
-docstring) instead of this machine's store and Redis.
+`storyboard serve` elsewhere through its API (storyboard_cli/server/app.py; README, "HTTP
+API") instead of this machine's store and Redis.
 
 Every method sends what LocalService takes and returns what the server's LocalService
 answered, so the commands print the same lines and JSON. The server's errors come back as
@@ -52,7 +52,7 @@ CHUNK_BYTES = 1 << 16
 # While no event arrives, how often watch() yields the latest snapshot again (as the local
 # poll of the store does).
 POLL_S = 0.15
-EXPORT_HEADER = "X-Storyboard-Export"
+EXPORT_HEADER = "X-Storyboard-Export"  # as storyboard_cli/server/app.py sends it
 
 # What each HTTP status means, as the exception the local service would have raised.
 _ERRORS: dict[int, type[StoryboardError]] = {

@@ -105,6 +105,10 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
                   for p in (where / "board").rglob("*") if p.is_file())
     steps["storyboarder folder"] = (len(made), sorted({Path(p).suffix for p in made}))
     assert Path(folder["path"]) == where / "board" and "board.storyboarder" in made
+    # An animatic and its subtitles, side by side as the local export writes them.
+    film, _ = step("export mp4", "export", pid, "--format", "mp4", "-o", "board.mp4")
+    assert film["files"] == [str(where / "board.mp4"), str(where / "board.srt")]
+    steps["subtitles"] = (0, (where / "board.srt").read_text(encoding="utf-8"))
     step("refused: export over a file", "export", pid, "--format", "html", "-o", "board.html")
     step("refused: unknown project", "show", "987654")
     step("refused: unknown task", "status", "0123456789abcdef0123456789abcdef")
@@ -133,8 +137,19 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
     for name in local:
         assert remote[name] == local[name], name
     # The laptop has nothing of the system: no store, no settings.
-    assert sorted(p.name for p in away.iterdir()) == ["board", "board.html", "story.txt"]
-    # `list` through --server (given after the command) shows both projects, as locally.
+    assert sorted(p.name for p in away.iterdir()) == [
+        "board", "board.html", "board.mp4", "board.srt", "story.txt"]
+    # Piped, the download's progress is a line at the start and one per quarter.
+    run = laptop(away, remote_env(served))
+    project = json.loads(run("new", "story.txt", "--json").stdout)["id"]
+    assert run("generate", str(project), "--timeout", "60").returncode == 0
+    again = run("export", str(project), "--format", "html", "-o", "again.html")
+    assert again.returncode == 0, again.stderr
+    progress = [ln for ln in again.stderr.splitlines() if ln.startswith("export: ")]
+    assert progress[0].startswith("export: downloading ") and "from the server" in progress[0]
+    assert progress[-1].endswith(" downloaded") and len(progress) <= 5
+    assert again.stdout.startswith(f"Wrote {away / 'again.html'} (html, ")
+    # `list` through --server (given after the command) shows the projects, as locally.
     listed = laptop(away, {"STORYBOARD_API_TOKEN": served.token})("list", "--server",
                                                                   served.url, "--json")
     assert listed.returncode == 0, listed.stderr

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from pathlib import Path
 
 import click
@@ -19,6 +17,8 @@ INSTALL_HINT = "storyboard serve needs the server extra: pip install 'storyboard
 def is_loopback(host: str) -> bool:
     """Whether only this machine can reach `host` (a name other than localhost may resolve
     to anything, so it counts as reachable)."""
+    import ipaddress
+
     if host.lower() == "localhost":
         return True
     try:
@@ -30,6 +30,8 @@ def is_loopback(host: str) -> bool:
 def check_can_listen(host: str, port: int) -> None:
     """A UsageError naming the problem when host:port cannot be listened on (port taken, no
     such address), before uvicorn would say so in a few log lines."""
+    import socket
+
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM)[0]
