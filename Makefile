@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 test: setup test-deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 demo: setup
 	$(BIN)/storyboard demo

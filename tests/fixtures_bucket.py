@@ -28,10 +28,11 @@ def stop_bucket(s3: S3Server) -> None:
 
 
 def start_bucket(s3: S3Server) -> None:
-    """SeaweedFS again on its ports and data: the bucket and its objects are back."""
+    """SeaweedFS again on its ports and data: the bucket and its objects are back. Its master
+    may first wait out a 10 s leader election on a busy machine, hence the long wait."""
     old = s3.proc
     s3.proc = services.Process(old.name, old.argv, old.log_path, env=old.env).start()
-    if not services.wait_until(lambda: services.http_ok(f"{s3.endpoint}/healthz"), 20):
+    if not services.wait_until(lambda: services.http_ok(f"{s3.endpoint}/healthz"), 60):
         raise RuntimeError(f"SeaweedFS did not come back:\n{s3.proc.log_tail()}")
 
 
@@ -58,8 +59,8 @@ def render_through_outage(root: Path, redis_url: str, model_dir: Path, shots: in
             images={"width": 64, "height": 64, "steps": 4, "max_batch": 4},
             sections={"daemon": {"keep_images_mib": keep_mib},
                       "planner": {"max_shots": shots}})
-        # Retries every second for long enough to ride out the outage.
-        retries = int(outage_s) + 10
+        # Retries every second for long enough to ride out the outage and the restart.
+        retries = int(outage_s) + 60
         stack = write_stack(root / "stack", redis_url, s3, daemon.url, daemon.token,
                             queue={"retries": retries, "backoff": [1]},
                             images={"width": 64, "height": 64})
