@@ -3,7 +3,7 @@ clients on loopback, p50 and p99 latency, against `storyboard serve` as a user r
 own process, uvicorn, the API token set, so every request is authenticated).
 
 The task: a storyboard task of 12 rendered shots in a real store (the task object is about
-7 KB of JSON). Beside it, the same task object built in-process by LocalService.task, one call
+12.5 KB of JSON). Beside it, the same task object built in-process by LocalService.task, one call
 at a time: what the request costs on top of the work it asks for. The clients are one asyncio
 process, 50 connections kept open, each client sending its next request as soon as the last
 one was answered (plain HTTP/1.1 over asyncio streams: the lightest client there is, so that

@@ -242,12 +242,9 @@ class System:
 
     # -- the variants --
 
-    def daemon_counters(self) -> tuple[float, int]:
+    def daemon_counters(self) -> tuple[float, int, int]:
         s = self.direct.status()
-        return s.render_busy_s, s.pipeline_calls
-
-    def daemon_renders(self) -> int:
-        return self.direct.status().renders
+        return s.render_busy_s, s.pipeline_calls, s.renders
 
     def run_a(self) -> Pass:
         times, self.images = [], []
@@ -289,7 +286,7 @@ class System:
 
     def run_b(self, through_tunnel: bool) -> Pass:
         client = self.tunnel if through_tunnel else self.direct
-        busy0, calls0 = self.daemon_counters()
+        busy0, calls0, _ = self.daemon_counters()
         walls, overheads = [], []
         start = time.perf_counter()
         for req in self.requests:
@@ -299,7 +296,7 @@ class System:
             walls.append(wall)
             overheads.append(wall - answer.render_ms / 1000)
         total = time.perf_counter() - start
-        busy1, calls1 = self.daemon_counters()
+        busy1, calls1, _ = self.daemon_counters()
         return Pass("b'" if through_tunnel else "b", self.n, total, median(walls),
                     median(overheads), busy1 - busy0, calls1 - calls0)
 
@@ -310,8 +307,7 @@ class System:
         from storyboard_cli.tasks.jobs import render_job_id
 
         n = n or self.n
-        busy0, calls0 = self.daemon_counters()
-        renders0 = self.daemon_renders()
+        busy0, calls0, renders0 = self.daemon_counters()
         cli_start = time.time()
         task_id = self.cli("generate", str(project_id), "--no-wait", env=self.queue_env(k))[
             "task_id"]
@@ -322,8 +318,8 @@ class System:
         task = self.store.get_task(task_id)
         if task["status"] != "succeeded":
             raise RuntimeError(f"task {task_id} failed: {task['error']}")
-        busy1, calls1 = self.daemon_counters()
-        rendered = self.daemon_renders() - renders0
+        busy1, calls1, renders1 = self.daemon_counters()
+        rendered = renders1 - renders0
         renders = self.store.task_renders(task_id)
         assert len(renders) == n, f"{len(renders)} shots rendered, wanted {n}"
         assert rendered == n, f"the daemon rendered {rendered} images for {n} shots"

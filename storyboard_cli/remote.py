@@ -52,11 +52,10 @@ CHUNK_BYTES = 1 << 16
 # While no event arrives, how often watch() yields the latest snapshot again (as the local
 # poll of the store does).
 POLL_S = 0.15
-EXPORT_HEADER = "X-Storyboard-Export"  # as storyboard_cli/server/app.py sends it
 
 # What each HTTP status means, as the exception the local service would have raised.
 _ERRORS: dict[int, type[StoryboardError]] = {
-    400: UsageError, 404: NotFound, 409: UsageError, 413: UsageError, 422: UsageError,
+    400: UsageError, 404: NotFound, 413: UsageError, 422: UsageError,
     502: ServiceUnavailable, 503: ServiceUnavailable, 504: ServiceUnavailable,
 }
 
@@ -152,6 +151,10 @@ class RemoteService:
         """Raise what the local service raised for an error answer."""
         if resp.status_code < 400:
             return
+        if resp.status_code in (401, 403):  # also from a proxy in front, whatever its body
+            given = "refused the API token" if self.token else "requires an API token"
+            raise ConfigError(f"the storyboard server at {self.label} {given}: set "
+                              "STORYBOARD_API_TOKEN to the server's token")
         try:
             message = resp.json()["error"]
             if not isinstance(message, str):
@@ -160,12 +163,7 @@ class RemoteService:
             raise ServiceUnavailable(
                 f"{self.label} answered HTTP {resp.status_code} without a storyboard error: is "
                 "it `storyboard serve` (check --server / STORYBOARD_SERVER)?") from None
-        message = self._scrub(message)
-        if resp.status_code in (401, 403):
-            given = "refused the API token" if self.token else "requires an API token"
-            raise ConfigError(f"the storyboard server at {self.label} {given}: set "
-                              "STORYBOARD_API_TOKEN to the server's token")
-        raise _ERRORS.get(resp.status_code, ServerFailed)(message)
+        raise _ERRORS.get(resp.status_code, ServerFailed)(self._scrub(message))
 
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               body: BaseModel | None = None) -> Any:
@@ -300,6 +298,7 @@ class RemoteService:
         import httpx
 
         from storyboard_cli.board import export as board
+        from storyboard_cli.server.bodies import EXPORT_HEADER
 
         board.options(fmt, paper, orientation, layout)  # bad options: refused before asking
         path = board.destination(self.project(project), fmt, out, force)

@@ -34,6 +34,7 @@ from storyboard_cli import __version__
 from storyboard_cli.config import Config
 from storyboard_cli.server import events, page
 from storyboard_cli.server.bodies import (
+    EXPORT_HEADER,
     CastChange,
     GenerateShot,
     GenerateStoryboard,
@@ -44,7 +45,6 @@ from storyboard_cli.server.errors import status_and_message
 from storyboard_cli.service import LocalService
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
-EXPORT_HEADER = "X-Storyboard-Export"
 
 
 class Services:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+# The export route's answer header: the export object (format, shots, frames, ...) as ASCII
+# JSON, since the body is the file itself.
+EXPORT_HEADER = "X-Storyboard-Export"
+
 
 class NewProject(BaseModel):
     title: str = Field(description="The project's title (one line, not empty).")
