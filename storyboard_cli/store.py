@@ -573,9 +573,11 @@ class Store:
                 return status, []
             own = c.execute("select status, claim from renders where task_id = ? and shot_id = ?",
                             [task_id, shot_id]).fetchone()
-            # A failed render may be rendered again by any job of its shot (a re-delivery).
+            # A render another job claimed is that job's to answer for, failed or not: a
+            # shot refused or out of retries in a window is not rendered again by its own job
+            # (`storyboard retry` clears the claims of what it queues again).
             mine = own is not None and own[0] not in ("done", "cancelled") and (
-                own[1] in (None, job_id) or own[0] == "failed")
+                own[1] in (None, job_id))
             if mine:
                 c.execute("update renders set claim = ? where task_id = ? and shot_id = ?",
                           [job_id, task_id, shot_id])

@@ -40,6 +40,10 @@ def test_two_jobs_never_claim_one_shot_and_a_rerun_takes_its_own_window_again(tm
     store.render_retrying(task, shot[4], "the bucket was down")
     assert store.start_window(task, shot[4], "job-4", 4) == ("running",
                                                              [shot[4], shot[6], shot[7]])
+    # A shot that failed for good in job-4's window (refused, or out of retries) is not
+    # rendered again by its own job.
+    store.fail_render(task, shot[6], "the daemon refused it")
+    assert store.start_window(task, shot[6], "job-6", 4) == ("running", [])
     # A window of one takes no other shot; the last ones go to whoever asks next.
     assert store.start_window(task, shot[8], "job-8", 1) == ("running", [shot[8]])
     assert store.start_window(task, shot[9], "job-9", 4) == ("running", [shot[9]])

@@ -100,15 +100,18 @@ class DaemonClient:
 
     def max_batch(self) -> int:
         """How many same-settings shots the daemon renders in one call (its status, asked at
-        most every STATUS_TTL_S). 1 while the daemon does not answer quickly: the render
-        itself then fails or waits as it would have anyway."""
+        most every STATUS_TTL_S). While the daemon does not answer quickly, the last answer
+        (1 before any), kept for another STATUS_TTL_S: jobs that start during an outage keep
+        their windows without each waiting for a status, and the render itself then fails or
+        waits as it would have anyway."""
         moment = time.monotonic()
         if self._max_batch is None or moment - self._max_batch[0] > STATUS_TTL_S:
             try:
                 answer = self._call("GET", "/v1/status", None, None, timeout=self.status_timeout)
+                known = DaemonStatus.model_validate(answer).max_batch
             except DaemonUnavailable:
-                return 1
-            self._max_batch = (moment, DaemonStatus.model_validate(answer).max_batch)
+                known = self._max_batch[1] if self._max_batch else 1
+            self._max_batch = (moment, known)
         return self._max_batch[1]
 
     def _call(

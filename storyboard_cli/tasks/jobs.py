@@ -486,11 +486,13 @@ def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None
     from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
 
     store, task_id = ctx.store, task["id"]
-    seeds = {r["shot_id"]: r["seed"] for r in store.task_renders(task_id)}
+    seeds = {s: store.get_render(task_id, s)["seed"] for s in window}
     writers = {s: StepWriter(store, task_id, s) for s in window}
     retry: list[Exception] = []
+    settled: set[int] = set()
 
     def on_shot(outcome: ShotOutcome) -> None:
+        settled.add(outcome.shot_id)
         if outcome.result is not None:
             record_render(store, task, outcome.shot_id, outcome.result)
             return
@@ -500,10 +502,15 @@ def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None
         else:
             retry.append(exc)
 
-    ctx.daemon.render_many(
+    answer = ctx.daemon.render_many(
         RendersRequest(shots=[render_request(store, ctx.config, task, s, seeds[s])
                               for s in window]),
         on_progress=lambda event: writers[event.shot_id](event), on_shot=on_shot)
+    # The final answer holds every outcome again: one whose event went missing is recorded
+    # from it, so that no shot of the window is left running.
+    for outcome in answer.shots:
+        if outcome.shot_id not in settled:
+            on_shot(outcome)
     if retry:
         raise retry[0]
 
