@@ -83,9 +83,9 @@ def run(requests: int = 4_000, clients: int = 50) -> dict[str, Any]:
     from fixtures_queue import storyboard_argv
     from scale import mark_rendered, planned_rows
 
-    from storyboard_cli.config import load_config
     from storyboard_cli.service import LocalService
     from storyboard_cli.store import Store
+    from storyboard_contract.config import load_config
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp_dir:
         tmp = Path(tmp_dir)

@@ -69,7 +69,7 @@ def load_raw_pipe(model: Path) -> Callable[[int, int], None]:
 
 
 def request(seed: int, negative: str = "") -> Any:
-    from gpu_daemon.schemas import RenderRequest
+    from storyboard_contract.wire import RenderRequest
 
     return RenderRequest(project_id=1, shot_id=seed, task_id=str(uuid.uuid4()), seed=seed,
                          prompt=PROMPT, style=STYLE, negative_prompt=negative)
@@ -78,8 +78,8 @@ def request(seed: int, negative: str = "") -> Any:
 class Bench:
     def __init__(self, raw: Callable[[int, int], None] | None, daemon: Any, images: int
                  ) -> None:
-        from storyboard_cli.config import DaemonConfig
         from storyboard_cli.tasks.daemon_client import DaemonClient
+        from storyboard_contract.config import DaemonConfig
 
         self.raw, self.daemon, self.m = raw, daemon, images
         cfg = DaemonConfig(url=daemon.url, token=daemon.token, read_timeout=120)

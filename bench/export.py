@@ -48,7 +48,8 @@ TEXT = ("In the {}th hour the keeper climbs the spiral stairs, lantern in hand, 
 def base_frames() -> list[Any]:
     """Sketch panels as the daemon draws them (different shot sizes and people)."""
     from gpu_daemon.images import RenderJob
-    from gpu_daemon.images.sketch import SketchBackend, find_cjk_font
+    from gpu_daemon.images.sketch import SketchBackend
+    from storyboard_contract.typeset import find_cjk_font
 
     backend = SketchBackend(find_cjk_font())
     cameras = ("wide", "medium", "close-up", "full", "medium close-up")
@@ -70,8 +71,8 @@ def stamped(frame: Any, number: int) -> bytes:
 
 
 def planned(task_id: str, n: int) -> list[dict[str, Any]]:
-    from gpu_daemon.schemas import DialogueLine, PlannedShot
     from storyboard_cli.tasks.jobs import planned_row
+    from storyboard_contract.wire import DialogueLine, PlannedShot
 
     return [planned_row(task_id, PlannedShot(
         index=i, description=TEXT.format(i), action=TEXT.format(i), camera="medium",

@@ -43,7 +43,7 @@ import batching
 import harness
 import overhead
 
-from storyboard_cli.config import ImagesConfig
+from storyboard_contract.config import ImagesConfig
 
 FULL_PATH_SHOTS = 24
 PROMPT, STYLE = batching.PROMPT, batching.STYLE
@@ -309,7 +309,7 @@ def markdown(mode: Mode, rows: list[Row], notes: dict[str, Any]) -> str:
     out = [
         "# Device check (bench/gpu.sh)\n",
         f"**{mode.label}.** {width}×{height} frames (the default aspect's frame for [images] "
-        f"{mode.area[0]}×{mode.area[1]}, storyboard_cli/frames.py), {mode.steps} steps, "
+        f"{mode.area[0]}×{mode.area[1]}, storyboard_contract/frames.py), {mode.steps} steps, "
         f"max_batch {mode.max_batch}, {mode.images} images "
         "per raw/daemon variant; ratios are to the raw batch-1 loop in "
         f"{mode.dtypes[0]} without compile.\n",

@@ -49,8 +49,8 @@ from typing import Any
 import harness
 from harness import median, ms
 
-from storyboard_cli.config import QueueConfig
 from storyboard_cli.stack import services
+from storyboard_contract.config import QueueConfig
 
 BACKENDS: dict[str, dict[str, Any]] = {
     # The product's default panel size for the sketch backend.
@@ -204,7 +204,7 @@ class System:
         from gpu_daemon.app import Daemon
         from gpu_daemon.images import make_backend
         from gpu_daemon.planner.rules import RulesPlanner
-        from gpu_daemon.schemas import RenderRequest, shot_seed
+        from storyboard_contract.wire import RenderRequest, shot_seed
 
         self.backend = make_backend(self.cfg)
         shots = RulesPlanner().plan(story(self.n), STYLE, self.n).shots

@@ -33,8 +33,8 @@ TARGET_SHOW_S = 0.5
 
 def planned_rows(task_id: str, n: int) -> list[dict[str, Any]]:
     """What the plan job stores for n shots, with descriptions and prompts of typical length."""
-    from gpu_daemon.schemas import PlannedShot
     from storyboard_cli.tasks.jobs import planned_row
+    from storyboard_contract.wire import PlannedShot
 
     text = ("In the {}th hour the keeper climbs the spiral stairs, lantern in hand, while the "
             "storm throws spray against the glass and the bell rings far away.")
@@ -46,7 +46,7 @@ def planned_rows(task_id: str, n: int) -> list[dict[str, Any]]:
 def mark_rendered(store: Any, task_id: str) -> None:
     """Every shot done, with an object key and a presigned link of the real shape (setup for
     `show`, not measured: one bulk statement instead of 10,000 render jobs)."""
-    from storyboard_cli.s3 import make_client, presign_get
+    from storyboard_contract.s3 import make_client, presign_get
 
     client = make_client("http://127.0.0.1:8333", "sbexample", "secret", "us-east-1", "path")
     url, expires = presign_get(client, "storyboard", f"projects/1/shots/1/{task_id}.png", 86400)
@@ -66,9 +66,9 @@ def run(shots: int = 10_000, repeat: int = 5) -> dict[str, Any]:
     from fixtures_queue import storyboard_argv
 
     from storyboard_cli import output
-    from storyboard_cli.config import Config
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.jobs import connect_redis, enqueue_renders
+    from storyboard_contract.config import Config
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp_dir:
         tmp = Path(tmp_dir)

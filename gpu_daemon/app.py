@@ -1,4 +1,4 @@
-"""The daemon's HTTP API (wire format in gpu_daemon/schemas.py).
+"""The daemon's HTTP API (wire format in storyboard_contract/wire.py).
 
 The event loop only parses requests and moves bytes. Planning runs in a worker thread, images
 in the render process (gpu_daemon/images/process.py), PNG encoding and uploads in a few upload
@@ -25,16 +25,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from gpu_daemon import __version__, schemas
-from gpu_daemon.auth import BearerAuth, BodyLimit, validation_message
+from gpu_daemon import __version__
 from gpu_daemon.images import BackendInfo, RenderJob
 from gpu_daemon.images.batching import Rendered, Ticket
 from gpu_daemon.images.process import RenderProcess, RenderUnavailable
 from gpu_daemon.uploader import KeptImages, PngUploads, S3Uploader, UploadError, check_bucket
+from storyboard_contract import wire
+from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
 
 if TYPE_CHECKING:
     from gpu_daemon.planner import Planner
-    from storyboard_cli.config import Config
+    from storyboard_contract.config import Config
 
 log = logging.getLogger("gpu_daemon")
 
@@ -77,9 +78,9 @@ class Daemon:
         self.queue.close()
         self.uploads.close()
 
-    def status(self) -> schemas.DaemonStatus:
+    def status(self) -> wire.DaemonStatus:
         stats = self.queue.stats
-        return schemas.DaemonStatus(
+        return wire.DaemonStatus(
             version=__version__,
             planner=self.planner.name,
             image_backend=self.backend.name,
@@ -97,7 +98,7 @@ class Daemon:
             kept_reused=self.kept.reused,
         )
 
-    async def plan(self, req: schemas.PlanRequest, emit: Emit) -> schemas.PlanResponse:
+    async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
         from gpu_daemon.planner import PlannerError
 
         limits = self.cfg.limits
@@ -110,7 +111,7 @@ class Daemon:
         max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
         loop = asyncio.get_running_loop()
         total = 2 if req.upload_script else 1
-        emit(schemas.ProgressEvent(step=0, total=total))
+        emit(wire.ProgressEvent(step=0, total=total))
         try:
             plan = await loop.run_in_executor(
                 None, self.planner.plan, req.story, req.style, max_shots
@@ -119,10 +120,10 @@ class Daemon:
             # The offline rules planner fails only on its input; an LLM's failures are upstream.
             status = 422 if self.planner.name == "rules" else 502
             raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
-        emit(schemas.ProgressEvent(step=1, total=total))
-        shots = [s.model_copy(update={"seed": schemas.shot_seed(req.task_id, s.index)})
+        emit(wire.ProgressEvent(step=1, total=total))
+        shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})
                  for s in plan.shots]
-        answer = schemas.PlanResponse(shots=shots, characters=plan.characters,
+        answer = wire.PlanResponse(shots=shots, characters=plan.characters,
                                       planner=self.planner.name)
         if req.upload_script:
             script = {
@@ -138,10 +139,10 @@ class Daemon:
             )
             answer.script_key, answer.script_url = uploaded.key, uploaded.url
             answer.url_expires_at = uploaded.expires_at
-            emit(schemas.ProgressEvent(step=2, total=total))
+            emit(wire.ProgressEvent(step=2, total=total))
         return answer
 
-    def job_for(self, req: schemas.RenderRequest) -> RenderJob:
+    def job_for(self, req: wire.RenderRequest) -> RenderJob:
         from gpu_daemon.styles import compose
 
         limit = self.cfg.limits.max_prompt_chars
@@ -168,21 +169,21 @@ class Daemon:
             style=req.style,
         )
 
-    async def render(self, req: schemas.RenderRequest, emit: Emit | None) -> schemas.RenderResponse:
+    async def render(self, req: wire.RenderRequest, emit: Emit | None) -> wire.RenderResponse:
         job = self.job_for(req)
         return await self._finish(req, job, self._submit([(req, job)], emit)[0])
 
-    async def render_many(self, req: schemas.RendersRequest, emit: Emit | None
-                          ) -> schemas.RendersResponse:
+    async def render_many(self, req: wire.RendersRequest, emit: Emit | None
+                          ) -> wire.RendersResponse:
         """Every shot of the request queued at once (same-settings shots share pipeline
         calls); each shot's outcome is sent as soon as it is known, and one shot's failure
         is only that shot's."""
-        outcomes: dict[int, schemas.ShotOutcome] = {}
+        outcomes: dict[int, wire.ShotOutcome] = {}
 
-        def settle(outcome: schemas.ShotOutcome) -> schemas.ShotOutcome:
+        def settle(outcome: wire.ShotOutcome) -> wire.ShotOutcome:
             outcomes[outcome.shot_id] = outcome
             if emit is not None:
-                emit(schemas.ShotEvent(outcome=outcome))
+                emit(wire.ShotEvent(outcome=outcome))
             return outcome
 
         ready = []
@@ -190,24 +191,24 @@ class Daemon:
             try:
                 ready.append((shot, self.job_for(shot)))
             except DaemonError as exc:
-                settle(schemas.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
+                settle(wire.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
                                            error=str(exc)))
 
-        async def one(shot: schemas.RenderRequest, job: RenderJob,
-                      source: Ticket | Rendered) -> schemas.ShotOutcome:
+        async def one(shot: wire.RenderRequest, job: RenderJob,
+                      source: Ticket | Rendered) -> wire.ShotOutcome:
             try:
                 result = await _logged(shot, self._finish(shot, job, source))
             except (DaemonError, UploadError) as exc:
-                return settle(schemas.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
+                return settle(wire.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
                                                   error=str(exc)))
-            return settle(schemas.ShotOutcome(shot_id=shot.shot_id, result=result))
+            return settle(wire.ShotOutcome(shot_id=shot.shot_id, result=result))
 
         sources = self._submit(ready, emit)
         await asyncio.gather(*(one(shot, job, source)
                                for (shot, job), source in zip(ready, sources, strict=True)))
-        return schemas.RendersResponse(shots=[outcomes[s.shot_id] for s in req.shots])
+        return wire.RendersResponse(shots=[outcomes[s.shot_id] for s in req.shots])
 
-    def _submit(self, shots: list[tuple[schemas.RenderRequest, RenderJob]], emit: Emit | None
+    def _submit(self, shots: list[tuple[wire.RenderRequest, RenderJob]], emit: Emit | None
                 ) -> list[Ticket | Rendered]:
         """For each shot its kept image (uploader.KeptImages), or a ticket of the render
         queue; the tickets are queued together."""
@@ -221,8 +222,8 @@ class Daemon:
             sources[i] = ticket
         return sources  # type: ignore[return-value]
 
-    async def _finish(self, req: schemas.RenderRequest, job: RenderJob,
-                      source: Ticket | Rendered) -> schemas.RenderResponse:
+    async def _finish(self, req: wire.RenderRequest, job: RenderJob,
+                      source: Ticket | Rendered) -> wire.RenderResponse:
         """Wait for the shot's render (unless kept from before) and upload it; an image whose
         upload fails is kept for the retry."""
         if isinstance(source, Rendered):
@@ -245,7 +246,7 @@ class Daemon:
             if isinstance(exc, UploadError):
                 raise
             raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
-        return schemas.RenderResponse(
+        return wire.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
             prompt=job.prompt, seed=job.seed, width=job.width, height=job.height,
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
@@ -253,14 +254,14 @@ class Daemon:
         )
 
 
-def kept_key(req: schemas.RenderRequest, job: RenderJob) -> tuple:
+def kept_key(req: wire.RenderRequest, job: RenderJob) -> tuple:
     """What a kept image depends on: the render's task and shot, and every setting of the job
     (prompt, negative prompt, seed, size, steps, guidance, ...). Kept images live in this
     daemon's memory, so its one backend and model need no place in the key."""
     return (req.project_id, req.task_id, req.shot_id, dataclasses.astuple(job))
 
 
-def progress_callback(req: schemas.RenderRequest, emit: Emit | None,
+def progress_callback(req: wire.RenderRequest, emit: Emit | None,
                       loop: asyncio.AbstractEventLoop) -> Callable[[int, int], None] | None:
     """on_step for the render process's steps: the shot's first step, then at most every
     PROGRESS_INTERVAL_S, and its last step, as progress events of its stream."""
@@ -274,7 +275,7 @@ def progress_callback(req: schemas.RenderRequest, emit: Emit | None,
         if step < total and now - last < PROGRESS_INTERVAL_S:
             return
         last = now
-        event = schemas.ProgressEvent(shot_id=req.shot_id, step=step, total=total)
+        event = wire.ProgressEvent(shot_id=req.shot_id, step=step, total=total)
         loop.call_soon_threadsafe(emit, event)
 
     return on_step
@@ -295,7 +296,7 @@ async def _answer(
 ) -> Response:
     """Plain JSON, or with ``Accept: application/x-ndjson`` a stream of progress events
     ending in one result or error event."""
-    if schemas.NDJSON not in request.headers.get("accept", ""):
+    if wire.NDJSON not in request.headers.get("accept", ""):
         try:
             result = await work(None)
         except (DaemonError, UploadError) as exc:
@@ -307,12 +308,12 @@ async def _answer(
     async def run() -> None:
         try:
             result = await work(events.put_nowait)
-            events.put_nowait(schemas.ResultEvent(result=result.model_dump(mode="json")))
+            events.put_nowait(wire.ResultEvent(result=result.model_dump(mode="json")))
         except (DaemonError, UploadError) as exc:
-            events.put_nowait(schemas.ErrorEvent(status=exc.status, error=str(exc)))
+            events.put_nowait(wire.ErrorEvent(status=exc.status, error=str(exc)))
         except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
             log.exception("request failed")
-            events.put_nowait(schemas.ErrorEvent(status=500, error=f"internal error: {exc}"))
+            events.put_nowait(wire.ErrorEvent(status=500, error=f"internal error: {exc}"))
         finally:
             events.put_nowait(None)
 
@@ -325,7 +326,7 @@ async def _answer(
             # The client went away (or we are done): stop the work it was waiting for.
             task.cancel()
 
-    return StreamingResponse(lines(), media_type=schemas.NDJSON)
+    return StreamingResponse(lines(), media_type=wire.NDJSON)
 
 
 def create_app(daemon: Daemon, token: str | None) -> FastAPI:
@@ -351,7 +352,7 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
         return {"ok": True}
 
     @app.get("/v1/status")
-    async def status(check: str = "") -> schemas.DaemonStatus:
+    async def status(check: str = "") -> wire.DaemonStatus:
         answer = daemon.status()
         if check == "bucket":
             answer.bucket = await asyncio.get_running_loop().run_in_executor(
@@ -359,15 +360,15 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
         return answer
 
     @app.post("/v1/plan")
-    async def plan(req: schemas.PlanRequest, request: Request) -> Response:
+    async def plan(req: wire.PlanRequest, request: Request) -> Response:
         return await _answer(request, lambda emit: _logged(req, daemon.plan(req, emit or _ignore)))
 
     @app.post("/v1/render")
-    async def render(req: schemas.RenderRequest, request: Request) -> Response:
+    async def render(req: wire.RenderRequest, request: Request) -> Response:
         return await _answer(request, lambda emit: _logged(req, daemon.render(req, emit)))
 
     @app.post("/v1/renders")
-    async def renders(req: schemas.RendersRequest, request: Request) -> Response:
+    async def renders(req: wire.RendersRequest, request: Request) -> Response:
         # Each shot is logged on its own (render_many).
         return await _answer(request, lambda emit: daemon.render_many(req, emit))
 
@@ -377,12 +378,12 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
     return app
 
 
-def _ignore(event: schemas.ProgressEvent) -> None:
+def _ignore(event: wire.ProgressEvent) -> None:
     pass
 
 
-WorkRequest = schemas.PlanRequest | schemas.RenderRequest
-WorkResult = schemas.PlanResponse | schemas.RenderResponse
+WorkRequest = wire.PlanRequest | wire.RenderRequest
+WorkResult = wire.PlanResponse | wire.RenderResponse
 
 
 async def _logged(req: WorkRequest, work: Awaitable[WorkResult]) -> WorkResult:
@@ -403,13 +404,13 @@ async def _logged(req: WorkRequest, work: Awaitable[WorkResult]) -> WorkResult:
 
 
 def _what(req: WorkRequest) -> str:
-    if isinstance(req, schemas.RenderRequest):
+    if isinstance(req, wire.RenderRequest):
         return f"render task={req.task_id} project={req.project_id} shot={req.shot_id}"
     return f"plan task={req.task_id} project={req.project_id}"
 
 
 def request_line(req: WorkRequest, result: WorkResult, total_ms: float) -> str:
-    if isinstance(result, schemas.RenderResponse):
+    if isinstance(result, wire.RenderResponse):
         detail = (f"batch={result.batch_size} render_ms={result.render_ms:.0f} "
                   f"{result.width}x{result.height}")
     else:

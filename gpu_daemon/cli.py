@@ -92,11 +92,11 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(args: argparse.Namespace) -> None:
-    from storyboard_cli.config import load_config
+    from storyboard_contract.config import load_config
 
     cfg = load_config(args.config)
     if args.device:
-        from storyboard_cli.config import validate
+        from storyboard_contract.config import validate
 
         cfg.images.device = args.device
         validate(cfg, "--device")
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     # httpx logs every request at INFO, presigned URLs (the bucket check's) included.
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.debug else logging.WARNING)
-    from storyboard_cli.errors import StoryboardError
+    from storyboard_contract.errors import StoryboardError
 
     try:
         serve(args)

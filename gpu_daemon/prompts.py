@@ -6,19 +6,7 @@ description would simply vanish. We cut prompts ourselves, at word boundaries, s
 part that is lost is the part we chose.
 
 When the image backend has a real tokenizer it passes its counter (tokens without the
-special markers); otherwise ``estimate_tokens`` stands in. The estimate follows CLIP's own
-pre-tokenizer (lower-cased text split into letter runs, single digits, punctuation runs and
-English contractions) and then bounds each piece:
-
-- a run of ASCII letters counts one token per started group of four letters ("cat" 1,
-  "lighthouse" 3). Measured against CLIP's BPE vocabulary on 316 English prose lines it
-  never under-counted a line (mean over-count 1.49x); dividing by six or seven letters
-  under-counted 1-2% of lines. The vocabulary is not shipped, so this is a heuristic;
-- anything else that is not ASCII counts one token per UTF-8 byte. CLIP's BPE is byte
-  level, so this is a true upper bound: a Chinese character counts 3 (CLIP gives it 1-3,
-  about 2.4 on average);
-- each ASCII punctuation character and each digit counts one (CLIP splits numbers into
-  digits and sometimes merges punctuation runs such as "...").
+special markers); otherwise ``storyboard_contract.tokens.estimate_tokens`` stands in.
 """
 
 from __future__ import annotations
@@ -26,44 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-CLIP_MAX_TOKENS = 77
-# BOS and EOS take two of the 77 positions.
-SPECIAL_TOKENS = 2
-CLIP_BUDGET = CLIP_MAX_TOKENS - SPECIAL_TOKENS
-
-TokenCounter = Callable[[str], int]
-
-# CLIP's pre-tokenizer pattern, with \p{L} / \p{N} spelled in the stdlib's `re` terms.
-_PIECE = re.compile(r"'(?:s|t|re|ve|m|ll|d)|[^\W\d_]+|\d|[^\s\w]+|_+")
+from storyboard_contract.cjk import CJK
+from storyboard_contract.tokens import (
+    CLIP_BUDGET,
+    DESCRIPTION_TOKENS,
+    TokenCounter,
+    estimate_tokens,
+)
 
 # Ideographs, kana and hangul have no spaces between words, so each character is a
 # possible cut point there; elsewhere a cut falls on whitespace.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_UNIT = re.compile(rf"\s*(?:[{_CJK}]|[^\s{_CJK}]+)")
-_CJK_CHAR = re.compile(rf"[{_CJK}]")
+_UNIT = re.compile(rf"\s*(?:[{CJK}]|[^\s{CJK}]+)")
 
 # What a cut may leave dangling at the end: separators and opening brackets or quotes.
 _DANGLING = " \t\n,;:-–—(（[【“「『\"'，、；："
-
-
-def estimate_tokens(text: str) -> int:
-    """A conservative count of CLIP BPE tokens in `text`, without BOS/EOS (see module doc)."""
-    total = 0
-    for match in _PIECE.finditer(text.lower()):
-        piece = match.group()
-        if not piece.isascii():
-            total += len(piece.encode("utf-8"))
-        elif piece.isalpha():
-            total += (len(piece) + 3) // 4
-        elif piece.startswith("'"):
-            total += 1
-        else:
-            total += len(piece)
-    return total
-
-
-def is_cjk(char: str) -> bool:
-    return bool(_CJK_CHAR.match(char))
 
 
 def _cut_points(text: str) -> list[int]:
@@ -125,7 +89,6 @@ SUBJECT_TOKENS = 40
 # The most of the budget a shot's cast descriptions may take, so the subject keeps room,
 # and of that one character's description (two or three characters fit beside each other).
 CAST_TOKENS = 45
-DESCRIPTION_TOKENS = 20
 
 
 def fit_description(description: str) -> str:

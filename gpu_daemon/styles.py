@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gpu_daemon import prompts
+from storyboard_contract.tokens import TokenCounter
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def lookup(style: str) -> Style:
 def compose(
     prompt: str,
     style: str,
-    token_count: prompts.TokenCounter | None = None,
+    token_count: TokenCounter | None = None,
     characters: Iterable[tuple[str, str]] = (),
 ) -> tuple[str, str]:
     """(positive, negative) prompts for a content prompt in a style, each within 77 CLIP tokens.

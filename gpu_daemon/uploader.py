@@ -23,13 +23,13 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.config import S3Config, redact_url
-from storyboard_cli.s3 import BucketProblem, client_from_config, presign_get, probe_bucket
+from storyboard_contract.config import S3Config, redact_url
+from storyboard_contract.s3 import BucketProblem, client_from_config, presign_get, probe_bucket
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from gpu_daemon.schemas import BucketCheck
+    from storyboard_contract.wire import BucketCheck
 
 log = logging.getLogger("gpu_daemon.upload")
 
@@ -136,7 +136,7 @@ class S3Uploader:
 def check_bucket(cfg: S3Config) -> BucketCheck:
     """The bucket round trip (write, read back, presigned fetch, delete) with the daemon's own
     S3 settings."""
-    from gpu_daemon.schemas import BucketCheck
+    from storyboard_contract.wire import BucketCheck
 
     try:
         detail, hint, ok = probe_bucket(cfg), "", True

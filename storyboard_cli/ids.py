@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from storyboard_cli.errors import NotFound, UsageError
+from storyboard_contract.errors import NotFound, UsageError
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 _DIGITS = re.compile(r"[0-9]+")

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.errors import UsageError
-from storyboard_cli.s3 import client_from_config, presign_get
+from storyboard_contract.errors import UsageError
+from storyboard_contract.s3 import client_from_config, presign_get
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import S3Config
     from storyboard_cli.store import Store
+    from storyboard_contract.config import S3Config
 
 MAX_EXPIRY_S = 604_800  # SigV4 presigned URLs live at most 7 days
 # A link with less left than this is renewed before it is shown.

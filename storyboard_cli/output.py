@@ -36,7 +36,7 @@ def __getattr__(name: str) -> Console:
 def print_json(data: Any) -> None:
     import json  # not at the top: `storyboard --help` does without it
 
-    from storyboard_cli.control_chars import CONTROL
+    from storyboard_contract.control_chars import CONTROL
 
     text = json.dumps(data, ensure_ascii=False, default=str)
     # json escapes C0 controls itself; C1 controls and bidi overrides too, as \uXXXX.
@@ -59,7 +59,7 @@ def info(message: str) -> None:
 def visible(text: object, keep: str = "") -> str:
     """text, safe to print: control characters (control_chars.py) shown as escapes such as
     \\x1b, except those in `keep` ("\\n" for text of several lines)."""
-    from storyboard_cli.control_chars import visible as escaped
+    from storyboard_contract.control_chars import visible as escaped
 
     return escaped(str(text), keep)
 

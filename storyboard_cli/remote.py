@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from storyboard_cli.errors import (
+from storyboard_contract.errors import (
     EXIT_TASK_FAILED,
     ConfigError,
     NotFound,

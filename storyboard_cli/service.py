@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storyboard_cli import control_chars, ids
-from storyboard_cli.errors import (
+from storyboard_cli import ids
+from storyboard_contract import control_chars
+from storyboard_contract.errors import (
     ConfigError,
     NotFound,
     ServiceUnavailable,
@@ -28,9 +29,9 @@ from storyboard_cli.errors import (
 if TYPE_CHECKING:
     from redis import Redis
 
-    from storyboard_cli.config import Config
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.progress import Snapshot
+    from storyboard_contract.config import Config
 
 QUEUED = "Task queued successfully"
 
@@ -95,7 +96,7 @@ def check_title(title: str) -> str:
 
 
 def check_aspect(aspect: str) -> str:
-    from storyboard_cli.frames import normalise_aspect
+    from storyboard_contract.frames import normalise_aspect
 
     try:
         return normalise_aspect(aspect)
@@ -108,8 +109,8 @@ def check_character(name: str, description: str) -> tuple[str, str]:
 
     The description goes whole into every prompt of a shot showing the character, so it may
     take at most DESCRIPTION_TOKENS of CLIP's 77 (by the conservative estimate)."""
-    from gpu_daemon.prompts import DESCRIPTION_TOKENS, estimate_tokens
-    from gpu_daemon.schemas import MAX_DESCRIPTION_CHARS
+    from storyboard_contract.tokens import DESCRIPTION_TOKENS, estimate_tokens
+    from storyboard_contract.wire import MAX_DESCRIPTION_CHARS
 
     name = check_line(" ".join(name.split()), "the character name")
     description = check_line(" ".join(description.split()), f"the description of {name}")
@@ -229,7 +230,7 @@ class LocalService:
         reached, nothing is removed. Its id is never given to another project."""
         from datetime import datetime, timezone
 
-        from storyboard_cli.s3 import BucketProblem, delete_project_objects, project_prefixes
+        from storyboard_contract.s3 import BucketProblem, delete_project_objects, project_prefixes
 
         row = self.store.find_project(project)
         project_id = row["id"]
@@ -394,7 +395,7 @@ class LocalService:
         a presigned link."""
         from storyboard_cli.board import export as board
         from storyboard_cli.board.panels import bucket_fetch, missing_reasons, read_panels
-        from storyboard_cli.s3 import client_from_config
+        from storyboard_contract.s3 import client_from_config
 
         opts = board.options(fmt, paper, orientation, layout)
         view = self.store.project_view(self.store.find_project(project)["id"])

@@ -37,9 +37,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli import ids
-from storyboard_cli.config import ImagesConfig
-from storyboard_cli.errors import NotFound, UsageError
-from storyboard_cli.frames import DEFAULT_ASPECT
+from storyboard_contract.config import ImagesConfig
+from storyboard_contract.errors import NotFound, UsageError
+from storyboard_contract.frames import DEFAULT_ASPECT
 
 if TYPE_CHECKING:
     import sqlite_utils

@@ -7,7 +7,8 @@ import re
 import sys
 from pathlib import Path
 
-from storyboard_cli.errors import UsageError
+from storyboard_contract.cjk import HAN, PUNCTUATION
+from storyboard_contract.errors import UsageError
 
 # GB18030 decodes almost any byte soup: Latin-1 German ("Müller trägt") comes out as
 # "M黮ler tr鋑t". Chinese text is nearly all GB2312 characters (the common hanzi and CJK
@@ -17,7 +18,7 @@ MIN_GB2312_SHARE = 0.5
 # without a single ASCII character to tell the byte order, to this share of Chinese ones.
 MIN_READABLE_SHARE = 0.95
 MIN_CHINESE_SHARE = 0.9
-_CHINESE = re.compile("[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+_CHINESE = re.compile(f"[{HAN}{PUNCTUATION}]")
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),

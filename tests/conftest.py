@@ -91,7 +91,7 @@ class S3Server:
     proc: services.Process
 
     def client(self):  # -> boto3 S3 client
-        from storyboard_cli.s3 import make_client
+        from storyboard_contract.s3 import make_client
 
         return make_client(self.endpoint, self.access_key, self.secret_key, "us-east-1", "path")
 

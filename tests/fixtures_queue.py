@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from gpu_daemon.schemas import PlannedShot
-from storyboard_cli.config import Config, load_config
 from storyboard_cli.stack import services
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import connect_redis, planned_row, submit_storyboard
+from storyboard_contract.config import Config, load_config
+from storyboard_contract.wire import PlannedShot
 
 # Short heartbeats and backoffs keep recovery tests fast; the mechanisms are the same.
 QUEUE_SETTINGS = {"heartbeat_s": 1, "retries": 2, "backoff": [1, 1], "job_timeout": 60}

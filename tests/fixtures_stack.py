@@ -25,9 +25,9 @@ import pytest
 from fixtures_daemon import write_toml
 from fixtures_queue import storyboard_argv
 
-from storyboard_cli.config import Config, load_config
 from storyboard_cli.stack import frp, services
 from storyboard_cli.stack.supervisor import Stack, load_stack
+from storyboard_contract.config import Config, load_config
 
 _S3_VARS = ("ACCESS_KEY", "SECRET_KEY", "ENDPOINT", "TOS_BUCKET", "REGION")
 

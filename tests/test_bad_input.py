@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_daemon.schemas import PlannedShot
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import planned_row
+from storyboard_contract.wire import PlannedShot
 
 ESC = "\x1b[31m"  # starts a terminal escape sequence: red
 

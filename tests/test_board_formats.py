@@ -20,8 +20,8 @@ from storyboard_cli.board.panels import (
 )
 from storyboard_cli.board.sheet import clock, file_stem, sheet
 from storyboard_cli.board.storyboarder import board_size, board_uid, thumbnail_size
-from storyboard_cli.errors import UsageError
-from storyboard_cli.frames import ASPECTS, aspect_ratio
+from storyboard_contract.errors import UsageError
+from storyboard_contract.frames import ASPECTS, aspect_ratio
 
 
 def shot(n: int, key: str | None = "k", **fields) -> dict:

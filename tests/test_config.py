@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storyboard_cli.config import REDACTED, load_config
-from storyboard_cli.errors import ConfigError
+from storyboard_contract.config import REDACTED, load_config
+from storyboard_contract.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 

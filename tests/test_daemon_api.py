@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from PIL import Image
 
-from gpu_daemon.schemas import NDJSON, shot_seed
+from storyboard_contract.wire import NDJSON, shot_seed
 
 
 def render_body(**overrides):

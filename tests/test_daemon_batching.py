@@ -10,7 +10,7 @@ import pytest
 
 from gpu_daemon.images import RenderJob
 from gpu_daemon.images.batching import Cancelled, RenderQueue
-from storyboard_cli.config import ImagesConfig
+from storyboard_contract.config import ImagesConfig
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from PIL import Image
 
-from gpu_daemon.schemas import NDJSON
+from storyboard_contract.wire import NDJSON
 
 
 def body(seed: int, **overrides):

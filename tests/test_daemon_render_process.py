@@ -14,8 +14,8 @@ import pytest
 from gpu_daemon.images import RenderJob
 from gpu_daemon.images.batching import Cancelled
 from gpu_daemon.images.process import PROCESS_NAME, RenderProcess, RenderUnavailable, portable
-from storyboard_cli.config import Config, ImagesConfig
-from storyboard_cli.errors import ConfigError
+from storyboard_contract.config import Config, ImagesConfig
+from storyboard_contract.errors import ConfigError
 
 
 def job(seed: int, steps: int = 3, negative: str = "", width: int = 64) -> RenderJob:

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from fixtures_daemon import start_daemon
 
-from gpu_daemon.schemas import NDJSON
+from storyboard_contract.wire import NDJSON
 
 
 @pytest.fixture(scope="module")

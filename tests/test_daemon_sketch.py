@@ -12,7 +12,8 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw
 
 from gpu_daemon.images import RenderJob
-from gpu_daemon.images.sketch import SketchBackend, find_cjk_font, wrap
+from gpu_daemon.images.sketch import SketchBackend
+from storyboard_contract.typeset import find_cjk_font, wrap
 
 STORY = "夜色中，老人推开木门，看见院子里站着一个陌生的孩子。"
 

@@ -80,7 +80,7 @@ def hub_cache(tmp_path: Path, tiny_model_dir: Path) -> Path:
 
 
 def test_a_cached_model_id_loads_offline(hub_cache: Path):
-    code = ("from pathlib import Path; from storyboard_cli.config import ImagesConfig; "
+    code = ("from pathlib import Path; from storyboard_contract.config import ImagesConfig; "
             "from gpu_daemon.images.diffusion import DiffusersBackend; "
             "b = DiffusersBackend.load(ImagesConfig(model='acme/tiny-sd'), Path('.')); "
             "print(b.model, b.device, type(b.pipe).__name__)")

@@ -10,8 +10,8 @@ import pytest
 from fixtures_daemon import write_toml
 
 from gpu_daemon.images import tuning
-from storyboard_cli.config import ImagesConfig, load_config
-from storyboard_cli.errors import ConfigError
+from storyboard_contract.config import ImagesConfig, load_config
+from storyboard_contract.errors import ConfigError
 
 
 def test_the_defaults_are_the_safe_ones():

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from gpu_daemon.uploader import S3Uploader, UploadError, script_key, shot_key
-from storyboard_cli.config import S3Config
-from storyboard_cli.s3 import make_client
+from storyboard_contract.config import S3Config
+from storyboard_contract.s3 import make_client
 
 
 @pytest.fixture()

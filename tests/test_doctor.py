@@ -141,8 +141,8 @@ def test_a_bucket_that_does_not_exist_is_named_with_how_to_create_it(s3_server, 
                                                                       monkeypatch):
     from fixtures_daemon import write_toml
 
-    from storyboard_cli.config import load_config
-    from storyboard_cli.s3 import BucketProblem, probe_bucket
+    from storyboard_contract.config import load_config
+    from storyboard_contract.s3 import BucketProblem, probe_bucket
 
     path = write_toml(tmp_path / "storyboard.toml",
                       {"s3": {"bucket": f"missing-{secrets.token_hex(4)}"}})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from storyboard_cli.config import ImagesConfig, load_config
-from storyboard_cli.frames import ASPECTS, aspect_ratio, frame_size, normalise_aspect
+from storyboard_contract.config import ImagesConfig, load_config
+from storyboard_contract.frames import ASPECTS, aspect_ratio, frame_size, normalise_aspect
 
 
 @pytest.mark.parametrize("aspect", ASPECTS)

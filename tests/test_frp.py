@@ -15,9 +15,9 @@ import pytest
 from fixtures_daemon import write_toml
 from fixtures_stack import clean_env, stack_config, tunnel_secrets
 
-from storyboard_cli.config import load_config
-from storyboard_cli.errors import ConfigError
 from storyboard_cli.stack import frp
+from storyboard_contract.config import load_config
+from storyboard_contract.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpu_daemon.testing import SD15, SDXL, build_sd15_pipeline, text_config
-from storyboard_cli.config import ImagesConfig
+from storyboard_contract.config import ImagesConfig
 
 
 def parameters(module) -> int:

@@ -35,7 +35,7 @@ def test_s3_presigned_get_works_and_unsigned_or_tampered_is_refused(s3_server):
 
 
 def test_s3_rejects_wrong_secret(s3_server):
-    from storyboard_cli.s3 import make_client
+    from storyboard_contract.s3 import make_client
 
     bad = make_client(s3_server.endpoint, s3_server.access_key, "wrong", "us-east-1", "path")
     with pytest.raises(Exception, match="SignatureDoesNotMatch|AccessDenied|403"):

@@ -11,8 +11,8 @@ import pytest
 from fixtures_queue import stored_storyboard as plan
 
 from storyboard_cli import ids
-from storyboard_cli.errors import NotFound, UsageError
 from storyboard_cli.store import Store
+from storyboard_contract.errors import NotFound, UsageError
 
 DEAD_REDIS = '[redis]\nurl = "redis://127.0.0.1:9/0"\n'
 
@@ -66,8 +66,8 @@ def test_a_unique_prefix_of_8_characters_names_a_task_and_a_shared_one_lists_the
 
 
 def test_a_shot_is_named_by_project_and_number_and_a_superseded_one_is_refused(cli, store):
-    from storyboard_cli.config import load_config
     from storyboard_cli.service import LocalService
+    from storyboard_contract.config import load_config
 
     project = store.create_project("lighthouse", "Once.", "movie")["id"]
     old = plan(store, project, 3)

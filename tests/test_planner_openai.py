@@ -10,9 +10,9 @@ from fixtures_llm import Answer, LLMServer
 from gpu_daemon.planner import PlannerError, make_planner
 from gpu_daemon.planner.openai import OpenAIPlanner
 from gpu_daemon.planner.rules import RulesPlanner
-from gpu_daemon.prompts import CLIP_BUDGET, DESCRIPTION_TOKENS, estimate_tokens
-from storyboard_cli.config import Config
 from storyboard_cli.stack import services
+from storyboard_contract.config import Config
+from storyboard_contract.tokens import CLIP_BUDGET, DESCRIPTION_TOKENS, estimate_tokens
 
 KEY = "sk-test-0123456789abcdef"
 STORY = "The storm broke over the bay. Mara climbed the lighthouse. \u201cHurry!\u201d she cried."

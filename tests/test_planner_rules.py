@@ -9,8 +9,8 @@ import pytest
 
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.rules import RulesPlanner, paragraphs, sentences
-from gpu_daemon.prompts import CLIP_BUDGET, estimate_tokens
-from gpu_daemon.schemas import PlannedShot
+from storyboard_contract.tokens import CLIP_BUDGET, estimate_tokens
+from storyboard_contract.wire import PlannedShot
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

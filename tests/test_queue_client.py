@@ -9,9 +9,6 @@ import time
 
 import pytest
 
-from gpu_daemon.schemas import PlanRequest, ProgressEvent, RenderRequest
-from storyboard_cli.config import DaemonConfig
-from storyboard_cli.errors import ConfigError
 from storyboard_cli.stack.services import free_port
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.daemon_client import (
@@ -21,6 +18,9 @@ from storyboard_cli.tasks.daemon_client import (
     failure,
     read_stream,
 )
+from storyboard_contract.config import DaemonConfig
+from storyboard_contract.errors import ConfigError
+from storyboard_contract.wire import PlanRequest, ProgressEvent, RenderRequest
 
 
 def client_for(url: str, token: str, read_timeout: float = 30.0) -> DaemonClient:

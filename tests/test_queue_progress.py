@@ -8,7 +8,6 @@ import io
 import pytest
 from rich.console import Console
 
-from storyboard_cli.errors import WaitTimeout
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.progress import (
     PlainDisplay,
@@ -18,6 +17,7 @@ from storyboard_cli.tasks.progress import (
     follow,
     poll,
 )
+from storyboard_contract.errors import WaitTimeout
 
 
 def snap(status: str, *shots: tuple[str, int, int, str | None], error: str | None = None

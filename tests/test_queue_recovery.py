@@ -20,9 +20,9 @@ import pytest
 from fixtures_daemon import start_daemon
 from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, wait_status
 
-from storyboard_cli.errors import UsageError
 from storyboard_cli.stack.services import free_port
 from storyboard_cli.tasks.jobs import connect_redis, retry_task, submit_regen
+from storyboard_contract.errors import UsageError
 
 STORY = "The storm rose. Tom climbed the stairs. Mara waited by the lens. A boat drifted.\n"
 REPO = Path(__file__).resolve().parent.parent

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_daemon.schemas import shot_seed
 from storyboard_cli.store import Store
+from storyboard_contract.wire import shot_seed
 
 
 def planned(n: int, task_id: str) -> list[dict]:

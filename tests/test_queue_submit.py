@@ -7,9 +7,6 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from gpu_daemon.schemas import shot_seed
-from storyboard_cli.config import QueueConfig, load_config
-from storyboard_cli.errors import NotFound, UsageError
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import (
     connect_redis,
@@ -18,6 +15,9 @@ from storyboard_cli.tasks.jobs import (
     submit_regen,
     submit_storyboard,
 )
+from storyboard_contract.config import QueueConfig, load_config
+from storyboard_contract.errors import NotFound, UsageError
+from storyboard_contract.wire import shot_seed
 
 
 @pytest.fixture()

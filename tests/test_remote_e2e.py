@@ -230,8 +230,8 @@ def test_commands_of_this_machine_refuse_server_in_one_line(tmp_path: Path):
 
 
 def test_doctor_checks_the_server_storyboard_server_names_and_its_token(served: Served):
-    from storyboard_cli.config import load_config
     from storyboard_cli.stack.doctor import Doctor, Failed
+    from storyboard_contract.config import load_config
 
     cfg = load_config(None, environ={"STORYBOARD_SERVER": served.url,
                                      "STORYBOARD_API_TOKEN": served.token})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from storyboard_cli.errors import ConfigError
 from storyboard_cli.remote import check_server_url, server_label, sse_events
+from storyboard_contract.errors import ConfigError
 
 
 def test_an_event_stream_gives_each_event_with_its_data_and_skips_heartbeats():

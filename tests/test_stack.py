@@ -14,9 +14,9 @@ import pytest
 from dotenv import dotenv_values
 from fixtures_stack import stack_config, storyboard
 
-from storyboard_cli.config import load_config
 from storyboard_cli.stack import frp, services
 from storyboard_cli.stack.supervisor import Record, process_identity
+from storyboard_contract.config import load_config
 
 ALL_PARTS = ["redis", "s3", "daemon", "frps", "frpc", "visitor", "serve", "worker-1"]
 
@@ -135,8 +135,8 @@ def test_a_part_that_cannot_start_is_reported_with_its_log_and_blocks_what_needs
 
 
 def test_demo_says_how_to_install_redis_when_it_cannot(tmp_path, monkeypatch):
-    from storyboard_cli.errors import UsageError
     from storyboard_cli.stack.demo import ensure_redis_server
+    from storyboard_contract.errors import UsageError
 
     cfg = load_config(stack_config(tmp_path), environ={})
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server, and no apt-get to get one

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_daemon.prompts import (
-    CAST_TOKENS,
-    CLIP_BUDGET,
-    SUBJECT_TOKENS,
-    cast_phrase,
-    estimate_tokens,
-    fit,
-    fit_parts,
-)
+from gpu_daemon.prompts import CAST_TOKENS, SUBJECT_TOKENS, cast_phrase, fit, fit_parts
 from gpu_daemon.styles import ALIASES, DEFAULT_NEGATIVE, STYLES, compose, lookup
+from storyboard_contract.tokens import CLIP_BUDGET, estimate_tokens
 
 SHORT = "medium shot, an old keeper climbs the lighthouse stairs"
 LONG_EN = "close-up, Mara " + " ".join(

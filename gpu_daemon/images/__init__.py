@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from PIL import Image
 
-    from storyboard_cli.config import Config
+    from storyboard_contract.config import Config
 
 StepCallback = Callable[[int, int], None]
 
@@ -82,7 +82,8 @@ def make_backend(cfg: Config) -> ImageBackend:
     if backend == "auto":
         backend = "diffusers" if images.model else "sketch"
     if backend == "sketch":
-        from gpu_daemon.images.sketch import SketchBackend, find_cjk_font
+        from gpu_daemon.images.sketch import SketchBackend
+        from storyboard_contract.typeset import find_cjk_font
 
         return SketchBackend(find_cjk_font())
     from gpu_daemon.images.diffusion import DiffusersBackend

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpu_daemon.images import token_counter, tuning
-from storyboard_cli.errors import ConfigError
+from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from gpu_daemon.images import RenderJob, StepCallback
-    from storyboard_cli.config import ImagesConfig
+    from storyboard_contract.config import ImagesConfig
 
 log = logging.getLogger("gpu_daemon.diffusers")
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from gpu_daemon.images import ImageBackend
-    from storyboard_cli.config import Config
+    from storyboard_contract.config import Config
 
 log = logging.getLogger("gpu_daemon.render")
 
@@ -325,7 +325,7 @@ def portable(exc: BaseException) -> BaseException:
     out-of-memory error reads RuntimeError("OutOfMemoryError: ..."), a ValueError stays one
     (the daemon answers 422 to those)."""
     module = type(exc).__module__
-    if module == "builtins" or module.split(".")[0] in ("gpu_daemon", "storyboard_cli"):
+    if module == "builtins" or module.split(".")[0] in ("gpu_daemon", "storyboard_contract"):
         try:
             pickle.loads(pickle.dumps(exc))
             return exc

@@ -23,10 +23,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.errors import ConfigError
+from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import ImagesConfig
+    from storyboard_contract.config import ImagesConfig
 
 log = logging.getLogger("gpu_daemon.diffusers")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from gpu_daemon.schemas import Plan
-    from storyboard_cli.config import Config
+    from storyboard_contract.config import Config
+    from storyboard_contract.wire import Plan
 
 
 class PlannerError(Exception):

@@ -2,7 +2,7 @@
 
 vLLM, llama.cpp, Ollama, OpenAI, DeepSeek and Ark all speak this protocol. The model is
 asked for a JSON object in JSON mode at temperature 0: the cast (name + visual description)
-and the shots; the answer is validated against gpu_daemon.schemas.Plan. Models slip (a fence
+and the shots; the answer is validated against storyboard_contract.wire.Plan. Models slip (a fence
 around the JSON, a made-up shot size, dialogue as a plain string, a character missing from
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.schemas import MAX_SHOT_CHARACTERS, Character, Plan, PlannedShot, ShotSize
-from storyboard_cli.config import redact_url
+from storyboard_contract.config import redact_url
+from storyboard_contract.wire import MAX_SHOT_CHARACTERS, Character, Plan, PlannedShot, ShotSize
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import PlannerConfig
+    from storyboard_contract.config import PlannerConfig
 
 SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 

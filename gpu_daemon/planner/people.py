@@ -21,7 +21,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from gpu_daemon.schemas import Character, DialogueLine
+from storyboard_contract.cjk import HAN, HAN_CHAR
+from storyboard_contract.wire import Character, DialogueLine
 
 EN_SPEECH_VERBS = (
     "said|asked|cried|shouted|called|yelled|screamed|whispered|murmured|replied|answered|"
@@ -32,8 +33,6 @@ ZH_SPEECH_VERBS = "说|道|问|喊|叫|答|嚷|吼|叹"
 QUOTED = re.compile(r"“([^”]*)”|「([^」]*)」|『([^』]*)』|\"([^\"]*)\"")
 _SPEECH_PUNCT = re.compile(r"[,，。.!！?？…~～、;；:：]")
 _EN_WORD = re.compile(r"[A-Za-z0-9']+")
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAN_CHAR = re.compile(f"[{_HAN}]")
 
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
 _TITLES = {
@@ -75,14 +74,14 @@ _ZH_ADVERBS = (
 _ZH_VERB = (rf"(?:(?:{_ZH_ADVERBS}))?"
             rf"(?:(?:{ZH_SPEECH_VERBS.replace('|道', '')})道?|笑?道(?=[：:，,。“「\"]))")
 _ZH_BOUNDARY = r"(?:^|(?<=[，。！？；：、”」』…\s,.!?;:]))"
-_ZH_BEFORE_SPEECH = re.compile(rf"{_ZH_BOUNDARY}(?P<who>[{_HAN}]{{1,3}}?){_ZH_VERB}")
+_ZH_BEFORE_SPEECH = re.compile(rf"{_ZH_BOUNDARY}(?P<who>[{HAN}]{{1,3}}?){_ZH_VERB}")
 # 老 + a common surname: how Chinese stories name an older man or woman (老陈, 老王).
 _SURNAMES = ("陈王李张刘赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏"
              "卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯")
 _ZH_ELDER = re.compile(f"老[{_SURNAMES}]")
 _ZH_KIN = ("孙女|孙子|女儿|儿子|妻子|丈夫|哥哥|姐姐|弟弟|妹妹|妈妈|爸爸|母亲|父亲|"
            "朋友|邻居|徒弟|师父")
-_ZH_AFTER_KIN = re.compile(rf"(?:{_ZH_KIN})(?P<who>[{_HAN}]{{2}})")
+_ZH_AFTER_KIN = re.compile(rf"(?:{_ZH_KIN})(?P<who>[{HAN}]{{2}})")
 _ZH_NOT_NAMES = {
     "他", "她", "它", "我", "你", "您", "他们", "她们", "我们", "你们", "大家", "有人", "人们",
     "别人", "众人", "谁", "听", "据", "小", "又", "也", "就", "便", "才", "还", "再", "却", "只",
@@ -95,8 +94,8 @@ _EN_TAG_AFTER = re.compile(
     rf"|(?:{EN_SPEECH_VERBS})\s+(?P<who2>[A-Z][a-z]+|the(?: [a-z]+){{1,3}}?)(?=\s*[,.!?;:]|\s*$))"
 )
 _EN_TAG_BEFORE = re.compile(rf"(?P<who>{_EN_WHO})\s+(?:{EN_SPEECH_VERBS})\s*[,:]?\s*$")
-_ZH_TAG_AFTER = re.compile(rf"^\s*(?P<who>[{_HAN}]{{1,4}}?){_ZH_VERB}")
-_ZH_TAG_BEFORE = re.compile(rf"(?P<who>[{_HAN}]{{1,4}}?){_ZH_VERB}\s*[：:，,]?\s*$")
+_ZH_TAG_AFTER = re.compile(rf"^\s*(?P<who>[{HAN}]{{1,4}}?){_ZH_VERB}")
+_ZH_TAG_BEFORE = re.compile(rf"(?P<who>[{HAN}]{{1,4}}?){_ZH_VERB}\s*[：:，,]?\s*$")
 
 # Pronouns by gender: any of them in a shot, and those that refer back to the subject of
 # their own sentence ("Tom waited with a parcel under his arm"; "her" may be someone else).
@@ -141,7 +140,7 @@ _CHILDREN = {"girl", "boy", "child"}
 
 def is_speech(quote: str) -> bool:
     """A quote that is spoken, not a name, a title or a sound: long enough or punctuated."""
-    long_enough = len(_EN_WORD.findall(quote)) >= 3 or len(_HAN_CHAR.findall(quote)) >= 6
+    long_enough = len(_EN_WORD.findall(quote)) >= 3 or len(HAN_CHAR.findall(quote)) >= 6
     return bool(quote) and (long_enough or bool(_SPEECH_PUNCT.search(quote)))
 
 
@@ -151,7 +150,7 @@ def narration(text: str) -> str:
 
 
 def _is_han(name: str) -> bool:
-    return bool(_HAN_CHAR.match(name))
+    return bool(HAN_CHAR.match(name))
 
 
 def mentions(text: str, name: str) -> list[int]:

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.people import Casting, ShotPeople, find_cast
-from gpu_daemon.schemas import DialogueLine, Plan, PlannedShot, ShotSize
+from storyboard_contract.cjk import CJK, CJK_CHAR, PUNCTUATION
+from storyboard_contract.wire import DialogueLine, Plan, PlannedShot, ShotSize
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 # Characters around which no space is written: ideographs, kana, hangul, CJK punctuation
 # and full-width forms (curly quotes are shared with English and left out).
-_WIDE = _CJK + "\u3000-\u303f\uff00-\uffef"
+_WIDE = CJK + PUNCTUATION
 _WIDE_CHAR = re.compile(f"[{_WIDE}]")
 _SPACE_BETWEEN_WIDE = re.compile(rf"(?<=[{_WIDE}])\s+(?=[{_WIDE}])")
 
@@ -72,7 +72,6 @@ _EMOTION_ZH = re.compile(
 _EXCLAIM = re.compile(r"[!！]")
 
 _EN_WORD = re.compile(r"[A-Za-z0-9']+")
-_CJK_CHAR = re.compile(f"[{_CJK}]")
 
 # Reading pace for durations and for "very short": ~150 words or ~240 characters a minute.
 _EN_WORDS_PER_S = 2.5
@@ -215,7 +214,7 @@ def _sentence_cuts(par: str, track_quotes: bool) -> list[int] | None:
 
 def _seconds(text: str) -> float:
     words = len(_EN_WORD.findall(text))
-    chars = len(_CJK_CHAR.findall(text))
+    chars = len(CJK_CHAR.findall(text))
     return words / _EN_WORDS_PER_S + chars / _CJK_CHARS_PER_S
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
-from storyboard_cli.frames import aspect_ratio
+from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -127,7 +127,7 @@ def font(path: str, size: int) -> Any:
 
 def subtitle(pen: Any, text: str, width: int, height: int, font: Any) -> None:
     """White lines on a dark band, centred near the bottom, wrapped to 90% of the width."""
-    from gpu_daemon.images.sketch import wrap
+    from storyboard_contract.typeset import wrap
 
     limit = width * 0.9
     lines = [line for said in text.splitlines()

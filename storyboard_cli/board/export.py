@@ -26,10 +26,10 @@ from urllib.parse import quote
 from storyboard_cli.board import FORMATS
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import file_stem, sheet
-from storyboard_cli.errors import UsageError
+from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import S3Config
+    from storyboard_contract.config import S3Config
 
 # format -> (module in storyboard_cli.board, file extension; "" is a folder)
 WRITERS = {"html": ("html", ".html"), "pdf": ("pdf", ".pdf"), "mp4": ("animatic", ".mp4"),
@@ -162,7 +162,7 @@ def upload(client: Any, cfg: S3Config, project: dict[str, Any], path: Path,
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from storyboard_cli.s3 import presign_get, storage_error
+    from storyboard_contract.s3 import presign_get, storage_error
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(prefix="storyboard-upload-") as tmp:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet, heading
-from storyboard_cli.frames import aspect_ratio
+from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
     from storyboard_cli.board.export import Options

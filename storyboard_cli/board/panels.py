@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import S3Config
+    from storyboard_contract.config import S3Config
 
 # Downloads in flight, and images read ahead of the writer (the memory bound).
 READERS = 8
@@ -111,7 +111,7 @@ def bucket_fetch(client: Any, cfg: S3Config) -> Fetch:
     other failure a StoryboardError naming the key and what to do."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from storyboard_cli.s3 import error_code, storage_error
+    from storyboard_contract.s3 import error_code, storage_error
 
     def fetch(key: str) -> bytes | None:
         try:

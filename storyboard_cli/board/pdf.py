@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_daemon.images.sketch import wrap
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
-from storyboard_cli.frames import aspect_ratio
+from storyboard_contract.frames import aspect_ratio
+from storyboard_contract.typeset import wrap
 
 if TYPE_CHECKING:
     from fpdf import FPDF

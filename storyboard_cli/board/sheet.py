@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from storyboard_cli.errors import UsageError
+from storyboard_contract.cjk import has_han
+from storyboard_contract.errors import UsageError
 
-# Characters that read as Chinese/Japanese: the page is marked up as Chinese when the story has
-# them (browsers pick the CJK glyph forms by the language).
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # What may not be in a file name on any of the usual systems, plus whitespace.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\s\x00-\x1f]+')
 
@@ -43,7 +41,7 @@ def sheet(project: dict[str, Any], when: datetime | None = None) -> Sheet:
         title=project["title"], aspect=project["aspect"], style=project["style"],
         shots=len(shots), running_time=running_time(shots),
         date=when.astimezone().date().isoformat(),
-        chinese=bool(_HAN.search(project["story_text"]) or _HAN.search(project["title"])),
+        chinese=has_han(project["story_text"]) or has_han(project["title"]),
     )
 
 
@@ -86,7 +84,7 @@ def file_stem(project: dict[str, Any]) -> str:
 def find_font() -> str:
     """A font file covering Chinese and Latin text, for the PDF and the animatic's subtitles;
     a UsageError saying what to install when there is none."""
-    from gpu_daemon.images.sketch import find_cjk_font
+    from storyboard_contract.typeset import find_cjk_font
 
     font = find_cjk_font()
     if font is None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet, dialogue_text
-from storyboard_cli.frames import aspect_ratio
+from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
     from PIL import Image

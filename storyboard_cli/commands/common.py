@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from storyboard_cli import ids, output
-from storyboard_cli.errors import (
+from storyboard_contract.errors import (
     EXIT_TASK_FAILED,
     ServiceUnavailable,
     StoryboardError,
@@ -20,8 +20,8 @@ from storyboard_cli.errors import (
 )
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import Config
     from storyboard_cli.service import Service
+    from storyboard_contract.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -271,7 +271,7 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
-            from storyboard_cli.config import load_config
+            from storyboard_contract.config import load_config
 
             self._config = load_config(self.config_path)
         return self._config

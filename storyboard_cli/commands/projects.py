@@ -20,8 +20,8 @@ from storyboard_cli.commands.common import (
     json_option,
     service_options,
 )
-from storyboard_cli.errors import UsageError
-from storyboard_cli.frames import ASPECTS
+from storyboard_contract.errors import UsageError
+from storyboard_contract.frames import ASPECTS
 
 
 @click.command("init", cls=Command)
@@ -60,7 +60,7 @@ def config(config: Path | None, json_out: bool, debug: bool) -> None:
     Example: STORYBOARD_REDIS_URL=redis://queue:6379/0 storyboard config --json | jq .redis
              storyboard config | grep -v default     # what is set, and where
     """
-    from storyboard_cli.config import value_sources
+    from storyboard_contract.config import value_sources
 
     sources = value_sources(config)  # before loading: that copies .env into the environment
     data = Context(config).config.redacted()

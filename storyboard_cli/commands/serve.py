@@ -8,7 +8,7 @@ import click
 
 from storyboard_cli import output
 from storyboard_cli.commands.common import Command, Context, command, common_options
-from storyboard_cli.errors import UsageError
+from storyboard_contract.errors import UsageError
 
 SHUTDOWN_S = 3
 INSTALL_HINT = "storyboard serve needs the server extra: pip install 'storyboard[server]'"

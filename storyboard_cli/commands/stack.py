@@ -18,7 +18,7 @@ from storyboard_cli.commands.common import (
     command,
     common_options,
 )
-from storyboard_cli.errors import ServiceUnavailable, StoryboardError
+from storyboard_contract.errors import ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
     from storyboard_cli.stack.doctor import Check
@@ -395,8 +395,8 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     """`frpc|frps verify` on each file; skipped (not failed) when frp is not installed."""
     import os
 
-    from storyboard_cli.errors import UsageError
     from storyboard_cli.stack import frp
+    from storyboard_contract.errors import UsageError
 
     results = {}
     env = {**os.environ, **frp.frp_env(cfg)}
@@ -432,7 +432,7 @@ def bucket_create(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     Example: storyboard bucket create && storyboard doctor
     """
-    from storyboard_cli.s3 import create_bucket, explain_failure, where
+    from storyboard_contract.s3 import create_bucket, explain_failure, where
 
     cfg = Context(config).config
     try:

@@ -20,7 +20,7 @@ from storyboard_cli.commands.common import (
     common_options,
     service_options,
 )
-from storyboard_cli.errors import EXIT_TASK_FAILED
+from storyboard_contract.errors import EXIT_TASK_FAILED
 
 no_wait_option = click.option(
     "--no-wait", is_flag=True, help="Queue the task and return at once with its id."

@@ -29,9 +29,7 @@ from fastapi.security import HTTPBearer
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from gpu_daemon.auth import BearerAuth, BodyLimit, validation_message
 from storyboard_cli import __version__
-from storyboard_cli.config import Config
 from storyboard_cli.server import events, page
 from storyboard_cli.server.bodies import (
     EXPORT_HEADER,
@@ -43,6 +41,8 @@ from storyboard_cli.server.bodies import (
 )
 from storyboard_cli.server.errors import status_and_message
 from storyboard_cli.service import LocalService
+from storyboard_contract.config import Config
+from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from storyboard_cli.config import redact_urls
-from storyboard_cli.errors import NotFound, ServiceUnavailable, StoryboardError, UsageError
+from storyboard_contract.config import redact_urls
+from storyboard_contract.errors import NotFound, ServiceUnavailable, StoryboardError, UsageError
 
 log = logging.getLogger("storyboard.serve")
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from storyboard_cli.config import Config
-from storyboard_cli.errors import ConfigError
 from storyboard_cli.stack import services
+from storyboard_contract.config import Config
+from storyboard_contract.errors import ConfigError
 
 
 @dataclass

@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.errors import UsageError
 from storyboard_cli.stack import services
+from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import Config
+    from storyboard_contract.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "bilingual.txt"

@@ -32,20 +32,20 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.config import Config, redact_url
-from storyboard_cli.errors import (
+from storyboard_cli.stack import fleet, frp, services
+from storyboard_contract.config import Config, redact_url
+from storyboard_contract.errors import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     StoryboardError,
     UsageError,
 )
-from storyboard_cli.stack import fleet, frp, services
 
 if TYPE_CHECKING:
     import httpx
 
-    from gpu_daemon.schemas import DaemonStatus
+    from storyboard_contract.wire import DaemonStatus
 
 TIMEOUT = 3.0
 SIDES = ("host", "gpu")
@@ -280,7 +280,7 @@ class Doctor:
     def check_daemon(self, url: str) -> str:
         import httpx
 
-        from gpu_daemon.schemas import DaemonStatus
+        from storyboard_contract.wire import DaemonStatus
 
         token = self.cfg.daemon.token
         try:
@@ -354,7 +354,7 @@ class Doctor:
         return seen.detail
 
     def check_bucket(self) -> str:
-        from storyboard_cli.s3 import BucketProblem, probe_bucket
+        from storyboard_contract.s3 import BucketProblem, probe_bucket
 
         try:
             return probe_bucket(self.cfg.s3, timeout=TIMEOUT)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from storyboard_cli.config import Config
 from storyboard_cli.stack import frp
+from storyboard_contract.config import Config
 
 
 @dataclass

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.config import redact_url
-from storyboard_cli.errors import ConfigError, UsageError
+from storyboard_contract.config import redact_url
+from storyboard_contract.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import Config
+    from storyboard_contract.config import Config
 
 FRP_VERSION = "0.65.0"
 PINNED_SHA256 = {

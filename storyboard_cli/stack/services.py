@@ -260,7 +260,7 @@ def ensure_bucket(
     endpoint: str, access_key: str, secret_key: str, bucket: str, timeout: float = 10.0
 ) -> None:
     """Create the bucket, retrying while a fresh gateway finishes starting."""
-    from storyboard_cli.s3 import make_client
+    from storyboard_contract.s3 import make_client
 
     client = make_client(endpoint, access_key, secret_key, "us-east-1", "path")
 

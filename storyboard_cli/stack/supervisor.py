@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.config import (
+from storyboard_cli.stack import frp, services
+from storyboard_contract.config import (
     STACK_BLOCK_BEGIN,
     STACK_BLOCK_END,
     Config,
@@ -52,7 +53,6 @@ from storyboard_cli.config import (
     load_config,
     split_stack_block,
 )
-from storyboard_cli.stack import frp, services
 
 API_TOKEN_ENV = "STORYBOARD_API_TOKEN"
 
@@ -531,12 +531,12 @@ class Stack:
             return rec.address
         configured = self.cfg.redis.url
         if redis_answers(configured):
-            from storyboard_cli.config import redact_url
+            from storyboard_contract.config import redact_url
 
             finish(PartStatus("redis", "external", address=redact_url(configured)))
             return configured
         if not _is_loopback_url(configured):
-            from storyboard_cli.config import redact_url
+            from storyboard_contract.config import redact_url
 
             finish(PartStatus("redis", "failed", address=redact_url(configured),
                               detail="the configured Redis does not answer"))

@@ -1,4 +1,4 @@
-"""The worker's HTTP client for the GPU daemon (wire format: gpu_daemon/schemas.py).
+"""The worker's HTTP client for the GPU daemon (wire format: storyboard_contract/wire.py).
 
 One client per worker process: it keeps a connection pool to the daemon (through the tunnel),
 so it must not be shared across a fork. Long calls stream NDJSON progress events, which are
@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from gpu_daemon.schemas import (
+from storyboard_contract.config import redact_url
+from storyboard_contract.errors import ConfigError, ServiceUnavailable, UsageError
+from storyboard_contract.wire import (
     NDJSON,
     DaemonStatus,
     ErrorEvent,
@@ -34,14 +36,12 @@ from gpu_daemon.schemas import (
     ShotEvent,
     ShotOutcome,
 )
-from storyboard_cli.config import redact_url
-from storyboard_cli.errors import ConfigError, ServiceUnavailable, UsageError
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
 
-    from storyboard_cli.config import DaemonConfig
+    from storyboard_contract.config import DaemonConfig
 
 OnProgress = Callable[[ProgressEvent], None]
 OnShot = Callable[[ShotOutcome], None]
@@ -151,7 +151,8 @@ def read_stream(
     lines: Iterator[str], on_progress: OnProgress | None, where: str,
     on_shot: OnShot | None = None,
 ) -> dict[str, Any]:
-    """Progress (and shot) events until one result or error event (schemas.py, "Streaming")."""
+    """Progress (and shot) events until one result or error event (the wire module's
+    "Streaming")."""
     for line in lines:
         if not line.strip():
             continue

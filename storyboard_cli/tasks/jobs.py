@@ -32,24 +32,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.config import redact_url
-from storyboard_cli.errors import NotFound, ServiceUnavailable, UsageError
+from storyboard_contract.config import redact_url
+from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
 
 if TYPE_CHECKING:
     from redis import Redis
     from redis.retry import Retry
     from rq.job import Job
 
-    from gpu_daemon.schemas import (
+    from storyboard_cli.store import Store
+    from storyboard_cli.tasks.daemon_client import DaemonClient
+    from storyboard_contract.config import Config, QueueConfig
+    from storyboard_contract.wire import (
         PlannedShot,
         ProgressEvent,
         RenderRequest,
         RenderResponse,
         ShotOutcome,
     )
-    from storyboard_cli.config import Config, QueueConfig
-    from storyboard_cli.store import Store
-    from storyboard_cli.tasks.daemon_client import DaemonClient
 
 # Diffusion steps can come every few milliseconds: write a shot's step at most this often.
 STEP_WRITE_INTERVAL = 0.25
@@ -104,7 +104,7 @@ def context() -> Context:
     plain `rq worker`, and rebuilt in a forked child instead of reusing the parent's."""
     global _context
     if _context is None or _context.pid != os.getpid():
-        from storyboard_cli.config import load_config
+        from storyboard_contract.config import load_config
 
         _context = Context.create(load_config())
     return _context
@@ -367,7 +367,7 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
 def plan_job(task_id: str) -> dict[str, Any]:
     """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
-    from gpu_daemon.schemas import PlanRequest
+    from storyboard_contract.wire import PlanRequest
 
     ctx = context()
     store = ctx.store
@@ -404,7 +404,7 @@ def plan_job(task_id: str) -> dict[str, Any]:
 
 
 def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
-    from gpu_daemon.schemas import shot_seed
+    from storyboard_contract.wire import shot_seed
 
     return {
         "idx": shot.index, "description": shot.description, "action": shot.action,
@@ -421,7 +421,7 @@ def render_request(
     """What the daemon is asked to render for a shot of a task: its prompt (or a regen's),
     the project's style (or the task's) and frame size, the current descriptions of the
     characters it shows, and the render's seed."""
-    from gpu_daemon.schemas import Character, RenderRequest
+    from storyboard_contract.wire import Character, RenderRequest
 
     shot = store.get_shot(shot_id)
     project = store.get_project(shot["project_id"])
@@ -441,7 +441,7 @@ def render_request(
 def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     """Render a window of the task's shots (module docstring): this one and the next waiting
     ones, recorded each once."""
-    from gpu_daemon.schemas import MAX_WINDOW
+    from storyboard_contract.wire import MAX_WINDOW
 
     ctx = context()
     store = ctx.store
@@ -482,8 +482,8 @@ def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None
     """Several shots in one /v1/renders request, each recorded as it comes back. Shots the
     daemon refused fail now; if others failed in a way worth retrying, the first such failure
     is raised, so that this job's retries take them again."""
-    from gpu_daemon.schemas import RendersRequest
     from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
+    from storyboard_contract.wire import RendersRequest
 
     store, task_id = ctx.store, task["id"]
     seeds = {s: store.get_render(task_id, s)["seed"] for s in window}

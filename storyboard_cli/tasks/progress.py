@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from storyboard_cli.errors import Interrupted, WaitTimeout
 from storyboard_cli.output import visible
+from storyboard_contract.errors import Interrupted, WaitTimeout
 
 if TYPE_CHECKING:
     from rich.console import Console

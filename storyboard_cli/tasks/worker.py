@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from rq import Queue
     from rq.job import Job
 
-    from storyboard_cli.config import Config
     from storyboard_cli.store import Store
+    from storyboard_contract.config import Config
 
 log = logging.getLogger("storyboard.worker")
 

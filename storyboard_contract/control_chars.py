@@ -1,9 +1,9 @@
 """Control characters in text: one definition for every side.
 
 The service layer refuses them in one-line fields (title, style, prompt), the daemon's request
-schemas (gpu_daemon/schemas.py) refuse them too, planners' prompts are flattened with them, and
-output shows the ones that come from stories or an LLM as visible escapes instead of passing
-them to the terminal. Only ``re`` is imported: the daemon and the CLI both use this module.
+schemas (wire.py) refuse them too, planners' prompts are flattened with them, and output shows
+the ones that come from stories or an LLM as visible escapes instead of passing them to the
+terminal. Only ``re`` is imported: the daemon and the CLI both use this module.
 
 A control character is a C0 or C1 control or DEL (newline, tab, ESC that starts a terminal
 escape sequence, ...), a Unicode line or paragraph separator, or a bidirectional override or

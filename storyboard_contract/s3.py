@@ -10,10 +10,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.errors import ConfigError, ServiceUnavailable, StoryboardError
+from storyboard_contract.errors import ConfigError, ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
-    from storyboard_cli.config import S3Config
+    from storyboard_contract.config import S3Config
 
 
 def make_client(
@@ -75,7 +75,7 @@ class BucketProblem(Exception):
 
 
 def where(cfg: S3Config) -> str:
-    from storyboard_cli.config import redact_url
+    from storyboard_contract.config import redact_url
 
     return f"{redact_url(cfg.endpoint) or 'AWS S3'} bucket {cfg.bucket}"
 

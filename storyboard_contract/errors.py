@@ -1,6 +1,6 @@
 """Errors the CLI turns into one line on stderr and a documented exit code.
 
-Exit codes (README, DESIGN.md):
+Exit codes (README, "Exit codes"):
   0 success, 1 the task failed (or was cancelled), 2 bad input or usage, 3 a service is
   unreachable, 4 --timeout elapsed while waiting, 130 interrupted (Ctrl+C).
 """

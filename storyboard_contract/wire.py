@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from storyboard_cli import control_chars, frames
+from storyboard_contract import control_chars, frames
 
 NDJSON = "application/x-ndjson"
 
@@ -76,7 +76,7 @@ def shot_seed(task_id: str, index: int) -> int:
 
 
 def _one_line(what: str) -> AfterValidator:
-    """Refuses control characters (storyboard_cli/control_chars.py) in a request: a newline in
+    """Refuses control characters (storyboard_contract/control_chars.py) in a request: a newline in
     a style made every render fail, as a daemon error that looked worth retrying."""
 
     def check(text: str) -> str:

@@ -15,7 +15,7 @@ import math
 ASPECTS: tuple[str, ...] = ("2.39:1", "2:1", "1.85:1", "16:9", "4:3", "1:1", "9:16")
 DEFAULT_ASPECT = "16:9"
 
-# What every renderer accepts (gpu_daemon.schemas.RenderRequest checks the same bounds).
+# What every renderer accepts (storyboard_contract.wire.RenderRequest checks the same bounds).
 MIN_SIDE = 64
 MAX_SIDE = 2048
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from storyboard_cli import frames
-from storyboard_cli.errors import ConfigError
+from storyboard_contract import frames
+from storyboard_contract.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,7 +112,7 @@ class ImagesConfig:
     backend: str = "auto"
     model: str = ""
     # Frame size: a project's aspect (new projects get `aspect`) at the pixel area
-    # width x height, each side rounded to a multiple of size_multiple (storyboard_cli.frames).
+    # width x height, each side rounded to a multiple of size_multiple (storyboard_contract.frames).
     aspect: str = frames.DEFAULT_ASPECT
     width: int = 512
     height: int = 512
