@@ -96,10 +96,10 @@ def serve(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.config)
     if args.device:
-        from storyboard_contract.config import validate
+        from storyboard_contract.config import check_config
 
         cfg.images.device = args.device
-        validate(cfg, "--device")
+        check_config(cfg, "--device")
     host = args.host or cfg.daemon.host
     port = args.port or cfg.daemon.port
     token = cfg.daemon.token or None

@@ -7,14 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from storyboard_contract.errors import UsageError
 from storyboard_contract.s3 import client_from_config, presign_get
 
 if TYPE_CHECKING:
     from storyboard_cli.store import Store
     from storyboard_contract.config import S3Config
 
-MAX_EXPIRY_S = 604_800  # SigV4 presigned URLs live at most 7 days
 # A link with less left than this is renewed before it is shown.
 MIN_LEFT_S = 300
 
@@ -25,9 +23,7 @@ def resign_project(
 ) -> dict[str, Any]:
     """Re-sign every shot image and the shot-list script of the storyboard the project object
     shows (or of storyboard task task_id); stores the new links and returns the project
-    object with them."""
-    if not 1 <= expires <= MAX_EXPIRY_S:
-        raise UsageError(f"--expires must be between 1 and {MAX_EXPIRY_S} seconds (7 days)")
+    object with them. `expires`: checked already (inputs.check_expires)."""
     view = store.project_view(project_id, task_id)
     shots = view["shots"]
     if not view["script_key"] and not any(s["image_key"] for s in shots):

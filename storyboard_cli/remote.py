@@ -2,11 +2,13 @@
 `storyboard serve` elsewhere through its API (storyboard_cli/server/app.py; README, "HTTP
 API") instead of this machine's store and Redis.
 
-Every method sends what LocalService takes and returns what the server's LocalService
-answered, so the commands print the same lines and JSON. The server's errors come back as
-the same exceptions (404 NotFound, 422 UsageError, 503 ServiceUnavailable, ...), so the exit
-codes are the same too. Progress comes from the task's Server-Sent Events stream, as the
-same Snapshot objects the bars draw locally.
+Every method sends what LocalService takes, to the route the server declares for it
+(server/routes.py), and returns what the server's LocalService answered, so the commands print
+the same lines and JSON. The server's errors come back as the same exceptions, each read from
+its HTTP status by the tree that declares it (storyboard_contract/errors.py: 404 NotFound,
+422 UsageError, 503 ServiceUnavailable, ...), so the exit codes are the same too. Progress
+comes from the task's Server-Sent Events stream, as the same Snapshot objects the bars draw
+locally.
 
 The server's address and the API token never appear in a message: errors name the server
 by its scheme, host and port only, and any text that comes back is scrubbed of both.
@@ -25,21 +27,22 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
+from storyboard_cli.server import routes
 from storyboard_contract.errors import (
-    EXIT_TASK_FAILED,
     ConfigError,
-    NotFound,
+    ServerFailed,
     ServiceUnavailable,
     StoryboardError,
-    UsageError,
+    error_for_status,
 )
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
 
+    from storyboard_cli.board.options import ExportOptions
     from storyboard_cli.tasks.progress import Snapshot
 
 CONNECT_TIMEOUT_S = 5.0
@@ -52,20 +55,6 @@ CHUNK_BYTES = 1 << 16
 # While no event arrives, how often watch() yields the latest snapshot again (as the local
 # poll of the store does).
 POLL_S = 0.15
-
-# What each HTTP status means, as the exception the local service would have raised.
-_ERRORS: dict[int, type[StoryboardError]] = {
-    400: UsageError, 404: NotFound, 413: UsageError, 422: UsageError,
-    502: ServiceUnavailable, 503: ServiceUnavailable, 504: ServiceUnavailable,
-}
-
-
-class ServerFailed(StoryboardError):
-    """The server hit an unexpected error (HTTP 500): exit 1, as an unexpected error
-    locally."""
-
-    exit_code = EXIT_TASK_FAILED
-
 
 def server_label(url: str) -> str:
     """The server as messages name it: scheme, host and port, nothing that may be secret
@@ -101,11 +90,6 @@ def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
                 data.append(value)
     if data:
         yield event, "\n".join(data)
-
-
-def _path(*parts: str | int) -> str:
-    """An /api path with each ref (a title, PROJECT/NUMBER) encoded as one segment."""
-    return "/api/" + "/".join(quote(str(p), safe="") for p in parts)
 
 
 class RemoteService:
@@ -147,8 +131,8 @@ class RemoteService:
             self._scrub(str(exc)) or type(exc).__name__
         return ServiceUnavailable(f"cannot reach the storyboard server at {self.label}: {why}")
 
-    def _check(self, resp: httpx.Response) -> None:
-        """Raise what the local service raised for an error answer."""
+    def _raise_for_error(self, resp: httpx.Response) -> None:
+        """Raise what the local service raised, for an error answer."""
         if resp.status_code < 400:
             return
         if resp.status_code in (401, 403):  # also from a proxy in front, whatever its body
@@ -163,21 +147,22 @@ class RemoteService:
             raise ServiceUnavailable(
                 f"{self.label} answered HTTP {resp.status_code} without a storyboard error: is "
                 "it `storyboard serve` (check --server / STORYBOARD_SERVER)?") from None
-        raise _ERRORS.get(resp.status_code, ServerFailed)(self._scrub(message))
+        raise error_for_status(resp.status_code)(self._scrub(message))
 
-    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              body: BaseModel | None = None) -> Any:
-        """One request; its JSON answer, or the error it stands for. `body`: one of the
-        server's request models (storyboard_cli/server/bodies.py), so both sides share it."""
+    def _call(self, method: str, route: str, *, params: dict[str, Any] | None = None,
+              body: BaseModel | None = None, **refs: str | int) -> Any:
+        """One request to `route` (server/routes.py) with its `refs` filled in; its JSON
+        answer, or the error it stands for. `body`: one of the server's request models
+        (storyboard_cli/server/bodies.py), so both sides share it."""
         import httpx
 
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            resp = self._http.request(method, path, params=query,
+            resp = self._http.request(method, routes.api_path(route, **refs), params=query,
                                       json=None if body is None else body.model_dump())
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
-        self._check(resp)
+        self._raise_for_error(resp)
         return resp.json()
 
     # --- projects ----------------------------------------------------------------------------
@@ -186,32 +171,32 @@ class RemoteService:
                        aspect: str | None = None) -> dict[str, Any]:
         from storyboard_cli.server.bodies import NewProject
 
-        return self._call("POST", "/api/projects", body=NewProject(
+        return self._call("POST", routes.PROJECTS, body=NewProject(
             title=title, story_text=story_text, style=style, aspect=aspect))
 
     def list_projects(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/projects")
+        return self._call("GET", routes.PROJECTS)
 
     def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
-        return self._call("GET", _path("projects", ref), params={"task": task})
+        return self._call("GET", routes.PROJECT, project=ref, params={"task": task})
 
     def rename_project(self, project: str, title: str) -> dict[str, Any]:
         from storyboard_cli.server.bodies import Rename
 
-        return self._call("PATCH", _path("projects", project), body=Rename(title=title))
+        return self._call("PATCH", routes.PROJECT, project=project, body=Rename(title=title))
 
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
-        return self._call("DELETE", _path("projects", project),
+        return self._call("DELETE", routes.PROJECT, project=project,
                           params={"keep_objects": "true" if keep_objects else None})
 
     def cast(self, project: str) -> list[dict[str, Any]]:
-        return self._call("GET", _path("projects", project, "cast"))
+        return self._call("GET", routes.CAST, project=project)
 
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]:
         from storyboard_cli.server.bodies import CastChange
 
-        return self._call("PATCH", _path("projects", project, "cast"),
+        return self._call("PATCH", routes.CAST, project=project,
                           body=CastChange(set=descriptions, remove=remove or []))
 
     # --- tasks -------------------------------------------------------------------------------
@@ -221,7 +206,7 @@ class RemoteService:
         from storyboard_cli.server.bodies import GenerateStoryboard
 
         # Empty strings mean the project's own values (the original API's convention).
-        return self._call("POST", _path("projects", project, "generate-storyboard"),
+        return self._call("POST", routes.GENERATE_STORYBOARD, project=project,
                           body=GenerateStoryboard(style=style or "", story_text=story_text or "",
                                                   no_images=no_images))
 
@@ -229,21 +214,21 @@ class RemoteService:
                    seed: int | None = None) -> dict[str, Any]:
         from storyboard_cli.server.bodies import GenerateShot
 
-        return self._call("POST", _path("shots", shot, "generate"), body=GenerateShot(
+        return self._call("POST", routes.GENERATE_SHOT, shot=shot, body=GenerateShot(
             prompt=prompt or "", style=style or "", seed=seed))
 
     def resolve_shot(self, ref: str | int) -> int:
-        return int(self._call("GET", _path("shots", ref))["id"])
+        return int(self._call("GET", routes.SHOT, shot=ref)["id"])
 
     def resolve_task(self, ref: str) -> str:
         return str(self.task(ref)["id"])
 
     def task(self, task_id: str) -> dict[str, Any]:
-        return self._call("GET", _path("tasks", task_id))
+        return self._call("GET", routes.TASK, task=task_id)
 
     def tasks(self, project: str | None = None, limit: int | None = None
               ) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/tasks", params={"project": project, "limit": limit})
+        return self._call("GET", routes.TASKS, params={"project": project, "limit": limit})
 
     def watch(self, task_id: str) -> Iterator[Snapshot]:
         """The task's progress from its events stream, ending with a finished snapshot.
@@ -273,47 +258,51 @@ class RemoteService:
             stream.close()
 
     def retry(self, task_id: str) -> dict[str, Any]:
-        return self._call("POST", _path("tasks", task_id, "retry"))
+        return self._call("POST", routes.RETRY, task=task_id)
 
     def cancel(self, task_id: str) -> dict[str, Any]:
-        return self._call("POST", _path("tasks", task_id, "cancel"))
+        return self._call("POST", routes.CANCEL, task=task_id)
 
     def links(self, project: str, expires: int | None = None,
               task: str | None = None) -> dict[str, Any]:
-        return self._call("GET", _path("projects", project, "links"),
+        return self._call("GET", routes.LINKS, project=project,
                           params={"expires": expires, "task": task})
 
     def workers_listening(self) -> bool:
-        return bool(self._call("GET", "/api/workers")["listening"])
+        return bool(self._call("GET", routes.WORKERS)["listening"])
 
     # --- exports -----------------------------------------------------------------------------
 
-    def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
-               orientation: str = "landscape", layout: str = "3x2", force: bool = False,
+    def export(self, project: str, fmt: str, out: Path | None = None,
+               options: ExportOptions | None = None, *, force: bool = False,
                upload: bool = False,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """The server writes the export; it is downloaded to `out` (named as locally, refused
         where it exists unless force, written whole or not at all). `progress` is told
         (bytes downloaded, bytes to download). The export object, as locally."""
+        import dataclasses
+
         import httpx
 
         from storyboard_cli.board import export as board
+        from storyboard_cli.inputs import check_export
         from storyboard_cli.server.bodies import EXPORT_HEADER
 
-        board.options(fmt, paper, orientation, layout)  # bad options: refused before asking
+        # Bad options are refused before asking.
+        options = check_export(fmt, options)
         path = board.destination(self.project(project), fmt, out, force)
-        params = {"format": fmt, "paper": paper, "orientation": orientation, "layout": layout,
+        params = {"format": fmt, **dataclasses.asdict(options),
                   "upload": "true" if upload else None}
         work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
         try:
             download = work / "download"
             try:
-                with self._http.stream("GET", _path("projects", project, "export"),
+                with self._http.stream("GET", routes.api_path(routes.EXPORT, project=project),
                                        params={k: v for k, v in params.items() if v},
                                        headers={"Accept": "*/*"}) as resp:
                     if resp.status_code >= 400:
                         resp.read()
-                        self._check(resp)
+                        self._raise_for_error(resp)
                     meta = json.loads(resp.headers.get(EXPORT_HEADER) or "{}")
                     packed = fmt != "zip" and resp.headers.get(
                         "Content-Type", "").startswith("application/zip")
@@ -357,14 +346,14 @@ class _EventStream:
 
         service = self.service
         timeout = httpx.Timeout(STREAM_READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        path = routes.api_path(routes.TASK_EVENTS, task=self.task_id)
         try:
-            with service._http.stream("GET", _path("tasks", self.task_id, "events"),
-                                      timeout=timeout,
+            with service._http.stream("GET", path, timeout=timeout,
                                       headers={"Accept": "text/event-stream"}) as resp:
                 self.response = resp
                 if resp.status_code >= 400:
                     resp.read()
-                    service._check(resp)
+                    service._raise_for_error(resp)
                 for event, data in sse_events(resp.iter_lines()):
                     if event == "progress":
                         self.out.put(Snapshot.from_json(json.loads(data)))

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from storyboard_cli import ids
-from storyboard_contract import control_chars
+from storyboard_cli.inputs import (
+    check_aspect,
+    check_character,
+    check_expires,
+    check_export,
+    check_prompt,
+    check_seed,
+    check_story,
+    check_style,
+    check_title,
+)
 from storyboard_contract.errors import (
     ConfigError,
     NotFound,
@@ -29,6 +39,7 @@ from storyboard_contract.errors import (
 if TYPE_CHECKING:
     from redis import Redis
 
+    from storyboard_cli.board.options import ExportOptions
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.progress import Snapshot
     from storyboard_contract.config import Config
@@ -70,61 +81,29 @@ class Service(Protocol):
     def cancel(self, task_id: str) -> dict[str, Any]: ...
     def links(self, project: str, expires: int | None = None,
               task: str | None = None) -> dict[str, Any]: ...
-    def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
-               orientation: str = "landscape", layout: str = "3x2", force: bool = False,
+    def export(self, project: str, fmt: str, out: Path | None = None,
+               options: ExportOptions | None = None, *, force: bool = False,
                upload: bool = False,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]: ...
     def workers_listening(self) -> bool: ...
     def close(self) -> None: ...
 
 
-def check_line(text: str, what: str) -> str:
-    """A one-line field (title, style, prompt): no newline, ESC or other control character,
-    which would break every render (the sketch cannot measure a multi-line style) or the
-    terminal that shows it."""
-    problem = control_chars.problem(text, what)
-    if problem:
-        raise UsageError(problem)
-    return text
+def unreachable_service(exc: Exception) -> ServiceUnavailable | None:
+    """A connection failure of the libraries the service talks through (Redis, httpx), as the
+    ServiceUnavailable the CLI and the server report (exit 3, HTTP 503); None for any other
+    exception."""
+    import redis.exceptions
 
-
-def check_title(title: str) -> str:
-    title = title.strip()
-    if not title:
-        raise UsageError("the title must not be empty")
-    return check_line(title, "the title")
-
-
-def check_aspect(aspect: str) -> str:
-    from storyboard_contract.frames import normalise_aspect
-
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return ServiceUnavailable(f"cannot reach Redis: {exc}")
     try:
-        return normalise_aspect(aspect)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def check_character(name: str, description: str) -> tuple[str, str]:
-    """A character's name and description as stored, or a UsageError saying what is wrong.
-
-    The description goes whole into every prompt of a shot showing the character, so it may
-    take at most DESCRIPTION_TOKENS of CLIP's 77 (by the conservative estimate)."""
-    from storyboard_contract.tokens import DESCRIPTION_TOKENS, estimate_tokens
-    from storyboard_contract.wire import MAX_DESCRIPTION_CHARS
-
-    name = check_line(" ".join(name.split()), "the character name")
-    description = check_line(" ".join(description.split()), f"the description of {name}")
-    if not name or "=" in name or len(name) > 40:
-        raise UsageError(f"character name {name!r}: 1 to 40 characters, no '='")
-    if not description:
-        raise UsageError(f"the description of {name} is empty (to drop {name}, use --remove)")
-    tokens = estimate_tokens(description)
-    if tokens > DESCRIPTION_TOKENS or len(description) > MAX_DESCRIPTION_CHARS:
-        raise UsageError(
-            f"the description of {name} is about {tokens} CLIP tokens; at most "
-            f"{DESCRIPTION_TOKENS} fit beside the shot in every prompt: shorten it"
-        )
-    return name, description
+        import httpx
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(exc, httpx.TransportError):
+        return ServiceUnavailable(f"cannot reach the GPU daemon: {exc}")
+    return None
 
 
 class LocalService:
@@ -172,23 +151,11 @@ class LocalService:
                        aspect: str | None = None) -> dict[str, Any]:
         """A new project (its frame aspect: [images] aspect unless given); the project
         object."""
-        self.check_story(story_text)
+        check_story(story_text, self.config.limits.max_story_bytes)
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
         project = self.store.create_project(check_title(title), story_text,
-                                            check_line(style.strip(), "the style") or "movie",
-                                            aspect)
+                                            check_style(style) or "movie", aspect)
         return self.store.project_view(project["id"])
-
-    def check_story(self, story_text: str) -> str:
-        """A story as stored: not empty, within [limits] max_story_bytes."""
-        limit = self.config.limits.max_story_bytes
-        size = len(story_text.encode("utf-8"))
-        if size > limit:
-            raise UsageError(f"the story is {size:,} bytes; the limit is {limit:,} "
-                             "(limits.max_story_bytes)")
-        if not story_text.strip():
-            raise UsageError("the story is empty; write the story first")
-        return story_text
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
@@ -297,9 +264,9 @@ class LocalService:
         from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
 
         project_id = self.store.find_project(project)["id"]
-        style = check_line(style.strip(), "the style") if style else None
+        style = check_style(style)
         if story_text:
-            self.check_story(story_text)
+            check_story(story_text, self.config.limits.max_story_bytes)
             check_redis(self.redis, self.config.redis.url)  # Redis down: the story stays
             self.store.set_story(project_id, story_text)
         task = submit_storyboard(self.store, self.redis, self.config, project_id, style,
@@ -312,11 +279,10 @@ class LocalService:
         PROJECT/NUMBER, see resolve_shot); the queued answer."""
         from storyboard_cli.tasks.jobs import submit_regen
 
-        if prompt is not None:
-            check_line(prompt, "the prompt")
+        prompt = check_prompt(prompt, self.config.limits.max_prompt_chars)
+        style, seed = check_style(style), check_seed(seed)
         task = submit_regen(self.store, self.redis, self.config, self.resolve_shot(shot),
-                            prompt, check_line(style.strip(), "the style") if style else None,
-                            seed)
+                            prompt, style, seed)
         return queued_answer(task["id"])
 
     def resolve_shot(self, ref: str | int) -> int:
@@ -376,18 +342,19 @@ class LocalService:
         them."""
         from storyboard_cli.links import resign_project
 
+        expires = check_expires(self.config.s3.link_expiry if expires is None else expires)
         project_id = self.store.find_project(project)["id"]
-        return resign_project(self.store, self.config.s3, project_id,
-                              self.config.s3.link_expiry if expires is None else expires,
+        return resign_project(self.store, self.config.s3, project_id, expires,
                               task_id=None if task is None else self.resolve_task(task))
 
     # --- exports -----------------------------------------------------------------------------
 
-    def export(self, project: str, fmt: str, out: Path | None = None, *, paper: str = "a4",
-               orientation: str = "landscape", layout: str = "3x2", force: bool = False,
+    def export(self, project: str, fmt: str, out: Path | None = None,
+               options: ExportOptions | None = None, *, force: bool = False,
                upload: bool = False,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-        """Write the project's board as `fmt` (html, pdf, mp4, storyboarder, zip) to `out`
+        """Write the project's board as `fmt` (html, pdf, mp4, storyboarder, zip), laid out
+        by `options` (default: ExportOptions' defaults), to `out`
         (default: a file named after the project in the current folder), its frames read from
         the bucket by their keys; with `upload`, also put it in the bucket. `progress` is told
         (frames read, frames to read) as the frames arrive. The export object: format, path,
@@ -397,7 +364,7 @@ class LocalService:
         from storyboard_cli.board.panels import bucket_fetch, missing_reasons, read_panels
         from storyboard_contract.s3 import client_from_config
 
-        opts = board.options(fmt, paper, orientation, layout)
+        options = check_export(fmt, options)
         view = self.store.project_view(self.store.find_project(project)["id"])
         if not view["shots"]:
             raise UsageError(f"project {view['id']} has no shots to export yet: "
@@ -410,7 +377,7 @@ class LocalService:
         panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3),
                              missing_reasons(self.store.task_renders(view["shots_task"]["id"])),
                              progress)
-        done = board.write(view, fmt, path, panels, opts)
+        done = board.write(view, fmt, path, panels, options)
         answer: dict[str, Any] = {
             "project_id": view["id"], "format": fmt, "path": str(path),
             "files": [str(f) for f in done.files],
@@ -422,7 +389,7 @@ class LocalService:
                                        self.config.s3.link_expiry))
         return answer
 
-    def board(self, project: str) -> Iterator[str]:
+    def board_page(self, project: str) -> Iterator[str]:
         """The project's board as the page of `export --format html` (one template), its
         frames links (renewed when about to expire) instead of embedded images: the web
         board of `storyboard serve`, in pieces."""

@@ -1,4 +1,5 @@
-"""Reading a story file: encoding detection and the checks every story must pass."""
+"""Reading a story file: encoding detection, and the checks of a file's bytes before it is
+decoded (its size and emptiness: storyboard_cli/inputs.py, as for a story sent to the API)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+from storyboard_cli.inputs import check_story_bytes
 from storyboard_contract.cjk import HAN, PUNCTUATION
 from storyboard_contract.errors import UsageError
 
@@ -155,12 +157,7 @@ def load_story(
 ) -> tuple[str, str, str]:
     """(text, display name, encoding) after every check a story must pass."""
     data, name = read_source(source, stdin)
-    if len(data) > max_bytes:
-        raise UsageError(
-            f"{name} is {len(data):,} bytes; the limit is {max_bytes:,} (limits.max_story_bytes)"
-        )
-    if not data.strip():
-        raise UsageError(f"{name} is empty; write the story first")
+    check_story_bytes(data, max_bytes, name)
     text, used = decode_story(data, encoding, name)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():

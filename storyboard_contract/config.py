@@ -23,6 +23,7 @@ from typing import Any, get_type_hints
 
 from storyboard_contract import frames
 from storyboard_contract.errors import ConfigError
+from storyboard_contract.s3 import MAX_LINK_EXPIRY_S
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -315,7 +316,8 @@ def load_config(
             raise ConfigError(f"{where}: '{name}' must be a [{name}] table")
         _apply_file(section, name, values, where)
         _apply_env(section, name, env)
-    validate(cfg, where)
+    normalise_config(cfg, where)
+    check_config(cfg, where)
     return cfg
 
 
@@ -492,7 +494,21 @@ _CHOICES = {
 }
 
 
-def validate(cfg: Config, where: str) -> None:
+def normalise_config(cfg: Config, where: str) -> None:
+    """Rewrite values into their one spelling: the aspect by its name ("9x16" is 9:16), and
+    the original system's ENDPOINT, a bare TOS host name, as an https:// URL. An aspect no
+    spelling names is a ConfigError."""
+    try:
+        cfg.images.aspect = frames.normalise_aspect(cfg.images.aspect)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: images.aspect: {exc}") from None
+    if cfg.s3.endpoint and "://" not in cfg.s3.endpoint:
+        cfg.s3.endpoint = "https://" + cfg.s3.endpoint
+
+
+def check_config(cfg: Config, where: str) -> None:
+    """Refuse a value outside its choices or range (a ConfigError naming it); changes
+    nothing."""
     for (section, key), allowed in _CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in allowed:
@@ -512,8 +528,9 @@ def validate(cfg: Config, where: str) -> None:
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")
-    if cfg.s3.link_expiry > 604_800:
-        raise ConfigError(f"{where}: s3.link_expiry must be at most 604800 s (7 days, SigV4 limit)")
+    if cfg.s3.link_expiry > MAX_LINK_EXPIRY_S:
+        raise ConfigError(f"{where}: s3.link_expiry must be at most {MAX_LINK_EXPIRY_S} s "
+                          "(7 days, SigV4 limit)")
     for key in ("width", "height"):
         if getattr(cfg.images, key) % 8:
             raise ConfigError(f"{where}: images.{key} must be a multiple of 8")
@@ -522,10 +539,6 @@ def validate(cfg: Config, where: str) -> None:
                           "cpu, mps, cuda, cuda:N (N: the GPU's index)")
     if cfg.images.size_multiple not in range(8, 257, 8):
         raise ConfigError(f"{where}: images.size_multiple must be 8, 16, ... or 256")
-    try:
-        cfg.images.aspect = frames.normalise_aspect(cfg.images.aspect)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: images.aspect: {exc}") from None
     boxes = cfg.frp.boxes
     bad = [b for b in boxes if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", b)]
     if bad or len(set(boxes)) != len(boxes):
@@ -533,6 +546,3 @@ def validate(cfg: Config, where: str) -> None:
                           f"and '_' (got {boxes!r})")
     if not cfg.daemon.url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: daemon.url must start with http:// or https://")
-    if cfg.s3.endpoint and "://" not in cfg.s3.endpoint:
-        # The original system's ENDPOINT held a bare TOS host name.
-        cfg.s3.endpoint = "https://" + cfg.s3.endpoint

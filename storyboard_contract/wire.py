@@ -51,6 +51,8 @@ MAX_STEPS = 150
 MAX_CHARACTERS = 50
 MAX_SHOT_CHARACTERS = 10
 MAX_DESCRIPTION_CHARS = 200
+MAX_CHARACTER_NAME_CHARS = 40
+SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
 # Shots in one /v1/renders request (a worker's window: the daemon's max_batch, bounded).
 MAX_WINDOW = 16
 
@@ -61,9 +63,10 @@ Aspect = Literal[frames.ASPECTS]  # type: ignore[valid-type]
 Id = Annotated[int, Field(ge=0)]
 TaskId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Side = Annotated[int | None, Field(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8)]
-Seed = Annotated[int, Field(ge=0, lt=2**32)]
+Seed = Annotated[int, Field(ge=0, lt=SEEDS)]
 # `storyboard cast --set NAME=DESCRIPTION` splits at the first "=": a name holds none.
-CharacterName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^=\n\r\t]+$")]
+CharacterName = Annotated[str, Field(min_length=1, max_length=MAX_CHARACTER_NAME_CHARS,
+                                     pattern=r"^[^=\n\r\t]+$")]
 
 
 def shot_seed(task_id: str, index: int) -> int:

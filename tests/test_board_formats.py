@@ -11,6 +11,7 @@ import pytest
 
 from storyboard_cli.board import export, html
 from storyboard_cli.board.animatic import timestamp, video_size
+from storyboard_cli.board.options import ExportOptions
 from storyboard_cli.board.panels import (
     NOT_IN_BUCKET,
     NOT_RENDERED,
@@ -20,6 +21,7 @@ from storyboard_cli.board.panels import (
 )
 from storyboard_cli.board.sheet import clock, file_stem, sheet
 from storyboard_cli.board.storyboarder import board_size, board_uid, thumbnail_size
+from storyboard_cli.inputs import check_export
 from storyboard_contract.errors import UsageError
 from storyboard_contract.frames import ASPECTS, aspect_ratio
 
@@ -139,14 +141,17 @@ def test_subtitle_times():
 
 
 def test_layouts_papers_and_formats_are_checked():
-    assert export.parse_layout("3x2") == (3, 2) and export.parse_layout(" 2×4 ") == (2, 4)
-    for bad in ("3", "0x2", "7x1", "ax2", "3x2x1"):
+    assert check_export("pdf") == ExportOptions("a4", "landscape", "3x2")
+    assert check_export("pdf", ExportOptions(" Letter", "PORTRAIT", " 2×4 ")) == ExportOptions(
+        "letter", "portrait", "2x4")
+    assert ExportOptions(layout="2x4").grid == (2, 4)
+    for bad in ("3", "0x2", "7x1", "ax2", "3x2x1", "²x2"):
         with pytest.raises(UsageError, match="COLUMNSxROWS"):
-            export.parse_layout(bad)
+            check_export("pdf", ExportOptions(layout=bad))
     with pytest.raises(UsageError, match="use a4 or letter"):
-        export.options("pdf", paper="a3")
+        check_export("pdf", ExportOptions(paper="a3"))
     with pytest.raises(UsageError, match="use one of html, pdf"):
-        export.options("gif")
+        check_export("gif")
 
 
 def test_the_destination_is_refused_when_it_exists_unless_forced(tmp_path):

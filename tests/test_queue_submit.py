@@ -7,6 +7,7 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
+from storyboard_cli.service import LocalService
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import (
     connect_redis,
@@ -80,11 +81,16 @@ def test_regen_shot_records_a_fresh_seed_unless_one_is_given(env):
         seeds.append(store.get_render(task["id"], shot_id)["seed"])
         assert task["params"]["seed"] == seeds[-1]
     assert seeds[2] == 99 and seeds[0] != seeds[1]
+    # The service checks the seed and the prompt (storyboard_cli/inputs.py) before queueing.
+    service = LocalService(config)
+    try:
+        with pytest.raises(UsageError, match="--seed"):
+            service.regen_shot(shot_id, seed=2**32)
+        with pytest.raises(UsageError, match="limit is 1000"):
+            service.regen_shot(shot_id, prompt="x" * 1001)
+    finally:
+        service.close()
     assert len(Queue(config.queue.render_queue, connection=redis)) == 3
-    with pytest.raises(UsageError, match="--seed"):
-        submit_regen(store, redis, config, shot_id, None, None, 2**32)
-    with pytest.raises(UsageError, match="limit is 1000"):
-        submit_regen(store, redis, config, shot_id, "x" * 1001, None, None)
     with pytest.raises(NotFound, match="no shot with id 404"):
         submit_regen(store, redis, config, 404, None, None, None)
 

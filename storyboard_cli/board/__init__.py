@@ -6,6 +6,7 @@
     animatic.py      an MP4: each frame held for its shot's duration, dialogue as subtitles
     storyboarder.py  a Wonder Unit Storyboarder project, the frames on the reference layer
     archive.py       a zip of the frames named by shot number and the shot list as JSON
+    options.py       ExportOptions: paper, orientation, layout and their defaults, declared once
 
 Every format is written from the project object (store.project_view) and a stream of panels
 (panels.py): the frames are read from the bucket by their keys a few at a time, so an export

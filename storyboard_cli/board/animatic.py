@@ -25,7 +25,7 @@ from storyboard_contract.frames import aspect_ratio
 if TYPE_CHECKING:
     from PIL import Image
 
-    from storyboard_cli.board.export import Options
+    from storyboard_cli.board.options import ExportOptions
 
 FPS = 24
 MIN_SHORT_SIDE = 480
@@ -34,7 +34,7 @@ ENCODER_OPTIONS = {"preset": "ultrafast", "tune": "stillimage", "crf": "23"}
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-          options: Options) -> None:
+          options: ExportOptions) -> None:
     """The MP4 at `path`; its subtitles go to subtitles_path(path)."""
     import av
 

@@ -15,7 +15,7 @@ from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet
 
 if TYPE_CHECKING:
-    from storyboard_cli.board.export import Options
+    from storyboard_cli.board.options import ExportOptions
 
 SHOT_LIST = "shotlist.json"
 # Links that expire: a zip kept for months must not carry them.
@@ -29,7 +29,7 @@ def frame_name(number: int, count: int) -> str:
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-          options: Options) -> None:
+          options: ExportOptions) -> None:
     count = len(project["shots"])
     shots = []
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:

@@ -1,4 +1,4 @@
-"""Writing an export: its options, where it goes, writing it whole or not at all, and putting it
+"""Writing an export: where it goes, writing it whole or not at all, and putting it
 in the bucket behind a presigned link (`--upload`).
 
 An export is written into a temporary folder beside its destination and moved into place when
@@ -23,34 +23,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from storyboard_cli.board import FORMATS
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import file_stem, sheet
 from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
+    from storyboard_cli.board.options import ExportOptions
     from storyboard_contract.config import S3Config
 
 # format -> (module in storyboard_cli.board, file extension; "" is a folder)
 WRITERS = {"html": ("html", ".html"), "pdf": ("pdf", ".pdf"), "mp4": ("animatic", ".mp4"),
            "storyboarder": ("storyboarder", ""), "zip": ("archive", ".zip")}
-PAPERS = ("a4", "letter")
-ORIENTATIONS = ("landscape", "portrait")
-MAX_GRID = 6
 # What the export extra brings (pyproject.toml), by import name.
 NEEDS = {"pdf": ("fpdf", "PIL"), "mp4": ("av", "PIL"), "storyboarder": ("PIL",)}
 INSTALL_HINT = "pip install 'storyboard[export]' (make setup installs it)"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".mp4": "video/mp4", ".pdf":
                  "application/pdf", ".zip": "application/zip"}
-
-
-@dataclass(frozen=True)
-class Options:
-    """How a format lays the board out (only the PDF has choices)."""
-
-    paper: str = "a4"
-    orientation: str = "landscape"
-    layout: tuple[int, int] = (3, 2)  # columns × rows of panels on a page
 
 
 @dataclass
@@ -61,30 +49,6 @@ class Exported:
     files: list[Path]
     frames: int = 0
     empty: list[dict[str, Any]] = field(default_factory=list)
-
-
-def options(fmt: str, paper: str = "a4", orientation: str = "landscape",
-            layout: str = "3x2") -> Options:
-    """Checked options for `fmt`, or a UsageError naming the choices."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    paper, orientation = paper.strip().lower(), orientation.strip().lower()
-    if paper not in PAPERS:
-        raise UsageError(f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")
-    if orientation not in ORIENTATIONS:
-        raise UsageError(f"unknown orientation {orientation!r}; use {' or '.join(ORIENTATIONS)}")
-    return Options(paper, orientation, parse_layout(layout))
-
-
-def parse_layout(text: str) -> tuple[int, int]:
-    """'3x2' -> (3, 2): columns by rows, each 1 to MAX_GRID."""
-    columns, sep, rows = text.strip().lower().replace("×", "x").partition("x")
-    if sep and columns.isdigit() and rows.isdigit():
-        grid = int(columns), int(rows)
-        if all(1 <= n <= MAX_GRID for n in grid):
-            return grid
-    raise UsageError(f"--layout {text!r}: write it as COLUMNSxROWS, e.g. 3x2 (1 to {MAX_GRID} "
-                     "each)")
 
 
 def check_installed(fmt: str) -> None:
@@ -130,14 +94,15 @@ def companions(fmt: str, path: Path) -> list[Path]:
 
 
 def write(project: dict[str, Any], fmt: str, path: Path, panels: Iterable[Panel],
-          opts: Options, when: datetime | None = None) -> Exported:
-    """Write the export of `project` to `path` (from destination()), all or nothing."""
+          options: ExportOptions, when: datetime | None = None) -> Exported:
+    """Write the export of `project` to `path` (from destination()), all or nothing, laid out
+    by `options` (checked: inputs.check_export)."""
     module = importlib.import_module(f"storyboard_cli.board.{WRITERS[fmt][0]}")
     result = Exported(files=[path, *companions(fmt, path)])
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
         module.write(project, sheet(project, when), counted(panels, result), work / path.name,
-                     opts)
+                     options)
         for target in result.files:
             if target.is_dir():
                 shutil.rmtree(target)

@@ -22,7 +22,7 @@ from storyboard_cli.board.sheet import Sheet, heading
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
-    from storyboard_cli.board.export import Options
+    from storyboard_cli.board.options import ExportOptions
 
 CSS = """
 :root { --ink: #1d1d1b; --muted: #6b6b66; --line: #d9d8d2; --paper: #ffffff; --frame: #ecebe6; }
@@ -84,7 +84,7 @@ def page(sheet: Sheet, cast: list[dict[str, Any]], panels: Iterable[Panel],
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-          options: Options) -> None:
+          options: ExportOptions) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as out:
         for piece in page(sheet, project["cast"], panels, "Exported by storyboard"):
             out.write(piece)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.board.options import PAPER_MM, ExportOptions
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
 from storyboard_contract.frames import aspect_ratio
@@ -26,9 +27,6 @@ from storyboard_contract.typeset import wrap
 if TYPE_CHECKING:
     from fpdf import FPDF
 
-    from storyboard_cli.board.export import Options
-
-PAPERS = {"a4": (297.0, 210.0), "letter": (279.4, 215.9)}  # mm, landscape
 MARGIN = 10.0
 HEADER = 17.0
 GAP = 6.0
@@ -43,8 +41,8 @@ ELLIPSIS = "[…]"
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-          options: Options) -> None:
-    columns, rows = options.layout
+          options: ExportOptions) -> None:
+    columns, rows = options.grid
     per_page = columns * rows
     pages = max(1, -(-sheet.shots // per_page))
     pdf = new_document(options, sheet)
@@ -74,10 +72,10 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
     pdf.output(str(path))
 
 
-def new_document(options: Options, sheet: Sheet) -> FPDF:
+def new_document(options: ExportOptions, sheet: Sheet) -> FPDF:
     from fpdf import FPDF
 
-    width, height = PAPERS[options.paper]
+    width, height = PAPER_MM[options.paper]
     if options.orientation == "portrait":
         width, height = height, width
     pdf = FPDF(unit="mm", format=(width, height))

@@ -33,7 +33,7 @@ from storyboard_contract.frames import aspect_ratio
 if TYPE_CHECKING:
     from PIL import Image
 
-    from storyboard_cli.board.export import Options
+    from storyboard_cli.board.options import ExportOptions
 
 VERSION = "3.0.0"  # the Storyboarder release whose format this is
 FPS = 24
@@ -43,7 +43,7 @@ _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-          options: Options) -> None:
+          options: ExportOptions) -> None:
     """The project folder at `path`, with `path.name + ".storyboarder"` in it."""
     images = path / "images"
     images.mkdir(parents=True)

@@ -10,11 +10,12 @@ import click
 
 from storyboard_cli import output
 from storyboard_cli.board import FORMATS
+from storyboard_cli.board.options import PAPERS, ExportOptions
 from storyboard_cli.commands.common import (
     PATH,
     PROJECT,
     Command,
-    Context,
+    ConfigAndService,
     argument,
     command,
     service_options,
@@ -34,11 +35,12 @@ if TYPE_CHECKING:
                    "folder; zip: the PNGs and the shot list.")
 @click.option("-o", "--output", "out", type=PATH,
               help="File (or folder) to write [default: TITLE-ID.EXT in the current folder].")
-@click.option("--layout", default="3x2", show_default=True, metavar="COLSxROWS",
+@click.option("--layout", default=ExportOptions.layout, show_default=True, metavar="COLSxROWS",
               help="pdf: panels per page.")
-@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
-              help="pdf: paper size.")
-@click.option("--portrait", is_flag=True, help="pdf: portrait pages [default: landscape].")
+@click.option("--paper", type=click.Choice(PAPERS), default=ExportOptions.paper,
+              show_default=True, help="pdf: paper size.")
+@click.option("--portrait", is_flag=True,
+              help=f"pdf: portrait pages [default: {ExportOptions.orientation}].")
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--upload", is_flag=True,
               help="Also put the export in the bucket and print a presigned link to it.")
@@ -55,8 +57,8 @@ def export(
     \b
     Example: storyboard export 1 --format pdf --layout 2x2 --upload
     """
-    result = exported(Context(config).service, project, fmt, out, paper=paper,
-                      orientation="portrait" if portrait else "landscape", layout=layout,
+    options = ExportOptions(paper, "portrait" if portrait else ExportOptions.orientation, layout)
+    result = exported(ConfigAndService(config).service, project, fmt, out, options,
                       force=force, upload=upload)
     if json_out:
         output.print_json(result)
@@ -65,11 +67,11 @@ def export(
 
 
 def exported(service: Service, project: str, fmt: str, out: Path | None = None,
-             **options: Any) -> dict[str, Any]:
+             options: ExportOptions | None = None, **flags: bool) -> dict[str, Any]:
     """service.export, showing the frames' progress as they are read."""
     progress = FrameProgress(service.export_progress_unit)
     try:
-        return service.export(project, fmt, out, progress=progress.update, **options)
+        return service.export(project, fmt, out, options, progress=progress.update, **flags)
     finally:
         progress.close()
 

@@ -13,8 +13,8 @@ import click
 
 from storyboard_cli import ids, output
 from storyboard_contract.errors import (
+    EXIT_INTERRUPTED,
     EXIT_TASK_FAILED,
-    ServiceUnavailable,
     StoryboardError,
     UsageError,
 )
@@ -166,7 +166,7 @@ SERVER_KEY = "storyboard.server"
 
 def _remember_server(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     # Kept in ctx.meta (shared by the group's and the command's contexts), so the commands'
-    # signatures do not change: Context.service reads it.
+    # signatures do not change: ConfigAndService.service reads it.
     if value:
         ctx.meta[SERVER_KEY] = value
 
@@ -186,7 +186,7 @@ def common_options(fn: F) -> F:
 
 def service_options(fn: F) -> F:
     """The common options and --server: for the commands that work the same against a remote
-    `storyboard serve` (they only talk to Context.service)."""
+    `storyboard serve` (they only talk to ConfigAndService.service)."""
     return config_option(server_option(json_option(debug_option(fn))))
 
 
@@ -197,21 +197,6 @@ def takes_server(command: click.Command) -> bool:
 def given_before(ctx: click.Context | None, name: str) -> Any:
     """A common option given before the command (`storyboard --json list`), or None."""
     return None if ctx is None else ctx.find_root().params.get(name)
-
-
-def _as_service_error(exc: Exception) -> StoryboardError | None:
-    """Connection failures of the libraries we use, as exit code 3 with a plain message."""
-    import redis.exceptions
-
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-        return ServiceUnavailable(f"cannot reach Redis: {exc}")
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover
-        return None
-    if isinstance(exc, httpx.TransportError):
-        return ServiceUnavailable(f"cannot reach the GPU daemon: {exc}")
-    return None
 
 
 def command(fn: F) -> F:
@@ -240,11 +225,13 @@ def command(fn: F) -> F:
             raise click.exceptions.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             output.error("interrupted", json_out)
-            raise click.exceptions.Exit(130) from None
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             if debug:
                 raise
-            mapped = _as_service_error(exc)
+            from storyboard_cli.service import unreachable_service
+
+            mapped = unreachable_service(exc)
             if mapped is not None:
                 output.error(str(mapped), json_out)
                 raise click.exceptions.Exit(mapped.exit_code) from None
@@ -256,9 +243,10 @@ def command(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class Context:
-    """Lazily loaded configuration and service for one command invocation: a LocalService,
-    or with --server / $STORYBOARD_SERVER a RemoteService (storyboard_cli/remote.py)."""
+class ConfigAndService:
+    """What a command works with, each loaded on first use: the configuration, and the service
+    (a LocalService, or with --server / $STORYBOARD_SERVER a RemoteService,
+    storyboard_cli/remote.py). Not click's Context: one of these per command invocation."""
 
     def __init__(self, config_path: Path | None, create_store: bool = False) -> None:
         # Only commands that add a project create the store file; the others, given a bad id

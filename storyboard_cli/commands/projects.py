@@ -12,7 +12,7 @@ from storyboard_cli.commands.common import (
     PATH,
     PROJECT,
     Command,
-    Context,
+    ConfigAndService,
     argument,
     command,
     common_options,
@@ -63,7 +63,7 @@ def config(config: Path | None, json_out: bool, debug: bool) -> None:
     from storyboard_contract.config import value_sources
 
     sources = value_sources(config)  # before loading: that copies .env into the environment
-    data = Context(config).config.redacted()
+    data = ConfigAndService(config).config.redacted()
     if json_out:
         output.print_json({**data, "sources": sources})
         return
@@ -104,15 +104,16 @@ def new(
     \b
     Example: storyboard new examples/lighthouse.txt --style watercolor --aspect 2.39:1
     """
-    from storyboard_cli.service import check_aspect
+    from storyboard_cli.inputs import check_aspect
     from storyboard_cli.stories import load_story
 
-    ctx = Context(config, create_store=True)
+    held = ConfigAndService(config, create_store=True)
     if aspect is not None:  # refused before the story is even read
         aspect = check_aspect(aspect)
-    text, name, _ = load_story(file, encoding, ctx.config.limits.max_story_bytes)
-    project = ctx.service.create_project(Path(name).stem if title is None else title, text,
-                                         style, aspect)
+    text, name, _ = load_story(file, encoding, held.config.limits.max_story_bytes)
+    service = held.service
+    project = service.create_project(Path(name).stem if title is None else title, text, style,
+                                     aspect)
     if json_out:
         output.print_json(project)
         return
@@ -121,7 +122,7 @@ def new(
         f"({len(text):,} characters, style {output.escape(project['style'])}, "
         f"{project['aspect']} frames of {project['width']}×{project['height']})."
     )
-    twins = [p["id"] for p in ctx.service.list_projects()
+    twins = [p["id"] for p in service.list_projects()
              if p["title"] == project["title"] and p["id"] != project["id"]]
     if twins:
         output.info(f"[yellow]Note:[/] project {', '.join(map(str, twins))} has this title too: "
@@ -139,7 +140,7 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
     \b
     Example: storyboard list --json | jq '.[].title'
     """
-    rows = Context(config).service.list_projects()
+    rows = ConfigAndService(config).service.list_projects()
     if json_out:
         output.print_json(rows)
         return
@@ -176,7 +177,7 @@ def show(project: str, task: str | None, config: Path | None, json_out: bool,
     \b
     Example: storyboard show 1 --json | jq '.shots[] | {number, camera, dialogue}'
     """
-    data = Context(config).service.project(project, task)
+    data = ConfigAndService(config).service.project(project, task)
     if json_out:
         output.print_json(data)
         return
@@ -204,7 +205,7 @@ def cast(
     \b
     Example: storyboard cast 1 --set "Lin=young woman, red wool scarf, black bob"
     """
-    service = Context(config).service
+    service = ConfigAndService(config).service
     if assignments or remove:
         characters = service.set_cast(project, _assignments(assignments), list(remove))
     else:
@@ -239,7 +240,7 @@ def rename(project: str, title: str, config: Path | None, json_out: bool, debug:
     \b
     Example: storyboard rename 3 "lighthouse (winter)"
     """
-    view = Context(config).service.rename_project(project, title)
+    view = ConfigAndService(config).service.rename_project(project, title)
     if json_out:
         output.print_json(view)
         return
@@ -263,8 +264,8 @@ def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_ou
     \b
     Example: storyboard rm 3 --yes
     """
-    ctx = Context(config)
-    view = ctx.service.project(project)
+    service = ConfigAndService(config).service
+    view = service.project(project)
     if not yes:
         import sys
 
@@ -274,7 +275,7 @@ def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_ou
                  "its records and its objects in the bucket")
         click.confirm(f"Remove project {view['id']} {view['title']!r} ({len(view['shots'])} "
                       f"shots shown): {where}?", abort=True, err=True)
-    removed = ctx.service.remove_project(str(view["id"]), keep_objects)
+    removed = service.remove_project(str(view["id"]), keep_objects)
     if json_out:
         output.print_json(removed)
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from storyboard_cli import output
-from storyboard_cli.commands.common import Command, Context, command, common_options
+from storyboard_cli.commands.common import Command, ConfigAndService, command, common_options
 from storyboard_contract.errors import UsageError
 
 SHUTDOWN_S = 3
@@ -68,7 +68,7 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
         from storyboard_cli.server.app import TOKEN_VARIABLE, create_app
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
-    cfg = Context(config).config
+    cfg = ConfigAndService(config).config
     host = host or cfg.server.host
     port = port or cfg.server.port
     token = cfg.server.api_token

@@ -12,7 +12,7 @@ from storyboard_cli import output
 from storyboard_cli.commands.common import (
     PATH,
     Command,
-    Context,
+    ConfigAndService,
     Group,
     argument,
     command,
@@ -149,7 +149,7 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
 
     stack, _ = load_stack(config)
     statuses = stack.ps()
-    workers = _registered_workers(Context(config).config)
+    workers = _registered_workers(ConfigAndService(config).config)
     if json_out:
         output.print_json({"daemon_url": stack.tunnel_url, "state_dir": str(stack.dir),
                            "parts": [s.as_dict() for s in statuses],
@@ -215,7 +215,7 @@ def doctor(side: str, wait: float, config: Path | None, json_out: bool, debug: b
     from storyboard_cli.stack.doctor import Doctor, config_failure, exit_code
 
     try:
-        cfg = Context(config).config
+        cfg = ConfigAndService(config).config
     except StoryboardError as exc:
         checks = config_failure(exc)
     else:
@@ -280,7 +280,7 @@ def demo(
         run_story,
     )
 
-    for line in ensure_redis_server(Context(config).config):
+    for line in ensure_redis_server(ConfigAndService(config).config):
         output.info(line)
     story = file or example_story()
     stack = _start_stack(config, workers, json_out, quiet=json_out)
@@ -338,7 +338,7 @@ def frp_render(
     """
     from storyboard_cli.stack import frp
 
-    cfg = Context(config).config
+    cfg = ConfigAndService(config).config
     rendered = frp.write_configs(cfg, side, mode, out or Path("frp") / side, box)
     verified = _verify(cfg, rendered.paths)
     chosen = mode or cfg.frp.mode
@@ -434,7 +434,7 @@ def bucket_create(config: Path | None, json_out: bool, debug: bool) -> None:
     """
     from storyboard_contract.s3 import create_bucket, explain_failure, where
 
-    cfg = Context(config).config
+    cfg = ConfigAndService(config).config
     try:
         created = create_bucket(cfg.s3)
     except StoryboardError:
@@ -472,7 +472,7 @@ def bucket_serve(addr: str, port: int | None, data: Path | None, config: Path | 
 
     from storyboard_cli.stack.bucket import bucket_server
 
-    server = bucket_server(Context(config).config, addr, port, data)
+    server = bucket_server(ConfigAndService(config).config, addr, port, data)
     message = f"S3 gateway for bucket on {server.url} (listening on {addr}), data in " \
               f"{server.data_dir}"
     if json_out:

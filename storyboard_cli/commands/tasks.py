@@ -4,7 +4,7 @@ workers."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,13 +14,16 @@ from storyboard_cli.commands.common import (
     SHOT,
     TASK_ID,
     Command,
-    Context,
+    ConfigAndService,
     argument,
     command,
     common_options,
     service_options,
 )
 from storyboard_contract.errors import EXIT_TASK_FAILED
+
+if TYPE_CHECKING:
+    from storyboard_cli.service import Service
 
 no_wait_option = click.option(
     "--no-wait", is_flag=True, help="Queue the task and return at once with its id."
@@ -31,10 +34,9 @@ timeout_option = click.option(
 )
 
 
-def _queued(ctx: Context, answer: dict[str, Any], no_wait: bool, timeout: float | None,
+def _queued(service: Service, answer: dict[str, Any], no_wait: bool, timeout: float | None,
             json_out: bool) -> None:
     """After queueing: print the queued answer, or follow the task to its end."""
-    service = ctx.service
     if not service.workers_listening():
         output.info("[yellow]Note:[/] no worker is listening for tasks yet; start one with: "
                     "storyboard worker")
@@ -46,16 +48,16 @@ def _queued(ctx: Context, answer: dict[str, Any], no_wait: bool, timeout: float 
             print(task_id)
             output.info(f"Queued. Follow it: storyboard status {task_id} --watch")
         return
-    _follow(ctx, task_id, timeout, json_out)
+    _follow(service, task_id, timeout, json_out)
 
 
-def _follow(ctx: Context, task: str, timeout: float | None, json_out: bool) -> None:
+def _follow(service: Service, task: str, timeout: float | None, json_out: bool) -> None:
     from storyboard_cli.tasks.progress import follow, interrupted
 
-    task_id = ctx.service.resolve_task(task)
+    task_id = service.resolve_task(task)
     try:
-        follow(ctx.service.watch(task_id), timeout)
-        view = ctx.service.task(task_id)
+        follow(service.watch(task_id), timeout)
+        view = service.task(task_id)
     except KeyboardInterrupt:
         raise interrupted(task_id) from None
     _print_outcome(view, json_out)
@@ -109,8 +111,8 @@ def generate(
     \b
     Example: storyboard generate 1 --no-wait --json | jq -r .task_id
     """
-    ctx = Context(config)
-    _queued(ctx, ctx.service.generate(project, style, no_images), no_wait, timeout, json_out)
+    service = ConfigAndService(config).service
+    _queued(service, service.generate(project, style, no_images), no_wait, timeout, json_out)
 
 
 @click.command("regen-shot", cls=Command)
@@ -136,8 +138,8 @@ def regen_shot(
     Example: storyboard regen-shot lighthouse/3 --prompt "the keeper at dawn, wide shot"
              storyboard regen-shot 1/3 --seed 42
     """
-    ctx = Context(config)
-    _queued(ctx, ctx.service.regen_shot(shot, prompt, style, seed), no_wait, timeout,
+    service = ConfigAndService(config).service
+    _queued(service, service.regen_shot(shot, prompt, style, seed), no_wait, timeout,
             json_out)
 
 
@@ -161,11 +163,11 @@ def status(
     Example: storyboard status "$TASK" --watch --json | jq -e '.status == "succeeded"'
              storyboard status 6be56089
     """
-    ctx = Context(config)
+    service = ConfigAndService(config).service
     if watch:
-        _follow(ctx, task_id, timeout, json_out)
+        _follow(service, task_id, timeout, json_out)
         return
-    view = ctx.service.task(task_id)
+    view = service.task(task_id)
     if json_out:
         output.print_json(view)
     else:
@@ -197,7 +199,7 @@ def links(
     \b
     Example: storyboard links 1 --expires 3600 --json | jq -r '.shots[].image_url'
     """
-    view = Context(config).service.links(project, expires, task)
+    view = ConfigAndService(config).service.links(project, expires, task)
     if json_out:
         output.print_json(view)
         return
@@ -235,13 +237,13 @@ def retry(
     \b
     Example: storyboard retry 3f2a9c1e --no-wait --json
     """
-    ctx = Context(config)
-    answer = ctx.service.retry(task_id)
+    service = ConfigAndService(config).service
+    answer = service.retry(task_id)
     if not json_out:
         again = answer["retried"]
         what = "the planning" if again["planning"] else f"{len(again['shots'])} shot(s)"
         output.info(f"Retrying {what} of task {answer['task_id']}.")
-    _queued(ctx, answer, no_wait, timeout, json_out)
+    _queued(service, answer, no_wait, timeout, json_out)
 
 
 @click.command("cancel", cls=Command)
@@ -256,7 +258,7 @@ def cancel(task_id: str, config: Path | None, json_out: bool, debug: bool) -> No
     \b
     Example: storyboard cancel 6be56089 && storyboard retry 6be56089
     """
-    view = Context(config).service.cancel(task_id)
+    view = ConfigAndService(config).service.cancel(task_id)
     if json_out:
         output.print_json(view)
         return
@@ -285,7 +287,7 @@ def tasks(project: str | None, limit: int, config: Path | None, json_out: bool,
     Example: storyboard tasks lighthouse
              storyboard tasks --json | jq -r '.[] | select(.status == "failed") | .id'
     """
-    rows = Context(config).service.tasks(project, limit or None)
+    rows = ConfigAndService(config).service.tasks(project, limit or None)
     if json_out:
         output.print_json(rows)
         return
@@ -324,7 +326,7 @@ def worker(
 
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    worked = run_worker(Context(config).config, list(queues), burst, max_jobs, name)
+    worked = run_worker(ConfigAndService(config).config, list(queues), burst, max_jobs, name)
     if json_out:
         output.print_json({"worked": worked})
 

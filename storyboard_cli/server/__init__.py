@@ -4,6 +4,10 @@
   and answers what it returns; errors become {"error": "<one line>"} with a status.
 - events.py: a task's progress as Server-Sent Events (the snapshots the CLI's bars draw).
 - page.py: the web page at `/` (project list, a project's board from the export's template).
+- routes.py: the API's paths, for the routes here and the requests of the remote client.
+- bodies.py: the request bodies, for the server that reads them and the client that writes them.
+- errors.py: what an error answers: its class's status and one line.
 
-FastAPI is imported only here, in the optional `server` extra: the base CLI never loads it.
+FastAPI is imported only by app.py, events.py and page.py, in the optional `server` extra:
+the base CLI never loads it (routes.py and bodies.py need none of it).
 """

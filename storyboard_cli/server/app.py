@@ -19,9 +19,10 @@ import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter, FastAPI, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
@@ -30,7 +31,8 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from storyboard_cli import __version__
-from storyboard_cli.server import events, page
+from storyboard_cli.board.options import ExportOptions
+from storyboard_cli.server import events, page, routes
 from storyboard_cli.server.bodies import (
     EXPORT_HEADER,
     CastChange,
@@ -42,6 +44,7 @@ from storyboard_cli.server.bodies import (
 from storyboard_cli.server.errors import status_and_message
 from storyboard_cli.service import LocalService
 from storyboard_contract.config import Config
+from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
 from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
@@ -109,7 +112,7 @@ def zip_files(files: list[Path], archive: Path) -> Path:
 
 
 def is_api(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
+    return path == routes.API or path.startswith(routes.API + "/")
 
 
 def create_app(config: Config, token: str | None = None,
@@ -127,10 +130,11 @@ def create_app(config: Config, token: str | None = None,
     app = FastAPI(
         title="storyboard", version=__version__, lifespan=lifespan,
         description="The storyboard system's HTTP API: projects, storyboard and shot tasks, "
-        "their progress (Server-Sent Events) and exports. Every /api route needs "
+        f"their progress (Server-Sent Events) and exports. Every {routes.API} route needs "
         f"`Authorization: Bearer ${TOKEN_VARIABLE}` when the server has a token. Errors "
-        'answer {"error": "<one line>"}: 404 unknown id, 422 invalid input, 413 body too '
-        "large, 401 missing or wrong token, 503 a service (Redis, the bucket) is down.",
+        f'answer {{"error": "<one line>"}}: {NotFound.http_status} unknown id, '
+        f"{UsageError.http_status} invalid input, 413 body too large, 401 missing or wrong "
+        f"token, {ServiceUnavailable.http_status} a service (Redis, the bucket) is down.",
     )
 
     @app.exception_handler(RequestValidationError)
@@ -145,22 +149,23 @@ def create_app(config: Config, token: str | None = None,
     # Declared for the docs (their Authorize button); BearerAuth below enforces it before
     # a body is read.
     bearer = HTTPBearer(auto_error=False, description=f"${TOKEN_VARIABLE}")
-    api = APIRouter(prefix="/api", route_class=ServiceRoute, dependencies=[Security(bearer)])
+    api = APIRouter(prefix=routes.API, route_class=ServiceRoute,
+                    dependencies=[Security(bearer)])
 
     # --- projects (routes with a suffix first: a project may be named by a title with "/") --
 
-    @api.post("/projects", tags=["projects"])
+    @api.post(routes.PROJECTS, tags=["projects"])
     def create_project(body: NewProject) -> JSONResponse:
         """Create a project; the project object."""
         return JSONResponse(services().create_project(body.title, body.story_text, body.style,
                                                       body.aspect))
 
-    @api.get("/projects", tags=["projects"])
+    @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
         """Every project: id, title, style, aspect, story length, shots, last task status."""
         return JSONResponse(services().list_projects())
 
-    @api.post("/projects/{project:path}/generate-storyboard", tags=["tasks"])
+    @api.post(routes.GENERATE_STORYBOARD, tags=["tasks"])
     def generate_storyboard(project: str, body: GenerateStoryboard | None = None
                             ) -> JSONResponse:
         """Queue a storyboard task: plan the shot list and render every shot. Empty strings
@@ -169,34 +174,31 @@ def create_app(config: Config, token: str | None = None,
         return JSONResponse(services().generate(project, body.style or None, body.no_images,
                                                 body.story_text or None))
 
-    @api.get("/projects/{project:path}/cast", tags=["projects"])
+    @api.get(routes.CAST, tags=["projects"])
     def cast(project: str) -> JSONResponse:
         """The project's characters."""
         return JSONResponse(services().cast(project))
 
-    @api.patch("/projects/{project:path}/cast", tags=["projects"])
+    @api.patch(routes.CAST, tags=["projects"])
     def set_cast(project: str, body: CastChange) -> JSONResponse:
         """Describe characters (new names join the cast) and remove others; the cast."""
         return JSONResponse(services().set_cast(project, body.set, body.remove))
 
-    @api.get("/projects/{project:path}/links", tags=["projects"])
+    @api.get(routes.LINKS, tags=["projects"])
     def links(project: str, expires: int | None = None, task: str | None = None
               ) -> JSONResponse:
         """Fresh presigned links for every shot and the shot-list script; the project
         object."""
         return JSONResponse(services().links(project, expires, task))
 
-    @api.get("/projects/{project:path}/board", tags=["projects"],
-             response_class=HTMLResponse)
+    @api.get(routes.BOARD, tags=["projects"], response_class=HTMLResponse)
     def board(project: str) -> StreamingResponse:
         """The board as the HTML export's page, its frames fresh links (the web page's)."""
-        return StreamingResponse(services().board(project), media_type=page.HTML)
+        return StreamingResponse(services().board_page(project), media_type=page.HTML)
 
-    @api.get("/projects/{project:path}/export", tags=["projects"],
-             response_class=FileResponse)
-    def export(project: str, fmt: str = Query("html", alias="format"), paper: str = "a4",
-               orientation: str = "landscape", layout: str = "3x2", upload: bool = False
-               ) -> FileResponse:
+    @api.get(routes.EXPORT, tags=["projects"], response_class=FileResponse)
+    def export(project: str, options: Annotated[ExportOptions, Depends()],
+               fmt: str = Query("html", alias="format"), upload: bool = False) -> FileResponse:
         """The board as a file: html, pdf, mp4, storyboarder or zip. An export of several
         files (a Storyboarder folder; an mp4 and its .srt subtitles) comes as one zip of
         them. The export object (frames, empty frames, its files' names, and with upload
@@ -205,8 +207,7 @@ def create_app(config: Config, token: str | None = None,
 
         folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
         try:
-            done = services().export(project, fmt, folder, paper=paper,
-                                     orientation=orientation, layout=layout, upload=upload)
+            done = services().export(project, fmt, folder, options, upload=upload)
             files = [Path(f) for f in done["files"]]
             path = Path(done["path"])
             if path.is_dir() or len(files) > 1:
@@ -223,24 +224,24 @@ def create_app(config: Config, token: str | None = None,
             headers={EXPORT_HEADER: json.dumps(summary)},
             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
-    @api.get("/projects/{project:path}", tags=["projects"])
+    @api.get(routes.PROJECT, tags=["projects"])
     def show_project(project: str, task: str | None = None) -> JSONResponse:
         """The project object: its story, cast, newest task and the storyboard it shows."""
         return JSONResponse(services().project(project, task))
 
-    @api.patch("/projects/{project:path}", tags=["projects"])
+    @api.patch(routes.PROJECT, tags=["projects"])
     def rename_project(project: str, body: Rename) -> JSONResponse:
         """Give a project a new title; the project object."""
         return JSONResponse(services().rename_project(project, body.title))
 
-    @api.delete("/projects/{project:path}", tags=["projects"])
+    @api.delete(routes.PROJECT, tags=["projects"])
     def remove_project(project: str, keep_objects: bool = False) -> JSONResponse:
         """Remove a project and (unless keep_objects) its objects in the bucket."""
         return JSONResponse(services().remove_project(project, keep_objects))
 
     # --- shots and tasks ---------------------------------------------------------------------
 
-    @api.post("/shots/{shot:path}/generate", tags=["tasks"])
+    @api.post(routes.GENERATE_SHOT, tags=["tasks"])
     def generate_shot(shot: str, body: GenerateShot | None = None) -> JSONResponse:
         """Queue a shot_generation task: render one shot again (by shot id or
         PROJECT/NUMBER). Empty strings mean the stored prompt and the project's style."""
@@ -248,18 +249,17 @@ def create_app(config: Config, token: str | None = None,
         return JSONResponse(services().regen_shot(shot, body.prompt or None,
                                                   body.style or None, body.seed))
 
-    @api.get("/shots/{shot:path}", tags=["tasks"])
+    @api.get(routes.SHOT, tags=["tasks"])
     def resolve_shot(shot: str) -> JSONResponse:
         """The id of the shot a reference (id or PROJECT/NUMBER) names."""
         return JSONResponse({"id": services().resolve_shot(shot)})
 
-    @api.get("/tasks", tags=["tasks"])
+    @api.get(routes.TASKS, tags=["tasks"])
     def tasks(project: str | None = None, limit: int | None = None) -> JSONResponse:
         """Task summaries, newest first: every project's, or one project's."""
         return JSONResponse(services().tasks(project, limit))
 
-    @api.get("/tasks/{task}/events", tags=["tasks"],
-             response_class=StreamingResponse)
+    @api.get(routes.TASK_EVENTS, tags=["tasks"], response_class=StreamingResponse)
     async def task_events(task: str) -> StreamingResponse:
         """The task's progress as Server-Sent Events: `event: progress` per change, a
         `: heartbeat` comment every 15 s, last `event: task` with the task object."""
@@ -274,22 +274,22 @@ def create_app(config: Config, token: str | None = None,
             events.task_events(service, task_id, stream_threads, heartbeat_s),
             media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
-    @api.get("/tasks/{task}", tags=["tasks"])
+    @api.get(routes.TASK, tags=["tasks"])
     def task(task: str) -> JSONResponse:
         """The task object (as `storyboard status --json`); an id or a unique prefix."""
         return JSONResponse(services().task(task))
 
-    @api.post("/tasks/{task}/retry", tags=["tasks"])
+    @api.post(routes.RETRY, tags=["tasks"])
     def retry(task: str) -> JSONResponse:
         """Queue again what failed or was cancelled."""
         return JSONResponse(services().retry(task))
 
-    @api.post("/tasks/{task}/cancel", tags=["tasks"])
+    @api.post(routes.CANCEL, tags=["tasks"])
     def cancel(task: str) -> JSONResponse:
         """Cancel a pending or running task."""
         return JSONResponse(services().cancel(task))
 
-    @api.get("/workers", tags=["tasks"])
+    @api.get(routes.WORKERS, tags=["tasks"])
     def workers() -> JSONResponse:
         """Whether a worker takes the queued tasks."""
         return JSONResponse({"listening": services().workers_listening()})

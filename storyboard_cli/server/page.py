@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from storyboard_cli.board.html import CSS as BOARD_CSS
+from storyboard_cli.server import routes
 
 HTML = "text/html; charset=utf-8"
 
@@ -299,6 +300,6 @@ def add_routes(app: FastAPI) -> None:
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(index_page(request))
 
-    @app.get("/projects/{project:path}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get(routes.PROJECT, response_class=HTMLResponse, include_in_schema=False)
     async def project_board(request: Request, project: str) -> HTMLResponse:
         return HTMLResponse(board_page(request, project))

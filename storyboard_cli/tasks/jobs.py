@@ -258,16 +258,9 @@ def submit_regen(
     store: Store, redis: Redis, config: Config, shot_id: int, prompt: str | None,
     style: str | None, seed: int | None,
 ) -> dict[str, Any]:
-    """Record a shot_generation task (its seed chosen now and recorded) and queue it."""
+    """Record a shot_generation task (its seed chosen now and recorded) and queue it. The
+    prompt, style and seed are checked already (storyboard_cli/inputs.py)."""
     shot = store.get_shot(shot_id)
-    if prompt is not None and not prompt.strip():
-        raise UsageError("--prompt must not be empty")
-    if prompt is not None and len(prompt) > config.limits.max_prompt_chars:
-        raise UsageError(
-            f"--prompt has {len(prompt)} characters; the limit is {config.limits.max_prompt_chars}"
-        )
-    if seed is not None and not 0 <= seed < 2**32:
-        raise UsageError("--seed must be between 0 and 4294967295")
     check_redis(redis, config.redis.url)
     seed = secrets.randbelow(2**32) if seed is None else seed
     params = {"prompt": prompt, "style": style, "seed": seed}

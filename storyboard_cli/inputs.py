@@ -1,0 +1,151 @@
+"""Every check of what a user gives, in one place (as diffusers' `check_inputs`): titles,
+styles, stories, prompts, seeds, characters, aspects, link lifetimes and export options.
+
+The service calls these before it touches the store, Redis or the bucket, so the CLI, the
+HTTP API and the CLI through ``--server`` refuse the same input with the same line: a
+UsageError (exit 2, HTTP 422) that names the field and its limit. The limits are the host's
+([limits] in storyboard.toml) and the wire caps the GPU daemon's schemas enforce
+(storyboard_contract/wire.py), so nothing the host accepts is refused there for its shape.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from storyboard_contract import control_chars
+from storyboard_contract.errors import UsageError
+from storyboard_contract.s3 import MAX_LINK_EXPIRY_S
+
+if TYPE_CHECKING:
+    from storyboard_cli.board.options import ExportOptions
+
+
+def check_one_line(text: str, what: str) -> str:
+    """A one-line field (title, style, prompt): no newline, ESC or other control character,
+    which would break every render (the sketch cannot measure a multi-line style) or the
+    terminal that shows it."""
+    problem = control_chars.problem(text, what)
+    if problem:
+        raise UsageError(problem)
+    return text
+
+
+def check_title(title: str) -> str:
+    """A project title as stored: stripped, not empty, one line."""
+    title = title.strip()
+    if not title:
+        raise UsageError("the title must not be empty")
+    return check_one_line(title, "the title")
+
+
+def check_style(style: str | None) -> str | None:
+    """A style as stored, stripped; None when none is given (the project's, or "movie")."""
+    return check_one_line(style.strip(), "the style") if style else None
+
+
+def check_aspect(aspect: str) -> str:
+    """A frame aspect by its name (16:9, 2.39:1, ...), however it was written."""
+    from storyboard_contract.frames import normalise_aspect
+
+    try:
+        return normalise_aspect(aspect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_story_bytes(data: bytes, limit: int, name: str = "the story") -> bytes:
+    """A story's bytes (a file's as read, or the text's in UTF-8): within [limits]
+    max_story_bytes, and not only white space."""
+    if len(data) > limit:
+        raise UsageError(f"{name} is {len(data):,} bytes; the limit is {limit:,} "
+                         "(limits.max_story_bytes)")
+    if not data.strip():
+        raise UsageError(f"{name} is empty; write the story first")
+    return data
+
+
+def check_story(text: str, limit: int) -> str:
+    """A story as stored: within [limits] max_story_bytes in UTF-8, not empty."""
+    check_story_bytes(text.encode("utf-8"), limit)
+    if not text.strip():  # white space beyond ASCII's (an ideographic space) is empty too
+        raise UsageError("the story is empty; write the story first")
+    return text
+
+
+def check_prompt(prompt: str | None, limit: int) -> str | None:
+    """A shot's new prompt: one line, not empty, at most [limits] max_prompt_chars; None keeps
+    the stored one."""
+    if prompt is None:
+        return None
+    check_one_line(prompt, "the prompt")
+    if not prompt.strip():
+        raise UsageError("--prompt must not be empty")
+    if len(prompt) > limit:
+        raise UsageError(f"--prompt has {len(prompt)} characters; the limit is {limit}")
+    return prompt
+
+
+def check_seed(seed: int | None) -> int | None:
+    """A shot's seed, as the daemon takes it; None: a fresh random one."""
+    if seed is None:
+        return None
+    from storyboard_contract.wire import SEEDS
+
+    if not 0 <= seed < SEEDS:
+        raise UsageError(f"--seed must be between 0 and {SEEDS - 1}")
+    return seed
+
+
+def check_character(name: str, description: str) -> tuple[str, str]:
+    """A character's name and description as stored, each on one line with its white space
+    folded.
+
+    The description goes whole into every prompt of a shot showing the character, so it may
+    take at most DESCRIPTION_TOKENS of CLIP's 77 (by the conservative estimate)."""
+    from storyboard_contract.tokens import DESCRIPTION_TOKENS, estimate_tokens
+    from storyboard_contract.wire import MAX_CHARACTER_NAME_CHARS, MAX_DESCRIPTION_CHARS
+
+    name = check_one_line(" ".join(name.split()), "the character name")
+    description = check_one_line(" ".join(description.split()), f"the description of {name}")
+    if not name or "=" in name or len(name) > MAX_CHARACTER_NAME_CHARS:
+        raise UsageError(f"character name {name!r}: 1 to {MAX_CHARACTER_NAME_CHARS} "
+                         "characters, no '='")
+    if not description:
+        raise UsageError(f"the description of {name} is empty (to drop {name}, use --remove)")
+    tokens = estimate_tokens(description)
+    if tokens > DESCRIPTION_TOKENS or len(description) > MAX_DESCRIPTION_CHARS:
+        raise UsageError(
+            f"the description of {name} is about {tokens} CLIP tokens; at most "
+            f"{DESCRIPTION_TOKENS} fit beside the shot in every prompt: shorten it"
+        )
+    return name, description
+
+
+def check_expires(expires: int) -> int:
+    """A presigned link's lifetime in seconds."""
+    if not 1 <= expires <= MAX_LINK_EXPIRY_S:
+        raise UsageError(f"--expires must be between 1 and {MAX_LINK_EXPIRY_S} seconds "
+                         "(7 days)")
+    return expires
+
+
+def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOptions:
+    """The options of an export as `fmt` (None: the defaults): known paper and orientation
+    (any case), the layout as COLUMNSxROWS of 1 to MAX_GRID each (2×4 and 2X4 too)."""
+    from storyboard_cli.board import FORMATS
+    from storyboard_cli.board.options import MAX_GRID, ORIENTATIONS, PAPERS, ExportOptions
+
+    options = options or ExportOptions()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    paper, orientation = options.paper.strip().lower(), options.orientation.strip().lower()
+    if paper not in PAPERS:
+        raise UsageError(f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")
+    if orientation not in ORIENTATIONS:
+        raise UsageError(f"unknown orientation {orientation!r}; use {' or '.join(ORIENTATIONS)}")
+    columns, sep, rows = options.layout.strip().lower().replace("×", "x").partition("x")
+    if not (sep and columns.isdecimal() and rows.isdecimal()
+            and all(1 <= int(n) <= MAX_GRID for n in (columns, rows))):
+        raise UsageError(f"--layout {options.layout!r}: write it as COLUMNSxROWS, e.g. 3x2 "
+                         f"(1 to {MAX_GRID} each)")
+    return ExportOptions(paper, orientation, f"{int(columns)}x{int(rows)}")

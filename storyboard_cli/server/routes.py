@@ -1,0 +1,39 @@
+"""The paths of the HTTP API, declared once: the server's route decorators take these templates
+(under API, the router's prefix) and the remote client fills them in with api_path. A
+reference (a project title with "/", PROJECT/NUMBER) travels as one encoded segment, which
+the `{name:path}` parameters take whole.
+
+Routes with a suffix come before the bare project route in the server: a project may be named
+by a title that ends in "/cast".
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+API = "/api"
+
+PROJECTS = "/projects"
+PROJECT = "/projects/{project:path}"
+GENERATE_STORYBOARD = PROJECT + "/generate-storyboard"
+CAST = PROJECT + "/cast"
+LINKS = PROJECT + "/links"
+BOARD = PROJECT + "/board"
+EXPORT = PROJECT + "/export"
+SHOT = "/shots/{shot:path}"
+GENERATE_SHOT = SHOT + "/generate"
+TASKS = "/tasks"
+TASK = "/tasks/{task}"
+TASK_EVENTS = TASK + "/events"
+RETRY = TASK + "/retry"
+CANCEL = TASK + "/cancel"
+WORKERS = "/workers"
+
+_PARAMETER = re.compile(r"\{(\w+)(?::path)?\}")
+
+
+def api_path(route: str, **refs: str | int) -> str:
+    """The request path of `route` under API, each `{name}` filled in with refs[name] as one
+    encoded segment: api_path(CAST, project="a/b") is /api/projects/a%2Fb/cast."""
+    return API + _PARAMETER.sub(lambda m: quote(str(refs[m.group(1)]), safe=""), route)
