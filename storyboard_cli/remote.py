@@ -320,13 +320,13 @@ class RemoteService:
                 os.replace(source, target)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        from storyboard_cli.service import board_bytes
+        from storyboard_cli.service import size_on_disk
 
         targets = [target for _, target in placed]
         answer = {k: v for k, v in meta.items() if k != "files"}
         return {**answer, "format": fmt, "path": str(path),
                 "files": [str(t) for t in targets],
-                "bytes": sum(board_bytes(t) for t in targets)}
+                "bytes": sum(size_on_disk(t) for t in targets)}
 
 
 class _EventStream:

@@ -381,7 +381,7 @@ class LocalService:
         answer: dict[str, Any] = {
             "project_id": view["id"], "format": fmt, "path": str(path),
             "files": [str(f) for f in done.files],
-            "bytes": sum(board_bytes(f) for f in done.files),
+            "bytes": sum(size_on_disk(f) for f in done.files),
             "shots": len(view["shots"]), "frames": done.frames, "empty": done.empty,
         }
         if upload:
@@ -411,7 +411,7 @@ class LocalService:
         return bool(Worker.count(connection=self.redis, queue=queue))
 
 
-def board_bytes(path: Path) -> int:
+def size_on_disk(path: Path) -> int:
     """The size of an exported file, or of a folder's files."""
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

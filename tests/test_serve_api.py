@@ -446,11 +446,11 @@ def test_the_connections_of_retired_worker_threads_are_closed(tmp_path):
     import sqlite3
     import threading
 
-    from storyboard_cli.server.app import Services
+    from storyboard_cli.server.app import ServicePerThread
     from storyboard_contract.config import load_config
 
     (tmp_path / "storyboard.toml").write_text('[store]\npath = "storyboard.db"\n')
-    services = Services(load_config(tmp_path / "storyboard.toml", environ={}))
+    services = ServicePerThread(load_config(tmp_path / "storyboard.toml", environ={}))
     used = []
 
     def request() -> None:

@@ -82,7 +82,7 @@ def print_export(result: dict[str, Any]) -> None:
     empty = result["empty"]
     note = f", {len(empty)} without an image" if empty else ""
     out.print(f"Wrote {result['path']} ({result['format']}, {result['shots']} shots{note}, "
-              f"{size(result['bytes'])})", markup=False, soft_wrap=True)
+              f"{readable_size(result['bytes'])})", markup=False, soft_wrap=True)
     for extra in result["files"][1:]:
         out.print(f"  and {extra}", markup=False, soft_wrap=True)
     for shot in empty[:10]:
@@ -94,7 +94,7 @@ def print_export(result: dict[str, Any]) -> None:
                   markup=False, soft_wrap=True)
 
 
-def size(n: int) -> str:
+def readable_size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{max(1, round(n / 1024))} KiB"
 
 
@@ -135,8 +135,8 @@ class FrameProgress:
         if quarter != self.said:
             self.said = quarter
             if downloading:
-                line = (f"downloading {size(total)} from the server" if done == 0
-                        else f"{size(done)} of {size(total)} downloaded")
+                line = (f"downloading {readable_size(total)} from the server" if done == 0
+                        else f"{readable_size(done)} of {readable_size(total)} downloaded")
             else:
                 line = (f"reading {total} frames from the bucket" if done == 0
                         else f"{done}/{total} frames read")

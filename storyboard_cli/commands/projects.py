@@ -207,7 +207,7 @@ def cast(
     """
     service = ConfigAndService(config).service
     if assignments or remove:
-        characters = service.set_cast(project, _assignments(assignments), list(remove))
+        characters = service.set_cast(project, _descriptions(assignments), list(remove))
     else:
         characters = service.cast(project)
     if json_out:
@@ -218,7 +218,7 @@ def cast(
     print_cast(characters, project)
 
 
-def _assignments(values: tuple[str, ...]) -> dict[str, str]:
+def _descriptions(values: tuple[str, ...]) -> dict[str, str]:
     descriptions: dict[str, str] = {}
     for value in values:
         name, sep, description = value.partition("=")

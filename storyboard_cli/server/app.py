@@ -50,7 +50,7 @@ from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
 
 
-class Services:
+class ServicePerThread:
     """A LocalService per worker thread, made on first use. The pool retires threads idle for
     a while (anyio: 10 s): a new one's service replaces theirs, whose connections are closed
     then, so bursts of traffic never pile up open connections. All are closed when the app
@@ -83,7 +83,7 @@ class Services:
             self.by_thread.clear()
 
 
-class ServiceRoute(APIRoute):
+class OneLineErrorRoute(APIRoute):
     """A route whose failures answer {"error": ...} with their status (errors.py), never a
     traceback; invalid bodies and unknown paths go to the app's handlers."""
 
@@ -119,13 +119,13 @@ def create_app(config: Config, token: str | None = None,
                heartbeat_s: float = events.HEARTBEAT_S) -> FastAPI:
     """The app over `config`'s store, Redis and bucket; with `token`, every /api route needs
     `Authorization: Bearer <token>`."""
-    services = Services(config)
+    thread_service = ServicePerThread(config)
     stream_threads = CapacityLimiter(events.STREAM_THREADS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        services.close()
+        thread_service.close()
 
     app = FastAPI(
         title="storyboard", version=__version__, lifespan=lifespan,
@@ -149,7 +149,7 @@ def create_app(config: Config, token: str | None = None,
     # Declared for the docs (their Authorize button); BearerAuth below enforces it before
     # a body is read.
     bearer = HTTPBearer(auto_error=False, description=f"${TOKEN_VARIABLE}")
-    api = APIRouter(prefix=routes.API, route_class=ServiceRoute,
+    api = APIRouter(prefix=routes.API, route_class=OneLineErrorRoute,
                     dependencies=[Security(bearer)])
 
     # --- projects (routes with a suffix first: a project may be named by a title with "/") --
@@ -157,13 +157,13 @@ def create_app(config: Config, token: str | None = None,
     @api.post(routes.PROJECTS, tags=["projects"])
     def create_project(body: NewProject) -> JSONResponse:
         """Create a project; the project object."""
-        return JSONResponse(services().create_project(body.title, body.story_text, body.style,
-                                                      body.aspect))
+        return JSONResponse(thread_service().create_project(body.title, body.story_text,
+                                                            body.style, body.aspect))
 
     @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
         """Every project: id, title, style, aspect, story length, shots, last task status."""
-        return JSONResponse(services().list_projects())
+        return JSONResponse(thread_service().list_projects())
 
     @api.post(routes.GENERATE_STORYBOARD, tags=["tasks"])
     def generate_storyboard(project: str, body: GenerateStoryboard | None = None
@@ -171,30 +171,30 @@ def create_app(config: Config, token: str | None = None,
         """Queue a storyboard task: plan the shot list and render every shot. Empty strings
         mean the project's own style and story; a story given replaces the project's."""
         body = body or GenerateStoryboard()
-        return JSONResponse(services().generate(project, body.style or None, body.no_images,
-                                                body.story_text or None))
+        return JSONResponse(thread_service().generate(project, body.style or None,
+                                                      body.no_images, body.story_text or None))
 
     @api.get(routes.CAST, tags=["projects"])
     def cast(project: str) -> JSONResponse:
         """The project's characters."""
-        return JSONResponse(services().cast(project))
+        return JSONResponse(thread_service().cast(project))
 
     @api.patch(routes.CAST, tags=["projects"])
     def set_cast(project: str, body: CastChange) -> JSONResponse:
         """Describe characters (new names join the cast) and remove others; the cast."""
-        return JSONResponse(services().set_cast(project, body.set, body.remove))
+        return JSONResponse(thread_service().set_cast(project, body.set, body.remove))
 
     @api.get(routes.LINKS, tags=["projects"])
     def links(project: str, expires: int | None = None, task: str | None = None
               ) -> JSONResponse:
         """Fresh presigned links for every shot and the shot-list script; the project
         object."""
-        return JSONResponse(services().links(project, expires, task))
+        return JSONResponse(thread_service().links(project, expires, task))
 
     @api.get(routes.BOARD, tags=["projects"], response_class=HTMLResponse)
     def board(project: str) -> StreamingResponse:
         """The board as the HTML export's page, its frames fresh links (the web page's)."""
-        return StreamingResponse(services().board_page(project), media_type=page.HTML)
+        return StreamingResponse(thread_service().board_page(project), media_type=page.HTML)
 
     @api.get(routes.EXPORT, tags=["projects"], response_class=FileResponse)
     def export(project: str, options: Annotated[ExportOptions, Depends()],
@@ -207,7 +207,7 @@ def create_app(config: Config, token: str | None = None,
 
         folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
         try:
-            done = services().export(project, fmt, folder, options, upload=upload)
+            done = thread_service().export(project, fmt, folder, options, upload=upload)
             files = [Path(f) for f in done["files"]]
             path = Path(done["path"])
             if path.is_dir() or len(files) > 1:
@@ -227,17 +227,17 @@ def create_app(config: Config, token: str | None = None,
     @api.get(routes.PROJECT, tags=["projects"])
     def show_project(project: str, task: str | None = None) -> JSONResponse:
         """The project object: its story, cast, newest task and the storyboard it shows."""
-        return JSONResponse(services().project(project, task))
+        return JSONResponse(thread_service().project(project, task))
 
     @api.patch(routes.PROJECT, tags=["projects"])
     def rename_project(project: str, body: Rename) -> JSONResponse:
         """Give a project a new title; the project object."""
-        return JSONResponse(services().rename_project(project, body.title))
+        return JSONResponse(thread_service().rename_project(project, body.title))
 
     @api.delete(routes.PROJECT, tags=["projects"])
     def remove_project(project: str, keep_objects: bool = False) -> JSONResponse:
         """Remove a project and (unless keep_objects) its objects in the bucket."""
-        return JSONResponse(services().remove_project(project, keep_objects))
+        return JSONResponse(thread_service().remove_project(project, keep_objects))
 
     # --- shots and tasks ---------------------------------------------------------------------
 
@@ -246,24 +246,24 @@ def create_app(config: Config, token: str | None = None,
         """Queue a shot_generation task: render one shot again (by shot id or
         PROJECT/NUMBER). Empty strings mean the stored prompt and the project's style."""
         body = body or GenerateShot()
-        return JSONResponse(services().regen_shot(shot, body.prompt or None,
-                                                  body.style or None, body.seed))
+        return JSONResponse(thread_service().regen_shot(shot, body.prompt or None,
+                                                        body.style or None, body.seed))
 
     @api.get(routes.SHOT, tags=["tasks"])
     def resolve_shot(shot: str) -> JSONResponse:
         """The id of the shot a reference (id or PROJECT/NUMBER) names."""
-        return JSONResponse({"id": services().resolve_shot(shot)})
+        return JSONResponse({"id": thread_service().resolve_shot(shot)})
 
     @api.get(routes.TASKS, tags=["tasks"])
     def tasks(project: str | None = None, limit: int | None = None) -> JSONResponse:
         """Task summaries, newest first: every project's, or one project's."""
-        return JSONResponse(services().tasks(project, limit))
+        return JSONResponse(thread_service().tasks(project, limit))
 
     @api.get(routes.TASK_EVENTS, tags=["tasks"], response_class=StreamingResponse)
     async def task_events(task: str) -> StreamingResponse:
         """The task's progress as Server-Sent Events: `event: progress` per change, a
         `: heartbeat` comment every 15 s, last `event: task` with the task object."""
-        service = services.new()
+        service = thread_service.new()
         try:
             task_id = await to_thread.run_sync(service.resolve_task, task,
                                                limiter=stream_threads)
@@ -277,22 +277,22 @@ def create_app(config: Config, token: str | None = None,
     @api.get(routes.TASK, tags=["tasks"])
     def task(task: str) -> JSONResponse:
         """The task object (as `storyboard status --json`); an id or a unique prefix."""
-        return JSONResponse(services().task(task))
+        return JSONResponse(thread_service().task(task))
 
     @api.post(routes.RETRY, tags=["tasks"])
     def retry(task: str) -> JSONResponse:
         """Queue again what failed or was cancelled."""
-        return JSONResponse(services().retry(task))
+        return JSONResponse(thread_service().retry(task))
 
     @api.post(routes.CANCEL, tags=["tasks"])
     def cancel(task: str) -> JSONResponse:
         """Cancel a pending or running task."""
-        return JSONResponse(services().cancel(task))
+        return JSONResponse(thread_service().cancel(task))
 
     @api.get(routes.WORKERS, tags=["tasks"])
     def workers() -> JSONResponse:
         """Whether a worker takes the queued tasks."""
-        return JSONResponse({"listening": services().workers_listening()})
+        return JSONResponse({"listening": thread_service().workers_listening()})
 
     app.include_router(api)
 
