@@ -1,6 +1,34 @@
 """Fountain (https://fountain.io/syntax, version 1.1) to the screenplay model (model.py).
 
-EVALUATION
+Why our own parser: the maintained Fountain parsers on PyPI were run over 27 cases of the
+spec (title page, every heading prefix, forced elements, extensions, dual dialogue,
+parentheticals, two-space lines, transitions, centered text, lyrics, notes, boneyard,
+sections, synopses, page breaks, emphasis, scene numbers, the blank-line rules, a non-ASCII
+cue). None reads them all, and each miss would put a cue, a note or a deleted scene into a
+shot or lose a speaker:
+
+| package (release)         | cases | what it gets wrong (the worst)                  |
+| ------------------------- | ----- | ----------------------------------------------- |
+| fountain-py 0.3.0 (2026)  | 25/27 | non-ASCII cues (ÉLODIE) are action; inline      |
+|                           |       | notes dropped; needs Python >= 3.11 (ours 3.10) |
+| screenplain 0.12.0 (2026) | 24/27 | lyrics are action; notes dropped                |
+| screenplay-tools 0.0.10   | 22/27 | 2nd extension lost; `/*` left in action across  |
+| (2026; = fountain-tools)  |       | a blank line; non-ASCII cues; markup kept       |
+| jouvence 0.4.2 (2020)     | 17/27 | no scene numbers, extensions or `^`; notes and  |
+|                           |       | boneyard left in text; non-ASCII cues           |
+| fountain-parser 0.1.1     | 17/27 | no I/E, lyrics, notes; `!` kept; two-space line |
+| (2026)                    |       | ends dialogue; blank-line rules ignored         |
+| fountain 0.1.3 (2016)     |  0/27 | does not import on Python 3.6+ (re.LOCALE)      |
+
+screenplay-tools also reads FDX, but with plain ElementTree rather than defusedxml, only a
+paragraph's first Text run, no DualDialogue or title page, and Shot taken for a heading; so
+FDX has its own reader too (fdx.py).
+
+None of them gives the model either (INT/EXT, location, time of day, speeches with their
+parentheticals, metadata out of the shots), so an adapter would have been as long as this
+reader. This one passes the 27 cases; the tests hold one per rule
+(tests/test_screenplay_fountain.py). On a 120-page script it takes about 12 ms, in line with
+the fastest of them (fountain-parser 7 ms, screenplain 25 ms, fountain-py 37 ms).
 
 Steps (parse_fountain):
 1. Normalise: byte-order mark, CR/CRLF line ends.
@@ -19,8 +47,9 @@ Steps (parse_fountain):
 
 Deviations from the spec, each on purpose: a heading at the top of a paragraph is a heading
 even without a blank line after it (writers often omit it, and the line can be nothing else);
-"FADE IN:", "FADE OUT.", "FADE TO BLACK." and "CUT TO BLACK." alone on a line are transitions,
-as in most Fountain apps; page breaks are dropped (a storyboard has no pages).
+EXT./INT. and E/I open headings too (Final Draft writes them); "FADE IN:", "FADE OUT.",
+"FADE TO BLACK." and "CUT TO BLACK." alone on a line are transitions, as in most Fountain
+apps; page breaks are dropped (a storyboard has no pages).
 """
 
 from __future__ import annotations
