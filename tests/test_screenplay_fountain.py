@@ -234,6 +234,12 @@ def test_a_line_in_capitals_alone_is_action():
                                                          Action(text="He falls.")]
 
 
+def test_a_line_ending_in_a_colon_is_no_speaker():
+    screenplay = parse_fountain("INT. A - DAY\n\nA.\n\nCUT TO:\nINT. B - NIGHT\n")
+    assert screenplay.characters == []
+    assert screenplay.scenes[0].elements[-1] == Action(text="CUT TO:\nINT. B - NIGHT")
+
+
 def test_forced_cue_with_an_at_sign():
     assert scene_of("@McCLANE\nYippee ki-yay!\n").elements == [
         Dialogue(character="McCLANE", line="Yippee ki-yay!")]

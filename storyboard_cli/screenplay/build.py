@@ -140,9 +140,9 @@ class ScreenplayBuilder:
         if self._pending:
             self._current()
             self._flush()
-        title = title_page.get("title")
+        title = " ".join(title_page.get("title", "").split())  # one line, as titles are
         return Screenplay(
-            title=" ".join(title.split()) or None if title else None,
+            title=title or None,
             title_page=title_page,
             scenes=self._scenes,
         )

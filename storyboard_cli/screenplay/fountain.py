@@ -117,8 +117,8 @@ def is_blank(line: str) -> bool:
 
 
 def is_heading(line: str) -> bool:
-    """A scene heading by its prefix (INT., EXT., ...), with a place after it. A forced
-    heading (`.`) is not one here: see is_forced_heading."""
+    """A scene heading by its prefix (INT., EXT., ...), with a place after it. (A heading
+    forced with `.` is the reader's business: only a Fountain file is read that way.)"""
     match = HEADING_PREFIX.match(line)
     return bool(match) and bool(line[match.end():].strip())
 
@@ -126,12 +126,14 @@ def is_heading(line: str) -> bool:
 def is_cue(line: str) -> bool:
     """A line that cues dialogue when a non-blank line follows it: forced with `@`, or a name
     in capitals (at least one capital letter, no small one; the extension may have small
-    letters: "HANS (on the radio)")."""
+    letters: "HANS (on the radio)"). No name ends in a colon: "CUT TO:" over a heading the
+    writer forgot to space is not a speaker."""
     text = line.strip()
     if text.startswith("@"):
         return len(text) > 1
     name = split_cue(text)[0]
-    return any(c.isupper() for c in name) and not any(c.islower() for c in name)
+    return (any(c.isupper() for c in name) and not any(c.islower() for c in name)
+            and not name.endswith(":"))
 
 
 def strip_markup(text: str) -> tuple[str, list[str]]:
