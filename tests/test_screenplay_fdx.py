@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from screenplay_samples import long_script
 
-from storyboard_cli.errors import EXIT_USAGE, UsageError
 from storyboard_cli.screenplay import ScreenplayError, detect_format, parse_fdx, parse_fountain
 from storyboard_cli.screenplay.model import (
     Action,
@@ -21,6 +20,7 @@ from storyboard_cli.screenplay.model import (
     Synopsis,
     Transition,
 )
+from storyboard_contract.errors import EXIT_USAGE, UsageError
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = (DATA / "last_light.fdx").read_bytes()

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from screenplay_samples import long_script
 
-from storyboard_cli.errors import EXIT_USAGE, UsageError
 from storyboard_cli.screenplay import ScreenplayError, detect_format, parse_fountain
 from storyboard_cli.screenplay.build import parse_heading
 from storyboard_cli.screenplay.model import (
@@ -24,6 +23,7 @@ from storyboard_cli.screenplay.model import (
     Synopsis,
     Transition,
 )
+from storyboard_contract.errors import EXIT_USAGE, UsageError
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).parent.parent / "examples"

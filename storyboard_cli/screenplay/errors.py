@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storyboard_cli.errors import UsageError
+from storyboard_contract.errors import UsageError
 
 
 class ScreenplayError(UsageError):
