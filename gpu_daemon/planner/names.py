@@ -139,7 +139,7 @@ _ZH_NOT_NAMES = {
 # What a manner or an action looks like, next to a speech verb: 抿着嘴, 低下头, 压低声音.
 _ZH_NOT_NAME_CHARS = re.compile(f"[着了地得的头嘴声音一]|^(?:{ZH_MANNERS})$")
 # The Chinese characters a lone surname forms words with (林子, 树林 is caught by what precedes).
-_ZH_COMPOUND_AFTER = "子中间里木业荫荫场区"
+_ZH_COMPOUND_AFTER = "子中间里木业荫场区"
 
 # Roles: nouns that stand for a person, with what they say of them (age, gender).
 _EN_ROLES: dict[str, tuple[str | None, str | None]] = {

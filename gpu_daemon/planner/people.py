@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ _EN_TAG_AFTER = re.compile(
     rf"|(?:{EN_SPEECH_VERBS})\s+(?P<who2>{_TITLED}|the(?: [a-z]+){{1,3}}?)(?=\s*[,.!?;:]|\s*$))"
 )
 _EN_TAG_BEFORE = re.compile(rf"(?P<who>{_EN_WHO})\s+(?:{EN_SPEECH_VERBS})\s*[,:]?\s*$")
+_TAG_REACH = 80
 _ZH_TAG_AFTER = re.compile(rf"^\s*(?P<who>[{HAN}]{{1,4}}?){ZH_VERB}")
 _ZH_TAG_BEFORE = re.compile(rf"(?P<who>[{HAN}]{{1,4}}?){ZH_VERB}\s*[：:，,]?\s*$")
 _SENTENCE_END = re.compile(r"[.!?。！？…]+[”’\"')）」』]*\s*")
@@ -140,11 +142,6 @@ def is_speech(quote: str) -> bool:
     return bool(quote) and (long_enough or bool(_SPEECH_PUNCT.search(quote)))
 
 
-def mentions(text: str, name: str) -> list[int]:
-    """Where `name` occurs in `text` (a whole word for names in Latin letters)."""
-    return [m.start() for m in mention_pattern(name).finditer(text)]
-
-
 @dataclass(frozen=True)
 class CastEdits:
     """The user's word on the cast, kept across re-plans (`storyboard cast`).
@@ -218,8 +215,11 @@ class Spoken:
 def _tag(text: str, start: int, end: int) -> tuple[str | None, int, int]:
     """Who a quote's speech tag names, and the span of quote and tag. A tag right before the
     quote (小雨说：“……”) wins over one after it, which may introduce the next quote."""
+    # A tag before a quote is a few words: look no further back (a long paragraph would make
+    # the search quadratic).
+    window = max(0, start - _TAG_REACH)
     for pattern in (_EN_TAG_BEFORE, _ZH_TAG_BEFORE):
-        match = pattern.search(text[:start])
+        match = pattern.search(text, window, start)
         if match:
             return match.group("who"), match.start(), end
     for pattern in (_EN_TAG_AFTER, _ZH_TAG_AFTER):
@@ -429,6 +429,7 @@ class Casting:
                            for at in p.at(seen)), key=lambda mention: mention[0])
             previous: Spoken | None = None
             said: str | None = None
+            self._ends = [m.end() for m in _SENTENCE_END.finditer(paragraph)]
             for line in spoken(paragraph):
                 speaker = self._speaker(paragraph, seen, line, here, recent, previous, said)
                 result.append((line.line, speaker))
@@ -451,9 +452,9 @@ class Casting:
             if not is_han(who):
                 return who  # "the old fisherman": a speaker, not one of the cast
         # No tag, or one that names no one (抿着嘴笑道): the sentence's own person, ...
-        opening = max([0, *(m.end() for m in _SENTENCE_END.finditer(text, 0, line.quote_start)
-                            if m.end() <= line.quote_start),
-                       *([previous.quote_end] if previous else [])])
+        ends = self._ends
+        last = bisect.bisect_right(ends, line.quote_start)
+        opening = max([0, *ends[last - 1: last], *([previous.quote_end] if previous else [])])
         clause = seen[opening: line.quote_start]
         subject = self._subject(clause, opening, line.quote_start, here, recent)
         if subject:
@@ -472,8 +473,8 @@ class Casting:
             if first:
                 return first.name
         # ... or the one person of the sentence before, in this paragraph.
-        sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, opening)
-                              if m.end() < opening), default=0)
+        before = bisect.bisect_left(ends, opening)
+        sentence_start = ends[before - 1] if before else 0
         if previous is None or previous.end <= sentence_start:
             people = {p.name for at, p in here if sentence_start <= at < opening}
             if len(people) == 1:

@@ -159,7 +159,9 @@ def _ends_sentence(par: str, start: int, end: int, run_end: int, closed: bool) -
         if after[0].islower() or (closed and run != "." and _SPEECH_TAG_EN.match(rest)):
             return False
         if run == ".":
-            word = _WORD_BEFORE.search(par[:start])
+            # The word before the period, from a bounded window: abbreviations are short,
+            # and a search over the whole prefix is quadratic in a long paragraph.
+            word = _WORD_BEFORE.search(par, max(0, start - 40), start)
             if word:
                 w = word.group(1)
                 if w.lower() in _ABBREVIATIONS or (len(w) == 1 and w.isupper()):
