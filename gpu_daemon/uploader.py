@@ -2,8 +2,7 @@
 
 The original system's ``TosUploader``: endpoint, region, bucket, addressing style and
 credentials come from the [s3] settings (which accept its ACCESS_KEY / SECRET_KEY / ENDPOINT /
-TOS_BUCKET variables). Object keys are built from ids only: no user text reaches a key, so
-there is nothing to traverse with.
+TOS_BUCKET variables). Object keys follow storyboard_contract/keys.py: ids only.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import io
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import threading
 import time
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from storyboard_contract.config import S3Config, redact_url
+from storyboard_contract.keys import check_prefix, script_key, shot_key
 from storyboard_contract.s3 import BucketProblem, client_from_config, presign_get, probe_bucket
 
 if TYPE_CHECKING:
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gpu_daemon.upload")
 
-_TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 class UploadError(Exception):
@@ -56,39 +53,6 @@ class Uploaded:
     expires_at: str
 
 
-def _id(value: int, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
-    return str(value)
-
-
-def _task_id(value: str) -> str:
-    if not isinstance(value, str) or not _TASK_ID.match(value):
-        raise ValueError(f"task id must be 1-64 letters, digits or '-', got {value!r}")
-    return value
-
-
-def _prefix(value: str) -> str:
-    parts = [p for p in value.strip("/").split("/") if p]
-    for part in parts:
-        if part in (".", "..") or not _PREFIX_PART.match(part):
-            raise ValueError(f"s3.prefix {value!r}: use letters, digits, '.', '_', '-' and '/'")
-    return "/".join(parts)
-
-
-def shot_key(prefix: str, project_id: int, shot_id: int, task_id: str) -> str:
-    """``{prefix}/{project}/shots/{shot}/{task}.png``: one object per render task of a shot."""
-    parts = [_prefix(prefix), _id(project_id, "project id"), "shots", _id(shot_id, "shot id"),
-             _task_id(task_id) + ".png"]
-    return "/".join(p for p in parts if p)
-
-
-def script_key(prefix: str, project_id: int, task_id: str) -> str:
-    """``{prefix}/{project}/scripts/{task}.json``: the planned shot list of a storyboard task."""
-    parts = [_prefix(prefix), _id(project_id, "project id"), "scripts", _task_id(task_id) + ".json"]
-    return "/".join(p for p in parts if p)
-
-
 class S3Uploader:
     """Puts objects and answers with their key and a presigned GET link.
 
@@ -97,7 +61,7 @@ class S3Uploader:
     """
 
     def __init__(self, cfg: S3Config, client: Any | None = None) -> None:
-        _prefix(cfg.prefix)
+        check_prefix(cfg.prefix)
         self.cfg = cfg
         self.client = client if client is not None else client_from_config(cfg)
 

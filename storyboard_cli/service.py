@@ -197,7 +197,8 @@ class LocalService:
         reached, nothing is removed. Its id is never given to another project."""
         from datetime import datetime, timezone
 
-        from storyboard_contract.s3 import BucketProblem, delete_project_objects, project_prefixes
+        from storyboard_contract.keys import project_prefixes
+        from storyboard_contract.s3 import BucketProblem, delete_project_objects
 
         row = self.store.find_project(project)
         project_id = row["id"]
@@ -210,13 +211,12 @@ class LocalService:
                                    "deleted": 0, "kept": keep_objects}
         if not keep_objects:
             objects["prefixes"] = project_prefixes(
-                self.config.s3, project_id, self.store.project_object_keys(project_id))
+                self.config.s3.prefix, project_id, self.store.project_object_keys(project_id))
             keep = "nothing was removed; to remove only its records: --keep-objects"
             try:
                 since = datetime.fromisoformat(row["created_at"]).astimezone(timezone.utc)
                 objects["deleted"] = delete_project_objects(
-                    self.config.s3, objects["prefixes"], {t["id"] for t in tasks},
-                    since.strftime("%Y%m%dT%H%M%SZ"))
+                    self.config.s3, objects["prefixes"], {t["id"] for t in tasks}, since)
             except BucketProblem as exc:
                 raise ServiceUnavailable(f"cannot delete the project's objects: {exc} "
                                          f"({exc.hint}); {keep}") from None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from storyboard_contract import frames
+from storyboard_contract import frames, keys
 from storyboard_contract.errors import ConfigError
 from storyboard_contract.s3 import MAX_LINK_EXPIRY_S
 
@@ -528,6 +528,10 @@ def check_config(cfg: Config, where: str) -> None:
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")
+    try:
+        keys.check_prefix(cfg.s3.prefix)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     if cfg.s3.link_expiry > MAX_LINK_EXPIRY_S:
         raise ConfigError(f"{where}: s3.link_expiry must be at most {MAX_LINK_EXPIRY_S} s "
                           "(7 days, SigV4 limit)")

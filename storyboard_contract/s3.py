@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from storyboard_contract import keys
 from storyboard_contract.errors import ConfigError, ServiceUnavailable, StoryboardError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str
     client = make_client(cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region,
                          cfg.addressing_style, connect_timeout=timeout, read_timeout=timeout,
                          max_attempts=1)
-    key = f"{cfg.prefix.strip('/')}/_doctor/{secrets.token_hex(8)}.txt"
+    key = keys.probe_key(cfg.prefix, f"{secrets.token_hex(8)}.txt")
     body = f"storyboard bucket check {time.time()}".encode()
     try:
         # First, as some servers (SeaweedFS) create a missing bucket on the first put.
@@ -189,38 +190,9 @@ def create_bucket(cfg: S3Config) -> bool:
     return True
 
 
-def project_prefixes(cfg: S3Config, project_id: int, keys: list[str]) -> list[str]:
-    """Where a project's objects live: ``<prefix>/<project id>/`` (gpu_daemon/uploader.py),
-    with this machine's [s3] prefix and any other one its stored keys show (a daemon
-    configured with another prefix)."""
-    import re
-
-    ours = "/".join(p for p in (cfg.prefix.strip("/"), str(project_id)) if p) + "/"
-    layout = re.compile(rf"(?:(.*)/)?{project_id}/(?:shots|scripts)/")
-    found = {ours}
-    for key in keys:
-        match = layout.match(key)
-        if match:
-            found.add(("" if match.group(1) is None else match.group(1) + "/")
-                      + f"{project_id}/")
-    return sorted(found)
-
-
-def made_by_project(key: str, task_ids: set[str], since: str) -> bool:
-    """Whether an object under a project's prefix is that project's: an image or a script is
-    named by the id of the task that made it (gpu_daemon/uploader.py); an export upload sits in
-    a folder stamped with its upload time (board/export.py), not before the project existed
-    (`since`, in the same %Y%m%dT%H%M%SZ form)."""
-    name = key.rsplit("/", 1)[-1]
-    if name.split(".", 1)[0] in task_ids:
-        return True
-    _, exports, rest = key.partition("/exports/")
-    return bool(exports) and rest.split("-", 1)[0] >= since
-
-
 def delete_project_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str],
-                           since: str) -> int:
-    """Delete the objects under these prefixes that are the project's (made_by_project),
+                           since: datetime) -> int:
+    """Delete the objects under these prefixes that are the project's (keys.made_by_project),
     recorded in the store or not; objects another store put under the same prefix stay.
     Returns how many were deleted. BucketProblem if the bucket cannot be reached or refuses."""
     client = client_from_config(cfg)
@@ -231,7 +203,7 @@ def delete_project_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str
                                                                       Prefix=prefix)
             for page in pages:  # at most 1000 keys a page, as DeleteObjects takes
                 batch = [{"Key": item["Key"]} for item in page.get("Contents", [])
-                         if made_by_project(item["Key"], task_ids, since)]
+                         if keys.made_by_project(item["Key"], task_ids, since)]
                 if not batch:
                     continue
                 answer = client.delete_objects(Bucket=cfg.bucket,

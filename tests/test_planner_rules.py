@@ -274,9 +274,10 @@ def test_pronouns_carry_only_where_the_gender_fits() -> None:
 
 def test_action_is_the_shot_without_its_spoken_lines() -> None:
     (shot,) = plan("\u201cI saw your light,\u201d he said, shaking the snow from his coat.")
-    assert shot.action == "Shaking the snow from his coat."
+    # What the tag went on to say is no sentence alone: it keeps its tag.
+    assert shot.action == "He said, shaking the snow from his coat."
     assert [(d.speaker, d.line) for d in shot.dialogue] == [(None, "I saw your light")]
-    assert shot.prompt == "extreme wide establishing shot, Shaking the snow from his coat."
+    assert shot.prompt == "extreme wide establishing shot, He said, shaking the snow from his coat."
     (both,) = plan('"Hi," Tom said, "come in." Tom waited.', max_shots=1)
     assert [(d.speaker, d.line) for d in both.dialogue] == [("Tom", "Hi"), ("Tom", "come in.")]
     assert both.action == "Tom waited."

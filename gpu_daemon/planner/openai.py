@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import TYPE_CHECKING, Any, get_args
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
+from gpu_daemon.planner.cast import fit_cast
 from storyboard_contract.config import redact_url
-from storyboard_contract.wire import MAX_SHOT_CHARACTERS, Character, Plan, PlannedShot, ShotSize
+from storyboard_contract.wire import Character, CharacterName, Plan, PlannedShot, ShotSize
 
 if TYPE_CHECKING:
     from storyboard_contract.config import PlannerConfig
 
 SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
+# A shot's names are checked one by one; how many a shot keeps is fit_cast's to decide.
+_SHOT_NAMES = TypeAdapter(list[CharacterName])
 
 SYSTEM_PROMPT = f"""You are a storyboard artist. Split the user's story into shots, in story \
 order, covering every sentence of the story, and list its characters.
@@ -108,7 +112,7 @@ def _names(value: Any) -> Any:
         return value
     names = [(v.get("name") if isinstance(v, dict) else v) for v in value]
     names = [" ".join(n.split()) if isinstance(n, str) else n for n in names]
-    return list(dict.fromkeys(n for n in names if n))[:MAX_SHOT_CHARACTERS]
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def _cast(value: Any) -> list[Character]:
@@ -147,6 +151,7 @@ def parse_plan(content: str | None, max_shots: int) -> Plan:
         raise InvalidAnswer("the shot list is empty")
     cast = _cast(data.get("characters") if isinstance(data, dict) else None)
     shots = []
+    shown: list[list[str]] = []  # each shot's names, capped once all are known
     for index, item in enumerate(items[:max_shots]):
         if not isinstance(item, dict):
             raise InvalidAnswer(f"shot {index}: expected an object, got {type(item).__name__}")
@@ -157,15 +162,22 @@ def parse_plan(content: str | None, max_shots: int) -> Plan:
         if isinstance(fields.get("prompt"), str):
             fields["prompt"] = prompts.fit(" ".join(fields["prompt"].split()))
         fields["dialogue"] = _dialogue(fields.get("dialogue"))
-        fields["characters"] = _names(fields.get("characters", []))
+        names = _names(fields.pop("characters", []))
         try:
             shot = PlannedShot.model_validate({**fields, "index": index})
+            names = _SHOT_NAMES.validate_python(names)
         except ValidationError as exc:
             raise InvalidAnswer(_describe(exc, f"shot {index}")) from None
         # Someone seen in a shot but left out of the cast joins it, not yet described.
         known = {c.name for c in cast}
-        cast += [Character(name=n) for n in shot.characters if n not in known]
+        cast += [Character(name=n) for n in dict.fromkeys(names) if n not in known]
         shots.append(shot)
+        shown.append(names)
+    # Within the schema's limits: the cast and each shot keep those most shots show.
+    weight = Counter(n for names in shown for n in names)
+    shown, cast = fit_cast(shown, cast, weight)
+    shots = [shot.model_copy(update={"characters": names})
+             for shot, names in zip(shots, shown, strict=True)]
     try:
         return Plan(shots=shots, characters=cast)
     except ValidationError as exc:

@@ -17,9 +17,11 @@ Steps, each deterministic:
    on emotional beats (emotion words, exclamations), medium / over-the-shoulder alternating
    for dialogue, full right after an establishing shot, medium otherwise; never the same
    size three times in a row.
-6. People (gpu_daemon.planner.people): the cast, who speaks each quote, who is in each shot;
-   a shot's action is its text without the spoken lines, and its prompt the shot size and
-   the action.
+6. People (gpu_daemon.planner.people): the cast (as the user's edits say), who speaks each
+   quote, who is in each shot; a shot's action is its text without the spoken lines, and its
+   prompt the shot size and the action.
+7. Within the schema's limits: at most MAX_CHARACTERS in the cast and MAX_SHOT_CHARACTERS in
+   a shot, those the story mentions most (gpu_daemon.planner.cast).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.planner.people import Casting, ShotPeople, find_cast
+from gpu_daemon.planner.cast import fit_cast
+from gpu_daemon.planner.people import NO_EDITS, CastEdits, Casting, ShotPeople
 from storyboard_contract.cjk import CJK, CJK_CHAR, PUNCTUATION
 from storyboard_contract.wire import DialogueLine, Plan, PlannedShot, ShotSize
 
@@ -155,7 +158,9 @@ def _ends_sentence(par: str, start: int, end: int, run_end: int, closed: bool) -
         if after[0].islower() or (closed and run != "." and _SPEECH_TAG_EN.match(rest)):
             return False
         if run == ".":
-            word = _WORD_BEFORE.search(par[:start])
+            # The word before the period, from a bounded window: abbreviations are short,
+            # and a search over the whole prefix is quadratic in a long paragraph.
+            word = _WORD_BEFORE.search(par, max(0, start - 40), start)
             if word:
                 w = word.group(1)
                 if w.lower() in _ABBREVIATIONS or (len(w) == 1 and w.isupper()):
@@ -337,9 +342,9 @@ def content_prompt(camera: str, description: str) -> str:
 class RulesPlanner:
     name = "rules"
 
-    def plan(self, story: str, style: str, max_shots: int) -> Plan:
-        """Shots for every sentence of `story`, and its cast; `style` is applied at render
-        time."""
+    def plan(self, story: str, style: str, max_shots: int, edits: CastEdits = NO_EDITS) -> Plan:
+        """Shots for every sentence of `story`, and its cast as `edits` say; `style` is
+        applied at render time."""
         if max_shots < 1:
             raise PlannerError(f"max_shots must be at least 1, got {max_shots}")
         units = [u for scene in _scene_units(paragraphs(story)) for u in scene]
@@ -354,8 +359,15 @@ class RulesPlanner:
                 f"{longest} characters, the limit is {_MAX_DESCRIPTION}); allow more shots "
                 "(max_shots) or split the story"
             )
-        casting = Casting(find_cast(story, [s for p in paragraphs(story) for s in sentences(p)]))
+        casting = Casting(story, [sentences(p) for p in paragraphs(story)], edits)
         people = casting.shots([u.text for u in units])
+        cast = [c for c in casting.characters()
+                if c.name in {n for who in people for n in who.characters}
+                or casting.person(c.name).given]
+        # The user's characters first, then those the story mentions most.
+        weight = {name: count + (len(story) if casting.person(name).given else 0)
+                  for name, count in casting.mention_counts(story).items()}
+        shown, cast = fit_cast([who.characters for who in people], cast, weight)
         sizes = _shot_sizes(units, [p.dialogue for p in people])
         shots = [
             PlannedShot(
@@ -365,10 +377,10 @@ class RulesPlanner:
                 prompt=content_prompt(size, _subject(unit.text, who)),
                 camera=size,
                 dialogue=who.dialogue,
-                characters=who.characters,
+                characters=names,
                 duration=_duration(unit.text, unit.scene_start),
             )
-            for k, (unit, size, who) in enumerate(zip(units, sizes, people, strict=True))
+            for k, (unit, size, who, names) in enumerate(
+                zip(units, sizes, people, shown, strict=True))
         ]
-        shown = {name for shot in shots for name in shot.characters}
-        return Plan(shots=shots, characters=[c for c in casting.characters() if c.name in shown])
+        return Plan(shots=shots, characters=cast)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import mimetypes
 import os
-import secrets
 import shutil
 import tempfile
 import zipfile
@@ -127,13 +126,12 @@ def upload(client: Any, cfg: S3Config, project: dict[str, Any], path: Path,
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from storyboard_contract.keys import export_key
     from storyboard_contract.s3 import presign_get, storage_error
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(prefix="storyboard-upload-") as tmp:
         source = zipped(path, Path(tmp)) if path.is_dir() else path
-        key = (f"{cfg.prefix.strip('/')}/{project['id']}/exports/{stamp}-"
-               f"{secrets.token_hex(3)}/{source.name}")
+        key = export_key(cfg.prefix, project["id"], source.name, datetime.now(timezone.utc))
         extra = {"ContentType": CONTENT_TYPES.get(source.suffix)
                  or mimetypes.guess_type(source.name)[0] or "application/octet-stream",
                  "ContentDisposition": f"inline; filename*=UTF-8''{quote(source.name)}"}

@@ -1,0 +1,98 @@
+"""Where a project's objects live in the bucket: the key layout both sides build and read.
+
+  {prefix}/{project}/shots/{shot}/{task}.png       one image per render task of a shot
+  {prefix}/{project}/scripts/{task}.json           the shot list a storyboard task planned
+  {prefix}/{project}/exports/{stamp}-{rand}/{name} an `export --upload`
+  {prefix}/_doctor/{random}.txt                    `storyboard doctor`'s probe, deleted at once
+
+The daemon writes the first two, the host writes exports and reads all three back
+(`storyboard rm` deletes what a project made, and only that). Keys are built from ids, an
+upload time and a file name the host made, never from story or user text, so there is nothing
+to traverse with; a repeated upload of the same render overwrites its own object.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+# An export folder's name starts with its upload time in this form (UTC).
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def _id(value: int, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return str(value)
+
+
+def _task_id(value: str) -> str:
+    if not isinstance(value, str) or not TASK_ID.match(value):
+        raise ValueError(f"task id must be 1-64 letters, digits or '-', got {value!r}")
+    return value
+
+
+def check_prefix(value: str) -> str:
+    """The [s3] prefix without its outer slashes; ValueError for one that could escape."""
+    parts = [p for p in value.strip("/").split("/") if p]
+    for part in parts:
+        if part in (".", "..") or not _PREFIX_PART.match(part):
+            raise ValueError(f"s3.prefix {value!r}: use letters, digits, '.', '_', '-' and '/'")
+    return "/".join(parts)
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p for p in parts if p)
+
+
+def project_prefix(prefix: str, project_id: int) -> str:
+    """``{prefix}/{project}/``: everything a project made lies under it."""
+    return _join(check_prefix(prefix), _id(project_id, "project id")) + "/"
+
+
+def shot_key(prefix: str, project_id: int, shot_id: int, task_id: str) -> str:
+    return project_prefix(prefix, project_id) + _join(
+        "shots", _id(shot_id, "shot id"), _task_id(task_id) + ".png")
+
+
+def script_key(prefix: str, project_id: int, task_id: str) -> str:
+    return project_prefix(prefix, project_id) + _join("scripts", _task_id(task_id) + ".json")
+
+
+def probe_key(prefix: str, name: str) -> str:
+    """A throwaway object `storyboard doctor` writes, reads and deletes to check the bucket."""
+    return _join(check_prefix(prefix), "_doctor", name)
+
+
+def export_key(prefix: str, project_id: int, name: str, when: datetime) -> str:
+    """A new folder per upload (its time and a random suffix), so no upload replaces another."""
+    folder = f"{when.strftime(STAMP_FORMAT)}-{secrets.token_hex(3)}"
+    return project_prefix(prefix, project_id) + _join("exports", folder, name)
+
+
+def project_prefixes(prefix: str, project_id: int, keys: list[str]) -> list[str]:
+    """Where a project's objects live: its prefix under this machine's [s3] prefix, and any
+    other that its stored image and script keys show (a daemon configured with another
+    prefix)."""
+    layout = re.compile(rf"(?:(.*)/)?{project_id}/(?:shots|scripts)/")
+    found = {project_prefix(prefix, project_id)}
+    for key in keys:
+        match = layout.match(key)
+        if match:
+            found.add(("" if match.group(1) is None else match.group(1) + "/")
+                      + f"{project_id}/")
+    return sorted(found)
+
+
+def made_by_project(key: str, task_ids: set[str], since: datetime) -> bool:
+    """Whether an object under a project's prefix is that project's: an image or a script is
+    named by the id of the task that made it; an export upload sits in a folder stamped with
+    its upload time, not before the project existed (`since`)."""
+    name = key.rsplit("/", 1)[-1]
+    if name.split(".", 1)[0] in task_ids:
+        return True
+    _, exports, rest = key.partition("/exports/")
+    return bool(exports) and rest.split("-", 1)[0] >= since.strftime(STAMP_FORMAT)
