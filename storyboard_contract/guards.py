@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
+from storyboard_contract import control_chars
+
 if TYPE_CHECKING:
     from fastapi.exceptions import RequestValidationError
 
@@ -134,9 +136,11 @@ class BodyLimit:
 
 
 def validation_message(exc: RequestValidationError) -> str:
-    """An invalid body as one line: `invalid request: title: Field required; ...`."""
+    """An invalid body as one line: `invalid request: title: Field required; ...`. A key
+    of the body (a dict's, as `set` in a cast change) is the client's text: its control
+    characters are written as escapes, so the line stays one line."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-    return "invalid request: " + "; ".join(parts)
+    return control_chars.visible("invalid request: " + "; ".join(parts))

@@ -283,6 +283,9 @@ def test_errors_are_one_readable_line_with_their_status(served):
                        422, "the title")
         one_line_error(api.post("/api/projects", json={**ORIGINAL_PROJECT, "aspect": "5:1"}),
                        422, "aspect")
+        # A body's key is the client's text: a newline in it is shown as an escape.
+        one_line_error(api.patch("/api/projects/4242/cast", json={"set": {"a\nb": 7}}), 422,
+                       "set.a\\nb: Input should be a valid string")
         listed = api.get("/api/projects").json()
 
         big = {**ORIGINAL_PROJECT, "story_text": "长" * 400_000}  # 1.2 MB of UTF-8
