@@ -84,16 +84,17 @@ class Interrupted(StoryboardError):
 def error_for_status(status: int) -> type[StoryboardError]:
     """The class an HTTP error answer stands for: the first, parents before children, that
     declares `status` itself; ServerFailed for any other status."""
-    for cls in _subclasses(StoryboardError):
+    for cls in error_tree():
         if status == cls.__dict__.get("http_status") or status in cls.__dict__.get(
                 "also_read_from", ()):
             return cls
     return ServerFailed
 
 
-def _subclasses(cls: type[StoryboardError]) -> Iterator[type[StoryboardError]]:
-    """Every subclass of `cls`, breadth first."""
-    level = cls.__subclasses__()
+def error_tree() -> Iterator[type[StoryboardError]]:
+    """Every subclass of StoryboardError (those of other modules once imported), breadth
+    first: parents before children."""
+    level = StoryboardError.__subclasses__()
     while level:
         yield from level
         level = [sub for parent in level for sub in parent.__subclasses__()]
