@@ -4,8 +4,9 @@ styles, stories, prompts, seeds, characters, aspects, link lifetimes and export 
 The service calls these before it touches the store, Redis or the bucket, so the CLI, the
 HTTP API and the CLI through ``--server`` refuse the same input with the same line: a
 UsageError (exit 2, HTTP 422) that names the field and its limit. The limits are the host's
-([limits] in storyboard.toml) and the wire caps the GPU daemon's schemas enforce
-(storyboard_contract/wire.py), so nothing the host accepts is refused there for its shape.
+([limits] in storyboard.toml: story bytes, prompt length) and, for character names,
+descriptions and seeds, the caps of the GPU daemon's schemas (storyboard_contract/wire.py),
+which the daemon enforces on its side.
 """
 
 from __future__ import annotations
