@@ -21,10 +21,12 @@ import subprocess
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
 from gpu_daemon.images import RenderJob, StepCallback
+from gpu_daemon.images.provenance import ModelIdentity, describe
 
 log = logging.getLogger("gpu_daemon.sketch")
 
@@ -120,6 +122,8 @@ class SketchBackend:
     name = "sketch"
     model = None
     device = "cpu"
+    scheduler_names: tuple[str, ...] = ()  # it draws, whatever the sampler
+    takes_loras = False
 
     def __init__(self, font_path: str | None) -> None:
         """font_path: a font covering Chinese (see find_cjk_font), None for the fallback."""
@@ -134,6 +138,9 @@ class SketchBackend:
 
     def token_count(self) -> None:
         return None
+
+    def provenance(self, job: RenderJob) -> dict[str, Any]:
+        return describe(ModelIdentity("sketch"), job)
 
     def counting_tokenizer(self) -> None:
         return None
