@@ -119,10 +119,13 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from gpu_daemon.app import Daemon, create_app
+    from gpu_daemon.images import check_model_settings
     from gpu_daemon.images.process import RenderProcess, RenderUnavailable
     from gpu_daemon.planner import make_planner
     from gpu_daemon.uploader import PngUploads, S3Uploader
 
+    # A wrong model setting is one line at once, not after the render process imported torch.
+    check_model_settings(cfg)
     uploader = S3Uploader(cfg.s3)
     planner = make_planner(cfg)
     # The model loads in the render process; its load errors are raised here.

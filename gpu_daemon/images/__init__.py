@@ -85,12 +85,32 @@ def token_counter(tokenizer_json: str | None) -> Callable[[str], int] | None:
     return lambda text: len(counter.encode_batch([text], add_special_tokens=False)[0].ids)
 
 
-def make_backend(cfg: Config) -> ImageBackend:
-    """The configured backend, loaded and ready ("auto": diffusers when a model is set)."""
-    images = cfg.images
-    backend = images.backend
+def backend_name(cfg: Config) -> str:
+    """The configured backend ("auto": diffusers when a model is set, else sketch)."""
+    backend = cfg.images.backend
     if backend == "auto":
-        backend = "diffusers" if images.model else "sketch"
+        backend = "diffusers" if cfg.images.model else "sketch"
+    return backend
+
+
+def check_model_settings(cfg: Config) -> str:
+    """Checks the model settings against the disk and the cache without loading anything (a
+    ConfigError line for what is wrong), before the daemon starts its render process and in
+    `doctor --side gpu`; what will be loaded."""
+    if backend_name(cfg) == "sketch":
+        return "sketch backend: no model"
+    from gpu_daemon.images.models import ModelSpec, resolve
+
+    resolved = resolve(ModelSpec.from_images(cfg.images, cfg.base_dir))
+    what = {"folder": "diffusers folder", "hub": "Hugging Face id", "file": "checkpoint"}
+    kind = resolved.architecture.label + " " if resolved.architecture else ""
+    return f"{resolved.source} ({kind}{what[resolved.kind]})"
+
+
+def make_backend(cfg: Config) -> ImageBackend:
+    """The configured backend, loaded and ready."""
+    images = cfg.images
+    backend = backend_name(cfg)
     if backend == "sketch":
         from gpu_daemon.images.sketch import SketchBackend, find_cjk_font
 

@@ -176,8 +176,15 @@ class Doctor:
                          "replace them with random values: openssl rand -hex 24")
         source = str(cfg.source) if cfg.source else "built-in defaults"
         if gpu:
+            from gpu_daemon.images import check_model_settings
+
+            try:
+                model = check_model_settings(cfg)
+            except StoryboardError as exc:
+                raise Failed(str(exc), "fix [images] in storyboard.toml (the daemon refuses "
+                                       "to start with it)") from None
             return f"{source}; {cfg.frp.mode} tunnel to {cfg.frp.server_addr}:" \
-                   f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}"
+                   f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}; model {model}"
         warning = frp.url_warning(cfg)
         if warning:
             raise _Warn(f"{source}; {warning}")
