@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_daemon.images import models, token_counter, tuning
 from gpu_daemon.images.loras import Adapters
-from gpu_daemon.images.provenance import ModelIdentity, UsedLora, describe
+from gpu_daemon.images.provenance import ModelIdentity, describe
 from gpu_daemon.images.schedulers import Schedulers, unknown_message
 from storyboard_cli.errors import ConfigError
 
@@ -84,7 +84,6 @@ class DiffusersBackend:
             raise ConfigError("images.scheduler: "
                               + unknown_message(spec.scheduler, self.schedulers.names))
         self.adapters = Adapters(pipe, spec.loras)
-        self._used: tuple[list[UsedLora], str] = ([], spec.scheduler)
 
     @property
     def scheduler_names(self) -> tuple[str, ...]:
@@ -149,7 +148,7 @@ class DiffusersBackend:
         first = jobs[0]
         # Both raise ValueError for what this model cannot do: the request is refused (422).
         self.pipe.scheduler = self.schedulers.get(first.scheduler)
-        self._used = (self.adapters.activate(first.loras), first.scheduler)
+        self.adapters.activate(first.loras)
         kwargs: dict[str, Any] = {
             "prompt": [j.prompt for j in jobs],
             "width": first.width,
@@ -171,9 +170,7 @@ class DiffusersBackend:
             return list(self.pipe(**kwargs).images)
 
     def provenance(self, job: RenderJob) -> dict[str, Any]:
-        """The job's provenance; called right after its call, whose LoRAs it names."""
-        used, scheduler = self._used
-        return describe(self.identity, job, used, scheduler)
+        return describe(self.identity, job, self.adapters.used(job.loras), job.scheduler)
 
 
 def identify(spec: models.ModelSpec, resolved: models.ResolvedModel) -> ModelIdentity:

@@ -90,21 +90,26 @@ class Adapters:
         if name in _adapter_names(self.pipe):
             self.pipe.delete_adapters(name)
 
-    def activate(self, wanted: Sequence[tuple[str, float]]) -> list[UsedLora]:
-        """Switches on the daemon's LoRAs and `wanted` ((file, scale), a request's), loading
-        what is not loaded yet; the LoRAs in use, with their scales."""
+    def scales(self, wanted: Sequence[tuple[str, float]]) -> dict[Path, float]:
+        """The LoRAs a call uses: the daemon's, then `wanted` ((file, scale), a request's)."""
         scales = {spec.path: spec.scale for spec in self.base}
         scales.update((Path(file), scale) for file, scale in wanted)
-        used = []
+        return scales
+
+    def used(self, wanted: Sequence[tuple[str, float]]) -> list[UsedLora]:
+        """The LoRAs a call with `wanted` uses, named and hashed, with their scales."""
+        return [UsedLora(path.name, short_hash(path), scale)
+                for path, scale in self.scales(wanted).items()]
+
+    def activate(self, wanted: Sequence[tuple[str, float]]) -> None:
+        """Switches on the LoRAs a call with `wanted` uses, loading what is not loaded yet."""
+        scales = self.scales(wanted)
         for path, scale in scales.items():
-            known = self._base_used.get(path) or self._loaded.get(path)
-            if known is None:
-                known = self._load(path, scale)
-                self._loaded[path] = known
-                self._evict(keep=set(scales))
-            elif path in self._loaded:
+            if path in self._loaded:
                 self._loaded.move_to_end(path)
-            used.append(UsedLora(known.name, known.hash, scale))
+            elif path not in self._base_used:
+                self._loaded[path] = self._load(path, scale)
+                self._evict(keep=set(scales))
         key = tuple((LoraSpec(p).adapter_name, s) for p, s in scales.items())
         if key != self._active:
             if key:
@@ -113,7 +118,6 @@ class Adapters:
             elif self._base_used or self._loaded:
                 self.pipe.disable_lora()
             self._active = key
-        return used
 
     def _evict(self, keep: set[Path]) -> None:
         while len(self._loaded) > MAX_REQUEST_LORAS:
