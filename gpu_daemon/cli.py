@@ -9,8 +9,11 @@ import os
 
 # huggingface_hub reads this once, when it is imported: it has to be set before anything can
 # import it. Offline is the default; `images.allow_download = true` restores the caller's value.
+# The render process (spawned: it imports this module again) keeps what its daemon decided.
+_HF_DECIDED = "STORYBOARD_DAEMON_HF_DECIDED"
 _CALLER_HF_OFFLINE = os.environ.get("HF_HUB_OFFLINE")
-os.environ["HF_HUB_OFFLINE"] = "1"
+if os.environ.get(_HF_DECIDED) != "1":
+    os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # transformers warns at import about optional backends the daemon never uses (torchvision for
 # image processors of other model families); TRANSFORMERS_VERBOSITY=warning shows them again.
@@ -115,6 +118,7 @@ def serve(args: argparse.Namespace) -> None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = _CALLER_HF_OFFLINE
+    os.environ[_HF_DECIDED] = "1"
 
     import uvicorn
 

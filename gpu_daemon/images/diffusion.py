@@ -178,10 +178,7 @@ def identify(spec: models.ModelSpec, resolved: models.ResolvedModel) -> ModelIde
     started = time.monotonic()
     source = resolved.source
     if resolved.kind == "hub":
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(source, "model_index.json")
-        source = str(Path(found).parent) if isinstance(found, str) else ""
+        source = models.cached_snapshot(source) or ""
     model_hash = models.short_hash(source) if source else None
     vae_hash = models.short_hash(resolved.vae) if resolved.vae else None
     log.info("hashed the model files in %.1f s", time.monotonic() - started)

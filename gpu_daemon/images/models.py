@@ -160,14 +160,19 @@ def _names_a_path(value: str) -> bool:
             or value.lower().endswith(WEIGHT_SUFFIXES) or value.count("/") > 1)
 
 
-def _require_cached(repo: str, what: str, needed_for: str = "") -> str:
-    """The cached snapshot folder of a hub repository (its model_index.json), or one line
-    saying how to get it."""
+def cached_snapshot(repo: str) -> str | None:
+    """The folder of a hub repository's cached snapshot (its model_index.json), if any."""
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(repo, "model_index.json")
-    if isinstance(found, str):
-        return str(Path(found).parent)
+    return str(Path(found).parent) if isinstance(found, str) else None
+
+
+def _require_cached(repo: str, what: str, needed_for: str = "") -> str:
+    """The cached snapshot folder of a hub repository, or one line saying how to get it."""
+    found = cached_snapshot(repo)
+    if found is not None:
+        return found
     from huggingface_hub.constants import HF_HUB_CACHE
 
     purpose = f" ({needed_for})" if needed_for else ""
@@ -203,7 +208,7 @@ def _config_for_file(spec: ModelSpec, path: Path,
                           "diffusers folder of its architecture (its tensors are only known "
                           "once it is loaded)")
     if spec.allow_download:
-        return None  # fetched by the loader (download_config)
+        return cached_snapshot(architecture.config_repo)  # None: the loader fetches it
     return _require_cached(architecture.config_repo, "images.model",
                            f"the configuration of {architecture.label} checkpoints like "
                            f"{path.name}; or set images.model_config to a local diffusers folder "
