@@ -6,6 +6,11 @@ noise, but their shapes are SD's:
 
 - ``build_tiny_pipeline``: a 4-block VAE (latents 8x smaller than the image), a UNet with
   cross-attention on a 2-layer CLIP text encoder: fast enough for every test.
+- ``build_tiny_sdxl_pipeline``: the same at SDXL's shape: two text encoders (the second wider,
+  with a projection), linear projections, the size/crop embedding.
+- ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
+  (gpu_daemon/original_layout.py), as model sites distribute them; ``write_lora``: a random
+  LoRA for its UNet, made with peft, in the diffusers or kohya layout.
 - ``build_sd15_pipeline`` and ``build_sdxl_pipeline``: the real architecture sizes (SD 1.5:
   UNet 320/640/1280/1280 on CLIP ViT-L/14, 1.07 B parameters; SDXL: UNet 320/640/1280 with
   10-layer transformers on CLIP ViT-L + OpenCLIP bigG, 3.5 B), so a benchmark pays the real

@@ -191,3 +191,21 @@ def test_with_downloads_on_the_configuration_comes_from_hf_endpoint(tmp_path, ti
             f"from {endpoint}") in done.stderr
     # The mirror was asked, nothing else was.
     assert any("stable-diffusion-v1-5" in path for path in _Hub.seen), _Hub.seen
+
+
+def test_doctor_on_the_gpu_side_names_a_bad_model_file_as_a_config_failure(tmp_path,
+                                                                             tiny_checkpoint):
+    from storyboard_cli.config import load_config
+    from storyboard_cli.errors import EXIT_USAGE
+    from storyboard_cli.stack.doctor import Doctor, exit_code
+
+    cut = tmp_path / "model.safetensors"
+    cut.write_bytes(tiny_checkpoint.read_bytes()[:-10])
+    config = write_toml(tmp_path / "storyboard.toml", {"images": {"model": cut.name}})
+    secrets = {"STORYBOARD_DAEMON_TOKEN": "a" * 32, "STORYBOARD_FRP_TOKEN": "b" * 32,
+               "STORYBOARD_FRP_SECRET_KEY": "c" * 32, "STORYBOARD_FRP_ADMIN_PASSWORD": "d" * 32}
+    cfg = load_config(config, environ=secrets)
+    checks = {c.name: c for c in Doctor(cfg, side="gpu").run()}
+    assert checks["config"].status == "fail"
+    assert checks["config"].detail.startswith(f"images.model: {cut} is truncated")
+    assert exit_code(list(checks.values())) == EXIT_USAGE

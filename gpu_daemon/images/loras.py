@@ -61,7 +61,6 @@ class Adapters:
                 self._base_used[spec.path] = self._load(spec.path, spec.scale)
             except ValueError as exc:
                 raise ConfigError(f"images.loras: {exc}") from None
-        self._active = None
 
     @property
     def supported(self) -> bool:

@@ -273,9 +273,14 @@ def load_pipeline(spec: ModelSpec, resolved: ResolvedModel, dtype: Any) -> Any:
             pipe.vae = load_vae(resolved.vae, pipe.vae, dtype, offline)
     except ConfigError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - at start-up any load failure is one line
+        hint = ""
+        if type(exc).__name__ == "SingleFileComponentError":
+            # SD 3 and FLUX files often hold the transformer alone.
+            hint = ("; this file lacks some of the model's parts: point images.model_config at "
+                    "a full diffusers folder of the model (with its text encoders and VAE)")
         raise ConfigError(f"images.model: cannot load {spec.model!r}: {type(exc).__name__}: "
-                          f"{_first_line(exc)}") from None
+                          f"{_first_line(exc)}{hint}") from None
     return pipe
 
 
