@@ -25,11 +25,12 @@ from gpu_daemon.images.models import short_hash
 
 
 @pytest.fixture(scope="module")
-def lora_dir(tmp_path_factory, tiny_model_dir) -> Path:
+def lora_dir(tmp_path_factory, tiny_model_dir, tiny_sdxl_dir) -> Path:
     from gpu_daemon.testing import write_lora
 
     folder = tmp_path_factory.mktemp("daemon-loras")
     write_lora(tiny_model_dir, folder / "ink.safetensors", seed=1)
+    write_lora(tiny_sdxl_dir, folder / "for-sdxl.safetensors", seed=2)
     return folder
 
 
@@ -112,6 +113,15 @@ def test_a_wrong_lora_or_scheduler_is_refused_before_rendering(checkpoint_daemon
     assert resp.status_code == 422
     assert says in resp.json()["detail"]
     assert checkpoint_daemon.status()["pipeline_calls"] == before
+
+
+def test_a_lora_for_another_model_is_refused_with_422_not_500(checkpoint_daemon):
+    with checkpoint_daemon.client() as c:
+        refused = c.post("/v1/render", json=shot(40, loras=[{"name": "for-sdxl.safetensors"}]))
+        after = c.post("/v1/render", json=shot(41))
+    assert refused.status_code == 422
+    assert "for-sdxl.safetensors does not fit this model" in refused.json()["detail"]
+    assert after.status_code == 200 and after.json()["provenance"]["loras"] == []
 
 
 # -- bad model files: one line, exit 2, at once --
