@@ -126,13 +126,15 @@ class DiffusersBackend:
         from gpu_daemon.images import RenderJob
 
         if not compiled:
-            self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0)], _no_steps)
+            self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0,
+                                   scheduler=self.spec.scheduler)], _no_steps)
             return
         width, height = cfg.frame_size(cfg.aspect)
         for batch in range(1, cfg.max_batch + 1):
             started = time.monotonic()
-            self.render([RenderJob("warm-up", "", i, width, height, 2, cfg.guidance_scale)
-                         for i in range(batch)], _no_steps)
+            self.render([RenderJob("warm-up", "", i, width, height, 2, cfg.guidance_scale,
+                                   scheduler=self.spec.scheduler) for i in range(batch)],
+                        _no_steps)
             log.info("compiled the UNet for batch %d at %dx%d in %.1f s", batch, width, height,
                      time.monotonic() - started)
 
