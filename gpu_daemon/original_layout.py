@@ -16,6 +16,9 @@ attention), so it holds for the tiny builds and the full-size ones alike:
 - resnets rename their layers (norm1 -> in_layers.0, conv1 -> in_layers.2, ...); attention
   blocks keep diffusers' names.
 
+SD 3's transformer is Stability's MMDiT layout (``joint_blocks.N.{x,context}_block``) with
+fused q/k/v; its text encoders keep transformers' names under ``text_encoders.clip_l/g``.
+
 The VAE's decoder counts its up blocks the other way round, and its mid-block attention is
 1x1 convolutions (q, k, v, proj_out). SDXL's second text encoder is OpenCLIP's layout: fused
 q/k/v (``in_proj_weight``) and a transposed projection matrix.
@@ -186,6 +189,90 @@ def open_clip_state(encoder: Any, prefix: str) -> dict[str, Any]:
         out[f"{prefix}transformer.resblocks.{layer}.attn.in_proj_{param}"] = torch.cat(
             [parts["q"], parts["k"], parts["v"]])
     return out
+
+
+_MMDIT_FIXED = {
+    "pos_embed.proj": "x_embedder.proj",
+    "time_text_embed.timestep_embedder.linear_1": "t_embedder.mlp.0",
+    "time_text_embed.timestep_embedder.linear_2": "t_embedder.mlp.2",
+    "time_text_embed.text_embedder.linear_1": "y_embedder.mlp.0",
+    "time_text_embed.text_embedder.linear_2": "y_embedder.mlp.2",
+    "context_embedder": "context_embedder",
+    "proj_out": "final_layer.linear",
+    "norm_out.linear": "final_layer.adaLN_modulation.1",
+}
+_MMDIT_BLOCK = {
+    "attn.to_out.0": "x_block.attn.proj", "attn.to_add_out": "context_block.attn.proj",
+    "attn.norm_q": "x_block.attn.ln_q", "attn.norm_k": "x_block.attn.ln_k",
+    "attn.norm_added_q": "context_block.attn.ln_q",
+    "attn.norm_added_k": "context_block.attn.ln_k",
+    "norm1.linear": "x_block.adaLN_modulation.1",
+    "norm1_context.linear": "context_block.adaLN_modulation.1",
+    "ff.net.0.proj": "x_block.mlp.fc1", "ff.net.2": "x_block.mlp.fc2",
+    "ff_context.net.0.proj": "context_block.mlp.fc1", "ff_context.net.2": "context_block.mlp.fc2",
+}
+_MMDIT_QKV = {"to_q": ("x_block", "q"), "to_k": ("x_block", "k"), "to_v": ("x_block", "v"),
+              "add_q_proj": ("context_block", "q"), "add_k_proj": ("context_block", "k"),
+              "add_v_proj": ("context_block", "v")}
+
+
+def _swap_halves(weight: Any) -> Any:
+    """SD3's original final modulations give (shift, scale); diffusers' (scale, shift)."""
+    import torch
+
+    first, second = weight.chunk(2, dim=0)
+    return torch.cat([second, first], dim=0)
+
+
+def mmdit_state(transformer: Any) -> dict[str, Any]:
+    """An SD3Transformer2DModel as Stability's MMDiT (``joint_blocks``): fused q/k/v per
+    stream, the last block's context modulation and the final one as (shift, scale)."""
+    import torch
+
+    last = int(transformer.config.num_layers) - 1
+    out: dict[str, Any] = {}
+    fused: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for key, value in transformer.state_dict().items():
+        module, param = _split(key)
+        if key == "pos_embed.pos_embed":  # a buffer, not a module's parameter
+            out[UNET_PREFIX + "pos_embed"] = value
+            continue
+        if module in _MMDIT_FIXED:
+            if module == "norm_out.linear":
+                value = _swap_halves(value)
+            out[f"{UNET_PREFIX}{_MMDIT_FIXED[module]}.{param}"] = value
+            continue
+        m = re.fullmatch(r"transformer_blocks\.(\d+)\.(.+)", module)
+        if m is None:
+            raise ValueError(f"no MMDiT name for the transformer parameter {key!r}")
+        block, inner = int(m[1]), m[2]
+        if (q := re.fullmatch(r"attn\.(\w+)", inner)) and q[1] in _MMDIT_QKV:
+            stream, part = _MMDIT_QKV[q[1]]
+            fused.setdefault((block, stream, param), {})[part] = value
+            continue
+        if inner not in _MMDIT_BLOCK:
+            raise ValueError(f"no MMDiT name for the transformer parameter {key!r}")
+        if inner == "norm1_context.linear" and block == last:
+            value = _swap_halves(value)
+        out[f"{UNET_PREFIX}joint_blocks.{block}.{_MMDIT_BLOCK[inner]}.{param}"] = value
+    for (block, stream, param), parts in fused.items():
+        out[f"{UNET_PREFIX}joint_blocks.{block}.{stream}.attn.qkv.{param}"] = torch.cat(
+            [parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+SD3_CLIP_L_PREFIX = "text_encoders.clip_l.transformer."
+SD3_CLIP_G_PREFIX = "text_encoders.clip_g.transformer."
+
+
+def sd3_checkpoint(pipe: Any) -> dict[str, Any]:
+    """An SD 3 pipeline's weights as one checkpoint of Stability's layout: the MMDiT, the VAE,
+    and the two CLIP encoders (transformers' names; CLIP-L without its projection, which SD 3
+    does not use). T5 is left out, as in the files without it."""
+    clip_l = {k: v for k, v in clip_state(pipe.text_encoder, SD3_CLIP_L_PREFIX).items()
+              if not k.endswith("text_projection.weight")}
+    return {**mmdit_state(pipe.transformer), **vae_state(pipe.vae), **clip_l,
+            **clip_state(pipe.text_encoder_2, SD3_CLIP_G_PREFIX)}
 
 
 def sd_checkpoint(pipe: Any) -> dict[str, Any]:

@@ -8,6 +8,9 @@ noise, but their shapes are SD's:
   cross-attention on a 2-layer CLIP text encoder: fast enough for every test.
 - ``build_tiny_sdxl_pipeline``: the same at SDXL's shape: two text encoders (the second wider,
   with a projection), linear projections, the size/crop embedding.
+- ``build_tiny_sd3_pipeline``: SD 3's shape without T5: an MMDiT transformer on two CLIPs,
+  a 16-channel VAE, the flow-matching scheduler. (No tiny FLUX: diffusers' single-file
+  conversion of FLUX assumes its full width, 3072.)
 - ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
   (gpu_daemon/original_layout.py), as model sites distribute them; ``write_lora``: a random
   LoRA for its UNet, made with peft, in the diffusers or kohya layout.
@@ -143,22 +146,69 @@ def build_tiny_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
     return path
 
 
+def build_tiny_sd3_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """An SD 3-shaped tiny pipeline without T5 (as SD 3 runs without it): an MMDiT
+    transformer on two CLIP encoders of different widths (CLIP-L's projection is the identity,
+    as SD 3 uses it), a 16-channel VAE, the flow-matching Euler scheduler."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    clip_l = _tiny_text_encoder(TEXT_HIDDEN, projection=True)
+    with torch.no_grad():
+        clip_l.text_projection.weight.copy_(torch.eye(TEXT_HIDDEN))
+    clip_g = _tiny_text_encoder(TEXT_HIDDEN_2, projection=True)
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
+        attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
+        # Both CLIPs' hidden states side by side, padded to T5's width (here 96).
+        joint_attention_dim=96, pooled_projection_dim=TEXT_HIDDEN + TEXT_HIDDEN_2,
+        pos_embed_max_size=16,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=16, layers_per_block=1,
+        block_out_channels=(8, 8, 8, 8), norm_num_groups=8, sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        use_quant_conv=False, use_post_quant_conv=False, scaling_factor=1.5305,
+        shift_factor=0.0609,
+    )
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, vae=vae, text_encoder=clip_l, text_encoder_2=clip_g,
+        text_encoder_3=None, tokenizer=byte_level_tokenizer(), tokenizer_2=byte_level_tokenizer(),
+        tokenizer_3=None, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+    )
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def write_single_file(model_dir: str | Path, out: str | Path) -> Path:
-    """A saved SD 1.x or SDXL pipeline as one checkpoint in the original layout (the file a
+    """A saved SD 1.x, SDXL or SD 3 pipeline as one checkpoint in the original layout (the file a
     model site distributes), its configuration left in model_dir."""
+    import json
+
     from diffusers import DiffusionPipeline
     from safetensors.torch import save_file
 
-    from gpu_daemon.original_layout import sd_checkpoint, sdxl_checkpoint
+    from gpu_daemon import original_layout
 
-    pipe = DiffusionPipeline.from_pretrained(model_dir)
+    # Parts the folder has none of (SD 3 without T5) are passed as None, as saved.
+    index = json.loads((Path(model_dir) / "model_index.json").read_text())
+    absent = {name: None for name, value in index.items()
+              if isinstance(value, list) and value[0] is None}
+    pipe = DiffusionPipeline.from_pretrained(model_dir, **absent)
     kind = type(pipe).__name__
-    if kind == "StableDiffusionPipeline":
-        state = sd_checkpoint(pipe)
-    elif kind == "StableDiffusionXLPipeline":
-        state = sdxl_checkpoint(pipe)
-    else:
+    writers = {"StableDiffusionPipeline": original_layout.sd_checkpoint,
+               "StableDiffusionXLPipeline": original_layout.sdxl_checkpoint,
+               "StableDiffusion3Pipeline": original_layout.sd3_checkpoint}
+    if kind not in writers:
         raise ValueError(f"no original layout for {kind}")
+    state = writers[kind](pipe)
     out = Path(out)
     save_file({k: v.contiguous() for k, v in state.items()}, out)
     return out

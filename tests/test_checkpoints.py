@@ -195,3 +195,28 @@ def test_the_original_layout_is_what_diffusers_converts_back_at_full_size(name):
         original = _meta_state(encoders[1])
         assert set(back) == set(original) - {"text_model.embeddings.position_ids"}
         assert all(back[k].shape == original[k].shape for k in back)
+
+
+def test_the_mmdit_layout_is_what_diffusers_converts_back_at_sd3_medium_size():
+    import torch
+    from diffusers import SD3Transformer2DModel
+    from diffusers.loaders.single_file_utils import (
+        convert_sd3_transformer_checkpoint_to_diffusers,
+        infer_diffusers_model_type,
+    )
+
+    from gpu_daemon.original_layout import mmdit_state
+
+    with torch.device("meta"):
+        transformer = SD3Transformer2DModel(
+            sample_size=128, patch_size=2, in_channels=16, out_channels=16, num_layers=24,
+            attention_head_dim=64, num_attention_heads=24, joint_attention_dim=4096,
+            caption_projection_dim=1536, pooled_projection_dim=2048, pos_embed_max_size=192)
+    state = mmdit_state(transformer)
+    assert infer_diffusers_model_type(state) == "sd3"
+    shapes = {k: list(v.shape) for k, v in state.items()}
+    assert checkpoints.detect_tensors(shapes, Path("m.safetensors")) == checkpoints.SD3
+    back = convert_sd3_transformer_checkpoint_to_diffusers(dict(state))
+    original = _meta_state(transformer)
+    assert set(back) == set(original)
+    assert all(back[k].shape == original[k].shape for k in original)

@@ -167,3 +167,40 @@ def test_a_missing_vae_or_a_file_that_is_no_vae_is_one_line(tiny_checkpoint, tin
         load(base, model=str(tiny_model_dir), vae=str(tiny_checkpoint))
     assert str(not_a_vae.value) == \
         f"images.vae: {tiny_checkpoint} is not a VAE (no encoder/decoder weights in it)"
+
+
+@pytest.fixture(scope="module")
+def tiny_sd3(tmp_path_factory) -> tuple[Path, Path]:
+    from gpu_daemon.testing import build_tiny_sd3_pipeline, write_single_file
+
+    folder = build_tiny_sd3_pipeline(tmp_path_factory.mktemp("tiny-sd3") / "model")
+    return folder, write_single_file(folder, folder.parent / "tiny-sd3.safetensors")
+
+
+def test_an_sd3_single_file_without_t5_renders_what_its_folder_renders(tiny_sd3):
+    from gpu_daemon.images import checkpoints
+
+    folder, checkpoint = tiny_sd3
+    assert checkpoints.detect(checkpoint, allow_pickle=False).family == "sd3"
+    from_folder = load(folder.parent, model=str(folder))
+    single = load(folder.parent, model=str(checkpoint), model_config=str(folder))
+    assert type(single.pipe).__name__ == "StableDiffusion3Pipeline"
+    assert single.pipe.text_encoder_3 is None
+    for part in ("transformer", "vae", "text_encoder", "text_encoder_2"):
+        a, b = getattr(from_folder.pipe, part).state_dict(), getattr(single.pipe, part).state_dict()
+        assert set(a) == set(b) and all(a[k].equal(b[k]) for k in a), part
+    # Float noise in the attention kernels may move a pixel by a level.
+    assert np.abs(pixels(from_folder) - pixels(single)).max() <= 1
+
+
+def test_a_flow_matching_model_refuses_the_other_schedulers(tiny_sd3):
+    folder, checkpoint = tiny_sd3
+    with pytest.raises(ConfigError) as refused:
+        load(folder.parent, model=str(checkpoint), model_config=str(folder),
+             scheduler="dpmpp_2m_karras")
+    assert str(refused.value) == ("images.scheduler: scheduler 'dpmpp_2m_karras' is not for "
+                                  "this model (a flow-matching model: default, euler)")
+    euler = load(folder.parent, model=str(checkpoint), model_config=str(folder),
+                 scheduler="euler")
+    assert euler.scheduler_names == ("default", "euler")
+    assert type(euler.pipe.scheduler).__name__ == "FlowMatchEulerDiscreteScheduler"

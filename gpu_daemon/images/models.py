@@ -25,6 +25,7 @@ model would be described by too: the loader knows nothing of ``[images]``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -268,7 +269,8 @@ def load_pipeline(spec: ModelSpec, resolved: ResolvedModel, dtype: Any) -> Any:
             pipe = _load_single_file(spec, resolved, dtype)
         else:
             pipe = diffusers.AutoPipelineForText2Image.from_pretrained(
-                resolved.source, dtype=dtype, local_files_only=offline)
+                resolved.source, dtype=dtype, local_files_only=offline,
+                **_absent_in_folder(Path(resolved.source)) if resolved.kind == "folder" else {})
         if resolved.vae is not None:
             pipe.vae = load_vae(resolved.vae, pipe.vae, dtype, offline)
     except ConfigError:
@@ -305,7 +307,33 @@ def _load_single_file(spec: ModelSpec, resolved: ResolvedModel, dtype: Any) -> A
     log.info("loading %s as an %s checkpoint, configuration from %s", path.name,
              architecture.label, config)
     return pipeline_class.from_single_file(str(path), config=config, dtype=dtype,
-                                           local_files_only=True)
+                                           local_files_only=True,
+                                           **_absent_parts(path, architecture, Path(config)))
+
+
+def _absent_in_folder(folder: Path) -> dict[str, None]:
+    """The parts a folder was saved without (null in model_index.json: SD 3 without T5),
+    which diffusers wants named as None."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {name: None for name, value in index.items()
+            if isinstance(value, list) and value and value[0] is None}
+
+
+def _absent_parts(path: Path, architecture: checkpoints.Architecture, config: Path
+                  ) -> dict[str, None]:
+    """SD 3 runs without its T5 encoder (less memory, prompts read by the CLIPs alone): when
+    neither the file nor the configuration folder holds T5's weights, it is left out."""
+    if architecture.family != "sd3" or checkpoints.is_pickle(path):
+        return {}
+    if "text_encoders.t5xxl.transformer.shared.weight" in checkpoints.read_header(path) or \
+            any((config / "text_encoder_3").glob("*.safetensors")):
+        return {}
+    log.info("%s holds no T5 text encoder (nor does %s): SD 3 runs without it", path.name,
+             config)
+    return {"text_encoder_3": None, "tokenizer_3": None}
 
 
 def load_vae(path: Path, current: Any, dtype: Any, offline: bool) -> Any:
