@@ -234,7 +234,7 @@ def test_a_flow_matching_model_takes_only_its_own_scheduler():
 
 
 def test_provenance_names_everything_that_made_the_image(backend, tiny_model_dir, lora_dir):
-    from gpu_daemon.images.models import short_hash
+    from gpu_daemon.images.provenance import short_hash
 
     job = with_loras(replace(JOB, scheduler="euler_a", steps=3, guidance_scale=6.5, seed=42),
                      (lora_dir / "noir.safetensors", 0.7))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_daemon.images import models, token_counter, tuning
 from gpu_daemon.images.loras import Adapters
-from gpu_daemon.images.provenance import ModelIdentity, describe
+from gpu_daemon.images.provenance import ModelIdentity, describe, short_hash
 from gpu_daemon.images.schedulers import Schedulers, unknown_message
 from storyboard_cli.errors import ConfigError
 
@@ -181,8 +181,8 @@ def identify(spec: models.ModelSpec, resolved: models.ResolvedModel) -> ModelIde
     source = resolved.source
     if resolved.kind == "hub":
         source = models.cached_snapshot(source) or ""
-    model_hash = models.short_hash(source) if source else None
-    vae_hash = models.short_hash(resolved.vae) if resolved.vae else None
+    model_hash = short_hash(source) if source else None
+    vae_hash = short_hash(resolved.vae) if resolved.vae else None
     log.info("hashed the model files in %.1f s", time.monotonic() - started)
     return ModelIdentity("diffusers", spec.model, model_hash,
                          spec.vae or None, vae_hash)

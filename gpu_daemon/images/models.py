@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,36 +356,3 @@ def load_vae(path: Path, current: Any, dtype: Any, offline: bool) -> Any:
         current.save_config(folder)
         return AutoencoderKL.from_single_file(str(path), config=folder, torch_dtype=dtype,
                                               local_files_only=True)
-
-
-# -- what a render's provenance names: a file's short hash, computed once --
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-HASH_CHARS = 10
-
-
-def short_hash(path: str | os.PathLike[str]) -> str:
-    """The first 10 hex digits of the sha256 of a file, or of a folder's weight and config
-    files (their names and contents, in order); cached by path, size and mtime."""
-    p = Path(path)
-    files = [p] if p.is_file() else sorted(
-        f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".txt", ".model",
-                                                                *WEIGHT_SUFFIXES))
-    if len(files) == 1 and files[0] == p:
-        return _file_digest(p)[:HASH_CHARS]
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.relative_to(p).as_posix().encode() + b"\0" + _file_digest(f).encode())
-    return digest.hexdigest()[:HASH_CHARS]
-
-
-def _file_digest(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _DIGESTS:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(8 * 2**20):
-                digest.update(chunk)
-        _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
