@@ -152,6 +152,12 @@ class Daemon:
                      "(limits.max_prompt_chars)"
             )
         images = self.cfg.images
+        scheduler = req.scheduler or images.scheduler
+        names = self.backend.scheduler_names
+        if names and scheduler not in names:
+            from gpu_daemon.images.schedulers import unknown_message
+
+            raise DaemonError(422, unknown_message(scheduler, names))
         prompt, style_negative = compose(req.prompt, req.style, self.backend.token_count(),
                                          [(c.name, c.description) for c in req.characters])
         return RenderJob(
@@ -161,13 +167,32 @@ class Daemon:
             width=req.width or images.width,
             height=req.height or images.height,
             steps=req.steps or images.steps,
-            guidance_scale=images.guidance_scale,
+            guidance_scale=images.guidance_scale if req.guidance_scale is None
+            else req.guidance_scale,
             index=req.index,
             camera=req.camera,
             description=req.description or req.prompt,
             characters=tuple(c.name for c in req.characters),
             style=req.style,
+            scheduler=scheduler,
+            loras=self.request_loras(req),
         )
+
+    def request_loras(self, req: wire.RenderRequest) -> tuple[tuple[str, float], ...]:
+        """A request's LoRAs as files in images.lora_dir (422 for one that is not a LoRA
+        there, or for a backend that takes none)."""
+        if not req.loras:
+            return ()
+        if not self.backend.takes_loras:
+            raise DaemonError(422, f"the {self.backend.name} backend takes no LoRA")
+        from gpu_daemon.images.loras import request_lora
+
+        lora_dir = self.cfg.resolve(self.cfg.images.lora_dir)
+        try:
+            files = {str(request_lora(ref.name, lora_dir)): ref.scale for ref in req.loras}
+        except ValueError as exc:
+            raise DaemonError(422, str(exc)) from None
+        return tuple(files.items())
 
     async def render(self, req: wire.RenderRequest, emit: Emit | None) -> wire.RenderResponse:
         job = self.job_for(req)
@@ -251,6 +276,7 @@ class Daemon:
             prompt=job.prompt, seed=job.seed, width=job.width, height=job.height,
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
             batch_size=rendered.batch_size, reused=source is rendered,
+            provenance=rendered.provenance,
         )
 
 

@@ -1,4 +1,6 @@
 """`gpu-daemon serve`: load the configuration and the model, then serve the API with uvicorn.
+`gpu-daemon check`: what serve would load, or the one line saying why it would refuse, without
+loading anything (`storyboard doctor --side gpu` runs it).
 
 Example: STORYBOARD_DAEMON_TOKEN=... gpu-daemon serve --config storyboard.toml
 """
@@ -9,8 +11,11 @@ import os
 
 # huggingface_hub reads this once, when it is imported: it has to be set before anything can
 # import it. Offline is the default; `images.allow_download = true` restores the caller's value.
+# The render process (spawned: it imports this module again) keeps what its daemon decided.
+_HF_DECIDED = "STORYBOARD_DAEMON_HF_DECIDED"
 _CALLER_HF_OFFLINE = os.environ.get("HF_HUB_OFFLINE")
-os.environ["HF_HUB_OFFLINE"] = "1"
+if os.environ.get(_HF_DECIDED) != "1":
+    os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # transformers warns at import about optional backends the daemon never uses (torchvision for
 # image processors of other model families); TRANSFORMERS_VERBOSITY=warning shows them again.
@@ -54,7 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--insecure-no-token", action="store_true",
                        help="serve without authentication (loopback addresses only)")
     serve.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    check = sub.add_parser(
+        "check", help="check the configuration and the model settings, loading nothing",
+        description="Read the configuration and check the model settings against the disk and "
+                    "the cache, as serve does before it loads anything; print what it would "
+                    "load, or the reason it would refuse (exit 2).",
+        epilog="Example: gpu-daemon check --config storyboard.toml",
+    )
+    check.add_argument("--config", default=os.environ.get("STORYBOARD_CONFIG"),
+                       help="configuration file [default: ./storyboard.toml, then user config]")
+    check.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
+
+
+def check(args: argparse.Namespace) -> None:
+    from gpu_daemon.images import check_model_settings
+    from storyboard_contract.config import load_config
+
+    print(f"model: {check_model_settings(load_config(args.config))}")
 
 
 class HealthCheckFilter(logging.Filter):
@@ -115,14 +137,18 @@ def serve(args: argparse.Namespace) -> None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = _CALLER_HF_OFFLINE
+    os.environ[_HF_DECIDED] = "1"
 
     import uvicorn
 
     from gpu_daemon.app import Daemon, create_app
+    from gpu_daemon.images import check_model_settings
     from gpu_daemon.images.process import RenderProcess, RenderUnavailable
     from gpu_daemon.planner import make_planner
     from gpu_daemon.uploader import PngUploads, S3Uploader
 
+    # A wrong model setting is one line at once, not after the render process imported torch.
+    check_model_settings(cfg)
     uploader = S3Uploader(cfg.s3)
     planner = make_planner(cfg)
     # The model loads in the render process; its load errors are raised here.
@@ -157,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     from storyboard_contract.errors import StoryboardError
 
     try:
-        serve(args)
+        (check if args.command == "check" else serve)(args)
     except (StartupError, StoryboardError) as exc:
         if args.debug:
             raise

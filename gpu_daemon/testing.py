@@ -6,6 +6,14 @@ noise, but their shapes are SD's:
 
 - ``build_tiny_pipeline``: a 4-block VAE (latents 8x smaller than the image), a UNet with
   cross-attention on a 2-layer CLIP text encoder: fast enough for every test.
+- ``build_tiny_sdxl_pipeline``: the same at SDXL's shape: two text encoders (the second wider,
+  with a projection), linear projections, the size/crop embedding.
+- ``build_tiny_sd3_pipeline``: SD 3's shape without T5: an MMDiT transformer on two CLIPs,
+  a 16-channel VAE, the flow-matching scheduler. (No tiny FLUX: diffusers' single-file
+  conversion of FLUX assumes its full width, 3072.)
+- ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
+  (gpu_daemon/original_layout.py), as model sites distribute them; ``write_lora``: a random
+  LoRA for its UNet, made with peft, in the diffusers or kohya layout.
 - ``build_sd15_pipeline`` and ``build_sdxl_pipeline``: the real architecture sizes (SD 1.5:
   UNet 320/640/1280/1280 on CLIP ViT-L/14, 1.07 B parameters; SDXL: UNet 320/640/1280 with
   10-layer transformers on CLIP ViT-L + OpenCLIP bigG, 3.5 B), so a benchmark pays the real
@@ -52,21 +60,40 @@ def sd_scheduler() -> Any:
     )
 
 
+def _tiny_text_encoder(hidden: int, projection: bool = False) -> Any:
+    """A 2-layer CLIP text encoder over the byte-level vocabulary (with a projection: the
+    pooled output SDXL's second encoder gives)."""
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    spec = {"vocab_size": len(byte_level_vocab()), "hidden_size": hidden,
+            "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "max_position_embeddings": 77}
+    if projection:
+        return CLIPTextModelWithProjection(text_config({**spec, "projection_dim": hidden,
+                                                         "hidden_act": "gelu"}))
+    return CLIPTextModel(text_config(spec))
+
+
+def _tiny_vae(scaling_factor: float = 0.18215) -> Any:
+    """4 blocks, so latents are 8x smaller than the image, as in SD's VAE."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        block_out_channels=(8, 8, 8, 8), norm_num_groups=8, sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        scaling_factor=scaling_factor,
+    )
+
+
 def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
-    """Build the pipeline (the same weights for the same seed) and save it to path."""
+    """Build the SD 1.x-shaped pipeline (the same weights for the same seed), save it to path."""
     import torch
-    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
     path = Path(path)
     torch.manual_seed(seed)
-    vocab = byte_level_vocab()
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(vocab), hidden_size=TEXT_HIDDEN, intermediate_size=37,
-        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
-        bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-        pad_token_id=vocab["<|endoftext|>"],
-    ))
+    text_encoder = _tiny_text_encoder(TEXT_HIDDEN)
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
         block_out_channels=(32, 64),
@@ -74,18 +101,154 @@ def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=TEXT_HIDDEN, attention_head_dim=8,
     )
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-        block_out_channels=(8, 8, 8, 8), norm_num_groups=8, sample_size=64,
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-    )
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=byte_level_tokenizer(), unet=unet,
+        vae=_tiny_vae(), text_encoder=text_encoder, tokenizer=byte_level_tokenizer(), unet=unet,
         scheduler=sd_scheduler(), safety_checker=None, feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(path, safe_serialization=True)
     return path
+
+
+# SDXL's second text encoder is wider than its first (1280 against 768); the tiny one is too,
+# or diffusers' single-file loader would take one for the other (it tells them by width).
+TEXT_HIDDEN_2 = 48
+
+
+def build_tiny_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """An SDXL-shaped tiny pipeline: two text encoders (the second with a projection, whose
+    pooled output and the size/crop ids make the UNet's added embedding), a UNet with linear
+    projections and 2 transformer layers in its attention block."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    time_ids = 8
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4),
+        cross_attention_dim=TEXT_HIDDEN + TEXT_HIDDEN_2, use_linear_projection=True,
+        addition_embed_type="text_time", addition_time_embed_dim=time_ids,
+        projection_class_embeddings_input_dim=TEXT_HIDDEN_2 + 6 * time_ids,
+    )
+    pipe = StableDiffusionXLPipeline(
+        vae=_tiny_vae(0.13025), text_encoder=_tiny_text_encoder(TEXT_HIDDEN),
+        text_encoder_2=_tiny_text_encoder(TEXT_HIDDEN_2, projection=True),
+        tokenizer=byte_level_tokenizer(), tokenizer_2=byte_level_tokenizer(), unet=unet,
+        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
+                                         beta_schedule="scaled_linear", steps_offset=1),
+    )
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def build_tiny_sd3_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """An SD 3-shaped tiny pipeline without T5 (as SD 3 runs without it): an MMDiT
+    transformer on two CLIP encoders of different widths (CLIP-L's projection is the identity,
+    as SD 3 uses it), a 16-channel VAE, the flow-matching Euler scheduler."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    clip_l = _tiny_text_encoder(TEXT_HIDDEN, projection=True)
+    with torch.no_grad():
+        clip_l.text_projection.weight.copy_(torch.eye(TEXT_HIDDEN))
+    clip_g = _tiny_text_encoder(TEXT_HIDDEN_2, projection=True)
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
+        attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
+        # Both CLIPs' hidden states side by side, padded to T5's width (here 96).
+        joint_attention_dim=96, pooled_projection_dim=TEXT_HIDDEN + TEXT_HIDDEN_2,
+        pos_embed_max_size=16,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=16, layers_per_block=1,
+        block_out_channels=(8, 8, 8, 8), norm_num_groups=8, sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        use_quant_conv=False, use_post_quant_conv=False, scaling_factor=1.5305,
+        shift_factor=0.0609,
+    )
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, vae=vae, text_encoder=clip_l, text_encoder_2=clip_g,
+        text_encoder_3=None, tokenizer=byte_level_tokenizer(), tokenizer_2=byte_level_tokenizer(),
+        tokenizer_3=None, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+    )
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def write_single_file(model_dir: str | Path, out: str | Path) -> Path:
+    """A saved SD 1.x, SDXL or SD 3 pipeline as one checkpoint in the original layout (the file a
+    model site distributes), its configuration left in model_dir."""
+    import json
+
+    from diffusers import DiffusionPipeline
+    from safetensors.torch import save_file
+
+    from gpu_daemon import original_layout
+
+    # Parts the folder has none of (SD 3 without T5) are passed as None, as saved.
+    index = json.loads((Path(model_dir) / "model_index.json").read_text())
+    absent = {name: None for name, value in index.items()
+              if isinstance(value, list) and value[0] is None}
+    pipe = DiffusionPipeline.from_pretrained(model_dir, **absent)
+    kind = type(pipe).__name__
+    writers = {"StableDiffusionPipeline": original_layout.sd_checkpoint,
+               "StableDiffusionXLPipeline": original_layout.sdxl_checkpoint,
+               "StableDiffusion3Pipeline": original_layout.sd3_checkpoint}
+    if kind not in writers:
+        raise ValueError(f"no original layout for {kind}")
+    state = writers[kind](pipe)
+    out = Path(out)
+    save_file({k: v.contiguous() for k, v in state.items()}, out)
+    return out
+
+
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def write_lora(model_dir: str | Path, out: str | Path, seed: int = 0, rank: int = 4,
+               layout: str = "diffusers") -> Path:
+    """A random LoRA for the UNet of the pipeline in model_dir, made with peft on its
+    attention projections, saved as diffusers writes one ("diffusers": ``unet.<module>.
+    lora_A.weight``) or as kohya's sd-scripts do ("kohya": ``lora_unet_<module_with_
+    underscores>.lora_down.weight``, ``.lora_up.weight`` and ``.alpha``)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")
+    torch.manual_seed(seed)
+    # init_lora_weights=False: B is random too, so the LoRA changes the output from the start.
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=list(LORA_TARGETS),
+                                init_lora_weights=False))
+    state = get_peft_model_state_dict(unet)
+    if layout == "diffusers":
+        tensors = {f"unet.{k}": v for k, v in state.items()}
+    elif layout == "kohya":
+        tensors = {}
+        for key, value in state.items():
+            module, _, part = key.rpartition(".lora_")
+            name = "lora_unet_" + module.replace(".", "_")
+            tensors[f"{name}.lora_{'down' if part.startswith('A') else 'up'}.weight"] = value
+            tensors[f"{name}.alpha"] = torch.tensor(float(rank))
+    else:
+        raise ValueError(f"unknown LoRA layout {layout!r}")
+    out = Path(out)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, out)
+    return out
 
 
 # CLIP ViT-L/14's text tower (SD 1.x, and SDXL's first encoder).
@@ -100,7 +263,7 @@ SD_VAE = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class FullSizeConfigs:
     """The component configs of a full-size pipeline (kwargs of the diffusers and
     transformers classes)."""
 
@@ -110,7 +273,7 @@ class ModelSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-SD15 = ModelSpec(
+SD15 = FullSizeConfigs(
     unet={"sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
           "block_out_channels": (320, 640, 1280, 1280),
           "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
@@ -119,7 +282,7 @@ SD15 = ModelSpec(
     vae={**SD_VAE, "sample_size": 512, "scaling_factor": 0.18215},
     text_encoders=(CLIP_VIT_L,),
 )
-SDXL = ModelSpec(
+SDXL = FullSizeConfigs(
     unet={"sample_size": 128, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
           "block_out_channels": (320, 640, 1280),
           "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),

@@ -130,6 +130,15 @@ class ImagesConfig:
     vae_slicing: bool = False
     vae_tiling: bool = False
     allow_download: bool = False
+    # The model's parts and sampler (gpu_daemon/images/models.py; storyboard.toml explains
+    # each). model_config: a local diffusers folder holding the configuration of a
+    # single-file model (else the hub's, from the cache).
+    model_config: str = ""
+    allow_pickle: bool = False
+    vae: str = ""
+    loras: list[str] = field(default_factory=list)  # "FILE" or "FILE:SCALE"
+    lora_dir: str = "loras"  # where the LoRAs a request names are looked up
+    scheduler: str = "default"
 
     def frame_size(self, aspect: str) -> tuple[int, int]:
         """(width, height) of a frame at `aspect` within this pixel budget."""
@@ -484,12 +493,18 @@ def _coerce_env(raw: str, typ: Any, what: str) -> Any:
     return raw
 
 
+# The samplers a user picks by name (gpu_daemon/images/schedulers.py builds them); "default"
+# is the model's own.
+SCHEDULER_NAMES = ("default", "dpmpp_2m_karras", "dpmpp_sde_karras", "euler_a", "euler", "ddim",
+                   "unipc", "lcm")
+
 _CHOICES = {
     ("s3", "addressing_style"): {"path", "virtual", "auto"},
     ("planner", "backend"): {"rules", "openai"},
     ("images", "backend"): {"auto", "sketch", "diffusers"},
     ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
     ("images", "attention"): {"sdpa", "classic"},
+    ("images", "scheduler"): set(SCHEDULER_NAMES),
     ("frp", "mode"): {"tcp", "stcp"},
 }
 

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from storyboard_contract import control_chars, frames
+from storyboard_contract.config import SCHEDULER_NAMES
 
 NDJSON = "application/x-ndjson"
 
@@ -55,6 +56,8 @@ MAX_CHARACTER_NAME_CHARS = 40
 SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
 # Shots in one /v1/renders request (a worker's window: the daemon's max_batch, bounded).
 MAX_WINDOW = 16
+MAX_LORAS = 8
+MAX_GUIDANCE = 30.0
 
 ShotSize = Literal["extreme wide", "wide", "full", "medium", "medium close-up", "close-up",
                    "extreme close-up", "over-the-shoulder", "insert"]
@@ -177,6 +180,23 @@ class PlanResponse(Plan):
     url_expires_at: str | None = None
 
 
+def _known_scheduler(name: str) -> str:
+    if name not in SCHEDULER_NAMES:
+        raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULER_NAMES)}")
+    return name
+
+
+SchedulerName = Annotated[str, Field(max_length=40), AfterValidator(_known_scheduler)]
+
+
+class LoraRef(BaseModel):
+    """A LoRA for one render: a .safetensors file inside the daemon's images.lora_dir (a
+    relative path), at a scale (1.0 = as trained)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=300), _one_line("LoRA name")]
+    scale: Annotated[float, Field(ge=-4.0, le=4.0)] = 1.0
+
+
 class RenderRequest(BaseModel):
     project_id: Id
     shot_id: Id
@@ -193,6 +213,35 @@ class RenderRequest(BaseModel):
     width: Side = None
     height: Side = None
     steps: Annotated[int | None, Field(ge=1, le=MAX_STEPS)] = None
+    # None: the daemon's images.guidance_scale / images.scheduler.
+    guidance_scale: Annotated[float | None, Field(ge=0.0, le=MAX_GUIDANCE)] = None
+    scheduler: SchedulerName | None = None
+    # On top of the daemon's own images.loras (a file in both: this scale wins).
+    loras: Annotated[list[LoraRef], Field(max_length=MAX_LORAS)] = []
+
+
+class LoraUsed(BaseModel):
+    name: str  # the file's name
+    hash: str  # the first 10 hex digits of its sha256
+    scale: float
+
+
+class Provenance(BaseModel):
+    """What made an image (gpu_daemon/images/provenance.py): the same values on the same
+    hardware render the same image again."""
+
+    backend: str
+    model: str | None = None  # as the daemon's configuration names it
+    model_hash: str | None = None  # the first 10 hex digits of its file's sha256
+    vae: str | None = None
+    vae_hash: str | None = None
+    loras: list[LoraUsed] = []
+    scheduler: str = "default"
+    steps: int
+    guidance_scale: float
+    seed: int
+    width: int
+    height: int
 
 
 class RenderResponse(BaseModel):
@@ -209,6 +258,7 @@ class RenderResponse(BaseModel):
     batch_size: int = 1
     # Rendered by an earlier request whose upload failed: this one only uploaded it.
     reused: bool = False
+    provenance: Provenance | None = None
 
 
 class RendersRequest(BaseModel):

@@ -5,6 +5,8 @@
 - ``sketch_daemon``: a session-wide daemon with the sketch backend.
 - ``tiny_model_dir`` / ``diffusers_daemon``: a tiny random-weight diffusers pipeline saved to
   disk, and a session-wide daemon that loads it from there.
+- ``tiny_checkpoint``: the same pipeline as one single-file checkpoint in the original layout;
+  ``tiny_sdxl_dir``: a tiny SDXL pipeline.
 - ``slow_daemon``: slow_daemon(steps, max_batch): a daemon of the test's own with the tiny
   pipeline at many steps, so that a render takes seconds (stopped when the test ends).
 """
@@ -131,6 +133,23 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from gpu_daemon.testing import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny pipeline as one SD 1.x checkpoint in the original layout (its configuration:
+    tiny_model_dir)."""
+    from gpu_daemon.testing import write_single_file
+
+    return write_single_file(tiny_model_dir,
+                             tmp_path_factory.mktemp("tiny-ckpt") / "tiny-sd15.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gpu_daemon.testing import build_tiny_sdxl_pipeline
+
+    return build_tiny_sdxl_pipeline(tmp_path_factory.mktemp("tiny-sdxl") / "model")
 
 
 @pytest.fixture(scope="session")

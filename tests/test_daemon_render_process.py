@@ -114,7 +114,7 @@ def test_foreign_exceptions_cross_as_builtins_with_their_name():
 
 
 def test_a_load_error_is_raised_where_the_process_is_started(tmp_path):
-    with pytest.raises(ConfigError, match="no model directory"):
+    with pytest.raises(ConfigError, match="no model file or folder at"):
         RenderProcess(config(tmp_path / "missing"), max_batch=2)
 
 

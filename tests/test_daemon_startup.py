@@ -64,7 +64,7 @@ def test_a_missing_model_directory_is_named(tmp_path):
     done, _ = serve(tmp_path, env={"STORYBOARD_DAEMON_TOKEN": "t"},
                     images={"backend": "diffusers", "model": "./models/sd"})
     assert done.returncode == 2
-    assert f"no model directory at {tmp_path / 'models' / 'sd'}" in done.stderr
+    assert f"no model file or folder at {tmp_path / 'models' / 'sd'}" in done.stderr
 
 
 @pytest.fixture()

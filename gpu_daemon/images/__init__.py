@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,10 +33,15 @@ class RenderJob:
     description: str = ""
     characters: tuple[str, ...] = ()  # names of the people in the shot
     style: str = ""
+    scheduler: str = "default"  # a name of storyboard_contract.config.SCHEDULER_NAMES
+    # A request's LoRAs: (absolute file path, scale), on top of the daemon's own.
+    loras: tuple[tuple[str, float], ...] = ()
 
-    def batch_key(self) -> tuple[int, int, int, float, str]:
-        """Jobs with equal keys can share one pipeline call."""
-        return (self.width, self.height, self.steps, self.guidance_scale, self.negative_prompt)
+    def batch_key(self) -> tuple:
+        """Jobs with equal keys can share one pipeline call: the same size, steps, guidance,
+        negative prompt, scheduler and LoRA set."""
+        return (self.width, self.height, self.steps, self.guidance_scale, self.negative_prompt,
+                self.scheduler, self.loras)
 
 
 class BackendInfo(Protocol):
@@ -45,6 +50,8 @@ class BackendInfo(Protocol):
     name: str
     model: str | None
     device: str
+    scheduler_names: tuple[str, ...]  # what a request may pick; () when it has no choice
+    takes_loras: bool
 
     def token_count(self) -> Callable[[str], int] | None:
         """Counts CLIP tokens with the loaded tokenizer, when there is one."""
@@ -56,6 +63,9 @@ class ImageBackend(BackendInfo, Protocol):
 
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
         """One image per job, in order; on_step(step, total) after each denoising step."""
+
+    def provenance(self, job: RenderJob) -> dict[str, Any]:
+        """What made the job's image (provenance.describe), after it was rendered."""
 
 
 def token_counter(tokenizer_json: str | None) -> Callable[[str], int] | None:
@@ -75,12 +85,32 @@ def token_counter(tokenizer_json: str | None) -> Callable[[str], int] | None:
     return lambda text: len(counter.encode_batch([text], add_special_tokens=False)[0].ids)
 
 
-def make_backend(cfg: Config) -> ImageBackend:
-    """The configured backend, loaded and ready ("auto": diffusers when a model is set)."""
-    images = cfg.images
-    backend = images.backend
+def backend_name(cfg: Config) -> str:
+    """The configured backend ("auto": diffusers when a model is set, else sketch)."""
+    backend = cfg.images.backend
     if backend == "auto":
-        backend = "diffusers" if images.model else "sketch"
+        backend = "diffusers" if cfg.images.model else "sketch"
+    return backend
+
+
+def check_model_settings(cfg: Config) -> str:
+    """Checks the model settings against the disk and the cache without loading anything (a
+    ConfigError line for what is wrong), before the daemon starts its render process and in
+    `doctor --side gpu`; what will be loaded."""
+    if backend_name(cfg) == "sketch":
+        return "sketch backend: no model"
+    from gpu_daemon.images.models import ModelSpec, resolve
+
+    resolved = resolve(ModelSpec.from_images(cfg.images, cfg.base_dir))
+    what = {"folder": "diffusers folder", "hub": "Hugging Face id", "file": "checkpoint"}
+    kind = resolved.architecture.label + " " if resolved.architecture else ""
+    return f"{resolved.source} ({kind}{what[resolved.kind]})"
+
+
+def make_backend(cfg: Config) -> ImageBackend:
+    """The configured backend, loaded and ready."""
+    images = cfg.images
+    backend = backend_name(cfg)
     if backend == "sketch":
         from gpu_daemon.images.sketch import SketchBackend
         from storyboard_contract.typeset import find_cjk_font

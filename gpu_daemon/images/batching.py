@@ -1,7 +1,8 @@
 """The render queue: one pipeline call at a time, same-settings requests batched together.
 
 One render thread owns the backend. When it is free it takes the oldest waiting job plus every
-other waiting job with the same settings (size, steps, guidance, negative prompt), up to
+other waiting job with the same settings (size, steps, guidance, negative prompt,
+scheduler, LoRAs: RenderJob.batch_key), up to
 max_batch, and renders them in one call. It never waits for a batch to fill: a request that
 arrives at an idle queue starts at once, so batching cannot make a lone request slower; it only
 lets requests that would otherwise wait ride along with the call ahead of them.
@@ -36,6 +37,7 @@ class Rendered:
     image: Image.Image
     render_ms: float  # the pipeline call that made it, shared by its batch
     batch_size: int
+    provenance: dict | None = None  # what made it (images/provenance.py)
 
 
 class Cancelled(Exception):
@@ -174,7 +176,8 @@ class RenderQueue:
             # Counted before the futures resolve: whoever is answered sees its render counted.
             self._end(batch, len(batch), seconds)
             for p, image in zip(batch, images, strict=True):
-                _settle(p.future, Rendered(image, seconds * 1000, len(batch)))
+                _settle(p.future, Rendered(image, seconds * 1000, len(batch),
+                                           self.backend.provenance(p.job)))
 
     def _begin(self, batch: list[Ticket]) -> None:
         """A pipeline call starts (the queue's lock is held)."""

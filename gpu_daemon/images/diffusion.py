@@ -1,8 +1,12 @@
 """The ``diffusers`` backend: a text-to-image pipeline loaded once at start-up and kept warm.
 
-The model is a local directory or a Hugging Face id that is already in the cache. The daemon
-runs offline unless ``images.allow_download`` is set, and checks the cache first so a missing
-model is an instant, clear error instead of a network wait (DESIGN.md field notes).
+What to load is a ModelSpec (models.py: a checkpoint file, a diffusers folder or a cached hub
+id, with its VAE and LoRAs), checked before torch is imported. The daemon runs offline unless
+``images.allow_download`` is set, and checks the cache first so a missing model is an instant,
+clear error instead of a network wait.
+
+Each call switches on its scheduler (schedulers.py) and its LoRA set (loras.py); jobs with
+another scheduler or LoRA set never share a call (RenderJob.batch_key).
 
 Each job in a batch has its own CPU ``torch.Generator`` seeded with its seed, so an image
 depends on its seed and prompt, not on the device or on which requests shared its batch
@@ -13,13 +17,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_daemon.images import token_counter, tuning
+from gpu_daemon.images import models, token_counter, tuning
+from gpu_daemon.images.loras import Adapters
+from gpu_daemon.images.provenance import ModelIdentity, describe, short_hash
+from gpu_daemon.images.schedulers import Schedulers, unknown_message
 from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,42 +35,6 @@ if TYPE_CHECKING:
     from storyboard_contract.config import ImagesConfig
 
 log = logging.getLogger("gpu_daemon.diffusers")
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def resolve_model(model: str, base_dir: Path, allow_download: bool) -> str:
-    """A local model directory, or a hub id that from_pretrained can load under the rules."""
-    if not model:
-        raise ConfigError(
-            "images.backend = diffusers needs images.model: a local model directory or a "
-            "Hugging Face id already in the cache"
-        )
-    path = Path(model).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise ConfigError(
-                f"images.model: {path} is not a diffusers model (no model_index.json)"
-            )
-        return str(path)
-    if model.startswith((".", "/", "~")) or "\\" in model or not _HUB_ID.match(model):
-        raise ConfigError(f"images.model: no model directory at {path}")
-    if allow_download:
-        return model
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(model, "model_index.json")
-    if not isinstance(found, str):
-        from huggingface_hub.constants import HF_HUB_CACHE
-
-        raise ConfigError(
-            f"images.model: {model!r} is not in the Hugging Face cache ({HF_HUB_CACHE}) and "
-            "downloads are off; download it once (hf download " + model + "), point "
-            "images.model at a local directory, or set images.allow_download = true"
-        )
-    return model
 
 
 def _no_steps(step: int, total: int) -> None:
@@ -99,39 +69,54 @@ def _counting_tokenizer(pipe: Any) -> str | None:
 class DiffusersBackend:
     name = "diffusers"
 
-    def __init__(self, pipe: Any, model: str, device: str) -> None:
+    def __init__(self, pipe: Any, spec: models.ModelSpec, device: str,
+                 identity: ModelIdentity | None = None) -> None:
         self.pipe = pipe
-        self.model = model
+        self.spec = spec
+        self.model = spec.model
         self.device = device
+        self.identity = identity or ModelIdentity(self.name, spec.model)
         self._accepts = set(inspect.signature(pipe.__call__).parameters)
         self._tokenizer = _counting_tokenizer(pipe)
         self._count = token_counter(self._tokenizer)
+        self.schedulers = Schedulers(pipe.scheduler)
+        if spec.scheduler not in self.schedulers.names:
+            raise ConfigError("images.scheduler: "
+                              + unknown_message(spec.scheduler, self.schedulers.names))
+        self.adapters = Adapters(pipe, spec.loras)
+
+    @property
+    def scheduler_names(self) -> tuple[str, ...]:
+        return self.schedulers.names
+
+    @property
+    def takes_loras(self) -> bool:
+        return self.adapters.supported
 
     @classmethod
     def load(cls, cfg: ImagesConfig, base_dir: Path) -> DiffusersBackend:
-        source = resolve_model(cfg.model, base_dir, cfg.allow_download)
+        """Checks the configured model (one line and exit 2 for what is wrong), loads it,
+        its VAE and LoRAs, and warms it up."""
+        spec = models.ModelSpec.from_images(cfg, base_dir)
+        resolved = models.resolve(spec)
         device = tuning.pick_device(cfg.device)
         settings = tuning.plan(cfg, device, tuning.bf16_supported(device))
         if settings.ignored:
             log.warning("images: %s ignores %s", device, "; ".join(settings.ignored))
         _quiet()
         import torch
-        from diffusers import AutoPipelineForText2Image
 
-        try:
-            pipe = AutoPipelineForText2Image.from_pretrained(
-                source, dtype=getattr(torch, settings.dtype),
-                local_files_only=not cfg.allow_download,
-            )
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"images.model: cannot load {cfg.model!r}: {exc}") from None
+        started = time.monotonic()
+        pipe = models.load_pipeline(spec, resolved, getattr(torch, settings.dtype))
         pipe.set_progress_bar_config(disable=True)
         if device != "cpu":
             pipe.to(device)
+        loaded_s = time.monotonic() - started
+        backend = cls(pipe, spec, device, identify(spec, resolved))
         tuning.apply(pipe, settings)
-        backend = cls(pipe, cfg.model, device)
         backend.warm_up(cfg, settings.compile)
-        log.info("loaded %s on %s", cfg.model, settings.describe())
+        log.info("loaded %s (%s, hash %s) in %.1f s on %s", cfg.model, resolved.kind,
+                 backend.identity.model_hash, loaded_s, settings.describe())
         return backend
 
     def warm_up(self, cfg: ImagesConfig, compiled: bool) -> None:
@@ -141,13 +126,15 @@ class DiffusersBackend:
         from gpu_daemon.images import RenderJob
 
         if not compiled:
-            self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0)], _no_steps)
+            self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0,
+                                   scheduler=self.spec.scheduler)], _no_steps)
             return
         width, height = cfg.frame_size(cfg.aspect)
         for batch in range(1, cfg.max_batch + 1):
             started = time.monotonic()
-            self.render([RenderJob("warm-up", "", i, width, height, 2, cfg.guidance_scale)
-                         for i in range(batch)], _no_steps)
+            self.render([RenderJob("warm-up", "", i, width, height, 2, cfg.guidance_scale,
+                                   scheduler=self.spec.scheduler) for i in range(batch)],
+                        _no_steps)
             log.info("compiled the UNet for batch %d at %dx%d in %.1f s", batch, width, height,
                      time.monotonic() - started)
 
@@ -161,6 +148,9 @@ class DiffusersBackend:
         import torch
 
         first = jobs[0]
+        # Both raise ValueError for what this model cannot do: the request is refused (422).
+        self.pipe.scheduler = self.schedulers.get(first.scheduler)
+        self.adapters.activate(first.loras)
         kwargs: dict[str, Any] = {
             "prompt": [j.prompt for j in jobs],
             "width": first.width,
@@ -180,3 +170,19 @@ class DiffusersBackend:
             kwargs["callback_on_step_end"] = step_end
         with torch.inference_mode():
             return list(self.pipe(**kwargs).images)
+
+    def provenance(self, job: RenderJob) -> dict[str, Any]:
+        return describe(self.identity, job, self.adapters.used(job.loras), job.scheduler)
+
+
+def identify(spec: models.ModelSpec, resolved: models.ResolvedModel) -> ModelIdentity:
+    """The model's name and short hashes for provenance (each file hashed once)."""
+    started = time.monotonic()
+    source = resolved.source
+    if resolved.kind == "hub":
+        source = models.cached_snapshot(source) or ""
+    model_hash = short_hash(source) if source else None
+    vae_hash = short_hash(resolved.vae) if resolved.vae else None
+    log.info("hashed the model files in %.1f s", time.monotonic() - started)
+    return ModelIdentity("diffusers", spec.model, model_hash,
+                         spec.vae or None, vae_hash)

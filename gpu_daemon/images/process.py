@@ -60,6 +60,8 @@ class LoadedBackend:
     model: str | None
     device: str
     tokenizer_json: str | None
+    scheduler_names: tuple[str, ...] = ()
+    takes_loras: bool = False
 
     def token_count(self) -> Callable[[str], int] | None:
         return self._counter
@@ -362,7 +364,8 @@ def serve(cfg: Config, max_batch: int, conn: Connection) -> None:
         return
     queue = _PipedQueue(backend, max_batch, conn)
     conn.send(("ready", LoadedBackend(backend.name, backend.model, backend.device,
-                                      backend.counting_tokenizer())))
+                                      backend.counting_tokenizer(), backend.scheduler_names,
+                                      backend.takes_loras)))
     held: dict[int, Ticket] = {}
 
     def answer(ticket: Ticket, future: Future[Rendered]) -> None:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
 from gpu_daemon.images import RenderJob, StepCallback
+from gpu_daemon.images.provenance import ModelIdentity, describe
 from storyboard_contract.typeset import wrap
 
 log = logging.getLogger("gpu_daemon.sketch")
@@ -40,6 +42,8 @@ class SketchBackend:
     name = "sketch"
     model = None
     device = "cpu"
+    scheduler_names: tuple[str, ...] = ()  # it draws, whatever the sampler
+    takes_loras = False
 
     def __init__(self, font_path: str | None) -> None:
         """font_path: a font covering Chinese (see find_cjk_font), None for the fallback."""
@@ -54,6 +58,9 @@ class SketchBackend:
 
     def token_count(self) -> None:
         return None
+
+    def provenance(self, job: RenderJob) -> dict[str, Any]:
+        return describe(ModelIdentity("sketch"), job)
 
     def counting_tokenizer(self) -> None:
         return None

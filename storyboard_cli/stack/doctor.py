@@ -176,8 +176,9 @@ class Doctor:
                          "replace them with random values: openssl rand -hex 24")
         source = str(cfg.source) if cfg.source else "built-in defaults"
         if gpu:
+            model = daemon_model_check(cfg)
             return f"{source}; {cfg.frp.mode} tunnel to {cfg.frp.server_addr}:" \
-                   f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}"
+                   f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}; model {model}"
         warning = frp.url_warning(cfg)
         if warning:
             raise _Warn(f"{source}; {warning}")
@@ -404,6 +405,28 @@ class Doctor:
             raise _Warn(f"{where}: token accepted, but /api answers without one too: the "
                         "server runs without STORYBOARD_API_TOKEN")
         return f"{where}: token accepted"
+
+
+def daemon_model_check(cfg: Config) -> str:
+    """What the daemon would load, from `gpu-daemon check` (the daemon's own code, run as its
+    entry point: the host package never imports the daemon); Failed with its one line."""
+    import subprocess
+
+    from storyboard_cli.stack.supervisor import console_script
+
+    argv = [*console_script("gpu-daemon", "gpu_daemon.cli"), "check"]
+    if cfg.source:
+        argv += ["--config", str(cfg.source)]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise Failed(f"cannot run gpu-daemon check: {exc}",
+                     "install the daemon on this box: pip install 'storyboard[daemon]'") from None
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines() or [f"exit status {out.returncode}"]
+        raise Failed(lines[-1].removeprefix("gpu-daemon: error: "),
+                     "fix [images] in storyboard.toml (the daemon refuses to start with it)")
+    return out.stdout.strip().removeprefix("model: ")
 
 
 class _Warn(Exception):
