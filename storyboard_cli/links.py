@@ -19,16 +19,19 @@ MAX_EXPIRY_S = 604_800  # SigV4 presigned URLs live at most 7 days
 MIN_LEFT_S = 300
 
 
-def resign_project(
-    store: Store, cfg: S3Config, project_id: int, expires: int, client: Any | None = None,
-    task_id: str | None = None,
-) -> dict[str, Any]:
-    """Re-sign every shot image and the shot-list script of the storyboard the project object
-    shows (or of storyboard task task_id); stores the new links and returns the project
-    object with them."""
+def check_expiry(expires: int) -> int:
+    """A link lifetime in seconds that SigV4 can sign."""
     if not 1 <= expires <= MAX_EXPIRY_S:
         raise UsageError(f"--expires must be between 1 and {MAX_EXPIRY_S} seconds (7 days)")
-    view = store.project_view(project_id, task_id)
+    return expires
+
+
+def resign_project(
+    store: Store, cfg: S3Config, view: dict[str, Any], expires: int, client: Any | None = None
+) -> dict[str, Any]:
+    """Re-sign every shot image and the shot-list script of the storyboard a project object
+    shows (check_expiry first); stores the new links and returns the project object with
+    them."""
     shots = view["shots"]
     if not view["script_key"] and not any(s["image_key"] for s in shots):
         return view
