@@ -162,7 +162,7 @@ class LocalService:
             self._redis = connect_redis(self.config.redis.url)
         return self._redis
 
-    def view(self, project_id: int, task_id: str | None = None) -> dict[str, Any]:
+    def _view(self, project_id: int, task_id: str | None = None) -> dict[str, Any]:
         """The project object, its frame size the configured one ([images])."""
         return resolve.project_view(self.store, project_id, task_id,
                                     self.config.images.frame_size)
@@ -184,7 +184,7 @@ class LocalService:
         project = self.store.create_project(check_title(title), story_text,
                                             check_line(style.strip(), "the style") or "movie",
                                             aspect)
-        return self.view(project["id"])
+        return self._view(project["id"])
 
     def check_story(self, story_text: str) -> str:
         """A story as stored: not empty, within [limits] max_story_bytes."""
@@ -208,7 +208,7 @@ class LocalService:
         from storyboard_cli.links import renew_expiring
 
         project_id = resolve.project(self.store, ref)["id"]
-        view = self.view(project_id, None if task is None else self.resolve_task(task))
+        view = self._view(project_id, None if task is None else self.resolve_task(task))
         # Without S3 credentials on this machine the project is shown all the same.
         with contextlib.suppress(StoryboardError):
             renew_expiring(self.store, self.config.s3, view, self.config.s3.link_expiry)
@@ -225,7 +225,7 @@ class LocalService:
             raise UsageError(f"project {taken[0]} is titled {title!r} already; choose another "
                              "title")
         self.store.rename_project(row["id"], title)
-        return self.view(row["id"])
+        return self._view(row["id"])
 
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
         """Remove a project: its tasks, shots and cast from the store and, unless
@@ -268,7 +268,7 @@ class LocalService:
 
     def cast(self, project: str) -> list[dict[str, Any]]:
         """The project's characters (the character objects of the project object)."""
-        return self.view(resolve.project(self.store, project)["id"])["cast"]
+        return self._view(resolve.project(self.store, project)["id"])["cast"]
 
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]:
@@ -385,7 +385,7 @@ class LocalService:
         project_id = resolve.project(self.store, project)["id"]
         task_id = None if task is None else self.resolve_task(task)
         expires = check_expiry(self.config.s3.link_expiry if expires is None else expires)
-        return resign_project(self.store, self.config.s3, self.view(project_id, task_id),
+        return resign_project(self.store, self.config.s3, self._view(project_id, task_id),
                               expires)
 
     # --- exports -----------------------------------------------------------------------------
@@ -405,7 +405,7 @@ class LocalService:
         from storyboard_contract.s3 import client_from_config
 
         opts = board.options(fmt, paper, orientation, layout)
-        view = self.view(resolve.project(self.store, project)["id"])
+        view = self._view(resolve.project(self.store, project)["id"])
         if not view["shots"]:
             raise UsageError(f"project {view['id']} has no shots to export yet: "
                              f"storyboard generate {view['id']}")

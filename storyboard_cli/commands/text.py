@@ -1,5 +1,5 @@
 """Human-readable output: projects, shots, tasks, the cast and links (the --json shapes live
-in store.py).
+in storyboard_cli/views.py).
 
 Links are printed whole, one to a line, never inside a table: a table cuts long cells to the
 terminal's width, or to 80 columns when piped.
