@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from enum import Enum
 
 
-class _Words(str, Enum):
-    """A str enum that prints as its value (enum.StrEnum from Python 3.11 on)."""
+class _StrEnum(str, Enum):
+    """A str enum that prints as its value, as enum.StrEnum does (Python 3.11 on; this
+    project supports 3.10), and that writes itself into SQL."""
 
     def __str__(self) -> str:
         return self.value
@@ -24,12 +25,12 @@ class _Words(str, Enum):
         return f"'{self.value}'"
 
 
-class TaskType(_Words):
+class TaskType(_StrEnum):
     STORYBOARD = "storyboard"  # plan a project's shots and cast, render a frame per shot
     SHOT_GENERATION = "shot_generation"  # re-render one shot (`storyboard regen-shot`)
 
 
-class TaskStatus(_Words):
+class TaskStatus(_StrEnum):
     PENDING = "pending"  # queued
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -37,7 +38,7 @@ class TaskStatus(_Words):
     CANCELLED = "cancelled"  # `storyboard retry` resumes it
 
 
-class RenderStatus(_Words):
+class RenderStatus(_StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     RETRYING = "retrying"  # between a failed attempt and the next one (error holds why)
@@ -58,6 +59,6 @@ UNFINISHED = (RenderStatus.PENDING, RenderStatus.RUNNING, RenderStatus.RETRYING)
 CLOSED = (RenderStatus.DONE, RenderStatus.CANCELLED)
 
 
-def sql_list(statuses: Iterable[_Words]) -> str:
+def sql_list(statuses: Iterable[_StrEnum]) -> str:
     """Statuses as an SQL list, for `status in (...)`: `('succeeded', 'cancelled')`."""
     return "(" + ", ".join(s.sql for s in statuses) + ")"

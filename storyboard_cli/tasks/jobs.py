@@ -367,6 +367,9 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
 # --- the jobs ----------------------------------------------------------------------------------
 
+# RQ pickles what a job returns: a status goes in as its plain string (.value), so that a
+# stored result never names the module an enum lives in.
+
 
 def plan_job(task_id: str) -> dict[str, Any]:
     """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
@@ -376,9 +379,9 @@ def plan_job(task_id: str) -> dict[str, Any]:
     store = ctx.store
     task = store.get_task(task_id)
     if task["status"] == TaskStatus.SUCCEEDED:
-        return {"task_status": TaskStatus.SUCCEEDED}
+        return {"task_status": TaskStatus.SUCCEEDED.value}
     if store.start_task(task_id) == TaskStatus.CANCELLED:
-        return {"task_status": TaskStatus.CANCELLED}
+        return {"task_status": TaskStatus.CANCELLED.value}
     with_images = not task["params"].get("no_images")
     if not store.plan_stored(task_id):
         project = store.get_project(task["project_id"])
@@ -390,17 +393,17 @@ def plan_job(task_id: str) -> dict[str, Any]:
         ))
         if not plan.shots:
             store.fail_task(task_id, f"the planner ({plan.planner}) returned no shots")
-            return {"task_status": TaskStatus.FAILED}
+            return {"task_status": TaskStatus.FAILED.value}
         script = None if plan.script_key is None else {
             "key": plan.script_key, "url": plan.script_url, "expires_at": plan.url_expires_at}
         store.save_plan(task_id, project["id"], [planned_row(task_id, s) for s in plan.shots],
                         with_renders=with_images,
                         characters=[c.model_dump() for c in plan.characters], script=script)
         if store.get_task(task_id)["status"] == TaskStatus.CANCELLED:  # while it planned
-            return {"task_status": TaskStatus.CANCELLED}
+            return {"task_status": TaskStatus.CANCELLED.value}
     if not with_images:
         store.succeed_task(task_id)
-        return {"task_status": TaskStatus.SUCCEEDED}
+        return {"task_status": TaskStatus.SUCCEEDED.value}
     waiting = [r["shot_id"] for r in store.task_renders(task_id)
                if r["status"] != RenderStatus.DONE]
     queued = enqueue_renders(ctx.redis, ctx.config.queue, task, waiting)
@@ -461,7 +464,7 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         min(ctx.daemon.max_batch(), MAX_WINDOW)
     status, window = store.start_window(task_id, shot_id, job_id, size)
     if status == TaskStatus.CANCELLED:
-        return {"task_status": TaskStatus.CANCELLED}
+        return {"task_status": TaskStatus.CANCELLED.value}
     if not window:  # done, or in another job's window
         return {"task_status": store.settle_task(task_id), "window": 0}
     try:
@@ -470,7 +473,7 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         else:
             render_window(ctx, task, window)
     except RenderCancelled:
-        return {"task_status": TaskStatus.CANCELLED}
+        return {"task_status": TaskStatus.CANCELLED.value}
     return {"task_status": store.settle_task(task_id), "window": len(window)}
 
 
