@@ -65,7 +65,7 @@ def run(shots: int = 10_000, repeat: int = 5) -> dict[str, Any]:
     import rq.job  # noqa: F401 - imported before timing: the enqueue, not the import
     from fixtures_queue import storyboard_argv
 
-    from storyboard_cli import output
+    from storyboard_cli import output, views
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.jobs import connect_redis, enqueue_renders
     from storyboard_contract.config import Config
@@ -105,7 +105,7 @@ def run(shots: int = 10_000, repeat: int = 5) -> dict[str, Any]:
             t_view, t_dump = [], []
             for _ in range(repeat):
                 with harness.stopwatch() as t:
-                    view = store.project_view(project["id"])
+                    view = views.project_view(store, project["id"])
                 t_view += t
                 with harness.stopwatch() as t, redirect_stdout(io.StringIO()):
                     output.print_json(view)
@@ -166,7 +166,7 @@ def markdown(r: dict[str, Any]) -> tuple[str, list[bool]]:
          f"{r['show_bytes'] / 2**20:.1f} MiB of JSON; `python -c pass` {r['python_s']:.3f} s"],
         ["… `show --json` of a 1-shot project (start-up, imports, config)",
          f"{r['show_small_s']:.3f} s", ""],
-        [f"… store.project_view() of the {n:,} shots, in-process", f"{r['view_s']:.3f} s", ""],
+        [f"… views.project_view() of the {n:,} shots, in-process", f"{r['view_s']:.3f} s", ""],
         ["… output.print_json() of it, in-process", f"{r['json_s']:.3f} s", ""],
         ["store size on disk (WAL checkpointed)", f"{r['db_bytes'] / 2**20:.1f} MiB",
          f"{r['db_bytes'] / n:.0f} bytes/shot"],

@@ -18,13 +18,11 @@ MIN_LEFT_S = 300
 
 
 def resign_project(
-    store: Store, cfg: S3Config, project_id: int, expires: int, client: Any | None = None,
-    task_id: str | None = None,
+    store: Store, cfg: S3Config, view: dict[str, Any], expires: int, client: Any | None = None
 ) -> dict[str, Any]:
-    """Re-sign every shot image and the shot-list script of the storyboard the project object
-    shows (or of storyboard task task_id); stores the new links and returns the project
-    object with them. `expires`: checked already (inputs.check_expires)."""
-    view = store.project_view(project_id, task_id)
+    """Re-sign every shot image and the shot-list script of the storyboard a project object
+    shows; stores the new links and returns the project object with them. `expires`: checked
+    already (inputs.check_expires)."""
     shots = view["shots"]
     if not view["script_key"] and not any(s["image_key"] for s in shots):
         return view

@@ -4,9 +4,11 @@ call these, so no rule is written twice.
 `Service` is the interface a command talks to. `LocalService` implements it over this
 machine's SQLite store and Redis; a remote implementation (the CLI with ``--server``) speaks
 the HTTP API that `storyboard serve` puts in front of a LocalService. Every method takes and
-returns plain JSON-shaped data: the project object, the task object and the queued answer of
-DESIGN.md ("Command-line contract"), so both implementations give the same answers. The
-project, shot and character objects are built in one place: storyboard_cli/store.py's views.
+returns plain JSON-shaped data: the project object, the task object and the queued answer
+(README, "The project object" and "HTTP API"), so both implementations give the same answers.
+The project, task, shot and character objects are built in one place: storyboard_cli/views.py.
+What a user names is looked up through storyboard_cli/resolve.py, whose errors say which
+command to run next.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storyboard_cli import ids
+from storyboard_cli import ids, resolve, views
 from storyboard_cli.inputs import (
     check_aspect,
     check_character,
@@ -28,6 +30,7 @@ from storyboard_cli.inputs import (
     check_style,
     check_title,
 )
+from storyboard_cli.store.status import LIVE, TaskStatus
 from storyboard_contract.errors import (
     ConfigError,
     NotFound,
@@ -49,7 +52,7 @@ QUEUED = "Task queued successfully"
 
 def queued_answer(task_id: str) -> dict[str, Any]:
     """What queueing a task answers (the original system's HTTP API shape)."""
-    return {"message": QUEUED, "task_id": task_id, "status": "pending"}
+    return {"message": QUEUED, "task_id": task_id, "status": TaskStatus.PENDING}
 
 
 class Service(Protocol):
@@ -127,8 +130,7 @@ class LocalService:
         if self._store is None:
             from storyboard_cli.store import Store
 
-            self._store = Store(self.config.store_path, create=self.create_store,
-                                frame_size=self.config.images.frame_size)
+            self._store = Store(self.config.store_path, create=self.create_store)
         return self._store
 
     @property
@@ -138,6 +140,11 @@ class LocalService:
 
             self._redis = connect_redis(self.config.redis.url)
         return self._redis
+
+    def _view(self, project_id: int, task_id: str | None = None) -> dict[str, Any]:
+        """The project object, its frame size the configured one ([images])."""
+        return resolve.project_view(self.store, project_id, task_id,
+                                    self.config.images.frame_size)
 
     def close(self) -> None:
         if self._store is not None:
@@ -155,21 +162,20 @@ class LocalService:
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
         project = self.store.create_project(check_title(title), story_text,
                                             check_style(style) or "movie", aspect)
-        return self.store.project_view(project["id"])
+        return self._view(project["id"])
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
 
     def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
         """The project object: the project, its cast, its newest storyboard task and the
-        storyboard it shows (store.py, Store.project_view), with a working link to the
+        storyboard it shows (views.project_view), with a working link to the
         shot-list script and its shots' images (links about to expire are renewed). With
         `task`, that storyboard task's shots instead."""
         from storyboard_cli.links import renew_expiring
 
-        project_id = self.store.find_project(ref)["id"]
-        view = self.store.project_view(project_id, None if task is None
-                                       else self.resolve_task(task))
+        project_id = resolve.project(self.store, ref)["id"]
+        view = self._view(project_id, None if task is None else self.resolve_task(task))
         # Without S3 credentials on this machine the project is shown all the same.
         with contextlib.suppress(StoryboardError):
             renew_expiring(self.store, self.config.s3, view, self.config.s3.link_expiry)
@@ -178,7 +184,7 @@ class LocalService:
     def rename_project(self, project: str, title: str) -> dict[str, Any]:
         """Give a project a new title (not one another project has); its bucket objects stay
         where they are (their keys name the project's id). The project object."""
-        row = self.store.find_project(project)
+        row = resolve.project(self.store, project)
         title = check_title(title)
         taken = [p["id"] for p in self.store.list_projects()
                  if p["title"] == title and p["id"] != row["id"]]
@@ -186,7 +192,7 @@ class LocalService:
             raise UsageError(f"project {taken[0]} is titled {title!r} already; choose another "
                              "title")
         self.store.rename_project(row["id"], title)
-        return self.store.project_view(row["id"])
+        return self._view(row["id"])
 
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]:
         """Remove a project: its tasks, shots and cast from the store and, unless
@@ -200,10 +206,10 @@ class LocalService:
         from storyboard_contract.keys import project_prefixes
         from storyboard_contract.s3 import BucketProblem, delete_project_objects
 
-        row = self.store.find_project(project)
+        row = resolve.project(self.store, project)
         project_id = row["id"]
         tasks = self.store.list_tasks(project_id)
-        live = [t["id"] for t in tasks if t["status"] in ("pending", "running")]
+        live = [t["id"] for t in tasks if t["status"] in LIVE]
         if live:
             raise UsageError(f"project {project_id} has {len(live)} unfinished task(s); cancel "
                              f"them first: storyboard cancel {live[0]}")
@@ -229,13 +235,13 @@ class LocalService:
 
     def cast(self, project: str) -> list[dict[str, Any]]:
         """The project's characters (the character objects of the project object)."""
-        return self.store.project_view(self.store.find_project(project)["id"])["cast"]
+        return self._view(resolve.project(self.store, project)["id"])["cast"]
 
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]:
         """Describe characters (new names join the cast) and remove others, all or nothing;
         later renders and regen-shot use the new descriptions. The cast after it."""
-        project_id = self.store.find_project(project)["id"]
+        project_id = resolve.project(self.store, project)["id"]
         known = {c["name"].casefold(): c["name"] for c in self.store.cast(project_id)}
         changes: dict[str, str] = {}
         for raw_name, raw_description in descriptions.items():
@@ -263,7 +269,7 @@ class LocalService:
         project's story is replaced by it first (the original API's generate-storyboard)."""
         from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
 
-        project_id = self.store.find_project(project)["id"]
+        project_id = resolve.project(self.store, project)["id"]
         style = check_style(style)
         if story_text:
             check_story(story_text, self.config.limits.max_story_bytes)
@@ -289,7 +295,7 @@ class LocalService:
         """The id of the shot `ref` names: a shot id or PROJECT/NUMBER (project id or title,
         the shot's number in the storyboard `show` lists). A shot of another storyboard of
         its project (superseded, or cancelled) is refused."""
-        return self.store.find_shot(ids.shot_ref(str(ref)))["id"]
+        return resolve.shot(self.store, ids.shot_ref(str(ref)))["id"]
 
     def resolve_task(self, ref: str) -> str:
         """The whole id of the task `ref` names: its id or a unique prefix of at least
@@ -298,14 +304,14 @@ class LocalService:
 
     def task(self, task_id: str) -> dict[str, Any]:
         """The task object."""
-        return self.store.task_view(self.resolve_task(task_id))
+        return views.task_view(self.store, self.resolve_task(task_id))
 
     def tasks(self, project: str | None = None, limit: int | None = None
               ) -> list[dict[str, Any]]:
         """Task summaries (the task object without `shots`), newest first: every project's,
         or one project's."""
-        project_id = None if project is None else self.store.find_project(project)["id"]
-        return self.store.list_tasks(project_id, limit)
+        project_id = None if project is None else resolve.project(self.store, project)["id"]
+        return views.task_summaries(self.store, project_id, limit)
 
     def watch(self, task_id: str) -> Iterator[Snapshot]:
         """The task's progress, one snapshot per poll of the store, ending with a finished
@@ -333,7 +339,7 @@ class LocalService:
 
         task_id = self.resolve_task(task_id)
         jobs = cancel_task(self.store, self.redis, self.config, task_id)
-        return {**self.store.task_view(task_id), "jobs": jobs}
+        return {**views.task_view(self.store, task_id), "jobs": jobs}
 
     def links(self, project: str, expires: int | None = None,
               task: str | None = None) -> dict[str, Any]:
@@ -343,9 +349,10 @@ class LocalService:
         from storyboard_cli.links import resign_project
 
         expires = check_expires(self.config.s3.link_expiry if expires is None else expires)
-        project_id = self.store.find_project(project)["id"]
-        return resign_project(self.store, self.config.s3, project_id, expires,
-                              task_id=None if task is None else self.resolve_task(task))
+        project_id = resolve.project(self.store, project)["id"]
+        task_id = None if task is None else self.resolve_task(task)
+        return resign_project(self.store, self.config.s3, self._view(project_id, task_id),
+                              expires)
 
     # --- exports -----------------------------------------------------------------------------
 
@@ -365,7 +372,7 @@ class LocalService:
         from storyboard_contract.s3 import client_from_config
 
         options = check_export(fmt, options)
-        view = self.store.project_view(self.store.find_project(project)["id"])
+        view = self._view(resolve.project(self.store, project)["id"])
         if not view["shots"]:
             raise UsageError(f"project {view['id']} has no shots to export yet: "
                              f"storyboard generate {view['id']}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from storyboard_cli import views
 from storyboard_cli.stack import services
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import connect_redis, planned_row, submit_storyboard
@@ -72,7 +73,7 @@ class QueueStack:
     def view(self, task_id: str) -> dict[str, Any]:
         store = self.store()
         try:
-            return store.task_view(task_id)
+            return views.task_view(store, task_id)
         finally:
             store.close()
 
@@ -176,7 +177,7 @@ def wait_status(stack: QueueStack, task_id: str, statuses: tuple[str, ...],
     try:
         stack.wait_for(lambda: store.get_task(task_id)["status"] in statuses, timeout,
                        f"task {task_id} to be {'/'.join(statuses)}")
-        return store.task_view(task_id)
+        return views.task_view(store, task_id)
     finally:
         store.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fixtures_queue import stored_storyboard as plan
 
-from storyboard_cli import ids
+from storyboard_cli import ids, views
 from storyboard_cli.store import Store
 from storyboard_contract.errors import NotFound, UsageError
 
@@ -73,8 +73,8 @@ def test_a_shot_is_named_by_project_and_number_and_a_superseded_one_is_refused(c
     old = plan(store, project, 3)
     new = plan(store, project, 2)
     service = LocalService(load_config())
-    new_ids = [s["id"] for s in store.task_shots(store.get_task(new))]
-    old_ids = [s["id"] for s in store.task_shots(store.get_task(old))]
+    new_ids = [s["id"] for s in views.task_shots(store, store.get_task(new))]
+    old_ids = [s["id"] for s in views.task_shots(store, store.get_task(old))]
 
     assert service.resolve_shot(f"{project}/2") == new_ids[1]
     assert service.resolve_shot("lighthouse/1") == service.resolve_shot(str(new_ids[0]))
@@ -94,6 +94,51 @@ def test_a_shot_is_named_by_project_and_number_and_a_superseded_one_is_refused(c
     shown = cli("show", "lighthouse").stdout
     assert f"  ({project}/2, id {new_ids[1]}, seed " in shown
     assert f"re-render one: storyboard regen-shot {project}/NUMBER" in shown
+    service.close()
+
+
+def test_the_store_states_the_facts_and_the_service_names_the_command_to_run(store):
+    """The data layer knows no command; the service's errors read as they always have."""
+    from storyboard_cli.service import LocalService
+    from storyboard_contract.config import load_config
+
+    gone = store.create_project("gone", "Once.", "movie")["id"]
+    store.remove_project(gone, "kept")
+    empty = store.create_project("empty", "Once.", "movie")["id"]
+    project = store.create_project("lighthouse", "Once.", "movie")["id"]
+    shown = plan(store, project, 2)
+    cancelled = plan(store, project, 1, rendered=False)
+    assert store.cancel_task(cancelled)
+    (cancelled_shot,) = views.task_shots(store, store.get_task(cancelled))
+    service = LocalService(load_config())
+
+    def error(call, *args) -> str:
+        with pytest.raises(UsageError) as raised:
+            call(*args)
+        return str(raised.value)
+
+    assert error(store.find_project, "42") == "no project with id or title '42'"
+    assert error(service.project, "42") == (
+        "no project with id or title '42' (see `storyboard list`)")
+    assert error(service.project, str(gone)) == error(store.find_project, str(gone)) == (
+        f"no project with id or title '{gone}' (it was removed on "
+        f"{store.conn.execute('select removed_at from removed_projects').fetchone()[0][:10]})")
+    assert error(store.get_shot, 999) == "no shot with id 999"
+    assert error(service.resolve_shot, "999") == (
+        "no shot with id 999 (see `storyboard show PROJECT`)")
+    assert error(service.resolve_shot, f"{empty}/1") == (
+        f"project {empty} has no storyboard yet: storyboard generate {empty}")
+    assert error(service.resolve_shot, f"{project}/3") == (
+        f"project {project}'s storyboard has 2 shots; no shot 3 (see `storyboard show {project}`)")
+    assert error(service.resolve_shot, str(cancelled_shot["id"])) == (
+        f"shot {cancelled_shot['id']} is shot 1 of a cancelled storyboard of project {project} "
+        f"(task {cancelled[:8]}); the one `storyboard show {project}` lists is task "
+        f"{shown[:8]}'s: name its shots as {project}/NUMBER")
+    assert error(views.project_view, store, empty, shown) == (
+        f"task {shown} is not a storyboard task of project {empty}")
+    assert error(service.project, str(empty), shown) == (
+        f"task {shown} is not a storyboard task of project {empty} "
+        f"(see `storyboard tasks {empty}`)")
     service.close()
 
 

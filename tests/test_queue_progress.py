@@ -8,6 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
+from storyboard_cli import views
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.progress import (
     PlainDisplay,
@@ -78,5 +79,5 @@ def test_following_stops_at_the_timeout_and_says_how_to_keep_following(tmp_path)
     assert f"storyboard status {task['id']} --watch" in str(info.value)
     store.fail_task(task["id"], "planning failed: no daemon")
     follow(poll(store, task["id"]), timeout=5, display=PlainDisplay(io.StringIO()))
-    view = store.task_view(task["id"])
+    view = views.task_view(store, task["id"])
     assert (view["status"], view["error"]) == ("failed", "planning failed: no daemon")

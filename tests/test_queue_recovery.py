@@ -20,6 +20,7 @@ import pytest
 from fixtures_daemon import start_daemon
 from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, wait_status
 
+from storyboard_cli import views
 from storyboard_cli.stack.services import free_port
 from storyboard_cli.tasks.jobs import connect_redis, retry_task, submit_regen
 from storyboard_contract.errors import UsageError
@@ -234,7 +235,7 @@ def test_a_stored_style_the_daemon_would_refuse_fails_the_task_at_once(stack):
     done = stack.burst()
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 4  # no backoff waits
-    view = store.task_view(task["id"])
+    view = views.task_view(store, task["id"])
     store.close()
     assert view["status"] == "failed"
     assert view["error"] == ("planning failed: invalid PlanRequest: style: style must be plain "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from storyboard_cli import views
 from storyboard_cli.store import Store
 from storyboard_contract.wire import shot_seed
 
@@ -50,7 +51,7 @@ def test_a_render_recorded_twice_counts_once_and_the_task_succeeds_when_all_are_
     assert finish(store, task["id"], first) == "pending"
     assert store.progress(task["id"]) == {"done": 1, "total": 2}
     assert finish(store, task["id"], second) == "succeeded"
-    view = store.task_view(task["id"])
+    view = views.task_view(store, task["id"])
     assert view["progress"] == {"done": 2, "total": 2}
     assert view["finished_at"] is not None
     assert [s["image_key"] for s in view["shots"]] == [f"k/{first}.png", f"k/{second}.png"]
@@ -98,7 +99,7 @@ def test_a_late_duplicate_of_an_older_render_never_replaces_a_newer_regen_image(
 def test_a_plan_only_task_succeeds_with_its_shots_and_no_renders(store, task):
     store.save_plan(task["id"], task["project_id"], planned(2, task["id"]), with_renders=False)
     store.succeed_task(task["id"])
-    view = store.task_view(task["id"])
+    view = views.task_view(store, task["id"])
     assert view["status"] == "succeeded" and len(view["shots"]) == 2
     assert all(s["image_key"] is None for s in view["shots"])
 

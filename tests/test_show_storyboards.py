@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fixtures_queue import planned_rows, stored_storyboard
 
+from storyboard_cli import views
 from storyboard_cli.store import Store
 
 LONG = "https://bucket.example/" + "x" * 300  # longer than any terminal line
@@ -93,7 +94,7 @@ def test_a_cancelled_storyboard_gives_way_to_the_one_before_it(cli, store):
     assert view["shots_task"]["id"] == before and len(view["shots"]) == 2
     assert f"Resume it: storyboard retry {cancelled}" in cli("show", str(project)).stdout
     assert json.loads(cli("list", "--json").stdout)[0]["shots"] == 2
-    shot = store.task_shots(store.get_task(before))[0]["id"]
+    shot = views.task_shots(store, store.get_task(before))[0]["id"]
     regen = store.create_task("shot_generation", project, shot_id=shot)["id"]
     assert "is not a storyboard task of project 1" in cli("show", "1", "--task", regen).stderr
 
@@ -103,7 +104,7 @@ def test_every_command_that_shows_links_prints_them_whole_when_piped(cli, store,
     task = stored_storyboard(store, project, 2, url=LONG, script={
         "key": "projects/1/scripts/s.json", "url": LONG + "script",
         "expires_at": "2030-01-01T00:00:00+00:00"})
-    urls = [s["image_url"] for s in store.task_view(task)["shots"]]
+    urls = [s["image_url"] for s in views.task_view(store, task)["shots"]]
     # CliRunner is no terminal: rich lays tables out for 80 columns, as under `| cat`.
     for args in (["show", "1"], ["status", task]):
         lines = cli(*args).stdout.splitlines()

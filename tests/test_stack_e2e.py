@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fixtures_stack import stack_config, storyboard
 
+from storyboard_cli import views
 from storyboard_cli.stack import services
 from storyboard_cli.stack.demo import run_story
 from storyboard_cli.store import Store
@@ -81,7 +82,7 @@ def test_a_tunnel_cut_mid_task_is_ridden_out_and_the_task_completes(
             "daemon", "frps", "visitor", "worker-1"}
 
         follow(poll(store, task["id"]), timeout=60)
-        view = store.task_view(task["id"])
+        view = views.task_view(store, task["id"])
         assert view["status"] == "succeeded", view["error"]
         assert view["progress"] == {"done": 20, "total": 20}
         assert all(shot["image_key"] for shot in view["shots"])

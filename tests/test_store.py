@@ -1,12 +1,28 @@
-"""The SQLite store: migrations recorded once, WAL, idempotent keyed writes, DESIGN shapes."""
+"""The SQLite store: migrations recorded once (and a store made before the store became a
+package opens as it is), WAL, idempotent keyed writes, the documented object shapes."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
-from storyboard_cli.store import MIGRATIONS, Store, migrate
+from storyboard_cli import views
+from storyboard_cli.store import Store
+from storyboard_cli.store.projects import ProjectNotFound
+from storyboard_cli.store.schema import MIGRATIONS, migrate
+from storyboard_cli.store.status import (
+    SETTLED,
+    UNFINISHED,
+    RenderStatus,
+    TaskStatus,
+    TaskType,
+    sql_list,
+)
 
 
 def test_migrations_apply_once_in_order_and_are_recorded(tmp_path):
@@ -44,7 +60,7 @@ def test_task_view_has_the_documented_shape(tmp_path):
     store = Store(tmp_path / "sb.db")
     project = store.create_project("t", "Once.", "movie")
     task = store.create_task("storyboard", project["id"])
-    view = store.task_view(task["id"])
+    view = views.task_view(store, task["id"])
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
         "created_at", "started_at", "finished_at", "no_images", "shots",
@@ -90,10 +106,10 @@ def test_many_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
 def test_a_store_from_before_the_board_fields_migrates_its_rows(tmp_path):
     """Existing projects keep the square frames they were rendered at; dialogue text becomes
     one line with no known speaker."""
-    from storyboard_cli.store import _database
+    from storyboard_cli.store.connection import database
 
     conn = sqlite3.connect(str(tmp_path / "old.db"))
-    db = _database(conn)
+    db = database(conn)
     db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
     for fn in MIGRATIONS[:4]:
         fn(db)
@@ -108,7 +124,7 @@ def test_a_store_from_before_the_board_fields_migrates_its_rows(tmp_path):
     conn.commit()
     conn.close()
 
-    view = Store(tmp_path / "old.db").project_view(1)
+    view = views.project_view(Store(tmp_path / "old.db"), 1)
     assert (view["aspect"], view["width"], view["height"], view["cast"]) == ("1:1", 512, 512, [])
     assert [s["dialogue"] for s in view["shots"]] == [[{"speaker": None, "line": "Stay."}], []]
     assert [(s["action"], s["characters"], s["number"]) for s in view["shots"]] == [
@@ -139,12 +155,12 @@ def test_the_cast_grows_with_each_plan_and_keeps_the_users_words(tmp_path):
     assert [(c["name"], c["description"], c["source"]) for c in store.cast(project["id"])] == [
         ("Lin", "young woman, red wool scarf", "user"), ("Tom", "man", "planner"),
         ("Ann", "girl", "user"), ("Mei", "child", "planner")]
-    shot = store.task_shots(first)[1]
+    shot = views.task_shots(store, first)[1]
     assert [c["name"] for c in store.shot_cast(store.get_shot(shot["id"]))] == ["Lin", "Tom"]
     store.set_cast(project["id"], {}, remove=["Tom"])
     assert [c["name"] for c in store.shot_cast(store.get_shot(shot["id"]))] == ["Lin"]
 
-    view = store.project_view(project["id"])  # the newest storyboard: the second plan
+    view = views.project_view(store, project["id"])  # the newest storyboard: the second plan
     assert (view["aspect"], view["width"], view["height"]) == ("2.39:1", 792, 328)
     assert view["script_key"] is None  # the second plan uploaded no script
     assert [(c["name"], c["shots"]) for c in view["cast"]] == [
@@ -154,7 +170,7 @@ def test_the_cast_grows_with_each_plan_and_keeps_the_users_words(tmp_path):
 
 
 def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
-    store = Store(tmp_path / "sb.db", frame_size=lambda aspect: (640, 360))
+    store = Store(tmp_path / "sb.db")
     project = store.create_project("t", "Once.", "movie")
     task = store.create_task("storyboard", project["id"])
     store.save_plan(task["id"], project["id"], plan_rows(["Lin"]), True,
@@ -163,7 +179,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     store.finish_render(task["id"], render["shot_id"], "a.png", "https://x/a", "2030-01-01", 5,
                         image_prompt="cinematic film still, wide shot, Lin (woman)",
                         size=(640, 360))
-    view = store.project_view(project["id"])
+    view = views.project_view(store, project["id"], frame_size=lambda aspect: (640, 360))
     assert list(view) == [
         "id", "title", "story_text", "style", "aspect", "width", "height", "created_at", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
@@ -184,3 +200,103 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "image_url", "url_expires_at"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
         "cinematic film still, wide shot, Lin (woman)", 640, 5)
+
+
+# --- a store made before the store became a package -------------------------------------------
+
+# tests/data/store-5f2e420.db was written by the store of commit 5f2e420 (one module, its own
+# migration list): a removed project 1; project 2 with Lin in its cast and a storyboard task of
+# 3 shots, shot 1 rendered, shot 2 failed ("daemon refused"), shot 3 pending.
+OLD_STORE = Path(__file__).parent / "data" / "store-5f2e420.db"
+OLD_TASK = "6be56089-0000-4000-8000-000000000001"
+MIGRATION_NAMES = [
+    "m001_projects", "m002_tasks", "m003_shots", "m004_renders", "m005_project_aspect",
+    "m006_shot_board_fields", "m007_characters", "m008_task_script", "m009_removed_projects",
+    "m010_render_claims"]
+
+
+def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return conn.execute(
+        "select type, name, sql from sqlite_master where name != '_migrations' order by name"
+    ).fetchall()
+
+
+def test_the_migrations_keep_the_names_existing_stores_recorded():
+    assert [fn.__name__ for fn in MIGRATIONS] == MIGRATION_NAMES
+
+
+def test_a_store_made_before_the_split_opens_as_it_is_and_works_on(tmp_path):
+    path = tmp_path / "old.db"
+    shutil.copy(OLD_STORE, path)
+    with closing(sqlite3.connect(path)) as before:
+        recorded = before.execute("select * from _migrations order by name").fetchall()
+        old_schema = schema_of(before)
+
+    store = Store(path)
+    # Nothing to migrate: no migration ran again, and the migrate-once lock was never taken.
+    assert store.conn.execute("select * from _migrations order by name").fetchall() == recorded
+    assert [name for name, _ in recorded] == MIGRATION_NAMES
+    assert not path.with_name("old.db.lock").exists()
+    # The migrations still build exactly the tables and indexes the old store has.
+    assert schema_of(Store(tmp_path / "new.db").conn) == old_schema
+
+    view = views.project_view(store, 2)
+    assert (view["title"], view["aspect"], view["width"], view["height"]) == (
+        "The Lighthouse", "16:9", 680, 384)
+    assert [(c["name"], c["shots"]) for c in view["cast"]] == [("Lin", [2, 3])]
+    assert view["task"]["status"] == TaskStatus.RUNNING
+    assert view["task"]["progress"] == {"done": 1, "total": 3}
+    assert [s["image_key"] for s in view["shots"]] == ["projects/2/shots/1/t.png", None, None]
+    assert view["shots"][1]["dialogue"] == [{"speaker": "Lin", "line": "Hello"}]
+    with pytest.raises(ProjectNotFound, match=r"no project with id 1 \(it was removed on "):
+        store.get_project(1)
+    # The last render ends: the task settles from its rows, the old ones included.
+    last = store.task_renders(OLD_TASK)[2]["shot_id"]
+    assert store.fail_render(OLD_TASK, last, "out of retries") == TaskStatus.FAILED
+    assert store.get_task(OLD_TASK)["error"] == "2 of 3 shots failed: daemon refused"
+
+
+# --- statuses ------------------------------------------------------------------------------------
+
+
+def test_a_status_is_the_word_stored_and_printed():
+    assert TaskStatus.SUCCEEDED == "succeeded" and RenderStatus.DONE == "done"
+    assert f"task {TaskStatus.CANCELLED}" == "task cancelled"
+    assert json.dumps({"status": TaskStatus.PENDING}) == '{"status": "pending"}'
+    assert sql_list(SETTLED) == "('succeeded', 'cancelled')"
+    assert sql_list(UNFINISHED) == "('pending', 'running', 'retrying')"
+
+
+def test_every_status_the_store_writes_is_one_of_the_enums(tmp_path):
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("t", "Once.", "movie")
+    task = store.create_task(TaskType.STORYBOARD, project["id"])
+    store.save_plan(task["id"], project["id"], plan_rows([], [], [], []), True)
+    first, second, third, fourth = (r["shot_id"] for r in store.task_renders(task["id"]))
+    assert store.start_window(task["id"], first, "job-1", 2) == (TaskStatus.RUNNING,
+                                                                 [first, second])
+    store.render_retrying(task["id"], first, "daemon unreachable")
+    store.finish_render(task["id"], second, "b.png", "https://x/b", "2030-01-01", 1)
+    store.fail_render(task["id"], third, "refused")
+    regen = store.create_task(TaskType.SHOT_GENERATION, project["id"], shot_id=first)
+    store.add_render(regen["id"], first, 7)
+    store.cancel_task(regen["id"])
+
+    tasks = store.conn.execute("select distinct type, status from tasks").fetchall()
+    renders = {s for (s,) in store.conn.execute("select distinct status from renders")}
+    assert sorted(tasks) == [("shot_generation", "cancelled"), ("storyboard", "running")]
+    assert renders == set(RenderStatus) - {RenderStatus.RUNNING}
+    with pytest.raises(ValueError):  # a type outside the enum is never recorded
+        store.create_task("storyboards", project["id"])
+    assert store.get_render(task["id"], fourth)["status"] == RenderStatus.PENDING
+
+
+def test_the_statuses_load_without_the_rest_of_the_store():
+    """The CLI's text and progress lines compare statuses; they need not open SQLite."""
+    import subprocess
+    import sys
+
+    code = ("import sys, storyboard_cli.store.status; print(sorted(m for m in sys.modules "
+            "if m.startswith(('sqlite', 'storyboard_cli.store'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['storyboard_cli.store', 'storyboard_cli.store.status']"

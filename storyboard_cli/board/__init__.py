@@ -8,7 +8,7 @@
     archive.py       a zip of the frames named by shot number and the shot list as JSON
     options.py       ExportOptions: paper, orientation, layout and their defaults, declared once
 
-Every format is written from the project object (store.project_view) and a stream of panels
+Every format is written from the project object (views.project_view) and a stream of panels
 (panels.py): the frames are read from the bucket by their keys a few at a time, so an export
 of 10,000 shots never holds every image in memory. export.py ties them together.
 """

@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.store.status import RenderStatus
+
 if TYPE_CHECKING:
     from storyboard_contract.config import S3Config
 
@@ -48,7 +50,7 @@ def missing_reasons(renders: Iterable[dict[str, Any]]) -> dict[int, str]:
     failed render says so (with its error); the others are not rendered yet."""
     reasons = {}
     for render in renders:
-        if render["status"] == "failed":
+        if render["status"] == RenderStatus.FAILED:
             error = (render.get("error") or "").splitlines()
             reasons[render["shot_id"]] = f"{RENDER_FAILED}: {error[0]}" if error else RENDER_FAILED
     return reasons

@@ -279,6 +279,7 @@ def demo(
         example_story,
         run_story,
     )
+    from storyboard_cli.store.status import TaskStatus
 
     for line in ensure_redis_server(ConfigAndService(config).config):
         output.info(line)
@@ -286,7 +287,7 @@ def demo(
     stack = _start_stack(config, workers, json_out, quiet=json_out)
     view = run_story(stack.cfg, story, timeout, quiet=json_out)
     exports = []
-    if view["status"] == "succeeded":
+    if view["status"] == TaskStatus.SUCCEEDED:
         EXPORT_FOLDER.mkdir(exist_ok=True)
         service = LocalService(stack.cfg)
         try:

@@ -66,15 +66,17 @@ def _follow(service: Service, task: str, timeout: float | None, json_out: bool) 
 def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
     """The task object (or a table of its shots); exit 1 if the task failed or was
     cancelled."""
+    from storyboard_cli.store.status import TaskStatus
+
     if json_out:
         output.print_json(view)
     else:
         _print_task(view)
-    if view["status"] == "failed":
+    if view["status"] == TaskStatus.FAILED:
         output.error(f"task {view['id']} failed: {view['error']}")
         output.info(f"Run again what failed: storyboard retry {view['id']}")
         raise click.exceptions.Exit(EXIT_TASK_FAILED)
-    if view["status"] == "cancelled":
+    if view["status"] == TaskStatus.CANCELLED:
         output.error(f"task {view['id']} was cancelled")
         output.info(f"Resume it: storyboard retry {view['id']}")
         raise click.exceptions.Exit(EXIT_TASK_FAILED)

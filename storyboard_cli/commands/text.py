@@ -1,5 +1,5 @@
 """Human-readable output: projects, shots, tasks, the cast and links (the --json shapes live
-in store.py).
+in storyboard_cli/views.py).
 
 Links are printed whole, one to a line, never inside a table: a table cuts long cells to the
 terminal's width, or to 80 columns when piped.
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from storyboard_cli import output
 from storyboard_cli.board.sheet import dialogue_text
+from storyboard_cli.store.status import TaskStatus, TaskType
 
 
 def _cut(text: str, width: int) -> str:
@@ -50,10 +51,11 @@ def task_line(task: dict[str, Any]) -> str:
     """A task's state in words: `running, 3/8 shots rendered`, `pending (queued)`,
     `succeeded (plan only, no images)`."""
     p, status = task["progress"], task["status"]
-    if task["type"] == "storyboard" and task["no_images"]:
+    if task["type"] == TaskType.STORYBOARD and task["no_images"]:
         return f"{status} (plan only, no images)"
     if not p["total"]:
-        return {"pending": "pending (queued)", "running": "running (planning the shots)"}.get(
+        return {TaskStatus.PENDING: "pending (queued)",
+                TaskStatus.RUNNING: "running (planning the shots)"}.get(
             status, f"{status} (before any shot was planned)")
     return f"{status}, {p['done']}/{p['total']} shots rendered"
 
@@ -64,7 +66,7 @@ def print_tasks(tasks: list[dict[str, Any]]) -> None:
     out.print(f"{'TASK':<36}  {'TYPE':<10}  {'PROJECT':>7}  {'STATUS':<9}  {'DONE':>7}  CREATED",
               markup=False, soft_wrap=True)
     for t in tasks:
-        kind = "storyboard" if t["type"] == "storyboard" else "regen-shot"
+        kind = "storyboard" if t["type"] == TaskType.STORYBOARD else "regen-shot"
         p = t["progress"]
         done = "plan" if t["no_images"] else f"{p['done']}/{p['total']}" if p["total"] else "-"
         out.print(f"{t['id']:<36}  {kind:<10}  {t['project_id']:>7}  {t['status']:<9}  "
@@ -134,7 +136,7 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
     out.print(f"\n{which} task {task['id']}: {task_line(task)}", markup=False, soft_wrap=True)
     if task["error"]:
         out.print(f"error: {output.visible(task['error'])}", markup=False, soft_wrap=True)
-    if task["status"] == "cancelled":
+    if task["status"] == TaskStatus.CANCELLED:
         out.print(f"Resume it: storyboard retry {task['id']}", markup=False, soft_wrap=True)
     if shown is None:
         out.print("No shots planned yet.", markup=False, soft_wrap=True)

@@ -63,7 +63,7 @@ def ensure_redis_server(cfg: Config) -> list[str]:
 def run_story(cfg: Config, story: Path, timeout: float | None = None,
               quiet: bool = False) -> dict[str, Any]:
     """Create a project from story, generate it and follow it to the end: the task object."""
-    from storyboard_cli import output
+    from storyboard_cli import output, views
     from storyboard_cli.store import Store
     from storyboard_cli.stories import load_story
     from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
@@ -82,6 +82,6 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
         finally:
             redis.close()
         follow(poll(store, task["id"]), timeout)
-        return store.task_view(task["id"])
+        return views.task_view(store, task["id"])
     finally:
         store.close()

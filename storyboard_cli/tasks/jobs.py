@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.store.status import LIVE, RenderStatus, TaskStatus, TaskType
 from storyboard_contract.config import redact_url
 from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
 
@@ -156,7 +157,9 @@ def check_redis(redis: Redis, url: str) -> None:
 
 
 def render_job_id(task: dict[str, Any], shot_id: int) -> str:
-    return task["id"] if task["type"] == "shot_generation" else f"{task['id']}-shot-{shot_id}"
+    if task["type"] == TaskType.SHOT_GENERATION:
+        return task["id"]
+    return f"{task['id']}-shot-{shot_id}"
 
 
 def system_queues(redis: Redis, cfg: QueueConfig) -> tuple[Any, Any]:
@@ -249,7 +252,7 @@ def submit_storyboard(
     """Record a storyboard task and queue its plan job; returns the task row."""
     check_redis(redis, config.redis.url)
     params = {k: v for k, v in {"style": style, "no_images": no_images}.items() if v}
-    task = store.create_task("storyboard", project_id, params=params)
+    task = store.create_task(TaskType.STORYBOARD, project_id, params=params)
     _queue_or_fail(store, config, task, enqueue_plan, redis, config.queue, task["id"])
     return task
 
@@ -265,7 +268,7 @@ def submit_regen(
     seed = secrets.randbelow(2**32) if seed is None else seed
     params = {"prompt": prompt, "style": style, "seed": seed}
     task = store.create_task(
-        "shot_generation", shot["project_id"], shot_id=shot_id,
+        TaskType.SHOT_GENERATION, shot["project_id"], shot_id=shot_id,
         params={k: v for k, v in params.items() if v is not None},
     )
     store.add_render(task["id"], shot_id, seed)
@@ -292,25 +295,25 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
     """Run again only what failed: the planning, or the renders that are neither done nor
     still queued/running. Done renders are kept."""
     task = store.get_task(task_id)
-    if task["status"] == "succeeded":
+    if task["status"] == TaskStatus.SUCCEEDED:
         raise UsageError(f"task {task_id} already succeeded; nothing to retry")
     check_redis(redis, config.redis.url)
-    if task["type"] == "storyboard" and not store.plan_stored(task_id):
+    if task["type"] == TaskType.STORYBOARD and not store.plan_stored(task_id):
         if job_states(redis, [task_id])[task_id] in ACTIVE:
             raise UsageError(f"task {task_id} is still being planned; nothing to retry")
         store.reopen_task(task_id)
         enqueue_plan(redis, config.queue, task_id)
         return {"task_id": task_id, "planning": True, "shots": []}
-    unfinished = [r for r in store.task_renders(task_id) if r["status"] != "done"]
+    unfinished = [r for r in store.task_renders(task_id) if r["status"] != RenderStatus.DONE]
     # A shot is still going to run while its own job or the job whose window claimed it is.
     jobs_of = {r["shot_id"]: {render_job_id(task, r["shot_id"]), r["claim"] or ""}
                for r in unfinished}
     states = job_states(redis, [j for ids in jobs_of.values() for j in ids if j])
     rerun = [s for s, ids in jobs_of.items() if not any(states.get(j) in ACTIVE for j in ids)]
-    if task["status"] == "cancelled" and len(rerun) < len(unfinished):
+    if task["status"] == TaskStatus.CANCELLED and len(rerun) < len(unfinished):
         raise UsageError(f"task {task_id} is still stopping (a render of it is ending); "
                          "try again in a moment")
-    if task["status"] == "cancelled" and not unfinished:
+    if task["status"] == TaskStatus.CANCELLED and not unfinished:
         # Cancelled once nothing was left to render (planned --no-images, or its last render
         # finished before it could stop): it is done.
         store.reopen_task(task_id)
@@ -335,10 +338,10 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
     from storyboard_cli.tasks.worker import task_job_ids
 
     task = store.get_task(task_id)
-    if task["status"] not in ("pending", "running"):
+    if task["status"] not in LIVE:
         done, hint = {
-            "failed": ("has failed", f"; run it again: storyboard retry {task_id}"),
-            "cancelled": ("was cancelled", f"; resume it: storyboard retry {task_id}"),
+            TaskStatus.FAILED: ("has failed", f"; run it again: storyboard retry {task_id}"),
+            TaskStatus.CANCELLED: ("was cancelled", f"; resume it: storyboard retry {task_id}"),
         }.get(task["status"], (f"has {task['status']}", ""))
         raise UsageError(f"task {task_id} {done} already; nothing to cancel{hint}")
     check_redis(redis, config.redis.url)
@@ -357,6 +360,9 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
 # --- the jobs ----------------------------------------------------------------------------------
 
+# RQ pickles what a job returns: a status goes in as its plain string (.value), so that a
+# stored result never names the module an enum lives in.
+
 
 def plan_job(task_id: str) -> dict[str, Any]:
     """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
@@ -365,10 +371,10 @@ def plan_job(task_id: str) -> dict[str, Any]:
     ctx = context()
     store = ctx.store
     task = store.get_task(task_id)
-    if task["status"] == "succeeded":
-        return {"task_status": "succeeded"}
-    if store.start_task(task_id) == "cancelled":
-        return {"task_status": "cancelled"}
+    if task["status"] == TaskStatus.SUCCEEDED:
+        return {"task_status": TaskStatus.SUCCEEDED.value}
+    if store.start_task(task_id) == TaskStatus.CANCELLED:
+        return {"task_status": TaskStatus.CANCELLED.value}
     with_images = not task["params"].get("no_images")
     if not store.plan_stored(task_id):
         project = store.get_project(task["project_id"])
@@ -380,18 +386,19 @@ def plan_job(task_id: str) -> dict[str, Any]:
         ))
         if not plan.shots:
             store.fail_task(task_id, f"the planner ({plan.planner}) returned no shots")
-            return {"task_status": "failed"}
+            return {"task_status": TaskStatus.FAILED.value}
         script = None if plan.script_key is None else {
             "key": plan.script_key, "url": plan.script_url, "expires_at": plan.url_expires_at}
         store.save_plan(task_id, project["id"], [planned_row(task_id, s) for s in plan.shots],
                         with_renders=with_images,
                         characters=[c.model_dump() for c in plan.characters], script=script)
-        if store.get_task(task_id)["status"] == "cancelled":  # while the daemon planned
-            return {"task_status": "cancelled"}
+        if store.get_task(task_id)["status"] == TaskStatus.CANCELLED:  # while it planned
+            return {"task_status": TaskStatus.CANCELLED.value}
     if not with_images:
         store.succeed_task(task_id)
-        return {"task_status": "succeeded"}
-    waiting = [r["shot_id"] for r in store.task_renders(task_id) if r["status"] != "done"]
+        return {"task_status": TaskStatus.SUCCEEDED.value}
+    waiting = [r["shot_id"] for r in store.task_renders(task_id)
+               if r["status"] != RenderStatus.DONE]
     queued = enqueue_renders(ctx.redis, ctx.config.queue, task, waiting)
     return {"task_status": store.settle_task(task_id), "render_jobs": queued}
 
@@ -443,13 +450,14 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     if render is None:
         raise NotFound(f"task {task_id} has no render of shot {shot_id}")
     job_id = render_job_id(task, shot_id)
-    if render["status"] == "done" and not store.job_renders(task_id, shot_id, job_id):
+    if render["status"] == RenderStatus.DONE and not store.job_renders(task_id, shot_id, job_id):
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
     # A regen-shot renders its one shot; a window is what the daemon renders in one call.
-    size = 1 if task["type"] == "shot_generation" else min(ctx.daemon.max_batch(), MAX_WINDOW)
+    size = 1 if task["type"] == TaskType.SHOT_GENERATION else \
+        min(ctx.daemon.max_batch(), MAX_WINDOW)
     status, window = store.start_window(task_id, shot_id, job_id, size)
-    if status == "cancelled":
-        return {"task_status": "cancelled"}
+    if status == TaskStatus.CANCELLED:
+        return {"task_status": TaskStatus.CANCELLED.value}
     if not window:  # done, or in another job's window
         return {"task_status": store.settle_task(task_id), "window": 0}
     try:
@@ -458,7 +466,7 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         else:
             render_window(ctx, task, window)
     except RenderCancelled:
-        return {"task_status": "cancelled"}
+        return {"task_status": TaskStatus.CANCELLED.value}
     return {"task_status": store.settle_task(task_id), "window": len(window)}
 
 

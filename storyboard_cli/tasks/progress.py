@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from storyboard_cli.output import visible
+from storyboard_cli.store.status import FINISHED, RenderStatus
 from storyboard_contract.errors import Interrupted, WaitTimeout
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from storyboard_cli.store import Store
 
 POLL_S = 0.15
-FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Snapshot:
 
     @property
     def done(self) -> int:
-        return sum(s.status == "done" for s in self.shots)
+        return sum(s.status == RenderStatus.DONE for s in self.shots)
 
     @property
     def total(self) -> int:
@@ -162,12 +162,12 @@ class PlainDisplay:
                 continue
             self.shots[shot.shot_id] = shot.status
             label = f"task {tid}: shot {shot.index + 1}"
-            if shot.status == "done":
+            if shot.status == RenderStatus.DONE:
                 self.done += 1
                 self.say(f"{label} done ({self.done}/{snap.total})")
-            elif shot.status in ("retrying", "failed"):
+            elif shot.status in (RenderStatus.RETRYING, RenderStatus.FAILED):
                 self.say(f"{label} {shot.status}: {shot.error}")
-            elif shot.status == "running":
+            elif shot.status == RenderStatus.RUNNING:
                 self.say(f"{label} rendering")
         if snap.status != self.status:
             self.status = snap.status
@@ -206,7 +206,7 @@ class RichDisplay:
         else:
             p.update(self.overall, description=f"planning ({snap.status})")
         for shot in snap.shots:
-            active = shot.status in ("running", "retrying")
+            active = shot.status in (RenderStatus.RUNNING, RenderStatus.RETRYING)
             bar = self.bars.get(shot.shot_id)
             if not active:
                 if bar is not None:
@@ -214,7 +214,7 @@ class RichDisplay:
                     del self.bars[shot.shot_id]
                 continue
             label = f"  shot {shot.index + 1}"
-            if shot.status == "retrying":
+            if shot.status == RenderStatus.RETRYING:
                 label += f" [retrying: {visible(shot.error)}]"
             if bar is None:
                 self.bars[shot.shot_id] = p.add_task(label, total=shot.steps or None,

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from rq.worker import SimpleWorker
 
+from storyboard_cli.store.status import RenderStatus, TaskType
 from storyboard_cli.tasks import jobs
 from storyboard_cli.tasks.jobs import ACTIVE
 from storyboard_cli.tasks.outage import WaitForRedis
@@ -346,12 +347,12 @@ def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], dict[in
     """A task's job ids that may still run while it is unfinished (each unfinished shot's
     own job and the job whose window claimed it, and its plan job), and its unfinished shots
     with the job that answers for each."""
-    unfinished = [r for r in store.task_renders(task["id"]) if r["status"] != "done"]
+    unfinished = [r for r in store.task_renders(task["id"]) if r["status"] != RenderStatus.DONE]
     shots = {r["shot_id"]: r["claim"] or jobs.render_job_id(task, r["shot_id"])
              for r in unfinished}
     ids = [jobs.render_job_id(task, s) for s in shots]
     ids += [j for j in dict.fromkeys(shots.values()) if j not in ids]
-    if task["type"] == "storyboard":
+    if task["type"] == TaskType.STORYBOARD:
         ids.append(task["id"])
     return ids, shots
 

@@ -1,0 +1,187 @@
+"""The store's tables, as migrations: small named functions applied once each, in order.
+
+`@migration` registers a function in MIGRATIONS, as llm does (`migration =
+MIGRATIONS.append`), so each is written once. A store records the name of every migration it
+has applied (table `_migrations`); those names are how an existing store knows what it has,
+so a migration is never renamed or removed, only added after the last
+(tests/test_store.py pins them against a store made before the store became a package).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+Migration = Callable[["sqlite_utils.Database"], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register a migration after the ones before it (its name is what the store records)."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def now() -> str:
+    """The time as every `*_at` column holds it: UTC, ISO 8601, milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations in order; returns the names applied now."""
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with db.conn:
+            fn(db)
+            db["_migrations"].insert({"name": fn.__name__, "applied_at": now()}, ignore=True)
+        applied.append(fn.__name__)
+    return applied
+
+
+@migration
+def m001_projects(db: sqlite_utils.Database) -> None:
+    db["projects"].create(
+        {"id": int, "title": str, "story": str, "style": str, "created_at": str},
+        pk="id",
+        not_null={"title", "story", "created_at"},
+    )
+    db["projects"].create_index(["title"])
+
+
+@migration
+def m002_tasks(db: sqlite_utils.Database) -> None:
+    db["tasks"].create(
+        {
+            "id": str,
+            "type": str,
+            "status": str,
+            "project_id": int,
+            "shot_id": int,
+            "params": str,
+            "error": str,
+            "attempts": int,
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        not_null={"type", "status", "project_id", "created_at"},
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+    db["tasks"].create_index(["project_id", "created_at"])
+    db["tasks"].create_index(["status"])
+
+
+@migration
+def m003_shots(db: sqlite_utils.Database) -> None:
+    db["shots"].create(
+        {
+            "id": int,
+            "project_id": int,
+            "task_id": str,
+            "idx": int,
+            "description": str,
+            "prompt": str,
+            "negative_prompt": str,
+            "camera": str,
+            "dialogue": str,
+            "duration": float,
+            "seed": int,
+            "image_key": str,
+            "image_url": str,
+            "url_expires_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"project_id", "task_id", "idx", "description", "prompt"},
+        foreign_keys=[("project_id", "projects", "id"), ("task_id", "tasks", "id")],
+    )
+    # A planning job that runs twice inserts the same (task, index) rows: never duplicates.
+    db["shots"].create_index(["task_id", "idx"], unique=True)
+    db["shots"].create_index(["project_id"])
+
+
+@migration
+def m004_renders(db: sqlite_utils.Database) -> None:
+    db["renders"].create(
+        {
+            "task_id": str,
+            "shot_id": int,
+            "status": str,
+            "step": int,
+            "steps": int,
+            "seed": int,
+            "image_key": str,
+            "error": str,
+            "updated_at": str,
+        },
+        pk=("task_id", "shot_id"),
+        not_null={"status"},
+        foreign_keys=[("task_id", "tasks", "id"), ("shot_id", "shots", "id")],
+    )
+
+
+@migration
+def m005_project_aspect(db: sqlite_utils.Database) -> None:
+    # Projects made before aspects existed were rendered square.
+    db["projects"].add_column("aspect", str, not_null_default="1:1")
+
+
+@migration
+def m006_shot_board_fields(db: sqlite_utils.Database) -> None:
+    """What a storyboard artist works with; dialogue text becomes [{"speaker", "line"}]."""
+    shots = db["shots"]
+    shots.add_column("action", str, not_null_default="")
+    shots.add_column("characters", str, not_null_default="[]")
+    shots.add_column("image_prompt", str)
+    shots.add_column("width", int)
+    shots.add_column("height", int)
+    db.execute(
+        """update shots set dialogue = case when coalesce(dialogue, '') = '' then '[]'
+             else json_array(json_object('speaker', null, 'line', dialogue)) end"""
+    )
+
+
+@migration
+def m007_characters(db: sqlite_utils.Database) -> None:
+    db["characters"].create(
+        {
+            "project_id": int,
+            "name": str,
+            "description": str,
+            "source": str,  # planner | user: a user's description is never replaced
+            "position": int,
+            "updated_at": str,
+        },
+        pk=("project_id", "name"),
+        not_null={"description", "source", "position"},
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+
+
+@migration
+def m008_task_script(db: sqlite_utils.Database) -> None:
+    for column in ("script_key", "script_url", "script_url_expires_at"):
+        db["tasks"].add_column(column, str)
+
+
+@migration
+def m009_removed_projects(db: sqlite_utils.Database) -> None:
+    db["removed_projects"].create(
+        {"id": int, "title": str, "removed_at": str, "objects": str},  # deleted | kept
+        pk="id", not_null={"title", "removed_at", "objects"},
+    )
+
+
+@migration
+def m010_render_claims(db: sqlite_utils.Database) -> None:
+    db["renders"].add_column("claim", str)
