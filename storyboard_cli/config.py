@@ -129,6 +129,10 @@ class ImagesConfig:
     vae_slicing: bool = False
     vae_tiling: bool = False
     allow_download: bool = False
+    # The simulated backend, a benchmark tool (gpu_daemon/images/simulated.py): a pipeline
+    # call of N images takes simulated_call_ms + N x simulated_image_ms.
+    simulated_call_ms: float = 100.0
+    simulated_image_ms: float = 100.0
 
     def frame_size(self, aspect: str) -> tuple[int, int]:
         """(width, height) of a frame at `aspect` within this pixel budget."""
@@ -485,7 +489,7 @@ def _coerce_env(raw: str, typ: Any, what: str) -> Any:
 _CHOICES = {
     ("s3", "addressing_style"): {"path", "virtual", "auto"},
     ("planner", "backend"): {"rules", "openai"},
-    ("images", "backend"): {"auto", "sketch", "diffusers"},
+    ("images", "backend"): {"auto", "sketch", "diffusers", "simulated"},
     ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
     ("images", "attention"): {"sdpa", "classic"},
     ("frp", "mode"): {"tcp", "stcp"},
@@ -512,6 +516,9 @@ def validate(cfg: Config, where: str) -> None:
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")
+    for key in ("simulated_call_ms", "simulated_image_ms"):
+        if getattr(cfg.images, key) < 0:
+            raise ConfigError(f"{where}: images.{key} must not be negative")
     if cfg.s3.link_expiry > 604_800:
         raise ConfigError(f"{where}: s3.link_expiry must be at most 604800 s (7 days, SigV4 limit)")
     for key in ("width", "height"):

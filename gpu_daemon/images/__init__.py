@@ -1,4 +1,5 @@
-"""Image backends: ``sketch`` (a drawn storyboard panel, no model) and ``diffusers``.
+"""Image backends: ``sketch`` (a drawn storyboard panel, no model), ``diffusers``, and
+``simulated`` (a benchmark tool: a GPU's timing, no drawing; images/simulated.py).
 
 A backend renders a batch of jobs that share their settings in one call; the render queue
 (batching.py) decides what goes into a batch and makes sure only one call runs at a time.
@@ -85,6 +86,10 @@ def make_backend(cfg: Config) -> ImageBackend:
         from gpu_daemon.images.sketch import SketchBackend, find_cjk_font
 
         return SketchBackend(find_cjk_font())
+    if backend == "simulated":
+        from gpu_daemon.images.simulated import SimulatedBackend
+
+        return SimulatedBackend.load(images)
     from gpu_daemon.images.diffusion import DiffusersBackend
 
     return DiffusersBackend.load(images, cfg.base_dir)
