@@ -7,6 +7,7 @@
   export.py    `storyboard export` of a 10,000-shot project: time, peak memory (issue 10)
   api.py       `storyboard serve`: GET /api/tasks/{id} p50/p99 under 50 clients (issue 11)
   outage.py    renders per shot through a 20 s bucket outage, kept images off/on (issue 14)
+  fleet.py     one host feeding 1-16 simulated GPU daemons: shots/s, CPU per shot (issue 24)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
 else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
@@ -31,6 +32,7 @@ from typing import Any
 import api
 import batching
 import export
+import fleet
 import harness
 import outage
 import overhead
@@ -79,6 +81,8 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], tuple[str, list[bool]]
          lambda: api.markdown(api.run(500 if quick else 4_000))),
         ("8. Renders per shot through a bucket outage",
          lambda: outage.markdown(outage.run(*((12, 4) if quick else ())))),
+        ("9. One host feeding a fleet of simulated GPUs",
+         lambda: fleet.markdown(fleet.run(fleet.QUICK if quick else fleet.Settings()))),
     ]
 
 

@@ -28,24 +28,57 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return ticks / _TICK
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU time of each live thread of a process, by its OS thread id."""
+    seconds = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = Path(task, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / _TICK
+    return seconds
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory now."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process under pid (children, theirs, ...), pid not included."""
-    parents: dict[int, list[int]] = {}
+def io_syscalls(pid: int) -> tuple[int, int]:
+    """(read, write) system calls so far: for a server, about one read per request or
+    pipeline of requests from a client (/proc/PID/io: syscr, syscw)."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]), int(fields["syscw"])
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, every core together."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / _TICK, sum(ticks) / _TICK
+
+
+def children_map() -> dict[int, list[int]]:
+    """Each live process's children, from one pass over /proc."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            parents.setdefault(int(_stat(int(entry.name))[1][1]), []).append(int(entry.name))
+            children.setdefault(int(_stat(int(entry.name))[1][1]), []).append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """Every live process under pid (children, theirs, ...), pid not included; children:
+    a children_map() to reuse."""
+    children = children_map() if children is None else children
     found, todo = [], [pid]
     while todo:
-        kids = parents.get(todo.pop(), [])
+        kids = children.get(todo.pop(), [])
         found += kids
         todo += kids
     return found
