@@ -356,6 +356,7 @@ class Sample:
     redis_calls: dict[str, int]
     redis_reads: int
     counts: Counter[str]  # the workers' counters (counted_worker.py), summed
+    parts: Counter[str]  # the workers' CPU seconds by part and thread (counted_worker.py)
     threads: dict[str, float]  # the workers' CPU seconds by thread: main, maintenance, other
 
 
@@ -372,15 +373,47 @@ def take_sample(fleet: Fleet, daemons: int) -> Sample:
         machine_busy=procstat.machine_cpu_seconds()[0], done=done, daemons=statuses,
         redis_calls={k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()},
         redis_reads=procstat.io_syscalls(fleet.redis.proc.pid)[0],
-        counts=worker_counts(fleet), threads=worker_thread_cpu(fleet, list(fleet.worker_daemon)))
+        **worker_counts(fleet), threads=worker_thread_cpu(fleet, list(fleet.worker_daemon)))
 
 
-def worker_counts(fleet: Fleet) -> Counter[str]:
-    total: Counter[str] = Counter()
+def worker_counts(fleet: Fleet) -> dict[str, Counter[str]]:
+    """The workers' counts and CPU seconds by part (counted_worker.py), summed."""
+    counts: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     for path in fleet.worker_counts.values():
         with contextlib.suppress(OSError, ValueError):
-            total.update(json.loads(path.read_text())["counts"])
-    return total
+            state = json.loads(path.read_text())
+            counts.update(state["counts"])
+            parts.update(state["cpu"])
+    return {"counts": counts, "parts": parts}
+
+
+# A worker's CPU by part: (label, the counted_worker parts it sums, or the thread whose CPU
+# time less that of its parts it is).
+WORKER_PARTS = (
+    ("RQ's loop around the jobs", "main"),
+    ("jobs' own code", ("job's own code (main)",)),
+    ("store, from the jobs", ("store (main)",)),
+    ("daemon client (HTTP, NDJSON, pydantic)", ("daemon client (main)",)),
+    ("sweep_lost (lost tasks)", ("sweep_lost (maintenance)",)),
+    ("reap_orphans (dead workers' jobs)", ("reap_orphans (maintenance)",)),
+    ("enqueue_due (retries)", ("enqueue_due (maintenance)",)),
+    ("store, from the maintenance", ("store (maintenance)",)),
+    ("rest of the maintenance (liveness, ticks)", "maintenance"),
+    ("other threads (RQ's pubsub, the counters)", "other"),
+)
+
+
+def worker_parts(parts: dict[str, float], threads: dict[str, float]) -> dict[str, float]:
+    """The workers' CPU seconds by WORKER_PARTS."""
+    found = {}
+    for label, source in WORKER_PARTS:
+        if isinstance(source, str):
+            found[label] = threads.get(source, 0.0) - sum(
+                v for k, v in parts.items() if k.endswith(f"({source})"))
+        else:
+            found[label] = sum(parts.get(k, 0.0) for k in source)
+    return found
 
 
 def thread_kind(pid: int, tid: int, names: dict[int, str]) -> str:
@@ -508,50 +541,32 @@ def summarize(fleet: Fleet, daemons: int, backlog: int, before: Sample, after: S
         "redis_reads_per_shot": (after.redis_reads - before.redis_reads) / shots,
         "counts_per_shot": {k: (v - before.counts.get(k, 0)) / shots
                             for k, v in sorted(after.counts.items())},
-        "worker_threads_ms_per_shot": {k: (v - before.threads.get(k, 0.0)) / shots * 1000
-                                       for k, v in after.threads.items()},
+        "worker_parts_ms_per_shot": {
+            k: v / shots * 1000 for k, v in worker_parts(
+                {k: v - before.parts.get(k, 0.0) for k, v in after.parts.items()},
+                {k: v - before.threads.get(k, 0.0) for k, v in after.threads.items()}).items()},
         "profile": profile,
     }
 
 
 # --- the profile ---------------------------------------------------------------------------------
 
-# Where the samples of a worker's main thread go, from the frames of each stack (first match).
-JOB_PARTS = (
-    ("storyboard_cli/store.py", "store (SQLite reads and writes)"),
-    ("storyboard_cli/tasks/daemon_client.py", "daemon client (HTTP, NDJSON, pydantic)"),
-    ("rq/", "RQ from the job (enqueue)"),
-    ("redis/", "Redis from the job"),
-)
-# ... and those of its maintenance thread (storyboard_cli/tasks/worker.py), by tick duty.
-MAINTENANCE_PARTS = (
-    ("sweep_lost ", "lost-task sweep (sweep_lost)"),
-    ("reap_orphans ", "orphan reaping (reap_orphans)"),
-    ("enqueue_due ", "due retries (enqueue_due)"),
-    ("register_again ", "liveness (mark_alive, register_again)"),
-    ("Maintenance.mark_alive ", "liveness (mark_alive, register_again)"),
-)
-
-
 def profile_workers(fleet: Fleet, seconds: float, count: int) -> dict[str, Any]:
-    """py-spy on the `count` busiest workers, merged, each thread's samples weighed by the
-    CPU time that thread spent meanwhile (/proc): py-spy counts a thread whenever it is not
-    blocked, waiting for a core included, which on a saturated machine adds up to several
-    times its CPU time, and not alike for every thread."""
+    """py-spy on the `count` busiest workers, merged by thread kind (main, maintenance). py-spy
+    counts a thread whenever it is not blocked, waiting for a core included: on a saturated
+    machine that is several times its CPU time, most of it right after a blocking call
+    returns (a Redis reply), so the shares lean towards the calls that wait."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return {"error": "py-spy is not installed (pip install py-spy)"}
     busiest = sorted(fleet.worker_daemon, key=lambda pid: -procstat.cpu_seconds(pid))[:count]
     outputs = [fleet.root / f"profile-{pid}.txt" for pid in busiest]
-    cpu0 = worker_thread_cpu(fleet, busiest)
     procs = [subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r",
                                "200", "--nonblocking", "--threads", "-F", "-f", "raw",
                                "-o", str(out)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for pid, out in zip(busiest, outputs, strict=True)]
     errors = [p.communicate(timeout=seconds + 60)[1].decode(errors="replace") for p in procs]
-    cpu1 = worker_thread_cpu(fleet, busiest)
-    cpu = {k: v - cpu0.get(k, 0.0) for k, v in cpu1.items()}
     stacks: dict[str, Counter[tuple[str, ...]]] = {}
     for out in outputs:
         for line in out.read_text().splitlines() if out.exists() else ():
@@ -563,46 +578,26 @@ def profile_workers(fleet: Fleet, seconds: float, count: int) -> dict[str, Any]:
             stacks.setdefault(kind, Counter())[tuple(rest.split(";"))] += int(samples)
     if not stacks:
         return {"error": "py-spy recorded nothing: " + " ".join(e.strip() for e in errors)[-300:]}
-    return {"workers": len(busiest), "seconds": seconds, "cpu_s": sum(cpu.values()),
-            "thread_cpu_s": cpu, **digest(stacks, cpu)}
+    return {"workers": len(busiest), "seconds": seconds,
+            "samples": sum(sum(c.values()) for c in stacks.values()),
+            "top": {kind: top_functions(c) for kind, c in stacks.items() if kind != "other"}}
 
 
-def classify(kind: str, stack: tuple[str, ...]) -> str:
-    if kind == "maintenance":
-        return "maintenance: " + next((part for marker, part in MAINTENANCE_PARTS
-                                       if any(f.startswith(marker) for f in stack)), "other")
-    if kind == "other":
-        return "other threads (RQ's pubsub, the benchmark's counters)"
-    job = next((i for i, f in enumerate(stack) if f.startswith(("render_job ", "plan_job "))),
-               None)
-    if job is None:
-        if any(" (rq/" in f or " (redis/" in f for f in stack):
-            return "RQ worker loop (dequeue, job bookkeeping)"
-        return "main thread: other"
-    name = "plan job" if stack[job].startswith("plan_job") else "render job"
-    inner = stack[job + 1:]
-    return f"{name}: " + next((part for marker, part in JOB_PARTS
-                               if any(f" ({marker}" in f for f in inner)), "other")
-
-
-def digest(stacks: dict[str, Counter[tuple[str, ...]]], cpu: dict[str, float]
-           ) -> dict[str, Any]:
-    """Shares of the workers' CPU: each thread kind's CPU time split as its samples are."""
-    total_cpu = sum(cpu.values()) or 1.0
-    parts: Counter[str] = Counter()
-    own: dict[str, Counter[str]] = {}
-    for kind, counter in stacks.items():
-        samples = sum(counter.values())
-        weight = cpu.get(kind, 0.0) / total_cpu / samples
-        own[kind] = Counter()
-        for stack, n in counter.items():
-            parts[classify(kind, stack)] += n * weight
-            own[kind][stack[-1]] += n / samples
-    return {
-        "samples": sum(sum(c.values()) for c in stacks.values()),
-        "parts": parts.most_common(),
-        "own": {kind: c.most_common(12) for kind, c in own.items() if kind != "other"},
-    }
+def top_functions(stacks: Counter[tuple[str, ...]], n: int = 12
+                  ) -> dict[str, list[tuple[str, float]]]:
+    """The functions with the most samples of their own, and with callees included."""
+    total = sum(stacks.values())
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for stack, samples in stacks.items():
+        own[stack[-1]] += samples
+        for frame in set(stack):
+            inclusive[frame] += samples
+    own.pop("", None)  # a stack py-spy could not read
+    # Frames nearly every sample of a thread goes through (the CLI, RQ's loop, the thread's
+    # start) say nothing.
+    telling = [(k, v / total) for k, v in inclusive.most_common() if v < 0.9 * total and k]
+    return {"own": [(k, v / total) for k, v in own.most_common(n)], "total": telling[:n]}
 
 
 # --- the benchmark -------------------------------------------------------------------------------
@@ -685,31 +680,34 @@ def markdown(result: dict[str, Any]) -> tuple[str, list[bool]]:
         f"and {last['redis_reads_per_shot']:.1f} client reads (round trips) per shot; the "
         "commands per shot, most first:\n\n"
         + harness.table(["command", "per shot"], [[f"`{k}`", f"{v:.2f}"] for k, v in top]))
-    counts = last["counts_per_shot"]
-    kinds = ("main", "maintenance", "other")
+    counted = sorted({k for p in points for k in p["counts_per_shot"]})
     out.append(
-        f"\nA worker's work per shot at {last['daemons']} daemons (counted by "
-        "bench/counted_worker.py, main thread = the jobs and RQ's loop), and its CPU per shot "
-        "by thread (ms):\n\n"
-        + harness.table(["counted", "per shot"], [[k, f"{v:.2f}"] for k, v in counts.items()])
-        + "\n\n" + harness.table(
-            ["daemons", "main thread", "maintenance thread", "other"],
-            [[p["daemons"], *(f"{p['worker_threads_ms_per_shot'].get(k, 0):.2f}" for k in kinds)]
-             for p in points]))
+        "\nWhat the workers did per shot (bench/counted_worker.py; main: the thread of the jobs "
+        "and RQ's loop):\n\n" + harness.table(
+            ["counted", *(str(p["daemons"]) for p in points)],
+            [[k, *(f"{p['counts_per_shot'].get(k, 0):.2f}" for p in points)] for k in counted]))
+    out.append(
+        "\nThe workers' CPU per shot by part (ms; each thread's own CPU clock around each part, "
+        "less the parts nested in it; RQ's loop and the rest of the maintenance are their "
+        "thread's CPU time less the parts'):\n\n" + harness.table(
+            ["part", *(str(p["daemons"]) for p in points)],
+            [[label, *(f"{p['worker_parts_ms_per_shot'][label]:.2f}" for p in points)]
+             for label, _ in WORKER_PARTS]))
     profiled = next((p for p in points if p.get("profile")), None)
     profile = profiled["profile"] if profiled else None
     if profile and "error" not in profile:
         out.append(
-            f"\nWhere a worker's CPU goes (py-spy at 200 Hz on the {profile['workers']} busiest "
-            f"workers at {profiled['daemons']} daemons for {profile['seconds']:.0f} s, "
-            f"{profile['samples']} samples; each thread's samples weighed by its CPU time, "
-            f"{profile['cpu_s']:.1f} s in all):\n\n"
-            + harness.table(["part", "share of the workers' CPU"],
-                            [[k, f"{v:.1%}"] for k, v in profile["parts"]]))
-        for kind, top in profile["own"].items():
-            out.append(f"\nTop functions of the {kind} thread by own samples:\n\n"
-                       + harness.table(["function", "share of the thread's samples"],
-                                       [[f"`{k}`", f"{v:.1%}"] for k, v in top]))
+            f"\nProfile (py-spy at 200 Hz, not pausing them, of the {profile['workers']} "
+            f"busiest workers at {profiled['daemons']} daemons for {profile['seconds']:.0f} s, "
+            f"{profile['samples']} samples). py-spy counts a thread whenever it is not blocked, "
+            "waiting for a core included, so on a busy machine the functions right after a "
+            "blocking call (a Redis reply) get more than their CPU time; the parts above are "
+            "the CPU time.")
+        for kind, top in profile["top"].items():
+            rows = [[f"`{a}`", f"{x:.1%}", f"`{b}`", f"{y:.1%}"]
+                    for (a, x), (b, y) in zip(top["own"], top["total"], strict=False)]
+            out.append(f"\nThe {kind} thread's samples:\n\n" + harness.table(
+                ["function (own)", "share", "function (with callees)", "share"], rows))
     elif profile:
         out.append(f"\nNo profile: {profile['error']}")
     out.append(f"\nThe busiest processes at {last['daemons']} daemons (cores, with children): "
