@@ -135,6 +135,7 @@ class Fleet:
         # The product's queue settings (heartbeats, retries), not the tests' short ones.
         queue_settings = {k: v for k, v in dataclasses.asdict(QueueConfig()).items()
                           if not k.endswith("_queue")}
+        # No daemon of its own: each worker is given its daemon's URL and token.
         self.stack = write_stack(self.root / "host", self.redis.url, self.s3, "http://unset",
                                  "unset", queue=queue_settings,
                                  images={"width": 512, "height": 512})
@@ -290,8 +291,6 @@ class Load:
         self.story = story(fleet.settings.shots_per_task)
         self.stop_event = threading.Event()
         self.to_watch: queue.LifoQueue[str] = queue.LifoQueue()
-        self.submitted: list[str] = []
-        self.streams = 0
         self.errors: list[str] = []
         self.threads = [threading.Thread(target=self._feed, daemon=True)]
         self.threads += [threading.Thread(target=self._watch, daemon=True)
@@ -315,9 +314,7 @@ class Load:
         try:
             while not self.stop_event.is_set():
                 for _ in range(self.backlog - len(store.unfinished_tasks())):
-                    task_id = self.fleet.stack.submit(self.story)
-                    self.submitted.append(task_id)
-                    self.to_watch.put(task_id)
+                    self.to_watch.put(self.fleet.stack.submit(self.story))
                 self.stop_event.wait(0.1)
         except Exception as exc:  # noqa: BLE001 - reported with the point's figures
             self.errors.append(f"feeder: {type(exc).__name__}: {exc}")
@@ -338,7 +335,6 @@ class Load:
                     with api.stream("GET", f"/api/tasks/{task_id}/events") as answer:
                         for _ in answer.iter_lines():
                             pass
-                    self.streams += 1
                 except httpx.HTTPError as exc:
                     self.errors.append(f"watcher: {type(exc).__name__}: {exc}")
 

@@ -10,8 +10,9 @@
   fleet.py     one host feeding 1-16 simulated GPU daemons: shots/s, CPU per shot (issue 24)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
-else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
-on 2 cores, 4 of them the export's); --quick uses small sizes, for checking the scripts.
+else of the benchmark is running. `make bench` runs this with the defaults (about 14 minutes
+on 2 cores, 4 of them the export's and 6 the fleet's); --quick uses small sizes, for checking
+the scripts.
 
 A full run also refreshes the summary in README.md (between the bench markers): every
 target with its figure, and the machine it ran on.
