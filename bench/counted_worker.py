@@ -83,9 +83,12 @@ def timed(owner: Any, name: str, part: str) -> None:
 
 
 def timed_methods(cls: type, part: str) -> None:
-    for name, value in list(vars(cls).items()):
-        if inspect.isfunction(value) and not name.startswith("__"):
-            timed(cls, name, part)
+    """Every method of cls, those of its bases included (a class made of mixins)."""
+    names = {name for klass in cls.__mro__ if klass is not object
+             for name, value in vars(klass).items()
+             if inspect.isfunction(value) and not name.startswith("__")}
+    for name in sorted(names):
+        timed(cls, name, part)
 
 
 def dump(path: Path) -> None:
