@@ -33,12 +33,6 @@ WARM_UP = 200
 SINGLE = 300  # requests of one client alone: the latency without queueing
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -119,9 +113,9 @@ def run(requests: int = 4_000, clients: int = 50) -> dict[str, Any]:
             path = f"/api/tasks/{task_id}"
             asyncio.run(hammer(port, path, token, WARM_UP, clients))
             single_p50 = quantile(asyncio.run(hammer(port, path, token, SINGLE, 1))[0], 0.5)
-            cpu_before, client_before = cpu_seconds(server.pid), time.process_time()
+            cpu_before, client_before = harness.cpu_seconds(server.pid), time.process_time()
             latencies, wall = asyncio.run(hammer(port, path, token, requests, clients))
-            server_cpu = cpu_seconds(server.pid) - cpu_before
+            server_cpu = harness.cpu_seconds(server.pid) - cpu_before
             client_cpu = time.process_time() - client_before
         finally:
             server.stop()

@@ -1,5 +1,6 @@
 """What every benchmark shares: the machine description, timing helpers, markdown tables,
-and the test harness's service starters (real redis-server, SeaweedFS, gpu-daemon, stack).
+the test harness's service starters (real redis-server, SeaweedFS, gpu-daemon, stack) and its
+/proc readers (a process's CPU time, memory, children).
 
 Importing this module sets HF_HUB_OFFLINE (through tests/conftest.py) before anything can
 import huggingface_hub, and makes the tests' fixture modules importable, so benchmarks start
@@ -34,12 +35,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest  # noqa: E402 - sets HF_HUB_OFFLINE first; start_s3, RedisServer
 import fixtures_daemon  # noqa: E402
+import procstat  # noqa: E402
 
 from storyboard_cli.stack import services  # noqa: E402
 
 start_s3 = conftest.start_s3
 RedisServer = conftest.RedisServer
 start_daemon = fixtures_daemon.start_daemon
+cpu_seconds = procstat.cpu_seconds
 
 
 def median(values: Sequence[float]) -> float:

@@ -7,10 +7,12 @@
   export.py    `storyboard export` of a 10,000-shot project: time, peak memory (issue 10)
   api.py       `storyboard serve`: GET /api/tasks/{id} p50/p99 under 50 clients (issue 11)
   outage.py    renders per shot through a 20 s bucket outage, kept images off/on (issue 14)
+  fleet.py     one host feeding 1-16 simulated GPU daemons: shots/s, CPU per shot (issue 24)
 
 Each part also runs alone (`python bench/<part>.py`). Start-up runs first, while nothing
-else of the benchmark is running. `make bench` runs this with the defaults (about 7 minutes
-on 2 cores, 4 of them the export's); --quick uses small sizes, for checking the scripts.
+else of the benchmark is running. `make bench` runs this with the defaults (about 14 minutes
+on 2 cores, 4 of them the export's and 6 the fleet's); --quick uses small sizes, for checking
+the scripts.
 
 A full run also refreshes the summary in README.md (between the bench markers): every
 target with its figure, and the machine it ran on.
@@ -31,6 +33,7 @@ from typing import Any
 import api
 import batching
 import export
+import fleet
 import harness
 import outage
 import overhead
@@ -79,6 +82,8 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], tuple[str, list[bool]]
          lambda: api.markdown(api.run(500 if quick else 4_000))),
         ("8. Renders per shot through a bucket outage",
          lambda: outage.markdown(outage.run(*((12, 4) if quick else ())))),
+        ("9. One host feeding a fleet of simulated GPUs",
+         lambda: fleet.markdown(fleet.run(fleet.QUICK if quick else fleet.Settings()))),
     ]
 
 

@@ -139,6 +139,10 @@ class ImagesConfig:
     loras: list[str] = field(default_factory=list)  # "FILE" or "FILE:SCALE"
     lora_dir: str = "loras"  # where the LoRAs a request names are looked up
     scheduler: str = "default"
+    # The simulated backend, a benchmark tool (gpu_daemon/images/simulated.py): a pipeline
+    # call of N images takes simulated_call_ms + N x simulated_image_ms.
+    simulated_call_ms: float = 100.0
+    simulated_image_ms: float = 100.0
 
     def frame_size(self, aspect: str) -> tuple[int, int]:
         """(width, height) of a frame at `aspect` within this pixel budget."""
@@ -501,7 +505,7 @@ SCHEDULER_NAMES = ("default", "dpmpp_2m_karras", "dpmpp_sde_karras", "euler_a", 
 _CHOICES = {
     ("s3", "addressing_style"): {"path", "virtual", "auto"},
     ("planner", "backend"): {"rules", "openai"},
-    ("images", "backend"): {"auto", "sketch", "diffusers"},
+    ("images", "backend"): {"auto", "sketch", "diffusers", "simulated"},
     ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
     ("images", "attention"): {"sdpa", "classic"},
     ("images", "scheduler"): set(SCHEDULER_NAMES),
@@ -543,6 +547,9 @@ def check_config(cfg: Config, where: str) -> None:
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")
+    for key in ("simulated_call_ms", "simulated_image_ms"):
+        if getattr(cfg.images, key) < 0:
+            raise ConfigError(f"{where}: images.{key} must not be negative")
     try:
         keys.check_prefix(cfg.s3.prefix)
     except ValueError as exc:

@@ -90,11 +90,14 @@ class QueueStack:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    def start_worker(self, *args: str, env: dict[str, str] | None = None) -> services.Process:
-        """A long-running `storyboard worker`, stopped by pid when the test ends."""
+    def start_worker(self, *args: str, env: dict[str, str] | None = None,
+                     argv: list[str] | None = None) -> services.Process:
+        """A long-running `storyboard worker`, stopped by pid when the test ends; argv: what
+        runs the `storyboard` command instead of its console script."""
         n = len(self.workers)
         proc = services.Process(
-            f"worker-{n}", [*storyboard_argv(), "worker", *args], self.root / f"worker-{n}.log",
+            f"worker-{n}", [*(argv or storyboard_argv()), "worker", *args],
+            self.root / f"worker-{n}.log",
             env={**self.env, **(env or {})}, cwd=self.root,
         ).start()
         self.workers.append(proc)

@@ -88,6 +88,9 @@ def test_secrets_are_redacted(tmp_path):
         ("[s3]\naddressing_style = 'sideways'\n", "s3.addressing_style = 'sideways' is not one of"),
         ("[daemon]\ntoken = 'abc'\n", "daemon.token is a secret"),
         ("[queue]\njob_timeout = 0\n", "queue.job_timeout must be greater than 0"),
+        ("[images]\nsimulated_image_ms = -1\n", "images.simulated_image_ms must not be negative"),
+        ("[images]\nbackend = 'gpu'\n",
+         "images.backend = 'gpu' is not one of auto, diffusers, simulated, sketch"),
     ],
 )
 def test_bad_files_name_the_file_and_the_key(tmp_path, text, message):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procstat import child_named
 
 from gpu_daemon.images import RenderJob
 from gpu_daemon.images.batching import Cancelled
@@ -135,18 +136,6 @@ def test_a_killed_render_process_fails_its_jobs_with_503_and_is_replaced(tiny_mo
     assert not process._proc.is_alive()
 
 
-def _render_child(daemon_pid: int) -> int:
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
-            continue
-        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name == PROCESS_NAME and int(rest.split()[1]) == daemon_pid:
-            return int(entry.name)
-    raise AssertionError("no render process under the daemon")
-
-
 def test_the_daemon_answers_503_while_its_render_process_restarts(tmp_path, s3_server):
     from fixtures_daemon import start_daemon
 
@@ -154,7 +143,7 @@ def test_the_daemon_answers_503_while_its_render_process_restarts(tmp_path, s3_s
     body = {"project_id": 1, "shot_id": 1, "task_id": "t-restart", "prompt": "a door",
             "seed": 1, "width": 64, "height": 64}
     try:
-        os.kill(_render_child(daemon.proc.pid), signal.SIGKILL)
+        os.kill(child_named(daemon.proc.pid, PROCESS_NAME), signal.SIGKILL)
         statuses = []
         deadline = time.monotonic() + 60
         with daemon.client() as client:

@@ -1,4 +1,5 @@
-"""Image backends: ``sketch`` (a drawn storyboard panel, no model) and ``diffusers``.
+"""Image backends: ``sketch`` (a drawn storyboard panel, no model), ``diffusers``, and
+``simulated`` (a benchmark tool: a GPU's timing, no drawing; images/simulated.py).
 
 A backend renders a batch of jobs that share their settings in one call; the render queue
 (batching.py) decides what goes into a batch and makes sure only one call runs at a time.
@@ -97,8 +98,9 @@ def check_model_settings(cfg: Config) -> str:
     """Checks the model settings against the disk and the cache without loading anything (a
     ConfigError line for what is wrong), before the daemon starts its render process and in
     `doctor --side gpu`; what will be loaded."""
-    if backend_name(cfg) == "sketch":
-        return "sketch backend: no model"
+    backend = backend_name(cfg)
+    if backend in ("sketch", "simulated"):
+        return f"{backend} backend: no model"
     from gpu_daemon.images.models import ModelSpec, resolve
 
     resolved = resolve(ModelSpec.from_images(cfg.images, cfg.base_dir))
@@ -116,6 +118,10 @@ def make_backend(cfg: Config) -> ImageBackend:
         from storyboard_contract.typeset import find_cjk_font
 
         return SketchBackend(find_cjk_font())
+    if backend == "simulated":
+        from gpu_daemon.images.simulated import SimulatedBackend
+
+        return SimulatedBackend.load(images)
     from gpu_daemon.images.diffusion import DiffusersBackend
 
     return DiffusersBackend.load(images, cfg.base_dir)

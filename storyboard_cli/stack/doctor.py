@@ -334,6 +334,8 @@ class Doctor:
                              "restart gpu-daemon with this storyboard.toml (its log says which "
                              "model it loaded)")
             return "sketch backend: no model needed ([images] model is empty)"
+        if status.image_backend == "simulated":
+            return "simulated backend (a benchmark tool): no model, no images drawn"
         if not status.model_loaded:
             raise Failed(f"{status.image_backend}: no model loaded", "see the daemon's log")
         return f"{status.model} loaded ({status.image_backend} on {status.device})"
