@@ -30,6 +30,10 @@ expired while Redis was unreachable, not the workers.
 In burst mode the worker leaves when no work remains on the queues it takes jobs from: none
 queued, none scheduled for a retry and none running on another worker (which could still be
 requeued, or fan out more).
+
+Everything here goes through RQ's public job, queue and registry methods, but for what RQ
+documents no way to do (which worker runs a started job, ending a dead worker's run, registering
+a worker again): that is tasks/rq_adapter.py, with a test that pins it to the installed RQ.
 """
 
 from __future__ import annotations
