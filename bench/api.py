@@ -102,13 +102,13 @@ def run(requests: int = 4_000, clients: int = 50) -> dict[str, Any]:
         service.close()
 
         token = secrets.token_urlsafe(32)
-        port = harness.services.free_port()
-        server = harness.services.Process(
+        port = harness.processes.free_port()
+        server = harness.processes.Process(
             "serve", [*storyboard_argv(), "serve", "--port", str(port), "--config",
                       str(config_path)], tmp / "serve.log",
             env={**os.environ, "STORYBOARD_API_TOKEN": token}, cwd=tmp).start()
         try:
-            harness.wait_for(lambda: harness.services.http_ok(f"http://127.0.0.1:{port}/healthz"),
+            harness.wait_for(lambda: harness.processes.http_ok(f"http://127.0.0.1:{port}/healthz"),
                              30, "storyboard serve")
             path = f"/api/tasks/{task_id}"
             asyncio.run(hammer(port, path, token, WARM_UP, clients))

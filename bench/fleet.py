@@ -197,12 +197,12 @@ class Fleet:
         for name, handle in zip(names, handles, strict=True):
             box_cfg = dataclasses.replace(
                 cfg, daemon=dataclasses.replace(cfg.daemon, port=int(handle.url.rsplit(":", 1)[1])),
-                frp=dataclasses.replace(cfg.frp, admin_port=harness.services.free_port()))
+                frp=dataclasses.replace(cfg.frp, admin_port=harness.processes.free_port()))
             frp.write_configs(box_cfg, "gpu", "stcp", root / name, box_name=name)
             self.tunnel.start(f"frpc-{name}", root / name / frp.GPU_FILE)
         urls = [b.url("stcp") for b in frp.boxes(cfg)]
         for url in urls:
-            harness.wait_for(lambda url=url: harness.services.http_ok(f"{url}/healthz", 1.0),
+            harness.wait_for(lambda url=url: harness.processes.http_ok(f"{url}/healthz", 1.0),
                              60, f"the tunnel to {url}", interval=0.2)
         return urls
 
@@ -261,7 +261,7 @@ class Fleet:
 def free_port_run(n: int) -> int:
     """The first of n consecutive free ports ([frp] boxes take visitor_port + i)."""
     for _ in range(200):
-        base = harness.services.free_port()
+        base = harness.processes.free_port()
         if base + n >= 65535:
             continue
         socks = []

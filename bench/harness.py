@@ -37,7 +37,7 @@ import conftest  # noqa: E402 - sets HF_HUB_OFFLINE first; start_s3, RedisServer
 import fixtures_daemon  # noqa: E402
 import procstat  # noqa: E402
 
-from storyboard_cli.stack import services  # noqa: E402
+from storyboard_cli.stack import processes  # noqa: E402
 
 start_s3 = conftest.start_s3
 RedisServer = conftest.RedisServer
@@ -109,7 +109,7 @@ def _version(package: str) -> str:
 
 
 def _redis_version() -> str:
-    binary = services.find_binary("redis-server")
+    binary = processes.find_binary("redis-server")
     if binary is None:
         return "not installed"
     out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout

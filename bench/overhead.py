@@ -49,7 +49,7 @@ from typing import Any
 import harness
 from harness import median, ms
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_contract.config import QueueConfig
 
 BACKENDS: dict[str, dict[str, Any]] = {
@@ -136,7 +136,7 @@ class System:
             root / "stack", mode="stcp", workers=1,
             extra={"images": images, "planner": {"max_shots": n}, "queue": queue},
         )
-        self.workers: dict[int, list[services.Process]] = {}
+        self.workers: dict[int, list[processes.Process]] = {}
         self.stack: Any = None
 
     # -- start / stop --
@@ -192,7 +192,7 @@ class System:
         parts = [p for p in self.stack.parts(self.redis_url, k) if p.name.startswith("worker-")]
         procs = self.workers.setdefault(k, [])  # recorded before waiting: stop() finds them
         for p in parts:
-            procs.append(services.Process(
+            procs.append(processes.Process(
                 f"{k}w-{p.name}", p.argv, self.root / "logs" / f"{k}w-{p.name}.log",
                 env={**(p.env or {}), **self.queue_env(k)}, cwd=self.cfg.base_dir).start())
         pids = {p.pid for p in procs}

@@ -62,24 +62,24 @@ class Daemon:
 
     cfg: Config
     planner: Planner
-    queue: RenderProcess  # the model loaded in it
-    uploader: S3Uploader  # shot-list scripts, in a thread: one per task
-    uploads: PngUploads  # images
+    render_process: RenderProcess  # the model loaded in it
+    script_uploader: S3Uploader  # shot-list scripts, in a thread: one per task
+    image_uploads: PngUploads  # PNG encoding and upload, in upload processes
     backend: BackendInfo = field(init=False)
     kept: KeptImages = field(init=False)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self.backend = self.queue.backend
+        self.backend = self.render_process.backend
         self.kept = KeptImages(self.cfg.daemon.keep_images_mib * 2**20,
                                self.cfg.daemon.keep_images_s)
 
     def close(self) -> None:
-        self.queue.close()
-        self.uploads.close()
+        self.render_process.close()
+        self.image_uploads.close()
 
     def status(self) -> wire.DaemonStatus:
-        stats = self.queue.stats
+        stats = self.render_process.stats
         return wire.DaemonStatus(
             version=__version__,
             planner=self.planner.name,
@@ -88,12 +88,12 @@ class Daemon:
             model_loaded=self.backend.model is not None,
             device=self.backend.device,
             busy=stats.busy,
-            waiting=self.queue.waiting,
+            waiting=self.render_process.waiting,
             render_busy_s=round(stats.busy_seconds(), 4),
             renders=stats.renders,
             pipeline_calls=stats.pipeline_calls,
             uptime_s=round(time.monotonic() - self.started, 3),
-            max_batch=self.queue.max_batch,
+            max_batch=self.render_process.max_batch,
             kept_images=len(self.kept),
             kept_reused=self.kept.reused,
         )
@@ -135,7 +135,7 @@ class Daemon:
             }
             data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
             uploaded = await loop.run_in_executor(
-                None, self.uploader.upload_script, req.project_id, req.task_id, data
+                None, self.script_uploader.upload_script, req.project_id, req.task_id, data
             )
             answer.script_key, answer.script_url = uploaded.key, uploaded.url
             answer.url_expires_at = uploaded.expires_at
@@ -236,12 +236,12 @@ class Daemon:
     def _submit(self, shots: list[tuple[wire.RenderRequest, RenderJob]], emit: Emit | None
                 ) -> list[Ticket | Rendered]:
         """For each shot its kept image (uploader.KeptImages), or a ticket of the render
-        queue; the tickets are queued together."""
+        process; the tickets are submitted together."""
         loop = asyncio.get_running_loop()
         sources: list[Ticket | Rendered | None] = [self.kept.take(kept_key(r, j))
                                                    for r, j in shots]
         todo = [i for i, source in enumerate(sources) if source is None]
-        tickets = self.queue.submit_many(
+        tickets = self.render_process.submit_many(
             [(shots[i][1], progress_callback(shots[i][0], emit, loop)) for i in todo])
         for i, ticket in zip(todo, tickets, strict=True):
             sources[i] = ticket
@@ -264,7 +264,7 @@ class Daemon:
                                   f"render failed: {type(exc).__name__}: {exc}") from None
         try:
             uploaded = await asyncio.wrap_future(
-                self.uploads.submit(req.project_id, req.shot_id, req.task_id, rendered.image)
+                self.image_uploads.submit(req.project_id, req.shot_id, req.task_id, rendered.image)
             )
         except Exception as exc:
             self.kept.put(kept_key(req, job), rendered, rendered.image)

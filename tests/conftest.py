@@ -24,7 +24,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from storyboard_cli.stack import services  # noqa: E402
+from storyboard_cli.stack import processes  # noqa: E402
 
 # Fixture modules of each tier (tests/fixtures_*.py); add yours here.
 pytest_plugins: list[str] = ["fixtures_daemon", "fixtures_queue", "fixtures_llm", "fixtures_stack",
@@ -40,8 +40,8 @@ for _var in ("STORYBOARD_CONFIG", "ACCESS_KEY", "SECRET_KEY", "ENDPOINT", "TOS_B
 class RedisServer:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = services.free_port()
-        self.proc: services.Process | None = None
+        self.port = processes.free_port()
+        self.proc: processes.Process | None = None
 
     @property
     def url(self) -> str:
@@ -50,13 +50,13 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
-        def make() -> services.Process:
-            return services.Process(
-                "redis", services.redis_argv(self.port, self.data_dir), self.data_dir / "redis.log"
+        def make() -> processes.Process:
+            return processes.Process(
+                "redis", processes.redis_argv(self.port, self.data_dir), self.data_dir / "redis.log"
             )
 
-        self.proc = services.start_with_retry(
-            make, lambda p: services.port_open(self.port), timeout=10
+        self.proc = processes.start_with_retry(
+            make, lambda p: processes.port_open(self.port), timeout=10
         )
         return self
 
@@ -88,7 +88,7 @@ class S3Server:
     access_key: str
     secret_key: str
     bucket: str
-    proc: services.Process
+    proc: processes.Process
 
     def client(self):  # -> boto3 S3 client
         from storyboard_contract.s3 import make_client
@@ -123,25 +123,25 @@ def redis_url(redis_server: RedisServer) -> str:
 
 def start_s3(data_dir: Path, bucket: str = "storyboard-test") -> S3Server:
     access_key, secret_key = "sb" + secrets.token_hex(8), secrets.token_hex(20)
-    identities = services.write_s3_identities(data_dir / "identities.json", access_key, secret_key)
-    holder: dict[str, services.SeaweedPorts] = {}
+    identities = processes.write_s3_identities(data_dir / "identities.json", access_key, secret_key)
+    holder: dict[str, processes.SeaweedPorts] = {}
 
-    def make() -> services.Process:
-        holder["ports"] = services.SeaweedPorts.pick()
-        return services.Process(
+    def make() -> processes.Process:
+        holder["ports"] = processes.SeaweedPorts.pick()
+        return processes.Process(
             "seaweedfs",
-            services.seaweed_argv(data_dir / "data", holder["ports"], identities),
+            processes.seaweed_argv(data_dir / "data", holder["ports"], identities),
             data_dir / "weed.log",
-            env=services.seaweed_env(),
+            env=processes.seaweed_env(),
         )
 
-    proc = services.start_with_retry(
+    proc = processes.start_with_retry(
         make,
-        lambda p: services.http_ok(f"http://127.0.0.1:{holder['ports'].s3}/healthz"),
+        lambda p: processes.http_ok(f"http://127.0.0.1:{holder['ports'].s3}/healthz"),
         timeout=20,
     )
     endpoint = f"http://127.0.0.1:{holder['ports'].s3}"
-    services.ensure_bucket(endpoint, access_key, secret_key, bucket)
+    processes.ensure_bucket(endpoint, access_key, secret_key, bucket)
     return S3Server(endpoint, access_key, secret_key, bucket, proc)
 
 

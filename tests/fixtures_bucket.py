@@ -14,7 +14,7 @@ from conftest import S3Server, start_s3
 from fixtures_daemon import start_daemon
 from fixtures_queue import write_stack
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 
 
 def story(shots: int) -> str:
@@ -31,8 +31,8 @@ def start_bucket(s3: S3Server) -> None:
     """SeaweedFS again on its ports and data: the bucket and its objects are back. Its master
     may first wait out a 10 s leader election on a busy machine, hence the long wait."""
     old = s3.proc
-    s3.proc = services.Process(old.name, old.argv, old.log_path, env=old.env).start()
-    if not services.wait_until(lambda: services.http_ok(f"{s3.endpoint}/healthz"), 60):
+    s3.proc = processes.Process(old.name, old.argv, old.log_path, env=old.env).start()
+    if not processes.wait_until(lambda: processes.http_ok(f"{s3.endpoint}/healthz"), 60):
         raise RuntimeError(f"SeaweedFS did not come back:\n{s3.proc.log_tail()}")
 
 

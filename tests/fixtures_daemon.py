@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 
 
 def daemon_argv() -> list[str]:
     """The installed console script, as a user runs it."""
-    script = services.find_binary("gpu-daemon")
+    script = processes.find_binary("gpu-daemon")
     return [script] if script else [sys.executable, "-m", "gpu_daemon.cli"]
 
 
@@ -47,7 +47,7 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
 class DaemonHandle:
     url: str
     token: str
-    proc: services.Process
+    proc: processes.Process
     config_path: Path
     env: dict[str, str] = field(repr=False)
 
@@ -101,16 +101,16 @@ def start_daemon(
                 "HF_HUB_OFFLINE": "1", **(env or {})}
     port_holder: dict[str, int] = {}
 
-    def make() -> services.Process:
-        port_holder["port"] = services.free_port()
+    def make() -> processes.Process:
+        port_holder["port"] = processes.free_port()
         argv = [*daemon_argv(), "serve", "--config", str(config_path),
                 "--host", "127.0.0.1", "--port", str(port_holder["port"]), *serve_args]
-        return services.Process("gpu-daemon", argv, tmp_path / "daemon.log", env=proc_env,
+        return processes.Process("gpu-daemon", argv, tmp_path / "daemon.log", env=proc_env,
                                 cwd=tmp_path)
 
-    proc = services.start_with_retry(
+    proc = processes.start_with_retry(
         make,
-        lambda p: services.http_ok(f"http://127.0.0.1:{port_holder['port']}/healthz"),
+        lambda p: processes.http_ok(f"http://127.0.0.1:{port_holder['port']}/healthz"),
         timeout=timeout,
     )
     url = f"http://127.0.0.1:{port_holder['port']}"

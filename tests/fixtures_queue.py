@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from storyboard_cli import views
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import connect_redis, planned_row, submit_storyboard
 from storyboard_contract.config import Config, load_config
@@ -34,7 +34,7 @@ IMAGE_SETTINGS = {"width": 256, "height": 256}
 
 
 def storyboard_argv() -> list[str]:
-    script = services.find_binary("storyboard")
+    script = processes.find_binary("storyboard")
     return [script] if script else [sys.executable, "-m", "storyboard_cli.cli"]
 
 
@@ -50,7 +50,7 @@ class QueueStack:
     config_path: Path
     env: dict[str, str]
     redis_url: str
-    workers: list[services.Process] = field(default_factory=list)
+    workers: list[processes.Process] = field(default_factory=list)
 
     def store(self) -> Store:
         return Store(self.root / "storyboard.db")
@@ -91,11 +91,11 @@ class QueueStack:
         return json.loads(done.stdout)
 
     def start_worker(self, *args: str, env: dict[str, str] | None = None,
-                     argv: list[str] | None = None) -> services.Process:
+                     argv: list[str] | None = None) -> processes.Process:
         """A long-running `storyboard worker`, stopped by pid when the test ends; argv: what
         runs the `storyboard` command instead of its console script."""
         n = len(self.workers)
-        proc = services.Process(
+        proc = processes.Process(
             f"worker-{n}", [*(argv or storyboard_argv()), "worker", *args],
             self.root / f"worker-{n}.log",
             env={**self.env, **(env or {})}, cwd=self.root,
@@ -112,7 +112,7 @@ class QueueStack:
         )
 
     def wait_for(self, check: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
-        if not services.wait_until(check, timeout, interval=0.05):
+        if not processes.wait_until(check, timeout, interval=0.05):
             logs = "\n".join(f"--- {w.name}\n{w.log_tail(30)}" for w in self.workers)
             raise AssertionError(f"timed out waiting for {what or check}\n{logs}")
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fixtures_queue import QueueStack, storyboard_argv, write_stack
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Served:
     url: str
     token: str
     stack: QueueStack
-    proc: services.Process
+    proc: processes.Process
 
     @property
     def headers(self) -> dict[str, str]:
@@ -49,19 +49,19 @@ class Served:
         return answer
 
 
-def start_serve(stack: QueueStack, token: str, *args: str) -> tuple[services.Process, str]:
+def start_serve(stack: QueueStack, token: str, *args: str) -> tuple[processes.Process, str]:
     """`storyboard serve` for `stack` on a free port, ready (its /healthz answers)."""
     holder: dict[str, int] = {}
 
-    def make() -> services.Process:
-        holder["port"] = services.free_port()
-        return services.Process(
+    def make() -> processes.Process:
+        holder["port"] = processes.free_port()
+        return processes.Process(
             "serve", [*storyboard_argv(), "serve", "--port", str(holder["port"]), *args],
             stack.root / f"serve-{holder['port']}.log",
             env={**stack.env, "STORYBOARD_API_TOKEN": token}, cwd=stack.root)
 
-    proc = services.start_with_retry(
-        make, lambda p: services.http_ok(f"http://127.0.0.1:{holder['port']}/healthz"),
+    proc = processes.start_with_retry(
+        make, lambda p: processes.http_ok(f"http://127.0.0.1:{holder['port']}/healthz"),
         timeout=30)
     return proc, f"http://127.0.0.1:{holder['port']}"
 

@@ -25,7 +25,7 @@ import pytest
 from fixtures_daemon import write_toml
 from fixtures_queue import storyboard_argv
 
-from storyboard_cli.stack import frp, services
+from storyboard_cli.stack import frp, processes
 from storyboard_cli.stack.supervisor import Stack, load_stack
 from storyboard_contract.config import Config, load_config
 
@@ -53,9 +53,9 @@ def stack_config(
     a test is about it, to keep the many stack tests light)."""
     root.mkdir(parents=True, exist_ok=True)
     # SeaweedFS puts its gRPC port at s3_port + 10000: keep that a valid port.
-    ports = services.free_ports(8)
+    ports = processes.free_ports(8)
     while ports[1] + 10000 >= 65535:
-        ports = services.free_ports(8)
+        ports = processes.free_ports(8)
     (redis_port, s3_port, daemon_port, server_port, remote_port, visitor_port, admin_port,
      api_port) = ports
     tag = secrets.token_hex(4)
@@ -147,7 +147,7 @@ class HttpServer:
     """A plain HTTP server on 127.0.0.1:port (free by default) that can stop and come back."""
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or services.free_port()
+        self.port = port or processes.free_port()
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> HttpServer:
@@ -169,7 +169,7 @@ class Tunnel:
     cfg: Config
     root: Path
     env: dict[str, str]
-    procs: dict[str, services.Process] = field(default_factory=dict)
+    procs: dict[str, processes.Process] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -179,13 +179,13 @@ class Tunnel:
         return {"frps": self.root / frp.FRPS_FILE, "frpc": self.root / frp.GPU_FILE,
                 "visitor": self.root / frp.VISITOR_FILE}
 
-    def start(self, name: str, config: Path | None = None) -> services.Process:
+    def start(self, name: str, config: Path | None = None) -> processes.Process:
         binary = frp.frp_binary("frps" if name == "frps" else "frpc")
-        proc = services.Process(name, [str(binary), "-c", str(config or self.files()[name])],
+        proc = processes.Process(name, [str(binary), "-c", str(config or self.files()[name])],
                                 self.root / f"{name}.log", env=self.env).start()
         self.procs[name] = proc
         if name == "frps":
-            assert services.wait_until(lambda: services.port_open(self.cfg.frp.server_port), 5)
+            assert processes.wait_until(lambda: processes.port_open(self.cfg.frp.server_port), 5)
         return proc
 
     def start_all(self) -> Tunnel:
@@ -201,8 +201,8 @@ class Tunnel:
             self.procs.pop(name).stop(timeout=3)
 
     def carries(self, timeout: float) -> bool:
-        return services.wait_until(
-            lambda: services.http_ok(f"{self.url}/healthz", timeout=1.0), timeout)
+        return processes.wait_until(
+            lambda: processes.http_ok(f"{self.url}/healthz", timeout=1.0), timeout)
 
 
 def tunnel_secrets() -> dict[str, str]:

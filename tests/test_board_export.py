@@ -26,7 +26,7 @@ from PIL import Image, ImageChops, ImageStat
 from storyboard_cli.board.animatic import video_size
 from storyboard_cli.board.sheet import clock
 from storyboard_cli.board.storyboarder import board_size, thumbnail_size
-from storyboard_cli.stack.services import free_port
+from storyboard_cli.stack.processes import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bilingual.txt"
 CHROMIUM = "/usr/bin/chromium"

@@ -68,3 +68,28 @@ def test_no_source_file_names_the_other_side_in_an_import():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip().startswith(("import ", "from ")):
                 assert "gpu_daemon" not in line, (path, line)
+
+
+def test_the_task_modules_import_each_other_one_way():
+    """No cycle among storyboard_cli/tasks (the worker uses the jobs, never the reverse),
+    counting imports inside functions too."""
+    import ast
+    from graphlib import CycleError, TopologicalSorter
+
+    package = "storyboard_cli.tasks"
+    folder = ROOT / "storyboard_cli" / "tasks"
+    modules = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        graph[name] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == package:
+                graph[name] |= {a.name for a in node.names} & modules
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package):
+                graph[name].add(node.module.removeprefix(package + "."))
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise AssertionError(f"import cycle in {package}: {exc.args[1]}") from None
+    assert "jobs" in graph["worker"]

@@ -56,7 +56,7 @@ def test_a_wrong_secret_is_a_502_that_does_not_leak_it(s3_cfg):
 
 
 def test_an_unreachable_endpoint_is_a_503(s3_cfg):
-    from storyboard_cli.stack.services import free_port
+    from storyboard_cli.stack.processes import free_port
 
     cfg = dataclasses.replace(s3_cfg, endpoint=f"http://127.0.0.1:{free_port()}")
     client = make_client(cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region, "path",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from fixtures_stack import clean_env, stack_config, storyboard
 
-from storyboard_cli.stack import frp, services
+from storyboard_cli.stack import frp, processes
 from storyboard_cli.stack.doctor import Doctor
 from storyboard_cli.stack.supervisor import load_stack, prepare
 
@@ -99,9 +99,9 @@ def test_each_stopped_part_fails_its_checks_with_its_fix_and_up_restores_it(runn
     cfg = stack.cfg
     for outage in OUTAGES:
         before = {r.name: r.pid for r in stack.records()}
-        services.stop_pid(before[outage.part], timeout=5)
+        processes.stop_pid(before[outage.part], timeout=5)
         if outage.part == "daemon":  # frpc notices at its next health check (every 2 s)
-            assert services.wait_until(
+            assert processes.wait_until(
                 lambda: (frp.proxy_status(cfg) or {}).get("status") == "check failed", 10)
         if outage.part == "daemon":
             # frpc and the visitor run: `ps` says they wait for the daemon, which is down.

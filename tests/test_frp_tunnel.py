@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fixtures_stack import HttpServer
 
-from storyboard_cli.stack import frp, services
+from storyboard_cli.stack import frp, processes
 
 
 @pytest.fixture()
@@ -61,7 +61,7 @@ def test_a_dead_service_makes_the_tunnel_refuse_and_it_comes_back(new_tunnel, ba
     assert tunnel.carries(timeout=10)
     backend.stop()
     # The health check takes the proxy down: the port refuses instead of accept-and-drop.
-    assert services.wait_until(lambda: not services.port_open(tunnel.cfg.frp.remote_port), 8)
+    assert processes.wait_until(lambda: not processes.port_open(tunnel.cfg.frp.remote_port), 8)
     assert frp.proxy_status(tunnel.cfg)["status"] == "check failed"
     backend.start()
     assert tunnel.carries(timeout=8)
@@ -73,8 +73,8 @@ def test_frpc_with_the_wrong_token_cannot_log_in(new_tunnel, backend):
     tunnel.env = {**tunnel.env, frp.TOKEN_ENV: "not-the-token"}
     tunnel.start("frpc")
     log = tunnel.root / "frpc.log"
-    assert services.wait_until(lambda: "token in login doesn't match" in log.read_text(), 10)
-    assert not services.port_open(tunnel.cfg.frp.remote_port)
+    assert processes.wait_until(lambda: "token in login doesn't match" in log.read_text(), 10)
+    assert not processes.port_open(tunnel.cfg.frp.remote_port)
 
 
 FRP_DIR = Path(__file__).resolve().parents[1] / "frp"
@@ -100,6 +100,6 @@ def test_the_start_scripts_run_rendered_configs_with_secrets_from_env_file(
                "visitor": ["start_frpc.sh", "visitor"]}
     for name, (script, *role) in scripts.items():
         argv = ["sh", str(FRP_DIR / script), *role, str(files[name])]
-        tunnel.procs[name] = services.Process(name, argv, tunnel.root / f"{name}.log",
+        tunnel.procs[name] = processes.Process(name, argv, tunnel.root / f"{name}.log",
                                               env=env).start()
     assert tunnel.carries(timeout=10), (tunnel.root / "frpc.log").read_text()

@@ -10,7 +10,7 @@ from fixtures_llm import Answer, LLMServer
 from gpu_daemon.planner import PlannerError, make_planner
 from gpu_daemon.planner.openai import OpenAIPlanner
 from gpu_daemon.planner.rules import RulesPlanner
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_contract.config import Config
 from storyboard_contract.tokens import CLIP_BUDGET, DESCRIPTION_TOKENS, estimate_tokens
 
@@ -152,7 +152,7 @@ def test_two_invalid_answers_are_a_clear_error(llm_server: LLMServer) -> None:
 
 
 def test_an_unreachable_service_names_the_url(llm_server: LLMServer) -> None:
-    llm_server.port = services.free_port()  # nothing listens there
+    llm_server.port = processes.free_port()  # nothing listens there
     with pytest.raises(PlannerError, match=r"cannot reach the LLM at http://127\.0\.0\.1:\d+/v1"):
         planner_for(llm_server).plan(STORY, "movie", 10)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 
 QUEUE_DIR = Path(__file__).resolve().parent.parent / "queue"
 
@@ -17,13 +17,13 @@ def test_queue_dir_holds_no_python():
 def test_redis_conf_starts_a_redis_with_aof_everysec_and_no_eviction_on_loopback(tmp_path):
     import redis
 
-    port = services.free_port()
-    proc = services.Process(
-        "redis", [services.find_binary("redis-server"), str(QUEUE_DIR / "redis.conf"),
+    port = processes.free_port()
+    proc = processes.Process(
+        "redis", [processes.find_binary("redis-server"), str(QUEUE_DIR / "redis.conf"),
                   "--port", str(port), "--dir", str(tmp_path)], tmp_path / "redis.log",
     ).start()
     try:
-        assert services.wait_until(lambda: services.port_open(port), 10), proc.log_tail()
+        assert processes.wait_until(lambda: processes.port_open(port), 10), proc.log_tail()
         conn = redis.Redis(port=port)
         settings = {k: conn.config_get(k)[k] for k in
                     ("appendonly", "appendfsync", "maxmemory-policy", "bind", "save")}

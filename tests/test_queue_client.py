@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from storyboard_cli.stack.services import free_port
+from storyboard_cli.stack.processes import free_port
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.daemon_client import (
     DaemonClient,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from storyboard_cli.stack.services import free_port
+from storyboard_cli.stack.processes import free_port
 
 STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
          "Mara waited by the great lens. A small boat drifted toward the rocks.\n")

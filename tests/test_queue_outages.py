@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import RedisServer
 from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, write_stack
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_cli.tasks.jobs import connect_redis
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ class Outage:
     seconds: int
     redis: RedisServer
     stack: QueueStack
-    worker: services.Process
+    worker: processes.Process
     task_id: str
     done_at_kill: int = 0
     finished_after_s: float = 0.0  # from Redis's restart to the task's end

@@ -21,7 +21,7 @@ from fixtures_daemon import start_daemon
 from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, wait_status
 
 from storyboard_cli import views
-from storyboard_cli.stack.services import free_port
+from storyboard_cli.stack.processes import free_port
 from storyboard_cli.tasks.jobs import connect_redis, retry_task, submit_regen
 from storyboard_contract.errors import UsageError
 

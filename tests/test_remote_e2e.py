@@ -22,7 +22,7 @@ from fixtures_serve import Served, start_serve
 from fixtures_stack import clean_env
 from test_queue_e2e import STORY, png
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 
 # What differs between two runs of the same flow: which project and task, when, the random
 # seeds, and so the object keys and links (and the size of the images drawn from the seeds).
@@ -200,7 +200,7 @@ def test_a_wrong_or_missing_token_is_one_line_exit_2_that_never_shows_it(
 
 
 def test_a_server_that_is_down_is_one_line_exit_3_without_its_credentials(tmp_path: Path):
-    port = services.free_port()
+    port = processes.free_port()
     token = secrets.token_urlsafe(24)
     run = laptop(tmp_path, {"STORYBOARD_API_TOKEN": token})
     for args in (("list",), ("generate", "1"), ("status", "0123456789abcdef"),
@@ -240,7 +240,7 @@ def test_doctor_checks_the_server_storyboard_server_names_and_its_token(served: 
         cfg.server.api_token = token
         with pytest.raises(Failed, match=says):
             Doctor(cfg).check_serve()
-    cfg.server.url = f"http://127.0.0.1:{services.free_port()}"
+    cfg.server.url = f"http://127.0.0.1:{processes.free_port()}"
     with pytest.raises(Failed, match="connection refused") as down:
         Doctor(cfg).check_serve()
     assert "`storyboard up`" in down.value.hint

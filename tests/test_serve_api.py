@@ -128,7 +128,7 @@ def test_a_quiet_stream_sends_heartbeats(served, tmp_path):
     import uvicorn
 
     from storyboard_cli.server.app import create_app
-    from storyboard_cli.stack import services
+    from storyboard_cli.stack import processes
 
     store = served.stack.store()
     try:
@@ -136,13 +136,13 @@ def test_a_quiet_stream_sends_heartbeats(served, tmp_path):
         task = store.create_task("storyboard", project["id"])  # pending; no job queued
     finally:
         store.close()
-    port = services.free_port()
+    port = processes.free_port()
     server = uvicorn.Server(uvicorn.Config(
         create_app(served.stack.config(), heartbeat_s=0.3), port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        assert services.wait_until(lambda: server.started, 10)
+        assert processes.wait_until(lambda: server.started, 10)
         lines = []
         with httpx.stream("GET", f"http://127.0.0.1:{port}/api/tasks/{task['id']}/events",
                           timeout=10) as answer:

@@ -14,8 +14,8 @@ import pytest
 from dotenv import dotenv_values
 from fixtures_stack import stack_config, storyboard
 
-from storyboard_cli.stack import frp, services
-from storyboard_cli.stack.supervisor import Record, process_identity
+from storyboard_cli.stack import frp, processes
+from storyboard_cli.stack.supervisor import ProcessRecord, process_identity
 from storyboard_contract.config import load_config
 
 ALL_PARTS = ["redis", "s3", "daemon", "frps", "frpc", "visitor", "serve", "worker-1"]
@@ -29,7 +29,7 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
     root = tmp_path / "stack"
     # Nothing answers at the configured Redis: the stack runs its own on [stack] redis_port.
     path = stack_config(root, mode="stcp", workers=1, serve=True,
-                        redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
+                        redis_url=f"redis://127.0.0.1:{processes.free_port()}/0")
     try:
         first = storyboard(root, "up", "--json")
         assert first.returncode == 0, first.stdout + first.stderr
@@ -37,7 +37,7 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
         assert list(started) == ALL_PARTS
         assert {p["state"] for p in started.values()} == {"started"}
         pids = {name: p["pid"] for name, p in started.items()}
-        assert all(services.pid_alive(pid) for pid in pids.values())
+        assert all(processes.pid_alive(pid) for pid in pids.values())
 
         # First run: the secrets both sides share and local S3 credentials, in a private .env.
         env_file = root / ".env"
@@ -82,7 +82,7 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
     assert stopped.returncode == 0, stopped.stderr
     assert {n: p["state"] for n, p in parts(stopped).items()} == dict.fromkeys(ALL_PARTS,
                                                                               "stopped")
-    assert not [name for name, pid in pids.items() if services.pid_alive(pid)]
+    assert not [name for name, pid in pids.items() if processes.pid_alive(pid)]
     assert not list((root / ".storyboard" / "run").glob("*.json"))
     # down takes the local stack's settings out of .env; the generated secrets stay.
     assert sorted(json.loads(stopped.stdout)["env_removed"]) == [
@@ -100,8 +100,8 @@ def test_down_never_signals_a_process_that_reused_a_recorded_pid(new_stack):
     try:
         # A record whose pid now belongs to another process (its start time differs).
         identity = process_identity(stranger.pid)
-        handle.stack._save(Record("daemon", stranger.pid, identity + "0", ["gpu-daemon"],
-                                  "daemon.log", "", ""))
+        handle.stack._save(ProcessRecord("daemon", stranger.pid, identity + "0",
+                                         ["gpu-daemon"], "daemon.log", "", ""))
         [status] = handle.stack.down()
         assert (status.name, status.state) == ("daemon", "not running")
         assert stranger.poll() is None

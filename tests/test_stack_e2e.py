@@ -12,7 +12,7 @@ import pytest
 from fixtures_stack import stack_config, storyboard
 
 from storyboard_cli import views
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_cli.stack.demo import run_story
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
@@ -66,11 +66,11 @@ def test_a_tunnel_cut_mid_task_is_ridden_out_and_the_task_completes(
     try:
         project = store.create_project("twenty nights", story, "movie")
         task = submit_storyboard(store, redis, cfg, project["id"], None, False)
-        assert services.wait_until(lambda: snapshot(store, task["id"]).done >= 1, 30)
+        assert processes.wait_until(lambda: snapshot(store, task["id"]).done >= 1, 30)
 
-        services.stop_pid(stack.record("frpc").pid, sig=9)
+        processes.stop_pid(stack.record("frpc").pid, sig=9)
         # Mid-task: renders now fail to reach the daemon and wait for a retry.
-        assert services.wait_until(lambda: any(
+        assert processes.wait_until(lambda: any(
             s.error and "cannot reach the GPU daemon" in s.error
             for s in snapshot(store, task["id"]).shots), 15)
         cut = snapshot(store, task["id"])

@@ -150,8 +150,9 @@ class RenderProcess:
 
     def _start(self) -> tuple[Any, Connection, LoadedBackend]:
         ours, theirs = self._ctx.Pipe()
-        proc = self._ctx.Process(target=serve, args=(self.cfg, self.max_batch, theirs),
-                                 name="render", daemon=True)
+        proc = self._ctx.Process(target=render_process_main,
+                                 args=(self.cfg, self.max_batch, theirs), name="render",
+                                 daemon=True)
         proc.start()
         theirs.close()  # only the render process holds its end: its exit reads as end of file
         try:
@@ -348,7 +349,7 @@ def _name_process(name: str) -> None:
         ctypes.CDLL(None).prctl(pr_set_name, name.encode()[:15], 0, 0, 0)
 
 
-def serve(cfg: Config, max_batch: int, conn: Connection) -> None:
+def render_process_main(cfg: Config, max_batch: int, conn: Connection) -> None:
     """The render process's main: load, say ready, then take jobs until the pipe closes."""
     from gpu_daemon.images import make_backend
 

@@ -1,2 +1,2 @@
-"""Running the system on machines: local services, the FRP tunnel, the `storyboard up`
+"""Running the system on machines: local processes, the FRP tunnel, the `storyboard up`
 supervisor, `doctor` and `demo`."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_contract.config import Config
 from storyboard_contract.errors import ConfigError
 
@@ -35,12 +35,12 @@ def bucket_server(cfg: Config, addr: str, port: int | None,
     if port + 10000 >= 65536:
         raise ConfigError(f"port {port}: SeaweedFS needs port + 10000 for gRPC; use a lower one")
     data_dir = data_dir or cfg.state_dir / "bucket"
-    identities = services.write_s3_identities(data_dir / "identities.json", s3.access_key,
+    identities = processes.write_s3_identities(data_dir / "identities.json", s3.access_key,
                                               s3.secret_key)
     # The other parts of weed get free ports of their own, all on addr as well: open only
     # the S3 port in the firewall.
-    ports = replace(services.SeaweedPorts.pick(), s3=port)
-    argv = services.seaweed_argv(data_dir / "data", ports, identities, bind=addr,
+    ports = replace(processes.SeaweedPorts.pick(), s3=port)
+    argv = processes.seaweed_argv(data_dir / "data", ports, identities, bind=addr,
                                  buckets=(s3.bucket,))
     shown = "127.0.0.1" if addr in ("0.0.0.0", "") else addr
-    return BucketServer(argv, services.seaweed_env(), f"http://{shown}:{port}", data_dir)
+    return BucketServer(argv, processes.seaweed_env(), f"http://{shown}:{port}", data_dir)

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.stack import services
+from storyboard_cli.stack import processes
 from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
@@ -48,14 +48,14 @@ def ensure_redis_server(cfg: Config) -> list[str]:
     install it the way `make setup` does (root + apt), or explain how. Returns what was done."""
     from storyboard_cli.stack.supervisor import redis_answers
 
-    if redis_answers(cfg.redis.url) or services.find_binary("redis-server"):
+    if redis_answers(cfg.redis.url) or processes.find_binary("redis-server"):
         return []
     can_install = (SYSTEM_DEPS.is_file() and shutil.which("apt-get")
                    and hasattr(os, "geteuid") and os.geteuid() == 0)
     if not can_install:
         raise UsageError(REDIS_HINT)
     proc = subprocess.run(["sh", str(SYSTEM_DEPS)], capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0 or not services.find_binary("redis-server"):
+    if proc.returncode != 0 or not processes.find_binary("redis-server"):
         raise UsageError(f"{REDIS_HINT} ({SYSTEM_DEPS} said: {proc.stderr.strip()[-300:]})")
     return [line for line in proc.stdout.splitlines() if line.strip()]
 

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.stack import fleet, frp, services
+from storyboard_cli.stack import fleet, frp, processes
 from storyboard_contract.config import Config, redact_url
 from storyboard_contract.errors import (
     EXIT_OK,
@@ -223,14 +223,14 @@ class Doctor:
 
     def check_frps(self) -> str:
         addr, port = self.cfg.frp.server_addr, self.cfg.frp.server_port
-        if services.port_open(port, addr, timeout=TIMEOUT):
+        if processes.port_open(port, addr, timeout=TIMEOUT):
             return f"{addr}:{port}"
         if self.side == "gpu":
             raise Failed(f"nothing accepts connections at {addr}:{port} from here",
                          "start frps on the host (frp/start_frps.sh); check [frp] server_addr "
                          "and that the host's firewall opens server_port")
         # On the host itself its public address may not loop back (no hairpin NAT).
-        if addr != "127.0.0.1" and services.port_open(port, timeout=TIMEOUT):
+        if addr != "127.0.0.1" and processes.port_open(port, timeout=TIMEOUT):
             return f"127.0.0.1:{port} (not reachable here as {addr}; check from the GPU box)"
         raise Failed(f"nothing accepts connections at {addr}:{port}",
                      "start frps on the host: `storyboard up`, or frp/start_frps.sh")
@@ -271,7 +271,7 @@ class Doctor:
 
     def check_visitor(self) -> str:
         ports = [b.visitor_port for b in frp.boxes(self.cfg)]
-        closed = [p for p in ports if not services.port_open(p, timeout=TIMEOUT)]
+        closed = [p for p in ports if not processes.port_open(p, timeout=TIMEOUT)]
         if closed:
             raise Failed(f"nothing listens on {', '.join(f'127.0.0.1:{p}' for p in closed)}",
                          "start the stcp visitor: `storyboard up`, or frp/start_frpc.sh visitor "

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from storyboard_cli.stack import frp, services
+from storyboard_cli.stack import frp, processes
 from storyboard_contract.config import (
     STACK_BLOCK_BEGIN,
     STACK_BLOCK_END,
@@ -193,7 +193,7 @@ def process_identity(pid: int) -> str | None:
 
 
 @dataclass
-class Record:
+class ProcessRecord:
     """What a pid file holds about one started process."""
 
     name: str
@@ -205,7 +205,7 @@ class Record:
     started_at: str
 
     def alive(self) -> bool:
-        return services.pid_alive(self.pid) and process_identity(self.pid) == self.identity
+        return processes.pid_alive(self.pid) and process_identity(self.pid) == self.identity
 
 
 @dataclass
@@ -260,7 +260,7 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 def console_script(name: str, module: str) -> list[str]:
     """An installed entry point of this environment, else the module run by this Python."""
-    script = services.find_binary(name)
+    script = processes.find_binary(name)
     return [script] if script else [sys.executable, "-m", module]
 
 
@@ -313,17 +313,17 @@ class Stack:
     def _record_path(self, name: str) -> Path:
         return self.run_dir / f"{name}.json"
 
-    def record(self, name: str) -> Record | None:
+    def record(self, name: str) -> ProcessRecord | None:
         try:
-            return Record(**json.loads(self._record_path(name).read_text()))
+            return ProcessRecord(**json.loads(self._record_path(name).read_text()))
         except (OSError, ValueError, TypeError):
             return None
 
-    def records(self) -> list[Record]:
+    def records(self) -> list[ProcessRecord]:
         found = [r for p in sorted(self.run_dir.glob("*.json")) if (r := self.record(p.stem))]
         return sorted(found, key=lambda r: _order(r.name))
 
-    def _save(self, rec: Record) -> None:
+    def _save(self, rec: ProcessRecord) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._record_path(rec.name).with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(rec), indent=2))
@@ -377,12 +377,12 @@ class Stack:
         config_args = ["--config", str(cfg.source)] if cfg.source else []
         frp_env = {**self.env, **frp.frp_env(cfg)}
         redis_port = urlsplit(redis_url).port or 6379
-        s3 = replace(services.SeaweedPorts.pick(), s3=cfg.stack.s3_port)
+        s3 = replace(processes.SeaweedPorts.pick(), s3=cfg.stack.s3_port)
         daemon_env = dict(self.env)
         if not cfg.images.model:
             daemon_env["STORYBOARD_IMAGES_BACKEND"] = "sketch"
-        redis_argv = _argv(lambda: services.redis_argv(redis_port, state / "redis"))
-        s3_argv = _argv(lambda: services.seaweed_argv(
+        redis_argv = _argv(lambda: processes.redis_argv(redis_port, state / "redis"))
+        s3_argv = _argv(lambda: processes.seaweed_argv(
             state / "s3" / "data", s3, state / "s3" / "identities.json"))
         frps_argv = _argv(lambda: [str(frp.frp_binary("frps")), "-c",
                                    str(self.frp_dir / frp.FRPS_FILE)])
@@ -392,7 +392,7 @@ class Stack:
                                       str(self.frp_dir / frp.VISITOR_FILE)])
 
         def tunnel_ready() -> bool:
-            return services.http_ok(f"{self.tunnel_url}{frp.HEALTH_PATH}", timeout=1.0)
+            return processes.http_ok(f"{self.tunnel_url}{frp.HEALTH_PATH}", timeout=1.0)
 
         def frpc_ready() -> bool:
             proxy = frp.proxy_status(cfg, timeout=1.0)
@@ -403,9 +403,9 @@ class Stack:
             Part("redis", redis_argv[0], redis_url, lambda: redis_answers(redis_url), 15,
                  missing=redis_argv[1], check="it does not answer PING"),
             Part("s3", s3_argv[0], local_s3_endpoint(cfg),
-                 lambda: services.http_ok(f"{local_s3_endpoint(cfg)}/healthz"), 30,
+                 lambda: processes.http_ok(f"{local_s3_endpoint(cfg)}/healthz"), 30,
                  env={k: v for k, v in self.env.items() if not k.startswith("AWS_")},
-                 after_ready=lambda: services.ensure_bucket(
+                 after_ready=lambda: processes.ensure_bucket(
                      local_s3_endpoint(cfg), cfg.s3.access_key, cfg.s3.secret_key,
                      cfg.s3.bucket),
                  missing=s3_argv[1], check="its /healthz does not answer"),
@@ -413,10 +413,10 @@ class Stack:
                             *config_args, "--host", frp.daemon_local_ip(cfg),
                             "--port", str(cfg.daemon.port)],
                  self.daemon_local_url,
-                 lambda: services.http_ok(f"{self.daemon_local_url}{frp.HEALTH_PATH}"), 90,
+                 lambda: processes.http_ok(f"{self.daemon_local_url}{frp.HEALTH_PATH}"), 90,
                  env=daemon_env, check=f"its {frp.HEALTH_PATH} does not answer"),
             Part("frps", frps_argv[0], f"127.0.0.1:{cfg.frp.server_port}",
-                 lambda: services.port_open(cfg.frp.server_port), 10, env=frp_env,
+                 lambda: processes.port_open(cfg.frp.server_port), 10, env=frp_env,
                  missing=frps_argv[1], check="its port refuses connections"),
             Part("frpc", frpc_argv[0],
                  frp.admin_url(cfg) if cfg.frp.mode == "stcp" else self.tunnel_url,
@@ -436,7 +436,7 @@ class Stack:
                 "serve", [*console_script("storyboard", "storyboard_cli.cli"), "serve",
                           *config_args, "--host", cfg.server.host,
                           "--port", str(cfg.server.port)],
-                self.serve_url, lambda: services.http_ok(f"{self.serve_url}/healthz"), 30,
+                self.serve_url, lambda: processes.http_ok(f"{self.serve_url}/healthz"), 30,
                 after=("daemon",), env={**self.env, "STORYBOARD_REDIS_URL": redis_url},
                 check="its /healthz does not answer"))
         worker_env = {**self.env, "STORYBOARD_DAEMON_URL": self.tunnel_url,
@@ -487,13 +487,13 @@ class Stack:
         if not uses_local_s3(self.cfg):
             finish(PartStatus("s3", "external", address=self.cfg.s3.endpoint or "AWS S3"))
         self._render_frp()
-        services.write_s3_identities(self.dir / "s3" / "identities.json",
+        processes.write_s3_identities(self.dir / "s3" / "identities.json",
                                      self.cfg.s3.access_key, self.cfg.s3.secret_key)
         for d in ("redis", "s3/data", "logs"):
             (self.dir / d).mkdir(parents=True, exist_ok=True)
         self._init_store()
 
-        pending: dict[str, tuple[Part, services.Process | None, Record]] = {}
+        pending: dict[str, tuple[Part, processes.Process | None, ProcessRecord]] = {}
 
         def settle(name: str) -> None:
             if name in done or name not in pending:
@@ -562,7 +562,7 @@ class Stack:
         for side in frp.SIDES:
             frp.write_configs(self.cfg, side, None, self.frp_dir)
 
-    def _start(self, part: Part) -> tuple[services.Process, Record]:
+    def _start(self, part: Part) -> tuple[processes.Process, ProcessRecord]:
         if part.missing:
             raise FileNotFoundError(part.missing)
         log = self.log_dir / f"{part.name}.log"
@@ -570,20 +570,21 @@ class Stack:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"--- storyboard up: starting {part.name} at {stamp} ---\n")
-        proc = services.Process(part.name, part.argv, log, env=part.env or self.env,
+        proc = processes.Process(part.name, part.argv, log, env=part.env or self.env,
                                 cwd=self.cfg.base_dir).start()
         identity = process_identity(proc.pid) or ""
-        rec = Record(part.name, proc.pid, identity, part.argv, str(log), part.address, stamp)
+        rec = ProcessRecord(part.name, proc.pid, identity, part.argv, str(log), part.address,
+                            stamp)
         self._save(rec)
         return proc, rec
 
-    def _await(self, part: Part, proc: services.Process | None, rec: Record) -> PartStatus:
+    def _await(self, part: Part, proc: processes.Process | None, rec: ProcessRecord) -> PartStatus:
         state = "started" if proc is not None else "running"
 
         def exited() -> bool:
             return not (proc.alive() if proc is not None else rec.alive())
 
-        ok = services.wait_until(lambda: exited() or part.ready(), part.timeout, interval=0.05)
+        ok = processes.wait_until(lambda: exited() or part.ready(), part.timeout, interval=0.05)
         ok = ok and not exited()
         if ok and part.after_ready is not None:
             try:
@@ -600,7 +601,7 @@ class Stack:
                else f"not healthy after {part.timeout:g} s")
         return self._failed(part, proc, rec, why)
 
-    def _failed(self, part: Part, proc: services.Process | None, rec: Record,
+    def _failed(self, part: Part, proc: processes.Process | None, rec: ProcessRecord,
                 detail: str) -> PartStatus:
         if proc is not None:
             proc.stop(timeout=5)
@@ -626,9 +627,9 @@ class Stack:
                         statuses += list(pool.map(self._stop, group))
             return sorted(statuses, key=lambda s: _order(s.name))
 
-    def _stop(self, rec: Record) -> PartStatus:
+    def _stop(self, rec: ProcessRecord) -> PartStatus:
         if rec.alive():
-            services.stop_pid(rec.pid, timeout=10)
+            processes.stop_pid(rec.pid, timeout=10)
             state = "stopped"
         else:
             state = "not running"
@@ -653,7 +654,7 @@ class Stack:
                                        "exited; `storyboard up` restarts it", rec.log,
                                        _tail(Path(rec.log)))
                 continue
-            if part is None or services.wait_until(part.ready, 0):
+            if part is None or processes.wait_until(part.ready, 0):
                 out[name] = PartStatus(name, "running", rec.pid, rec.address, log=rec.log)
                 continue
             down = _causes(part.needs, out, causes)

@@ -20,7 +20,7 @@ store and takes its waiting jobs off the queues. A job that runs anyway does not
 in progress notices at its next progress event (StepWriter) and closes its daemon request,
 which stops the render at the daemon.
 
-Each worker process holds one Context (store, daemon client, Redis) for all its jobs.
+Each worker process holds one WorkerClients (store, daemon client, Redis) for all its jobs.
 """
 
 from __future__ import annotations
@@ -58,12 +58,13 @@ STEP_WRITE_INTERVAL = 0.25
 ACTIVE = ("queued", "started", "scheduled", "deferred")
 
 
-# --- per-process context ---------------------------------------------------------------------
+# --- per-process clients ---------------------------------------------------------------------
 
 
 @dataclass
-class Context:
-    """What jobs use, created once per worker process (never carried across a fork).
+class WorkerClients:
+    """The configuration and the clients jobs use, created once per worker process (never
+    carried across a fork).
 
     There is no S3 client here: the daemon uploads and presigns; the host re-signs links
     with `storyboard links`.
@@ -76,7 +77,7 @@ class Context:
     pid: int = field(default_factory=os.getpid)
 
     @classmethod
-    def create(cls, config: Config, redis: Redis | None = None) -> Context:
+    def create(cls, config: Config, redis: Redis | None = None) -> WorkerClients:
         from storyboard_cli.store import Store
         from storyboard_cli.tasks.daemon_client import DaemonClient
 
@@ -92,23 +93,23 @@ class Context:
         self.store.close()
 
 
-_context: Context | None = None
+_clients: WorkerClients | None = None
 
 
-def install(ctx: Context) -> None:
-    global _context
-    _context = ctx
+def install(clients: WorkerClients) -> None:
+    global _clients
+    _clients = clients
 
 
-def context() -> Context:
-    """This process's context; built from the default configuration when a job runs under a
+def worker_clients() -> WorkerClients:
+    """This process's clients; built from the default configuration when a job runs under a
     plain `rq worker`, and rebuilt in a forked child instead of reusing the parent's."""
-    global _context
-    if _context is None or _context.pid != os.getpid():
+    global _clients
+    if _clients is None or _clients.pid != os.getpid():
         from storyboard_contract.config import load_config
 
-        _context = Context.create(load_config())
-    return _context
+        _clients = WorkerClients.create(load_config())
+    return _clients
 
 
 # --- Redis -----------------------------------------------------------------------------------
@@ -329,13 +330,25 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
     return {"task_id": task_id, "planning": False, "shots": rerun}
 
 
+def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], dict[int, str]]:
+    """A task's job ids that may still run while it is unfinished (each unfinished shot's
+    own job and the job whose window claimed it, and its plan job), and its unfinished shots
+    with the job that answers for each."""
+    unfinished = [r for r in store.task_renders(task["id"]) if r["status"] != RenderStatus.DONE]
+    shots = {r["shot_id"]: r["claim"] or render_job_id(task, r["shot_id"])
+             for r in unfinished}
+    ids = [render_job_id(task, s) for s in shots]
+    ids += [j for j in dict.fromkeys(shots.values()) if j not in ids]
+    if task["type"] == TaskType.STORYBOARD:
+        ids.append(task["id"])
+    return ids, shots
+
+
 def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict[str, int]:
     """Cancel a pending or running task: the store first (a job that starts from now on does
     nothing), then its waiting jobs off the queues; a job already running stops by itself
     (module docstring). Returns how many jobs were taken off and how many are stopping."""
     from rq.job import Job
-
-    from storyboard_cli.tasks.worker import task_job_ids
 
     task = store.get_task(task_id)
     if task["status"] not in LIVE:
@@ -368,8 +381,8 @@ def plan_job(task_id: str) -> dict[str, Any]:
     """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
     from storyboard_contract.wire import PlanRequest
 
-    ctx = context()
-    store = ctx.store
+    clients = worker_clients()
+    store = clients.store
     task = store.get_task(task_id)
     if task["status"] == TaskStatus.SUCCEEDED:
         return {"task_status": TaskStatus.SUCCEEDED.value}
@@ -378,8 +391,8 @@ def plan_job(task_id: str) -> dict[str, Any]:
     with_images = not task["params"].get("no_images")
     if not store.plan_stored(task_id):
         project = store.get_project(task["project_id"])
-        width, height = ctx.config.images.frame_size(project["aspect"])
-        plan = ctx.daemon.plan(PlanRequest(
+        width, height = clients.config.images.frame_size(project["aspect"])
+        plan = clients.daemon.plan(PlanRequest(
             project_id=project["id"], task_id=task_id, story=project["story"],
             style=task["params"].get("style") or project["style"],
             aspect=project["aspect"], width=width, height=height,
@@ -399,7 +412,7 @@ def plan_job(task_id: str) -> dict[str, Any]:
         return {"task_status": TaskStatus.SUCCEEDED.value}
     waiting = [r["shot_id"] for r in store.task_renders(task_id)
                if r["status"] != RenderStatus.DONE]
-    queued = enqueue_renders(ctx.redis, ctx.config.queue, task, waiting)
+    queued = enqueue_renders(clients.redis, clients.config.queue, task, waiting)
     return {"task_status": store.settle_task(task_id), "render_jobs": queued}
 
 
@@ -443,8 +456,8 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     ones, recorded each once."""
     from storyboard_contract.wire import MAX_WINDOW
 
-    ctx = context()
-    store = ctx.store
+    clients = worker_clients()
+    store = clients.store
     task = store.get_task(task_id)
     render = store.get_render(task_id, shot_id)
     if render is None:
@@ -454,7 +467,7 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
     # A regen-shot renders its one shot; a window is what the daemon renders in one call.
     size = 1 if task["type"] == TaskType.SHOT_GENERATION else \
-        min(ctx.daemon.max_batch(), MAX_WINDOW)
+        min(clients.daemon.max_batch(), MAX_WINDOW)
     status, window = store.start_window(task_id, shot_id, job_id, size)
     if status == TaskStatus.CANCELLED:
         return {"task_status": TaskStatus.CANCELLED.value}
@@ -462,31 +475,31 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         return {"task_status": store.settle_task(task_id), "window": 0}
     try:
         if len(window) == 1:
-            render_one(ctx, task, window[0])
+            render_one(clients, task, window[0])
         else:
-            render_window(ctx, task, window)
+            render_window(clients, task, window)
     except RenderCancelled:
         return {"task_status": TaskStatus.CANCELLED.value}
     return {"task_status": store.settle_task(task_id), "window": len(window)}
 
 
-def render_one(ctx: Context, task: dict[str, Any], shot_id: int) -> None:
+def render_one(clients: WorkerClients, task: dict[str, Any], shot_id: int) -> None:
     """One shot through /v1/render, exactly as before windows (a lone regen-shot)."""
-    store = ctx.store
+    store = clients.store
     seed = store.get_render(task["id"], shot_id)["seed"]
-    result = ctx.daemon.render(render_request(store, ctx.config, task, shot_id, seed),
+    result = clients.daemon.render(render_request(store, clients.config, task, shot_id, seed),
                                on_progress=StepWriter(store, task["id"], shot_id))
     record_render(store, task, shot_id, result)
 
 
-def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None:
+def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int]) -> None:
     """Several shots in one /v1/renders request, each recorded as it comes back. Shots the
     daemon refused fail now; if others failed in a way worth retrying, the first such failure
     is raised, so that this job's retries take them again."""
     from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
     from storyboard_contract.wire import RendersRequest
 
-    store, task_id = ctx.store, task["id"]
+    store, task_id = clients.store, task["id"]
     seeds = {s: store.get_render(task_id, s)["seed"] for s in window}
     writers = {s: StepWriter(store, task_id, s) for s in window}
     retry: list[Exception] = []
@@ -497,14 +510,14 @@ def render_window(ctx: Context, task: dict[str, Any], window: list[int]) -> None
         if outcome.result is not None:
             record_render(store, task, outcome.shot_id, outcome.result)
             return
-        exc = failure(outcome.status, outcome.error or "failed", ctx.daemon.where)
+        exc = failure(outcome.status, outcome.error or "failed", clients.daemon.where)
         if isinstance(exc, DaemonRejected):
             store.fail_render(task_id, outcome.shot_id, str(exc))
         else:
             retry.append(exc)
 
-    answer = ctx.daemon.render_many(
-        RendersRequest(shots=[render_request(store, ctx.config, task, s, seeds[s])
+    answer = clients.daemon.render_many(
+        RendersRequest(shots=[render_request(store, clients.config, task, s, seeds[s])
                               for s in window]),
         on_progress=lambda event: writers[event.shot_id](event), on_shot=on_shot)
     # The final answer holds every outcome again: one whose event went missing is recorded
@@ -578,10 +591,11 @@ def describe(exc: BaseException, job: Job) -> str:
 
 def on_failure(job: Job, connection: Redis, exc_type: type, exc: BaseException, tb: Any) -> None:
     """RQ calls this after every failed attempt, before it decides about retrying."""
-    # RQ counts retries down; the allowance it started from is in the job's meta.
-    attempt = job.meta.get("retries", 0) - (job.retries_left or 0) + 1
+    from storyboard_cli.tasks.rq_adapter import failed_attempt, stop_retrying
+
+    attempt = failed_attempt(job)
     if not retryable(exc):
-        job.retries_left = 0  # RQ reads this next: the job fails now instead of retrying
+        stop_retrying(job)
     message = describe(exc, job)
     if job.retries_left:
         wait = job.get_retry_interval()
@@ -602,7 +616,7 @@ def failure_reason(job: Job) -> str:
 
 
 def record_retry(job: Job, message: str) -> None:
-    store = context().store
+    store = worker_clients().store
     meta = job.meta
     if meta.get("kind") == "render":
         for shot_id in store.job_renders(meta["task_id"], meta["shot_id"], job.id):
@@ -612,7 +626,7 @@ def record_retry(job: Job, message: str) -> None:
 def record_failure(job: Job, message: str, store: Store | None = None) -> None:
     """A job that will not run again: the renders it answers for (its window), or for
     planning its task, have failed."""
-    store = store or context().store
+    store = store or worker_clients().store
     meta = job.meta
     if meta.get("kind") == "render":
         for shot_id in store.job_renders(meta["task_id"], meta["shot_id"], job.id):

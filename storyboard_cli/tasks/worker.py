@@ -30,6 +30,10 @@ expired while Redis was unreachable, not the workers.
 In burst mode the worker leaves when no work remains on the queues it takes jobs from: none
 queued, none scheduled for a retry and none running on another worker (which could still be
 requeued, or fan out more).
+
+Everything here goes through RQ's public job, queue and registry methods, but for what RQ
+documents no way to do (which worker runs a started job, ending a dead worker's run, registering
+a worker again): that is tasks/rq_adapter.py, with a test that pins it to the installed RQ.
 """
 
 from __future__ import annotations
@@ -46,14 +50,14 @@ from typing import TYPE_CHECKING, Any
 
 from rq.worker import SimpleWorker
 
-from storyboard_cli.store.status import RenderStatus, TaskType
-from storyboard_cli.tasks import jobs
+from storyboard_cli.tasks import jobs, rq_adapter
 from storyboard_cli.tasks.jobs import ACTIVE
 from storyboard_cli.tasks.outage import WaitForRedis
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
+    from rq.executions import Execution
     from rq.job import Job
 
     from storyboard_cli.store import Store
@@ -207,7 +211,8 @@ class Maintenance(threading.Thread):
         moment = time.monotonic()
         if moment >= self._next_beat:
             self.mark_alive()
-            if self.worker.birth_date is not None and register_again(self.worker, self.redis):
+            born = self.worker.birth_date is not None
+            if born and rq_adapter.register_again(self.worker, self.redis):
                 log.warning("worker %s was no longer registered (Redis lost its data?); "
                             "registered it again", self.worker.name)
             self._next_beat = moment + self.heartbeat_s
@@ -223,23 +228,6 @@ class Maintenance(threading.Thread):
                                         self._suspects)
 
 
-def register_again(worker: StoryboardWorker, redis: Redis) -> bool:
-    """Register the worker with RQ as its birth did, if Redis no longer lists it (it lost its
-    data, or the key expired during a long job); returns whether it had to."""
-    from rq import worker_registration
-
-    with redis.pipeline() as pipe:
-        pipe.hexists(worker.key, "birth")
-        pipe.sismember(worker.redis_workers_keys, worker.key)
-        if all(pipe.execute()):
-            return False
-        pipe.hset(worker.key, mapping={**worker.serialize(), "state": worker.get_state()})
-        worker_registration.register(worker, pipe)
-        pipe.expire(worker.key, worker.worker_ttl + 60)
-        pipe.execute()
-    return True
-
-
 def reap_orphans(
     redis: Redis, queues: Sequence[Queue], max_orphaned: int, store: Callable[[], Store]
 ) -> list[str]:
@@ -253,53 +241,48 @@ def reap_orphans(
     sweep copies it from Redis (sweep_lost).
     """
     from redis.exceptions import WatchError
-    from rq.worker import SimpleWorker
 
     requeued = []
     for queue in queues:
-        registry = queue.started_job_registry
-        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
-            worker_name = redis.hget(f"rq:execution:{job_id}:{execution_id}", "worker_name")
-            if worker_name and redis.exists(alive_key(worker_name.decode())):
+        for execution in rq_adapter.started_executions(queue.started_job_registry):
+            worker_name = rq_adapter.worker_of(execution)
+            if worker_name and redis.exists(alive_key(worker_name)):
                 continue
             try:
-                job, failure = _claim(redis, queue, job_id, execution_id, max_orphaned)
+                job, failure = _claim(redis, queue, execution, max_orphaned)
             except WatchError:
                 continue  # another worker claimed it, or the registry changed: next tick
             if worker_name:
-                dead = SimpleWorker.find_by_key(f"rq:worker:{worker_name.decode()}",
-                                                connection=redis)
+                dead = SimpleWorker.find_by_key(
+                    SimpleWorker.redis_worker_namespace_prefix + worker_name, connection=redis)
                 if dead is not None:
                     dead.register_death()
             if job is not None and failure:
                 jobs.record_failure(job, failure, store())
             elif job is not None:
-                requeued.append(job_id)
+                requeued.append(job.id)
     return requeued
 
 
 def _claim(
-    redis: Redis, queue: Queue, job_id: str, execution_id: str, max_orphaned: int
+    redis: Redis, queue: Queue, execution: Execution, max_orphaned: int
 ) -> tuple[Job | None, str]:
-    """Take an orphaned job off the started registry and queue it again at the front, or fail
-    it, atomically: (the job, None when gone from Redis; why it failed, or "")."""
+    """Take an orphaned run off the started registry and queue its job again at the front, or
+    fail it, atomically: (the job, None when gone from Redis; why it failed, or "")."""
     from rq.job import Job, JobStatus
     from rq.results import Result
 
     registry = queue.started_job_registry
-    composite = f"{job_id}:{execution_id}"
     with redis.pipeline() as pipe:
         # Whoever claims first changes the job (requeued or failed) and deletes its execution:
         # every other claim of it then aborts. The busy registry itself is not watched.
-        pipe.watch(Job.key_for(job_id), f"rq:execution:{composite}")
-        if pipe.zscore(registry.key, composite) is None:
+        pipe.watch(Job.key_for(execution.job_id), execution.key)
+        if not rq_adapter.still_started(registry, execution, pipe):
             return None, ""
-        job = Job.fetch_many([job_id], connection=redis)[0]
+        job = Job.fetch_many([execution.job_id], connection=redis)[0]
         message = ""
         pipe.multi()
-        pipe.zrem(registry.key, composite)
-        pipe.delete(f"rq:execution:{composite}")
-        pipe.zrem(f"rq:executions:{job_id}", execution_id)
+        rq_adapter.end_execution(registry, execution, pipe)
         if job is not None:
             job.meta["orphaned"] = job.meta.get("orphaned", 0) + 1
             if job.meta["orphaned"] > max_orphaned:
@@ -311,7 +294,7 @@ def _claim(
                                             pipeline=pipe)
                 Result.create_failure(job, job.failure_ttl, exc_string=message, pipeline=pipe)
             else:
-                queue._enqueue_job(job, pipeline=pipe, at_front=True)
+                queue.enqueue_job(job, pipeline=pipe, at_front=True)
         pipe.execute()
     return job, message
 
@@ -320,41 +303,28 @@ def enqueue_due(redis: Redis, queues: Sequence[Queue]) -> list[str]:
     """Move retries whose backoff has passed from the scheduled registry to their queue."""
     from redis.exceptions import WatchError
     from rq.job import Job
-    from rq.utils import current_timestamp
 
     moved: list[str] = []
     for queue in queues:
-        key = queue.scheduled_job_registry.key
+        registry = queue.scheduled_job_registry
         with redis.pipeline() as pipe:
             try:
-                pipe.watch(key)
-                due = [i.decode() for i in pipe.zrangebyscore(key, 0, current_timestamp())]
+                # Read after the WATCH: a change to the registry until EXEC aborts the move.
+                pipe.watch(registry.key)
+                due = registry.get_jobs_to_schedule()
                 if not due:
                     continue
                 found = [j for j in Job.fetch_many(due, connection=redis) if j is not None]
                 pipe.multi()
                 for job in found:
-                    queue._enqueue_job(job, pipeline=pipe, at_front=job.should_enqueue_at_front())
-                pipe.zrem(key, *due)
+                    queue.enqueue_job(job, pipeline=pipe, at_front=job.should_enqueue_at_front())
+                for job_id in due:
+                    registry.remove(job_id, pipeline=pipe)
                 pipe.execute()
                 moved += [j.id for j in found]
             except WatchError:
                 continue  # another worker moved them (or a retry was scheduled): next tick
     return moved
-
-
-def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], dict[int, str]]:
-    """A task's job ids that may still run while it is unfinished (each unfinished shot's
-    own job and the job whose window claimed it, and its plan job), and its unfinished shots
-    with the job that answers for each."""
-    unfinished = [r for r in store.task_renders(task["id"]) if r["status"] != RenderStatus.DONE]
-    shots = {r["shot_id"]: r["claim"] or jobs.render_job_id(task, r["shot_id"])
-             for r in unfinished}
-    ids = [jobs.render_job_id(task, s) for s in shots]
-    ids += [j for j in dict.fromkeys(shots.values()) if j not in ids]
-    if task["type"] == TaskType.STORYBOARD:
-        ids.append(task["id"])
-    return ids, shots
 
 
 def sweep_lost(store: Store, redis: Redis, config: Config, suspects: set[str]) -> set[str]:
@@ -368,7 +338,7 @@ def sweep_lost(store: Store, redis: Redis, config: Config, suspects: set[str]) -
 
     seen: set[str] = set()
     for task in store.unfinished_tasks():
-        ids, shots = task_job_ids(store, task)
+        ids, shots = jobs.task_job_ids(store, task)
         found = dict(zip(ids, Job.fetch_many(ids, connection=redis), strict=True))
         if any(job is not None and job.get_status(refresh=False) in ACTIVE
                for job in found.values()):
@@ -419,14 +389,14 @@ def run_worker(
     max_jobs: int | None = None,
     name: str | None = None,
 ) -> bool:
-    """Set up this process's context and work; returns whether any job ran."""
+    """Set up this process's clients and work; returns whether any job ran."""
     from rq import Queue
 
     # Fail fast when Redis is down at start; once running, ride out any outage.
     jobs.check_redis(jobs.connect_redis(config.redis.url), config.redis.url)
     redis = jobs.worker_redis(config.redis.url)
-    ctx = jobs.Context.create(config, redis)
-    jobs.install(ctx)
+    clients = jobs.WorkerClients.create(config, redis)
+    jobs.install(clients)
     worker = StoryboardWorker(
         [Queue(n, connection=redis) for n in resolve_queues(config, queues)],
         config,
@@ -438,4 +408,4 @@ def run_worker(
     try:
         return worker.work(burst=burst, max_jobs=max_jobs, logging_level="INFO")
     finally:
-        ctx.close()
+        clients.close()

@@ -1,8 +1,9 @@
-"""Starting real local services: redis-server and SeaweedFS's S3 gateway.
+"""OS processes on this machine: starting, watching and stopping them, free ports, and the
+command lines of the ones the system runs locally (redis-server, SeaweedFS's S3 gateway).
 
-Shared by the test harness and `storyboard up`, so both run the services the same way.
-Each service is a plain child process in its own session, with its output in a log file,
-stopped by pid (SIGTERM, then SIGKILL).
+Shared by the test harness, the benchmarks and `storyboard up`, so all of them run these
+programs the same way. Each is a plain child process in its own session, with its output in a
+log file, stopped by pid (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
