@@ -155,7 +155,7 @@ class Daemon:
         scheduler = req.scheduler or images.scheduler
         names = self.backend.scheduler_names
         if names and scheduler not in names:
-            from gpu_daemon.images.schedulers import unknown_message
+            from gpu_daemon.models.schedulers import unknown_message
 
             raise DaemonError(422, unknown_message(scheduler, names))
         prompt, style_negative = compose(req.prompt, req.style, self.backend.token_count(),
@@ -185,7 +185,7 @@ class Daemon:
             return ()
         if not self.backend.takes_loras:
             raise DaemonError(422, f"the {self.backend.name} backend takes no LoRA")
-        from gpu_daemon.images.loras import request_lora
+        from gpu_daemon.models.loras import request_lora
 
         lora_dir = self.cfg.resolve(self.cfg.images.lora_dir)
         try:

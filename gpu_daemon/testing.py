@@ -12,7 +12,7 @@ noise, but their shapes are SD's:
   a 16-channel VAE, the flow-matching scheduler. (No tiny FLUX: diffusers' single-file
   conversion of FLUX assumes its full width, 3072.)
 - ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
-  (gpu_daemon/original_layout.py), as model sites distribute them; ``write_lora``: a random
+  (gpu_daemon/models/original_layout.py), as model sites distribute them; ``write_lora``: a random
   LoRA for its UNet, made with peft, in the diffusers or kohya layout.
 - ``build_sd15_pipeline`` and ``build_sdxl_pipeline``: the real architecture sizes (SD 1.5:
   UNet 320/640/1280/1280 on CLIP ViT-L/14, 1.07 B parameters; SDXL: UNet 320/640/1280 with
@@ -195,7 +195,7 @@ def write_single_file(model_dir: str | Path, out: str | Path) -> Path:
     from diffusers import DiffusionPipeline
     from safetensors.torch import save_file
 
-    from gpu_daemon import original_layout
+    from gpu_daemon.models import original_layout
 
     # Parts the folder has none of (SD 3 without T5) are passed as None, as saved.
     index = json.loads((Path(model_dir) / "model_index.json").read_text())

@@ -130,7 +130,7 @@ class ImagesConfig:
     vae_slicing: bool = False
     vae_tiling: bool = False
     allow_download: bool = False
-    # The model's parts and sampler (gpu_daemon/images/models.py; storyboard.toml explains
+    # The model's parts and sampler (gpu_daemon/models/sources.py; storyboard.toml explains
     # each). model_config: a local diffusers folder holding the configuration of a
     # single-file model (else the hub's, from the cache).
     model_config: str = ""
@@ -497,7 +497,7 @@ def _coerce_env(raw: str, typ: Any, what: str) -> Any:
     return raw
 
 
-# The samplers a user picks by name (gpu_daemon/images/schedulers.py builds them); "default"
+# The samplers a user picks by name (gpu_daemon/models/schedulers.py builds them); "default"
 # is the model's own.
 SCHEDULER_NAMES = ("default", "dpmpp_2m_karras", "dpmpp_sde_karras", "euler_a", "euler", "ddim",
                    "unipc", "lcm")

@@ -227,7 +227,7 @@ class LoraUsed(BaseModel):
 
 
 class Provenance(BaseModel):
-    """What made an image (gpu_daemon/images/provenance.py): the same values on the same
+    """What made an image (gpu_daemon/models/provenance.py): the same values on the same
     hardware render the same image again."""
 
     backend: str

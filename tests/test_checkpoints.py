@@ -1,6 +1,6 @@
-"""What a checkpoint file is, from its safetensors header alone (gpu_daemon/images/checkpoints.py),
-and the original layout the tests write checkpoints in (gpu_daemon/original_layout.py), checked
-against diffusers' own conversion at the full sizes of SD 1.5 and SDXL."""
+"""What a checkpoint file is, from its safetensors header alone (gpu_daemon/models/checkpoints.py),
+and the original layout the tests write checkpoints in (gpu_daemon/models/original_layout.py),
+checked against diffusers' own conversion at the full sizes of SD 1.5 and SDXL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_daemon.images import checkpoints
+from gpu_daemon.models import checkpoints
 from gpu_daemon.testing import SD15, SDXL, text_config
 from storyboard_contract.errors import ConfigError
 
@@ -164,7 +164,7 @@ def test_the_original_layout_is_what_diffusers_converts_back_at_full_size(name):
         infer_diffusers_model_type,
     )
 
-    from gpu_daemon import original_layout as layout
+    from gpu_daemon.models import original_layout as layout
 
     sdxl = name == "sdxl"
     unet, vae, encoders = _full_size(SDXL if sdxl else SD15, sdxl)
@@ -205,7 +205,7 @@ def test_the_mmdit_layout_is_what_diffusers_converts_back_at_sd3_medium_size():
         infer_diffusers_model_type,
     )
 
-    from gpu_daemon.original_layout import mmdit_state
+    from gpu_daemon.models.original_layout import mmdit_state
 
     with torch.device("meta"):
         transformer = SD3Transformer2DModel(

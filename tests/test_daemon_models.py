@@ -21,7 +21,7 @@ import pytest
 from fixtures_daemon import DaemonHandle, daemon_argv, start_daemon, write_toml
 from PIL import Image
 
-from gpu_daemon.images.provenance import short_hash
+from gpu_daemon.models.provenance import short_hash
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""LoRAs, schedulers and provenance on the tiny pipeline (gpu_daemon/images/loras.py,
+"""LoRAs, schedulers and provenance on the tiny pipeline (gpu_daemon/models/loras.py,
 schedulers.py, provenance.py): random LoRA weights made with peft change the image, and only
 while they are switched on; two LoRA sets or two schedulers never share a pipeline call; every
 scheduler name renders."""
@@ -162,7 +162,7 @@ def test_a_lora_for_another_architecture_is_refused(tiny_model_dir, lora_dir, ba
 ])
 def test_a_wrong_daemon_wide_lora_is_one_line(tiny_model_dir, tiny_checkpoint, lora_dir,
                                               entry, says):
-    from gpu_daemon.images.models import ModelSpec
+    from gpu_daemon.models.sources import ModelSpec
 
     base = lora_dir
     if entry == "model.safetensors":
@@ -173,7 +173,7 @@ def test_a_wrong_daemon_wide_lora_is_one_line(tiny_model_dir, tiny_checkpoint, l
 
 
 def test_a_request_lora_must_be_a_lora_file_inside_lora_dir(lora_dir, tmp_path):
-    from gpu_daemon.images.loras import request_lora
+    from gpu_daemon.models.loras import request_lora
 
     assert request_lora("ink.safetensors", lora_dir) == lora_dir / "ink.safetensors"
     for name, says in (("../ink.safetensors", "no '..'"), ("/etc/passwd", "a relative path"),
@@ -224,7 +224,7 @@ def test_an_unknown_scheduler_is_refused_with_the_list(backend, tiny_model_dir):
 def test_a_flow_matching_model_takes_only_its_own_scheduler():
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from gpu_daemon.images.schedulers import Schedulers
+    from gpu_daemon.models.schedulers import Schedulers
 
     flow = Schedulers(FlowMatchEulerDiscreteScheduler())
     assert flow.names == ("default", "euler")
@@ -234,7 +234,7 @@ def test_a_flow_matching_model_takes_only_its_own_scheduler():
 
 
 def test_provenance_names_everything_that_made_the_image(backend, tiny_model_dir, lora_dir):
-    from gpu_daemon.images.provenance import short_hash
+    from gpu_daemon.models.provenance import short_hash
 
     job = with_loras(replace(JOB, scheduler="euler_a", steps=3, guidance_scale=6.5, seed=42),
                      (lora_dir / "noir.safetensors", 0.7))

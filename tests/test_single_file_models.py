@@ -1,5 +1,5 @@
 """Single-file checkpoints, VAEs and model configuration through the daemon's loader
-(gpu_daemon/images/models.py, diffusion.py): tiny random-weight SD 1.x and SDXL pipelines
+(gpu_daemon/models/sources.py, diffusion.py): tiny random-weight SD 1.x and SDXL pipelines
 written in the original layout load back through diffusers' from_single_file and render what
 the folder they came from renders."""
 
@@ -127,7 +127,7 @@ def _vae_file(model_dir: Path, out: Path, seed: int | None) -> Path:
     from diffusers import AutoencoderKL
     from safetensors.torch import save_file
 
-    from gpu_daemon.original_layout import vae_key
+    from gpu_daemon.models.original_layout import vae_key
 
     vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae")
     if seed is not None:
@@ -178,7 +178,7 @@ def tiny_sd3(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_an_sd3_single_file_without_t5_renders_what_its_folder_renders(tiny_sd3):
-    from gpu_daemon.images import checkpoints
+    from gpu_daemon.models import checkpoints
 
     folder, checkpoint = tiny_sd3
     assert checkpoints.detect(checkpoint, allow_pickle=False).family == "sd3"

@@ -101,7 +101,7 @@ def check_model_settings(cfg: Config) -> str:
     backend = backend_name(cfg)
     if backend in ("sketch", "simulated"):
         return f"{backend} backend: no model"
-    from gpu_daemon.images.models import ModelSpec, resolve
+    from gpu_daemon.models.sources import ModelSpec, resolve
 
     resolved = resolve(ModelSpec.from_images(cfg.images, cfg.base_dir))
     what = {"folder": "diffusers folder", "hub": "Hugging Face id", "file": "checkpoint"}

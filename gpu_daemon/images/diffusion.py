@@ -1,12 +1,13 @@
 """The ``diffusers`` backend: a text-to-image pipeline loaded once at start-up and kept warm.
 
-What to load is a ModelSpec (models.py: a checkpoint file, a diffusers folder or a cached hub
-id, with its VAE and LoRAs), checked before torch is imported. The daemon runs offline unless
-``images.allow_download`` is set, and checks the cache first so a missing model is an instant,
-clear error instead of a network wait.
+What to load is a ModelSpec (gpu_daemon/models/sources.py: a checkpoint file, a diffusers
+folder or a cached hub id, with its VAE and LoRAs), checked before torch is imported. The
+daemon runs offline unless ``images.allow_download`` is set, and checks the cache first so a
+missing model is an instant, clear error instead of a network wait.
 
-Each call switches on its scheduler (schedulers.py) and its LoRA set (loras.py); jobs with
-another scheduler or LoRA set never share a call (RenderJob.batch_key).
+Each call switches on its scheduler (models/schedulers.py) and its LoRA set
+(models/loras.py); jobs with another scheduler or LoRA set never share a call
+(RenderJob.batch_key).
 
 Each job in a batch has its own CPU ``torch.Generator`` seeded with its seed, so an image
 depends on its seed and prompt, not on the device or on which requests shared its batch
@@ -22,10 +23,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_daemon.images import models, token_counter, tuning
-from gpu_daemon.images.loras import Adapters
-from gpu_daemon.images.provenance import ModelIdentity, describe, short_hash
-from gpu_daemon.images.schedulers import Schedulers, unknown_message
+from gpu_daemon.images import token_counter, tuning
+from gpu_daemon.models import sources
+from gpu_daemon.models.loras import Adapters
+from gpu_daemon.models.provenance import ModelIdentity, describe, short_hash
+from gpu_daemon.models.schedulers import Schedulers, unknown_message
 from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -69,7 +71,7 @@ def _counting_tokenizer(pipe: Any) -> str | None:
 class DiffusersBackend:
     name = "diffusers"
 
-    def __init__(self, pipe: Any, spec: models.ModelSpec, device: str,
+    def __init__(self, pipe: Any, spec: sources.ModelSpec, device: str,
                  identity: ModelIdentity | None = None) -> None:
         self.pipe = pipe
         self.spec = spec
@@ -97,8 +99,8 @@ class DiffusersBackend:
     def load(cls, cfg: ImagesConfig, base_dir: Path) -> DiffusersBackend:
         """Checks the configured model (one line and exit 2 for what is wrong), loads it,
         its VAE and LoRAs, and warms it up."""
-        spec = models.ModelSpec.from_images(cfg, base_dir)
-        resolved = models.resolve(spec)
+        spec = sources.ModelSpec.from_images(cfg, base_dir)
+        resolved = sources.resolve(spec)
         device = tuning.pick_device(cfg.device)
         settings = tuning.plan(cfg, device, tuning.bf16_supported(device))
         if settings.ignored:
@@ -107,7 +109,7 @@ class DiffusersBackend:
         import torch
 
         started = time.monotonic()
-        pipe = models.load_pipeline(spec, resolved, getattr(torch, settings.dtype))
+        pipe = sources.load_pipeline(spec, resolved, getattr(torch, settings.dtype))
         pipe.set_progress_bar_config(disable=True)
         if device != "cpu":
             pipe.to(device)
@@ -175,12 +177,12 @@ class DiffusersBackend:
         return describe(self.identity, job, self.adapters.used(job.loras), job.scheduler)
 
 
-def identify(spec: models.ModelSpec, resolved: models.ResolvedModel) -> ModelIdentity:
+def identify(spec: sources.ModelSpec, resolved: sources.ResolvedModel) -> ModelIdentity:
     """The model's name and short hashes for provenance (each file hashed once)."""
     started = time.monotonic()
     source = resolved.source
     if resolved.kind == "hub":
-        source = models.cached_snapshot(source) or ""
+        source = sources.cached_snapshot(source) or ""
     model_hash = short_hash(source) if source else None
     vae_hash = short_hash(resolved.vae) if resolved.vae else None
     log.info("hashed the model files in %.1f s", time.monotonic() - started)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from gpu_daemon.images import RenderJob, StepCallback
-from gpu_daemon.images.provenance import ModelIdentity, describe
+from gpu_daemon.models.provenance import ModelIdentity, describe
 
 if TYPE_CHECKING:
     from storyboard_contract.config import ImagesConfig

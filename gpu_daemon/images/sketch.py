@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from gpu_daemon.images import RenderJob, StepCallback
-from gpu_daemon.images.provenance import ModelIdentity, describe
+from gpu_daemon.models.provenance import ModelIdentity, describe
 from storyboard_contract.typeset import wrap
 
 log = logging.getLogger("gpu_daemon.sketch")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_daemon.images import checkpoints
+from gpu_daemon.models import checkpoints
 from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gpu_daemon.images.models import LoraSpec, check_lora_file
-from gpu_daemon.images.provenance import UsedLora, short_hash
+from gpu_daemon.models.provenance import UsedLora, short_hash
+from gpu_daemon.models.sources import LoraSpec, check_lora_file
 from storyboard_contract.errors import ConfigError
 
 log = logging.getLogger("gpu_daemon.diffusers")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpu_daemon.images import checkpoints
+from gpu_daemon.models import checkpoints
 
 if TYPE_CHECKING:
     from gpu_daemon.images import RenderJob
