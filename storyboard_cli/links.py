@@ -4,6 +4,7 @@ the credentials but no round trip to the bucket; boto3 is imported only here, wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,14 @@ def resign_script(
     )
     store.set_script_link(view["shots_task"]["id"], view["script_url"],
                           view["script_url_expires_at"])
+
+
+def viewer_links(cfg: S3Config) -> Callable[[dict[str, Any]], str]:
+    """Links to shots' images for viewers who reach the bucket at [s3] public_endpoint (the
+    host is part of a link's signature, so they are signed for that name), valid for
+    [s3] link_expiry."""
+    client = client_from_config(cfg, endpoint=cfg.public_endpoint)
+    return lambda shot: presign_get(client, cfg.bucket, shot["image_key"], cfg.link_expiry)[0]
 
 
 def expiring(expires_at: str | None, within_s: float = MIN_LEFT_S) -> bool:

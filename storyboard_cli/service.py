@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,6 +49,19 @@ if TYPE_CHECKING:
     from storyboard_contract.config import Config
 
 QUEUED = "Task queued successfully"
+# A streamed frame leaves in pieces of this size.
+FRAME_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class OpenFrame:
+    """A shot's image opened in the bucket: its bytes as they arrive, how many, their type,
+    and how to let the connection go (once sent, or when the client leaves)."""
+
+    chunks: Iterator[bytes]
+    size: int
+    content_type: str
+    close: Callable[[], None]
 
 
 def queued_answer(task_id: str) -> dict[str, Any]:
@@ -124,6 +138,7 @@ class LocalService:
         self.create_store = create_store
         self._store: Store | None = None
         self._redis: Redis | None = None
+        self._s3: Any = None  # a boto3 client, made on first use
 
     @property
     def store(self) -> Store:
@@ -396,10 +411,13 @@ class LocalService:
                                        self.config.s3.link_expiry))
         return answer
 
-    def board_page(self, project: str) -> Iterator[str]:
+    def board_page(self, project: str,
+                   frame_url: Callable[[dict[str, Any]], str | None] | None = None
+                   ) -> Iterator[str]:
         """The project's board as the page of `export --format html` (one template), its
-        frames links (renewed when about to expire) instead of embedded images: the web
-        board of `storyboard serve`, in pieces."""
+        frames links instead of embedded images: the web board of `storyboard serve`, in
+        pieces. The links are `frame_url(shot)`, by default the shots' presigned links
+        (renewed when about to expire)."""
         from storyboard_cli.board.html import page
         from storyboard_cli.board.panels import link_panels, missing_reasons
         from storyboard_cli.board.sheet import sheet
@@ -407,8 +425,26 @@ class LocalService:
         view = self.project(project)
         shown = view["shots_task"]
         reasons = missing_reasons(self.store.task_renders(shown["id"])) if shown else {}
-        return page(sheet(view), view["cast"], link_panels(view["shots"], reasons),
+        return page(sheet(view), view["cast"], link_panels(view["shots"], reasons, frame_url),
                     "storyboard serve")
+
+    def frame(self, key: str) -> OpenFrame:
+        """A shot's image by its key, opened in the bucket to be streamed (the web board's
+        frames, through `storyboard serve`). Only a key the store recorded for a shot or a
+        render is read: the bucket's other objects stay out of reach."""
+        from storyboard_contract.s3 import client_from_config, open_object
+
+        if not self.store.image_recorded(key):
+            raise NotFound(f"no shot of this store has an image with the key {key!r}")
+        if self._s3 is None:
+            self._s3 = client_from_config(self.config.s3)
+        answer = open_object(self._s3, self.config.s3, key, f"reading {key}")
+        if answer is None:
+            raise NotFound(f"the image {key!r} is gone from the bucket; render the shot "
+                           "again (regen-shot)")
+        body = answer["Body"]
+        return OpenFrame(body.iter_chunks(FRAME_CHUNK_BYTES), answer["ContentLength"],
+                         answer.get("ContentType") or "image/png", body.close)
 
     def workers_listening(self) -> bool:
         """Whether any worker takes jobs from the plan queue (queued tasks would wait)."""

@@ -94,6 +94,9 @@ class S3Config:
     addressing_style: str = "path"
     link_expiry: int = 86_400
     prefix: str = "projects"
+    # Where viewers' browsers reach the bucket, when they can ("" = they cannot: the web board
+    # streams its frames through `storyboard serve`).
+    public_endpoint: str = ""
     access_key: str = _secret("STORYBOARD_S3_ACCESS_KEY", "ACCESS_KEY", "AWS_ACCESS_KEY_ID")
     secret_key: str = _secret("STORYBOARD_S3_SECRET_KEY", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 
@@ -195,6 +198,8 @@ class ServerConfig:
     cors_origins: list[str] = field(default_factory=list)
     # Requests with a larger body are refused with 413.
     max_body_bytes: int = 1_048_576
+    # How long a web board login lasts, in seconds (7 days).
+    session_expiry: int = 604_800
     url: str = _env("STORYBOARD_SERVER", "STORYBOARD_SERVER_URL", default="")
     api_token: str = _secret("STORYBOARD_API_TOKEN")
 
@@ -523,6 +528,8 @@ def normalise_config(cfg: Config, where: str) -> None:
         raise ConfigError(f"{where}: images.aspect: {exc}") from None
     if cfg.s3.endpoint and "://" not in cfg.s3.endpoint:
         cfg.s3.endpoint = "https://" + cfg.s3.endpoint
+    if cfg.s3.public_endpoint and "://" not in cfg.s3.public_endpoint:
+        cfg.s3.public_endpoint = "https://" + cfg.s3.public_endpoint
 
 
 def check_config(cfg: Config, where: str) -> None:
@@ -540,6 +547,7 @@ def check_config(cfg: Config, where: str) -> None:
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
         ("limits", "max_story_bytes"), ("limits", "max_shots"), ("limits", "max_prompt_chars"),
         ("stack", "workers"), ("server", "port"), ("server", "max_body_bytes"),
+        ("server", "session_expiry"),
     ]
     for section, key in positive:
         if getattr(getattr(cfg, section), key) <= 0:

@@ -33,15 +33,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PUBLIC_PATHS = frozenset({"/healthz"})
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """A request header's value (`name` in lower case), or None."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return value
     return None
 
 
-async def _answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]],
-                  key: str = "detail") -> None:
+async def json_answer(send: Send, status: int, detail: str,
+                      headers: list[tuple[bytes, bytes]], key: str = "detail") -> None:
+    """An answer of {key: detail} with its status, sent before the app sees the request."""
     body = json.dumps({key: detail}).encode()
     await send({
         "type": "http.response.start",
@@ -86,9 +88,10 @@ class BearerAuth:
             scope["type"] == "http"
             and self.token is not None
             and self.guarded(app_path(scope))
-            and not token_matches(_header(scope, b"authorization"), self.token)
+            and not token_matches(header(scope, b"authorization"), self.token)
         ):
-            await _answer(send, 401, self.refusal, [(b"www-authenticate", b"Bearer")], self.key)
+            await json_answer(send, 401, self.refusal, [(b"www-authenticate", b"Bearer")],
+                              self.key)
             return
         await self.app(scope, receive, send)
 
@@ -109,16 +112,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
-                await _answer(send, 400, "invalid Content-Length header", [], self.key)
+                await json_answer(send, 400, "invalid Content-Length header", [], self.key)
                 return
             if size > self.max_bytes:
-                await _answer(send, 413, self._too_large(size), [(b"connection", b"close")],
-                              self.key)
+                await json_answer(send, 413, self._too_large(size),
+                                  [(b"connection", b"close")], self.key)
                 return
         seen = 0
 

@@ -48,14 +48,17 @@ def make_client(
     )
 
 
-def client_from_config(cfg: S3Config) -> Any:
+def client_from_config(cfg: S3Config, endpoint: str | None = None) -> Any:
+    """A client of the configured bucket, at its endpoint or at another name of it (links
+    signed for [s3] public_endpoint name the host viewers reach)."""
     if not cfg.access_key or not cfg.secret_key:
         raise ConfigError(
             "S3 credentials missing: set ACCESS_KEY and SECRET_KEY "
             "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) in the environment or .env"
         )
     return make_client(
-        cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region, cfg.addressing_style
+        cfg.endpoint if endpoint is None else endpoint, cfg.access_key, cfg.secret_key,
+        cfg.region, cfg.addressing_style,
     )
 
 
@@ -160,6 +163,25 @@ def explain_failure(cfg: S3Config, exc: Exception) -> tuple[str, str]:
     return (f"{where(cfg)}: {reason}",
             "the S3 endpoint does not answer: start it (`storyboard up` runs SeaweedFS) or "
             "check ENDPOINT / [s3] endpoint")
+
+
+NO_SUCH_KEY = ("NoSuchKey", "404", "NotFound")
+
+
+def open_object(client: Any, cfg: S3Config, key: str, doing: str) -> dict[str, Any] | None:
+    """get_object of `key` in the configured bucket: the answer, whose Body streams the
+    object; None when the bucket has no such key; any other failure a StoryboardError saying
+    what `doing` met."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client.get_object(Bucket=cfg.bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in NO_SUCH_KEY:
+            return None
+        raise storage_error(cfg, exc, doing) from None
+    except BotoCoreError as exc:
+        raise storage_error(cfg, exc, doing) from None
 
 
 def storage_error(cfg: S3Config, exc: Exception, doing: str) -> StoryboardError:

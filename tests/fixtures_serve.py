@@ -3,6 +3,8 @@ session's real Redis, SeaweedFS and sketch GPU daemon, with a real `storyboard w
 
 - ``served``: one server for the session (API token set), its stack and an httpx client.
 - ``read_events``: a task's Server-Sent Events read to the end, as (event, data) pairs.
+- ``log_in``: a web board login as a browser makes it (the form's POST, with its Origin),
+  for httpx clients.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class Served:
         kwargs.setdefault("headers", self.headers)
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
 
+    def browser(self) -> httpx.Client:
+        """A client without the token that sends what a browser on the board's page sends
+        with a change: the page's Origin. Log it in with log_in."""
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Origin": self.url})
+
+    @property
+    def log(self) -> str:
+        return self.proc.log_path.read_text(encoding="utf-8", errors="replace")
+
     def wait_task(self, api: httpx.Client, task_id: str, timeout: float = 60
                   ) -> dict[str, Any]:
         """GET /api/tasks/{id} until the task has finished; its task object."""
@@ -49,8 +60,10 @@ class Served:
         return answer
 
 
-def start_serve(stack: QueueStack, token: str, *args: str) -> tuple[processes.Process, str]:
-    """`storyboard serve` for `stack` on a free port, ready (its /healthz answers)."""
+def start_serve(stack: QueueStack, token: str, *args: str, env: dict[str, str] | None = None
+                ) -> tuple[processes.Process, str]:
+    """`storyboard serve` for `stack` on a free port, ready (its /healthz answers); `env`:
+    settings of its own (STORYBOARD_SERVER_SESSION_EXPIRY=...)."""
     holder: dict[str, int] = {}
 
     def make() -> processes.Process:
@@ -58,7 +71,7 @@ def start_serve(stack: QueueStack, token: str, *args: str) -> tuple[processes.Pr
         return processes.Process(
             "serve", [*storyboard_argv(), "serve", "--port", str(holder["port"]), *args],
             stack.root / f"serve-{holder['port']}.log",
-            env={**stack.env, "STORYBOARD_API_TOKEN": token}, cwd=stack.root)
+            env={**stack.env, "STORYBOARD_API_TOKEN": token, **(env or {})}, cwd=stack.root)
 
     proc = processes.start_with_retry(
         make, lambda p: processes.http_ok(f"http://127.0.0.1:{holder['port']}/healthz"),
@@ -101,3 +114,12 @@ def read_events(api: httpx.Client, task_id: str) -> list[tuple[str, Any]]:
                 got.append((fields["event"], json.loads(fields["data"])))
             block = []
     return got
+
+
+def log_in(client: httpx.Client, token: str, next_path: str = "/") -> httpx.Response:
+    """The login form's POST, as the browser sends it (form fields, the page's Origin); the
+    answer (303 and the session cookie when the token is right). The client keeps the
+    cookie."""
+    origin = str(client.base_url).rstrip("/")
+    return client.post("/login", data={"token": token, "next": next_path},
+                       headers={"Origin": origin}, follow_redirects=False)

@@ -56,13 +56,19 @@ def missing_reasons(renders: Iterable[dict[str, Any]]) -> dict[int, str]:
     return reasons
 
 
-def link_panels(shots: list[dict[str, Any]], reasons: dict[int, str] | None = None
-                ) -> list[Panel]:
-    """The panels of `shots` with their frames as the shots' links (the web board): nothing
-    is read from the bucket."""
+def link_panels(shots: list[dict[str, Any]], reasons: dict[int, str] | None = None,
+                url_of: Callable[[dict[str, Any]], str | None] | None = None) -> list[Panel]:
+    """The panels of `shots` with their frames as links (the web board): the shots' own
+    presigned links, or what `url_of` makes of a shot that has an image. Nothing is read
+    from the bucket."""
     reasons = reasons or {}
-    return [Panel(shot, url=shot["image_url"]) if shot["image_url"] else
-            Panel(shot, missing=reasons.get(shot["id"], NOT_RENDERED)) for shot in shots]
+    url_of = url_of or (lambda shot: shot["image_url"])
+    panels = []
+    for shot in shots:
+        url = url_of(shot) if shot["image_key"] else None
+        panels.append(Panel(shot, url=url) if url else
+                      Panel(shot, missing=reasons.get(shot["id"], NOT_RENDERED)))
+    return panels
 
 
 def read_panels(
@@ -111,17 +117,14 @@ def read_panels(
 def bucket_fetch(client: Any, cfg: S3Config) -> Fetch:
     """Reads objects of the configured bucket with a boto3 client; a missing key is None, any
     other failure a StoryboardError naming the key and what to do."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
 
-    from storyboard_contract.s3 import error_code, storage_error
+    from storyboard_contract.s3 import open_object, storage_error
 
     def fetch(key: str) -> bytes | None:
+        answer = open_object(client, cfg, key, f"reading {key}")
         try:
-            return client.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise storage_error(cfg, exc, f"reading {key}") from None
+            return None if answer is None else answer["Body"].read()
         except BotoCoreError as exc:
             raise storage_error(cfg, exc, f"reading {key}") from None
 

@@ -1,4 +1,5 @@
-"""serve: the HTTP API and the web board (storyboard_cli/server), under uvicorn."""
+"""serve: the HTTP API and the web board (storyboard_cli/server), under uvicorn; token: the
+API token that the board's login form and remote clients need."""
 
 from __future__ import annotations
 
@@ -44,6 +45,29 @@ def check_can_listen(host: str, port: int) -> None:
                          "or --host") from None
 
 
+def board_url(host: str, port: int, root_path: str = "") -> str:
+    """The one URL to open for a board served on host:port (a wildcard address: this
+    machine's name)."""
+    import socket
+
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{root_path}/"
+
+
+def open_board_lines(url: str, port: int, token: bool, loopback: bool) -> list[str]:
+    """What `serve`, `up` and `demo` say about the board: the URL to open, how to log in, and
+    from a laptop, the one port to forward."""
+    lines = [f"Open the board: {url}"]
+    if token:
+        lines.append("  log in with the API token, once per browser: `storyboard token` "
+                     "prints it")
+    if loopback:
+        lines.append(f"  from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST, then open "
+                     "the same URL there")
+    return lines
+
+
 @click.command("serve", cls=Command)
 @click.option("--host", help="Address to listen on [default: server.host, 127.0.0.1]; any "
               "other than loopback needs STORYBOARD_API_TOKEN.")
@@ -56,8 +80,10 @@ def check_can_listen(host: str, port: int) -> None:
 def serve(host: str | None, port: int | None, root_path: str, config: Path | None,
           json_out: bool, debug: bool) -> None:
     """Serve the HTTP API (the original system's endpoints and the rest, /docs) and the web
-    board at /, over this machine's store, Redis and bucket. With STORYBOARD_API_TOKEN set,
-    every /api request needs `Authorization: Bearer <token>`. Runs until Ctrl+C.
+    board at /, over this machine's store, Redis and bucket; prints the URL to open. With
+    STORYBOARD_API_TOKEN set (`storyboard token`), the board asks for it once per browser
+    and every /api request needs `Authorization: Bearer <token>` or that login's session.
+    Runs until Ctrl+C.
 
     \b
     Example: STORYBOARD_API_TOKEN=$(openssl rand -hex 32) storyboard serve --port 8080
@@ -77,15 +103,50 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
                          f"{TOKEN_VARIABLE} (a long random string) first, or keep 127.0.0.1")
     check_can_listen(host, port)
     root_path = root_path.rstrip("/")
-    where = f"http://{host}:{port}{root_path}/"
-    output.info(f"storyboard serve: {where} (API docs: {where}docs); "
-                + ("every /api request needs the API token" if token
-                   else "no API token set: reachable from this machine only"))
+    url = board_url(host, port, root_path)
+    if json_out:
+        output.print_json({"url": url, "login": bool(token)})
+    else:
+        for line in open_board_lines(url, port, bool(token), is_loopback(host)):
+            output.info(line)
+        if not token:
+            output.info("  no API token set: anyone on this machine may use it "
+                        f"(set {TOKEN_VARIABLE} to require a login)")
     # An event stream lasts as long as its task: on Ctrl+C or SIGTERM, streams still open
     # after SHUTDOWN_S are closed instead of keeping the server up.
     uvicorn.run(create_app(cfg, token), host=host, port=port, root_path=root_path,
                 log_level="debug" if debug else "info", timeout_graceful_shutdown=SHUTDOWN_S)
 
 
+@click.command("token", cls=Command)
+@common_options
+@command
+def token(config: Path | None, json_out: bool, debug: bool) -> None:
+    """Print the API token of `storyboard serve` on stdout, and where it lives: what the web
+    board's login form asks for once per browser, and what remote clients send
+    (STORYBOARD_API_TOKEN, in the environment or the .env beside storyboard.toml, where
+    `storyboard up` generates one).
+
+    \b
+    Example: storyboard token
+             STORYBOARD_API_TOKEN=$(storyboard token) storyboard --server URL list
+    """
+    from storyboard_contract.config import value_sources
+
+    # Before loading: loading copies .env into the environment.
+    source = value_sources(config)["server"]["api_token"]
+    secret = ConfigAndService(config).config.server.api_token
+    if not secret:
+        raise UsageError("no API token is set: `storyboard up` generates one into .env, or "
+                         "put STORYBOARD_API_TOKEN=<a long random string> in .env (openssl "
+                         "rand -hex 32)")
+    if json_out:
+        output.print_json({"token": secret, "source": source})
+        return
+    output.stdout.print(secret, markup=False, highlight=False, soft_wrap=True)
+    output.info(f"(from {source}; paste it into the board's login form once per browser)")
+
+
 def register(group: click.Group) -> None:
     group.add_command(serve)
+    group.add_command(token)

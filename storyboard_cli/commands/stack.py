@@ -81,15 +81,23 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
         raise ServiceUnavailable(f"{len(failed)} part(s) not healthy: {', '.join(failed)} "
                                  "(log tail above); fix and run `storyboard up` again")
     if not (json_out or quiet):
-        output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel at "
-                    f"{stack.tunnel_url}. Stop everything: storyboard down")
-        if stack.cfg.stack.serve:
-            output.info(f"The HTTP API and web board: {stack.serve_url}/ (its token: "
-                        f"STORYBOARD_API_TOKEN in {stack.cfg.base_dir / '.env'})")
+        output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel "
+                    "(`storyboard ps` shows every part). Stop everything: storyboard down")
         warning = frp.url_warning(stack.cfg)
         if warning:
             output.info(f"[yellow]Note:[/] {output.escape(warning)}")
     return stack
+
+
+def _say_where_the_board_is(stack: Stack, path: str = "") -> None:
+    """The one URL to open (the stack's `storyboard serve`, at `path` in it), how to log
+    in, and from a laptop the port to forward."""
+    from storyboard_cli.commands.serve import is_loopback, open_board_lines
+
+    server = stack.cfg.server
+    for line in open_board_lines(f"{stack.serve_url}/{path}", server.port,
+                                 bool(server.api_token), is_loopback(server.host)):
+        output.info(output.escape(line))
 
 
 @click.command("up", cls=Command)
@@ -105,7 +113,9 @@ def up(workers: int | None, config: Path | None, json_out: bool, debug: bool) ->
     \b
     Example: storyboard up --workers 3 && storyboard ps
     """
-    _start_stack(config, workers, json_out)
+    stack = _start_stack(config, workers, json_out)
+    if stack.cfg.stack.serve and not json_out:
+        _say_where_the_board_is(stack)
 
 
 @click.command("down", cls=Command)
@@ -261,10 +271,11 @@ def demo(
     file: Path | None, workers: int | None, timeout: float | None, config: Path | None,
     json_out: bool, debug: bool,
 ) -> None:
-    """From nothing to a finished storyboard on this machine: up, new, generate, and the
-    board exported as HTML and PDF (in ./exports, uploaded, with links).
+    """From nothing to a finished storyboard on this machine: up, new, generate, the board
+    exported as HTML and PDF (in ./exports), and the one URL to open it in a browser.
 
-    The stack keeps running afterwards; stop it with `storyboard down`.
+    Running it again reuses its project (titled after the story file): it renders again only
+    when the file changed. The stack keeps running afterwards; stop it with `storyboard down`.
 
     \b
     Example: storyboard demo examples/lantern_zh.txt
@@ -292,21 +303,24 @@ def demo(
         service = LocalService(stack.cfg)
         try:
             exports = [exported(service, str(view["project_id"]), fmt, EXPORT_FOLDER,
-                                force=True, upload=True) for fmt in EXPORTS]
+                                force=True) for fmt in EXPORTS]
         finally:
             service.close()
     try:
-        # The shots with their links (and with --json the exports); exits 1 if the task failed.
-        _print_outcome({**view, "exports": exports} if json_out else view, json_out)
+        # The shots (and with --json the exports); exits 1 if the task failed.
+        _print_outcome({**view, "exports": exports} if json_out else view, json_out,
+                       links=False)
     finally:
         if not json_out and exports:
-            output.stdout.print("\nThe board, to look at, print or send (the links are "
-                                "presigned):")
+            output.stdout.print("\nThe board, to print or send:")
             for result in exports:
                 print_export(result)
-            output.info(f"\nThe stack keeps running (storyboard ps); see the project again "
-                        f"with: storyboard show {view['project_id']}. Stop everything with: "
+            output.info("\nThe stack keeps running (storyboard ps); stop everything with: "
                         "storyboard down")
+            if stack.cfg.stack.serve:
+                _say_where_the_board_is(stack, f"projects/{view['project_id']}")
+            else:
+                output.info(f"Open the board: {Path(exports[0]['path']).resolve().as_uri()}")
 
 
 @click.group("frp", cls=Group, no_args_is_help=True)

@@ -63,15 +63,15 @@ def _follow(service: Service, task: str, timeout: float | None, json_out: bool) 
     _print_outcome(view, json_out)
 
 
-def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
-    """The task object (or a table of its shots); exit 1 if the task failed or was
-    cancelled."""
+def _print_outcome(view: dict[str, Any], json_out: bool, links: bool = True) -> None:
+    """The task object (or a table of its shots, and unless not `links` their links); exit 1
+    if the task failed or was cancelled."""
     from storyboard_cli.store.status import TaskStatus
 
     if json_out:
         output.print_json(view)
     else:
-        _print_task(view)
+        _print_task(view, links)
     if view["status"] == TaskStatus.FAILED:
         output.error(f"task {view['id']} failed: {view['error']}")
         output.info(f"Run again what failed: storyboard retry {view['id']}")
@@ -82,7 +82,7 @@ def _print_outcome(view: dict[str, Any], json_out: bool) -> None:
         raise click.exceptions.Exit(EXIT_TASK_FAILED)
 
 
-def _print_task(view: dict[str, Any]) -> None:
+def _print_task(view: dict[str, Any], links: bool = True) -> None:
     from storyboard_cli.commands.text import print_links, shots_table, task_line
 
     output.stdout.print(f"Task {view['id']} ({view['type']}, project {view['project_id']}): "
@@ -91,7 +91,8 @@ def _print_task(view: dict[str, Any]) -> None:
         output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))
-        print_links(view["shots"], view["project_id"], current=False)
+        if links:
+            print_links(view["shots"], view["project_id"], current=False)
 
 
 @click.command("generate", cls=Command)

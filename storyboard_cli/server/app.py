@@ -1,9 +1,10 @@
 """The FastAPI app of `storyboard serve`: the routes of the HTTP API (README, "HTTP API"), each a
 call of one LocalService method answering what it returns, and the web page.
 
-Guards, outermost first: CORS (only with [server] cors_origins), the bearer token on every
-/api route (when one is set; constant-time compare), the body limit ([server]
-max_body_bytes, 413). Errors answer {"error": "<one line>"} (errors.py).
+Guards, outermost first: CORS (only with [server] cors_origins), who may use /api (when a
+token is set: the bearer token, constant-time compare, or a web board session with its
+cross-site checks; sessions.py), the body limit ([server] max_body_bytes, 413). Errors
+answer {"error": "<one line>"} (errors.py).
 
 A store connection serves one thread at a time: each worker thread of the pool that runs the
 routes has its own LocalService, and each event stream one of its own.
@@ -19,7 +20,7 @@ import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException
 
 from storyboard_cli import __version__
 from storyboard_cli.board.options import ExportOptions
-from storyboard_cli.server import events, page, routes
+from storyboard_cli.server import events, login, page, routes
 from storyboard_cli.server.bodies import (
     EXPORT_HEADER,
     CastChange,
@@ -42,12 +43,16 @@ from storyboard_cli.server.bodies import (
     Rename,
 )
 from storyboard_cli.server.errors import status_and_message
+from storyboard_cli.server.sessions import SessionGate, SessionKeeper
+from storyboard_cli.server.shell import HTML
 from storyboard_cli.service import LocalService
 from storyboard_contract.config import Config
 from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
-from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
+from storyboard_contract.guards import BodyLimit, validation_message
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
+# A frame's key names the render that made it: what it holds never changes.
+FRAME_CACHE = "private, max-age=31536000, immutable"
 
 
 class ServicePerThread:
@@ -111,16 +116,60 @@ def zip_files(files: list[Path], archive: Path) -> Path:
     return archive
 
 
+class RootPathTwice:
+    """ASGI middleware: with --root-path, uvicorn puts the root path in front of every request
+    path, ready for a proxy that strips it. A request that kept it (no proxy in between: the
+    URL `serve` prints, opened here or through a forwarded port) then holds it twice, and is
+    served as if the proxy had stripped it, so both ways reach the same board."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        root = scope.get("root_path", "").rstrip("/")
+        if root and scope["type"] in ("http", "websocket"):
+            path = scope["path"]
+            if path == root + root or path.startswith(root + root + "/"):
+                scope = {**scope, "path": path[len(root):]}
+        await self.app(scope, receive, send)
+
+
 def is_api(path: str) -> bool:
     return path == routes.API or path.startswith(routes.API + "/")
+
+
+def frame_links(config: Config) -> Callable[[Request], Callable[[dict], str | None]]:
+    """How the web board links a shot's frame: through this server (/api/images/KEY, under
+    the root path the browser sees), or, when viewers reach the bucket ([s3]
+    public_endpoint), presigned links for that name."""
+    if config.s3.public_endpoint:
+        from storyboard_cli.links import viewer_links
+
+        signed: list[Callable[[dict], str]] = []
+
+        def presigned(request: Request) -> Callable[[dict], str | None]:
+            if not signed:  # one client, made on first use (~30 ms)
+                signed.append(viewer_links(config.s3))
+            return signed[0]
+
+        return presigned
+
+    def served(request: Request) -> Callable[[dict], str | None]:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return lambda shot: root + routes.api_path(routes.IMAGE, key=shot["image_key"])
+
+    return served
 
 
 def create_app(config: Config, token: str | None = None,
                heartbeat_s: float = events.HEARTBEAT_S) -> FastAPI:
     """The app over `config`'s store, Redis and bucket; with `token`, every /api route needs
-    `Authorization: Bearer <token>`."""
+    `Authorization: Bearer <token>` or a web board session, and the pages a login."""
     thread_service = ServicePerThread(config)
     stream_threads = CapacityLimiter(events.STREAM_THREADS)
+    keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
+              if token else None)
+    links_for = frame_links(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,7 +180,8 @@ def create_app(config: Config, token: str | None = None,
         title="storyboard", version=__version__, lifespan=lifespan,
         description="The storyboard system's HTTP API: projects, storyboard and shot tasks, "
         f"their progress (Server-Sent Events) and exports. Every {routes.API} route needs "
-        f"`Authorization: Bearer ${TOKEN_VARIABLE}` when the server has a token. Errors "
+        f"`Authorization: Bearer ${TOKEN_VARIABLE}` when the server has a token (or, from "
+        "the web board, its login's session cookie). Errors "
         f'answer {{"error": "<one line>"}}: {NotFound.http_status} unknown id, '
         f"{UsageError.http_status} invalid input, 413 body too large, 401 missing or wrong "
         f"token, {ServiceUnavailable.http_status} a service (Redis, the bucket) is down.",
@@ -192,9 +242,22 @@ def create_app(config: Config, token: str | None = None,
         return JSONResponse(thread_service().links(project, expires, task))
 
     @api.get(routes.BOARD, tags=["projects"], response_class=HTMLResponse)
-    def board(project: str) -> StreamingResponse:
-        """The board as the HTML export's page, its frames fresh links (the web page's)."""
-        return StreamingResponse(thread_service().board_page(project), media_type=page.HTML)
+    def board(project: str, request: Request) -> StreamingResponse:
+        """The board as the HTML export's page, its frames links (the web page's): through
+        this server, or presigned for [s3] public_endpoint when that is set."""
+        return StreamingResponse(thread_service().board_page(project, links_for(request)),
+                                 media_type=HTML)
+
+    @api.get(routes.IMAGE, tags=["projects"], response_class=StreamingResponse)
+    def image(key: str) -> StreamingResponse:
+        """A shot's image, streamed from the bucket by the key the store recorded (the web
+        board's frames: one port reaches everything). Cached by the browser: a key names
+        one render, whose image never changes."""
+        frame = thread_service().frame(key)
+        return StreamingResponse(
+            frame.chunks, media_type=frame.content_type,
+            headers={"Content-Length": str(frame.size), "Cache-Control": FRAME_CACHE},
+            background=BackgroundTask(frame.close))
 
     @api.get(routes.EXPORT, tags=["projects"], response_class=FileResponse)
     def export(project: str, options: Annotated[ExportOptions, Depends()],
@@ -300,13 +363,15 @@ def create_app(config: Config, token: str | None = None,
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    page.add_routes(app)
+    login.add_routes(app, token or None, keeper)
+    page.add_routes(app, needs_login=bool(token))
 
     # Added last = outermost.
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes,
                        setting="server.max_body_bytes", key="error")
-    app.add_middleware(BearerAuth, token=token or None, guarded=is_api,
-                       variable=TOKEN_VARIABLE, key="error")
+    app.add_middleware(SessionGate, token=token or None, keeper=keeper, guarded=is_api,
+                       variable=TOKEN_VARIABLE)
+    app.add_middleware(RootPathTwice)
     if config.server.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

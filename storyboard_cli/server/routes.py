@@ -29,6 +29,7 @@ TASK_EVENTS = TASK + "/events"
 RETRY = TASK + "/retry"
 CANCEL = TASK + "/cancel"
 WORKERS = "/workers"
+IMAGE = "/images/{key:path}"
 
 _PARAMETER = re.compile(r"\{(\w+)(?::path)?\}")
 

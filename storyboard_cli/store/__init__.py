@@ -15,6 +15,8 @@ Tables:
   renders     one row per (task, shot) render: status, diffusion step, result; a task's
               progress is derived from these rows, so it can never double-count. `claim`
               is the RQ job that renders it (renders.py)
+  web_sessions  logins to the web board of `storyboard serve`: a digest of each session's id
+              and its expiry (sessions.py)
   removed_projects  the ids (and titles) of removed projects: an id is never given twice, so
               a script's `show 5` never meets another project, nor its bucket prefix
 
@@ -30,6 +32,7 @@ The package, by concern:
   tasks       tasks and their state: start, succeed, fail, cancel, reopen, settle
   plans       the shots a storyboard task planned, and their links
   renders     renders and the windows of shots render jobs claim
+  sessions    the web board's logins
 
 Store is one class made of those parts as mixins over Rows rather than an object holding one
 per part (store.renders.finish): the parts share one connection and write in one another's

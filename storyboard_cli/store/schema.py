@@ -185,3 +185,21 @@ def m009_removed_projects(db: sqlite_utils.Database) -> None:
 @migration
 def m010_render_claims(db: sqlite_utils.Database) -> None:
     db["renders"].add_column("claim", str)
+
+
+@migration
+def m550_web_sessions(db: sqlite_utils.Database) -> None:
+    """Logins to the web board of `storyboard serve`: a row per session, keyed by a digest of
+    its id (storyboard_cli/server/sessions.py), never the id itself."""
+    db["web_sessions"].create(
+        {"digest": str, "created_at": str, "expires_at": str},
+        pk="digest", not_null={"created_at", "expires_at"},
+    )
+    db["web_sessions"].create_index(["expires_at"])
+
+
+@migration
+def m551_image_key_index(db: sqlite_utils.Database) -> None:
+    """`storyboard serve` streams a frame only if the store recorded its key."""
+    db["shots"].create_index(["image_key"])
+    db["renders"].create_index(["image_key"])
