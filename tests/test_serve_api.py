@@ -216,10 +216,11 @@ def test_exports_download_as_files_with_the_export_object_in_a_header(served):
         assert "path" not in summary and summary["files"] == [f"export-me-{project['id']}.html"]
         assert html.text.count("data:image/png;base64,") == shots  # embedded, as exported
 
-        # The web board is the same page, its frames links instead of embedded images.
+        # The web board is the same page, its frames links (through serve) instead of
+        # embedded images.
         board = api.get(f"/api/projects/{project['id']}/board").text
         assert board.count('<article class="panel"') == html.text.count('<article class="panel"')
-        assert board.count('<img src="http://127.0.0.1:') == shots and "data:image" not in board
+        assert board.count('<img src="/api/images/') == shots and "data:image" not in board
         assert board.split("<style>")[1].split("</style>")[0] == \
             html.text.split("<style>")[1].split("</style>")[0]
 
@@ -303,7 +304,7 @@ def test_errors_are_one_readable_line_with_their_status(served):
         assert api.get("/api/projects").json() == listed  # refused bodies made nothing
 
 
-def test_every_api_route_needs_the_token_but_the_page_and_docs_do_not(served):
+def test_every_api_route_needs_the_token_but_the_login_form_and_docs_do_not(served):
     routes = [("GET", "/api/projects"), ("POST", "/api/projects"), ("GET", "/api/tasks/x"),
               ("GET", "/api/tasks/x/events"), ("GET", "/api/workers"),
               ("POST", "/api/shots/1/generate"), ("GET", "/api/projects/1/export")]
@@ -316,7 +317,9 @@ def test_every_api_route_needs_the_token_but_the_page_and_docs_do_not(served):
                 assert answer.headers["www-authenticate"] == "Bearer"
     with served.client(headers={}) as anyone:
         assert anyone.get("/healthz").json() == {"ok": True}
-        assert anyone.get("/").status_code == 200
+        assert anyone.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
+        assert anyone.get("/login").status_code == 200
+        assert anyone.get("/static/board.js").status_code == 200
         assert anyone.get("/docs").status_code == 200
         paths = anyone.get("/openapi.json").json()["paths"]
         for path in ("/api/projects", "/api/projects/{project}/generate-storyboard",
@@ -383,8 +386,13 @@ def test_behind_a_proxys_root_path_with_cors_configured(served):
         del stack.env["STORYBOARD_SERVER_CORS_ORIGINS"]
     try:
         with httpx.Client(base_url=url, timeout=10) as anyone:
-            page = anyone.get("/").text
+            first = anyone.get("/", follow_redirects=False)
+            assert first.headers["location"] == "/storyboard/login?next=/"
+            page = anyone.get("/login").text
             assert '<base href="/storyboard/">' in page
+            # Opened without a proxy that strips the prefix (the URL serve prints), the same.
+            assert anyone.get("/storyboard/login").text == page
+            assert anyone.get("/storyboard/static/board.js").status_code == 200
             assert "url: '/storyboard/openapi.json'" in anyone.get("/docs").text
             one_line_error(anyone.get("/api/projects"), 401, "STORYBOARD_API_TOKEN")
 

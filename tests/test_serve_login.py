@@ -3,17 +3,22 @@ login form that takes the API token once, the session lives in an HttpOnly, Same
 cookie whose id only the browser holds, state changes riding a session need the board's own
 Origin, wrong tokens are counted, a session ends at logout, at its expiry and when the token
 changes, and neither the token nor a session id reaches the access log. The bearer header
-works as before."""
+works as before. `serve` prints the one URL to open, and `storyboard token` the token."""
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import sqlite3
+import subprocess
 import time
 from urllib.parse import unquote
 
 import httpx
+from fixtures_queue import storyboard_argv
 from fixtures_serve import log_in, start_serve
+from fixtures_stack import clean_env
 
 from storyboard_cli.server.login import MAX_FAILURES
 from storyboard_cli.server.sessions import COOKIE
@@ -166,3 +171,36 @@ def test_neither_the_token_nor_a_session_id_reaches_the_access_log(served):
     assert '"POST /login HTTP/1.1" 303' in log and '"GET /api/projects HTTP/1.1" 200' in log
     for secret in (served.token, session, unquote(session)):
         assert secret not in log
+
+
+def test_serve_prints_one_url_to_open_and_how_to_log_in(served):
+    urls = set(re.findall(r"https?://[^\s)]+", served.log))
+    assert urls == {served.url + "/"}
+    assert f"Open the board: {served.url}/" in served.log
+    assert "`storyboard token` prints it" in served.log
+    port = served.url.rsplit(":", 1)[1]
+    assert f"ssh -L {port}:127.0.0.1:{port} THIS_HOST" in served.log
+
+
+def storyboard_in(folder, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*storyboard_argv(), *args], cwd=folder, env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_storyboard_token_prints_the_token_and_where_it_lives(tmp_path):
+    (tmp_path / "storyboard.toml").write_text('[store]\npath = "sb.db"\n')
+    none = storyboard_in(tmp_path, "token")
+    assert none.returncode == 2 and none.stdout == ""
+    assert "no API token is set: `storyboard up` generates one into .env" in none.stderr
+
+    token = secrets.token_urlsafe(32)
+    (tmp_path / ".env").write_text(f"STORYBOARD_API_TOKEN={token}\n")
+    shown = storyboard_in(tmp_path, "token")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == token + "\n"  # alone on stdout: $(storyboard token) works
+    assert f"from .env $STORYBOARD_API_TOKEN ({tmp_path / '.env'})" in shown.stderr
+    as_json = json.loads(storyboard_in(tmp_path, "token", "--json").stdout)
+    assert as_json == {"token": token,
+                       "source": f".env $STORYBOARD_API_TOKEN ({tmp_path / '.env'})"}
+    remote = storyboard_in(tmp_path, "--server", "http://127.0.0.1:1", "token")
+    assert remote.returncode == 2 and "works on this machine only" in remote.stderr

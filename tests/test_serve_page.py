@@ -1,13 +1,12 @@
 """The web board of `storyboard serve` in a real browser (Debian's headless Chromium through
-Playwright; no browser download): the page asks for the API token, a writer creates a project,
-generates its storyboard watching the progress, and renders one panel again with an edited
-prompt, whose new frame replaces the old one."""
+Playwright; no browser download): the login form asks for the API token, a writer creates a
+project, generates its storyboard watching the progress, and renders one panel again with an
+edited prompt, whose new frame replaces the old one."""
 
 from __future__ import annotations
 
 import shutil
 
-import httpx
 from test_board_export import CHROMIUM_ARGS
 
 STORY = "从前有一个小女孩，她住在森林边上。有一天她在森林里迷路了。她遇见了一只狐狸。"
@@ -35,10 +34,9 @@ def test_a_writer_creates_generates_and_redraws_a_panel_in_chromium(served):
             failed: list[str] = []
             page.on("pageerror", lambda exc: failed.append(str(exc)))
             page.goto(served.url + "/")
-            # No token yet: the API answers 401 and the page asks for it, once per tab.
-            expect(page.locator("#state")).to_contain_text("API token")
+            # No session yet: the login form asks for the token, once per browser.
             page.get_by_label("API token").fill(served.token)
-            page.get_by_role("button", name="Use token").click()
+            page.get_by_role("button", name="Log in").click()
             expect(page.locator("table.projects")).to_be_visible()
             expect(page.locator("#state")).not_to_contain_text("token")
 
@@ -82,4 +80,5 @@ def test_a_writer_creates_generates_and_redraws_a_panel_in_chromium(served):
         redrawn = api.get(f"/api/projects/{project_id}").json()["shots"][1]
     assert redrawn["prompt"] == "一只红色的狐狸在月光下，远景"
     assert redrawn["image_key"] != shots[1]["image_key"]
-    assert httpx.get(after[1]["src"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+    with served.client() as api:
+        assert api.get(after[1]["src"]).content[:8] == b"\x89PNG\r\n\x1a\n"

@@ -17,6 +17,7 @@ from storyboard_cli.stack.demo import run_story
 from storyboard_cli.store import Store
 from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
 from storyboard_cli.tasks.progress import follow, poll, snapshot
+from storyboard_contract.config import load_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bilingual.txt"
@@ -91,31 +92,62 @@ def test_a_tunnel_cut_mid_task_is_ridden_out_and_the_task_completes(
         store.close()
 
 
-def test_demo_prints_links_that_return_pngs_exports_the_board_and_leaves_the_stack_running(
+def test_demo_prints_one_url_to_open_exports_the_board_and_reuses_its_project_when_run_again(
     tmp_path, redis_url, s3_server,
 ):
     root = tmp_path / "demo"
-    stack_config(root, workers=1, redis_url=redis_url, s3=s3_server)
+    stack_config(root, workers=1, redis_url=redis_url, s3=s3_server, serve=True)
+    board_port = load_config(root / "storyboard.toml", environ={}).server.port
     try:
         # What `make demo` runs: no story given, so the bundled bilingual example.
         done = storyboard(root, "demo")
         assert done.returncode == 0, done.stdout + done.stderr
-        links = re.findall(r"^  shot \d+: (\S+)$", done.stdout, re.MULTILINE)
-        assert len(links) > 3
-        for url in (links[0], links[-1]):
-            image = httpx.get(url, timeout=10)
-            assert image.status_code == 200 and image.content.startswith(PNG)
+        board = f"http://127.0.0.1:{board_port}/projects/1"
+        # One URL to open: the project's web board (no presigned link, no part's address).
+        assert re.findall(r"https?://\S+", done.stdout + done.stderr) == [board]
+        assert f"Open the board: {board}" in done.stderr
+        assert "`storyboard token` prints it" in done.stderr
         assert "storyboard down" in done.stderr
-        # It ends with the board: an HTML page and a PDF, their paths and links to them.
+        shots = [line for line in done.stdout.splitlines() if re.match(r"^│ \d+ ", line)]
+        assert len(shots) > 3
+        # It ends with the board to print or send: an HTML page and a PDF, their paths.
         for fmt in ("html", "pdf"):
             path = root / "exports" / f"bilingual-1.{fmt}"
-            assert f"Wrote {path} ({fmt}, {len(links)} shots" in done.stdout
+            assert f"Wrote {path} ({fmt}, {len(shots)} shots" in done.stdout
             assert path.stat().st_size > 10_000
-        shared = re.findall(r"^Link \(valid until \S+\): (\S+)$", done.stdout, re.MULTILINE)
-        assert len(shared) == 2
-        page = httpx.get(shared[0], timeout=10)
-        assert page.status_code == 200 and page.text.startswith("<!doctype html>")
-        assert page.content == (root / "exports" / "bilingual-1.html").read_bytes()
+
+        # The URL works with the token `storyboard token` prints, frames and all.
+        token = storyboard(root, "token").stdout.strip()
+        with httpx.Client(base_url=f"http://127.0.0.1:{board_port}", timeout=30,
+                          headers={"Origin": f"http://127.0.0.1:{board_port}"}) as browser:
+            login = browser.post("/login", data={"token": token, "next": "/projects/1"},
+                                 follow_redirects=True)
+            assert login.status_code == 200 and "board.js" in login.text
+            html = browser.get("/api/projects/1/board").text
+            frames = re.findall(r'<img src="(/api/images/[^"]+)"', html)
+            assert len(frames) == len(shots)
+            assert browser.get(frames[0]).content.startswith(PNG)
+
+        # Again: the same project, shown as it is, nothing rendered twice.
+        again = storyboard(root, "demo", "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["project_id"] == 1
+        listed = json.loads(storyboard(root, "list", "--json").stdout)
+        assert [(p["id"], p["title"]) for p in listed] == [(1, "bilingual")]
+        assert len(json.loads(storyboard(root, "tasks", "--json").stdout)) == 1
+        again = storyboard(root, "demo")
+        assert "has its storyboard already: showing it" in again.stderr
+
+        # A changed story file of the same name: the same project, planned and rendered again.
+        changed = root / "mine" / "bilingual.txt"
+        changed.parent.mkdir()
+        changed.write_text(EXAMPLE.read_text(encoding="utf-8") + "\nThe lamp went out.\n",
+                           encoding="utf-8")
+        redone = storyboard(root, "demo", str(changed), "--json")
+        assert redone.returncode == 0, redone.stderr
+        assert json.loads(redone.stdout)["project_id"] == 1
+        assert [p["id"] for p in json.loads(storyboard(root, "list", "--json").stdout)] == [1]
+        assert len(json.loads(storyboard(root, "tasks", "--json").stdout)) == 2
         shown = storyboard(root, "ps", "--json")
         assert shown.returncode == 0
         assert {p["state"] for p in json.loads(shown.stdout)["parts"]} == {"running"}

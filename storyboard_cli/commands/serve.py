@@ -89,6 +89,8 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
     Example: STORYBOARD_API_TOKEN=$(openssl rand -hex 32) storyboard serve --port 8080
     """
     try:
+        import logging
+
         import uvicorn
 
         from storyboard_cli.server.app import TOKEN_VARIABLE, create_app
@@ -114,8 +116,14 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
                         f"(set {TOKEN_VARIABLE} to require a login)")
     # An event stream lasts as long as its task: on Ctrl+C or SIGTERM, streams still open
     # after SHUTDOWN_S are closed instead of keeping the server up.
-    uvicorn.run(create_app(cfg, token), host=host, port=port, root_path=root_path,
-                log_level="debug" if debug else "info", timeout_graceful_shutdown=SHUTDOWN_S)
+    server = uvicorn.Config(create_app(cfg, token), host=host, port=port, root_path=root_path,
+                            log_level="debug" if debug else "info",
+                            timeout_graceful_shutdown=SHUTDOWN_S)
+    # uvicorn's own "running on http://host:port" names neither the root path nor the login:
+    # the URL above is the one to open.
+    logging.getLogger("uvicorn.error").addFilter(
+        lambda record: not record.getMessage().startswith("Uvicorn running on"))
+    uvicorn.Server(server).run()
 
 
 @click.command("token", cls=Command)

@@ -295,7 +295,8 @@ def demo(
     for line in ensure_redis_server(ConfigAndService(config).config):
         output.info(line)
     story = file or example_story()
-    stack = _start_stack(config, workers, json_out, quiet=json_out)
+    # Only the board's URL is for the user to open: the parts' table only when one failed.
+    stack = _start_stack(config, workers, json_out, quiet=True)
     view = run_story(stack.cfg, story, timeout, quiet=json_out)
     exports = []
     if view["status"] == TaskStatus.SUCCEEDED:

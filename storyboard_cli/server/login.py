@@ -134,8 +134,8 @@ def add_routes(app: FastAPI, token: str | None, keeper: SessionKeeper | None) ->
         given = fields.get("token", [""])[0].strip().encode()
         if not hmac.compare_digest(given, token.encode()):
             failures.failed(address)
-            return HTMLResponse(login_page(request, target, "Wrong token: `storyboard token` on the "
-                                           "host prints the right one."), 401)
+            problem = "Wrong token: `storyboard token` on the host prints the right one."
+            return HTMLResponse(login_page(request, target, problem), 401)
         new_id = await to_thread.run_sync(keeper.start)
         answer = RedirectResponse(to_app_path(request, target), status_code=303)
         answer.headers["set-cookie"] = cookie_header(request.scope, new_id, keeper.expiry_s)

@@ -97,7 +97,7 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
                     f"{project_id} (remove the others with `storyboard rm ID`)")
             boards = store.storyboards(project_id)
             last = boards[0] if boards else None
-            if store.get_project(project_id)["story_text"] != text:
+            if store.get_project(project_id)["story"] != text:
                 store.set_story(project_id, text)
                 say(f"Project {project_id} {title!r} again, with the changed story of {story}: "
                     "planning and rendering ...")
