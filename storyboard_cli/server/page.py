@@ -2,14 +2,16 @@
 `/projects/{id}` shows a project's board: the page of `export --format html` (one template,
 board/html.py, fetched from /api/projects/{id}/board), made editable by the board's script.
 
-The pages are the same shell for everyone and carry no data: their script (static/board.js,
-with static/board.css; plain files of the package, no build step, nothing from another site)
-fetches everything from /api with the browser's session cookie. With an API token set, a
+The pages are the same shell for everyone and carry no data: their scripts (static/: api.js,
+projects.js, board.js, and board.css; plain files of the package, JavaScript modules, no build
+step, nothing from another site) fetch everything from /api with the browser's session
+cookie. With an API token set, a
 browser without a session is sent to the login form first (login.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from html import escape
 
@@ -21,6 +23,7 @@ from storyboard_cli.server import routes
 from storyboard_cli.server.login import login_redirect
 from storyboard_cli.server.sessions import AUTH
 from storyboard_cli.server.shell import STATIC, document, script
+from storyboard_contract.wire import SHOT_PHRASES
 
 
 def index_page(request: Request) -> str:
@@ -36,15 +39,27 @@ def index_page(request: Request) -> str:
         '<label>Story <textarea name="story_text" required></textarea></label>'
         '<button type="submit">Create project</button></form></main>\n'
     )
-    return document(request, "storyboard", body + script())
+    return document(request, "storyboard", body + script("projects"))
+
+
+EXPORT_FORMATS = ("pdf", "html", "zip", "storyboarder", "mp4")
 
 
 def board_page(request: Request, project: str) -> str:
-    tools = ('<button id="generate" type="button">Generate storyboard</button>'
-             '<progress id="progress" max="1" value="0" aria-label="progress"></progress>'
-             '<span id="state" role="status"></span>')
-    body = f'<div id="app" data-project="{escape(project)}"><div id="board"></div></div>\n'
-    return document(request, "storyboard", body + script(), tools)
+    formats = "".join(f'<option value="{f}">{f}</option>' for f in EXPORT_FORMATS)
+    tools = (
+        '<button id="generate" type="button">Generate storyboard</button>'
+        '<button id="render-stale" type="button" disabled>Render stale panels</button>'
+        '<button id="undo" type="button">Undo</button>'
+        '<span class="export"><select id="export-format" aria-label="Export format">'
+        f'{formats}</select><a id="download" class="button" download>Download</a></span>'
+        '<progress id="progress" max="1" value="0" aria-label="Progress"></progress>'
+        '<span id="state" role="status"></span>'
+    )
+    cameras = escape(json.dumps(list(SHOT_PHRASES)))
+    body = (f'<div id="app" data-project="{escape(project)}" data-cameras="{cameras}">'
+            '<div id="board"></div></div>\n')
+    return document(request, "storyboard", body + script("board"), tools)
 
 
 def add_routes(app: FastAPI, needs_login: bool) -> None:

@@ -33,5 +33,6 @@ def document(request: Request, title: str, body: str, nav: str = "") -> str:
     )
 
 
-def script() -> str:
-    return f'<script src="{STATIC.lstrip("/")}/board.js" defer></script>\n'
+def script(name: str) -> str:
+    """The page's script: a module of static/ (modules load after the page, in order)."""
+    return f'<script type="module" src="{STATIC.lstrip("/")}/{name}.js"></script>\n'

@@ -1,185 +1,348 @@
-// The web board of `storyboard serve`: the projects page and a project's board. Everything it
-// shows comes from /api, sent with the browser's session cookie; when the session has ended
-// (401), the browser goes to the login form and comes back here.
-"use strict";
-
-const $ = (sel, root = document) => root.querySelector(sel);
-const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
-const say = (el, text, bad = false) => {
-  el.textContent = text;
-  el.classList.toggle("error", bad);
-};
-
-function backToLogin() {
-  const here = location.pathname.slice(new URL(document.baseURI).pathname.length - 1);
-  location.assign(new URL("login?next=" + encodeURIComponent(here), document.baseURI));
-}
-
-async function api(path, options = {}) {
-  const init = Object.assign({}, options, {headers: Object.assign({}, options.headers || {})});
-  if (options.json !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(options.json);
-  }
-  const answer = await fetch(new URL(path, document.baseURI), init);
-  if (answer.status === 401) {
-    backToLogin();
-    throw new Error("your session has ended: log in again");
-  }
-  if (!answer.ok) {
-    const body = await answer.json().catch(() => ({error: answer.statusText}));
-    throw new Error(body.error || answer.statusText);
-  }
-  return answer;
-}
-
-// A task's events until it ends: onProgress(snapshot) per change; the final task object.
-async function follow(taskId, onProgress) {
-  const answer = await api("api/tasks/" + encodeURIComponent(taskId) + "/events");
-  const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const {value, done} = await reader.read();
-    if (done) throw new Error("the progress stream ended early");
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message", data = "";
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data += line.slice(5).trim();
-      }
-      if (!data) continue;  // a heartbeat
-      const payload = JSON.parse(data);
-      if (event === "progress") onProgress(payload);
-      else if (event === "task") return payload;
-      else if (event === "error") throw new Error(payload.error);
-    }
-  }
-}
-
-// --- the projects page ------------------------------------------------------------------------
-
-function cell(row, text) { const td = row.insertCell(); td.textContent = text; return td; }
-
-async function showProjects() {
-  const state = $("#state");
-  try {
-    const projects = await (await api("api/projects")).json();
-    const body = $("table.projects tbody");
-    for (const p of projects) {
-      const row = body.insertRow();
-      row.dataset.project = p.id;
-      cell(row, p.id);
-      const link = document.createElement("a");
-      link.href = "projects/" + p.id;
-      link.textContent = p.title;
-      cell(row, "").append(link);
-      cell(row, p.style); cell(row, p.aspect); cell(row, p.shots);
-      cell(row, p.last_task_status || "");
-    }
-    say(state, projects.length ? "" : "No projects yet: write one below.");
-  } catch (err) { say(state, err.message, true); }
-}
-
-async function createProject(ev) {
-  ev.preventDefault();
-  const field = (name) => ev.target.elements.namedItem(name).value;
-  try {
-    const project = await (await api("api/projects", {method: "POST", json: {
-      title: field("title"), story_text: field("story_text"), style: field("style"),
-    }})).json();
-    location.assign(new URL("projects/" + project.id, document.baseURI));
-  } catch (err) { say($("#state"), err.message, true); }
-}
-
-// --- a project's board ------------------------------------------------------------------------
+// A project's board, to look at and to edit: the page of `export --format html` (one template,
+// fetched from /api/projects/{p}/board), with the story, the cast and every panel made
+// editable through the API. Each change is one API call, then the board is fetched again
+// (the server numbers the shots; nothing is guessed here). Tasks (generate, render the stale
+// panels, a new story, one panel) show their progress from the task's event stream, frames
+// appearing as they are rendered.
+import {$, $$, api, follow, say, send} from "./api.js";
 
 const app = $("#app");
-const projectRef = app ? app.dataset.project : null;
-const projectApi = "api/projects/" + encodeURIComponent(projectRef);
-let boardVersion = 0;
+const projectApi = "api/projects/" + encodeURIComponent(app.dataset.project);
+const cameras = JSON.parse(app.dataset.cameras || "[]");
+const state = $("#state");
+const SHOT_TYPE = "application/x-storyboard-shot";
 
-// The board page (the export's template) with a prompt box on every panel, swapped in whole;
-// of calls that overlap, only the latest one's board is shown.
+let view = null;        // the project object the board shows
+let boardVersion = 0;   // of loads that overlap, only the latest one's board is shown
+let focusAfter = null;  // the control to focus once the board is fetched again
+let following = 0;      // tasks being followed
+
+// --- building the page --------------------------------------------------------------------
+
+// An element: el("button", {type: "button", "aria-label": "..."}, "text", child, ...).
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children);
+  return node;
+}
+
+const shotApi = (shot) => "api/shots/" + shot.id;
+
+// Fetch the board and the project object again and show them.
 async function loadBoard() {
   const mine = ++boardVersion;
-  const [html, view] = await Promise.all([
+  const [html, fresh] = await Promise.all([
     api(projectApi + "/board").then((answer) => answer.text()),
     api(projectApi).then((answer) => answer.json()),
   ]);
   if (mine !== boardVersion) return;
+  view = fresh;
   const doc = new DOMParser().parseFromString(html, "text/html");
-  for (const shot of view.shots) {
-    const panel = $(`article.panel[data-shot="${shot.number}"]`, doc);
-    if (panel) addRegen(panel, shot);
+  const byNumber = new Map(view.shots.map((shot) => [shot.number, shot]));
+  for (const panel of $$("article.panel", doc)) {
+    const shot = byNumber.get(Number(panel.dataset.shot));
+    if (shot) panel.append(panelTools(shot));
   }
   document.title = doc.title;
   $("#board").replaceChildren(...doc.body.children);
+  const header = $("#board .board-header");
+  if (header) header.after(storyEditor(), castEditor());
+  showCounts();
+  if (focusAfter) {
+    // A button that is disabled now (the first shot's "earlier") hands focus to its panel.
+    let target = $(focusAfter);
+    focusAfter = null;
+    if (target && target.disabled) target = $("summary", target.closest("article"));
+    if (target) target.focus();
+  }
 }
 
-function addRegen(panel, shot) {
-  const box = document.createElement("div");
-  box.className = "regen";
-  box.innerHTML = '<textarea aria-label="prompt"></textarea>' +
-    '<button type="button">Regenerate with this prompt</button><span class="state"></span>';
-  const [prompt, button, state] = box.children;
-  prompt.value = shot.prompt;
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    say(state, "queued");
-    try {
-      const queued = await (await api("api/shots/" + shot.id + "/generate", {method: "POST",
-        json: {prompt: prompt.value, style: ""}})).json();
-      const task = await follow(queued.task_id, (snap) => {
-        const s = snap.shots[0];
-        say(state, s && s.steps ? `${s.status} ${s.step}/${s.steps}` : snap.status);
-      });
-      if (task.status !== "succeeded") throw new Error(`task ${task.status}: ${task.error}`);
-      await loadBoard();
-      say($(".regen .state", $(`#board article.panel[data-shot="${shot.number}"]`)), "done");
-    } catch (err) { say(state, err.message, true); }
-    button.disabled = false;
-  });
-  panel.append(box);
+function showCounts() {
+  const stale = view.shots.filter((shot) => shot.stale && !shot.approved).length;
+  const button = $("#render-stale");
+  button.textContent = `Render stale panels (${stale})`;
+  button.disabled = following > 0 || stale === 0;
+  $("#generate").disabled = following > 0;
 }
 
-async function generate() {
-  const button = $("#generate"), bar = $("#progress"), state = $("#state");
-  button.disabled = true;
-  let done = 0;
+// --- changes and tasks ------------------------------------------------------------------------
+
+// One change through the API, then the board again; `focus` (a selector) is focused after.
+async function change(what, path, body, {method = "POST", focus = null} = {}) {
+  say(state, what + " ...");
   try {
-    const queued = await (await api(projectApi + "/generate-storyboard",
-      {method: "POST", json: {style: "", story_text: ""}})).json();
-    say(state, "queued");
+    await send(path, body, method);
+    focusAfter = focus;
+    await loadBoard();
+    say(state, what + ": done");
+    return true;
+  } catch (err) {
+    say(state, `${what}: ${err.message}`, true);
+    return false;
+  }
+}
+
+// Queue a task, then follow it to its end, frames appearing as they are rendered.
+async function runTask(what, queue) {
+  const bar = $("#progress");
+  following += 1;
+  showCounts();
+  let drawn = -1;
+  try {
+    const queued = await queue();
+    say(state, `${what}: queued`);
     const task = await follow(queued.task_id, (snap) => {
       const finished = snap.shots.filter((s) => s.status === "done").length;
       if (snap.shots.length) {
         bar.max = snap.shots.length;
         bar.value = finished;
-        say(state, `shots ${finished}/${snap.shots.length} (${snap.status})`);
+        say(state, `${what}: shots ${finished}/${snap.shots.length} (${snap.status})`);
       } else {
         bar.removeAttribute("value");
-        say(state, `planning (${snap.status})`);
+        say(state, `${what}: planning (${snap.status})`);
       }
-      if (finished !== done || (snap.shots.length && !$("#board article.panel"))) {
-        done = finished;
-        loadBoard().catch(() => {});  // frames appear as they are rendered
+      if (finished !== drawn && (finished || snap.shots.length)) {
+        drawn = finished;
+        loadBoard().catch(() => {});
       }
     });
     await loadBoard();
-    say(state, task.status === "succeeded" ? `task ${task.status}`
-        : `task ${task.status}: ${task.error}`, task.status !== "succeeded");
-  } catch (err) { say(state, err.message, true); }
-  button.disabled = false;
+    const ok = task.status === "succeeded";
+    say(state, ok ? `${what}: task succeeded` : `${what}: task ${task.status}: ${task.error}`,
+        !ok);
+  } catch (err) { say(state, `${what}: ${err.message}`, true); }
+  following -= 1;
+  if (view) showCounts();
 }
 
-if (projectRef) {
-  $("#generate").addEventListener("click", generate);
-  loadBoard().catch((err) => say($("#state"), err.message, true));
-} else {
-  $("form.new").addEventListener("submit", createProject);
-  showProjects();
+// --- the story and the cast -------------------------------------------------------------------
+
+function storyEditor() {
+  const kept = $("#story");
+  if (kept) return kept;
+  const text = el("textarea", {id: "story-text", "aria-label": "Story", rows: 8});
+  const summary = el("summary", {}, "Story");
+  const box = el("details", {id: "story", class: "editor"}, summary, text,
+    el("button", {type: "button", id: "update-story", onclick: async () => {
+      await runTask("Update the story", () =>
+        send(projectApi + "/revisions", {story_text: text.value}));
+    }}, "Update story"),
+    el("p", {class: "hint"}, "A new revision: shots whose text is unchanged keep their " +
+       "panels; new and changed ones are rendered."));
+  box.addEventListener("toggle", () => {
+    if (box.open && !text.value) text.value = view.story_text;
+    summary.textContent = `Story (revision ${view.revisions || 1})`;
+  });
+  summary.textContent = `Story (revision ${view.revisions || 1})`;
+  return box;
 }
+
+function castEditor() {
+  const kept = $("#cast-editor");
+  const box = kept || el("details", {id: "cast-editor", class: "editor"});
+  const rows = view.cast.map((person) => {
+    const description = el("input", {value: person.description,
+                                      "aria-label": `Description of ${person.name}`});
+    return el("div", {class: "row"}, el("span", {class: "name"}, person.name), description,
+      el("button", {type: "button", "aria-label": `Save ${person.name}`, onclick: () =>
+        change(`Describe ${person.name}`, projectApi + "/cast",
+               {set: {[person.name]: description.value}},
+               {method: "PATCH", focus: "#cast-editor summary"})}, "Save"),
+      el("button", {type: "button", "aria-label": `Remove ${person.name}`, onclick: () =>
+        change(`Remove ${person.name}`, projectApi + "/cast", {remove: [person.name]},
+               {method: "PATCH", focus: "#cast-editor summary"})}, "Remove"));
+  });
+  const name = el("input", {"aria-label": "New character's name", placeholder: "Name"});
+  const description = el("input", {"aria-label": "New character's description",
+                                   placeholder: "Description"});
+  const add = el("form", {class: "row", onsubmit: (ev) => {
+    ev.preventDefault();
+    change(`Add ${name.value}`, projectApi + "/cast", {set: {[name.value]: description.value}},
+           {method: "PATCH", focus: "#cast-editor summary"});
+  }}, name, description, el("button", {type: "submit"}, "Add character"));
+  box.replaceChildren(el("summary", {}, `Cast (${view.cast.length})`), ...rows, add);
+  return box;
+}
+
+// --- a panel's tools ----------------------------------------------------------------------------
+
+function panelTools(shot) {
+  const n = shot.number, last = view.shots.length;
+  const id = (name) => `shot-${n}-${name}`;
+  const button = (name, label, text, onclick, extra = {}) =>
+    el("button", {type: "button", id: id(name), "aria-label": label, onclick, ...extra}, text);
+  const quick = el("div", {class: "quick"},
+    button("approve", `${shot.approved ? "Unapprove" : "Approve"} shot ${n}`,
+      shot.approved ? "Approved ✓" : "Approve",
+      () => change(`${shot.approved ? "Unapprove" : "Approve"} shot ${n}`,
+                   shotApi(shot) + (shot.approved ? "/unapprove" : "/approve"), {},
+                   {focus: "#" + id("approve")}),
+      {"aria-pressed": String(shot.approved)}),
+    button("earlier", `Move shot ${n} earlier`, "←",
+      () => change(`Move shot ${n}`, projectApi + "/shots/move", {shot: n, to: n - 1},
+                   {focus: `#shot-${n - 1}-earlier`}), {disabled: n === 1}),
+    button("later", `Move shot ${n} later`, "→",
+      () => change(`Move shot ${n}`, projectApi + "/shots/move", {shot: n, to: n + 1},
+                   {focus: `#shot-${n + 1}-later`}), {disabled: n === last}),
+    grip(shot),
+    button("render", `Render shot ${n} again`, "Render",
+      () => runTask(`Render shot ${n}`, () => send(shotApi(shot) + "/generate",
+                                                     {prompt: "", style: ""}))));
+  const more = el("details", {class: "more"},
+    el("summary", {id: id("edit"), "aria-label": `Edit shot ${n}`}, "Edit…"),
+    fieldsForm(shot), noteForm(shot), splitForm(shot), otherEdits(shot));
+  return el("div", {class: "tools"}, quick, more);
+}
+
+// Drag a panel's handle onto another panel to move it there (the arrows do the same).
+function grip(shot) {
+  const handle = el("span", {class: "grip", draggable: "true", title: "Drag to move",
+                             "aria-hidden": "true"}, "⠿");
+  handle.addEventListener("dragstart", (ev) => {
+    ev.dataTransfer.setData(SHOT_TYPE, String(shot.number));
+    ev.dataTransfer.effectAllowed = "move";
+  });
+  return handle;
+}
+
+function onDrag(ev) {
+  const panel = ev.target.closest && ev.target.closest("#board article.panel");
+  if (!panel || !ev.dataTransfer.types.includes(SHOT_TYPE)) return;
+  ev.preventDefault();
+  if (ev.type === "dragover") panel.classList.add("drop-target");
+  if (ev.type === "dragleave") panel.classList.remove("drop-target");
+  if (ev.type !== "drop") return;
+  panel.classList.remove("drop-target");
+  const from = Number(ev.dataTransfer.getData(SHOT_TYPE)), to = Number(panel.dataset.shot);
+  if (from !== to) {
+    change(`Move shot ${from}`, projectApi + "/shots/move", {shot: from, to},
+           {focus: `#shot-${to}-earlier`});
+  }
+}
+
+function field(label, control) {
+  return el("label", {}, label, control);
+}
+
+// The shot's fields; only those changed are sent.
+function fieldsForm(shot) {
+  const n = shot.number;
+  const sizes = cameras.includes(shot.camera) || !shot.camera ? cameras : [shot.camera, ...cameras];
+  const camera = el("select", {name: "camera"},
+    ...sizes.map((size) => el("option", {value: size, selected: size === shot.camera}, size)));
+  const action = el("input", {name: "action", value: shot.action});
+  const dialogue = el("textarea", {name: "dialogue", rows: 2});
+  dialogue.value = shot.dialogue.map((d) => d.speaker ? `${d.speaker}: ${d.line}` : d.line)
+    .join("\n");
+  const cast = el("fieldset", {class: "characters"}, el("legend", {}, "Characters"),
+    ...view.cast.map((person) => el("label", {},
+      el("input", {type: "checkbox", value: person.name,
+                   checked: shot.characters.includes(person.name)}), person.name)));
+  const duration = el("input", {name: "duration", type: "number", min: "0.5", step: "0.5",
+                                value: shot.duration});
+  const prompt = el("textarea", {name: "prompt", rows: 2});
+  prompt.value = shot.prompt;
+  return el("form", {class: "fields-form", onsubmit: (ev) => {
+    ev.preventDefault();
+    const given = {
+      camera: camera.value, action: action.value,
+      dialogue: dialogue.value.split("\n").map((line) => line.trim()).filter(Boolean),
+      characters: $$("input:checked", cast).map((box) => box.value),
+      duration: Number(duration.value), prompt: prompt.value,
+    };
+    const was = {camera: shot.camera, action: shot.action,
+                 dialogue: shot.dialogue.map((d) => d.speaker ? `${d.speaker}: ${d.line}`
+                                                             : d.line),
+                 characters: shot.characters, duration: shot.duration, prompt: shot.prompt};
+    const changed = Object.fromEntries(Object.entries(given).filter(
+      ([name, value]) => JSON.stringify(value) !== JSON.stringify(was[name])));
+    if (!Object.keys(changed).length) {
+      say(state, `Shot ${n}: nothing changed`);
+      return;
+    }
+    change(`Edit shot ${n}`, shotApi(shot), changed, {method: "PATCH", focus: `#shot-${n}-edit`});
+  }},
+  field("Shot size", camera), field("Action", action),
+  field("Dialogue (one “SPEAKER: line” a line)", dialogue), cast,
+  field("Seconds", duration), field("Prompt", prompt),
+  el("button", {type: "submit", "aria-label": `Save shot ${n}`}, "Save"));
+}
+
+function noteForm(shot) {
+  const n = shot.number;
+  const text = el("textarea", {name: "note", rows: 2, "aria-label": `Note on shot ${n}`});
+  text.value = shot.notes || "";
+  return el("form", {class: "note-form", onsubmit: (ev) => {
+    ev.preventDefault();
+    change(`Note on shot ${n}`, shotApi(shot) + "/note", {text: text.value},
+           {focus: `#shot-${n}-edit`});
+  }}, field("Note", text), el("button", {type: "submit", "aria-label": `Save the note on shot ${n}`},
+                              "Save note"));
+}
+
+function splitForm(shot) {
+  const n = shot.number;
+  const at = el("input", {name: "at", placeholder: "near the middle",
+                          "aria-label": `Words shot ${n}'s second half starts with`});
+  return el("form", {class: "inline", onsubmit: (ev) => {
+    ev.preventDefault();
+    change(`Split shot ${n}`, projectApi + "/shots/split",
+           {shot: n, at: at.value.trim() || null}, {focus: `#shot-${n + 1}-edit`});
+  }}, field("Split at", at), el("button", {type: "submit", "aria-label": `Split shot ${n}`},
+                                 "Split"));
+}
+
+function otherEdits(shot) {
+  const n = shot.number, last = view.shots.length;
+  const action = el("input", {name: "insert-action", placeholder: "What we see",
+                              "aria-label": `Action of a new shot after shot ${n}`});
+  const insert = el("form", {class: "inline", onsubmit: (ev) => {
+    ev.preventDefault();
+    change(`Insert a shot after shot ${n}`, projectApi + "/shots/insert",
+           {after: n, fields: {action: action.value}}, {focus: `#shot-${n + 1}-edit`});
+  }}, field("New shot after this", action),
+  el("button", {type: "submit", "aria-label": `Insert a shot after shot ${n}`}, "Insert"));
+  const merge = el("button", {type: "button", "aria-label": `Merge shot ${n} with shot ${n + 1}`,
+                              disabled: n === last, onclick: () =>
+    change(`Merge shots ${n} and ${n + 1}`, projectApi + "/shots/merge", {shots: [n, n + 1]},
+           {focus: `#shot-${n}-edit`})}, "Merge with next");
+  const sure = el("span", {class: "confirm", hidden: true}, `Delete shot ${n}? `,
+    el("button", {type: "button", "aria-label": `Yes, delete shot ${n}`, onclick: () =>
+      change(`Delete shot ${n}`, projectApi + "/shots/delete", {shot: n},
+             {focus: "#state"})}, "Delete"),
+    el("button", {type: "button", "aria-label": `Keep shot ${n}`, onclick: () => {
+      sure.hidden = true;
+      remove.focus();
+    }}, "Keep"));
+  const remove = el("button", {type: "button", "aria-label": `Delete shot ${n}`, onclick: () => {
+    sure.hidden = false;
+    $("button", sure).focus();
+  }}, "Delete…");
+  return el("div", {class: "other"}, insert, el("div", {class: "row"}, merge, remove, sure));
+}
+
+// --- the top bar ----------------------------------------------------------------------------
+
+function exportLink() {
+  const format = $("#export-format").value;
+  $("#download").href = `${projectApi}/export?format=${encodeURIComponent(format)}`;
+  $("#download").setAttribute("aria-label", `Download the board as ${format}`);
+}
+
+$("#generate").addEventListener("click", () => runTask("Generate",
+  () => send(projectApi + "/generate-storyboard", {style: "", story_text: ""})));
+$("#render-stale").addEventListener("click", () => runTask("Render stale panels",
+  () => send(projectApi + "/generate-storyboard", {style: "", story_text: "", stale: true})));
+$("#undo").addEventListener("click", () => change("Undo", projectApi + "/undo", {},
+                                                  {focus: "#undo"}));
+$("#export-format").addEventListener("change", exportLink);
+exportLink();
+for (const kind of ["dragover", "dragleave", "drop"]) {
+  $("#board").addEventListener(kind, onDrag);
+}
+loadBoard().catch((err) => say(state, err.message, true));
