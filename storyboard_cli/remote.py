@@ -224,7 +224,10 @@ class RemoteService:
             prompt=prompt or "", style=style or "", seed=seed))
 
     def resolve_shot(self, ref: str | int) -> int:
-        return int(self._call("GET", routes.SHOT, shot=ref)["id"])
+        return int(self.shot(ref)["id"])
+
+    def shot(self, ref: str | int) -> dict[str, Any]:
+        return self._call("GET", routes.SHOT, shot=ref)
 
     def resolve_task(self, ref: str) -> str:
         return str(self.task(ref)["id"])

@@ -81,6 +81,7 @@ class Service(Protocol):
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
+    def shot(self, ref: str | int) -> dict[str, Any]: ...
     def resolve_task(self, ref: str) -> str: ...
     def task(self, task_id: str) -> dict[str, Any]: ...
     def tasks(self, project: str | None = None, limit: int | None = None
@@ -359,6 +360,10 @@ class LocalService:
         the shot's number in the storyboard `show` lists). A shot of another storyboard of
         its project (superseded, or cancelled) is refused."""
         return resolve.shot(self.store, ids.shot_ref(str(ref)))["id"]
+
+    def shot(self, ref: str | int) -> dict[str, Any]:
+        """The shot object of the shot `ref` names (as resolve_shot finds it)."""
+        return views.shot_view(resolve.shot(self.store, ids.shot_ref(str(ref))))
 
     def resolve_task(self, ref: str) -> str:
         """The whole id of the task `ref` names: its id or a unique prefix of at least

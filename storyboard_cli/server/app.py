@@ -350,9 +350,9 @@ def create_app(config: Config, token: str | None = None,
         return JSONResponse(acting(request).edit_shot(shot, body))
 
     @api.get(routes.SHOT, tags=["tasks"])
-    def resolve_shot(shot: str) -> JSONResponse:
-        """The id of the shot a reference (id or PROJECT/NUMBER) names."""
-        return JSONResponse({"id": thread_service().resolve_shot(shot)})
+    def shot(shot: str) -> JSONResponse:
+        """The shot object of the shot a reference (id or PROJECT/NUMBER) names."""
+        return JSONResponse(thread_service().shot(shot))
 
     @api.get(routes.TASKS, tags=["tasks"])
     def tasks(project: str | None = None, limit: int | None = None) -> JSONResponse:
