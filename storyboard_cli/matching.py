@@ -5,8 +5,9 @@ A new plan of a revised story is matched to the storyboard it replaces (store/pl
 the same shot when they cover the same story text (their `description`, white space folded).
 The sequences of texts are aligned as difflib aligns lines, so a sentence added at the top
 shifts every position but changes no shot. Where the alignment replaces a run of old shots
-with a run of new ones (a sentence reworded), they pair up in order as *changed*; the new ones
-left over are *new*, the old ones *removed*.
+with a run of new ones (a sentence reworded), each new shot is the *changed* version of the
+most alike old one in that run, in order, when they are at least MIN_SIMILARITY alike; the
+new ones left over are *new*, the old ones *removed*.
 
 Only the standard library: the store imports this module.
 """
@@ -20,6 +21,9 @@ from typing import Any
 
 NEW = "new"
 CHANGED = "changed"
+# Where a run of old shots gives way to new ones, a new shot is the changed version of the
+# most alike old one (in order) when they are at least this alike; else it is new.
+MIN_SIMILARITY = 0.5
 
 
 def content_key(description: str) -> str:
@@ -48,12 +52,28 @@ def match(old_texts: Sequence[str], new_texts: Sequence[str]) -> Match:
     marks: list[str | None] = [NEW] * len(new_keys)
     removed: list[int] = []
     for tag, i1, i2, j1, j2 in aligned.get_opcodes():
-        paired = min(i2 - i1, j2 - j1) if tag in ("equal", "replace") else 0
-        for k in range(paired):
-            olds[j1 + k] = i1 + k
-            marks[j1 + k] = None if tag == "equal" else CHANGED
-        removed += range(i1 + paired, i2)
+        if tag == "equal":
+            for k in range(i2 - i1):
+                olds[j1 + k], marks[j1 + k] = i1 + k, None
+            continue
+        taken = set()
+        last = i1 - 1
+        for j in range(j1, j2):
+            # The most alike old shot after the last one taken (the order is kept).
+            scored = [(similarity(old_keys[i], new_keys[j]), -i) for i in range(last + 1, i2)]
+            best = max(scored, default=(0.0, 0))
+            if best[0] >= MIN_SIMILARITY:
+                last = -best[1]
+                olds[j], marks[j] = last, CHANGED
+                taken.add(last)
+        removed += [i for i in range(i1, i2) if i not in taken]
     return Match(olds, marks, removed)
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts are, 0 to 1 (difflib's ratio of their characters)."""
+    compared = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return compared.ratio() if compared.quick_ratio() >= MIN_SIMILARITY else 0.0
 
 
 # What `diff` compares of two matched shots (besides their story text).

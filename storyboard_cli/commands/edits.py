@@ -1,5 +1,6 @@
 """shot, shots (split, merge, move, insert, delete), note, approve, unapprove, log, undo,
-update, diff: editing the storyboard `show` lists, its history, and revisions of the story.
+update, revisions, diff: editing the storyboard `show` lists, its history, and revisions of
+the story.
 
 The field options of `shot` and `shots insert` are made from the one table of a shot's
 fields (storyboard_cli/shot_fields.py): a field added there is an option here.
@@ -311,6 +312,28 @@ def update(project: str, file: str, encoding: str | None, no_wait: bool,
     _queued(service, answer, no_wait, timeout, json_out)
 
 
+@click.command("revisions", cls=Command)
+@argument("project", "Project id or exact title.", type=PROJECT)
+@service_options
+@command
+def revisions(project: str, config: Path | None, json_out: bool, debug: bool) -> None:
+    """The revisions of a project's story, oldest first, with the storyboard task planned
+    from each (`show --revision N` shows it).
+
+    \b
+    Example: storyboard revisions lighthouse
+    """
+    listed = ConfigAndService(config).service.revisions(project)
+    if json_out:
+        output.print_json(listed)
+        return
+    for r in listed:
+        task = r["task_id"] or "no storyboard"
+        output.stdout.print(f"revision {r['number']:<3} {r['created_at'][:19].replace('T', ' ')}  "
+                            f"{r['chars']:>7,} characters  {output.visible(r['by'] or '-')}  "
+                            f"{task}", markup=False, soft_wrap=True)
+
+
 @click.command("diff", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--from", "from_", type=int, metavar="N",
@@ -338,5 +361,5 @@ def diff(project: str, from_: int | None, to: int | None, config: Path | None,
 
 
 def register(group: click.Group) -> None:
-    for cmd in (shot, shots, note, approve, unapprove, log, undo, update, diff):
+    for cmd in (shot, shots, note, approve, unapprove, log, undo, update, revisions, diff):
         group.add_command(cmd)
