@@ -1,5 +1,6 @@
 """What every format shows of a board, worded once: the header's facts (title, aspect, shot
-count, running time, date) and each panel's fields (number, shot size, duration, dialogue)."""
+count, running time, date) and each panel's fields (number, shot size, duration, dialogue,
+and the marks: approved, stale, new, changed)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,17 @@ def dialogue_text(lines: list[dict[str, Any]]) -> str:
     """Spoken lines as a script writes them: SPEAKER: line (the speaker where known)."""
     return "\n".join(f"{d['speaker']}: {d['line']}" if d["speaker"] else d["line"]
                      for d in lines)
+
+
+def panel_marks(shot: dict[str, Any]) -> list[str]:
+    """What a board says of a panel beside its fields: approved, stale (edited since its
+    image was rendered), new or changed in this revision of the story."""
+    marks = ["approved"] if shot.get("approved") else []
+    if shot.get("stale"):
+        marks.append("stale")
+    if shot.get("revised"):
+        marks.append(shot["revised"])
+    return marks
 
 
 def heading(shot: dict[str, Any]) -> str:
