@@ -5,12 +5,16 @@ session's real Redis, SeaweedFS and sketch GPU daemon, with a real `storyboard w
 - ``read_events``: a task's Server-Sent Events read to the end, as (event, data) pairs.
 - ``log_in``: a web board login as a browser makes it (the form's POST, with its Origin),
   for httpx clients.
+- ``PortForward``: a port forwarded to another, as `ssh -L` does for a laptop.
+- ``PrefixProxy``: a reverse proxy serving a server under a path prefix, stripped (nginx).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -123,3 +127,102 @@ def log_in(client: httpx.Client, token: str, next_path: str = "/") -> httpx.Resp
     origin = str(client.base_url).rstrip("/")
     return client.post("/login", data={"token": token, "next": next_path},
                        headers={"Origin": origin}, follow_redirects=False)
+
+
+class PortForward:
+    """What `ssh -L PORT:127.0.0.1:TARGET host` gives a laptop: a local port whose connections
+    carry their bytes, both ways, to another port."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            far = socket.create_connection(("127.0.0.1", self.target))
+            self.open += [near, far]
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.open:
+            conn.close()
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"}
+# What the proxy's own server adds to every answer.
+ANSWERED = {"date", "server"}
+
+
+class PrefixProxy:
+    """A reverse proxy serving `upstream` under `prefix`, the prefix stripped, as the README's
+    nginx does (`location /storyboard/ { proxy_pass http://127.0.0.1:8080/; proxy_set_header
+    Host $host; proxy_buffering off; }`): the browser's Host passed on, X-Forwarded-For added,
+    answers streamed (Server-Sent Events arrive as they are sent)."""
+
+    def __init__(self, prefix: str, upstream: str) -> None:
+        import uvicorn
+
+        self.prefix, self.upstream = prefix.rstrip("/"), upstream
+        self.port = processes.free_port()
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="off",
+                                interface="asgi3",
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        assert processes.wait_until(lambda: self.server.started, 10)
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope["path"]
+        if not path.startswith(self.prefix + "/"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not under the prefix"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope["query_string"].decode()
+        target = path[len(self.prefix):] + (f"?{query}" if query else "")
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"]
+                   if k.decode().lower() not in HOP_BY_HOP]
+        headers.append(("x-forwarded-for", scope["client"][0]))
+        async with httpx.AsyncClient(base_url=self.upstream, timeout=None) as client:
+            request = client.build_request(scope["method"], target, headers=headers,
+                                           content=body)
+            answer = await client.send(request, stream=True)
+            try:
+                await send({"type": "http.response.start", "status": answer.status_code,
+                            "headers": [(k.encode(), v.encode())
+                                        for k, v in answer.headers.multi_items()
+                                        if k.lower() not in HOP_BY_HOP | ANSWERED]})
+                async for chunk in answer.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk,
+                                "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            finally:
+                await answer.aclose()
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -219,7 +219,7 @@ def create_app(config: Config, token: str | None = None,
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=exc.headers)
 
-    # Declared for the docs (their Authorize button); BearerAuth below enforces it before
+    # Declared for the docs (their Authorize button); SessionGate below enforces it before
     # a body is read.
     bearer = HTTPBearer(auto_error=False, description=f"${TOKEN_VARIABLE}")
     api = APIRouter(prefix=routes.API, route_class=OneLineErrorRoute,

@@ -37,7 +37,8 @@ def index_page(request: Request) -> str:
         '<label>Style <input name="style" placeholder="movie, anime, noir, watercolor, ...">'
         "</label>"
         '<label>Story <textarea name="story_text" required></textarea></label>'
-        '<button type="submit">Create project</button></form></main>\n'
+        # Enabled by the script: a click before it runs must not submit the story natively.
+        '<button type="submit" disabled>Create project</button></form></main>\n'
     )
     return document(request, "storyboard", body + script("projects"))
 

@@ -16,6 +16,7 @@ let view = null;        // the project object the board shows
 let boardVersion = 0;   // of loads that overlap, only the latest one's board is shown
 let focusAfter = null;  // the control to focus once the board is fetched again
 let following = 0;      // tasks being followed
+const editing = new Set();  // the shots (ids) whose edit forms are open: kept open on reload
 
 // --- building the page --------------------------------------------------------------------
 
@@ -46,7 +47,11 @@ async function loadBoard() {
   const byNumber = new Map(view.shots.map((shot) => [shot.number, shot]));
   for (const panel of $$("article.panel", doc)) {
     const shot = byNumber.get(Number(panel.dataset.shot));
-    if (shot) panel.append(panelTools(shot));
+    if (!shot) continue;
+    // The quick tools (and the handle to drag) right under the frame, the forms below.
+    const [quick, more] = panelTools(shot);
+    $(".fields", panel).before(quick);
+    panel.append(more);
   }
   document.title = doc.title;
   $("#board").replaceChildren(...doc.body.children);
@@ -122,9 +127,15 @@ async function runTask(what, queue) {
 
 // --- the story and the cast -------------------------------------------------------------------
 
+// The story's and the cast's editors are made once and moved into each new board, so what a
+// writer typed and whether they are open survive every reload.
+let storyBox = null, castBox = null;
+
 function storyEditor() {
-  const kept = $("#story");
-  if (kept) return kept;
+  if (storyBox) {
+    $("summary", storyBox).textContent = `Story (revision ${view.revisions || 1})`;
+    return storyBox;
+  }
   const text = el("textarea", {id: "story-text", "aria-label": "Story", rows: 8});
   const summary = el("summary", {}, "Story");
   const box = el("details", {id: "story", class: "editor"}, summary, text,
@@ -136,15 +147,15 @@ function storyEditor() {
        "panels; new and changed ones are rendered."));
   box.addEventListener("toggle", () => {
     if (box.open && !text.value) text.value = view.story_text;
-    summary.textContent = `Story (revision ${view.revisions || 1})`;
   });
   summary.textContent = `Story (revision ${view.revisions || 1})`;
+  storyBox = box;
   return box;
 }
 
 function castEditor() {
-  const kept = $("#cast-editor");
-  const box = kept || el("details", {id: "cast-editor", class: "editor"});
+  castBox = castBox || el("details", {id: "cast-editor", class: "editor"});
+  const box = castBox;
   const rows = view.cast.map((person) => {
     const description = el("input", {value: person.description,
                                       "aria-label": `Description of ${person.name}`});
@@ -171,12 +182,13 @@ function castEditor() {
 
 // --- a panel's tools ----------------------------------------------------------------------------
 
+// A panel's quick tools (approve, move, render) and its edit forms, behind "Edit…".
 function panelTools(shot) {
   const n = shot.number, last = view.shots.length;
   const id = (name) => `shot-${n}-${name}`;
   const button = (name, label, text, onclick, extra = {}) =>
     el("button", {type: "button", id: id(name), "aria-label": label, onclick, ...extra}, text);
-  const quick = el("div", {class: "quick"},
+  const quick = el("div", {class: "quick tools"},
     button("approve", `${shot.approved ? "Unapprove" : "Approve"} shot ${n}`,
       shot.approved ? "Approved ✓" : "Approve",
       () => change(`${shot.approved ? "Unapprove" : "Approve"} shot ${n}`,
@@ -193,10 +205,14 @@ function panelTools(shot) {
     button("render", `Render shot ${n} again`, "Render",
       () => runTask(`Render shot ${n}`, () => send(shotApi(shot) + "/generate",
                                                      {prompt: "", style: ""}))));
-  const more = el("details", {class: "more"},
+  const more = el("details", {class: "more", open: editing.has(shot.id)},
     el("summary", {id: id("edit"), "aria-label": `Edit shot ${n}`}, "Edit…"),
     fieldsForm(shot), noteForm(shot), splitForm(shot), otherEdits(shot));
-  return el("div", {class: "tools"}, quick, more);
+  more.addEventListener("toggle", () => {
+    if (more.open) editing.add(shot.id);
+    else editing.delete(shot.id);
+  });
+  return [quick, el("div", {class: "tools"}, more)];
 }
 
 // Drag a panel's handle onto another panel to move it there (the arrows do the same).
@@ -243,7 +259,8 @@ function fieldsForm(shot) {
     ...view.cast.map((person) => el("label", {},
       el("input", {type: "checkbox", value: person.name,
                    checked: shot.characters.includes(person.name)}), person.name)));
-  const duration = el("input", {name: "duration", type: "number", min: "0.5", step: "0.5",
+  // No limits here: the server checks every field, and says what is wrong in one line.
+  const duration = el("input", {name: "duration", type: "number", step: "any",
                                 value: shot.duration});
   const prompt = el("textarea", {name: "prompt", rows: 2});
   prompt.value = shot.prompt;

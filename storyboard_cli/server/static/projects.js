@@ -39,4 +39,5 @@ async function createProject(ev) {
 }
 
 $("form.new").addEventListener("submit", createProject);
+$("form.new button").disabled = false;
 showProjects();

@@ -1,0 +1,222 @@
+"""The web board as an editing surface, in Chromium (Debian's, through Playwright): every edit
+the API has is a control of the page (a panel's fields, its note, moving it by buttons or by
+dragging, insert, merge, delete, undo, the cast), bad input is one line and changes nothing,
+every export format downloads, and all of it works by keyboard at a phone's width."""
+
+from __future__ import annotations
+
+import zipfile
+from typing import Any
+
+import pytest
+from fixtures_serve import start_serve
+from test_serve_journey import browser_page
+
+from storyboard_cli.server.page import EXPORT_FORMATS
+
+A = "The storm rose over the bay."
+B = "Old Tom climbed the lighthouse stairs."
+C = "Mara waited by the great lens."
+D = "A small boat drifted toward the rocks."
+
+
+@pytest.fixture(scope="module")
+def board_server(served):
+    """A server of its own (its login's wait stays its own) over the session's stack."""
+    proc, url = start_serve(served.stack, served.token)
+    yield url
+    proc.stop()
+
+
+def planned_project(served: Any, title: str) -> int:
+    """A project planned (no frames: the edits need none), by the API."""
+    with served.client() as api:
+        project = api.post("/api/projects", json={"title": title,
+                                                  "story_text": " ".join([A, B, C, D])}).json()
+        task = api.post(f"/api/projects/{project['id']}/generate-storyboard",
+                        json={"no_images": True}).json()
+        assert served.wait_task(api, task["task_id"])["status"] == "succeeded"
+    return project["id"]
+
+
+def shots(served: Any, project: int) -> list[dict[str, Any]]:
+    with served.client() as api:
+        return api.get(f"/api/projects/{project}").json()["shots"]
+
+
+def open_board(page: Any, url: str, token: str, project: int) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/projects/{project}")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#board article.panel")).to_have_count(4)
+
+
+def open_edit(page: Any, number: int) -> None:
+    """Open shot `number`'s edit forms, unless they are open (they stay open, shot by shot,
+    while the board changes around them)."""
+    if page.locator(f"#shot-{number} details.more").get_attribute("open") is None:
+        page.get_by_label(f"Edit shot {number}").click()
+
+
+def done(page: Any, what: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#state")).to_have_text(f"{what}: done")
+
+
+def test_every_edit_of_the_api_is_a_control_of_the_board(served, board_server):
+    from playwright.sync_api import expect
+
+    project = planned_project(served, "edits")
+    with browser_page({"width": 1280, "height": 900}) as page:
+        open_board(page, board_server, served.token, project)
+
+        # A shot's fields, each as the API takes it.
+        open_edit(page, 1)
+        panel = page.locator("#shot-1")
+        panel.get_by_label("Action", exact=True).fill("Lightning over the bay")
+        panel.get_by_label("Dialogue").fill("Tom: Storm's coming\nIt always does")
+        panel.get_by_label("Seconds").fill("4.5")
+        panel.get_by_label("Prompt").fill("wide shot, lightning over a dark bay")
+        panel.get_by_role("button", name="Save shot 1").click()
+        done(page, "Edit shot 1")
+        first = shots(served, project)[0]
+        assert (first["action"], first["duration"], first["prompt"]) == (
+            "Lightning over the bay", 4.5, "wide shot, lightning over a dark bay")
+        assert first["dialogue"] == [{"speaker": "Tom", "line": "Storm's coming"},
+                                     {"speaker": None, "line": "It always does"}]
+        expect(page.locator("#shot-1 .action")).to_have_text("Lightning over the bay")
+        # Focus comes back to where the writer was.
+        expect(page.get_by_label("Edit shot 1")).to_be_focused()
+
+        # Bad input: the server's one line, nothing changed.
+        page.locator("#shot-1").get_by_label("Seconds").fill("0")
+        page.get_by_role("button", name="Save shot 1").click()
+        expect(page.locator("#state")).to_contain_text("Edit shot 1: --duration '0'")
+        expect(page.locator("#state")).to_have_class("error")
+        assert shots(served, project)[0]["duration"] == 4.5
+
+        # A note, shown on the panel.
+        open_edit(page, 2)
+        page.get_by_label("Note on shot 2", exact=True).fill("keep the stairs dark")
+        page.get_by_role("button", name="Save the note on shot 2").click()
+        done(page, "Note on shot 2")
+        expect(page.locator("#shot-2 .notes")).to_contain_text("keep the stairs dark")
+        assert shots(served, project)[1]["notes"] == "keep the stairs dark"
+
+        # Reordering: a button, then dragging a panel's handle onto another panel.
+        page.get_by_role("button", name="Move shot 1 later").click()
+        done(page, "Move shot 1")
+        assert [s["description"] for s in shots(served, project)] == [B, A, C, D]
+        page.locator("#shot-3 .grip").drag_to(page.locator("#shot-1 .frame"))
+        done(page, "Move shot 3")
+        assert [s["description"] for s in shots(served, project)] == [C, B, A, D]
+
+        # Insert, merge, delete (asked twice), undo.
+        open_edit(page, 2)
+        page.get_by_label("Action of a new shot after shot 2").fill("The lamp room, empty")
+        page.get_by_role("button", name="Insert a shot after shot 2").click()
+        expect(page.locator("#board article.panel")).to_have_count(5)
+        assert shots(served, project)[2]["action"] == "The lamp room, empty"
+        open_edit(page, 4)
+        page.get_by_role("button", name="Merge shot 4 with shot 5").click()
+        expect(page.locator("#board article.panel")).to_have_count(4)
+        open_edit(page, 1)
+        page.get_by_role("button", name="Delete shot 1").click()
+        page.get_by_role("button", name="Yes, delete shot 1").click()
+        expect(page.locator("#board article.panel")).to_have_count(3)
+        assert C not in [s["description"] for s in shots(served, project)]
+        page.get_by_role("button", name="Undo").click()
+        expect(page.locator("#board article.panel")).to_have_count(4)
+        assert shots(served, project)[0]["description"] == C
+
+        # The cast: a new character, described again, shown in a shot, then removed.
+        page.get_by_text("Cast (").click()
+        page.get_by_label("New character's name").fill("Mara")
+        page.get_by_label("New character's description").fill("old keeper, grey coat")
+        page.get_by_role("button", name="Add character").click()
+        done(page, "Add Mara")
+        page.get_by_label("Description of Mara").fill("old keeper, red scarf")
+        page.get_by_role("button", name="Save Mara").click()
+        done(page, "Describe Mara")
+        with served.client() as api:
+            cast = {c["name"]: c for c in api.get(f"/api/projects/{project}/cast").json()}
+        assert (cast["Mara"]["description"], cast["Mara"]["source"]) == (
+            "old keeper, red scarf", "user")
+        open_edit(page, 4)
+        page.locator("#shot-4").get_by_label("Mara").check()
+        page.get_by_role("button", name="Save shot 4").click()
+        done(page, "Edit shot 4")
+        assert "Mara" in shots(served, project)[3]["characters"]
+        page.get_by_role("button", name="Remove Mara").click()
+        expect(page.locator("#state")).to_contain_text("Remove Mara:")
+
+
+def test_every_export_format_downloads_from_the_board(served, board_server, tmp_path):
+    project = planned_project(served, "exports")
+    magic = {"pdf": b"%PDF-", "html": b"<!doctype html>", "zip": b"PK",
+             "storyboarder": b"PK", "mp4": b"PK"}
+    assert set(magic) == set(EXPORT_FORMATS)
+    with browser_page({"width": 1280, "height": 900}) as page:
+        open_board(page, board_server, served.token, project)
+        for fmt in EXPORT_FORMATS:
+            page.get_by_label("Export format").select_option(fmt)
+            with page.expect_download(timeout=120_000) as download:
+                page.get_by_role("link", name=f"Download the board as {fmt}").click()
+            saved = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved)
+            assert saved.read_bytes().startswith(magic[fmt]), fmt
+            assert saved.name.startswith(f"exports-{project}")
+    # Several files come as one zip: the Storyboarder folder, the animatic with its subtitles.
+    names = zipfile.ZipFile(tmp_path / f"exports-{project}.mp4.zip").namelist()
+    assert sorted(names) == [f"exports-{project}.mp4", f"exports-{project}.srt"]
+
+
+def tab_to(page: Any, name: str, limit: int = 80) -> None:
+    """Press Tab until the focused element is called `name` (its label or text)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => { const el = document.activeElement;
+            const label = el.labels && el.labels.length ? el.labels[0] : el;
+            return el.getAttribute('aria-label') || label.textContent.trim(); }""")
+        if focused == name:
+            return
+    raise AssertionError(f"{name!r} is not reachable with Tab")
+
+
+OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+def test_the_board_works_by_keyboard_at_a_phone_width(served, board_server):
+    from playwright.sync_api import expect
+
+    project = planned_project(served, "phone")
+    with browser_page({"width": 390, "height": 844}) as page:
+        open_board(page, board_server, served.token, project)
+        assert page.evaluate(OVERFLOW) <= 0  # nothing wider than the phone
+        boxes = page.locator("#shot-2 button, #shot-2 summary").evaluate_all(
+            "(els) => els.map((e) => e.getBoundingClientRect().right)")
+        assert boxes and max(boxes) <= 390
+
+        page.locator("nav.bar a").first.focus()
+        tab_to(page, "Approve shot 2")
+        page.keyboard.press("Space")
+        expect(page.get_by_role("button", name="Unapprove shot 2")).to_be_focused()
+        assert shots(served, project)[1]["approved"]
+
+        tab_to(page, "Edit shot 2")
+        page.keyboard.press("Enter")
+        tab_to(page, "Action")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("Tom stops halfway up")
+        page.keyboard.press("Enter")  # submits the panel's form
+        expect(page.locator("#state")).to_have_text("Edit shot 2: done")
+        assert shots(served, project)[1]["action"] == "Tom stops halfway up"
+
+        tab_to(page, "Move shot 2 earlier")
+        page.keyboard.press("Enter")
+        expect(page.locator("#state")).to_have_text("Move shot 2: done")
+        assert shots(served, project)[0]["action"] == "Tom stops halfway up"
+        assert page.evaluate(OVERFLOW) <= 0
