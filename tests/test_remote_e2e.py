@@ -73,7 +73,7 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
 
     def scrub(text: str) -> str:
         for value, name in names.items():
-            text = re.sub(rf"(?<![\w/]){re.escape(value)}\b", name, text)
+            text = re.sub(rf"(?<![\w/-]){re.escape(value)}\b(?!-)", name, text)
         return text
 
     def step(name: str, *args: str) -> Any:
