@@ -10,15 +10,7 @@ from typing import Any
 
 from fixtures_queue import QueueStack, stored_storyboard, wait_status
 from test_queue_e2e import png
-
-A = "The storm rose over the bay."
-B = "Old Tom climbed the lighthouse stairs."
-B2 = "Old Tom climbed the stairs slowly, counting each step."
-C = "Mara waited by the great lens."
-D = "A small boat drifted toward the rocks."
-E = "The lamp flared once and went dark."
-F = "Gulls cried over the cliffs."
-F2 = "Gulls cried over the black cliffs."
+from test_revisions import B2, F2, A, B, C, D, E, F
 
 
 def project_with(stack: QueueStack, *sentences: str) -> str:
