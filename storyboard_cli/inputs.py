@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_contract import control_chars
 from storyboard_contract.errors import UsageError
-from storyboard_contract.s3 import MAX_LINK_EXPIRY_S
 
 if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
@@ -133,6 +132,10 @@ def check_character(name: str, description: str) -> tuple[str, str]:
 
 def check_expires(expires: int) -> int:
     """A presigned link's lifetime in seconds."""
+    # Here, not at the top: the CLI's start-up imports this module (the shot fields' options),
+    # and the configuration module is not light.
+    from storyboard_contract.config import MAX_LINK_EXPIRY_S
+
     if not 1 <= expires <= MAX_LINK_EXPIRY_S:
         raise UsageError(f"--expires must be between 1 and {MAX_LINK_EXPIRY_S} seconds "
                          "(7 days)")

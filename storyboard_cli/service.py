@@ -439,16 +439,19 @@ class LocalService:
 
     # --- editing the storyboard --------------------------------------------------------------
 
-    def _edit(self, project_id: int, op: str, change: Callable[[Board], Outcome]
+    def _edit(self, project: str, op: str, change: Callable[[Board, int], Outcome]
               ) -> dict[str, Any]:
-        """Run an edit (storyboard_cli/shot_edits.py) on the storyboard project_id shows, in
-        one transaction recorded in its history; the edit answer."""
+        """Run an edit (storyboard_cli/shot_edits.py; `change` is given the board and the
+        prompt limit) on the storyboard the project shows, in one transaction recorded in its
+        history; the edit answer."""
         from storyboard_cli.store.edits import ShotNumberNotFound
 
+        project_id = resolve.project(self.store, project)["id"]
         board = resolve.board(self.store, project_id)
+        limit = self.config.limits.max_prompt_chars
         try:
             entry, outcome = self.store.edit_board(project_id, board["id"], self.user, op,
-                                                   change)
+                                                   lambda b: change(b, limit))
         except ShotNumberNotFound as exc:
             raise resolve.no_shot(exc.project_id, exc.count, exc.number) from None
         return self._edit_answer(entry, outcome)
@@ -487,37 +490,32 @@ class LocalService:
         if not values:
             raise UsageError("nothing to change: give a field to set, e.g. --camera close-up "
                              f"({', '.join('--' + f.name for f in shot_fields.FIELDS)})")
-        limit = self.config.limits.max_prompt_chars
-        return self._edit(project_id, "shot", lambda board: shot_edits.set_fields(
+        return self._edit(str(project_id), "shot", lambda board, limit: shot_edits.set_fields(
             board, number(board), values, limit))
 
     def split_shot(self, project: str, number: int, at: str | None = None) -> dict[str, Any]:
         """Split shot `number` in two where `at` starts in its text (else near its middle)."""
         from storyboard_cli import shot_edits
 
-        project_id = resolve.project(self.store, project)["id"]
         number, at = check_number(number, "the shot"), check_split_at(at)
-        limit = self.config.limits.max_prompt_chars
-        return self._edit(project_id, "split",
-                          lambda board: shot_edits.split(board, number, at, limit))
+        return self._edit(project, "split", lambda board, limit: shot_edits.split(
+            board, number, at, limit))
 
     def merge_shots(self, project: str, first: int, second: int) -> dict[str, Any]:
         """Merge two neighbouring shots into one."""
         from storyboard_cli import shot_edits
 
-        project_id = resolve.project(self.store, project)["id"]
         first, second = check_number(first, "the shot"), check_number(second, "the shot")
-        limit = self.config.limits.max_prompt_chars
-        return self._edit(project_id, "merge",
-                          lambda board: shot_edits.merge(board, first, second, limit))
+        return self._edit(project, "merge", lambda board, limit: shot_edits.merge(
+            board, first, second, limit))
 
     def move_shot(self, project: str, number: int, to: int) -> dict[str, Any]:
         """Move shot `number` to position `to` (1 = first)."""
         from storyboard_cli import shot_edits
 
-        project_id = resolve.project(self.store, project)["id"]
         number, to = check_number(number, "the shot"), check_number(to, "--to")
-        return self._edit(project_id, "move", lambda board: shot_edits.move(board, number, to))
+        return self._edit(project, "move",
+                          lambda board, _: shot_edits.move(board, number, to))
 
     def insert_shot(self, project: str, after: int, fields: dict[str, Any]) -> dict[str, Any]:
         """A new shot after shot `after` (0: first), from its fields; it needs an action."""
@@ -526,17 +524,15 @@ class LocalService:
         project_id = resolve.project(self.store, project)["id"]
         after = check_number(after, "--after")
         values = shot_fields.checked(fields, self._shot_context(project_id))
-        limit = self.config.limits.max_prompt_chars
-        return self._edit(project_id, "insert",
-                          lambda board: shot_edits.insert(board, after, values, limit))
+        return self._edit(str(project_id), "insert", lambda board, limit: shot_edits.insert(
+            board, after, values, limit))
 
     def delete_shot(self, project: str, number: int) -> dict[str, Any]:
         """Remove shot `number`; the ones after it move up."""
         from storyboard_cli import shot_edits
 
-        project_id = resolve.project(self.store, project)["id"]
         number = check_number(number, "the shot")
-        return self._edit(project_id, "delete", lambda board: shot_edits.delete(board, number))
+        return self._edit(project, "delete", lambda board, _: shot_edits.delete(board, number))
 
     def note_shot(self, shot: str | int, text: str) -> dict[str, Any]:
         """A note on a shot's panel ("" clears it)."""
@@ -544,8 +540,8 @@ class LocalService:
 
         text = check_note(text)
         project_id, number = self._shot_number(shot)
-        return self._edit(project_id, "note",
-                          lambda board: shot_edits.note(board, number(board), text))
+        return self._edit(str(project_id), "note",
+                          lambda board, _: shot_edits.note(board, number(board), text))
 
     def approve_shot(self, shot: str | int, approved: bool = True) -> dict[str, Any]:
         """Approve a shot's panel (only an explicit regen-shot renders it again) or take the
@@ -553,8 +549,8 @@ class LocalService:
         from storyboard_cli import shot_edits
 
         project_id, number = self._shot_number(shot)
-        return self._edit(project_id, "approve" if approved else "unapprove",
-                          lambda board: shot_edits.approve(board, number(board), approved))
+        return self._edit(str(project_id), "approve" if approved else "unapprove",
+                          lambda board, _: shot_edits.approve(board, number(board), approved))
 
     def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The project's edits, newest first: who, when, what, the fields before and after."""

@@ -244,6 +244,12 @@ def test_notes_and_approval_are_on_the_shot_and_in_the_boards(cli, store, tmp_pa
     text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "Note: warmer light" in text and "APPROVED" in text
+    import zipfile
+
+    archive = run(cli, "export", str(project), "--format", "zip", "-o", "b.zip")["path"]
+    with zipfile.ZipFile(archive) as zf:
+        listed = json.loads(zf.read("shotlist.json"))["shots"][1]
+    assert (listed["notes"], listed["approved"]) == ("warmer light\nthe stove glows", True)
     run(cli, "unapprove", f"{project}/2")
     assert shots_of(cli, project)[1]["approved"] is False
 

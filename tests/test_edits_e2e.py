@@ -10,15 +10,7 @@ from typing import Any
 
 from fixtures_queue import QueueStack, stored_storyboard, wait_status
 from test_queue_e2e import png
-
-A = "The storm rose over the bay."
-B = "Old Tom climbed the lighthouse stairs."
-B2 = "Old Tom climbed the stairs slowly, counting each step."
-C = "Mara waited by the great lens."
-D = "A small boat drifted toward the rocks."
-E = "The lamp flared once and went dark."
-F = "Gulls cried over the cliffs."
-F2 = "Gulls cried over the black cliffs."
+from test_revisions import B2, F2, A, B, C, D, E, F
 
 
 def project_with(stack: QueueStack, *sentences: str) -> str:
@@ -125,3 +117,48 @@ def test_a_retry_leaves_an_approved_panel_alone(stack):
     (approved,) = [s for s in json.loads(stack.run("show", str(project), "--json").stdout)[
         "shots"] if s["number"] == 2]
     assert approved["approved"] and approved["image_key"] is None
+
+
+def test_the_edit_routes_answer_as_the_cli_with_404_and_422_for_bad_input(served):
+    stack = served.stack
+    with served.client() as api:
+        project = api.post("/api/projects", json={
+            "title": "edits over http", "story_text": f"{A} {B} {C}"}).json()["id"]
+        task = api.post(f"/api/projects/{project}/generate-storyboard",
+                        json={"no_images": True}).json()["task_id"]
+        assert served.wait_task(api, task)["status"] == "succeeded"
+        edited = api.patch(f"/api/shots/{project}/2", headers={"X-Storyboard-User": "lin"},
+                           json={"camera": "close-up", "dialogue": [
+                               {"speaker": "Tom", "line": "Who is there?"}, "Mara: Me."]})
+        assert edited.status_code == 200, edited.text
+        (shot,) = edited.json()["shots"]
+        assert (shot["camera"], shot["dialogue"]) == ("close-up", [
+            {"speaker": "Tom", "line": "Who is there?"}, {"speaker": "Mara", "line": "Me."}])
+        assert edited.json()["edit"]["by"] == "lin"
+        assert api.post(f"/api/projects/{project}/shots/split",
+                        json={"shot": 3, "at": "by the great lens"}).status_code == 200
+        assert [s["number"] for s in api.get(f"/api/projects/{project}").json()["shots"]] == [
+            1, 2, 3, 4]
+        log = api.get(f"/api/projects/{project}/log").json()
+        assert [(e["op"], e["by"]) for e in log] == [("split", "api"), ("shot", "lin")]
+        # The same refusals as the CLI's, with their statuses.
+        for method, path, body, status, says in (
+                ("PATCH", f"/api/shots/{project}/9", {"camera": "wide"}, 404, "no shot 9"),
+                ("PATCH", f"/api/shots/{project}/1", {"lens": "35mm"}, 422,
+                 "unknown shot field 'lens'"),
+                ("PATCH", f"/api/shots/{project}/1", {"action": ""}, 422,
+                 "--action must not be empty"),
+                ("POST", f"/api/projects/{project}/shots/merge", {"shots": [3, 3]}, 422,
+                 "merge takes two shots"),
+                ("POST", f"/api/projects/{project}/shots/move", {"shot": 1, "to": 99}, 422,
+                 "move a shot to 1 to 4"),
+                ("POST", f"/api/projects/{project}/revisions", {"story_text": " "}, 422,
+                 "the story is empty"),
+                ("GET", f"/api/projects/{project}/diff?from=7", None, 404, "no revision 7")):
+            answer = api.request(method, path, json=body)
+            assert (answer.status_code, set(answer.json())) == (status, {"error"}), path
+            assert says in answer.json()["error"]
+        assert api.get(f"/api/projects/{project}/log").json() == log
+        undone = api.post(f"/api/projects/{project}/undo").json()
+        assert undone["edit"]["undoes"] == log[0]["id"]
+        assert stack.json("log", str(project))[0]["op"] == "undo"

@@ -23,6 +23,7 @@ from storyboard_cli.commands.common import (
     Group,
     argument,
     command,
+    print_newest,
     service_options,
 )
 from storyboard_cli.commands.tasks import _queued, no_wait_option, timeout_option
@@ -254,18 +255,11 @@ def log(project: str, limit: int, config: Path | None, json_out: bool, debug: bo
     Example: storyboard log lighthouse
              storyboard log 1 --json | jq '.[0].changes'
     """
-    entries = ConfigAndService(config).service.history(project, limit or None)
-    if json_out:
-        output.print_json(entries)
-        return
-    if not entries:
-        output.info("No edits yet: storyboard shot PROJECT/N --help shows what can change")
-        return
     from storyboard_cli.commands.text import print_history
 
-    print_history(entries)
-    if limit and len(entries) == limit:
-        output.info(f"(the newest {limit}; more: --limit 0)")
+    print_newest(ConfigAndService(config).service.history(project, limit or None), json_out,
+                 limit, "No edits yet: storyboard shot PROJECT/N --help shows what can change",
+                 print_history)
 
 
 @click.command("undo", cls=Command)

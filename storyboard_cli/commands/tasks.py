@@ -18,6 +18,7 @@ from storyboard_cli.commands.common import (
     argument,
     command,
     common_options,
+    print_newest,
     service_options,
 )
 from storyboard_contract.errors import EXIT_TASK_FAILED
@@ -295,18 +296,10 @@ def tasks(project: str | None, limit: int, config: Path | None, json_out: bool,
     Example: storyboard tasks lighthouse
              storyboard tasks --json | jq -r '.[] | select(.status == "failed") | .id'
     """
-    rows = ConfigAndService(config).service.tasks(project, limit or None)
-    if json_out:
-        output.print_json(rows)
-        return
-    if not rows:
-        output.info("No tasks yet: storyboard generate PROJECT")
-        return
     from storyboard_cli.commands.text import print_tasks
 
-    print_tasks(rows)
-    if limit and len(rows) == limit:
-        output.info(f"(the newest {limit}; more: --limit 0)")
+    print_newest(ConfigAndService(config).service.tasks(project, limit or None), json_out,
+                 limit, "No tasks yet: storyboard generate PROJECT", print_tasks)
 
 
 @click.command("worker", cls=Command)

@@ -68,7 +68,8 @@ def print_tasks(tasks: list[dict[str, Any]]) -> None:
     out.print(f"{'TASK':<36}  {'TYPE':<10}  {'PROJECT':>7}  {'STATUS':<9}  {'DONE':>7}  CREATED",
               markup=False, soft_wrap=True)
     for t in tasks:
-        kind = "storyboard" if t["type"] == TaskType.STORYBOARD else "regen-shot"
+        kind = ("stale" if t["stale"] else "storyboard") if t["type"] == TaskType.STORYBOARD \
+            else "regen-shot"
         p = t["progress"]
         done = "plan" if t["no_images"] else f"{p['done']}/{p['total']}" if p["total"] else "-"
         out.print(f"{t['id']:<36}  {kind:<10}  {t['project_id']:>7}  {t['status']:<9}  "

@@ -80,6 +80,11 @@ class Board:
         """The shots in order."""
         return self._rows("select * from shots where task_id = ? order by idx", [self.task_id])
 
+    def ids(self) -> list[int]:
+        """The shots' ids in order."""
+        return [shot_id for (shot_id,) in self.c.execute(
+            "select id from shots where task_id = ? order by idx", [self.task_id])]
+
     def row(self, shot_id: int) -> dict[str, Any] | None:
         found = self._rows("select * from shots where id = ?", [shot_id])
         return found[0] if found else None
@@ -110,6 +115,15 @@ class Board:
         if shot_id not in self.before:
             self.before[shot_id] = self.row(shot_id)
 
+    def _remember_many(self, shot_ids: list[int]) -> None:
+        """As _remember, for many shots of the board at once (one read of the board)."""
+        missing = [shot_id for shot_id in shot_ids if shot_id not in self.before]
+        if len(missing) > 1:
+            rows = {r["id"]: r for r in self.rows()}
+            self.before.update((shot_id, rows[shot_id]) for shot_id in missing)
+        elif missing:
+            self._remember(missing[0])
+
     def update(self, shot_id: int, values: dict[str, Any], redraw: bool = False) -> None:
         """Set columns of a shot; redraw: the change alters what its panel shows (stale)."""
         self._remember(shot_id)
@@ -133,7 +147,7 @@ class Board:
             list(row.values()))
         shot_id = int(cursor.lastrowid or 0)
         self.before[shot_id] = None
-        order = [r["id"] for r in self.rows() if r["id"] != shot_id]
+        order = [i for i in self.ids() if i != shot_id]
         order.insert(position, shot_id)
         self.place(order)
         return shot_id
@@ -141,7 +155,7 @@ class Board:
     def delete(self, shot_id: int) -> None:
         """Remove a shot and its renders; the ones after it move up."""
         self._drop(shot_id)
-        self.place([r["id"] for r in self.rows()])
+        self.place(self.ids())
 
     def _drop(self, shot_id: int) -> None:
         self._remember(shot_id)
@@ -150,7 +164,7 @@ class Board:
         self.c.execute("delete from shots where id = ?", [shot_id])
 
     def move(self, shot_id: int, position: int) -> None:
-        order = [r["id"] for r in self.rows() if r["id"] != shot_id]
+        order = [i for i in self.ids() if i != shot_id]
         order.insert(position, shot_id)
         self.place(order)
 
@@ -160,8 +174,7 @@ class Board:
         at = {r["id"]: r["idx"] for r in self._rows(
             "select id, idx from shots where task_id = ?", [self.task_id])}
         moving = [(shot_id, k) for k, shot_id in enumerate(order) if at[shot_id] != k]
-        for shot_id, _ in moving:
-            self._remember(shot_id)
+        self._remember_many([shot_id for shot_id, _ in moving])
         self.c.executemany("update shots set idx = ? where id = ?",
                            [(-shot_id, shot_id) for shot_id, _ in moving])
         self.c.executemany("update shots set idx = ? where id = ?",
@@ -174,8 +187,9 @@ class Board:
         those created or removed, the changed columns of the others), and the renders it
         removed."""
         shots = []
+        now_rows = {r["id"]: r for r in self.rows()} if len(self.before) > 1 else {}
         for shot_id, before in self.before.items():
-            after = self.row(shot_id)
+            after = now_rows.get(shot_id) if now_rows else self.row(shot_id)
             if before is None or after is None:
                 if before is not None or after is not None:
                     shots.append({"id": shot_id, "before": before, "after": after})
@@ -195,8 +209,7 @@ class Board:
                 self._drop(entry["id"])
         changed = [e for e in shots if e["before"] is not None and e["after"] is not None]
         moved = [e["id"] for e in changed if "idx" in e["before"]]
-        for shot_id in moved:
-            self._remember(shot_id)
+        self._remember_many(moved)
         self.c.executemany("update shots set idx = ? where id = ?",
                            [(-shot_id, shot_id) for shot_id in moved])
         for entry in shots:
@@ -206,8 +219,14 @@ class Board:
                 self.c.execute(
                     f"insert into shots ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                     list(row.values()))
+        # Positions alone (most rows of a reorder) in one statement; other changes one by one.
+        self.c.executemany("update shots set idx = ? where id = ?",
+                           [(e["before"]["idx"], e["id"]) for e in changed
+                            if list(e["before"]) == ["idx"]])
         for entry in changed:
             values = dict(entry["before"])
+            if list(values) == ["idx"]:
+                continue
             if "edited" in values:
                 values.update(self._restored_version(entry["id"], values["edited"]))
             self.update(entry["id"], values)

@@ -125,7 +125,8 @@ class Tasks(Rows):
 
     def unfinished_tasks(self) -> list[dict[str, Any]]:
         return self._query(
-            f"select id, type, status, created_at from tasks where status in {sql_list(LIVE)}"
+            f"""select id, type, status, params, created_at from tasks
+                where status in {sql_list(LIVE)}"""
         )
 
     # --- task state: every write is keyed by ids, so a job that runs twice writes once ------
