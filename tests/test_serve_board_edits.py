@@ -131,6 +131,10 @@ def test_every_edit_of_the_api_is_a_control_of_the_board(served, board_server):
         page.get_by_role("button", name="Undo").click()
         expect(page.locator("#board article.panel")).to_have_count(4)
         assert shots(served, project)[0]["description"] == C
+        with served.client() as api:
+            history = api.get(f"/api/projects/{project}/log").json()
+        assert [e["op"] for e in history[:3]] == ["undo", "delete", "merge"]
+        assert {e["by"] for e in history} == {"web"}  # the board's edits, as the log says
 
         # The cast: a new character, described again, shown in a shot, then removed.
         page.get_by_text("Cast (").click()

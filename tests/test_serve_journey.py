@@ -145,7 +145,9 @@ def journey(page: Any, url: str, token: str, api: Any, downloads: Path) -> None:
     # sentence whole again (changed), a new last sentence; only those two are rendered.
     page.evaluate(RECORD_STATES)
     page.get_by_text("Story (revision 1)").click()
-    page.get_by_label("Story", exact=True).fill(" ".join([A2, B, C, D, E]))
+    story = page.get_by_label("Story", exact=True)
+    expect(story).to_have_value(" ".join([A, B, C, D]))
+    story.fill(" ".join([A2, B, C, D, E]))
     posted: list[str] = []
     page.on("request", lambda r: posted.append(r.post_data or "") if r.method == "POST" else None)
     page.get_by_role("button", name="Update story").click()

@@ -29,11 +29,14 @@ from storyboard_cli.server.sessions import (
     session_id,
 )
 from storyboard_cli.server.shell import document
+from storyboard_contract.guards import app_path
 
 LOGIN = "/login"
 LOGOUT = "/logout"
 MAX_FAILURES = 5
 WINDOW_S = 60.0
+# Addresses remembered at most; beyond, those whose failures are all older than the window go.
+MAX_ADDRESSES = 10_000
 
 
 class FailedLogins:
@@ -66,6 +69,9 @@ class FailedLogins:
         times = self._recent(address, now)
         times.append(now)
         self.by_address[address] = times
+        if len(self.by_address) > MAX_ADDRESSES:
+            for gone in [a for a, t in self.by_address.items() if t[-1] <= now - self.window_s]:
+                del self.by_address[gone]
 
 
 def app_target(raw: str | None) -> str:
@@ -84,7 +90,7 @@ def to_app_path(request: Request, path: str) -> str:
 
 def login_redirect(request: Request) -> RedirectResponse:
     """To the login form, coming back to this page afterwards."""
-    here = app_target(request.url.path[len(request.scope.get("root_path", "").rstrip("/")):])
+    here = app_target(app_path(request.scope))
     return RedirectResponse(to_app_path(request, f"{LOGIN}?next={quote(here, safe='/')}"),
                             status_code=303)
 

@@ -130,27 +130,26 @@ async function runTask(what, queue) {
 // The story's and the cast's editors are made once and moved into each new board, so what a
 // writer typed and whether they are open survive every reload.
 let storyBox = null, castBox = null;
+let storyTyped = false;  // the writer's text in the story box, not yet sent: kept
 
 function storyEditor() {
-  if (storyBox) {
-    $("summary", storyBox).textContent = `Story (revision ${view.revisions || 1})`;
-    return storyBox;
+  if (!storyBox) {
+    const text = el("textarea", {id: "story-text", "aria-label": "Story", rows: 8,
+                                 oninput: () => { storyTyped = true; }});
+    storyBox = el("details", {id: "story", class: "editor"}, el("summary"), text,
+      el("button", {type: "button", id: "update-story", onclick: () =>
+        runTask("Update the story", async () => {
+          const queued = await send(projectApi + "/revisions", {story_text: text.value});
+          storyTyped = false;  // sent: the story shown from now on is the new revision
+          return queued;
+        })}, "Update story"),
+      el("p", {class: "hint"}, "A new revision: shots whose text is unchanged keep their " +
+         "panels; new and changed ones are rendered."));
   }
-  const text = el("textarea", {id: "story-text", "aria-label": "Story", rows: 8});
-  const summary = el("summary", {}, "Story");
-  const box = el("details", {id: "story", class: "editor"}, summary, text,
-    el("button", {type: "button", id: "update-story", onclick: async () => {
-      await runTask("Update the story", () =>
-        send(projectApi + "/revisions", {story_text: text.value}));
-    }}, "Update story"),
-    el("p", {class: "hint"}, "A new revision: shots whose text is unchanged keep their " +
-       "panels; new and changed ones are rendered."));
-  box.addEventListener("toggle", () => {
-    if (box.open && !text.value) text.value = view.story_text;
-  });
-  summary.textContent = `Story (revision ${view.revisions || 1})`;
-  storyBox = box;
-  return box;
+  // The story as it is now, unless the writer is changing it.
+  if (!storyTyped) $("textarea", storyBox).value = view.story_text;
+  $("summary", storyBox).textContent = `Story (revision ${view.revisions || 1})`;
+  return storyBox;
 }
 
 function castEditor() {
