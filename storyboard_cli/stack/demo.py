@@ -65,61 +65,56 @@ def run_story(cfg: Config, story: Path, timeout: float | None = None,
     """The demo's storyboard of `story`, made once: the task object, followed to its end.
 
     The first run creates a project titled after the file and generates it. A later run finds
-    that project by its title and reuses it: it follows the task still under way, renders
-    again only when the story file changed or the last storyboard did not succeed, and
-    otherwise shows the storyboard it has. Running the demo again never makes a second
-    project of the same title."""
-    from storyboard_cli import output, views
-    from storyboard_cli.store import Store
+    that project by its title and reuses it: it follows the task still under way, makes the
+    changed story file a new revision of the project's story (only new and changed shots are
+    rendered), generates again when the last storyboard did not succeed, and otherwise shows
+    the storyboard it has. Running the demo again never makes a second project of the same
+    title."""
+    from storyboard_cli import output
+    from storyboard_cli.service import LocalService
     from storyboard_cli.store.status import LIVE, TaskStatus
     from storyboard_cli.stories import load_story
-    from storyboard_cli.tasks.jobs import connect_redis, submit_storyboard
-    from storyboard_cli.tasks.progress import follow, poll
+    from storyboard_cli.tasks.progress import follow
 
     def say(text: str) -> None:
         if not quiet:
             output.info(output.escape(text))
 
-    store = Store(cfg.store_path)
+    service = LocalService(cfg, create_store=True)
     try:
         text, name, _ = load_story(str(story), None, cfg.limits.max_story_bytes)
         title = Path(name).stem
-        same = sorted(p["id"] for p in store.list_projects() if p["title"] == title)
-        task_id = None
+        same = sorted(p["id"] for p in service.list_projects() if p["title"] == title)
         if not same:
-            project_id = store.create_project(title, text, "movie", cfg.images.aspect)["id"]
+            project_id = service.create_project(title, text, "movie")["id"]
             say(f"Project {project_id} {title!r} from {story}: planning and rendering ...")
+            task_id = service.generate(str(project_id))["task_id"]
         else:
             # The newest, should older versions of the demo have left several.
             project_id = same[-1]
             if len(same) > 1:
                 say(f"Projects {', '.join(map(str, same))} are all titled {title!r}: using "
                     f"{project_id} (remove the others with `storyboard rm ID`)")
-            boards = store.storyboards(project_id)
-            last = boards[0] if boards else None
-            if store.get_project(project_id)["story"] != text:
-                store.set_story(project_id, text)
-                say(f"Project {project_id} {title!r} again, with the changed story of {story}: "
-                    "planning and rendering ...")
+            view = service.project(str(project_id))
+            last = view["task"]
+            if view["story_text"] != text:
+                say(f"Project {project_id} {title!r} again, with the changed story of {story} "
+                    "as a new revision: rendering what changed ...")
+                task_id = service.update_story(str(project_id), text)["task_id"]
             elif last and last["status"] in LIVE:
-                task_id = last["id"]
                 say(f"Project {project_id} {title!r} (made by an earlier demo) is still being "
                     "made: following it ...")
-            elif last and last["status"] == TaskStatus.SUCCEEDED:
                 task_id = last["id"]
+            elif last and last["status"] == TaskStatus.SUCCEEDED:
                 say(f"Project {project_id} {title!r} (made by an earlier demo) has its "
                     f"storyboard already: showing it (render it again with `storyboard "
                     f"generate {project_id}`)")
+                task_id = last["id"]
             else:
                 say(f"Project {project_id} {title!r} again (its last storyboard did not "
                     "succeed): planning and rendering ...")
-        if task_id is None:
-            redis = connect_redis(cfg.redis.url)
-            try:
-                task_id = submit_storyboard(store, redis, cfg, project_id, None, False)["id"]
-            finally:
-                redis.close()
-        follow(poll(store, task_id), timeout)
-        return views.task_view(store, task_id)
+                task_id = service.generate(str(project_id))["task_id"]
+        follow(service.watch(task_id), timeout)
+        return service.task(task_id)
     finally:
-        store.close()
+        service.close()
