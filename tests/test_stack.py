@@ -61,6 +61,11 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
         assert {n: (p["state"], p["pid"]) for n, p in parts(again).items()} == {
             n: ("running", pid) for n, pid in pids.items()}
         assert dotenv_values(env_file) == values  # nothing generated twice
+        # On a terminal's eyes: the one URL to open, and the token `storyboard token` prints.
+        said = storyboard(root, "up")
+        assert said.returncode == 0, said.stderr
+        assert f"Open the board: {api}/\n" in said.stderr
+        assert storyboard(root, "token").stdout == values["STORYBOARD_API_TOKEN"] + "\n"
 
         shown = storyboard(root, "ps", "--json")
         assert shown.returncode == 0, shown.stderr
