@@ -160,16 +160,12 @@ def frame_links(config: Config) -> Callable[[Request], Callable[[dict], str | No
     the root path the browser sees), or, when viewers reach the bucket ([s3]
     public_endpoint), presigned links for that name."""
     if config.s3.public_endpoint:
+        from functools import cache
+
         from storyboard_cli.links import viewer_links
 
-        signed: list[Callable[[dict], str]] = []
-
-        def presigned(request: Request) -> Callable[[dict], str | None]:
-            if not signed:  # one client, made on first use (~30 ms)
-                signed.append(viewer_links(config.s3))
-            return signed[0]
-
-        return presigned
+        signer = cache(lambda: viewer_links(config.s3))  # one client, made on first use
+        return lambda request: signer()
 
     def served(request: Request) -> Callable[[dict], str | None]:
         root = request.scope.get("root_path", "").rstrip("/")
