@@ -1,15 +1,20 @@
 """The web board as an editing surface, in Chromium (Debian's, through Playwright): every edit
 the API has is a control of the page (a panel's fields, its note, moving it by buttons or by
 dragging, insert, merge, delete, undo, the cast), bad input is one line and changes nothing,
-every export format downloads, and all of it works by keyboard at a phone's width."""
+every export format downloads, all of it works by keyboard at a phone's width, and a board
+opened while its task is under way follows it."""
 
 from __future__ import annotations
 
+import secrets
 import zipfile
 from typing import Any
 
+import httpx
 import pytest
+from fixtures_queue import write_stack
 from fixtures_serve import start_serve
+from playwright.sync_api import expect
 from test_serve_journey import browser_page
 
 from storyboard_cli.server.page import EXPORT_FORMATS
@@ -45,8 +50,6 @@ def shots(served: Any, project: int) -> list[dict[str, Any]]:
 
 
 def open_board(page: Any, url: str, token: str, project: int) -> None:
-    from playwright.sync_api import expect
-
     page.goto(f"{url}/projects/{project}")
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Log in").click()
@@ -61,14 +64,10 @@ def open_edit(page: Any, number: int) -> None:
 
 
 def done(page: Any, what: str) -> None:
-    from playwright.sync_api import expect
-
     expect(page.locator("#state")).to_have_text(f"{what}: done")
 
 
 def test_every_edit_of_the_api_is_a_control_of_the_board(served, board_server):
-    from playwright.sync_api import expect
-
     project = planned_project(served, "edits")
     with browser_page({"width": 1280, "height": 900}) as page:
         open_board(page, board_server, served.token, project)
@@ -194,8 +193,6 @@ OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 
 
 def test_the_board_works_by_keyboard_at_a_phone_width(served, board_server):
-    from playwright.sync_api import expect
-
     project = planned_project(served, "phone")
     with browser_page({"width": 390, "height": 844}) as page:
         open_board(page, board_server, served.token, project)
@@ -224,3 +221,32 @@ def test_the_board_works_by_keyboard_at_a_phone_width(served, board_server):
         expect(page.locator("#state")).to_have_text("Move shot 2: done")
         assert shots(served, project)[0]["action"] == "Tom stops halfway up"
         assert page.evaluate(OVERFLOW) <= 0
+
+
+def test_a_board_opened_while_its_task_waits_follows_it_to_the_end(
+    tmp_path, redis_server, s3_server, sketch_daemon, served,
+):
+    # A stack of its own, with no worker yet: the task waits in its queue.
+    tag = secrets.token_hex(4)
+    stack = write_stack(tmp_path / "waiting", redis_server.url, s3_server, sketch_daemon.url,
+                        sketch_daemon.token,
+                        queue={"plan_queue": f"plan-{tag}", "render_queue": f"render-{tag}"})
+    proc, url = start_serve(stack, served.token)
+    try:
+        with httpx.Client(base_url=url, timeout=30, headers=served.headers) as api:
+            project = api.post("/api/projects", json={"title": "waiting",
+                                                      "story_text": f"{A} {B}"}).json()
+            task = api.post(f"/api/projects/{project['id']}/generate-storyboard").json()
+        follow = f"Task {task['task_id'][:8]}"
+        with browser_page({"width": 1280, "height": 900}) as page:
+            page.goto(f"{url}/projects/{project['id']}")
+            page.get_by_label("API token").fill(served.token)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.locator("#state")).to_have_text(f"{follow}: planning (pending)")
+            stack.start_worker()
+            expect(page.locator("#state")).to_have_text(f"{follow}: task succeeded",
+                                                        timeout=90_000)
+            expect(page.locator("#board .panel img")).to_have_count(2)
+    finally:
+        stack.stop_workers()
+        proc.stop()

@@ -68,7 +68,7 @@ async function loadBoard() {
 }
 
 function showCounts() {
-  const stale = view.shots.filter((shot) => shot.stale && !shot.approved).length;
+  const stale = view ? view.shots.filter((shot) => shot.stale && !shot.approved).length : 0;
   const button = $("#render-stale");
   button.textContent = `Render stale panels (${stale})`;
   button.disabled = following > 0 || stale === 0;
@@ -85,10 +85,8 @@ async function change(what, path, body, {method = "POST", focus = null} = {}) {
     focusAfter = focus;
     await loadBoard();
     say(state, what + ": done");
-    return true;
   } catch (err) {
     say(state, `${what}: ${err.message}`, true);
-    return false;
   }
 }
 
@@ -122,7 +120,7 @@ async function runTask(what, queue) {
         !ok);
   } catch (err) { say(state, `${what}: ${err.message}`, true); }
   following -= 1;
-  if (view) showCounts();
+  showCounts();
 }
 
 // --- the story and the cast -------------------------------------------------------------------
@@ -361,4 +359,10 @@ exportLink();
 for (const kind of ["dragover", "dragleave", "drop"]) {
   $("#board").addEventListener(kind, onDrag);
 }
-loadBoard().catch((err) => say(state, err.message, true));
+// The board; a task still under way (the page opened, or reloaded, meanwhile) is followed.
+loadBoard().then(() => {
+  const task = view.task;
+  if (task && (task.status === "pending" || task.status === "running")) {
+    runTask(`Task ${task.id.slice(0, 8)}`, async () => ({task_id: task.id}));
+  }
+}).catch((err) => say(state, err.message, true));
