@@ -11,7 +11,7 @@ import pytest
 from screenplay_samples import long_script
 
 from storyboard_cli.screenplay import ScreenplayError, detect_format, parse_fdx, parse_fountain
-from storyboard_cli.screenplay.model import (
+from storyboard_contract.screenplay import (
     Action,
     Dialogue,
     Note,

@@ -12,7 +12,7 @@ from screenplay_samples import long_script
 
 from storyboard_cli.screenplay import ScreenplayError, detect_format, parse_fountain
 from storyboard_cli.screenplay.build import parse_heading
-from storyboard_cli.screenplay.model import (
+from storyboard_contract.screenplay import (
     Action,
     Dialogue,
     Lyrics,

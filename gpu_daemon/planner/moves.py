@@ -1,0 +1,65 @@
+"""Camera moves: what a text says the camera does (the rules planner's), and the names a model
+or a person writes for a move (the LLM planner's answers, `storyboard shot --move`).
+
+The rules planner reads camera language only: the words a script or a story uses for the
+camera itself (PUSH IN, the camera pulls back, pans left, TILT UP; 推近, 拉远, 左摇, 上摇),
+never the movement of what is filmed: "Tom climbs the stairs" says nothing of the camera, and
+a guessed tilt would be wrong as often as right. A text that says nothing is a static shot.
+Where a text names several moves, the first one wins: a shot has one move.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import get_args
+
+from storyboard_contract.wire import CameraMove
+
+MOVES: tuple[str, ...] = get_args(CameraMove)
+
+# Each move's camera language, English and Chinese.
+_LANGUAGE: dict[str, str] = {
+    "push in": r"push(?:es|ed|ing)?[ -]in|dolly(?:ing|ies)?[ -](?:in|forward)"
+               r"|zoom(?:s|ed|ing)?[ -]in|(?:camera|we)\s+(?:moves?|drifts?|creeps?|pushes)\s+"
+               r"(?:in|closer)|推近|推镜|推向|镜头推",
+    "pull out": r"pull(?:s|ed|ing)?[ -](?:back|out)|dolly(?:ing|ies)?[ -](?:out|back)"
+                r"|zoom(?:s|ed|ing)?[ -]out|(?:camera|we)\s+(?:moves?|drifts?|pulls)\s+"
+                r"(?:back|away|out)|拉远|拉开|镜头拉",
+    "pan left": r"pan(?:s|ned|ning)?\s+(?:to\s+the\s+)?left|左摇|向左摇",
+    "pan right": r"pan(?:s|ned|ning)?\s+(?:to\s+the\s+)?right|右摇|向右摇",
+    "tilt up": r"tilt(?:s|ed|ing)?[ -]up|crane(?:s|d)?[ -]up|上摇|向上摇",
+    "tilt down": r"tilt(?:s|ed|ing)?[ -]down|crane(?:s|d)?[ -]down|下摇|向下摇",
+}
+_ANY_MOVE = re.compile(
+    "|".join(f"(?P<m{k}>{pattern})" for k, pattern in enumerate(_LANGUAGE.values())),
+    re.IGNORECASE,
+)
+_BY_GROUP = {f"m{k}": move for k, move in enumerate(_LANGUAGE)}
+
+# What models and people write for a move, beyond its own name.
+_ALIASES: dict[str, str] = {
+    "none": "static", "still": "static", "locked off": "static", "locked": "static",
+    "fixed": "static", "hold": "static", "no move": "static", "": "static",
+    "push": "push in", "dolly in": "push in", "zoom in": "push in", "push-in": "push in",
+    "pull back": "pull out", "pull": "pull out", "dolly out": "pull out",
+    "zoom out": "pull out", "pull-out": "pull out",
+    "pan l": "pan left", "pan r": "pan right", "tilt u": "tilt up", "tilt d": "tilt down",
+}
+
+
+def camera_move(text: str) -> CameraMove:
+    """The move the text gives the camera, the first one it names; static when none."""
+    match = _ANY_MOVE.search(text)
+    if match is None or match.lastgroup is None:
+        return "static"
+    return _BY_GROUP[match.lastgroup]  # type: ignore[return-value]
+
+
+def move_name(value: str) -> str:
+    """A move as written ("Dolly In", "push_in", "PAN-LEFT", "none") in the schema's words;
+    what is no move's name comes back as written, for the schema to refuse."""
+    name = " ".join(value.lower().replace("_", " ").split())
+    if name in MOVES:
+        return name
+    name = _ALIASES.get(name, name)
+    return _ALIASES.get(name.replace("-", " "), name.replace("-", " "))
