@@ -167,12 +167,14 @@ class RemoteService:
 
     # --- projects ----------------------------------------------------------------------------
 
-    def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None) -> dict[str, Any]:
+    def create_project(self, title: str | None, story_text: str, style: str,
+                       aspect: str | None = None, story_format: str | None = None,
+                       file_name: str | None = None) -> dict[str, Any]:
         from storyboard_cli.server.bodies import NewProject
 
         return self._call("POST", routes.PROJECTS, body=NewProject(
-            title=title, story_text=story_text, style=style, aspect=aspect))
+            title=title or "", story_text=story_text, style=style, aspect=aspect,
+            format=story_format or "", file_name=file_name or ""))
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self._call("GET", routes.PROJECTS)
@@ -202,13 +204,15 @@ class RemoteService:
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None) -> dict[str, Any]:
+                 story_text: str | None = None, story_format: str | None = None
+                 ) -> dict[str, Any]:
         from storyboard_cli.server.bodies import GenerateStoryboard
 
         # Empty strings mean the project's own values (the original API's convention).
         return self._call("POST", routes.GENERATE_STORYBOARD, project=project,
                           body=GenerateStoryboard(style=style or "", story_text=story_text or "",
-                                                  no_images=no_images))
+                                                  no_images=no_images,
+                                                  format=story_format or ""))
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]:

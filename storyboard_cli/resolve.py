@@ -14,6 +14,7 @@ from storyboard_cli import ids, views
 from storyboard_cli.store.projects import ProjectNotFound, TitleShared
 from storyboard_cli.store.status import TaskStatus
 from storyboard_contract.errors import NotFound, UsageError
+from storyboard_contract.numbering import shot_label
 
 if TYPE_CHECKING:
     from storyboard_cli.store import Store
@@ -60,10 +61,15 @@ def shot(store: Store, ref: ids.ShotRef) -> dict[str, Any]:
         if current is None:
             raise NotFound(f"project {project_id} has no storyboard yet: "
                            f"storyboard generate {project_id}")
-        row = store.numbered_shot(current["id"], ref.number or 0)
+        if ref.scene_shot is not None:
+            row = store.labelled_shot(current["id"], *ref.scene_shot)
+            asked = shot_label(0, *ref.scene_shot)
+        else:
+            row = store.numbered_shot(current["id"], ref.number or 0)
+            asked = str(ref.number)
         if row is None:
             raise NotFound(f"project {project_id}'s storyboard has "
-                           f"{store.shot_count(current['id'])} shots; no shot {ref.number} "
+                           f"{store.shot_count(current['id'])} shots; no shot {asked} "
                            f"(see `storyboard show {project_id}`)")
         return row
     if current is None or row["task_id"] != current["id"]:

@@ -26,7 +26,6 @@ from storyboard_cli.inputs import (
     check_export,
     check_prompt,
     check_seed,
-    check_story,
     check_style,
     check_title,
 )
@@ -61,8 +60,9 @@ class Service(Protocol):
     # What export's progress counts: "frames" read, or "bytes" downloaded.
     export_progress_unit: str
 
-    def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None) -> dict[str, Any]: ...
+    def create_project(self, title: str | None, story_text: str, style: str,
+                       aspect: str | None = None, story_format: str | None = None,
+                       file_name: str | None = None) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
     def project(self, ref: str, task: str | None = None) -> dict[str, Any]: ...
     def rename_project(self, project: str, title: str) -> dict[str, Any]: ...
@@ -71,7 +71,8 @@ class Service(Protocol):
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None) -> dict[str, Any]: ...
+                 story_text: str | None = None, story_format: str | None = None
+                 ) -> dict[str, Any]: ...
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
@@ -154,14 +155,27 @@ class LocalService:
 
     # --- projects ----------------------------------------------------------------------------
 
-    def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None) -> dict[str, Any]:
-        """A new project (its frame aspect: [images] aspect unless given); the project
-        object."""
-        check_story(story_text, self.config.limits.max_story_bytes)
+    def create_project(self, title: str | None, story_text: str, style: str,
+                       aspect: str | None = None, story_format: str | None = None,
+                       file_name: str | None = None) -> dict[str, Any]:
+        """A new project from a story in prose or a screenplay (its format as given, else by
+        the extension of `file_name`, else by its content); its frame aspect [images] aspect
+        unless given; its title as given, else a screenplay's own, else the file's name. The
+        project object."""
+        from storyboard_cli.stories import read_story
+
+        story_format, screenplay = read_story(story_text, self.config.limits, story_format,
+                                              file_name or "")
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
-        project = self.store.create_project(check_title(title), story_text,
-                                            check_style(style) or "movie", aspect)
+        style = check_style(style) or "movie"
+        if not (title and title.strip()):
+            title = (screenplay and screenplay.title) or (file_name and Path(file_name).stem)
+            if not title:
+                raise UsageError("the project needs a title and the story has none: give one "
+                                 "(--title)")
+        project = self.store.create_project(
+            check_title(title), story_text, style, aspect, story_format,
+            screenplay and screenplay.model_dump_json(exclude_none=True))
         return self._view(project["id"])
 
     def list_projects(self) -> list[dict[str, Any]]:
@@ -264,17 +278,21 @@ class LocalService:
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None) -> dict[str, Any]:
+                 story_text: str | None = None, story_format: str | None = None
+                 ) -> dict[str, Any]:
         """Queue a storyboard task for a project; the queued answer. With story_text, the
-        project's story is replaced by it first (the original API's generate-storyboard)."""
+        project's story is replaced by it first (the original API's generate-storyboard), its
+        format as given or read from its content."""
+        from storyboard_cli.stories import read_story
         from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
 
         project_id = resolve.project(self.store, project)["id"]
         style = check_style(style)
         if story_text:
-            check_story(story_text, self.config.limits.max_story_bytes)
+            story_format, screenplay = read_story(story_text, self.config.limits, story_format)
             check_redis(self.redis, self.config.redis.url)  # Redis down: the story stays
-            self.store.set_story(project_id, story_text)
+            self.store.set_story(project_id, story_text, story_format,
+                                 screenplay and screenplay.model_dump_json(exclude_none=True))
         task = submit_storyboard(self.store, self.redis, self.config, project_id, style,
                                  no_images)
         return queued_answer(task["id"])

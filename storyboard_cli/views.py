@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from storyboard_cli.store.status import TaskStatus
 from storyboard_contract.config import ImagesConfig
 from storyboard_contract.errors import UsageError
+from storyboard_contract.numbering import scene_numbers, shot_label
 
 if TYPE_CHECKING:
     from storyboard_cli.store import Store
@@ -68,6 +69,8 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         "id": project["id"],
         "title": project["title"],
         "story_text": project["story"],
+        "format": project["format"],
+        "scenes": scene_list(project["screenplay"]),
         "style": project["style"],
         "aspect": project["aspect"],
         "width": width,
@@ -82,6 +85,18 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         "frames_task": summary(frames),
         "shots": shots,
     }
+
+
+def scene_list(screenplay: str | None) -> list[dict[str, Any]]:
+    """A screenplay project's scenes as the project object lists them (number, heading, where
+    and when); [] for prose."""
+    if not screenplay:
+        return []
+    scenes = json.loads(screenplay)["scenes"]
+    numbers = scene_numbers((scene.get("number"), scene.get("heading")) for scene in scenes)
+    return [{"number": number, **{key: scene.get(key) for key in
+                                  ("heading", "int_ext", "location", "time_of_day")}}
+            for number, scene in zip(numbers, scenes, strict=True)]
 
 
 def shown_storyboard(boards: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -142,11 +157,17 @@ def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[d
 
 def shot_view(row: dict[str, Any]) -> dict[str, Any]:
     """The shot object: what a storyboard artist works with, and its latest image."""
+    number = row["idx"] + 1
     return {
         "id": row["id"],
         "index": row["idx"],
-        "number": row["idx"] + 1,
+        "number": number,
+        "label": shot_label(number, row["scene"], row["scene_shot"]),
+        "scene": row["scene"],
+        "scene_heading": row["scene_heading"],
+        "scene_shot": row["scene_shot"],
         "camera": row["camera"],
+        "move": row["move"],
         "action": row["action"],
         "dialogue": _json_list(row["dialogue"]),
         "characters": list(_names(row["characters"])),

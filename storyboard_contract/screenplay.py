@@ -28,6 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, computed_field, model_validator
 
+from storyboard_contract.numbering import scene_numbers
+
 MAX_SCREENPLAY_TEXT_BYTES = 1_000_000
 MAX_SCENES = 2_000
 MAX_SCREENPLAY_PARTS = 15_000
@@ -157,15 +159,10 @@ class Screenplay(BaseModel):
         return self
 
     def numbered_scenes(self) -> list[tuple[str, Scene]]:
-        """Each scene with its number: the script's own where the file gives one (12, 12A),
-        else its place among the headings (1, 2, ...), "0" for material before the first
-        heading. Shots are numbered within these (wire.shot_label: 3.2)."""
-        numbered = []
-        headings = 0
-        for scene in self.scenes:
-            headings += bool(scene.heading)
-            numbered.append((scene.number or str(headings if scene.heading else 0), scene))
-        return numbered
+        """Each scene with its number (storyboard_contract/numbering.py: the script's own, else
+        the headings counted); shots are numbered within these (3.2)."""
+        numbers = scene_numbers((scene.number, scene.heading) for scene in self.scenes)
+        return list(zip(numbers, self.scenes, strict=True))
 
     def text_bytes(self) -> int:
         """The UTF-8 size of every text it holds (headings, elements, notes, title page)."""

@@ -40,6 +40,7 @@ from pydantic import (
 
 from storyboard_contract import control_chars, frames
 from storyboard_contract.config import SCHEDULER_NAMES
+from storyboard_contract.numbering import shot_label
 from storyboard_contract.screenplay import Screenplay
 
 NDJSON = "application/x-ndjson"
@@ -111,12 +112,6 @@ Prompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), _one_l
 NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), _one_line("negative prompt")]
 # A planner's prompts (an LLM's included) become render requests: put on one line.
 PlannedPrompt = Annotated[str, BeforeValidator(_flattened)]
-
-
-def shot_label(number: int, scene: str | None, scene_shot: int | None) -> str:
-    """The shot number printed on a panel: scene and shot within it for a screenplay ("3.2":
-    scene 3, its second shot), the running number otherwise ("7")."""
-    return f"{scene}.{scene_shot}" if scene is not None and scene_shot else str(number)
 
 
 class PlanRequest(BaseModel):

@@ -116,7 +116,8 @@ def counted(panels: Iterable[Panel], result: Exported) -> Iterator[Panel]:
         if panel.image is not None or panel.url is not None:
             result.frames += 1
         else:
-            result.empty.append({"number": panel.shot["number"], "reason": panel.missing})
+            result.empty.append({"number": panel.shot["number"], "label": panel.shot["label"],
+                                 "reason": panel.missing})
         yield panel
 
 

@@ -1,5 +1,6 @@
 """The board as one HTML page: a header (title, shot count, running time, aspect, date) and a
-grid of panels (frame, shot number, shot size, duration, action, dialogue with speaker).
+grid of panels (frame, shot number, the scene heading over a scene's first shot, shot size and
+camera move, duration, action, dialogue with speaker).
 
 One template for two uses: `storyboard export --format html` embeds every frame as a data URI,
 so the file opens offline and can be mailed; the web page of `storyboard serve` gives the
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, heading
+from storyboard_cli.board.sheet import Sheet, framing, heading, opens_scene
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ body { margin: 0; background: #f6f5f1; color: var(--ink);
 .dialogue p { margin: 0; }
 .speaker { font-weight: 700; text-transform: uppercase; font-size: 12px; letter-spacing: .04em;
   margin-right: 6px; }
+.how { color: var(--muted); font-style: italic; margin-right: 6px; }
+.scene { margin: 0; font-weight: 700; font-size: 12px; letter-spacing: .04em; }
 footer { padding: 0 28px 28px; color: var(--muted); font-size: 12px; }
 @media print {
   @page { size: A4 landscape; margin: 10mm; }
@@ -129,14 +132,20 @@ def panel_html(panel: Panel) -> str:
                  f"<span>{escape(panel.missing or 'no image')}</span></div>")
     lines = "".join(
         "<p>" + (f'<span class="speaker">{escape(d["speaker"])}</span>' if d["speaker"] else "")
+        + (f'<span class="how">({escape(d["parenthetical"])})</span>'
+           if d.get("parenthetical") else "")
         + f"{escape(d['line'])}</p>"
         for d in shot["dialogue"])
     dialogue = f'<div class="dialogue">{lines}</div>' if lines else ""
     action = f'<p class="action">{escape(shot["action"])}</p>' if shot["action"] else ""
+    scene = opens_scene(shot)
+    scene_line = f'<p class="scene">{escape(scene)}</p>' if scene else ""
     return (
-        f'<article class="panel" id="shot-{number}" data-shot="{number}">{frame}'
-        f'<div class="fields"><div class="head"><span class="number">{number}</span>'
-        f'<span class="camera">{escape(shot["camera"] or "")}</span>'
+        f'<article class="panel" id="shot-{number}" data-shot="{number}" '
+        f'data-label="{escape(shot["label"])}" data-move="{escape(shot["move"])}">{frame}'
+        f'<div class="fields">{scene_line}<div class="head">'
+        f'<span class="number">{escape(shot["label"])}</span>'
+        f'<span class="camera">{escape(framing(shot))}</span>'
         f'<span class="duration">{shot["duration"]:g} s</span></div>'
         f"{action}{dialogue}</div></article>\n"
     )

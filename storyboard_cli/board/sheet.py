@@ -1,5 +1,6 @@
 """What every format shows of a board, worded once: the header's facts (title, aspect, shot
-count, running time, date) and each panel's fields (number, shot size, duration, dialogue)."""
+count, running time, date) and each panel's fields (number, scene, shot size, camera move,
+duration, dialogue)."""
 
 from __future__ import annotations
 
@@ -63,15 +64,35 @@ def seconds(value: float) -> str:
 
 
 def dialogue_text(lines: list[dict[str, Any]]) -> str:
-    """Spoken lines as a script writes them: SPEAKER: line (the speaker where known)."""
-    return "\n".join(f"{d['speaker']}: {d['line']}" if d["speaker"] else d["line"]
-                     for d in lines)
+    """Spoken lines as a script writes them: SPEAKER (how): line (the speaker where known, how
+    where the screenplay's parenthetical says)."""
+    return "\n".join(speech(d) for d in lines)
+
+
+def speech(line: dict[str, Any]) -> str:
+    """One spoken line: MARA (breathless): The light won't turn!"""
+    how = f" ({line['parenthetical']})" if line.get("parenthetical") else ""
+    return f"{line['speaker']}{how}: {line['line']}" if line["speaker"] else line["line"]
+
+
+def framing(shot: dict[str, Any]) -> str:
+    """The shot size and, when the camera moves, the move: medium · push in."""
+    moving = shot["move"] if shot["move"] != "static" else ""
+    return " · ".join(p for p in (shot["camera"] or "", moving) if p)
 
 
 def heading(shot: dict[str, Any]) -> str:
-    """A panel's first line: Shot 3 · medium · 3.5 s."""
-    parts = [f"Shot {shot['number']}", shot["camera"] or "", seconds(shot["duration"])]
-    return " · ".join(p for p in parts if p)
+    """A panel's first line: Shot 3.2 · medium · push in · 3.5 s."""
+    return " · ".join(p for p in (f"Shot {shot['label']}", framing(shot),
+                                  seconds(shot["duration"])) if p)
+
+
+def opens_scene(shot: dict[str, Any]) -> str | None:
+    """A screenplay shot that opens its scene: the scene's number and heading (3 · EXT. REEF -
+    NIGHT), for the boards to set above it; None for the others and for prose."""
+    if shot["scene"] is None or shot["scene_shot"] != 1:
+        return None
+    return " · ".join(p for p in (shot["scene"], shot["scene_heading"] or "") if p)
 
 
 def file_stem(project: dict[str, Any]) -> str:

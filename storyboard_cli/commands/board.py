@@ -86,7 +86,7 @@ def print_export(result: dict[str, Any]) -> None:
     for extra in result["files"][1:]:
         out.print(f"  and {extra}", markup=False, soft_wrap=True)
     for shot in empty[:10]:
-        out.print(f"  shot {shot['number']}: {shot['reason']}", markup=False, soft_wrap=True)
+        out.print(f"  shot {shot['label']}: {shot['reason']}", markup=False, soft_wrap=True)
     if len(empty) > 10:
         out.print(f"  … and {len(empty) - 10} more", markup=False)
     if result.get("url"):

@@ -1,4 +1,5 @@
-"""Fountain (https://fountain.io/syntax, version 1.1) to the screenplay model (storyboard_contract/screenplay.py).
+"""Fountain (https://fountain.io/syntax, version 1.1) to the screenplay model
+(storyboard_contract/screenplay.py).
 
 Why our own parser: the maintained Fountain parsers on PyPI were run over 27 cases of the
 spec (title page, every heading prefix, forced elements, extensions, dual dialogue,

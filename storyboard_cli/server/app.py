@@ -156,9 +156,11 @@ def create_app(config: Config, token: str | None = None,
 
     @api.post(routes.PROJECTS, tags=["projects"])
     def create_project(body: NewProject) -> JSONResponse:
-        """Create a project; the project object."""
-        return JSONResponse(thread_service().create_project(body.title, body.story_text,
-                                                            body.style, body.aspect))
+        """Create a project from a story in prose or a screenplay (Fountain, Final Draft);
+        the project object."""
+        return JSONResponse(thread_service().create_project(
+            body.title or None, body.story_text, body.style, body.aspect, body.format or None,
+            body.file_name or None))
 
     @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
@@ -172,7 +174,8 @@ def create_app(config: Config, token: str | None = None,
         mean the project's own style and story; a story given replaces the project's."""
         body = body or GenerateStoryboard()
         return JSONResponse(thread_service().generate(project, body.style or None,
-                                                      body.no_images, body.story_text or None))
+                                                      body.no_images, body.story_text or None,
+                                                      body.format or None))
 
     @api.get(routes.CAST, tags=["projects"])
     def cast(project: str) -> JSONResponse:

@@ -37,12 +37,14 @@ class Plans(Rows):
         with self._write() as c:
             c.executemany(
                 """insert into shots (project_id, task_id, idx, description, action, prompt,
-                     negative_prompt, camera, dialogue, characters, duration, seed, updated_at)
+                     negative_prompt, camera, move, dialogue, characters, duration, seed,
+                     scene, scene_heading, scene_shot, updated_at)
                    values (:project_id, :task_id, :idx, :description, :action, :prompt,
-                     :negative_prompt, :camera, :dialogue, :characters, :duration, :seed,
-                     :updated_at)
+                     :negative_prompt, :camera, :move, :dialogue, :characters, :duration,
+                     :seed, :scene, :scene_heading, :scene_shot, :updated_at)
                    on conflict (task_id, idx) do nothing""",
-                [{"action": "", **s, "project_id": project_id, "task_id": task_id,
+                [{"action": "", "move": "static", "scene": None, "scene_heading": None,
+                  "scene_shot": None, **s, "project_id": project_id, "task_id": task_id,
                   "dialogue": json.dumps(s.get("dialogue") or [], ensure_ascii=False),
                   "characters": json.dumps(s.get("characters") or [], ensure_ascii=False),
                   "updated_at": stamp}
@@ -94,6 +96,11 @@ class Plans(Rows):
         """Shot `number` (from 1) of a storyboard task's plan, if it has that many."""
         return self._one("select * from shots where task_id = ? and idx = ?",
                          [task_id, number - 1])
+
+    def labelled_shot(self, task_id: str, scene: str, scene_shot: int) -> dict[str, Any] | None:
+        """Shot `scene_shot` of scene `scene` in a storyboard task's plan (shot 3.2)."""
+        return self._one("select * from shots where task_id = ? and scene = ? and scene_shot = ?",
+                         [task_id, scene, scene_shot])
 
     def shot_count(self, task_id: str) -> int:
         (count,) = self.conn.execute("select count(*) from shots where task_id = ?",

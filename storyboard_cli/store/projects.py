@@ -38,8 +38,11 @@ class Projects(Rows):
     """Projects, their removal, and their cast."""
 
     def create_project(
-        self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT
+        self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT,
+        story_format: str = "prose", screenplay: str | None = None,
     ) -> dict[str, Any]:
+        """A new project; a screenplay's story (story_format fountain or fdx) comes with its
+        parsed form as JSON."""
         with self._write() as c:
             # The next id after every one given so far, removed projects' included.
             (project_id,) = c.execute(
@@ -47,9 +50,10 @@ class Projects(Rows):
                               coalesce((select max(id) from removed_projects), 0)) + 1"""
             ).fetchone()
             c.execute(
-                """insert into projects (id, title, story, style, aspect, created_at)
-                   values (?, ?, ?, ?, ?, ?)""",
-                [project_id, title, story, style, aspect, now()],
+                """insert into projects (id, title, story, style, aspect, format, screenplay,
+                     created_at)
+                   values (?, ?, ?, ?, ?, ?, ?, ?)""",
+                [project_id, title, story, style, aspect, story_format, screenplay, now()],
             )
         return self.get_project(project_id)
 
@@ -88,9 +92,11 @@ class Projects(Rows):
         with self._write() as c:
             c.execute("update projects set title = ? where id = ?", [title, project_id])
 
-    def set_story(self, project_id: int, story: str) -> None:
+    def set_story(self, project_id: int, story: str, story_format: str = "prose",
+                  screenplay: str | None = None) -> None:
         with self._write() as c:
-            c.execute("update projects set story = ? where id = ?", [story, project_id])
+            c.execute("update projects set story = ?, format = ?, screenplay = ? where id = ?",
+                      [story, story_format, screenplay, project_id])
 
     def project_object_keys(self, project_id: int) -> list[str]:
         """Every bucket object the store knows the project made: each render's image and each
@@ -131,7 +137,7 @@ class Projects(Rows):
         shows and the status of its newest task."""
         return self._query(
             f"""
-            select p.id, p.title, p.style, p.aspect, p.created_at,
+            select p.id, p.title, p.style, p.aspect, p.format, p.created_at,
               length(p.story) as story_chars,
               (select count(*) from shots s where s.task_id = (
                  select t.id from tasks t where t.project_id = p.id

@@ -185,3 +185,24 @@ def m009_removed_projects(db: sqlite_utils.Database) -> None:
 @migration
 def m010_render_claims(db: sqlite_utils.Database) -> None:
     db["renders"].add_column("claim", str)
+
+
+@migration
+def m400_project_screenplays(db: sqlite_utils.Database) -> None:
+    """A project's story is prose, or a Fountain or Final Draft screenplay (`story` keeps the
+    file's text) whose parsed form (storyboard_contract/screenplay.py, JSON) the planner
+    gets."""
+    db["projects"].add_column("format", str, not_null_default="prose")
+    db["projects"].add_column("screenplay", str)
+
+
+@migration
+def m401_shot_scenes_and_moves(db: sqlite_utils.Database) -> None:
+    """A shot's camera move, and for a screenplay its scene (number, heading) and its place in
+    it: shot 3.2 (wire.shot_label)."""
+    shots = db["shots"]
+    shots.add_column("move", str, not_null_default="static")
+    shots.add_column("scene", str)
+    shots.add_column("scene_heading", str)
+    shots.add_column("scene_shot", int)
+    shots.create_index(["task_id", "scene", "scene_shot"])
