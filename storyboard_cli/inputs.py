@@ -154,12 +154,14 @@ def check_expires(expires: int) -> int:
 def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOptions:
     """The options of an export as `fmt` (None: the defaults): known paper and orientation
     (any case), the layout as COLUMNSxROWS of 1 to MAX_GRID each (2×4 and 2X4 too)."""
-    from storyboard_cli.board import FORMATS
+    from storyboard_cli.board import FORMATS, TIMELINES
     from storyboard_cli.board.options import MAX_GRID, ORIENTATIONS, PAPERS, ExportOptions
 
     options = options or ExportOptions()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.links and fmt not in TIMELINES:
+        raise UsageError(f"--links is for the timelines ({', '.join(TIMELINES)}), not {fmt}")
     paper, orientation = options.paper.strip().lower(), options.orientation.strip().lower()
     if paper not in PAPERS:
         raise UsageError(f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")
@@ -170,4 +172,4 @@ def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOption
             and all(1 <= int(n) <= MAX_GRID for n in (columns, rows))):
         raise UsageError(f"--layout {options.layout!r}: write it as COLUMNSxROWS, e.g. 3x2 "
                          f"(1 to {MAX_GRID} each)")
-    return ExportOptions(paper, orientation, f"{int(columns)}x{int(rows)}")
+    return ExportOptions(paper, orientation, f"{int(columns)}x{int(rows)}", options.links)

@@ -294,7 +294,7 @@ class RemoteService:
 
         # Bad options are refused before asking.
         options = check_export(fmt, options)
-        path = board.destination(self.project(project), fmt, out, force)
+        path = board.destination(self.project(project), fmt, out, force, options)
         params = {"format": fmt, **dataclasses.asdict(options),
                   "upload": "true" if upload else None}
         work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))

@@ -14,7 +14,7 @@ command to run next.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from redis import Redis
 
     from storyboard_cli.board.options import ExportOptions
+    from storyboard_cli.board.panels import Panel
     from storyboard_cli.store import Store
     from storyboard_cli.tasks.progress import Snapshot
     from storyboard_contract.config import Config
@@ -386,7 +387,13 @@ class LocalService:
         files, bytes, shots, frames, the empty frames with why, and with `upload` the key and
         a presigned link."""
         from storyboard_cli.board import export as board
-        from storyboard_cli.board.panels import bucket_fetch, missing_reasons, read_panels
+        from storyboard_cli.board.panels import (
+            bucket_fetch,
+            link_panels,
+            missing_reasons,
+            read_panels,
+        )
+        from storyboard_cli.links import resign_project
         from storyboard_contract.s3 import client_from_config
 
         options = check_export(fmt, options)
@@ -395,13 +402,19 @@ class LocalService:
             raise UsageError(f"project {view['id']} has no shots to export yet: "
                              f"storyboard generate {view['id']}")
         board.check_installed(fmt)
-        path = board.destination(view, fmt, out, force)
-        # Only frames to read, or an upload, need the bucket (and its credentials).
-        needs_bucket = upload or any(s["image_key"] for s in view["shots"])
-        s3 = client_from_config(self.config.s3) if needs_bucket else None
-        panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3),
-                             missing_reasons(self.store.task_renders(view["shots_task"]["id"])),
-                             progress)
+        path = board.destination(view, fmt, out, force, options)
+        reasons = missing_reasons(self.store.task_renders(view["shots_task"]["id"]))
+        rendered = any(s["image_key"] for s in view["shots"])
+        if fmt == "csv" or options.links:
+            # Links, not frames: signed afresh for their whole lifetime, nothing read.
+            if rendered:
+                view = resign_project(self.store, self.config.s3, view,
+                                      self.config.s3.link_expiry)
+            panels: Iterable[Panel] = link_panels(view["shots"], reasons)
+        else:
+            panels = read_panels(view["shots"], bucket_fetch(
+                client_from_config(self.config.s3) if rendered else None, self.config.s3),
+                reasons, progress)
         done = board.write(view, fmt, path, panels, options)
         answer: dict[str, Any] = {
             "project_id": view["id"], "format": fmt, "path": str(path),
@@ -410,8 +423,8 @@ class LocalService:
             "shots": len(view["shots"]), "frames": done.frames, "empty": done.empty,
         }
         if upload:
-            answer.update(board.upload(s3, self.config.s3, view, path,
-                                       self.config.s3.link_expiry))
+            answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
+                                       view, path, self.config.s3.link_expiry))
         return answer
 
     def board_page(self, project: str) -> Iterator[str]:

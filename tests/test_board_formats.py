@@ -27,7 +27,8 @@ from storyboard_contract.frames import ASPECTS, aspect_ratio
 
 
 def shot(n: int, key: str | None = "k", **fields) -> dict:
-    return {"id": 100 + n, "number": n, "camera": "medium", "action": "", "dialogue": [],
+    return {"id": 100 + n, "number": n, "label": str(n), "scene": None, "scene_heading": None,
+            "scene_shot": None, "camera": "medium", "move": "static", "action": "", "dialogue": [],
             "characters": [], "duration": 2.5, "description": "", "prompt": "", "seed": n,
             "width": 64, "height": 36, "image_key": key and f"{key}{n}", **fields}
 

@@ -10,6 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from storyboard_cli import views
 from storyboard_cli.store import Store
@@ -181,7 +182,8 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
                         size=(640, 360))
     view = views.project_view(store, project["id"], frame_size=lambda aspect: (640, 360))
     assert list(view) == [
-        "id", "title", "story_text", "style", "aspect", "width", "height", "created_at", "cast",
+        "id", "title", "story_text", "format", "scenes", "style", "aspect", "width", "height",
+        "created_at", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
         "shots"]
     assert view["task"] == view["shots_task"] == {
@@ -195,7 +197,8 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
                              "shots": [1]}]
     (shot,) = view["shots"]
     assert list(shot) == [
-        "id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
+        "id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
+        "move", "action", "dialogue", "characters", "duration",
         "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
         "image_url", "url_expires_at"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
@@ -209,15 +212,18 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
 # 3 shots, shot 1 rendered, shot 2 failed ("daemon refused"), shot 3 pending.
 OLD_STORE = Path(__file__).parent / "data" / "store-5f2e420.db"
 OLD_TASK = "6be56089-0000-4000-8000-000000000001"
-MIGRATION_NAMES = [
+OLD_STORE_MIGRATIONS = [
     "m001_projects", "m002_tasks", "m003_shots", "m004_renders", "m005_project_aspect",
     "m006_shot_board_fields", "m007_characters", "m008_task_script", "m009_removed_projects",
     "m010_render_claims"]
+# Added since: screenplays (format, parsed screenplay), shots' scenes and camera moves.
+MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, "m400_project_screenplays",
+                   "m401_shot_scenes_and_moves"]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     return conn.execute(
-        "select type, name, sql from sqlite_master where name != '_migrations' order by name"
+        "select type, name, sql from sqlite_master where tbl_name != '_migrations' order by name"
     ).fetchall()
 
 
@@ -232,13 +238,21 @@ def test_a_store_made_before_the_split_opens_as_it_is_and_works_on(tmp_path):
         recorded = before.execute("select * from _migrations order by name").fetchall()
         old_schema = schema_of(before)
 
+    assert [name for name, _ in recorded] == OLD_STORE_MIGRATIONS
+    # The migrations still build exactly the tables and indexes the old store had.
+    with closing(sqlite3.connect(tmp_path / "then.db")) as then:
+        db = sqlite_utils.Database(then)
+        for fn in MIGRATIONS[: len(OLD_STORE_MIGRATIONS)]:
+            fn(db)
+        assert schema_of(then) == old_schema
+
     store = Store(path)
-    # Nothing to migrate: no migration ran again, and the migrate-once lock was never taken.
-    assert store.conn.execute("select * from _migrations order by name").fetchall() == recorded
-    assert [name for name, _ in recorded] == MIGRATION_NAMES
-    assert not path.with_name("old.db.lock").exists()
-    # The migrations still build exactly the tables and indexes the old store has.
-    assert schema_of(Store(tmp_path / "new.db").conn) == old_schema
+    # Only the migrations added since ran, once; the rest were never run again.
+    now = store.conn.execute("select * from _migrations order by name").fetchall()
+    assert now[: len(recorded)] == recorded
+    assert [name for name, _ in now] == MIGRATION_NAMES
+    # And the migrated store is what a new one is.
+    assert schema_of(Store(tmp_path / "new.db").conn) == schema_of(store.conn)
 
     view = views.project_view(store, 2)
     assert (view["title"], view["aspect"], view["width"], view["height"]) == (
@@ -248,6 +262,10 @@ def test_a_store_made_before_the_split_opens_as_it_is_and_works_on(tmp_path):
     assert view["task"]["progress"] == {"done": 1, "total": 3}
     assert [s["image_key"] for s in view["shots"]] == ["projects/2/shots/1/t.png", None, None]
     assert view["shots"][1]["dialogue"] == [{"speaker": "Lin", "line": "Hello"}]
+    # A story of then is prose, its shots static and numbered as they were.
+    assert (view["format"], view["scenes"]) == ("prose", [])
+    assert [(s["label"], s["move"], s["scene"]) for s in view["shots"]] == [
+        ("1", "static", None), ("2", "static", None), ("3", "static", None)]
     with pytest.raises(ProjectNotFound, match=r"no project with id 1 \(it was removed on "):
         store.get_project(1)
     # The last render ends: the task settles from its rows, the old ones included.

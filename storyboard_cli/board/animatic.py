@@ -8,8 +8,9 @@ and tilts cross the frame at MOVE_ZOOM, from one edge to the other; eased in and
 subtitles stay still over it. A static shot is one picture encoded for each of its frames.
 
 PyAV's wheel brings its own FFmpeg and x264, so nothing needs installing on the system. Shot
-boundaries fall on the frame nearest to their time on the running clock, so the film lasts the
-sum of the shots' durations to within one frame. The picture is at least 480 pixels on its short
+boundaries fall on the frame nearest to their time on the running clock (sheet.FrameClock, as
+in the editors' timelines), so the film lasts the sum of the shots' durations to within one
+frame. The picture is at least 480 pixels on its short
 side (the frames' own size when larger), both sides even as yuv420p demands. One frame is in
 memory at a time.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
+from storyboard_cli.board.sheet import FPS, FrameClock, Sheet, dialogue_text, find_font
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     from storyboard_cli.board.options import ExportOptions
 
-FPS = 24
 MIN_SHORT_SIDE = 480
 MOVE_ZOOM = 1.2
 MAX_SUBTITLE_LINES = 4
@@ -52,22 +52,22 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
         stream = container.add_stream("libx264", rate=FPS, options=ENCODER_OPTIONS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, FPS)
-        clock, frame_no, cue = 0.0, 0, 0
+        frames, cue = FrameClock(FPS), 0
         for panel in panels:
-            start, clock = clock, clock + float(panel.shot["duration"])
-            end_no = round(clock * FPS)
-            if end_no <= frame_no:
+            start = frames.seconds
+            first, end = frames.span(panel.shot["duration"])
+            if end == first:
                 continue
             said = dialogue_text(panel.shot["dialogue"])
             for n, picture in enumerate(moving(panel, said, width, height, font_path,
-                                               end_no - frame_no), start=frame_no):
+                                               end - first), start=first):
                 frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
                 frame.pts = n
                 container.mux(stream.encode(frame))
             if said:
                 cue += 1
-                srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(clock)}\n{said}\n\n")
-            frame_no = end_no
+                srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(frames.seconds)}\n"
+                          f"{said}\n\n")
         container.mux(stream.encode(None))
     finally:
         container.close()

@@ -12,6 +12,8 @@ from typing import Any
 from storyboard_contract.cjk import has_han
 from storyboard_contract.errors import UsageError
 
+# Frames a second of the animatic and of the editors' timelines.
+FPS = 24
 # What may not be in a file name on any of the usual systems, plus whitespace.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\s\x00-\x1f]+')
 
@@ -48,6 +50,25 @@ def sheet(project: dict[str, Any], when: datetime | None = None) -> Sheet:
 
 def running_time(shots: list[dict[str, Any]]) -> float:
     return float(sum(s["duration"] for s in shots))
+
+
+class FrameClock:
+    """Shots laid end to end on a running clock, cut into frames at `fps`: each shot's boundaries
+    fall on the frame nearest their time, so the film lasts the sum of the durations to within
+    one frame. The animatic and the editors' timelines cut the same frames."""
+
+    def __init__(self, fps: int = FPS) -> None:
+        self.fps = fps
+        self.seconds = 0.0  # where the next shot starts
+        self.frame = 0  # its first frame
+
+    def span(self, duration: float) -> tuple[int, int]:
+        """The next shot's frames [first, end); empty (end == first) for a shot too short to
+        get a frame of its own."""
+        first = self.frame
+        self.seconds += float(duration)
+        self.frame = max(first, round(self.seconds * self.fps))
+        return first, self.frame
 
 
 def clock(seconds: float) -> str:
@@ -87,12 +108,18 @@ def heading(shot: dict[str, Any]) -> str:
                                   seconds(shot["duration"])) if p)
 
 
-def opens_scene(shot: dict[str, Any]) -> str | None:
-    """A screenplay shot that opens its scene: the scene's number and heading (3 · EXT. REEF -
-    NIGHT), for the boards to set above it; None for the others and for prose."""
-    if shot["scene"] is None or shot["scene_shot"] != 1:
+def scene_title(shot: dict[str, Any]) -> str | None:
+    """A screenplay shot's scene: its number and heading (3 · EXT. REEF - NIGHT); None in
+    prose."""
+    if shot["scene"] is None:
         return None
     return " · ".join(p for p in (shot["scene"], shot["scene_heading"] or "") if p)
+
+
+def opens_scene(shot: dict[str, Any]) -> str | None:
+    """The scene_title of a shot that opens its scene, for the boards to set above it; None
+    for the others."""
+    return scene_title(shot) if shot["scene_shot"] == 1 else None
 
 
 def file_stem(project: dict[str, Any]) -> str:

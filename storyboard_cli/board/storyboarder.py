@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, framing, opens_scene
+from storyboard_cli.board.sheet import FPS, Sheet, dialogue_text, framing, opens_scene
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
 
 VERSION = "3.0.0"  # the Storyboarder release whose format this is
-FPS = 24
 DEFAULT_BOARD_TIMING_MS = 2000  # Storyboarder's default preference
 BOARD_SHORT_SIDE = 900
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
