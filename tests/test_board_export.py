@@ -364,7 +364,7 @@ def test_a_frame_gone_from_the_bucket_is_an_empty_frame_and_the_rest_export(
         result = bilingual.exported("mp4", "-o", str(tmp_path / "gone.mp4"))
     finally:
         client.put_object(Bucket=s3_server.bucket, Key=shot["image_key"], Body=kept)
-    assert result["empty"] == [{"number": shot["number"],
+    assert result["empty"] == [{"number": shot["number"], "label": shot["label"],
                                 "reason": "image missing from the bucket"}]
     assert result["frames"] == len(bilingual.shots) - 1
     with av.open(result["path"]) as container:
