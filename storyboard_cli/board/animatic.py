@@ -90,11 +90,12 @@ def moving(panel: Panel, said: str, width: int, height: int, font_path: str, fra
     from PIL import Image
 
     canvas = backdrop(panel, round(width * MOVE_ZOOM), round(height * MOVE_ZOOM), font_path)
-    scale = canvas.width / width
+    sx, sy = canvas.width / width, canvas.height / height
     for k in range(frames):
         left, top, right, bottom = camera_box(move, k / (frames - 1), width, height)
-        picture = canvas.resize((width, height), Image.Resampling.BILINEAR,
-                                box=(left * scale, top * scale, right * scale, bottom * scale))
+        box = (max(0.0, left * sx), max(0.0, top * sy), min(canvas.width, right * sx),
+               min(canvas.height, bottom * sy))
+        picture = canvas.resize((width, height), Image.Resampling.BILINEAR, box=box)
         if caption is not None:
             picture.paste(caption, (0, 0), caption)
         yield picture

@@ -162,6 +162,7 @@ def draw_move(pdf: FPDF, move: str, x: float, y: float, w: float, h: float) -> N
     pdf.set_line_width(max(0.5, head * 0.22))
     for start, end in arrows:
         arrow(pdf, start, end, head)
+    pdf.set_draw_color(*INK)  # the outline of the bold text that follows is drawn with it
 
 
 def arrow(pdf: FPDF, start: tuple[float, float], end: tuple[float, float], head: float) -> None:
