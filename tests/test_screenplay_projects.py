@@ -29,7 +29,9 @@ from storyboard_contract.wire import PlanRequest
 DATA = Path(__file__).parent / "data"
 SCENES = [("1", "INT. FERRY CABIN - NIGHT"), ("2", "EXT. FERRY DECK - CONTINUOUS"),
           ("3", "EXT. HARBOUR - DAWN")]
-BROKEN_FDX = '<?xml version="1.0"?>\n<FinalDraft><Content><Paragraph Type="Action">\n'
+# Cut off after its first paragraph's opening, 64 lines down (the error names the line).
+BROKEN_FDX = ('<?xml version="1.0"?>\n' + "<!-- draft -->\n" * 62
+              + '<FinalDraft><Content><Paragraph Type="Action">\n')
 XML_BOMB = ('<?xml version="1.0"?>\n<!DOCTYPE FinalDraft [<!ENTITY a "aaaaaaaaaa">'
             '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>\n'
             '<FinalDraft><Content><Paragraph Type="Action"><Text>&b;</Text></Paragraph>'

@@ -294,7 +294,7 @@ def test_errors_are_one_readable_line_with_their_status(served):
 
         def chunks():  # no Content-Length: counted as it streams in
             yield b'{"title": "t", "story_text": "'
-            for _ in range(20):
+            for _ in range(70):  # 4.6 MB
                 yield b"x" * 65_536
             yield b'", "style": ""}'
 
