@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import subprocess
 import urllib.request
 from fractions import Fraction
@@ -23,9 +22,8 @@ import av
 import defusedxml.ElementTree as ElementTree
 import opentimelineio as otio
 import pytest
-from fixtures_queue import write_stack
 from PIL import Image, ImageDraw
-from test_board_export import Rendered, mean_difference
+from test_board_export import Rendered, mean_difference, render_once
 
 from storyboard_cli.board import animatic
 from storyboard_cli.board.options import ExportOptions
@@ -43,22 +41,9 @@ PUSH_IN = "2.3"  # "PUSH IN on Ivy as she grips the rail."
 
 @pytest.fixture(scope="module")
 def ferry(tmp_path_factory, redis_server, s3_server, sketch_daemon) -> Rendered:
-    if not (redis_server.proc and redis_server.proc.alive()):
-        redis_server.start()
-    redis_server.client().flushdb()
-    stack = write_stack(tmp_path_factory.mktemp("editorial"), redis_server.url, s3_server,
-                        sketch_daemon.url, sketch_daemon.token)
-    shutil.copy(SCRIPT, stack.root / SCRIPT.name)
-    stack.start_worker()
-    try:
-        project_id = str(stack.json("new", SCRIPT.name)["id"])
-        done = stack.run("generate", project_id, "--json", "--timeout", "90", timeout=120)
-        assert done.returncode == 0, done.stderr
-    finally:
-        stack.stop_workers()
-    project = stack.json("show", project_id)
-    assert len(project["shots"]) == 14 and all(s["image_key"] for s in project["shots"])
-    return Rendered(stack, project)
+    rendered = render_once(tmp_path_factory, redis_server, s3_server, sketch_daemon, SCRIPT)
+    assert len(rendered.shots) == 14
+    return rendered
 
 
 @pytest.fixture(scope="module")

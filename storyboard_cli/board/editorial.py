@@ -25,6 +25,7 @@ metadata. Track-level markers would be lost by both XML adapters, so scenes are 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,26 +50,6 @@ TRACK = "Storyboard"
 Media = Callable[[Panel], "str | None"]
 
 
-def write_otio(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-               options: ExportOptions) -> None:
-    write_timeline("otio_json", ".otio", project, sheet, panels, path, options)
-
-
-def write_edl(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-              options: ExportOptions) -> None:
-    write_timeline("cmx_3600", ".edl", project, sheet, panels, path, options)
-
-
-def write_fcp7xml(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-                  options: ExportOptions) -> None:
-    write_timeline("fcp_xml", ".xml", project, sheet, panels, path, options)
-
-
-def write_fcpxml(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-                 options: ExportOptions) -> None:
-    write_timeline("fcpx_xml", ".fcpxml", project, sheet, panels, path, options)
-
-
 def write_timeline(adapter: str, extension: str, project: dict[str, Any], sheet: Sheet,
                    panels: Iterable[Panel], path: Path, options: ExportOptions) -> None:
     """The timeline through OTIO's `adapter`: at `path` with links, else as
@@ -82,6 +63,13 @@ def write_timeline(adapter: str, extension: str, project: dict[str, Any], sheet:
         target, media = path / f"{path.name}{extension}", framed(project, path / FRAMES)
     otio.adapters.write_to_file(timeline(project, sheet, panels, media), str(target),
                                 adapter_name=adapter)
+
+
+# The writers export.WRITERS names: OTIO's adapter for each format, and its file's extension.
+write_otio = partial(write_timeline, "otio_json", ".otio")
+write_edl = partial(write_timeline, "cmx_3600", ".edl")
+write_fcp7xml = partial(write_timeline, "fcp_xml", ".xml")
+write_fcpxml = partial(write_timeline, "fcpx_xml", ".fcpxml")
 
 
 def linked(panel: Panel) -> str | None:
