@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import urllib.request
 from fractions import Fraction
@@ -289,3 +290,13 @@ def test_the_storyboarder_boards_are_numbered_by_scene_and_shot(ferry):
     assert [b["number"] for b in boards] == list(range(1, 15))
     assert "medium · push in" in boards[8]["notes"]
     assert boards[6]["notes"].startswith("2 · EXT. FERRY DECK - CONTINUOUS")
+
+
+def test_the_html_board_numbers_panels_by_scene_with_headings_and_moves(ferry):
+    page = Path(exported(ferry, "html")["path"]).read_text(encoding="utf-8")
+    labels = re.findall(r'data-label="([^"]+)" data-move="([^"]+)"', page)
+    assert labels == [(s["label"], s["move"]) for s in ferry.shots]
+    assert page.count('<p class="scene">Scene ') == 3
+    assert '<p class="scene">Scene 2 · EXT. FERRY DECK - CONTINUOUS</p>' in page
+    assert '<span class="camera">medium · push in</span>' in page
+    assert '<span class="speaker">OTTO</span><span class="how">(gruff)</span>' in page

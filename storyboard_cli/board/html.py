@@ -139,7 +139,7 @@ def panel_html(panel: Panel) -> str:
     dialogue = f'<div class="dialogue">{lines}</div>' if lines else ""
     action = f'<p class="action">{escape(shot["action"])}</p>' if shot["action"] else ""
     scene = opens_scene(shot)
-    scene_line = f'<p class="scene">{escape(scene)}</p>' if scene else ""
+    scene_line = f'<p class="scene">Scene {escape(scene)}</p>' if scene else ""
     return (
         f'<article class="panel" id="shot-{number}" data-shot="{number}" '
         f'data-label="{escape(shot["label"])}" data-move="{escape(shot["move"])}">{frame}'
