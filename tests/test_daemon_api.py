@@ -87,7 +87,8 @@ def test_same_request_gives_the_same_png(sketch_daemon):
 
 
 def test_bodies_over_the_limit_are_refused_with_413(sketch_daemon):
-    huge = json.dumps(render_body(description="x" * 2_000_000)).encode()
+    # Over [daemon] max_body_bytes (4 MiB: room for a screenplay).
+    huge = json.dumps(render_body(description="x" * 5_000_000)).encode()
     with sketch_daemon.client() as c:
         declared = c.post("/v1/render", content=huge, headers={"Content-Type": "application/json"})
         assert declared.status_code == 413
