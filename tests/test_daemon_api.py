@@ -181,7 +181,8 @@ def test_plan_returns_shots_and_uploads_the_script(sketch_daemon, s3_server):
     # The child is unnamed but comes back: a role of the cast.
     assert plan["characters"] == [{"name": "老陈", "description": "elderly person"},
                                   {"name": "孩子", "description": "child"}]
-    assert {"speaker": "老陈", "line": "你是谁？"} in [d for s in shots for d in s["dialogue"]]
+    assert {"speaker": "老陈", "line": "你是谁？", "parenthetical": None} in [
+        d for s in shots for d in s["dialogue"]]
     assert plan["script_key"] == f"projects/3/scripts/{task_id}.json"
 
     got = httpx.get(plan["script_url"])
