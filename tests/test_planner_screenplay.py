@@ -98,6 +98,14 @@ def test_a_voice_not_in_the_picture_speaks_over_the_shot_before_it():
     ]
 
 
+def test_a_speech_without_words_is_what_its_speaker_does():
+    planned = plan("INT. ROOM - DAY\n\nMARA\n(nods)\n\nTOM\nGood.\n")
+    nod = planned.shots[1]
+    assert (nod.label, nod.action, nod.characters, nod.dialogue) == ("1.2", "MARA nods",
+                                                                      ["MARA"], [])
+    assert nod.prompt.endswith("MARA nods")
+
+
 def test_the_writers_own_shots_and_title_cards_keep_their_framing():
     planned = RulesPlanner().plan_screenplay(parse_fdx(
         (DATA / "last_light.fdx").read_text(encoding="utf-8")), "movie", 40)

@@ -59,7 +59,5 @@ def move_name(value: str) -> str:
     """A move as written ("Dolly In", "push_in", "PAN-LEFT", "none") in the schema's words;
     what is no move's name comes back as written, for the schema to refuse."""
     name = " ".join(value.lower().replace("_", " ").split())
-    if name in MOVES:
-        return name
-    name = _ALIASES.get(name, name)
-    return _ALIASES.get(name.replace("-", " "), name.replace("-", " "))
+    name = _ALIASES.get(name, name).replace("-", " ")
+    return _ALIASES.get(name, name)

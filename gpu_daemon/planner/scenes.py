@@ -249,10 +249,12 @@ def _speech(dialogue: Dialogue) -> list[_Beat]:
     for k, part in enumerate(parts):
         said = how if k == 0 else None
         cue = dialogue.character + (f" ({said})" if said else "")
-        lines = [DialogueLine(speaker=dialogue.character[:80], line=part, parenthetical=said)] \
-            if part else []
-        found.append(_Beat(text=f"{cue}: {part}" if part else cue, dialogue=lines,
-                           people=[dialogue.character]))
+        if part:
+            found.append(_Beat(text=f"{cue}: {part}", people=[dialogue.character], dialogue=[
+                DialogueLine(speaker=dialogue.character[:80], line=part, parenthetical=said)]))
+        else:  # a speech without words ("(nods)"): what the speaker does
+            found.append(_Beat(text=cue, action=f"{dialogue.character} {how or ''}".strip(),
+                               people=[dialogue.character]))
     return found
 
 
