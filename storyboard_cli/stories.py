@@ -8,7 +8,7 @@ import codecs
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.inputs import check_story, check_story_bytes, check_story_format
 from storyboard_contract.cjk import HAN, PUNCTUATION
@@ -158,6 +158,12 @@ def _check_text(text: str, name: str) -> str:
     return text
 
 
+def file_limit(limits: LimitsConfig) -> int:
+    """The most bytes a story file may hold before its format is known: the larger of the
+    prose and screenplay limits (read_story then holds it to its format's)."""
+    return max(limits.max_story_bytes, limits.max_screenplay_bytes)
+
+
 def load_story(
     source: str, encoding: str | None, max_bytes: int, stdin: bytes | None = None
 ) -> tuple[str, str, str]:
@@ -183,3 +189,15 @@ def read_story(text: str, limits: LimitsConfig, story_format: str | None = None,
     if story_format == "prose":
         return story_format, None
     return story_format, read_screenplay(text, story_format)  # type: ignore[arg-type]
+
+
+def screenplay_json(screenplay: Screenplay | None) -> str | None:
+    """A parsed screenplay as the store keeps it (a project's and a revision's `screenplay`);
+    None for prose."""
+    return screenplay and screenplay.model_dump_json(exclude_none=True)
+
+
+def same_story(project: dict[str, Any], text: str, story_format: str) -> bool:
+    """Whether a story given is the one the project has: the same text read the same way (the
+    same words forced to be prose are another story to plan)."""
+    return (text, story_format) == (project["story"], project["format"])

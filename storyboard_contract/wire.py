@@ -70,6 +70,19 @@ CameraMove = Literal["static", "push in", "pull out", "pan left", "pan right", "
                      "tilt down"]
 # A screenplay's scene number as the script writes it: 12, 12A, A12.
 SceneNumber = Annotated[str, Field(min_length=1, max_length=16)]
+# The words a content prompt opens with for each shot size: the planners write them, and the
+# host rewrites them when a writer changes a shot's size or action (`storyboard shot`).
+SHOT_PHRASES: dict[str, str] = {
+    "extreme wide": "extreme wide establishing shot",
+    "wide": "wide shot",
+    "full": "full shot",
+    "medium": "medium shot",
+    "medium close-up": "medium close-up",
+    "close-up": "close-up",
+    "extreme close-up": "extreme close-up",
+    "over-the-shoulder": "over-the-shoulder shot",
+    "insert": "insert shot",
+}
 
 Aspect = Literal[frames.ASPECTS]  # type: ignore[valid-type]
 Id = Annotated[int, Field(ge=0)]

@@ -28,7 +28,8 @@ from storyboard_cli.store.status import (
 
 def test_migrations_apply_once_in_order_and_are_recorded(tmp_path):
     store = Store(tmp_path / "sb.db")
-    names = [r["name"] for r in store.db.query("select name from _migrations order by name")]
+    # In the order they were applied (rowid): the list's, which is not the names' order.
+    names = [r["name"] for r in store.db.query("select name from _migrations order by rowid")]
     assert names == [fn.__name__ for fn in MIGRATIONS]
     assert migrate(store.db) == []
     store.close()
@@ -64,7 +65,7 @@ def test_task_view_has_the_documented_shape(tmp_path):
     view = views.task_view(store, task["id"])
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
-        "created_at", "started_at", "finished_at", "no_images", "shots",
+        "created_at", "started_at", "finished_at", "no_images", "stale", "revision", "shots",
     }
     assert view["status"] == "pending"
     assert view["progress"] == {"done": 0, "total": 0}
@@ -185,12 +186,13 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "id", "title", "story_text", "format", "scenes", "style", "aspect", "width", "height",
         "created_at", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
-        "shots"]
+        "revision", "revisions", "shots"]
     assert view["task"] == view["shots_task"] == {
         "id": task["id"], "type": "storyboard", "status": "succeeded",
         "project_id": project["id"], "shot_id": None, "progress": {"done": 1, "total": 1},
         "error": None, "created_at": task["created_at"], "started_at": None,
-        "finished_at": view["task"]["finished_at"], "no_images": False}
+        "finished_at": view["task"]["finished_at"], "no_images": False, "stale": False,
+        "revision": 1}
     assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
@@ -200,7 +202,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
         "move", "action", "dialogue", "characters", "duration",
         "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
-        "image_url", "url_expires_at"]
+        "image_url", "url_expires_at", "notes", "approved", "stale", "revised"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
         "cinematic film still, wide shot, Lin (woman)", 640, 5)
 
@@ -216,9 +218,14 @@ OLD_STORE_MIGRATIONS = [
     "m001_projects", "m002_tasks", "m003_shots", "m004_renders", "m005_project_aspect",
     "m006_shot_board_fields", "m007_characters", "m008_task_script", "m009_removed_projects",
     "m010_render_claims"]
-# Added since: screenplays (format, parsed screenplay), shots' scenes and camera moves.
-MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, "m400_project_screenplays",
-                   "m401_shot_scenes_and_moves"]
+# Added since, in the order a new store applies them: screenplays (format, parsed
+# screenplay), shots' scenes and camera moves; notes and approval, stale panels, story
+# revisions, the edit history; revisions of a screenplay.
+SCREENPLAY_MIGRATIONS = ["m400_project_screenplays", "m401_shot_scenes_and_moves"]
+EDIT_MIGRATIONS = ["m500_shot_review", "m501_shot_versions", "m502_story_revisions",
+                   "m503_edit_history"]
+MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
+                   "m402_revision_screenplays"]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
@@ -228,10 +235,12 @@ def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 
 
 def test_the_migrations_keep_the_names_existing_stores_recorded():
-    assert [fn.__name__ for fn in MIGRATIONS] == MIGRATION_NAMES
+    names = [fn.__name__ for fn in MIGRATIONS]
+    assert names[:len(MIGRATION_NAMES)] == MIGRATION_NAMES
+    assert len(set(names)) == len(names)
 
 
-def test_a_store_made_before_the_split_opens_as_it_is_and_works_on(tmp_path):
+def test_a_store_made_before_the_split_opens_and_works_on_with_the_migrations_since(tmp_path):
     path = tmp_path / "old.db"
     shutil.copy(OLD_STORE, path)
     with closing(sqlite3.connect(path)) as before:
@@ -247,16 +256,24 @@ def test_a_store_made_before_the_split_opens_as_it_is_and_works_on(tmp_path):
         assert schema_of(then) == old_schema
 
     store = Store(path)
-    # Only the migrations added since ran, once; the rest were never run again.
+    # Only the migrations added since ran, once; the rest were never run again (their
+    # records are untouched).
     now = store.conn.execute("select * from _migrations order by name").fetchall()
-    assert now[: len(recorded)] == recorded
-    assert [name for name, _ in now] == MIGRATION_NAMES
+    assert set(recorded) <= set(now)
+    assert sorted(name for name, _ in now) == sorted(MIGRATION_NAMES)
     # And the migrated store is what a new one is.
     assert schema_of(Store(tmp_path / "new.db").conn) == schema_of(store.conn)
+    # Its project's story is its revision 1, prose, and its storyboard that revision's.
+    assert [(r["number"], r["format"]) for r in store.revisions(2)] == [(1, "prose")]
+    assert store.current_revision(2) == 1
+    assert store.revision_story(2, 1) == store.get_project(2)["story"]
 
     view = views.project_view(store, 2)
     assert (view["title"], view["aspect"], view["width"], view["height"]) == (
         "The Lighthouse", "16:9", 680, 384)
+    assert (view["revision"], view["revisions"]) == (1, 1)
+    assert [(s["notes"], s["approved"], s["stale"]) for s in view["shots"]] == [
+        ("", False, False)] * 3
     assert [(c["name"], c["shots"]) for c in view["cast"]] == [("Lin", [2, 3])]
     assert view["task"]["status"] == TaskStatus.RUNNING
     assert view["task"]["progress"] == {"done": 1, "total": 3}

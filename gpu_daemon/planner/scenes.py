@@ -46,14 +46,7 @@ from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
 from gpu_daemon.planner.moves import camera_move
 from gpu_daemon.planner.people import english_number
-from gpu_daemon.planner.rules import (
-    SHOT_PHRASES,
-    beats,
-    duration,
-    even_groups,
-    is_emotional,
-    varied,
-)
+from gpu_daemon.planner.rules import beats, duration, even_groups, is_emotional, varied
 from storyboard_contract.screenplay import (
     Action,
     Dialogue,
@@ -65,6 +58,7 @@ from storyboard_contract.screenplay import (
 )
 from storyboard_contract.wire import (
     MAX_CHARACTER_NAME_CHARS,
+    SHOT_PHRASES,
     Character,
     DialogueLine,
     Plan,

@@ -3,8 +3,9 @@ asked otherwise, a grid of panels (3 × 2 by default) under a header on every pa
 shots, running time, aspect, style, date, page number). Each panel: the frame, with an arrow
 drawn on it for a camera move (pans and tilts across it, a push in as arrows from the corners
 toward the middle, a pull out as arrows from the middle toward the corners), then its number,
-shot size, move and duration, a scene's heading over its first shot, the action and the
-dialogue with its speaker; text that does not fit ends in […].
+shot size, move and duration (and its marks: approved, stale, new, changed), a scene's heading
+over its first shot, the action, the dialogue with its speaker and the writer's note; text
+that does not fit ends in […].
 
 The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
 backend finds it), so Chinese reads and everything is selectable and searchable. Frames are
@@ -22,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.options import PAPER_MM, ExportOptions
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font, framing, opens_scene
+from storyboard_cli.board.sheet import (
+    Sheet,
+    dialogue_text,
+    find_font,
+    framing,
+    opens_scene,
+    panel_marks,
+)
 from storyboard_contract.frames import aspect_ratio
 from storyboard_contract.typeset import wrap
 
@@ -39,6 +47,7 @@ LINE = (200, 199, 192)
 EMPTY = (236, 235, 230)
 WARN = (138, 75, 47)
 MOVE = (230, 72, 24)  # camera-move arrows: a colour no frame of the sketch backend has
+NOTE = (122, 100, 22)
 FONT = "board"
 ELLIPSIS = "[…]"
 
@@ -191,8 +200,8 @@ def print_jpeg(png: bytes, w_mm: float, h_mm: float) -> io.BytesIO:
 
 def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: float,
                 w: float, h: float) -> None:
-    """Number, shot size, move and duration on one line; a scene's heading over its first
-    shot; then action and dialogue, cut to fit."""
+    """Number, shot size, move, marks and duration on one line; a scene's heading over its
+    first shot; then action, dialogue and the writer's note, cut to fit."""
     pdf.set_text_color(*INK)
     pdf.set_font(size=9)
     bold(pdf, True)
@@ -204,7 +213,9 @@ def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: 
     pdf.set_font(size=7)
     pdf.set_text_color(*MUTED)
     camera_w = max(0.0, w - number_w - 16)
-    pdf.cell(camera_w, 4.5, truncate(width_of, framing(shot).upper(), camera_w - 2))
+    head = "  ·  ".join([framing(shot).upper(),
+                         *(m.upper() for m in panel_marks(shot))]).strip(" ·")
+    pdf.cell(camera_w, 4.5, truncate(width_of, head, camera_w - 2))
     pdf.cell(16, 4.5, f"{shot['duration']:g} s", align="R")
     top, bottom = y + 5.5, y + h
     scene = opens_scene(shot)
@@ -216,12 +227,15 @@ def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: 
         pdf.cell(w, 3.5, truncate(width_of, f"SCENE {scene}", w))
         bold(pdf, False)
         top += 4.5
-    # As on the HTML board: what we see, then what is said, set off by a rule on its left.
-    blocks = [(shot["action"], 7.5, 0.0), (dialogue_text(shot["dialogue"]), 8.0, 2.2)]
-    pdf.set_text_color(*INK)
-    for text, size, indent in blocks:
+    # As on the HTML board: what we see, then what is said, set off by a rule on its left,
+    # then the writer's note.
+    note = f"Note: {shot['notes']}" if shot.get("notes") else ""
+    blocks = [(shot["action"], 7.5, 0.0, INK), (dialogue_text(shot["dialogue"]), 8.0, 2.2, INK),
+              (note, 7.0, 0.0, NOTE)]
+    for text, size, indent, colour in blocks:
         if not text or top >= bottom:
             continue
+        pdf.set_text_color(*colour)
         pdf.set_font(size=size)
         line_h = size * 0.45
         room = max(0, int((bottom - top) // line_h))

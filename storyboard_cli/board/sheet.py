@@ -1,6 +1,6 @@
 """What every format shows of a board, worded once: the header's facts (title, aspect, shot
 count, running time, date) and each panel's fields (number, scene, shot size, camera move,
-duration, dialogue)."""
+duration, dialogue, and the marks: approved, stale, new, changed)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,17 @@ def framing(shot: dict[str, Any]) -> str:
     """The shot size and, when the camera moves, the move: medium · push in."""
     moving = shot["move"] if shot["move"] != "static" else ""
     return " · ".join(p for p in (shot["camera"] or "", moving) if p)
+
+
+def panel_marks(shot: dict[str, Any]) -> list[str]:
+    """What a board says of a panel beside its fields: approved, stale (edited since its
+    image was rendered), new or changed in this revision of the story."""
+    marks = ["approved"] if shot.get("approved") else []
+    if shot.get("stale"):
+        marks.append("stale")
+    if shot.get("revised"):
+        marks.append(shot["revised"])
+    return marks
 
 
 def heading(shot: dict[str, Any]) -> str:

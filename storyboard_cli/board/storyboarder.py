@@ -9,9 +9,10 @@ has a five-character `uid`, `url` (`board-N-UID.png`, the name its layer files d
 that file itself must not exist, or Storyboarder migrates the board as a pre-1.6 one),
 `newShot`, `lastEdited` (ms), `layers`, `number`, `shot` (`1A`; a screenplay's shots keep their
 scene numbers, `3.2`), `time` and `duration` (ms), and the text fields `dialogue`, `action` and
-`notes` (the scene, shot size, camera move and cast, the prompt and the seed). As Storyboarder
-does when it imports an image, the frame goes on the reference layer (opacity 1) at the board
-size (900 px on the short side), with a thumbnail and a poster frame beside it, so the project opens
+`notes` (the writer's note and approval first, then the scene, shot size, camera move and
+cast, the prompt and the seed). As Storyboarder does when it imports an image, the frame goes
+on the reference layer (opacity 1) at the board size (900 px on the short side), with a
+thumbnail and a poster frame beside it, so the project opens
 without the "missing files" warning. A shot without a frame gets an empty board whose notes
 say why.
 """
@@ -28,7 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import FPS, Sheet, dialogue_text, framing, opens_scene
+from storyboard_cli.board.sheet import (
+    FPS,
+    Sheet,
+    dialogue_text,
+    framing,
+    opens_scene,
+    panel_marks,
+)
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -94,10 +102,12 @@ def board_json(shot: dict[str, Any], uid: str, time_ms: int, edited: int,
                missing: str | None) -> dict[str, Any]:
     number = shot["number"]
     url = f"board-{number}-{uid}.png"
-    notes = [" · ".join(p for p in (opens_scene(shot), framing(shot),
-                                    ", ".join(shot["characters"])) if p)]
+    # The writer's own first: their note and approval, then what the shot was made from.
+    notes = [f"[{mark}]" for mark in panel_marks(shot)]
     if missing:
-        notes.insert(0, f"[{missing}]")
+        notes.append(f"[{missing}]")
+    notes += [shot["notes"], " · ".join(p for p in (opens_scene(shot), framing(shot),
+                                                    ", ".join(shot["characters"])) if p)]
     notes += [f"prompt: {shot['prompt']}" if shot["prompt"] else "",
               f"seed: {shot['seed']}" if shot["seed"] is not None else ""]
     layers = {} if missing else {

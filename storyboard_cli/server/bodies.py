@@ -10,11 +10,16 @@ as the original server ignored them; a field of the wrong type is a 422.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 # The export route's answer header: the export object (format, shots, frames, ...) as ASCII
 # JSON, since the body is the file itself.
 EXPORT_HEADER = "X-Storyboard-Export"
+# Who a request acts for, as the edit history records it (the remote CLI sends its user's
+# name; a request without it is recorded as "api"). A label, not a credential.
+USER_HEADER = "X-Storyboard-User"
 
 
 class NewProject(BaseModel):
@@ -48,9 +53,56 @@ class GenerateStoryboard(BaseModel):
     format: str = Field("", description="The new story's format (prose, fountain, fdx); empty: "
                                         "read from its text.")
     no_images: bool = Field(False, description="Plan the shot list only, render nothing.")
+    stale: bool = Field(False, description="Plan nothing: render the stale panels of the "
+                        "storyboard shown (approved ones aside).")
 
 
 class GenerateShot(BaseModel):
     prompt: str = Field("", description="New prompt; empty: the shot's stored prompt.")
     style: str = Field("", description="Style; empty: the project's.")
     seed: int | None = Field(None, description="Seed; absent: a fresh random one, recorded.")
+
+
+# Editing a storyboard: a shot's fields travel as {name: value} (storyboard_cli/shot_fields.py
+# is the one list of them), shots by their numbers in the storyboard the project shows.
+ShotFields = dict[str, Any]
+
+
+class ShotNote(BaseModel):
+    text: str = Field(description="The note; empty clears it.")
+
+
+class SplitShot(BaseModel):
+    shot: int = Field(description="The shot's number.")
+    at: str | None = Field(None, description="Words its second shot starts with; absent: the "
+                           "sentence boundary nearest its middle.")
+
+
+class MergeShots(BaseModel):
+    shots: list[int] = Field(min_length=2, max_length=2,
+                             description="The numbers of two neighbouring shots.")
+
+
+class MoveShot(BaseModel):
+    shot: int = Field(description="The shot's number.")
+    to: int = Field(description="Its new position (1 = first).")
+
+
+class InsertShot(BaseModel):
+    after: int = Field(description="The shot it follows (0: before the first).")
+    fields: ShotFields = Field(description="Its fields ({name: value}); `action` is needed.")
+
+
+class DeleteShot(BaseModel):
+    shot: int = Field(description="The shot's number.")
+
+
+class NewRevision(BaseModel):
+    story_text: str = Field(description="The revised story: prose (at most [limits] "
+                            "max_story_bytes) or a Fountain or Final Draft screenplay's text "
+                            "(at most [limits] max_screenplay_bytes).")
+    format: str = Field("", description="prose, fountain or fdx; empty: by file_name's "
+                                        "extension, else by the text.")
+    file_name: str = Field("", description="The revised story file's name, if it came from "
+                                           "one: its extension (.fountain, .fdx) tells the "
+                                           "format.")
