@@ -213,6 +213,17 @@ def check_camera(value: Any, ctx: ShotContext) -> str:
     return size
 
 
+def check_move(value: Any, ctx: ShotContext) -> str:
+    """A camera move, however it is written (`Push In`, `dolly-in`, `pan_left`, `none`): the
+    names the planners give and the aliases they read (storyboard_contract.wire.move_name)."""
+    from storyboard_contract.wire import MOVES, move_name
+
+    move = move_name(str(value))
+    if move not in MOVES:
+        raise UsageError(f"--move {str(value)!r}: use one of {', '.join(MOVES)}")
+    return move
+
+
 def check_action(value: Any, ctx: ShotContext) -> str:
     """What we see: one line, not empty."""
     action = check_one_line(str(value).strip(), "--action")

@@ -27,7 +27,7 @@ shot is independent: one shot's failure is its ShotEvent's error and fails no ot
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -68,6 +68,17 @@ ShotSize = Literal["extreme wide", "wide", "full", "medium", "medium close-up", 
 # draws it as an arrow on the panel.
 CameraMove = Literal["static", "push in", "pull out", "pan left", "pan right", "tilt up",
                      "tilt down"]
+MOVES: tuple[str, ...] = get_args(CameraMove)
+# What models and people write for a move beyond its own name: the LLM planner's answers and
+# `storyboard shot --move` read moves through move_name.
+MOVE_ALIASES: dict[str, str] = {
+    "none": "static", "still": "static", "locked off": "static", "locked": "static",
+    "fixed": "static", "hold": "static", "no move": "static", "": "static",
+    "push": "push in", "dolly in": "push in", "zoom in": "push in", "push-in": "push in",
+    "pull back": "pull out", "pull": "pull out", "dolly out": "pull out",
+    "zoom out": "pull out", "pull-out": "pull out",
+    "pan l": "pan left", "pan r": "pan right", "tilt u": "tilt up", "tilt d": "tilt down",
+}
 # A screenplay's scene number as the script writes it: 12, 12A, A12.
 SceneNumber = Annotated[str, Field(min_length=1, max_length=16)]
 # The words a content prompt opens with for each shot size: the planners write them, and the
@@ -92,6 +103,14 @@ Seed = Annotated[int, Field(ge=0, lt=SEEDS)]
 # `storyboard cast --set NAME=DESCRIPTION` splits at the first "=": a name holds none.
 CharacterName = Annotated[str, Field(min_length=1, max_length=MAX_CHARACTER_NAME_CHARS,
                                      pattern=r"^[^=\n\r\t]+$")]
+
+
+def move_name(value: str) -> str:
+    """A move as written ("Dolly In", "push_in", "PAN-LEFT", "none") in the schema's words;
+    what is no move's name comes back as written, for the schema (or the caller) to refuse."""
+    name = " ".join(value.lower().replace("_", " ").split())
+    name = MOVE_ALIASES.get(name, name).replace("-", " ")
+    return MOVE_ALIASES.get(name, name)
 
 
 def shot_seed(task_id: str, index: int) -> int:

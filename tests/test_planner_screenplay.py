@@ -14,13 +14,13 @@ from fixtures_llm import LLMServer
 from test_planner_openai import planner_for
 
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.planner.moves import camera_move, move_name
+from gpu_daemon.planner.moves import camera_move
 from gpu_daemon.planner.rules import RulesPlanner
 from gpu_daemon.planner.scenes import introduction, min_shots
 from storyboard_cli.screenplay import parse_fdx, parse_fountain
 from storyboard_contract.numbering import scene_numbers, shot_label, split_label
 from storyboard_contract.screenplay import Screenplay
-from storyboard_contract.wire import MAX_SHOTS, PlanRequest
+from storyboard_contract.wire import MAX_SHOTS, PlanRequest, move_name
 
 DATA = Path(__file__).parent / "data"
 FERRY = (DATA / "night_ferry.fountain").read_text(encoding="utf-8")

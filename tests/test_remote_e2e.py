@@ -23,7 +23,7 @@ from fixtures_queue import QueueStack, storyboard_argv
 from fixtures_serve import Served, start_serve
 from fixtures_stack import clean_env
 from test_queue_e2e import STORY, png
-from test_screenplay_projects import BROKEN_FDX, DATA
+from test_screenplay_projects import BROKEN_FDX, DATA, write_revised_ferry
 
 from storyboard_cli.stack import processes
 
@@ -55,9 +55,10 @@ def laptop(root: Path, env: dict[str, str]) -> Run:
 
 
 def write_stories(root: Path) -> None:
-    """The story, a screenplay, and a Final Draft file that is not one."""
+    """The story, a screenplay and its revision, and a Final Draft file that is not one."""
     (root / "story.txt").write_text(STORY, encoding="utf-8")
     shutil.copy(SCREENPLAY, root / SCREENPLAY.name)
+    write_revised_ferry(root)
     (root / "broken.fdx").write_text(BROKEN_FDX, encoding="utf-8")
 
 
@@ -77,8 +78,10 @@ def same_shape(value: Any) -> Any:
 def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     """new → generate (waiting) → show → regen-shot → status → links → cast --set → edits
     (shot, shots split/merge/move/insert/delete, note, approve, log, undo) → generate --stale
-    → update → revisions → diff → show --revision → export, and the refusals; each step's
-    exit code and JSON (or error line, paths as <here>)."""
+    → update → revisions → diff → show --revision → export; a screenplay (new, generate,
+    show, regen-shot and shot --move by scene and shot, update with a revised script, a
+    timeline and the CSV); and the refusals; each step's exit code and JSON (or error line,
+    paths as <here>)."""
     steps: dict[str, tuple[Any, ...]] = {}
     names: dict[str, str] = {}  # what to call the run's own project id and folder in a message
 
@@ -164,6 +167,9 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     step("show screenplay", "show", sid)
     step("regen-shot by scene and shot", "regen-shot", f"{sid}/2.3", "--seed", "5",
          "--timeout", "60")
+    step("shot --move by scene and shot", "shot", f"{sid}/2.3", "--move", "Dolly Out")
+    step("refused: an unknown move", "shot", f"{sid}/2.3", "--move", "orbit")
+    step("update screenplay", "update", sid, "night_ferry_v2.fountain", "--timeout", "90")
     step("export otio", "export", sid, "--format", "otio", "-o", "cut")
     steps["otio folder"] = (0, sorted(p.relative_to(where / "cut").as_posix()
                                       for p in (where / "cut").rglob("*") if p.is_file()))
@@ -209,7 +215,8 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
     # The laptop has nothing of the system: no store, no settings.
     assert sorted(p.name for p in away.iterdir()) == [
         "board", "board.html", "board.mp4", "board.srt", "broken.fdx", "cut",
-        "night_ferry.fountain", "revised.txt", "shots.csv", "story.txt"]
+        "night_ferry.fountain", "night_ferry_v2.fountain", "revised.txt", "shots.csv",
+        "story.txt"]
     # Piped, the download's progress is a line at the start and one per quarter.
     run = laptop(away, remote_env(served))
     project = json.loads(run("new", "story.txt", "--json").stdout)["id"]

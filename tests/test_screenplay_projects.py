@@ -38,6 +38,15 @@ XML_BOMB = ('<?xml version="1.0"?>\n<!DOCTYPE FinalDraft [<!ENTITY a "aaaaaaaaaa
             '</Content></FinalDraft>\n')
 
 
+def write_revised_ferry(folder: Path) -> None:
+    """night_ferry_v2.fountain: a scene added before the others, the harbour now a pier."""
+    first = (DATA / "night_ferry.fountain").read_text(encoding="utf-8")
+    revised = first.replace("INT. FERRY CABIN - NIGHT", "EXT. QUAYSIDE - NIGHT\n\nIvy sprints "
+                            "along the quay.\n\nINT. FERRY CABIN - NIGHT", 1).replace(
+        "EXT. HARBOUR - DAWN", "EXT. PIER - DAWN")
+    (folder / "night_ferry_v2.fountain").write_text(revised, encoding="utf-8")
+
+
 def copy_scripts(stack: QueueStack) -> None:
     for name in ("night_ferry.fountain", "night_ferry.fdx"):
         shutil.copy(DATA / name, stack.root / name)
@@ -89,6 +98,47 @@ def test_a_fountain_and_a_final_draft_screenplay_become_storyboards_that_follow_
     missing = stack.run("regen-shot", f"{pid}/4.1")
     assert missing.returncode == 2
     assert f"project {pid}'s storyboard has 14 shots; no shot 4.1" in missing.stderr
+
+
+def test_a_revised_screenplay_is_read_again_and_renders_only_its_new_and_changed_shots(
+        stack: QueueStack):
+    copy_scripts(stack)
+    write_revised_ferry(stack.root)
+    stack.start_worker()
+    pid = str(stack.json("new", "night_ferry.fountain")["id"])
+    before = stack.json("generate", pid, "--timeout", "90")["shots"]
+    # 1. A writer's move: the deck's push in becomes a pull out; the frame stays.
+    (moved,) = stack.json("shot", f"{pid}/2.3", "--move", "pull out")["shots"]
+    assert (moved["move"], moved["stale"]) == ("pull out", False)
+
+    # 2. update: the screenplay is parsed again, scene by scene.
+    done = stack.run("update", pid, "night_ferry_v2.fountain", "--json", "--timeout", "90",
+                     timeout=120)
+    assert done.returncode == 0, done.stderr
+    after = json.loads(done.stdout)["shots"]
+    project = stack.json("show", pid)
+    assert [s["heading"] for s in project["scenes"]] == [
+        "EXT. QUAYSIDE - NIGHT", "INT. FERRY CABIN - NIGHT", "EXT. FERRY DECK - CONTINUOUS",
+        "EXT. PIER - DAWN"]
+    assert [(r["number"], r["format"]) for r in stack.json("revisions", pid)] == [
+        (1, "fountain"), (2, "fountain")]
+    # The cabin and the deck: the same shots, renumbered a scene on, their images and the
+    # writer's move kept; the quayside new; the pier's shots changed, so drawn again.
+    by_label = {s["label"]: s for s in before}
+    kept = [s for s in after if s["scene"] in ("2", "3")]
+    assert [s["revised"] for s in kept] == [None] * 10
+    for shot in kept:
+        old = by_label[f"{int(shot['scene']) - 1}.{shot['scene_shot']}"]
+        assert (shot["description"], shot["image_key"]) == (old["description"],
+                                                            old["image_key"])
+    (deck_push,) = [s for s in after if s["label"] == "3.3"]
+    assert (by_label["2.3"]["move"], deck_push["move"]) == ("push in", "pull out")
+    assert [(s["label"], s["revised"]) for s in after if s["scene"] in ("1", "4")] == [
+        ("1.1", "new"), ("1.2", "new"), ("4.1", "changed"), ("4.2", "changed"),
+        ("4.3", "changed"), ("4.4", "changed")]
+    assert all(s["image_key"] and s["image_key"] not in {o["image_key"] for o in before}
+               for s in after if s["scene"] in ("1", "4"))
+    assert [s["scene_heading"] for s in after if s["scene"] == "4"] == ["EXT. PIER - DAWN"] * 4
 
 
 def test_the_format_is_read_from_the_content_or_forced_and_the_title_can_be_given(

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -289,6 +290,67 @@ def test_a_store_made_before_the_split_opens_and_works_on_with_the_migrations_si
     last = store.task_renders(OLD_TASK)[2]["shot_id"]
     assert store.fail_render(OLD_TASK, last, "out of retries") == TaskStatus.FAILED
     assert store.get_task(OLD_TASK)["error"] == "2 of 3 shots failed: daemon refused"
+
+
+def structure_of(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Each table's columns (name, type, not null, default, primary key) and indexed columns,
+    whatever order they were added in."""
+    tables = [name for (name,) in conn.execute(
+        "select name from sqlite_master where type = 'table' and name != '_migrations'")]
+    return {table: (
+        sorted(tuple(column[1:]) for column in conn.execute(f"pragma table_info('{table}')")),
+        sorted(tuple(col for (_, _, col) in conn.execute(f"pragma index_info('{index}')"))
+               for (_, index, *_) in conn.execute(f"pragma index_list('{table}')")))
+        for table in tables}
+
+
+def store_of_a_branch(path: Path, names: list[str]) -> sqlite3.Connection:
+    """A store as the code of a branch that had only these migrations (in this order) left
+    it: their tables, and their names recorded."""
+    by_name = {fn.__name__: fn for fn in MIGRATIONS}
+    db = sqlite_utils.Database(path)
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for name in names:
+        by_name[name](db)
+        db["_migrations"].insert({"name": name, "applied_at": "2026-11-01T00:00:00.000+00:00"})
+    return db.conn
+
+
+@pytest.mark.parametrize(("had", "story_format"), [
+    # Screenplays without edits: a screenplay project, with no revisions yet.
+    ([*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS], "fountain"),
+    # Edits without screenplays: a prose project with its revision 1.
+    ([*OLD_STORE_MIGRATIONS, *EDIT_MIGRATIONS], "prose"),
+])
+def test_a_store_of_either_branch_opens_with_its_project_as_revision_1(tmp_path, had,
+                                                                     story_format):
+    conn = store_of_a_branch(tmp_path / "then.db", had)
+    with conn:
+        conn.execute("""insert into projects (id, title, story, style, created_at)
+                        values (1, 'ferry', 'INT. CABIN - NIGHT', 'movie', '2026-11-01')""")
+        if "m400_project_screenplays" in had:
+            conn.execute("""update projects set format = 'fountain',
+                            screenplay = '{"scenes": []}'""")
+        else:
+            conn.execute("""insert into story_revisions (project_id, number, story, created_at)
+                            values (1, 1, 'INT. CABIN - NIGHT', '2026-11-01')""")
+    conn.close()
+
+    store = Store(tmp_path / "then.db")
+    # The same tables, columns and indexes as a new store's (the columns in another order:
+    # each branch added its own first).
+    assert structure_of(store.conn) == structure_of(Store(tmp_path / "new.db").conn)
+    revision = store.conn.execute(
+        "select number, story, format, screenplay from story_revisions").fetchall()
+    screenplay = '{"scenes": []}' if story_format == "fountain" else None
+    assert revision == [(1, "INT. CABIN - NIGHT", story_format, screenplay)]
+    # A revision after it is the project's story, format and screenplay at once.
+    assert store.revise_story(1, "Prose now.", "ann") == 2
+    project = store.get_project(1)
+    assert (project["story"], project["format"], project["screenplay"]) == (
+        "Prose now.", "prose", None)
+    assert [(r["number"], r["format"], r["by"]) for r in store.revisions(1)] == [
+        (1, story_format, None), (2, "prose", "ann")]
 
 
 # --- statuses ------------------------------------------------------------------------------------

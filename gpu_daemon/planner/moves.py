@@ -1,5 +1,6 @@
-"""Camera moves: what a text says the camera does (the rules planner's), and the names a model
-or a person writes for a move (the LLM planner's answers, `storyboard shot --move`).
+"""Camera moves: what a text says the camera does (the rules planner's). The names a model or
+a person writes for a move (the LLM planner's answers, `storyboard shot --move`) are read by
+storyboard_contract.wire.move_name, which host and daemon share.
 
 The rules planner reads camera language only: the words a script or a story uses for the
 camera itself (PUSH IN, the camera pulls back, pans left, TILT UP; 推近, 拉远, 左摇, 上摇),
@@ -11,11 +12,8 @@ Where a text names several moves, the first one wins: a shot has one move.
 from __future__ import annotations
 
 import re
-from typing import get_args
 
 from storyboard_contract.wire import CameraMove
-
-MOVES: tuple[str, ...] = get_args(CameraMove)
 
 # Each move's camera language, English and Chinese.
 _LANGUAGE: dict[str, str] = {
@@ -36,16 +34,6 @@ _ANY_MOVE = re.compile(
 )
 _BY_GROUP = {f"m{k}": move for k, move in enumerate(_LANGUAGE)}
 
-# What models and people write for a move, beyond its own name.
-_ALIASES: dict[str, str] = {
-    "none": "static", "still": "static", "locked off": "static", "locked": "static",
-    "fixed": "static", "hold": "static", "no move": "static", "": "static",
-    "push": "push in", "dolly in": "push in", "zoom in": "push in", "push-in": "push in",
-    "pull back": "pull out", "pull": "pull out", "dolly out": "pull out",
-    "zoom out": "pull out", "pull-out": "pull out",
-    "pan l": "pan left", "pan r": "pan right", "tilt u": "tilt up", "tilt d": "tilt down",
-}
-
 
 def camera_move(text: str) -> CameraMove:
     """The move the text gives the camera, the first one it names; static when none."""
@@ -54,10 +42,3 @@ def camera_move(text: str) -> CameraMove:
         return "static"
     return _BY_GROUP[match.lastgroup]  # type: ignore[return-value]
 
-
-def move_name(value: str) -> str:
-    """A move as written ("Dolly In", "push_in", "PAN-LEFT", "none") in the schema's words;
-    what is no move's name comes back as written, for the schema to refuse."""
-    name = " ".join(value.lower().replace("_", " ").split())
-    name = _ALIASES.get(name, name).replace("-", " ")
-    return _ALIASES.get(name, name)

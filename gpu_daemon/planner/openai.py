@@ -26,10 +26,17 @@ from pydantic import TypeAdapter, ValidationError
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
-from gpu_daemon.planner.moves import MOVES, move_name
 from storyboard_contract.config import redact_url
 from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Shot, Transition
-from storyboard_contract.wire import Character, CharacterName, Plan, PlannedShot, ShotSize
+from storyboard_contract.wire import (
+    MOVES,
+    Character,
+    CharacterName,
+    Plan,
+    PlannedShot,
+    ShotSize,
+    move_name,
+)
 
 if TYPE_CHECKING:
     from storyboard_contract.config import PlannerConfig
