@@ -20,6 +20,7 @@ from storyboard_cli.commands.common import (
     json_option,
     service_options,
 )
+from storyboard_cli.screenplay import FORMATS
 from storyboard_contract.errors import UsageError
 from storyboard_contract.frames import ASPECTS
 
@@ -86,8 +87,11 @@ def _toml_value(value: Any) -> str:
 
 
 @click.command("new", cls=Command)
-@argument("file", "Story text file, or - for stdin.")
-@click.option("--title", help="Project title [default: file name].")
+@argument("file", "Story or screenplay file (prose, .fountain, .fdx), or - for stdin.")
+@click.option("--title", help="Project title [default: the screenplay's title page, else the "
+              "file name].")
+@click.option("--format", "story_format", type=click.Choice(FORMATS, case_sensitive=False),
+              help="What the file holds [default: by its extension, else its content].")
 @click.option("--style", default="movie", show_default=True,
               help="Visual style preset (movie, anime, noir, watercolor, ...).")
 @click.option("--aspect", metavar="RATIO",
@@ -96,30 +100,38 @@ def _toml_value(value: Any) -> str:
 @service_options
 @command
 def new(
-    file: str, title: str | None, style: str, aspect: str | None, encoding: str | None,
-    config: Path | None, json_out: bool, debug: bool,
+    file: str, title: str | None, story_format: str | None, style: str, aspect: str | None,
+    encoding: str | None, config: Path | None, json_out: bool, debug: bool,
 ) -> None:
-    """Create a project from a story file (UTF-8, UTF-8 with BOM, UTF-16 or GB18030).
+    """Create a project from a story in prose (UTF-8, UTF-8 with BOM, UTF-16 or GB18030) or a
+    screenplay (Fountain, Final Draft): a screenplay's shots follow its scenes.
 
     \b
     Example: storyboard new examples/lighthouse.txt --style watercolor --aspect 2.39:1
+             storyboard new last_light.fdx            # titled from its title page
+             cat draft.txt | storyboard new - --format fountain --title "Draft 2"
     """
-    from storyboard_cli.inputs import check_aspect
-    from storyboard_cli.stories import load_story
+    from storyboard_cli.inputs import check_aspect, check_story_format
+    from storyboard_cli.stories import file_limit, load_story
 
     held = ConfigAndService(config, create_store=True)
     if aspect is not None:  # refused before the story is even read
         aspect = check_aspect(aspect)
-    text, name, _ = load_story(file, encoding, held.config.limits.max_story_bytes)
+    story_format = check_story_format(story_format)
+    text, name, _ = load_story(file, encoding, file_limit(held.config.limits))
     service = held.service
-    project = service.create_project(Path(name).stem if title is None else title, text, style,
-                                     aspect)
+    project = service.create_project(title, text, style, aspect, story_format, name)
     if json_out:
         output.print_json(project)
         return
+    if project["format"] == "prose":
+        what = f"{len(text):,} characters"
+    else:
+        kind = "Fountain" if project["format"] == "fountain" else "Final Draft"
+        what = f"a {kind} screenplay of {len(project['scenes'])} scene(s)"
     output.info(
         f"Created project [bold]{project['id']}[/] {output.escape(repr(project['title']))} "
-        f"({len(text):,} characters, style {output.escape(project['style'])}, "
+        f"({what}, style {output.escape(project['style'])}, "
         f"{project['aspect']} frames of {project['width']}×{project['height']})."
     )
     twins = [p["id"] for p in service.list_projects()

@@ -40,9 +40,10 @@ class Projects(Rows):
 
     def create_project(
         self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT,
-        by: str | None = None,
+        story_format: str = "prose", screenplay: str | None = None, by: str | None = None,
     ) -> dict[str, Any]:
-        """A new project; its story is its revision 1."""
+        """A new project; its story is its revision 1. A screenplay's story (story_format
+        fountain or fdx) comes with its parsed form as JSON."""
         with self._write() as c:
             # The next id after every one given so far, removed projects' included.
             (project_id,) = c.execute(
@@ -55,7 +56,7 @@ class Projects(Rows):
                    values (?, ?, ?, ?, ?, ?)""",
                 [project_id, title, story, style, aspect, stamp],
             )
-            add_revision(c, project_id, story, by, stamp)
+            add_revision(c, project_id, story, by, stamp, story_format, screenplay)
         return self.get_project(project_id)
 
     def get_project(self, project_id: int) -> dict[str, Any]:
@@ -132,7 +133,7 @@ class Projects(Rows):
         shows and the status of its newest task."""
         return self._query(
             f"""
-            select p.id, p.title, p.style, p.aspect, p.created_at,
+            select p.id, p.title, p.style, p.aspect, p.format, p.created_at,
               length(p.story) as story_chars,
               (select count(*) from shots s where s.task_id = (
                  select t.id from tasks t where t.project_id = p.id
