@@ -17,7 +17,7 @@ from fixtures_serve import start_serve
 from playwright.sync_api import expect
 from test_serve_journey import browser_page
 
-from storyboard_cli.server.page import EXPORT_FORMATS
+from storyboard_cli.board import FORMATS
 
 A = "The storm rose over the bay."
 B = "Old Tom climbed the lighthouse stairs."
@@ -159,22 +159,40 @@ def test_every_edit_of_the_api_is_a_control_of_the_board(served, board_server):
 
 def test_every_export_format_downloads_from_the_board(served, board_server, tmp_path):
     project = planned_project(served, "exports")
-    magic = {"pdf": b"%PDF-", "html": b"<!doctype html>", "zip": b"PK",
-             "storyboarder": b"PK", "mp4": b"PK"}
-    assert set(magic) == set(EXPORT_FORMATS)
+    stem = f"exports-{project}"
+    # What each download is: a file of the format, or a zip of what the export wrote
+    # (a Storyboarder folder, an animatic and its subtitles, a timeline and its frames).
+    expected = {"html": (f"{stem}.html", b"<!doctype html>"), "pdf": (f"{stem}.pdf", b"%PDF-"),
+                "mp4": (f"{stem}.mp4.zip", b"PK"), "storyboarder": (f"{stem}.zip", b"PK"),
+                "zip": (f"{stem}.zip", b"PK"), "csv": (f"{stem}.csv", b"")}
     with browser_page({"width": 1280, "height": 900}) as page:
         open_board(page, board_server, served.token, project)
-        for fmt in EXPORT_FORMATS:
+        options = page.locator("#export-format option").all_inner_texts()
+        assert options == list(FORMATS)
+        for fmt in FORMATS:
             page.get_by_label("Export format").select_option(fmt)
             with page.expect_download(timeout=120_000) as download:
                 page.get_by_role("link", name=f"Download the board as {fmt}").click()
-            saved = tmp_path / download.value.suggested_filename
+            saved = tmp_path / fmt / download.value.suggested_filename
             download.value.save_as(saved)
-            assert saved.read_bytes().startswith(magic[fmt]), fmt
-            assert saved.name.startswith(f"exports-{project}")
-    # Several files come as one zip: the Storyboarder folder, the animatic with its subtitles.
-    names = zipfile.ZipFile(tmp_path / f"exports-{project}.mp4.zip").namelist()
-    assert sorted(names) == [f"exports-{project}.mp4", f"exports-{project}.srt"]
+            name, magic = expected.get(fmt, (f"{stem}-{fmt}.zip", b"PK"))  # the timelines
+            assert (saved.name, saved.read_bytes()[:len(magic)]) == (name, magic), fmt
+            expect(page.locator("#state")).to_have_text(f"Export {fmt}: done")
+
+        # An export that cannot be made says why in the status line (and downloads nothing).
+        with served.client() as api:
+            empty = api.post("/api/projects", json={"title": "empty",
+                                                    "story_text": "Nothing yet."}).json()
+        page.goto(f"{board_server}/projects/{empty['id']}")
+        page.get_by_label("Export format").select_option("pdf")
+        page.get_by_role("link", name="Download the board as pdf").click()
+        expect(page.locator("#state")).to_have_text(
+            f"Export pdf: project {empty['id']} has no shots to export yet: "
+            f"storyboard generate {empty['id']}")
+    names = zipfile.ZipFile(tmp_path / "mp4" / f"{stem}.mp4.zip").namelist()
+    assert sorted(names) == [f"{stem}.mp4", f"{stem}.srt"]
+    table = (tmp_path / "csv" / f"{stem}.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert table[0].startswith("number,") and len(table) == 1 + 4  # a row per shot
 
 
 def tab_to(page: Any, name: str, limit: int = 80) -> None:

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from storyboard_cli.board import FORMATS
 from storyboard_cli.server import routes
 from storyboard_cli.server.login import login_redirect
 from storyboard_cli.server.sessions import AUTH
@@ -43,11 +44,8 @@ def index_page(request: Request) -> str:
     return document(request, "storyboard", body + script("projects"))
 
 
-EXPORT_FORMATS = ("pdf", "html", "zip", "storyboarder", "mp4")
-
-
 def board_page(request: Request, project: str) -> str:
-    formats = "".join(f'<option value="{f}">{f}</option>' for f in EXPORT_FORMATS)
+    formats = "".join(f'<option value="{f}">{f}</option>' for f in FORMATS)
     tools = (
         '<button id="generate" type="button">Generate storyboard</button>'
         '<button id="render-stale" type="button" disabled>Render stale panels</button>'

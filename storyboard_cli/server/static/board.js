@@ -348,6 +348,33 @@ function exportLink() {
   $("#download").setAttribute("aria-label", `Download the board as ${format}`);
 }
 
+// The file's name the server gives in Content-Disposition (filename*= first: UTF-8).
+function attachmentName(answer, fallback) {
+  const header = answer.headers.get("Content-Disposition") || "";
+  const encoded = /filename\*=UTF-8''([^;]+)/i.exec(header);
+  if (encoded) return decodeURIComponent(encoded[1]);
+  const plain = /filename="([^"]+)"/i.exec(header);
+  return plain ? plain[1] : fallback;
+}
+
+// An export can take a while and can fail (a missing package, no shots yet): the download is
+// fetched here, so the status line says what happens, then handed to the browser as a file.
+async function download(ev) {
+  ev.preventDefault();
+  const format = $("#export-format").value;
+  say(state, `Export ${format} ...`);
+  try {
+    const answer = await api(ev.currentTarget.getAttribute("href"));
+    const file = URL.createObjectURL(await answer.blob());
+    const link = el("a", {href: file, download: attachmentName(answer, `board.${format}`)});
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(file), 60_000);
+    say(state, `Export ${format}: done`);
+  } catch (err) { say(state, `Export ${format}: ${err.message}`, true); }
+}
+
 $("#generate").addEventListener("click", () => runTask("Generate",
   () => send(projectApi + "/generate-storyboard", {style: "", story_text: ""})));
 $("#render-stale").addEventListener("click", () => runTask("Render stale panels",
@@ -355,6 +382,7 @@ $("#render-stale").addEventListener("click", () => runTask("Render stale panels"
 $("#undo").addEventListener("click", () => change("Undo", projectApi + "/undo", {},
                                                   {focus: "#undo"}));
 $("#export-format").addEventListener("change", exportLink);
+$("#download").addEventListener("click", download);
 exportLink();
 for (const kind of ["dragover", "dragleave", "drop"]) {
   $("#board").addEventListener(kind, onDrag);
