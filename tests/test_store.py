@@ -225,8 +225,10 @@ OLD_STORE_MIGRATIONS = [
 SCREENPLAY_MIGRATIONS = ["m400_project_screenplays", "m401_shot_scenes_and_moves"]
 EDIT_MIGRATIONS = ["m500_shot_review", "m501_shot_versions", "m502_story_revisions",
                    "m503_edit_history"]
+# The web board's logins, and the index of the frames `serve` streams.
+WEB_MIGRATIONS = ["m550_web_sessions", "m551_image_key_index"]
 MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
-                   "m402_revision_screenplays"]
+                   "m402_revision_screenplays", *WEB_MIGRATIONS]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
