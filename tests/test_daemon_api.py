@@ -158,7 +158,8 @@ def test_render_streams_progress_then_one_result(sketch_daemon):
         assert resp.headers["content-type"].startswith(NDJSON)
         events = [json.loads(line) for line in resp.iter_lines() if line]
     assert [e["event"] for e in events] == ["progress", "result"]
-    assert events[0] == {"event": "progress", "shot_id": 11, "step": 1, "total": 1}
+    assert events[0] == {"event": "progress", "shot_id": 11, "step": 1, "total": 1,
+                         "state": None}
     assert httpx.get(events[-1]["result"]["image_url"]).status_code == 200
 
 
