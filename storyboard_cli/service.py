@@ -26,6 +26,7 @@ from storyboard_cli.inputs import (
     check_export,
     check_prompt,
     check_seed,
+    check_settings,
     check_story,
     check_style,
     check_title,
@@ -62,7 +63,10 @@ class Service(Protocol):
     export_progress_unit: str
 
     def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None) -> dict[str, Any]: ...
+                       aspect: str | None = None,
+                       settings: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    def project_settings(self, project: str, changes: dict[str, Any] | None = None
+                         ) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
     def project(self, ref: str, task: str | None = None) -> dict[str, Any]: ...
     def rename_project(self, project: str, title: str) -> dict[str, Any]: ...
@@ -73,7 +77,7 @@ class Service(Protocol):
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
                  story_text: str | None = None) -> dict[str, Any]: ...
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
-                   seed: int | None = None) -> dict[str, Any]: ...
+                   seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
     def resolve_task(self, ref: str) -> str: ...
     def task(self, task_id: str) -> dict[str, Any]: ...
@@ -155,14 +159,30 @@ class LocalService:
     # --- projects ----------------------------------------------------------------------------
 
     def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None) -> dict[str, Any]:
-        """A new project (its frame aspect: [images] aspect unless given); the project
-        object."""
+                       aspect: str | None = None,
+                       settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new project (its frame aspect: [images] aspect unless given; its render
+        settings: model, loras, scheduler, steps, cfg, negative_prompt, each the model's
+        default unless given); the project object."""
         check_story(story_text, self.config.limits.max_story_bytes)
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
+        checked = self._check_settings(settings or {})
         project = self.store.create_project(check_title(title), story_text,
-                                            check_style(style) or "movie", aspect)
+                                            check_style(style) or "movie", aspect, checked)
         return self._view(project["id"])
+
+    def _check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return check_settings(settings, self.config.images, self.config.limits.max_prompt_chars)
+
+    def project_settings(self, project: str, changes: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        """A project's render settings (the project object's `settings`), after `changes`
+        (a None value: back to the model's default) when given. Tasks queued from now on
+        render with them; a task already queued keeps the ones it was queued with."""
+        project_id = resolve.project(self.store, project)["id"]
+        if changes:
+            self.store.set_settings(project_id, self._check_settings(changes))
+        return self.store.settings(project_id)
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
@@ -280,15 +300,20 @@ class LocalService:
         return queued_answer(task["id"])
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
+                   seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]:
         """Queue a shot_generation task for a shot of the storyboard `show` lists (by id or
-        PROJECT/NUMBER, see resolve_shot); the queued answer."""
+        PROJECT/NUMBER, see resolve_shot); the queued answer. keep_seed: the seed of the
+        shot's image (with nothing else changed, the same image again)."""
         from storyboard_cli.tasks.jobs import submit_regen
 
         prompt = check_prompt(prompt, self.config.limits.max_prompt_chars)
         style, seed = check_style(style), check_seed(seed)
-        task = submit_regen(self.store, self.redis, self.config, self.resolve_shot(shot),
-                            prompt, style, seed)
+        shot_id = self.resolve_shot(shot)
+        if keep_seed:
+            if seed is not None:
+                raise UsageError("give --seed or --keep-seed, not both")
+            seed = self.store.get_shot(shot_id)["seed"]
+        task = submit_regen(self.store, self.redis, self.config, shot_id, prompt, style, seed)
         return queued_answer(task["id"])
 
     def resolve_shot(self, ref: str | int) -> int:

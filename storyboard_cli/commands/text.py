@@ -7,6 +7,7 @@ terminal's width, or to 80 columns when piped.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -77,6 +78,43 @@ def print_tasks(tasks: list[dict[str, Any]]) -> None:
                       soft_wrap=True)
 
 
+def print_warnings(task: dict[str, Any] | None) -> None:
+    """A task's warnings, each on its own line."""
+    for warning in (task or {}).get("warnings") or []:
+        output.stdout.print(f"warning: {output.visible(warning)}", markup=False,
+                            soft_wrap=True)
+
+
+def settings_line(settings: dict[str, Any]) -> str:
+    """A project's render settings in words; unset ones are the model's defaults."""
+    loras = ", ".join(f"{lora['name']}:{lora['scale']:g}" for lora in settings["loras"])
+    parts = [f"model {settings['model'] or 'default'}",
+             *([f"LoRAs {loras}"] if loras else []),
+             *([f"scheduler {settings['scheduler']}"] if settings["scheduler"] else []),
+             *([f"{settings['steps']} steps"] if settings["steps"] else []),
+             *([f"CFG {settings['cfg']:g}"] if settings["cfg"] is not None else []),
+             *([f"negative {settings['negative_prompt']!r}"] if settings["negative_prompt"]
+               else [])]
+    return ", ".join(parts) + ("" if len(parts) == 6 else "; the rest the model's defaults")
+
+
+def provenance_line(made: dict[str, Any]) -> str:
+    """What made an image, in one line: model (hash), VAE, LoRAs, sampler, steps, CFG, seed,
+    size."""
+    model = made.get("model_name") or made.get("model") or made["backend"]
+    if made.get("model_hash"):
+        model += f" ({made['model_hash']})"
+    parts = [model]
+    if made.get("vae"):
+        parts.append(f"VAE {Path(made['vae']).name} ({made.get('vae_hash')})")
+    parts += [f"LoRA {lora['name']}:{lora['scale']:g} ({lora['hash']})"
+              for lora in made.get("loras") or []]
+    parts += [made.get("scheduler") or "default", f"{made['steps']} steps",
+              f"CFG {made['guidance_scale']:g}", f"seed {made['seed']}",
+              f"{made['width']}×{made['height']}"]
+    return ", ".join(parts)
+
+
 def print_shot(shot: dict[str, Any], name: str | None) -> None:
     """One shot as a storyboard artist reads it: number, size, duration, then the fields;
     name: PROJECT/NUMBER, as regen-shot takes it (None for a storyboard it does not take)."""
@@ -91,6 +129,7 @@ def print_shot(shot: dict[str, Any], name: str | None) -> None:
         ("Cast", ", ".join(shot["characters"])),
         ("Prompt", shot["prompt"]),
         ("Image", shot["image_url"] or "not rendered yet"),
+        ("Made by", provenance_line(shot["provenance"]) if shot.get("provenance") else ""),
     ]
     for label, value in fields:
         if value:
@@ -123,6 +162,8 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
               f"of {data['width']}×{data['height']})")
     story = data["story_text"].strip()
     out.print(output.visible(_cut(story, 300), keep="\n\t"), markup=False)
+    out.print(f"Renders with: {output.visible(settings_line(data['settings']))}", markup=False,
+              soft_wrap=True)
     if data["cast"]:
         cast = "; ".join(f"{c['name']} ({c['description']})" if c["description"] else c["name"]
                          for c in data["cast"])
@@ -136,6 +177,7 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
     out.print(f"\n{which} task {task['id']}: {task_line(task)}", markup=False, soft_wrap=True)
     if task["error"]:
         out.print(f"error: {output.visible(task['error'])}", markup=False, soft_wrap=True)
+    print_warnings(task)
     if task["status"] == TaskStatus.CANCELLED:
         out.print(f"Resume it: storyboard retry {task['id']}", markup=False, soft_wrap=True)
     if shown is None:

@@ -39,6 +39,7 @@ from storyboard_cli.server.bodies import (
     GenerateShot,
     GenerateStoryboard,
     NewProject,
+    ProjectSettings,
     Rename,
 )
 from storyboard_cli.server.errors import status_and_message
@@ -158,7 +159,8 @@ def create_app(config: Config, token: str | None = None,
     def create_project(body: NewProject) -> JSONResponse:
         """Create a project; the project object."""
         return JSONResponse(thread_service().create_project(body.title, body.story_text,
-                                                            body.style, body.aspect))
+                                                            body.style, body.aspect,
+                                                            body.given()))
 
     @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
@@ -183,6 +185,18 @@ def create_app(config: Config, token: str | None = None,
     def set_cast(project: str, body: CastChange) -> JSONResponse:
         """Describe characters (new names join the cast) and remove others; the cast."""
         return JSONResponse(thread_service().set_cast(project, body.set, body.remove))
+
+    @api.get(routes.SETTINGS, tags=["projects"])
+    def settings(project: str) -> JSONResponse:
+        """The project's render settings: model, loras, scheduler, steps, cfg,
+        negative_prompt (null: the model's default)."""
+        return JSONResponse(thread_service().project_settings(project))
+
+    @api.patch(routes.SETTINGS, tags=["projects"])
+    def set_settings(project: str, body: ProjectSettings) -> JSONResponse:
+        """Change the project's render settings (`reset` names those back to the model's
+        default); the settings after it. Tasks queued from now on render with them."""
+        return JSONResponse(thread_service().project_settings(project, body.changes() or None))
 
     @api.get(routes.LINKS, tags=["projects"])
     def links(project: str, expires: int | None = None, task: str | None = None
@@ -247,7 +261,8 @@ def create_app(config: Config, token: str | None = None,
         PROJECT/NUMBER). Empty strings mean the stored prompt and the project's style."""
         body = body or GenerateShot()
         return JSONResponse(thread_service().regen_shot(shot, body.prompt or None,
-                                                        body.style or None, body.seed))
+                                                        body.style or None, body.seed,
+                                                        body.keep_seed))
 
     @api.get(routes.SHOT, tags=["tasks"])
     def resolve_shot(shot: str) -> JSONResponse:

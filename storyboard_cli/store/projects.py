@@ -38,8 +38,10 @@ class Projects(Rows):
     """Projects, their removal, and their cast."""
 
     def create_project(
-        self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT
+        self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT,
+        settings: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A new project; settings: its render settings (RENDER_SETTINGS, checked)."""
         with self._write() as c:
             # The next id after every one given so far, removed projects' included.
             (project_id,) = c.execute(
@@ -51,7 +53,17 @@ class Projects(Rows):
                    values (?, ?, ?, ?, ?, ?)""",
                 [project_id, title, story, style, aspect, now()],
             )
+            _write_settings(c, project_id, settings or {})
         return self.get_project(project_id)
+
+    def set_settings(self, project_id: int, settings: dict[str, Any]) -> None:
+        """Change some of a project's render settings (a None value: back to the default)."""
+        with self._write() as c:
+            _write_settings(c, project_id, settings)
+
+    def settings(self, project_id: int) -> dict[str, Any]:
+        """A project's render settings (RENDER_SETTINGS; None: the model's default)."""
+        return render_settings(self.get_project(project_id))
 
     def get_project(self, project_id: int) -> dict[str, Any]:
         row = self._one("select * from projects where id = ?", [project_id]) \
@@ -170,6 +182,25 @@ class Projects(Rows):
         (a name no longer in the cast is left out)."""
         cast = {c["name"]: c for c in self.cast(shot["project_id"])}
         return [cast[name] for name in json.loads(shot["characters"]) if name in cast]
+
+
+# How a project's images are made; None (an empty list for loras): the model's default.
+RENDER_SETTINGS = ("model", "loras", "scheduler", "steps", "cfg", "negative_prompt")
+
+
+def render_settings(project: dict[str, Any]) -> dict[str, Any]:
+    """The render settings of a project row, loras as [{"name", "scale"}]."""
+    return {key: json.loads(project["loras"] or "[]") if key == "loras" else project[key]
+            for key in RENDER_SETTINGS}
+
+
+def _write_settings(c: sqlite3.Connection, project_id: int, settings: dict[str, Any]) -> None:
+    for key, value in settings.items():
+        if key not in RENDER_SETTINGS:
+            raise ValueError(f"not a render setting: {key}")
+        if key == "loras":
+            value = json.dumps(value or [], ensure_ascii=False)
+        c.execute(f"update projects set {key} = ? where id = ?", [value, project_id])
 
 
 def add_characters(
