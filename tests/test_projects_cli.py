@@ -226,7 +226,7 @@ def test_every_command_help_shows_an_example_on_one_line(cli):
             yield path, cmd
 
     found = list(leaves(group, ()))
-    assert len(found) == 27  # export, rename, rm, tasks, cancel, serve; frp install, ...
+    assert len(found) == 28  # export, rename, rm, settings, tasks, cancel, serve; frp install
     for path, cmd in found:
         example = next(ln.strip() for ln in cmd.help.splitlines() if "Example:" in ln)
         result = cli(*path, "--help")

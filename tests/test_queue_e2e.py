@@ -19,10 +19,10 @@ from storyboard_cli.stack.processes import free_port
 STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
          "Mara waited by the great lens. A small boat drifted toward the rocks.\n")
 TASK_KEYS = {"id", "type", "status", "project_id", "shot_id", "progress", "error",
-             "created_at", "started_at", "finished_at", "no_images", "shots"}
+             "created_at", "started_at", "finished_at", "no_images", "warnings", "shots"}
 SHOT_KEYS = {"id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
              "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
-             "image_url", "url_expires_at"}
+             "image_url", "url_expires_at", "provenance"}
 
 
 def png(url: str) -> Image.Image:

@@ -63,7 +63,7 @@ def test_task_view_has_the_documented_shape(tmp_path):
     view = views.task_view(store, task["id"])
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
-        "created_at", "started_at", "finished_at", "no_images", "shots",
+        "created_at", "started_at", "finished_at", "no_images", "warnings", "shots",
     }
     assert view["status"] == "pending"
     assert view["progress"] == {"done": 0, "total": 0}
@@ -179,16 +179,17 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     store.finish_render(task["id"], render["shot_id"], "a.png", "https://x/a", "2030-01-01", 5,
                         image_prompt="cinematic film still, wide shot, Lin (woman)",
                         size=(640, 360))
-    view = views.project_view(store, project["id"], frame_size=lambda aspect: (640, 360))
+    view = views.project_view(store, project["id"], frame_size=lambda aspect, model: (640, 360))
     assert list(view) == [
-        "id", "title", "story_text", "style", "aspect", "width", "height", "created_at", "cast",
+        "id", "title", "story_text", "style", "aspect", "width", "height", "created_at",
+        "settings", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
         "shots"]
     assert view["task"] == view["shots_task"] == {
         "id": task["id"], "type": "storyboard", "status": "succeeded",
         "project_id": project["id"], "shot_id": None, "progress": {"done": 1, "total": 1},
         "error": None, "created_at": task["created_at"], "started_at": None,
-        "finished_at": view["task"]["finished_at"], "no_images": False}
+        "finished_at": view["task"]["finished_at"], "no_images": False, "warnings": []}
     assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
@@ -197,7 +198,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     assert list(shot) == [
         "id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
         "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
-        "image_url", "url_expires_at"]
+        "image_url", "url_expires_at", "provenance"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
         "cinematic film still, wide shot, Lin (woman)", 640, 5)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text
+from storyboard_cli.board.sheet import Sheet, dialogue_text, provenance_line
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -97,8 +97,10 @@ def board_json(shot: dict[str, Any], uid: str, time_ms: int, edited: int,
     notes = [" · ".join(p for p in (shot["camera"], ", ".join(shot["characters"])) if p)]
     if missing:
         notes.insert(0, f"[{missing}]")
+    made = shot.get("provenance")
     notes += [f"prompt: {shot['prompt']}" if shot["prompt"] else "",
-              f"seed: {shot['seed']}" if shot["seed"] is not None else ""]
+              f"made by: {provenance_line(made)}" if made
+              else f"seed: {shot['seed']}" if shot["seed"] is not None else ""]
     layers = {} if missing else {
         "reference": {"url": url.replace(".png", "-reference.png"), "opacity": 1}}
     return {

@@ -7,13 +7,12 @@ terminal's width, or to 80 columns when piped.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from storyboard_cli import output
-from storyboard_cli.board.sheet import dialogue_text
+from storyboard_cli.board.sheet import dialogue_text, provenance_line
 from storyboard_cli.store.status import TaskStatus, TaskType
 
 
@@ -96,23 +95,6 @@ def settings_line(settings: dict[str, Any]) -> str:
              *([f"negative {settings['negative_prompt']!r}"] if settings["negative_prompt"]
                else [])]
     return ", ".join(parts) + ("" if len(parts) == 6 else "; the rest the model's defaults")
-
-
-def provenance_line(made: dict[str, Any]) -> str:
-    """What made an image, in one line: model (hash), VAE, LoRAs, sampler, steps, CFG, seed,
-    size."""
-    model = made.get("model_name") or made.get("model") or made["backend"]
-    if made.get("model_hash"):
-        model += f" ({made['model_hash']})"
-    parts = [model]
-    if made.get("vae"):
-        parts.append(f"VAE {Path(made['vae']).name} ({made.get('vae_hash')})")
-    parts += [f"LoRA {lora['name']}:{lora['scale']:g} ({lora['hash']})"
-              for lora in made.get("loras") or []]
-    parts += [made.get("scheduler") or "default", f"{made['steps']} steps",
-              f"CFG {made['guidance_scale']:g}", f"seed {made['seed']}",
-              f"{made['width']}×{made['height']}"]
-    return ", ".join(parts)
 
 
 def print_shot(shot: dict[str, Any], name: str | None) -> None:
