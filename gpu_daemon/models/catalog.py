@@ -36,16 +36,17 @@ if TYPE_CHECKING:
 class TextEncoder:
     name: str
     reads_chinese: bool
+    family: str  # what users call models of the pipeline
 
 
 # The text-to-image pipelines the daemon loads, with the encoder that reads their prompts.
 TEXT_ENCODERS = {
-    "StableDiffusionPipeline": TextEncoder("CLIP", False),
-    "StableDiffusionXLPipeline": TextEncoder("CLIP ViT-L + OpenCLIP bigG", False),
-    "StableDiffusion3Pipeline": TextEncoder("CLIP + T5", False),
-    "FluxPipeline": TextEncoder("CLIP + T5", False),
-    "KolorsPipeline": TextEncoder("ChatGLM3", True),
-    "HunyuanDiTPipeline": TextEncoder("bilingual CLIP (BERT) + mT5", True),
+    "StableDiffusionPipeline": TextEncoder("CLIP", False, "SD 1.x/2.x"),
+    "StableDiffusionXLPipeline": TextEncoder("CLIP ViT-L + OpenCLIP bigG", False, "SDXL"),
+    "StableDiffusion3Pipeline": TextEncoder("CLIP + T5", False, "SD 3"),
+    "FluxPipeline": TextEncoder("CLIP + T5", False, "FLUX.1"),
+    "KolorsPipeline": TextEncoder("ChatGLM3", True, "Kolors"),
+    "HunyuanDiTPipeline": TextEncoder("bilingual CLIP (BERT) + mT5", True, "HunyuanDiT"),
 }
 FLOW_MATCHING_NAMES = ("default", "euler")
 KIND_NAMES = {"folder": "diffusers folder", "hub": "Hugging Face id", "file": "checkpoint"}
@@ -76,7 +77,9 @@ class ModelEntry:
     @property
     def label(self) -> str:
         architecture = self.resolved.architecture
-        return architecture.label if architecture else (self.pipeline or "unknown")
+        if architecture is not None:
+            return architecture.label
+        return self.encoder.family if self.encoder else (self.pipeline or "unknown")
 
     @property
     def scheduler_names(self) -> tuple[str, ...]:
