@@ -2,7 +2,10 @@
 
 vLLM, llama.cpp, Ollama, OpenAI, DeepSeek and Ark all speak this protocol. The model is
 asked for a JSON object in JSON mode at temperature 0: the cast (name + visual description)
-and the shots; the answer is validated against storyboard_contract.wire.Plan. Models slip (a fence
+and the shots; the answer is validated against storyboard_contract.wire.Plan. Its image prompts are written in [planner]
+prompt_language (English by default: the text encoders of SD 1.x/2.x/SDXL, SD 3 and FLUX read
+English only), its action and dialogue in the story's language; with English asked for, a
+prompt in Chinese is sent back like any other invalid answer. Models slip (a fence
 around the JSON, a made-up shot size, dialogue as a plain string, a character missing from
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
@@ -22,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
+from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
 from storyboard_contract.wire import Character, CharacterName, Plan, PlannedShot, ShotSize
 
@@ -32,6 +36,11 @@ SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 # A shot's names are checked one by one; how many a shot keeps is fit_cast's to decide.
 _SHOT_NAMES = TypeAdapter(list[CharacterName])
 
+# [planner] prompt_language: the language the image prompts (and the characters' looks, which
+# join them) are written in. English for the English-only text encoders (CLIP, T5).
+PROMPT_LANGUAGES = {"en": "English", "zh": "Simplified Chinese", "ja": "Japanese",
+                    "ko": "Korean", "story": "the story's own language"}
+
 SYSTEM_PROMPT = f"""You are a storyboard artist. Split the user's story into shots, in story \
 order, covering every sentence of the story, and list its characters.
 Answer with one JSON object and nothing else, of this form:
@@ -41,14 +50,14 @@ scarf"}}], "shots": [{{"description": "...", "action": "...", "prompt": "...", "
 "duration": 4.0}}]}}
 characters: every person who appears more than once or speaks, listed once:
 - name: as the story calls them.
-- description: how they look, in English, at most 15 words (age, build, hair, clothing); \
-one look for the whole story.
+- description: how they look, in {{language}}, at most 15 words (age, build, hair, \
+clothing); one look for the whole story.
 Fields of each shot:
 - description: the story text the shot covers, in the story's own language and words.
 - action: what we see in the shot, one short sentence, in the story's language.
-- prompt: an English image prompt for a text-to-image model: the subject first, then \
-setting, action, lighting; at most 50 words; no style words and no character descriptions \
-(both are added later).
+- prompt: an image prompt in {{language}} for a text-to-image model (whatever the story's \
+language): the subject first, then setting, action, lighting; at most 50 words; no style \
+words and no character descriptions (both are added later).
 - camera: the shot size, one of: {", ".join(SHOT_SIZES)}. Open each scene wide, use medium \
 shots for dialogue and close-ups for emotional beats.
 - characters: the names (from "characters") of the people we see in the shot.
@@ -69,6 +78,25 @@ _FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 class InvalidAnswer(ValueError):
     """The model answered, but not with a valid shot list."""
+
+
+def system_prompt(prompt_language: str) -> str:
+    """The instructions, image prompts in `prompt_language` (a PROMPT_LANGUAGES key); action,
+    dialogue and the story text stay in the story's language."""
+    return SYSTEM_PROMPT.replace("{language}", PROMPT_LANGUAGES[prompt_language])
+
+
+def _check_english(plan: Plan) -> None:
+    """English was asked for: an image prompt or a look in Chinese (or Japanese, Korean) is
+    sent back, since an English-only text encoder cannot read it."""
+    for shot in plan.shots:
+        if CJK_CHAR.search(shot.prompt):
+            raise InvalidAnswer(f"shot {shot.index}: prompt: write it in English, not in the "
+                                "story's language")
+    for character in plan.characters:
+        if CJK_CHAR.search(character.description):
+            raise InvalidAnswer(f"character {character.name}: description: write it in "
+                                "English")
 
 
 def _camera(value: Any) -> Any:
@@ -134,8 +162,9 @@ def _cast(value: Any) -> list[Character]:
     return list(cast.values())
 
 
-def parse_plan(content: str | None, max_shots: int) -> Plan:
-    """The model's message content as a validated plan of at most `max_shots` shots."""
+def parse_plan(content: str | None, max_shots: int, prompt_language: str = "story") -> Plan:
+    """The model's message content as a validated plan of at most `max_shots` shots (with
+    prompt_language "en", its image prompts and looks in English)."""
     if not content or not content.strip():
         raise InvalidAnswer("the answer was empty")
     fenced = _FENCED.search(content)
@@ -179,9 +208,12 @@ def parse_plan(content: str | None, max_shots: int) -> Plan:
     shots = [shot.model_copy(update={"characters": names})
              for shot, names in zip(shots, shown, strict=True)]
     try:
-        return Plan(shots=shots, characters=cast)
+        plan = Plan(shots=shots, characters=cast)
     except ValidationError as exc:
         raise InvalidAnswer(_describe(exc, "characters")) from None
+    if prompt_language == "en":
+        _check_english(plan)
+    return plan
 
 
 class OpenAIPlanner:
@@ -192,11 +224,12 @@ class OpenAIPlanner:
         self.shown_url = redact_url(self.url)  # for messages: no credentials in them
         self.model = cfg.model
         self.timeout = cfg.timeout
+        self.prompt_language = cfg.prompt_language
         self._api_key = cfg.api_key
 
     def plan(self, story: str, style: str, max_shots: int) -> Plan:
         messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "system", "content": system_prompt(self.prompt_language)},
             {
                 "role": "user",
                 "content": f"Style: {style}\nAt most {max_shots} shots.\n\nStory:\n{story}",
@@ -205,7 +238,7 @@ class OpenAIPlanner:
         with httpx.Client(timeout=self.timeout) as client:
             content = self._ask(client, messages)
             try:
-                return parse_plan(content, max_shots)
+                return parse_plan(content, max_shots, self.prompt_language)
             except InvalidAnswer as exc:
                 messages += [
                     {"role": "assistant", "content": content or ""},
@@ -218,7 +251,7 @@ class OpenAIPlanner:
                 ]
             content = self._ask(client, messages)
             try:
-                return parse_plan(content, max_shots)
+                return parse_plan(content, max_shots, self.prompt_language)
             except InvalidAnswer as exc:
                 raise PlannerError(
                     f"model {self.model} at {self.shown_url} gave an invalid shot list twice: {exc}"
