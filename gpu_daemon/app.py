@@ -321,7 +321,9 @@ class Daemon:
             raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
         return wire.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
-            prompt=job.prompt, seed=job.seed, width=job.width, height=job.height,
+            # The image's own size: a pipeline may render only sizes of its own (HunyuanDiT).
+            prompt=job.prompt, seed=job.seed, width=rendered.image.width,
+            height=rendered.image.height,
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
             batch_size=rendered.batch_size, reused=source is rendered,
             provenance=rendered.provenance, warnings=self.warnings(job),

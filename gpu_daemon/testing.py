@@ -9,7 +9,9 @@ noise, but their shapes are SD's:
 - ``build_tiny_sdxl_pipeline``: the same at SDXL's shape: two text encoders (the second wider,
   with a projection), linear projections, the size/crop embedding.
 - ``build_tiny_sd3_pipeline``: SD 3's shape without T5: an MMDiT transformer on two CLIPs,
-  a 16-channel VAE, the flow-matching scheduler. (No tiny FLUX: diffusers' single-file
+  a 16-channel VAE, the flow-matching scheduler.
+- ``build_tiny_hunyuan_pipeline``: HunyuanDiT's shape, a model that reads Chinese: a DiT on
+  a bilingual BERT and a multilingual T5 over a vocabulary of ASCII and the CJK ideographs. (No tiny FLUX: diffusers' single-file
   conversion of FLUX assumes its full width, 3072.)
 - ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
   (gpu_daemon/models/original_layout.py), as model sites distribute them; ``write_lora``: a random
@@ -183,6 +185,68 @@ def build_tiny_sd3_pipeline(path: str | Path, seed: int = 0) -> Path:
         text_encoder_3=None, tokenizer=byte_level_tokenizer(), tokenizer_2=byte_level_tokenizer(),
         tokenizer_3=None, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
     )
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def _tiny_vocabulary() -> list[str]:
+    """Printable ASCII and the CJK Unified Ideographs: every character of a Chinese or English
+    prompt, one token each."""
+    return [chr(c) for c in range(0x21, 0x7F)] + [chr(c) for c in range(0x4E00, 0xA000)]
+
+
+def _tiny_bert() -> tuple[Any, Any]:
+    """HunyuanDiT's first text encoder: a bilingual BERT (a 2-layer one over the tiny
+    vocabulary, Chinese read a character a token as BERT's own tokenizer does)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + _tiny_vocabulary())}
+    encoder = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=TEXT_HIDDEN,
+                                   num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=37, max_position_embeddings=512))
+    return encoder, BertTokenizer(vocab=vocab, model_max_length=77)
+
+
+def _tiny_t5() -> tuple[Any, Any]:
+    """HunyuanDiT's second text encoder: a multilingual T5 (2 layers, the tiny vocabulary as
+    SentencePiece-style pieces)."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(f"\u2581{c}", -2.0) for c in _tiny_vocabulary()]
+    pieces += [(c, -3.0) for c in _tiny_vocabulary()]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=256)
+    encoder = T5EncoderModel(T5Config(vocab_size=len(pieces), d_model=TEXT_HIDDEN, d_kv=8,
+                                      d_ff=37, num_layers=2, num_heads=4,
+                                      feed_forward_proj="gated-gelu"))
+    return encoder, tokenizer
+
+
+def build_tiny_hunyuan_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """A HunyuanDiT-shaped tiny pipeline, a model that reads Chinese: a DiT with cross
+    attention on a bilingual BERT and a multilingual T5, the SD VAE's shape, DDPM with
+    v-prediction as HunyuanDiT samples."""
+    import torch
+    from diffusers import DDPMScheduler, HunyuanDiT2DModel, HunyuanDiTPipeline
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    bert, bert_tokenizer = _tiny_bert()
+    t5, t5_tokenizer = _tiny_t5()
+    transformer = HunyuanDiT2DModel(
+        sample_size=8, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
+        num_attention_heads=3, hidden_size=24, cross_attention_dim=TEXT_HIDDEN,
+        cross_attention_dim_t5=TEXT_HIDDEN, pooled_projection_dim=16, text_len=77,
+        text_len_t5=256)
+    pipe = HunyuanDiTPipeline(
+        vae=_tiny_vae(0.13025), text_encoder=bert, tokenizer=bert_tokenizer,
+        transformer=transformer,
+        scheduler=DDPMScheduler(beta_start=0.00085, beta_end=0.03,
+                                beta_schedule="scaled_linear", prediction_type="v_prediction",
+                                steps_offset=1, clip_sample=False),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        text_encoder_2=t5, tokenizer_2=t5_tokenizer)
     pipe.save_pretrained(path, safe_serialization=True)
     return path
 
