@@ -11,8 +11,10 @@ noise, but their shapes are SD's:
 - ``build_tiny_sd3_pipeline``: SD 3's shape without T5: an MMDiT transformer on two CLIPs,
   a 16-channel VAE, the flow-matching scheduler.
 - ``build_tiny_hunyuan_pipeline``: HunyuanDiT's shape, a model that reads Chinese: a DiT on
-  a bilingual BERT and a multilingual T5 over a vocabulary of ASCII and the CJK ideographs. (No tiny FLUX: diffusers' single-file
-  conversion of FLUX assumes its full width, 3072.)
+  a bilingual BERT and a multilingual T5 over a vocabulary of ASCII and the CJK ideographs.
+- ``build_tiny_kolors_pipeline``: Kolors' shape, the other: SDXL's UNet on a 2-layer ChatGLM3
+  whose SentencePiece tokenizer is trained on the spot (needs ``sentencepiece``).
+  (No tiny FLUX: diffusers' single-file conversion of FLUX assumes its full width, 3072.)
 - ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
   (gpu_daemon/models/original_layout.py), as model sites distribute them; ``write_lora``: a random
   LoRA for its UNet, made with peft, in the diffusers or kohya layout.
@@ -248,6 +250,64 @@ def build_tiny_hunyuan_pipeline(path: str | Path, seed: int = 0) -> Path:
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         text_encoder_2=t5, tokenizer_2=t5_tokenizer)
     pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def _tiny_chatglm(folder: Path) -> tuple[Any, Any]:
+    """Kolors' text encoder: ChatGLM3 (2 layers) and its SentencePiece tokenizer, trained here
+    on a few English and Chinese lines (byte fallback: any text encodes)."""
+    import io
+
+    import sentencepiece
+    from diffusers.pipelines.kolors import ChatGLMModel, ChatGLMTokenizer
+    from diffusers.pipelines.kolors.text_encoder import ChatGLMConfig
+
+    lines = ["a lighthouse in a storm, an old man climbing the stairs at night",
+             "清晨，小镇还在沉睡。老陈推开木门，看见院子里站着一个陌生的孩子。",
+             "watercolor painting, soft washes, paper texture, muted palette"] * 20
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=400, model_type="bpe",
+        byte_fallback=True, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    tokenizer = ChatGLMTokenizer(vocab_file=str(folder / "tokenizer.model"))
+    encoder = ChatGLMModel(ChatGLMConfig(
+        num_layers=2, padded_vocab_size=len(tokenizer) + 16, hidden_size=TEXT_HIDDEN,
+        ffn_hidden_size=37, kv_channels=8, num_attention_heads=4, seq_length=256,
+        multi_query_attention=True, multi_query_group_num=2, original_rope=True))
+    return encoder, tokenizer
+
+
+def build_tiny_kolors_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """A Kolors-shaped tiny pipeline, a model that reads Chinese: SDXL's UNet on ChatGLM3's
+    hidden states (its second to last layer, and the last token's state for the pooled
+    embedding)."""
+    import tempfile
+
+    import torch
+    from diffusers import EulerDiscreteScheduler, KolorsPipeline, UNet2DConditionModel
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as work:
+        encoder, tokenizer = _tiny_chatglm(Path(work))
+        time_ids = 8
+        unet = UNet2DConditionModel(
+            sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+            block_out_channels=(32, 64),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4),
+            cross_attention_dim=TEXT_HIDDEN, use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=time_ids,
+            projection_class_embeddings_input_dim=TEXT_HIDDEN + 6 * time_ids,
+        )
+        pipe = KolorsPipeline(
+            vae=_tiny_vae(0.13025), text_encoder=encoder, tokenizer=tokenizer, unet=unet,
+            scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.014,
+                                             beta_schedule="scaled_linear", steps_offset=1))
+        pipe.save_pretrained(path, safe_serialization=True)
     return path
 
 

@@ -1,7 +1,8 @@
-"""A model that reads Chinese, through the same paths as any other: a tiny random-weight
-HunyuanDiT (bilingual BERT + multilingual T5) as a diffusers folder, beside the tiny SD 1.x
-checkpoint on one daemon. A Chinese prompt goes to it without a warning; the same prompt to
-the English-only model (CLIP) comes back with one, saying what to do."""
+"""Models that read Chinese, through the same paths as any other: a tiny random-weight
+HunyuanDiT (bilingual BERT + multilingual T5) and a tiny Kolors (ChatGLM3) as diffusers
+folders, beside the tiny SD 1.x checkpoint on one daemon. A Chinese prompt goes to them
+without a warning; the same prompt to the English-only model (CLIP) comes back with one,
+saying what to do."""
 
 from __future__ import annotations
 
@@ -24,15 +25,23 @@ def tiny_hunyuan_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_kolors_dir(tmp_path_factory) -> Path:
+    from gpu_daemon.testing import build_tiny_kolors_pipeline
+
+    return build_tiny_kolors_pipeline(tmp_path_factory.mktemp("tiny-kolors") / "model")
+
+
+@pytest.fixture(scope="module")
 def bilingual(tmp_path_factory, s3_server, tiny_model_dir, tiny_checkpoint,
-              tiny_hunyuan_dir) -> Iterator[DaemonHandle]:
+              tiny_hunyuan_dir, tiny_kolors_dir) -> Iterator[DaemonHandle]:
     handle = start_daemon(
         tmp_path_factory.mktemp("bilingual"), s3_server, "auto", tiny_checkpoint,
         images={"model_config": str(tiny_model_dir), "width": 64, "height": 64, "steps": 2,
                 "max_loaded": 2},
         # HunyuanDiT renders its own sizes only: its frames are 1024 x 1024 pixels.
         sections={"images.models.hunyuan": {"model": str(tiny_hunyuan_dir), "width": 1024,
-                                            "height": 1024, "steps": 1}},
+                                            "height": 1024, "steps": 1},
+                  "images.models.kolors": {"model": str(tiny_kolors_dir)}},
         timeout=120)
     yield handle
     handle.stop()
@@ -48,18 +57,22 @@ def test_the_daemon_knows_which_model_reads_chinese(bilingual):
     assert (models["hunyuan"]["architecture"], models["hunyuan"]["text_encoder"],
             models["hunyuan"]["reads_chinese"]) == (
         "HunyuanDiT", "bilingual CLIP (BERT) + mT5", True)
+    assert (models["kolors"]["architecture"], models["kolors"]["text_encoder"],
+            models["kolors"]["reads_chinese"]) == ("Kolors", "ChatGLM3", True)
     assert (models["default"]["text_encoder"], models["default"]["reads_chinese"]) == (
         "CLIP", False)
 
 
-def test_a_chinese_prompt_renders_on_hunyuan_without_a_warning(bilingual):
+@pytest.mark.parametrize(("model", "size"), [("hunyuan", (1024, 1024)), ("kolors", (64, 64))])
+def test_a_chinese_prompt_renders_on_a_chinese_reading_model_without_a_warning(
+        bilingual, model, size):
     with bilingual.client(timeout=300) as c:
-        answer = c.post("/v1/render", json=shot("hunyuan"))
+        answer = c.post("/v1/render", json=shot(model))
     assert answer.status_code == 200, answer.text
     result = answer.json()
     assert result["warnings"] == []
-    assert result["provenance"]["model_name"] == "hunyuan"
-    assert (result["width"], result["height"]) == (1024, 1024)
+    assert result["provenance"]["model_name"] == model
+    assert (result["width"], result["height"]) == size
     # The style's Chinese name is the watercolor preset, in front of the Chinese content.
     assert result["prompt"].startswith("watercolor painting, 清晨，老人推开木门")
 
@@ -67,6 +80,8 @@ def test_a_chinese_prompt_renders_on_hunyuan_without_a_warning(bilingual):
 def test_the_same_prompt_to_an_english_only_model_warns_with_the_fix(bilingual):
     with bilingual.client(timeout=120) as c:
         result = c.post("/v1/render", json=shot(None)).json()
+    # The style's Chinese name is the watercolor preset.
+    assert result["prompt"].startswith("watercolor painting, ")
     (warning,) = result["warnings"]
     assert "model 'default' (SD 1.x), whose text encoder (CLIP) reads English only" in warning
     # The daemon names its own Chinese-reading model in the fix.

@@ -2,10 +2,11 @@
 
 vLLM, llama.cpp, Ollama, OpenAI, DeepSeek and Ark all speak this protocol. The model is
 asked for a JSON object in JSON mode at temperature 0: the cast (name + visual description)
-and the shots; the answer is validated against storyboard_contract.wire.Plan. Its image prompts are written in [planner]
-prompt_language (English by default: the text encoders of SD 1.x/2.x/SDXL, SD 3 and FLUX read
-English only), its action and dialogue in the story's language; with English asked for, a
-prompt in Chinese is sent back like any other invalid answer. Models slip (a fence
+and the shots; the answer is validated against storyboard_contract.wire.Plan. Its image
+prompts are written in [planner] prompt_language (English by default: the text encoders of
+SD 1.x/2.x/SDXL, SD 3 and FLUX read English only), its action and dialogue in the story's
+language; with English asked for, a prompt in Chinese is sent back like any other invalid
+answer. Models slip (a fence
 around the JSON, a made-up shot size, dialogue as a plain string, a character missing from
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
