@@ -30,6 +30,8 @@ CSS = """
 .bar a { color: #f6f5f1; }
 .bar .grow { flex: 1; }
 .bar progress { width: 220px; }
+.warnings p { margin: 6px 16px; padding: 6px 10px; background: #fff4d6;
+  border-left: 4px solid #d9a400; }
 button { font: inherit; padding: 5px 12px; border-radius: 4px; border: 1px solid #8a8a84;
   background: #fff; color: #1d1d1b; cursor: pointer; }
 button:disabled { opacity: .5; cursor: default; }
@@ -206,7 +208,9 @@ function addRegen(panel, shot) {
         json: {prompt: prompt.value, style: ""}})).json();
       const task = await follow(queued.task_id, (snap) => {
         const s = snap.shots[0];
-        say(state, s && s.steps ? `${s.status} ${s.step}/${s.steps}` : snap.status);
+        showWarnings(snap.warnings);
+        say(state, s && s.state ? s.state
+            : s && s.steps ? `${s.status} ${s.step}/${s.steps}` : snap.status);
       });
       if (task.status !== "succeeded") throw new Error(`task ${task.status}: ${task.error}`);
       setFrame(livePanel(shot.number) || panel, task.shots[0]);
@@ -215,6 +219,17 @@ function addRegen(panel, shot) {
     button.disabled = false;
   });
   panel.append(box);
+}
+
+function showWarnings(warnings) {
+  // What the task's user should know (a language the model cannot read, with the fix).
+  const box = $("#warnings");
+  if (!box || !warnings) return;
+  box.replaceChildren(...warnings.map((text) => {
+    const line = document.createElement("p");
+    line.textContent = "Warning: " + text;
+    return line;
+  }));
 }
 
 async function generate() {
@@ -227,10 +242,14 @@ async function generate() {
     say(state, "queued");
     const task = await follow(queued.task_id, (snap) => {
       const finished = snap.shots.filter((s) => s.status === "done").length;
+      showWarnings(snap.warnings);
       if (snap.shots.length) {
         bar.max = snap.shots.length;
         bar.value = finished;
-        say(state, `shots ${finished}/${snap.shots.length} (${snap.status})`);
+        // A model being loaded for the next call, said once for all its shots.
+        const loading = snap.shots.find((s) => s.state);
+        say(state, `shots ${finished}/${snap.shots.length} (${snap.status})` +
+            (loading ? ` · ${loading.state}` : ""));
       } else {
         bar.removeAttribute("value");
         say(state, `planning (${snap.status})`);
@@ -292,6 +311,7 @@ def board_page(request: Request, project: str) -> str:
     controls = ('<button id="generate" type="button">Generate storyboard</button>'
                 '<progress id="progress" max="1" value="0"></progress><span id="state"></span>')
     return shell(request, "storyboard", controls, project) + (
+        '<div id="warnings" class="warnings" role="status"></div>\n'
         f'<div id="board"></div>\n<script>{SCRIPT}</script>\n</body>\n</html>\n')
 
 
