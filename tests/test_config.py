@@ -204,7 +204,7 @@ def test_without_images_model_the_first_table_is_the_default(tmp_path):
     ('[images.models.x]\nmodel = "m"\nscheduler = "dpm_fast"\n',
      "images.models.x.scheduler = 'dpm_fast' is not one of default, "),
     ('[images.models.x]\nmodel = "m"\nsampler = "euler"\n', "unknown key images.models.x.sampler"),
-    ('[images.models.x]\nmodel = "m"\nwidth = 1000\n', "images.models.x.width must be greater"),
+    ('[images.models.x]\nmodel = "m"\nwidth = 1001\n', "images.models.x.width must be greater"),
     ('[images]\nmax_loaded = 0\n', "images.max_loaded must be greater than 0"),
     ('[planner]\nprompt_language = "fr"\n', "planner.prompt_language = 'fr' is not one of"),
 ])
