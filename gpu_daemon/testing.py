@@ -119,26 +119,34 @@ def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
 TEXT_HIDDEN_2 = 48
 
 
-def build_tiny_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
-    """An SDXL-shaped tiny pipeline: two text encoders (the second with a projection, whose
-    pooled output and the size/crop ids make the UNet's added embedding), a UNet with linear
-    projections and 2 transformer layers in its attention block."""
-    import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+def _tiny_sdxl_unet(cross_attention_dim: int, pooled_dim: int) -> Any:
+    """SDXL's UNet shape: linear projections, 2 transformer layers in its attention block,
+    and the added embedding of the pooled text and the size/crop ids."""
+    from diffusers import UNet2DConditionModel
 
-    path = Path(path)
-    torch.manual_seed(seed)
     time_ids = 8
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
         block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4),
-        cross_attention_dim=TEXT_HIDDEN + TEXT_HIDDEN_2, use_linear_projection=True,
+        cross_attention_dim=cross_attention_dim, use_linear_projection=True,
         addition_embed_type="text_time", addition_time_embed_dim=time_ids,
-        projection_class_embeddings_input_dim=TEXT_HIDDEN_2 + 6 * time_ids,
+        projection_class_embeddings_input_dim=pooled_dim + 6 * time_ids,
     )
+
+
+def build_tiny_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """An SDXL-shaped tiny pipeline: two text encoders (the second with a projection, whose
+    pooled output and the size/crop ids make the UNet's added embedding), a UNet with linear
+    projections and 2 transformer layers in its attention block."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    unet = _tiny_sdxl_unet(TEXT_HIDDEN + TEXT_HIDDEN_2, TEXT_HIDDEN_2)
     pipe = StableDiffusionXLPipeline(
         vae=_tiny_vae(0.13025), text_encoder=_tiny_text_encoder(TEXT_HIDDEN),
         text_encoder_2=_tiny_text_encoder(TEXT_HIDDEN_2, projection=True),
@@ -286,25 +294,15 @@ def build_tiny_kolors_pipeline(path: str | Path, seed: int = 0) -> Path:
     import tempfile
 
     import torch
-    from diffusers import EulerDiscreteScheduler, KolorsPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, KolorsPipeline
 
     path = Path(path)
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as work:
         encoder, tokenizer = _tiny_chatglm(Path(work))
-        time_ids = 8
-        unet = UNet2DConditionModel(
-            sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-            block_out_channels=(32, 64),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4),
-            cross_attention_dim=TEXT_HIDDEN, use_linear_projection=True,
-            addition_embed_type="text_time", addition_time_embed_dim=time_ids,
-            projection_class_embeddings_input_dim=TEXT_HIDDEN + 6 * time_ids,
-        )
         pipe = KolorsPipeline(
-            vae=_tiny_vae(0.13025), text_encoder=encoder, tokenizer=tokenizer, unet=unet,
+            vae=_tiny_vae(0.13025), text_encoder=encoder, tokenizer=tokenizer,
+            unet=_tiny_sdxl_unet(TEXT_HIDDEN, TEXT_HIDDEN),
             scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.014,
                                              beta_schedule="scaled_linear", steps_offset=1))
         pipe.save_pretrained(path, safe_serialization=True)

@@ -169,7 +169,7 @@ def test_a_wrong_daemon_wide_lora_is_one_line(tiny_model_dir, tiny_checkpoint, l
         (lora_dir / entry).unlink(missing_ok=True)
         (lora_dir / entry).symlink_to(tiny_checkpoint)
     with pytest.raises(ConfigError, match=re.escape(says)):
-        ModelSpec.from_images(ImagesConfig(model=str(tiny_model_dir), loras=[entry]), base)
+        ModelSpec.from_config(ImagesConfig(model=str(tiny_model_dir), loras=[entry]), base)
 
 
 def test_a_request_lora_must_be_a_lora_file_inside_lora_dir(lora_dir, tmp_path):
