@@ -58,113 +58,15 @@ class DaemonError(Exception):
 
 
 @dataclass
-class Daemon:
-    """Everything the endpoints share; built once at start-up, the model already loaded."""
+class Jobs:
+    """A request as the render queue takes it: the model's defaults filled in, the prompt
+    composed with the style and the cast and fitted to the model's tokenizer, the LoRAs found
+    in images.lora_dir. What the daemon cannot render with is a DaemonError (422) here, before
+    anything is queued."""
 
     cfg: Config
-    planner: Planner
-    render_process: RenderProcess  # the model loaded in it
-    script_uploader: S3Uploader  # shot-list scripts, in a thread: one per task
-    image_uploads: PngUploads  # PNG encoding and upload, in upload processes
-    catalog: Catalog  # every model, resolved (gpu_daemon/models/catalog.py)
-    backend: BackendInfo = field(init=False)
-    kept: KeptImages = field(init=False)
-    started: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self.backend = self.render_process.backend
-        self.kept = KeptImages(self.cfg.daemon.keep_images_mib * 2**20,
-                               self.cfg.daemon.keep_images_s)
-
-    def close(self) -> None:
-        self.render_process.close()
-        self.image_uploads.close()
-
-    def status(self) -> wire.DaemonStatus:
-        stats = self.render_process.stats
-        return wire.DaemonStatus(
-            version=__version__,
-            planner=self.planner.name,
-            image_backend=self.backend.name,
-            model=self.backend.model,
-            model_loaded=self.backend.model is not None,
-            device=self.backend.device,
-            busy=stats.busy,
-            waiting=self.render_process.waiting,
-            render_busy_s=round(stats.busy_seconds(), 4),
-            renders=stats.renders,
-            pipeline_calls=stats.pipeline_calls,
-            uptime_s=round(time.monotonic() - self.started, 3),
-            max_batch=self.render_process.max_batch,
-            kept_images=len(self.kept),
-            kept_reused=self.kept.reused,
-            models=self.model_statuses(),
-            max_loaded=self.cfg.images.max_loaded,
-            prompt_language=self.cfg.planner.prompt_language,
-        )
-
-    def model_statuses(self) -> list[wire.ModelStatus]:
-        from gpu_daemon.models.catalog import KIND_NAMES
-
-        loaded = self.render_process.backend.loaded
-        return [wire.ModelStatus(
-            name=e.name, source=e.resolved.source, kind=KIND_NAMES[e.resolved.kind],
-            architecture=e.label, text_encoder=e.encoder.name if e.encoder else None,
-            reads_chinese=bool(e.encoder and e.encoder.reads_chinese),
-            default=e.name == self.catalog.default, loaded=e.name in loaded)
-            for e in self.catalog.entries.values()]
-
-    async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
-        from gpu_daemon.planner import PlannerError
-
-        limits = self.cfg.limits
-        size = len(req.story.encode("utf-8"))
-        if size > limits.max_story_bytes:
-            raise DaemonError(
-                422, f"story is {size} bytes; the limit is {limits.max_story_bytes} "
-                     "(limits.max_story_bytes)"
-            )
-        max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
-        loop = asyncio.get_running_loop()
-        total = 2 if req.upload_script else 1
-        emit(wire.ProgressEvent(step=0, total=total))
-        try:
-            plan = await loop.run_in_executor(
-                None, self.planner.plan, req.story, req.style, max_shots
-            )
-        except PlannerError as exc:
-            # The offline rules planner fails only on its input; an LLM's failures are upstream.
-            status = 422 if self.planner.name == "rules" else 502
-            raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
-        emit(wire.ProgressEvent(step=1, total=total))
-        shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})
-                 for s in plan.shots]
-        try:
-            warning = self.catalog.language_warning(req.render.model,
-                                                    [s.prompt for s in shots])
-        except ValueError as exc:  # an unknown model: the project's renders would fail
-            raise DaemonError(422, str(exc)) from None
-        answer = wire.PlanResponse(shots=shots, characters=plan.characters,
-                                      planner=self.planner.name,
-                                      warnings=[warning] if warning else [])
-        if req.upload_script:
-            planned = await loop.run_in_executor(None, self.planned_provenance, req, shots)
-            script = {
-                "project_id": req.project_id, "task_id": req.task_id, "style": req.style,
-                "aspect": req.aspect, "width": req.width, "height": req.height,
-                "planner": self.planner.name,
-                "characters": [c.model_dump() for c in answer.characters],
-                "shots": [{**s.model_dump(), "provenance": p}
-                          for s, p in zip(answer.shots, planned, strict=True)],
-            }
-            data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
-            uploaded = await loop.run_in_executor(
-                None, self.script_uploader.upload_script, req.project_id, req.task_id, data
-            )
-            answer.script_key, answer.script_url = uploaded.key, uploaded.url
-            answer.url_expires_at = uploaded.expires_at
-            emit(wire.ProgressEvent(step=2, total=total))
-        return answer
+    backend: BackendInfo
+    catalog: Catalog
 
     def job_for(self, req: wire.RenderRequest) -> RenderJob:
         from gpu_daemon.styles import compose
@@ -241,6 +143,121 @@ class Daemon:
         except ValueError as exc:
             raise DaemonError(422, str(exc)) from None
         return tuple(files.items())
+
+
+@dataclass
+class Daemon:
+    """Everything the endpoints share; built once at start-up, the model already loaded."""
+
+    cfg: Config
+    planner: Planner
+    render_process: RenderProcess  # the model loaded in it
+    script_uploader: S3Uploader  # shot-list scripts, in a thread: one per task
+    image_uploads: PngUploads  # PNG encoding and upload, in upload processes
+    catalog: Catalog  # every model, resolved (gpu_daemon/models/catalog.py)
+    backend: BackendInfo = field(init=False)
+    jobs: Jobs = field(init=False)
+    kept: KeptImages = field(init=False)
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.backend = self.render_process.backend
+        self.jobs = Jobs(self.cfg, self.backend, self.catalog)
+        self.kept = KeptImages(self.cfg.daemon.keep_images_mib * 2**20,
+                               self.cfg.daemon.keep_images_s)
+
+    def close(self) -> None:
+        self.render_process.close()
+        self.image_uploads.close()
+
+    def status(self) -> wire.DaemonStatus:
+        stats = self.render_process.stats
+        return wire.DaemonStatus(
+            version=__version__,
+            planner=self.planner.name,
+            image_backend=self.backend.name,
+            model=self.backend.model,
+            model_loaded=self.backend.model is not None,
+            device=self.backend.device,
+            busy=stats.busy,
+            waiting=self.render_process.waiting,
+            render_busy_s=round(stats.busy_seconds(), 4),
+            renders=stats.renders,
+            pipeline_calls=stats.pipeline_calls,
+            uptime_s=round(time.monotonic() - self.started, 3),
+            max_batch=self.render_process.max_batch,
+            kept_images=len(self.kept),
+            kept_reused=self.kept.reused,
+            models=self.model_statuses(),
+            max_loaded=self.cfg.images.max_loaded,
+            prompt_language=self.cfg.planner.prompt_language,
+        )
+
+    def model_statuses(self) -> list[wire.ModelStatus]:
+        from gpu_daemon.models.catalog import KIND_NAMES
+
+        loaded = self.render_process.backend.loaded
+        return [wire.ModelStatus(
+            name=e.name, source=e.resolved.source, kind=KIND_NAMES[e.resolved.kind],
+            architecture=e.label, text_encoder=e.encoder.name if e.encoder else None,
+            reads_chinese=bool(e.encoder and e.encoder.reads_chinese),
+            default=e.name == self.catalog.default, loaded=e.name in loaded)
+            for e in self.catalog.entries.values()]
+
+    async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
+        from gpu_daemon.planner import PlannerError
+
+        limits = self.cfg.limits
+        size = len(req.story.encode("utf-8"))
+        if size > limits.max_story_bytes:
+            raise DaemonError(
+                422, f"story is {size} bytes; the limit is {limits.max_story_bytes} "
+                     "(limits.max_story_bytes)"
+            )
+        max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
+        loop = asyncio.get_running_loop()
+        total = 2 if req.upload_script else 1
+        emit(wire.ProgressEvent(step=0, total=total))
+        try:
+            plan = await loop.run_in_executor(
+                None, self.planner.plan, req.story, req.style, max_shots
+            )
+        except PlannerError as exc:
+            # The offline rules planner fails only on its input; an LLM's failures are upstream.
+            status = 422 if self.planner.name == "rules" else 502
+            raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
+        emit(wire.ProgressEvent(step=1, total=total))
+        shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})
+                 for s in plan.shots]
+        try:
+            warning = self.catalog.language_warning(req.render.model,
+                                                    [s.prompt for s in shots])
+        except ValueError as exc:  # an unknown model: the project's renders would fail
+            raise DaemonError(422, str(exc)) from None
+        answer = wire.PlanResponse(shots=shots, characters=plan.characters,
+                                      planner=self.planner.name,
+                                      warnings=[warning] if warning else [])
+        if req.upload_script:
+            planned = await loop.run_in_executor(None, self.jobs.planned_provenance, req, shots)
+            script = {
+                "project_id": req.project_id, "task_id": req.task_id, "style": req.style,
+                "aspect": req.aspect, "width": req.width, "height": req.height,
+                "planner": self.planner.name,
+                "characters": [c.model_dump() for c in answer.characters],
+                "shots": [{**s.model_dump(), "provenance": p}
+                          for s, p in zip(answer.shots, planned, strict=True)],
+            }
+            data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
+            uploaded = await loop.run_in_executor(
+                None, self.script_uploader.upload_script, req.project_id, req.task_id, data
+            )
+            answer.script_key, answer.script_url = uploaded.key, uploaded.url
+            answer.url_expires_at = uploaded.expires_at
+            emit(wire.ProgressEvent(step=2, total=total))
+        return answer
+
+    def job_for(self, req: wire.RenderRequest) -> RenderJob:
+        return self.jobs.job_for(req)
 
     async def render(self, req: wire.RenderRequest, emit: Emit | None) -> wire.RenderResponse:
         job = self.job_for(req)
