@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from storyboard_contract import control_chars
+from storyboard_contract.config import MAX_LINK_EXPIRY_S
 from storyboard_contract.errors import UsageError
-from storyboard_contract.s3 import MAX_LINK_EXPIRY_S
 
 if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions

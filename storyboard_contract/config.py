@@ -23,7 +23,6 @@ from typing import Any, get_type_hints
 
 from storyboard_contract import frames, keys
 from storyboard_contract.errors import ConfigError
-from storyboard_contract.s3 import MAX_LINK_EXPIRY_S
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,6 +81,9 @@ class DaemonConfig:
     keep_images_mib: int = 256
     keep_images_s: float = 600.0
     token: str = _secret("STORYBOARD_DAEMON_TOKEN")
+
+
+MAX_LINK_EXPIRY_S = 604_800  # SigV4 presigned links live at most 7 days
 
 
 @dataclass

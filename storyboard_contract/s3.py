@@ -16,7 +16,6 @@ from storyboard_contract.errors import ConfigError, ServiceUnavailable, Storyboa
 if TYPE_CHECKING:
     from storyboard_contract.config import S3Config
 
-MAX_LINK_EXPIRY_S = 604_800  # SigV4 presigned links live at most 7 days
 
 def make_client(
     endpoint: str,

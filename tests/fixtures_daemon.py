@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,6 +70,32 @@ class DaemonHandle:
 
     def stop(self) -> None:
         self.proc.stop()
+
+
+def hub_cache_with(root: Path, repo_id: str, snapshot: Path) -> Path:
+    """An HF_HOME whose cache holds `snapshot` as the hub leaves a download of repo_id:
+    refs/main names a snapshot folder (here a link to `snapshot`)."""
+    repo = root / "hub" / f"models--{repo_id.replace('/', '--')}"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots").mkdir()
+    (repo / "snapshots" / revision).symlink_to(snapshot, target_is_directory=True)
+    return root
+
+
+def load_offline_in_a_fresh_process(model: str, hf_home: Path) -> list[str]:
+    """The diffusers backend loaded as the daemon loads it, offline, in a new interpreter (the
+    offline switch is read at import): its model name, device and pipeline class."""
+    code = ("from pathlib import Path; from storyboard_contract.config import ImagesConfig; "
+            "from gpu_daemon.images.diffusion import DiffusersBackend; "
+            f"b = DiffusersBackend.load(ImagesConfig(model={model!r}), Path('.')); "
+            "print(b.model, b.device, type(b.pipe).__name__)")
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
 
 
 def start_daemon(

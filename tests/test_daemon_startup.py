@@ -6,13 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from fixtures_daemon import daemon_argv, write_toml
+from fixtures_daemon import (
+    daemon_argv,
+    hub_cache_with,
+    load_offline_in_a_fresh_process,
+    write_toml,
+)
 
 
 def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
@@ -67,28 +71,10 @@ def test_a_missing_model_directory_is_named(tmp_path):
     assert f"no model file or folder at {tmp_path / 'models' / 'sd'}" in done.stderr
 
 
-@pytest.fixture()
-def hub_cache(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    """An HF cache laid out as the hub leaves it: refs/main names a snapshot folder."""
-    repo = tmp_path / "hf" / "hub" / "models--acme--tiny-sd"
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-    (repo / "snapshots").mkdir()
-    (repo / "snapshots" / revision).symlink_to(tiny_model_dir, target_is_directory=True)
-    return tmp_path / "hf"
-
-
-def test_a_cached_model_id_loads_offline(hub_cache: Path):
-    code = ("from pathlib import Path; from storyboard_contract.config import ImagesConfig; "
-            "from gpu_daemon.images.diffusion import DiffusersBackend; "
-            "b = DiffusersBackend.load(ImagesConfig(model='acme/tiny-sd'), Path('.')); "
-            "print(b.model, b.device, type(b.pipe).__name__)")
-    env = {**os.environ, "HF_HOME": str(hub_cache), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["acme/tiny-sd", "cpu", "StableDiffusionPipeline"]
+def test_a_cached_model_id_loads_offline(tmp_path, tiny_model_dir):
+    hf_home = hub_cache_with(tmp_path / "hf", "acme/tiny-sd", tiny_model_dir)
+    assert load_offline_in_a_fresh_process("acme/tiny-sd", hf_home) == [
+        "acme/tiny-sd", "cpu", "StableDiffusionPipeline"]
 
 
 def test_insecure_mode_serves_without_a_token(tmp_path, s3_server):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_daemon import hub_cache_with, load_offline_in_a_fresh_process
 
 from gpu_daemon.images import RenderJob
 from storyboard_contract.config import ImagesConfig
@@ -74,26 +75,10 @@ def test_without_model_config_the_cached_hub_configuration_is_required_offline(
 
 def test_a_cached_hub_configuration_is_used_for_a_single_file(tiny_model_dir, tiny_checkpoint,
                                                                tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    # The hub's layout: refs/main names a snapshot folder holding the configuration.
-    repo = tmp_path / "hf" / "hub" / "models--stable-diffusion-v1-5--stable-diffusion-v1-5"
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-    (repo / "snapshots").mkdir()
-    (repo / "snapshots" / revision).symlink_to(tiny_model_dir, target_is_directory=True)
-    code = ("from pathlib import Path; from storyboard_contract.config import ImagesConfig; "
-            "from gpu_daemon.images.diffusion import DiffusersBackend; "
-            f"b = DiffusersBackend.load(ImagesConfig(model={str(tiny_checkpoint)!r}), Path('.'));"
-            " print(type(b.pipe).__name__)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "HF_HOME": str(tmp_path / "hf"),
-                               "HF_HUB_OFFLINE": "1"}, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["StableDiffusionPipeline"]
+    hf_home = hub_cache_with(tmp_path / "hf", "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                             tiny_model_dir)
+    loaded = load_offline_in_a_fresh_process(str(tiny_checkpoint), hf_home)
+    assert loaded[-1] == "StableDiffusionPipeline"
 
 
 def test_a_model_config_of_another_architecture_is_refused(tiny_checkpoint, tiny_sdxl_dir):

@@ -14,12 +14,20 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gpu_daemon.models import checkpoints
 
-if TYPE_CHECKING:
-    from gpu_daemon.images import RenderJob
+
+class RenderSettings(Protocol):
+    """What provenance reads of a render (an image backend's RenderJob has it): the models
+    package knows nothing of the backends."""
+
+    steps: int
+    guidance_scale: float
+    seed: int
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ class UsedLora:
     scale: float
 
 
-def describe(identity: ModelIdentity, job: RenderJob, loras: Sequence[UsedLora] = (),
+def describe(identity: ModelIdentity, job: RenderSettings, loras: Sequence[UsedLora] = (),
              scheduler: str = "default") -> dict[str, Any]:
     """A render's provenance, as the wire's Provenance holds it (plain data)."""
     return {
