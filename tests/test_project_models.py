@@ -78,8 +78,11 @@ def test_a_project_renders_with_its_model_and_sampler_and_regen_reproduces_a_fra
     project = stack.json("show", str(pid))
     assert project["settings"] == {"model": "sdxl", "loras": [], "scheduler": "euler",
                                    "steps": 3, "cfg": 3.5, "negative_prompt": "text, watermark"}
-    task = stack.json("generate", str(pid), "--timeout", "120")
+    done = stack.run("generate", str(pid), "--timeout", "120", "--json")
+    task = json.loads(done.stdout)
     assert task["status"] == "succeeded" and task["warnings"] == []
+    # The daemon loaded the model for the first window, and the progress lines said so.
+    assert "shot 1: loading model sdxl" in done.stderr
     assert [made(s) for s in task["shots"]] == [("sdxl", "euler", 3, 3.5, [])] * len(
         task["shots"])
     first = stack.json("show", str(pid))["shots"][0]
