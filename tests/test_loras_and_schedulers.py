@@ -240,8 +240,8 @@ def test_provenance_names_everything_that_made_the_image(backend, tiny_model_dir
                      (lora_dir / "noir.safetensors", 0.7))
     pixels(backend, job)
     assert backend.provenance(job) == {
-        "backend": "diffusers", "model": str(tiny_model_dir), "model_hash": short_hash(
-            tiny_model_dir), "vae": None, "vae_hash": None,
+        "backend": "diffusers", "model_name": "default", "model": str(tiny_model_dir),
+        "model_hash": short_hash(tiny_model_dir), "vae": None, "vae_hash": None,
         "loras": [{"name": "noir.safetensors",
                    "hash": short_hash(lora_dir / "noir.safetensors"), "scale": 0.7}],
         "scheduler": "euler_a", "steps": 3, "guidance_scale": 6.5, "seed": 42,
