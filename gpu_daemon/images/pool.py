@@ -48,7 +48,6 @@ class ModelPool:
         self._load(default)
         first = self._loaded[default.name]
         self.model, self.device = first.model, first.device
-        self.swaps = 0  # models loaded after start-up
 
     # A model whose pipeline takes none refuses a request's LoRAs when it renders (422).
     takes_loras = True
@@ -75,7 +74,6 @@ class ModelPool:
             self._load(entry)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
-        self.swaps += 1
 
     def _load(self, entry: ModelEntry) -> None:
         while len(self._loaded) >= self.max_loaded:
