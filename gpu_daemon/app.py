@@ -114,10 +114,10 @@ class Jobs:
         )
 
     def planned_provenance(self, req: wire.PlanRequest, shots: list[wire.PlannedShot]
-                           ) -> list[dict | None]:
+                           ) -> list[dict]:
         """Each planned shot's provenance as it will be rendered (the script's): its model
-        hashed, its LoRAs, sampler, steps, guidance, seed and frame. None for a backend
-        without models' provenance to tell."""
+        hashed (the first time, a few seconds a GB), its LoRAs, sampler, steps, guidance,
+        seed and frame; 422 for settings the daemon cannot render with, as a render would."""
         from gpu_daemon.models import loras
         from gpu_daemon.models.provenance import describe
 
