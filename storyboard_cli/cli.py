@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from storyboard_cli import __version__
-from storyboard_cli.commands import board, projects, serve, stack, tasks
+from storyboard_cli.commands import board, edits, projects, serve, stack, tasks
 from storyboard_cli.commands.common import Group, service_options
 
 
@@ -37,6 +37,7 @@ def cli(config: Path | None, json_out: bool, debug: bool) -> None:
 
 projects.register(cli)
 tasks.register(cli)
+edits.register(cli)
 board.register(cli)
 stack.register(cli)
 serve.register(cli)

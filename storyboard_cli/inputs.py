@@ -1,6 +1,7 @@
 """Every check of what a user gives, in one place (as diffusers' `check_inputs`): titles,
 styles, stories, prompts, seeds, characters, aspects, render settings (model, LoRAs,
-scheduler, steps, CFG, negative prompt), link lifetimes and export options.
+scheduler, steps, CFG, negative prompt), link lifetimes, export options, and a shot's
+fields, notes and positions.
 
 The service calls these before it touches the store, Redis or the bucket, so the CLI, the
 HTTP API and the CLI through ``--server`` refuse the same input with the same line: a
@@ -12,15 +13,22 @@ which the daemon enforces on its side.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from storyboard_contract import control_chars
-from storyboard_contract.config import MAX_LINK_EXPIRY_S
 from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
     from storyboard_contract.config import ImagesConfig
+
+# A shot's action and each line of its dialogue, a shot's lines, its duration (the planners'
+# bounds, storyboard_contract/wire.py), and a note.
+MAX_SHOT_TEXT_CHARS = 4000
+MAX_DIALOGUE_LINES = 50
+MAX_DURATION_S = 600.0
+MAX_NOTE_CHARS = 4000
 
 
 def check_one_line(text: str, what: str) -> str:
@@ -126,6 +134,10 @@ def check_character(name: str, description: str) -> tuple[str, str]:
 
 def check_expires(expires: int) -> int:
     """A presigned link's lifetime in seconds."""
+    # Here, not at the top: the CLI's start-up imports this module (the shot fields' options),
+    # and the configuration module is not light.
+    from storyboard_contract.config import MAX_LINK_EXPIRY_S
+
     if not 1 <= expires <= MAX_LINK_EXPIRY_S:
         raise UsageError(f"--expires must be between 1 and {MAX_LINK_EXPIRY_S} seconds "
                          "(7 days)")
@@ -234,3 +246,145 @@ def _check_negative(text: str, limit: int) -> str:
     if len(text) > limit:
         raise UsageError(f"--negative has {len(text)} characters; the limit is {limit}")
     return " ".join(text.split())
+
+
+# --- a shot's fields (the table of them: storyboard_cli/shot_fields.py) ------------------------
+
+
+@dataclass(frozen=True)
+class ShotContext:
+    """What checking a shot's fields needs beside the value: the host's prompt limit and the
+    project's cast (a shot shows characters of its cast)."""
+
+    project_id: int
+    max_prompt_chars: int
+    cast: tuple[str, ...] = ()
+
+
+def check_camera(value: Any, ctx: ShotContext) -> str:
+    """A shot size, however it is written (`Close Up`, `close_up`, `closeup`)."""
+    from storyboard_contract.wire import SHOT_PHRASES
+
+    def folded(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    sizes = {folded(size): size for size in SHOT_PHRASES}
+    size = sizes.get(folded(str(value)))
+    if size is None:
+        raise UsageError(f"--camera {str(value)!r}: use one of {', '.join(SHOT_PHRASES)}")
+    return size
+
+
+def check_action(value: Any, ctx: ShotContext) -> str:
+    """What we see: one line, not empty."""
+    action = check_one_line(str(value).strip(), "--action")
+    if not action:
+        raise UsageError("--action must not be empty (it is what the panel shows)")
+    if len(action) > MAX_SHOT_TEXT_CHARS:
+        raise UsageError(f"--action has {len(action)} characters; the limit is "
+                         f"{MAX_SHOT_TEXT_CHARS}")
+    return action
+
+
+def check_dialogue(value: Any, ctx: ShotContext) -> list[dict[str, str | None]]:
+    """Spoken lines, each "SPEAKER: line" (a line without a speaker has no colon, or starts
+    with one: ": line") or {"speaker", "line"}; one empty line alone: no dialogue."""
+    from storyboard_contract.wire import MAX_CHARACTER_NAME_CHARS
+
+    given = value if isinstance(value, list | tuple) else [value]
+    if len(given) == 1 and isinstance(given[0], str) and not given[0].strip():
+        return []
+    if len(given) > MAX_DIALOGUE_LINES:
+        raise UsageError(f"--dialogue: at most {MAX_DIALOGUE_LINES} lines a shot")
+    lines = []
+    for item in given:
+        if isinstance(item, dict):
+            speaker, line = item.get("speaker"), item.get("line")
+        else:
+            head, colon, rest = str(item).replace("：", ":", 1).partition(":")
+            named = colon and len(head.strip()) <= MAX_CHARACTER_NAME_CHARS
+            speaker, line = (head, rest) if named else (None, str(item))
+        speaker = check_one_line(str(speaker).strip(), "a speaker") if speaker else None
+        line = check_one_line(str(line or "").strip(), "a line of --dialogue")
+        if not line:
+            raise UsageError('--dialogue: a line must not be empty (write "SPEAKER: line")')
+        if len(line) > MAX_SHOT_TEXT_CHARS or len(speaker or "") > MAX_CHARACTER_NAME_CHARS:
+            raise UsageError(f"--dialogue: a speaker has at most {MAX_CHARACTER_NAME_CHARS} "
+                             f"characters and a line at most {MAX_SHOT_TEXT_CHARS}")
+        lines.append({"speaker": speaker or None, "line": line})
+    return lines
+
+
+def check_characters(value: Any, ctx: ShotContext) -> list[str]:
+    """Names of the project's cast, "A,B" or a list (any case; "" for none), as the cast
+    spells them."""
+    import re
+
+    from storyboard_contract.wire import MAX_SHOT_CHARACTERS
+
+    names = [str(n) for n in value] if isinstance(value, list | tuple) else \
+        re.split(r"[,，、]", str(value))
+    names = [" ".join(n.split()) for n in names]
+    if names == [""]:
+        return []
+    known = {name.casefold(): name for name in ctx.cast}
+    shown: list[str] = []
+    for name in names:
+        if not name:
+            raise UsageError('--characters: write the names with commas between them, "A,B"')
+        if name.casefold() not in known:
+            raise UsageError(f"--characters: {name!r} is not in project {ctx.project_id}'s "
+                             f'cast (add them: storyboard cast {ctx.project_id} --set '
+                             f'"{name}=DESCRIPTION")')
+        if known[name.casefold()] not in shown:
+            shown.append(known[name.casefold()])
+    if len(shown) > MAX_SHOT_CHARACTERS:
+        raise UsageError(f"--characters: at most {MAX_SHOT_CHARACTERS} a shot")
+    return shown
+
+
+def check_duration(value: Any, ctx: ShotContext) -> float:
+    """Seconds on screen: more than 0, at most MAX_DURATION_S (3.5 and "3.5s" alike)."""
+    text = str(value).strip().removesuffix("s").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise UsageError(f"--duration {str(value)!r}: seconds, more than 0 and at most "
+                         f"{MAX_DURATION_S:g}")
+    return seconds
+
+
+def check_shot_prompt(value: Any, ctx: ShotContext) -> str:
+    """A shot's content prompt (check_prompt's rules)."""
+    return check_prompt(str(value), ctx.max_prompt_chars) or ""
+
+
+def check_note(text: str) -> str:
+    """A writer's note on a panel: plain text (new lines allowed), at most MAX_NOTE_CHARS;
+    empty clears it."""
+    problem = control_chars.problem(text.replace("\n", " "), "a note")
+    if problem:
+        raise UsageError(problem)
+    note = text.strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise UsageError(f"the note has {len(note)} characters; the limit is {MAX_NOTE_CHARS}")
+    return note
+
+
+def check_split_at(text: str | None) -> str | None:
+    """Where to split a shot: text it says (one line, not empty); None: near its middle."""
+    if text is None:
+        return None
+    at = check_one_line(text.strip(), "--at")
+    if not at:
+        raise UsageError("--at must not be empty: give words the second shot starts with")
+    return at
+
+
+def check_number(value: Any, what: str) -> int:
+    """A shot number or position as given (1 = the first)."""
+    if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdecimal()):
+        raise UsageError(f"{what} must be a shot number (1 for the first), not {value!r}")
+    return int(value)

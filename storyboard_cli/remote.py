@@ -105,7 +105,10 @@ class RemoteService:
         self.url = check_server_url(url)
         self.label = server_label(self.url)
         self.token = token
-        headers = {"Accept": "application/json"}
+        from storyboard_cli.server.bodies import USER_HEADER
+        from storyboard_cli.service import local_user
+
+        headers = {"Accept": "application/json", USER_HEADER: local_user()}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
@@ -150,16 +153,17 @@ class RemoteService:
         raise error_for_status(resp.status_code)(self._scrub(message))
 
     def _call(self, method: str, route: str, *, params: dict[str, Any] | None = None,
-              body: BaseModel | None = None, **refs: str | int) -> Any:
+              body: BaseModel | None = None, payload: Any = None, **refs: str | int) -> Any:
         """One request to `route` (server/routes.py) with its `refs` filled in; its JSON
         answer, or the error it stands for. `body`: one of the server's request models
-        (storyboard_cli/server/bodies.py), so both sides share it."""
+        (storyboard_cli/server/bodies.py), so both sides share it; `payload`: a body with no
+        model of its own (a shot's fields, storyboard_cli/shot_fields.py)."""
         import httpx
 
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             resp = self._http.request(method, routes.api_path(route, **refs), params=query,
-                                      json=None if body is None else body.model_dump())
+                                      json=payload if body is None else body.model_dump())
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         self._raise_for_error(resp)
@@ -188,8 +192,10 @@ class RemoteService:
     def list_projects(self) -> list[dict[str, Any]]:
         return self._call("GET", routes.PROJECTS)
 
-    def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
-        return self._call("GET", routes.PROJECT, project=ref, params={"task": task})
+    def project(self, ref: str, task: str | None = None,
+                revision: int | None = None) -> dict[str, Any]:
+        return self._call("GET", routes.PROJECT, project=ref,
+                          params={"task": task, "revision": revision})
 
     def rename_project(self, project: str, title: str) -> dict[str, Any]:
         from storyboard_cli.server.bodies import Rename
@@ -213,13 +219,13 @@ class RemoteService:
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None) -> dict[str, Any]:
+                 story_text: str | None = None, stale: bool = False) -> dict[str, Any]:
         from storyboard_cli.server.bodies import GenerateStoryboard
 
         # Empty strings mean the project's own values (the original API's convention).
         return self._call("POST", routes.GENERATE_STORYBOARD, project=project,
                           body=GenerateStoryboard(style=style or "", story_text=story_text or "",
-                                                  no_images=no_images))
+                                                  no_images=no_images, stale=stale))
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]:
@@ -229,7 +235,10 @@ class RemoteService:
             prompt=prompt or "", style=style or "", seed=seed, keep_seed=keep_seed))
 
     def resolve_shot(self, ref: str | int) -> int:
-        return int(self._call("GET", routes.SHOT, shot=ref)["id"])
+        return int(self.shot(ref)["id"])
+
+    def shot(self, ref: str | int) -> dict[str, Any]:
+        return self._call("GET", routes.SHOT, shot=ref)
 
     def resolve_task(self, ref: str) -> str:
         return str(self.task(ref)["id"])
@@ -281,6 +290,70 @@ class RemoteService:
 
     def workers_listening(self) -> bool:
         return bool(self._call("GET", routes.WORKERS)["listening"])
+
+    # --- editing the storyboard, its history, the story's revisions ----------------------------
+
+    def edit_shot(self, shot: str | int, fields: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PATCH", routes.SHOT, shot=shot, payload=fields)
+
+    def split_shot(self, project: str, number: int, at: str | None = None) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import SplitShot
+
+        return self._call("POST", routes.SHOTS_SPLIT, project=project,
+                          body=SplitShot(shot=number, at=at))
+
+    def merge_shots(self, project: str, first: int, second: int) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import MergeShots
+
+        return self._call("POST", routes.SHOTS_MERGE, project=project,
+                          body=MergeShots(shots=[first, second]))
+
+    def move_shot(self, project: str, number: int, to: int) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import MoveShot
+
+        return self._call("POST", routes.SHOTS_MOVE, project=project,
+                          body=MoveShot(shot=number, to=to))
+
+    def insert_shot(self, project: str, after: int, fields: dict[str, Any]) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import InsertShot
+
+        return self._call("POST", routes.SHOTS_INSERT, project=project,
+                          body=InsertShot(after=after, fields=fields))
+
+    def delete_shot(self, project: str, number: int) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import DeleteShot
+
+        return self._call("POST", routes.SHOTS_DELETE, project=project,
+                          body=DeleteShot(shot=number))
+
+    def note_shot(self, shot: str | int, text: str) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import ShotNote
+
+        return self._call("POST", routes.SHOT_NOTE, shot=shot, body=ShotNote(text=text))
+
+    def approve_shot(self, shot: str | int, approved: bool = True) -> dict[str, Any]:
+        return self._call("POST", routes.SHOT_APPROVE if approved else routes.SHOT_UNAPPROVE,
+                          shot=shot)
+
+    def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", routes.LOG, project=project, params={"limit": limit})
+
+    def undo(self, project: str) -> dict[str, Any]:
+        return self._call("POST", routes.UNDO, project=project)
+
+    def update_story(self, project: str, story_text: str) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import NewRevision
+
+        return self._call("POST", routes.REVISIONS, project=project,
+                          body=NewRevision(story_text=story_text))
+
+    def revisions(self, project: str) -> list[dict[str, Any]]:
+        return self._call("GET", routes.REVISIONS, project=project)
+
+    def diff(self, project: str, from_revision: int | None = None,
+             to_revision: int | None = None) -> dict[str, Any]:
+        return self._call("GET", routes.DIFF, project=project,
+                          params={"from": from_revision, "to": to_revision})
 
     # --- exports -----------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli import ids, views
 from storyboard_cli.store.projects import ProjectNotFound, TitleShared
+from storyboard_cli.store.revisions import revision_board
 from storyboard_cli.store.status import TaskStatus
+from storyboard_cli.store.tasks import replanning, shown_storyboard
 from storyboard_contract.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
@@ -55,16 +57,14 @@ def shot(store: Store, ref: ids.ShotRef) -> dict[str, Any]:
     else:
         project_id = project(store, ref.project or "")["id"]
     boards = store.storyboards(project_id)
-    current = views.shown_storyboard(boards)
+    current = shown_storyboard(boards)
     if ref.shot_id is None:
         if current is None:
             raise NotFound(f"project {project_id} has no storyboard yet: "
                            f"storyboard generate {project_id}")
         row = store.numbered_shot(current["id"], ref.number or 0)
         if row is None:
-            raise NotFound(f"project {project_id}'s storyboard has "
-                           f"{store.shot_count(current['id'])} shots; no shot {ref.number} "
-                           f"(see `storyboard show {project_id}`)")
+            raise no_shot(project_id, store.shot_count(current["id"]), ref.number or 0)
         return row
     if current is None or row["task_id"] != current["id"]:
         board = next(b for b in boards if b["id"] == row["task_id"])
@@ -77,3 +77,38 @@ def shot(store: Store, ref: ids.ShotRef) -> dict[str, Any]:
             f"{project_id}/NUMBER"
         )
     return row
+
+
+def no_shot(project_id: int, count: int, number: int) -> NotFound:
+    return NotFound(f"project {project_id}'s storyboard has {count} shots; no shot {number} "
+                    f"(see `storyboard show {project_id}`)")
+
+
+def board(store: Store, project_id: int) -> dict[str, Any]:
+    """The storyboard task whose shots edits change: the one `show` lists, while no new plan
+    is being made (once saved, that plan would be shown instead of the edited one)."""
+    boards = store.storyboards(project_id)
+    busy = replanning(boards)
+    if busy is not None:
+        raise UsageError(f"project {project_id} is being planned again (task {busy['id'][:8]}); "
+                         f"edit its storyboard once the plan is saved: storyboard status "
+                         f"{busy['id'][:8]} --watch")
+    shown = shown_storyboard(boards)
+    if shown is None:
+        raise NotFound(f"project {project_id} has no storyboard yet: storyboard generate "
+                       f"{project_id}")
+    return shown
+
+
+def revision(store: Store, project_id: int, number: int) -> dict[str, Any]:
+    """The storyboard of revision `number` of a project's story (revision_board)."""
+    count = store.current_revision(project_id)
+    if not 1 <= number <= count:
+        raise NotFound(f"project {project_id} has revisions 1 to {count} of its story; no "
+                       f"revision {number} (see `storyboard diff {project_id}`)")
+    found = revision_board(store.storyboards(project_id), number)
+    if found is None:
+        raise UsageError(f"revision {number} of project {project_id}'s story has no storyboard "
+                         f"(its plan failed, was cancelled or is still being made: storyboard "
+                         f"tasks {project_id})")
+    return found

@@ -20,13 +20,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from storyboard_cli import ids, resolve, views
 from storyboard_cli.inputs import (
+    ShotContext,
     check_aspect,
     check_character,
     check_expires,
     check_export,
+    check_note,
+    check_number,
     check_prompt,
     check_seed,
     check_settings,
+    check_split_at,
     check_story,
     check_style,
     check_title,
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
 
     from storyboard_cli.board.options import ExportOptions
     from storyboard_cli.store import Store
+    from storyboard_cli.store.edits import Board, Outcome
     from storyboard_cli.tasks.progress import Snapshot
     from storyboard_contract.config import Config
 
@@ -68,17 +73,19 @@ class Service(Protocol):
     def project_settings(self, project: str, changes: dict[str, Any] | None = None
                          ) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
-    def project(self, ref: str, task: str | None = None) -> dict[str, Any]: ...
+    def project(self, ref: str, task: str | None = None,
+                revision: int | None = None) -> dict[str, Any]: ...
     def rename_project(self, project: str, title: str) -> dict[str, Any]: ...
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]: ...
     def cast(self, project: str) -> list[dict[str, Any]]: ...
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None) -> dict[str, Any]: ...
+                 story_text: str | None = None, stale: bool = False) -> dict[str, Any]: ...
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
+    def shot(self, ref: str | int) -> dict[str, Any]: ...
     def resolve_task(self, ref: str) -> str: ...
     def task(self, task_id: str) -> dict[str, Any]: ...
     def tasks(self, project: str | None = None, limit: int | None = None
@@ -94,6 +101,35 @@ class Service(Protocol):
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]: ...
     def workers_listening(self) -> bool: ...
     def close(self) -> None: ...
+    # Editing the storyboard `show` lists (storyboard_cli/shot_edits.py); each answers
+    # {"edit": history entry, "shots": the shot objects it leaves to show}.
+    def edit_shot(self, shot: str | int, fields: dict[str, Any]) -> dict[str, Any]: ...
+    def split_shot(self, project: str, number: int, at: str | None = None
+                   ) -> dict[str, Any]: ...
+    def merge_shots(self, project: str, first: int, second: int) -> dict[str, Any]: ...
+    def move_shot(self, project: str, number: int, to: int) -> dict[str, Any]: ...
+    def insert_shot(self, project: str, after: int, fields: dict[str, Any]
+                    ) -> dict[str, Any]: ...
+    def delete_shot(self, project: str, number: int) -> dict[str, Any]: ...
+    def note_shot(self, shot: str | int, text: str) -> dict[str, Any]: ...
+    def approve_shot(self, shot: str | int, approved: bool = True) -> dict[str, Any]: ...
+    def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]: ...
+    def undo(self, project: str) -> dict[str, Any]: ...
+    # Story revisions.
+    def update_story(self, project: str, story_text: str) -> dict[str, Any]: ...
+    def revisions(self, project: str) -> list[dict[str, Any]]: ...
+    def diff(self, project: str, from_revision: int | None = None,
+             to_revision: int | None = None) -> dict[str, Any]: ...
+
+
+def local_user() -> str:
+    """The name of the user running this process, as the history records it."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return "unknown"
 
 
 def unreachable_service(exc: Exception) -> ServiceUnavailable | None:
@@ -123,9 +159,12 @@ class LocalService:
 
     export_progress_unit = "frames"
 
-    def __init__(self, config: Config, create_store: bool = False) -> None:
+    def __init__(self, config: Config, create_store: bool = False, user: str | None = None
+                 ) -> None:
         self.config = config
         self.create_store = create_store
+        # Who the history names for an edit: this machine's user, or whom a request names.
+        self.user = user or local_user()
         self._store: Store | None = None
         self._redis: Redis | None = None
 
@@ -168,7 +207,8 @@ class LocalService:
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
         checked = self._check_settings(settings or {})
         project = self.store.create_project(check_title(title), story_text,
-                                            check_style(style) or "movie", aspect, checked)
+                                            check_style(style) or "movie", aspect, self.user,
+                                            checked)
         return self._view(project["id"])
 
     def _check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
@@ -187,14 +227,21 @@ class LocalService:
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
 
-    def project(self, ref: str, task: str | None = None) -> dict[str, Any]:
+    def project(self, ref: str, task: str | None = None,
+                revision: int | None = None) -> dict[str, Any]:
         """The project object: the project, its cast, its newest storyboard task and the
         storyboard it shows (views.project_view), with a working link to the
         shot-list script and its shots' images (links about to expire are renewed). With
-        `task`, that storyboard task's shots instead."""
+        `task`, that storyboard task's shots instead; with `revision`, the storyboard of that
+        revision of the story (resolve.revision)."""
         from storyboard_cli.links import renew_expiring
 
         project_id = resolve.project(self.store, ref)["id"]
+        if task is not None and revision is not None:
+            raise UsageError("give --task or --revision, not both")
+        if revision is not None:
+            task = resolve.revision(self.store, project_id,
+                                    check_number(revision, "--revision"))["id"]
         view = self._view(project_id, None if task is None else self.resolve_task(task))
         # Without S3 credentials on this machine the project is shown all the same.
         with contextlib.suppress(StoryboardError):
@@ -284,19 +331,37 @@ class LocalService:
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None) -> dict[str, Any]:
+                 story_text: str | None = None, stale: bool = False) -> dict[str, Any]:
         """Queue a storyboard task for a project; the queued answer. With story_text, the
-        project's story is replaced by it first (the original API's generate-storyboard)."""
-        from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
+        project's story is replaced by it first (a new revision when it differs; the original
+        API's generate-storyboard). The new plan keeps the approved panels of the storyboard
+        before it (store/plans.py). With stale, no plan: a task that renders the stale panels
+        of the storyboard `show` lists (approved ones aside)."""
+        from storyboard_cli.tasks.jobs import check_redis, submit_stale, submit_storyboard
 
         project_id = resolve.project(self.store, project)["id"]
         style = check_style(style)
+        if stale:
+            if no_images or story_text:
+                raise UsageError("--stale renders the stale panels of the storyboard there is; "
+                                 "it takes neither --no-images nor a new story")
+            board = resolve.board(self.store, project_id)
+            shots = [r["id"] for r in self.store.stale_shots(board["id"])]
+            if not shots:
+                raise UsageError(f"project {project_id}'s storyboard has no stale panels (an edit "
+                                 "that changes what a panel shows makes it stale; approved "
+                                 f"panels are left alone): storyboard show {project_id}")
+            task = submit_stale(self.store, self.redis, self.config, project_id, board["id"],
+                                shots, style)
+            return queued_answer(task["id"])
+        revision = None
         if story_text:
             check_story(story_text, self.config.limits.max_story_bytes)
             check_redis(self.redis, self.config.redis.url)  # Redis down: the story stays
-            self.store.set_story(project_id, story_text)
+            if story_text != self.store.get_project(project_id)["story"]:
+                revision = self.store.revise_story(project_id, story_text, self.user)
         task = submit_storyboard(self.store, self.redis, self.config, project_id, style,
-                                 no_images)
+                                 no_images, revision)
         return queued_answer(task["id"])
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
@@ -321,6 +386,10 @@ class LocalService:
         the shot's number in the storyboard `show` lists). A shot of another storyboard of
         its project (superseded, or cancelled) is refused."""
         return resolve.shot(self.store, ids.shot_ref(str(ref)))["id"]
+
+    def shot(self, ref: str | int) -> dict[str, Any]:
+        """The shot object of the shot `ref` names (as resolve_shot finds it)."""
+        return views.shot_view(resolve.shot(self.store, ids.shot_ref(str(ref))))
 
     def resolve_task(self, ref: str) -> str:
         """The whole id of the task `ref` names: its id or a unique prefix of at least
@@ -378,6 +447,202 @@ class LocalService:
         task_id = None if task is None else self.resolve_task(task)
         return resign_project(self.store, self.config.s3, self._view(project_id, task_id),
                               expires)
+
+    # --- editing the storyboard --------------------------------------------------------------
+
+    def _edit(self, project: str, op: str, change: Callable[[Board, int], Outcome]
+              ) -> dict[str, Any]:
+        """Run an edit (storyboard_cli/shot_edits.py; `change` is given the board and the
+        prompt limit) on the storyboard the project shows, in one transaction recorded in its
+        history; the edit answer."""
+        from storyboard_cli.store.edits import ShotNumberNotFound
+
+        project_id = resolve.project(self.store, project)["id"]
+        board = resolve.board(self.store, project_id)
+        limit = self.config.limits.max_prompt_chars
+        try:
+            entry, outcome = self.store.edit_board(project_id, board["id"], self.user, op,
+                                                   lambda b: change(b, limit))
+        except ShotNumberNotFound as exc:
+            raise resolve.no_shot(exc.project_id, exc.count, exc.number) from None
+        return self._edit_answer(entry, outcome)
+
+    def _edit_answer(self, entry: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+        return {"edit": entry,
+                "shots": [views.shot_view(self.store.get_shot(s)) for s in outcome.shots]}
+
+    def _shot_context(self, project_id: int) -> ShotContext:
+        return ShotContext(project_id, self.config.limits.max_prompt_chars,
+                           tuple(c["name"] for c in self.store.cast(project_id)))
+
+    def _shot_number(self, shot: str | int) -> tuple[int, Callable[[Board], int]]:
+        """The project of the shot a reference names (in the storyboard `show` lists), and
+        how to find its number inside an edit's transaction (by its id, so an edit made
+        meanwhile cannot send this one to another shot)."""
+        row = resolve.shot(self.store, ids.shot_ref(str(shot)))
+        resolve.board(self.store, row["project_id"])
+
+        def number(board: Board) -> int:
+            found = board.row(row["id"])
+            if found is None or found["task_id"] != board.task_id:
+                raise UsageError(f"shot {row['id']} was removed meanwhile; look again: "
+                                 f"storyboard show {row['project_id']}")
+            return found["idx"] + 1
+
+        return row["project_id"], number
+
+    def edit_shot(self, shot: str | int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change a shot's fields (storyboard_cli/shot_fields.py: camera, action, dialogue,
+        characters, duration, prompt); a change to what the panel shows makes it stale."""
+        from storyboard_cli import shot_edits, shot_fields
+
+        project_id, number = self._shot_number(shot)
+        values = shot_fields.checked(fields, self._shot_context(project_id))
+        if not values:
+            raise UsageError("nothing to change: give a field to set, e.g. --camera close-up "
+                             f"({', '.join('--' + f.name for f in shot_fields.FIELDS)})")
+        return self._edit(str(project_id), "shot", lambda board, limit: shot_edits.set_fields(
+            board, number(board), values, limit))
+
+    def split_shot(self, project: str, number: int, at: str | None = None) -> dict[str, Any]:
+        """Split shot `number` in two where `at` starts in its text (else near its middle)."""
+        from storyboard_cli import shot_edits
+
+        number, at = check_number(number, "the shot"), check_split_at(at)
+        return self._edit(project, "split", lambda board, limit: shot_edits.split(
+            board, number, at, limit))
+
+    def merge_shots(self, project: str, first: int, second: int) -> dict[str, Any]:
+        """Merge two neighbouring shots into one."""
+        from storyboard_cli import shot_edits
+
+        first, second = check_number(first, "the shot"), check_number(second, "the shot")
+        return self._edit(project, "merge", lambda board, limit: shot_edits.merge(
+            board, first, second, limit))
+
+    def move_shot(self, project: str, number: int, to: int) -> dict[str, Any]:
+        """Move shot `number` to position `to` (1 = first)."""
+        from storyboard_cli import shot_edits
+
+        number, to = check_number(number, "the shot"), check_number(to, "--to")
+        return self._edit(project, "move",
+                          lambda board, _: shot_edits.move(board, number, to))
+
+    def insert_shot(self, project: str, after: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """A new shot after shot `after` (0: first), from its fields; it needs an action."""
+        from storyboard_cli import shot_edits, shot_fields
+
+        project_id = resolve.project(self.store, project)["id"]
+        after = check_number(after, "--after")
+        values = shot_fields.checked(fields, self._shot_context(project_id))
+        return self._edit(str(project_id), "insert", lambda board, limit: shot_edits.insert(
+            board, after, values, limit))
+
+    def delete_shot(self, project: str, number: int) -> dict[str, Any]:
+        """Remove shot `number`; the ones after it move up."""
+        from storyboard_cli import shot_edits
+
+        number = check_number(number, "the shot")
+        return self._edit(project, "delete", lambda board, _: shot_edits.delete(board, number))
+
+    def note_shot(self, shot: str | int, text: str) -> dict[str, Any]:
+        """A note on a shot's panel ("" clears it)."""
+        from storyboard_cli import shot_edits
+
+        text = check_note(text)
+        project_id, number = self._shot_number(shot)
+        return self._edit(str(project_id), "note",
+                          lambda board, _: shot_edits.note(board, number(board), text))
+
+    def approve_shot(self, shot: str | int, approved: bool = True) -> dict[str, Any]:
+        """Approve a shot's panel (only an explicit regen-shot renders it again) or take the
+        approval back."""
+        from storyboard_cli import shot_edits
+
+        project_id, number = self._shot_number(shot)
+        return self._edit(str(project_id), "approve" if approved else "unapprove",
+                          lambda board, _: shot_edits.approve(board, number(board), approved))
+
+    def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The project's edits, newest first: who, when, what, the fields before and after."""
+        if limit is not None and limit < 0:
+            raise UsageError("--limit must be 0 (all) or more")
+        project_id = resolve.project(self.store, project)["id"]
+        return self.store.history(project_id, limit or None)
+
+    def undo(self, project: str) -> dict[str, Any]:
+        """Undo the newest edit of the storyboard `show` lists not undone yet (exactly: its
+        rows as they were); the undo is in the history too."""
+        project_id = resolve.project(self.store, project)["id"]
+        board = resolve.board(self.store, project_id)
+        entry, outcome = self.store.undo_edit(project_id, board["id"], self.user)
+        return self._edit_answer(entry, outcome)
+
+    # --- story revisions ---------------------------------------------------------------------
+
+    def update_story(self, project: str, story_text: str) -> dict[str, Any]:
+        """Store `story_text` as a new revision of the project's story and plan it (a
+        storyboard task): the shots whose text is unchanged keep their panels, images,
+        seeds, notes and approval, and are not rendered; new and changed shots render
+        (store/plans.py). The queued answer plus the revision's number."""
+        from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
+
+        project_id = resolve.project(self.store, project)["id"]
+        check_story(story_text, self.config.limits.max_story_bytes)
+        current = self.store.current_revision(project_id)
+        if story_text == self.store.get_project(project_id)["story"]:
+            raise UsageError(f"the story is revision {current} of project {project_id} already; "
+                             f"nothing to update (plan it again: storyboard generate "
+                             f"{project_id})")
+        check_redis(self.redis, self.config.redis.url)  # Redis down: nothing is stored
+        revision = self.store.revise_story(project_id, story_text, self.user)
+        task = submit_storyboard(self.store, self.redis, self.config, project_id, None, False,
+                                 revision, keep_unchanged=True)
+        self.store.log_update(project_id, task["id"], self.user,
+                              f"revision {revision} of the story ({len(story_text):,} "
+                              f"characters), planned by task {task['id'][:8]}")
+        return {**queued_answer(task["id"]), "revision": revision}
+
+    def revisions(self, project: str) -> list[dict[str, Any]]:
+        """The revisions of a project's story, oldest first, each with the storyboard task
+        planned from it (`task_id`, null when none has a plan)."""
+        from storyboard_cli.store.revisions import revision_board
+
+        project_id = resolve.project(self.store, project)["id"]
+        boards = self.store.storyboards(project_id)
+        return [{**r, "task_id": (revision_board(boards, r["number"]) or {}).get("id")}
+                for r in self.store.revisions(project_id)]
+
+    def diff(self, project: str, from_revision: int | None = None,
+             to_revision: int | None = None) -> dict[str, Any]:
+        """The shots added, removed and changed between the storyboards of two revisions of
+        the story (default: the newest with a storyboard and the one before it), matched by
+        content as a revision's plan is (storyboard_cli/matching.py)."""
+        from storyboard_cli.matching import diff_boards
+
+        project_id = resolve.project(self.store, project)["id"]
+        revisions = self.revisions(str(project_id))
+        planned = [r["number"] for r in revisions if r["task_id"]]
+        to = planned[-1] if to_revision is None and planned else to_revision
+        if to is None:
+            raise UsageError(f"project {project_id} has no storyboard yet: storyboard generate "
+                             f"{project_id}")
+        to = check_number(to, "--to")
+        if from_revision is None:
+            earlier = [n for n in planned if n < to]
+            if not earlier:
+                raise UsageError(f"no revision before {to} of project {project_id}'s story has a "
+                                 f"storyboard to compare with (storyboard update {project_id} "
+                                 "FILE makes a new revision)")
+            from_revision = earlier[-1]
+        start = check_number(from_revision, "--from")
+        boards = [resolve.revision(self.store, project_id, n) for n in (start, to)]
+        rows = [self.store.task_shot_rows(b) for b in boards]
+        return {"project_id": project_id,
+                "from": {"revision": start, "task_id": boards[0]["id"]},
+                "to": {"revision": to, "task_id": boards[1]["id"]},
+                **diff_boards([views.shot_view(r) for r in rows[0]],
+                              [views.shot_view(r) for r in rows[1]])}
 
     # --- exports -----------------------------------------------------------------------------
 

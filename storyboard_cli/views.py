@@ -11,7 +11,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.store.projects import render_settings
-from storyboard_cli.store.status import TaskStatus
+from storyboard_cli.store.revisions import task_revision
+from storyboard_cli.store.status import TaskType
+from storyboard_cli.store.tasks import shown_storyboard
 from storyboard_contract.config import ImagesConfig
 from storyboard_contract.errors import UsageError
 
@@ -84,16 +86,10 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         "task": summary(newest),
         "shots_task": summary(shown),
         "frames_task": summary(frames),
+        "revision": shown and task_revision(shown),
+        "revisions": store.current_revision(project_id),
         "shots": shots,
     }
-
-
-def shown_storyboard(boards: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Of a project's storyboard tasks (newest first), the one whose shots `show` lists: the
-    newest with a plan that was not cancelled. While a new task is still being planned, the
-    one before it; a plan-only task (--no-images) is shown, its frames to come."""
-    return next((b for b in boards if b["planned"] and b["status"] != TaskStatus.CANCELLED),
-                None)
 
 
 def task_view(store: Store, task_id: str) -> dict[str, Any]:
@@ -111,7 +107,9 @@ def task_summaries(store: Store, project_id: int | None = None, limit: int | Non
 
 def task_summary(task: dict[str, Any], progress: dict[str, int]) -> dict[str, Any]:
     """The task object without its shots, plus whether it renders no images (a storyboard
-    task of `generate --no-images`): `storyboard tasks` and the project object's tasks."""
+    task of `generate --no-images`), only stale panels (`generate --stale`), and the story
+    revision a storyboard task planned: `storyboard tasks` and the project object's
+    tasks."""
     params = task["params"] if isinstance(task["params"], dict) else \
         json.loads(task["params"] or "{}")
     return {
@@ -126,6 +124,8 @@ def task_summary(task: dict[str, Any], progress: dict[str, int]) -> dict[str, An
         "started_at": task["started_at"],
         "finished_at": task["finished_at"],
         "no_images": bool(params.get("no_images")),
+        "stale": bool(params.get("stale")),
+        "revision": task_revision(task) if task["type"] == TaskType.STORYBOARD else None,
         "warnings": _json_list(task.get("warnings")),
     }
 
@@ -146,7 +146,9 @@ def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[d
 
 
 def shot_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The shot object: what a storyboard artist works with, and its latest image."""
+    """The shot object: what a storyboard artist works with, its latest image, the writer's
+    notes and approval, whether the image is stale (the shot was edited since it was
+    rendered: store/edits.py) and whether a revision's plan made it new or changed it."""
     return {
         "id": row["id"],
         "index": row["idx"],
@@ -165,6 +167,10 @@ def shot_view(row: dict[str, Any]) -> dict[str, Any]:
         "image_key": row["image_key"],
         "image_url": row["image_url"],
         "url_expires_at": row["url_expires_at"],
+        "notes": row["notes"],
+        "approved": bool(row["approved"]),
+        "stale": row["edited"] > row["drawn"],
+        "revised": row["revised"],
         "provenance": json.loads(row["provenance"]) if row["provenance"] else None,
     }
 

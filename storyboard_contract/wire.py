@@ -62,6 +62,19 @@ MAX_GUIDANCE = 30.0
 
 ShotSize = Literal["extreme wide", "wide", "full", "medium", "medium close-up", "close-up",
                    "extreme close-up", "over-the-shoulder", "insert"]
+# The words a content prompt opens with for each shot size: the planners write them, and the
+# host rewrites them when a writer changes a shot's size or action (`storyboard shot`).
+SHOT_PHRASES: dict[str, str] = {
+    "extreme wide": "extreme wide establishing shot",
+    "wide": "wide shot",
+    "full": "full shot",
+    "medium": "medium shot",
+    "medium close-up": "medium close-up",
+    "close-up": "close-up",
+    "extreme close-up": "extreme close-up",
+    "over-the-shoulder": "over-the-shoulder shot",
+    "insert": "insert shot",
+}
 
 Aspect = Literal[frames.ASPECTS]  # type: ignore[valid-type]
 Id = Annotated[int, Field(ge=0)]

@@ -19,10 +19,11 @@ from storyboard_cli.stack.processes import free_port
 STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
          "Mara waited by the great lens. A small boat drifted toward the rocks.\n")
 TASK_KEYS = {"id", "type", "status", "project_id", "shot_id", "progress", "error",
-             "created_at", "started_at", "finished_at", "no_images", "warnings", "shots"}
+             "created_at", "started_at", "finished_at", "no_images", "stale", "revision",
+             "warnings", "shots"}
 SHOT_KEYS = {"id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
              "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
-             "image_url", "url_expires_at", "provenance"}
+             "image_url", "url_expires_at", "notes", "approved", "stale", "revised", "provenance"}
 
 
 def png(url: str) -> Image.Image:

@@ -43,7 +43,7 @@ def test_a_storyboard_task_is_one_plan_job_whose_id_is_the_task_id(env):
     # The project's render settings as they were when it was queued: all its shots render
     # alike, whatever `storyboard settings` changes meanwhile.
     assert store.get_task(task["id"])["params"] == {
-        "style": "noir", "no_images": True,
+        "style": "noir", "no_images": True, "revision": 1,
         "render": {"model": None, "loras": [], "scheduler": None, "steps": None, "cfg": None,
                    "negative_prompt": None}}
     assert enqueue_plan(redis, config.queue, task["id"]) == []  # already queued: not again

@@ -28,7 +28,11 @@ from storyboard_cli.stack import processes
 # seeds, and so the object keys and links (and the size of the images drawn from the seeds).
 VARYING = {"id", "task_id", "project_id", "shot_id", "created_at", "started_at", "finished_at",
            "seed", "image_key", "image_url", "url_expires_at", "script_key", "script_url",
-           "script_url_expires_at", "path", "files", "bytes", "prefixes"}
+           "script_url_expires_at", "path", "files", "bytes", "prefixes", "at", "undoes",
+           "undone_by"}
+# The story revised (`storyboard update`): one sentence reworded, one added.
+REVISED = STORY.replace("climbed the lighthouse stairs", "climbed the stairs slowly, counting "
+                        "each step").rstrip() + " The lamp flared once and went dark.\n"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -47,24 +51,29 @@ def laptop(root: Path, env: dict[str, str]) -> Run:
 
 
 def same_shape(value: Any) -> Any:
-    """The value with what differs between runs (VARYING) blanked."""
+    """The value with what differs between runs (VARYING) blanked, and the edits' numbers in
+    the history's words ("undid #12")."""
     if isinstance(value, dict):
         return {k: "<varies>" if k in VARYING and v is not None else same_shape(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [same_shape(v) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"#\d+\b", "#<edit>", value)
     return value
 
 
 def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
-    """new → generate (waiting) → show → regen-shot → status → links → cast --set → export,
-    and the refusals; each step's exit code and JSON (or error line, paths as <here>)."""
+    """new → generate (waiting) → show → regen-shot → status → links → cast --set → edits
+    (shot, shots split/merge/move/insert/delete, note, approve, log, undo) → generate --stale
+    → update → revisions → diff → show --revision → export, and the refusals; each step's
+    exit code and JSON (or error line, paths as <here>)."""
     steps: dict[str, tuple[Any, ...]] = {}
     names: dict[str, str] = {}  # what to call the run's own project id and folder in a message
 
     def scrub(text: str) -> str:
         for value, name in names.items():
-            text = re.sub(rf"(?<![\w/]){re.escape(value)}\b", name, text)
+            text = re.sub(rf"(?<![\w/-]){re.escape(value)}\b(?!-)", name, text)
         return text
 
     def step(name: str, *args: str) -> Any:
@@ -102,10 +111,38 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
          "../ink.safetensors")
     step("refused: an unknown scheduler", "settings", pid, "--scheduler", "dpm_fast")
     step("refused: a model the host does not know", "new", "story.txt", "--model", "sdxl")
+    # Editing the storyboard, its history, a stale render and a revision of the story.
+    step("shot", "shot", f"{pid}/2", "--camera", "close-up", "--dialogue",
+         "Tom: Who is there?", "--duration", "4")
+    step("shot read", "shot", f"{pid}/2")
+    step("shots split", "shots", pid, "split", "1")
+    step("shots merge", "shots", pid, "merge", "1", "2")
+    step("shots move", "shots", pid, "move", "3", "--to", "1")
+    step("shots insert", "shots", pid, "insert", "--after", "1", "--action",
+         "Gulls over the rocks.", "--camera", "wide")
+    step("shots delete", "shots", pid, "delete", "2")
+    step("note", "note", f"{pid}/1", "more fog")
+    step("approve", "approve", f"{pid}/1")
+    step("unapprove", "unapprove", f"{pid}/1")
+    step("approve another", "approve", f"{pid}/4")
+    step("log", "log", pid)
+    step("undo", "undo", pid)
+    step("generate --stale", "generate", pid, "--stale", "--timeout", "60")
+    (where / "revised.txt").write_text(REVISED, encoding="utf-8")
+    revised, _ = step("update", "update", pid, "revised.txt", "--timeout", "60")
+    names[revised["id"][:8]] = "<revision task>"
+    step("revisions", "revisions", pid)
+    step("diff", "diff", pid)
+    step("show --revision", "show", pid, "--revision", "1")
+    step("refused: merge one shot", "shots", pid, "merge", "3", "3")
+    step("refused: move out of range", "shots", pid, "move", "1", "--to", "99")
+    step("refused: empty action", "shot", f"{pid}/1", "--action", " ")
+    step("refused: nothing to undo", "undo", pid)
+    step("refused: an unknown revision", "diff", pid, "--from", "9")
     exported, _ = step("export", "export", pid, "--format", "html", "-o", "board.html")
     board = Path(exported["path"])
     assert board == where / "board.html" and board.stat().st_size == exported["bytes"]
-    assert board.read_text(encoding="utf-8").count("<img") == len(task["shots"])
+    assert board.read_text(encoding="utf-8").count("<img") == len(revised["shots"])
     # A folder export comes as a zip and is unpacked where the local one writes its folder.
     folder, _ = step("export storyboarder", "export", pid, "--format", "storyboarder", "-o",
                      "board")
@@ -138,6 +175,14 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
     # folder holds the configuration and the store: the local runs are made there.
     stack = served.stack
     (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
+    # Project ids from 10 up, so that scrubbing the run's own id from a message never takes a
+    # shot number or a count for it ("move a shot to 1 to 5").
+    store = stack.store()
+    try:
+        while store.create_project("filler", "Once.", "movie")["id"] < 9:
+            pass
+    finally:
+        store.close()
     local = flow(stack.run, stack.root)
     away = tmp_path / "laptop"
     remote = flow(laptop(away, remote_env(served)), away)
@@ -146,7 +191,7 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
         assert remote[name] == local[name], name
     # The laptop has nothing of the system: no store, no settings.
     assert sorted(p.name for p in away.iterdir()) == [
-        "board", "board.html", "board.mp4", "board.srt", "story.txt"]
+        "board", "board.html", "board.mp4", "board.srt", "revised.txt", "story.txt"]
     # Piped, the download's progress is a line at the start and one per quarter.
     run = laptop(away, remote_env(served))
     project = json.loads(run("new", "story.txt", "--json").stdout)["id"]

@@ -63,7 +63,8 @@ def test_task_view_has_the_documented_shape(tmp_path):
     view = views.task_view(store, task["id"])
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
-        "created_at", "started_at", "finished_at", "no_images", "warnings", "shots",
+        "created_at", "started_at", "finished_at", "no_images", "stale", "revision",
+        "warnings", "shots",
     }
     assert view["status"] == "pending"
     assert view["progress"] == {"done": 0, "total": 0}
@@ -184,12 +185,13 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "id", "title", "story_text", "style", "aspect", "width", "height", "created_at",
         "settings", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
-        "shots"]
+        "revision", "revisions", "shots"]
     assert view["task"] == view["shots_task"] == {
         "id": task["id"], "type": "storyboard", "status": "succeeded",
         "project_id": project["id"], "shot_id": None, "progress": {"done": 1, "total": 1},
         "error": None, "created_at": task["created_at"], "started_at": None,
-        "finished_at": view["task"]["finished_at"], "no_images": False, "warnings": []}
+        "finished_at": view["task"]["finished_at"], "no_images": False, "stale": False,
+        "revision": 1, "warnings": []}
     assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
@@ -198,7 +200,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     assert list(shot) == [
         "id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
         "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
-        "image_url", "url_expires_at", "provenance"]
+        "image_url", "url_expires_at", "notes", "approved", "stale", "revised", "provenance"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
         "cinematic film still, wide shot, Lin (woman)", 640, 5)
 
@@ -214,9 +216,6 @@ MIGRATION_NAMES = [
     "m001_projects", "m002_tasks", "m003_shots", "m004_renders", "m005_project_aspect",
     "m006_shot_board_fields", "m007_characters", "m008_task_script", "m009_removed_projects",
     "m010_render_claims"]
-# Added since, by the issue blocks' numbering (each branch numbers in its own block).
-LATER_MIGRATIONS = ["m200_project_render_settings", "m201_provenance", "m202_task_warnings",
-                    "m203_render_state"]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
@@ -226,30 +225,35 @@ def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 
 
 def test_the_migrations_keep_the_names_existing_stores_recorded():
-    assert [fn.__name__ for fn in MIGRATIONS] == MIGRATION_NAMES + LATER_MIGRATIONS
+    names = [fn.__name__ for fn in MIGRATIONS]
+    assert names[:len(MIGRATION_NAMES)] == MIGRATION_NAMES
+    assert len(set(names)) == len(names)
 
 
-def test_a_store_made_before_the_split_opens_as_it_is_and_works_on(tmp_path):
+def test_a_store_made_before_the_split_opens_and_works_on_with_the_migrations_since(tmp_path):
     path = tmp_path / "old.db"
     shutil.copy(OLD_STORE, path)
     with closing(sqlite3.connect(path)) as before:
         recorded = before.execute("select * from _migrations order by name").fetchall()
-        old_schema = schema_of(before)
 
-    assert [name for name, _ in recorded] == MIGRATION_NAMES
     store = Store(path)
-    # Only the migrations added since ran; the old ones kept their records.
-    now = store.conn.execute("select * from _migrations order by name").fetchall()
-    assert now[:len(recorded)] == recorded
-    assert [name for name, _ in now[len(recorded):]] == LATER_MIGRATIONS
-    # The old migrations still build exactly the tables and indexes the old store had, and
-    # the later ones bring it where a new store is.
-    assert schema_of(Store(tmp_path / "new.db").conn) == schema_of(store.conn)
-    assert {name for _, name, _ in old_schema} == {name for _, name, _ in schema_of(store.conn)}
+    # The migrations it had are not run again (their records are untouched); the ones added
+    # since ran once, and the store now has exactly the tables a new store has.
+    now_recorded = store.conn.execute("select * from _migrations").fetchall()
+    assert [name for name, _ in recorded] == MIGRATION_NAMES
+    assert set(recorded) <= set(now_recorded)
+    assert sorted(name for name, _ in now_recorded) == sorted(fn.__name__ for fn in MIGRATIONS)
+    assert schema_of(store.conn) == schema_of(Store(tmp_path / "new.db").conn)
+    # Its project's story is its revision 1, and its storyboard that revision's.
+    assert store.revisions(2)[0]["number"] == store.current_revision(2) == 1
+    assert store.revision_story(2, 1) == store.get_project(2)["story"]
 
     view = views.project_view(store, 2)
     assert (view["title"], view["aspect"], view["width"], view["height"]) == (
         "The Lighthouse", "16:9", 680, 384)
+    assert (view["revision"], view["revisions"]) == (1, 1)
+    assert [(s["notes"], s["approved"], s["stale"]) for s in view["shots"]] == [
+        ("", False, False)] * 3
     assert [(c["name"], c["shots"]) for c in view["cast"]] == [("Lin", [2, 3])]
     assert view["task"]["status"] == TaskStatus.RUNNING
     assert view["task"]["progress"] == {"done": 1, "total": 3}

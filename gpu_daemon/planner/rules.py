@@ -34,7 +34,7 @@ from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
 from gpu_daemon.planner.people import NO_EDITS, CastEdits, Casting, ShotPeople
 from storyboard_contract.cjk import CJK, CJK_CHAR, PUNCTUATION
-from storyboard_contract.wire import DialogueLine, Plan, PlannedShot, ShotSize
+from storyboard_contract.wire import SHOT_PHRASES, DialogueLine, Plan, PlannedShot, ShotSize
 
 # Characters around which no space is written: ideographs, kana, hangul, CJK punctuation
 # and full-width forms (curly quotes are shared with English and left out).
@@ -86,17 +86,6 @@ _ESTABLISH_S = 1.0
 _MIN_DURATION_S = 2.0
 _MAX_DURATION_S = 600.0
 
-SHOT_PHRASES: dict[str, str] = {
-    "extreme wide": "extreme wide establishing shot",
-    "wide": "wide shot",
-    "full": "full shot",
-    "medium": "medium shot",
-    "medium close-up": "medium close-up",
-    "close-up": "close-up",
-    "extreme close-up": "extreme close-up",
-    "over-the-shoulder": "over-the-shoulder shot",
-    "insert": "insert shot",
-}
 # The neighbouring size used instead of a third identical one in a row.
 _VARIATION: dict[str, ShotSize] = {
     "extreme wide": "wide", "wide": "full", "full": "medium", "medium": "medium close-up",

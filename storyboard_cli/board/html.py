@@ -1,5 +1,8 @@
 """The board as one HTML page: a header (title, shot count, running time, aspect, date) and a
-grid of panels (frame, shot number, shot size, duration, action, dialogue with speaker).
+grid of panels (frame, shot number, shot size, duration, action, dialogue with speaker, the
+writer's note, and marks: approved, stale, new or changed in this revision). Each panel
+carries its number and shot id (`data-shot`, `data-shot-id`) and its state (`data-approved`,
+`data-stale`, `data-revised`) for the web page's scripts.
 
 One template for two uses: `storyboard export --format html` embeds every frame as a data URI,
 so the file opens offline and can be mailed; the web page of `storyboard serve` gives the
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, heading
+from storyboard_cli.board.sheet import Sheet, heading, panel_marks
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -61,6 +64,16 @@ body { margin: 0; background: #f6f5f1; color: var(--ink);
 .dialogue p { margin: 0; }
 .speaker { font-weight: 700; text-transform: uppercase; font-size: 12px; letter-spacing: .04em;
   margin-right: 6px; }
+.notes { margin: 0; padding: 4px 8px; background: #fbf6df; border-radius: 4px; font-size: 13px;
+  white-space: pre-line; }
+.notes .label { font-weight: 700; font-size: 11px; text-transform: uppercase;
+  letter-spacing: .05em; color: #7a6416; margin-right: 6px; }
+.mark { font-size: 10px; font-weight: 700; text-transform: uppercase; letter-spacing: .05em;
+  padding: 1px 6px; border-radius: 9px; border: 1px solid currentColor; }
+.mark-approved { color: #2f6b34; }
+.mark-stale { color: #8a4b2f; }
+.mark-new, .mark-changed { color: #2c5c8a; }
+.panel[data-approved] { border-color: #7fae84; }
 footer { padding: 0 28px 28px; color: var(--muted); font-size: 12px; }
 @media print {
   @page { size: A4 landscape; margin: 10mm; }
@@ -133,12 +146,19 @@ def panel_html(panel: Panel) -> str:
         for d in shot["dialogue"])
     dialogue = f'<div class="dialogue">{lines}</div>' if lines else ""
     action = f'<p class="action">{escape(shot["action"])}</p>' if shot["action"] else ""
+    notes = (f'<p class="notes"><span class="label">Note</span>{escape(shot["notes"])}</p>'
+             if shot.get("notes") else "")
+    marks = panel_marks(shot)
+    badges = "".join(f'<span class="mark mark-{m}">{escape(m)}</span>' for m in marks)
+    states = " ".join(f'data-{m}="true"' for m in ("approved", "stale") if m in marks)
+    revised = f' data-revised="{escape(shot["revised"])}"' if shot.get("revised") else ""
     return (
-        f'<article class="panel" id="shot-{number}" data-shot="{number}">{frame}'
+        f'<article class="panel" id="shot-{number}" data-shot="{number}" '
+        f'data-shot-id="{shot["id"]}"{" " + states if states else ""}{revised}>{frame}'
         f'<div class="fields"><div class="head"><span class="number">{number}</span>'
-        f'<span class="camera">{escape(shot["camera"] or "")}</span>'
+        f'<span class="camera">{escape(shot["camera"] or "")}</span>{badges}'
         f'<span class="duration">{shot["duration"]:g} s</span></div>'
-        f"{action}{dialogue}</div></article>\n"
+        f"{action}{dialogue}{notes}</div></article>\n"
     )
 
 

@@ -1,8 +1,8 @@
 """The board as a PDF, laid out like Storyboarder's PDF export: A4 or Letter, landscape unless
 asked otherwise, a grid of panels (3 × 2 by default) under a header on every page (title,
 shots, running time, aspect, style, date, page number). Each panel: the frame, then its
-number, shot size and duration, the action and the dialogue with its speaker; text that does
-not fit ends in […].
+number, shot size and duration (and its marks: approved, stale, new, changed), the action,
+the dialogue with its speaker and the writer's note; text that does not fit ends in […].
 
 The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
 backend finds it), so Chinese reads and everything is selectable and searchable. Frames are
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.options import PAPER_MM, ExportOptions
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
+from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font, panel_marks
 from storyboard_contract.frames import aspect_ratio
 from storyboard_contract.typeset import wrap
 
@@ -36,6 +36,7 @@ MUTED = (107, 107, 102)
 LINE = (200, 199, 192)
 EMPTY = (236, 235, 230)
 WARN = (138, 75, 47)
+NOTE = (122, 100, 22)
 FONT = "board"
 ELLIPSIS = "[…]"
 
@@ -162,15 +163,20 @@ def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: 
     pdf.set_font(size=7)
     pdf.set_text_color(*MUTED)
     camera_w = max(0.0, w - number_w - 16)
-    pdf.cell(camera_w, 4.5, truncate(width_of, (shot["camera"] or "").upper(), camera_w - 2))
+    head = "  ·  ".join([(shot["camera"] or "").upper(),
+                         *(m.upper() for m in panel_marks(shot))]).strip(" ·")
+    pdf.cell(camera_w, 4.5, truncate(width_of, head, camera_w - 2))
     pdf.cell(16, 4.5, f"{shot['duration']:g} s", align="R")
     top, bottom = y + 5.5, y + h
-    # As on the HTML board: what we see, then what is said, set off by a rule on its left.
-    blocks = [(shot["action"], 7.5, 0.0), (dialogue_text(shot["dialogue"]), 8.0, 2.2)]
-    pdf.set_text_color(*INK)
-    for text, size, indent in blocks:
+    # As on the HTML board: what we see, then what is said, set off by a rule on its left,
+    # then the writer's note.
+    note = f"Note: {shot['notes']}" if shot.get("notes") else ""
+    blocks = [(shot["action"], 7.5, 0.0, INK), (dialogue_text(shot["dialogue"]), 8.0, 2.2, INK),
+              (note, 7.0, 0.0, NOTE)]
+    for text, size, indent, colour in blocks:
         if not text or top >= bottom:
             continue
+        pdf.set_text_color(*colour)
         pdf.set_font(size=size)
         line_h = size * 0.45
         room = max(0, int((bottom - top) // line_h))

@@ -1,5 +1,6 @@
 """What every format shows of a board, worded once: the header's facts (title, aspect, shot
-count, running time, date) and each panel's fields (number, shot size, duration, dialogue)."""
+count, running time, date) and each panel's fields (number, shot size, duration, dialogue,
+and the marks: approved, stale, new, changed)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,17 @@ def provenance_line(made: dict[str, Any]) -> str:
               f"CFG {made['guidance_scale']:g}", f"seed {made['seed']}",
               f"{made['width']}×{made['height']}"]
     return ", ".join(parts)
+
+
+def panel_marks(shot: dict[str, Any]) -> list[str]:
+    """What a board says of a panel beside its fields: approved, stale (edited since its
+    image was rendered), new or changed in this revision of the story."""
+    marks = ["approved"] if shot.get("approved") else []
+    if shot.get("stale"):
+        marks.append("stale")
+    if shot.get("revised"):
+        marks.append(shot["revised"])
+    return marks
 
 
 def heading(shot: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ height, as its New dialog lists them), `fps`, `defaultBoardTiming` (ms) and `boa
 has a five-character `uid`, `url` (`board-N-UID.png`, the name its layer files derive from;
 that file itself must not exist, or Storyboarder migrates the board as a pre-1.6 one),
 `newShot`, `lastEdited` (ms), `layers`, `number`, `shot` (`1A`), `time` and `duration` (ms),
-and the text fields `dialogue`, `action` and `notes`. As Storyboarder does when it imports an
+and the text fields `dialogue`, `action` and `notes` (the writer's note and approval first,
+then the shot size, cast, prompt and seed). As Storyboarder does when it imports an
 image, the frame goes on the reference layer (opacity 1) at the board size
 (900 px on the short side), with a thumbnail and a poster frame beside it, so the project opens
 without the "missing files" warning. A shot without a frame gets an empty board whose notes
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, provenance_line
+from storyboard_cli.board.sheet import Sheet, dialogue_text, panel_marks, provenance_line
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -94,9 +95,12 @@ def board_json(shot: dict[str, Any], uid: str, time_ms: int, edited: int,
                missing: str | None) -> dict[str, Any]:
     number = shot["number"]
     url = f"board-{number}-{uid}.png"
-    notes = [" · ".join(p for p in (shot["camera"], ", ".join(shot["characters"])) if p)]
+    # The writer's own first: their note and approval, then what the shot was made from.
+    notes = [f"[{mark}]" for mark in panel_marks(shot)]
     if missing:
-        notes.insert(0, f"[{missing}]")
+        notes.append(f"[{missing}]")
+    notes += [shot["notes"],
+              " · ".join(p for p in (shot["camera"], ", ".join(shot["characters"])) if p)]
     made = shot.get("provenance")
     notes += [f"prompt: {shot['prompt']}" if shot["prompt"] else "",
               f"made by: {provenance_line(made)}" if made

@@ -232,6 +232,21 @@ def given_before(ctx: click.Context | None, name: str) -> Any:
     return None if ctx is None else ctx.find_root().params.get(name)
 
 
+def print_newest(rows: list[dict[str, Any]], json_out: bool, limit: int, empty: str,
+                 show: Callable[[list[dict[str, Any]]], None]) -> None:
+    """A listing newest first (tasks, the edit history): JSON, or `show`n with a note when
+    --limit cut it, or `empty` when there is nothing."""
+    if json_out:
+        output.print_json(rows)
+        return
+    if not rows:
+        output.info(empty)
+        return
+    show(rows)
+    if limit and len(rows) == limit:
+        output.info(f"(the newest {limit}; more: --limit 0)")
+
+
 def command(fn: F) -> F:
     """Run a command body, turning expected failures into one line and an exit code."""
 

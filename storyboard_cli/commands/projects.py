@@ -174,27 +174,32 @@ def list_(config: Path | None, json_out: bool, debug: bool) -> None:
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--task", metavar="TASK_ID",
               help="Show this storyboard task's shots (see `storyboard tasks PROJECT`).")
+@click.option("--revision", type=int, metavar="N",
+              help="Show the storyboard of revision N of the story (see `storyboard update`).")
 @service_options
 @command
-def show(project: str, task: str | None, config: Path | None, json_out: bool,
-         debug: bool) -> None:
+def show(project: str, task: str | None, revision: int | None, config: Path | None,
+         json_out: bool, debug: bool) -> None:
     """Show one project: its story, frame, cast, its latest storyboard task with its progress,
     and every shot (camera, action, dialogue, characters, duration, prompt, seed) with links.
 
     The shots are those of the newest storyboard with a plan that was not cancelled: while a
     new task is planning, the one before it; after `generate --no-images`, the new plan
-    (it says where the latest frames are: show --task).
+    (it says where the latest frames are: show --task). Each shot says whether its panel
+    is approved, stale (edited since it was rendered), or new or changed in this revision
+    of the story, with the writer's notes.
 
     \b
     Example: storyboard show 1 --json | jq '.shots[] | {number, camera, dialogue}'
+             storyboard show lighthouse --revision 1
     """
-    data = ConfigAndService(config).service.project(project, task)
+    data = ConfigAndService(config).service.project(project, task, revision)
     if json_out:
         output.print_json(data)
         return
     from storyboard_cli.commands.text import print_project
 
-    print_project(data, chosen=task is not None)
+    print_project(data, chosen=task is not None or revision is not None)
 
 
 @click.command("cast", cls=Command)

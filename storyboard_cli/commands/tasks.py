@@ -18,6 +18,7 @@ from storyboard_cli.commands.common import (
     argument,
     command,
     common_options,
+    print_newest,
     service_options,
 )
 from storyboard_contract.errors import EXIT_TASK_FAILED
@@ -99,23 +100,28 @@ def _print_task(view: dict[str, Any]) -> None:
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--style", help="Style for this run [default: the project's].")
 @click.option("--no-images", is_flag=True, help="Plan the shot list only, render nothing.")
+@click.option("--stale", is_flag=True, help="Plan nothing: render only the stale panels of "
+              "the storyboard `show` lists (edited since rendered; approved ones aside).")
 @no_wait_option
 @timeout_option
 @service_options
 @command
 def generate(
-    project: str, style: str | None, no_images: bool, no_wait: bool, timeout: float | None,
-    config: Path | None, json_out: bool, debug: bool,
+    project: str, style: str | None, no_images: bool, stale: bool, no_wait: bool,
+    timeout: float | None, config: Path | None, json_out: bool, debug: bool,
 ) -> None:
-    """Plan a project's shot list and render one image per shot on the GPU daemon.
+    """Plan a project's shot list and render one image per shot on the GPU daemon. Approved
+    panels of the storyboard before are kept as they are (matched by their text).
 
     Waits with progress bars and prints the shots with links, unless --no-wait.
 
     \b
     Example: storyboard generate 1 --no-wait --json | jq -r .task_id
+             storyboard generate lighthouse --stale   # after edits
     """
     service = ConfigAndService(config).service
-    _queued(service, service.generate(project, style, no_images), no_wait, timeout, json_out)
+    _queued(service, service.generate(project, style, no_images, stale=stale), no_wait,
+            timeout, json_out)
 
 
 @click.command("regen-shot", cls=Command)
@@ -294,18 +300,10 @@ def tasks(project: str | None, limit: int, config: Path | None, json_out: bool,
     Example: storyboard tasks lighthouse
              storyboard tasks --json | jq -r '.[] | select(.status == "failed") | .id'
     """
-    rows = ConfigAndService(config).service.tasks(project, limit or None)
-    if json_out:
-        output.print_json(rows)
-        return
-    if not rows:
-        output.info("No tasks yet: storyboard generate PROJECT")
-        return
     from storyboard_cli.commands.text import print_tasks
 
-    print_tasks(rows)
-    if limit and len(rows) == limit:
-        output.info(f"(the newest {limit}; more: --limit 0)")
+    print_newest(ConfigAndService(config).service.tasks(project, limit or None), json_out,
+                 limit, "No tasks yet: storyboard generate PROJECT", print_tasks)
 
 
 @click.command("worker", cls=Command)

@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 
 from storyboard_cli import output
-from storyboard_cli.board.sheet import dialogue_text, provenance_line
+from storyboard_cli.board.sheet import dialogue_text, panel_marks, provenance_line
 from storyboard_cli.store.status import TaskStatus, TaskType
 
 
@@ -53,6 +53,8 @@ def task_line(task: dict[str, Any]) -> str:
     p, status = task["progress"], task["status"]
     if task["type"] == TaskType.STORYBOARD and task["no_images"]:
         return f"{status} (plan only, no images)"
+    if task["type"] == TaskType.STORYBOARD and task["stale"]:
+        return f"{status}, {p['done']}/{p['total']} stale panels rendered"
     if not p["total"]:
         return {TaskStatus.PENDING: "pending (queued)",
                 TaskStatus.RUNNING: "running (planning the shots)"}.get(
@@ -66,7 +68,8 @@ def print_tasks(tasks: list[dict[str, Any]]) -> None:
     out.print(f"{'TASK':<36}  {'TYPE':<10}  {'PROJECT':>7}  {'STATUS':<9}  {'DONE':>7}  CREATED",
               markup=False, soft_wrap=True)
     for t in tasks:
-        kind = "storyboard" if t["type"] == TaskType.STORYBOARD else "regen-shot"
+        kind = ("stale" if t["stale"] else "storyboard") if t["type"] == TaskType.STORYBOARD \
+            else "regen-shot"
         p = t["progress"]
         done = "plan" if t["no_images"] else f"{p['done']}/{p['total']}" if p["total"] else "-"
         out.print(f"{t['id']:<36}  {kind:<10}  {t['project_id']:>7}  {t['status']:<9}  "
@@ -104,12 +107,16 @@ def print_shot(shot: dict[str, Any], name: str | None) -> None:
     named = f"{name}, " if name else ""
     head = (f"Shot {shot['number']} · {shot['camera']} · {shot['duration']:g} s"
             f"  ({named}id {shot['id']}, seed {shot['seed']})")
-    out.print(f"\n[bold]{output.escape(head)}[/]", soft_wrap=True)
+    marks = " ".join(f"[{mark}]" for mark in panel_marks(shot))
+    out.print(f"\n[bold]{output.escape(head)}[/]" + (f"  {output.escape(marks)}" if marks else ""),
+              soft_wrap=True)
     fields = [
+        ("Story", shot["description"] if shot["description"] != shot["action"] else ""),
         ("Action", shot["action"]),
         ("Dialogue", dialogue_text(shot["dialogue"])),
         ("Cast", ", ".join(shot["characters"])),
         ("Prompt", shot["prompt"]),
+        ("Notes", shot["notes"]),
         ("Image", shot["image_url"] or "not rendered yet"),
         ("Made by", provenance_line(shot["provenance"]) if shot.get("provenance") else ""),
     ]
@@ -119,6 +126,60 @@ def print_shot(shot: dict[str, Any], name: str | None) -> None:
             out.print(f"  {label + ':':<10}{lines[0]}", markup=False, soft_wrap=True)
             for more in lines[1:]:
                 out.print(f"  {'':<10}{more}", markup=False, soft_wrap=True)
+
+
+def _value(value: Any) -> str:
+    """A field's value in the log: lists of lines and names on one line."""
+    if isinstance(value, list):
+        return " / ".join(dialogue_text([v]) if isinstance(v, dict) else str(v)
+                          for v in value) or "(none)"
+    if value is None or value == "":
+        return "(none)"
+    return str(value)
+
+
+def print_history(entries: list[dict[str, Any]]) -> None:
+    """The edit history, newest first: #id, when, who, what, then each field before → after."""
+    out = output.stdout
+    for e in entries:
+        undone = f"  (undone by #{e['undone_by']})" if e["undone_by"] else ""
+        out.print(f"#{e['id']:<4} {e['at'][:19].replace('T', ' ')}  {output.visible(e['by'])}  "
+                  f"{e['op']}: {output.visible(e['summary'])}{undone}", markup=False,
+                  soft_wrap=True)
+        for change in e["changes"]:
+            out.print(f"      shot {change['shot']} {change['field']}: "
+                      f"{output.visible(_cut(_value(change['before']), 70))} → "
+                      f"{output.visible(_cut(_value(change['after']), 70))}", markup=False,
+                      soft_wrap=True)
+
+
+def print_diff(diff: dict[str, Any]) -> None:
+    """Two revisions' storyboards compared: a count line, then + added, - removed and
+    ~ changed shots (their fields before → after)."""
+    out = output.stdout
+    old, new = diff["from"], diff["to"]
+    out.print(f"Revision {old['revision']} → {new['revision']} (tasks {old['task_id'][:8]} → "
+              f"{new['task_id'][:8]}): {len(diff['added'])} added, {len(diff['removed'])} "
+              f"removed, {len(diff['changed'])} changed, {diff['unchanged']} unchanged",
+              markup=False, soft_wrap=True)
+
+    def line(sign: str, shot: dict[str, Any]) -> None:
+        text = shot["action"] or dialogue_text(shot["dialogue"]) or shot["description"]
+        out.print(f"{sign} shot {shot['number']}: {output.visible(_cut(text, 90))}",
+                  markup=False, soft_wrap=True)
+
+    for shot in diff["added"]:
+        line("+", shot)
+    for shot in diff["removed"]:
+        line("-", shot)
+    for pair in diff["changed"]:
+        before, after = pair["from"], pair["to"]
+        out.print(f"~ shot {before['number']} → {after['number']}: "
+                  f"{', '.join(pair['fields'])}", markup=False, soft_wrap=True)
+        for name in pair["fields"]:
+            out.print(f"    {name}: {output.visible(_cut(_value(before[name]), 70))} → "
+                      f"{output.visible(_cut(_value(after[name]), 70))}", markup=False,
+                      soft_wrap=True)
 
 
 def print_cast(characters: list[dict[str, Any]], project: int | str) -> None:
@@ -156,7 +217,10 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
         out.print(f"\nNo storyboard yet: storyboard generate {pid}")
         return
     which = "Storyboard" if chosen else "Latest storyboard"
-    out.print(f"\n{which} task {task['id']}: {task_line(task)}", markup=False, soft_wrap=True)
+    revision = f", revision {data['revision']} of {data['revisions']}" \
+        if data["revisions"] > 1 and data["revision"] else ""
+    out.print(f"\n{which} task {task['id']}: {task_line(task)}{revision}", markup=False,
+              soft_wrap=True)
     if task["error"]:
         out.print(f"error: {output.visible(task['error'])}", markup=False, soft_wrap=True)
     print_warnings(task)
@@ -164,6 +228,9 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
         out.print(f"Resume it: storyboard retry {task['id']}", markup=False, soft_wrap=True)
     if shown is None:
         out.print("No shots planned yet.", markup=False, soft_wrap=True)
+    elif shown["id"] != task["id"] and task["stale"]:
+        out.print(f"It renders stale panels of the storyboard below: task {shown['id']}.",
+                  markup=False, soft_wrap=True)
     elif shown["id"] != task["id"]:
         out.print(f"Showing the storyboard before it: task {shown['id']}, {task_line(shown)}.",
                   markup=False, soft_wrap=True)
@@ -176,6 +243,10 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
         redo = "" if chosen else f"; re-render one: storyboard regen-shot {pid}/NUMBER"
         out.print(f"{len(data['shots'])} shots, {total:g} s in all{redo}", markup=False,
                   soft_wrap=True)
+        stale = sum(1 for s in data["shots"] if s["stale"] and not s["approved"])
+        if stale and not chosen:
+            out.print(f"{stale} stale panel(s): storyboard generate {pid} --stale", markup=False,
+                      soft_wrap=True)
     if data["script_url"]:
         out.print(f"Shot list: {output.visible(data['script_url'])}", markup=False,
                   soft_wrap=True)

@@ -35,15 +35,25 @@ from storyboard_cli.board.options import ExportOptions
 from storyboard_cli.server import events, page, routes
 from storyboard_cli.server.bodies import (
     EXPORT_HEADER,
+    USER_HEADER,
     CastChange,
+    DeleteShot,
     GenerateShot,
     GenerateStoryboard,
+    InsertShot,
+    MergeShots,
+    MoveShot,
     NewProject,
+    NewRevision,
     ProjectSettings,
     Rename,
+    ShotFields,
+    ShotNote,
+    SplitShot,
 )
 from storyboard_cli.server.errors import status_and_message
 from storyboard_cli.service import LocalService
+from storyboard_contract import control_chars
 from storyboard_contract.config import Config
 from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
 from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
@@ -112,6 +122,12 @@ def zip_files(files: list[Path], archive: Path) -> Path:
     return archive
 
 
+def requester(request: Request) -> str:
+    """Whom a request acts for in the edit history: the name in its USER_HEADER (one line, at
+    most 64 characters), else "api"."""
+    return control_chars.flatten(request.headers.get(USER_HEADER, ""))[:64].strip() or "api"
+
+
 def is_api(path: str) -> bool:
     return path == routes.API or path.startswith(routes.API + "/")
 
@@ -122,6 +138,12 @@ def create_app(config: Config, token: str | None = None,
     `Authorization: Bearer <token>`."""
     thread_service = ServicePerThread(config)
     stream_threads = CapacityLimiter(events.STREAM_THREADS)
+
+    def acting(request: Request) -> LocalService:
+        """This thread's service, acting for whom the request names (the edit history)."""
+        service = thread_service()
+        service.user = requester(request)
+        return service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -156,11 +178,11 @@ def create_app(config: Config, token: str | None = None,
     # --- projects (routes with a suffix first: a project may be named by a title with "/") --
 
     @api.post(routes.PROJECTS, tags=["projects"])
-    def create_project(body: NewProject) -> JSONResponse:
+    def create_project(body: NewProject, request: Request) -> JSONResponse:
         """Create a project; the project object."""
-        return JSONResponse(thread_service().create_project(body.title, body.story_text,
-                                                            body.style, body.aspect,
-                                                            body.given()))
+        return JSONResponse(acting(request).create_project(body.title, body.story_text,
+                                                           body.style, body.aspect,
+                                                           body.given()))
 
     @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
@@ -168,13 +190,68 @@ def create_app(config: Config, token: str | None = None,
         return JSONResponse(thread_service().list_projects())
 
     @api.post(routes.GENERATE_STORYBOARD, tags=["tasks"])
-    def generate_storyboard(project: str, body: GenerateStoryboard | None = None
-                            ) -> JSONResponse:
-        """Queue a storyboard task: plan the shot list and render every shot. Empty strings
-        mean the project's own style and story; a story given replaces the project's."""
+    def generate_storyboard(project: str, request: Request,
+                            body: GenerateStoryboard | None = None) -> JSONResponse:
+        """Queue a storyboard task: plan the shot list and render every shot (approved panels
+        kept). Empty strings mean the project's own style and story; a story given replaces
+        the project's (a new revision). With `stale`, no plan: render the stale panels."""
         body = body or GenerateStoryboard()
-        return JSONResponse(thread_service().generate(project, body.style or None,
-                                                      body.no_images, body.story_text or None))
+        return JSONResponse(acting(request).generate(
+            project, body.style or None, body.no_images, body.story_text or None, body.stale))
+
+    # --- editing the storyboard a project shows: each answers {"edit", "shots"} ------------
+
+    @api.post(routes.SHOTS_SPLIT, tags=["edits"])
+    def split_shot(project: str, body: SplitShot, request: Request) -> JSONResponse:
+        """Split a shot in two where `at` starts in its text (else near its middle)."""
+        return JSONResponse(acting(request).split_shot(project, body.shot, body.at))
+
+    @api.post(routes.SHOTS_MERGE, tags=["edits"])
+    def merge_shots(project: str, body: MergeShots, request: Request) -> JSONResponse:
+        """Merge two neighbouring shots into one."""
+        return JSONResponse(acting(request).merge_shots(project, *body.shots))
+
+    @api.post(routes.SHOTS_MOVE, tags=["edits"])
+    def move_shot(project: str, body: MoveShot, request: Request) -> JSONResponse:
+        """Move a shot to another position; the shots between shift by one."""
+        return JSONResponse(acting(request).move_shot(project, body.shot, body.to))
+
+    @api.post(routes.SHOTS_INSERT, tags=["edits"])
+    def insert_shot(project: str, body: InsertShot, request: Request) -> JSONResponse:
+        """A new shot after shot `after` (0: first); its fields as PATCH /api/shots takes."""
+        return JSONResponse(acting(request).insert_shot(project, body.after, body.fields))
+
+    @api.post(routes.SHOTS_DELETE, tags=["edits"])
+    def delete_shot(project: str, body: DeleteShot, request: Request) -> JSONResponse:
+        """Remove a shot; the ones after it move up."""
+        return JSONResponse(acting(request).delete_shot(project, body.shot))
+
+    @api.get(routes.LOG, tags=["edits"])
+    def log(project: str, limit: int | None = None) -> JSONResponse:
+        """The project's edits, newest first: who, when, what, before and after."""
+        return JSONResponse(thread_service().history(project, limit))
+
+    @api.post(routes.UNDO, tags=["edits"])
+    def undo(project: str, request: Request) -> JSONResponse:
+        """Undo the newest edit of the storyboard shown not undone yet."""
+        return JSONResponse(acting(request).undo(project))
+
+    @api.get(routes.REVISIONS, tags=["revisions"])
+    def revisions(project: str) -> JSONResponse:
+        """The revisions of the project's story, each with the storyboard planned from it."""
+        return JSONResponse(thread_service().revisions(project))
+
+    @api.post(routes.REVISIONS, tags=["revisions"])
+    def update_story(project: str, body: NewRevision, request: Request) -> JSONResponse:
+        """A new revision of the story, planned at once: unchanged shots keep their panels,
+        new and changed ones render. The queued answer plus `revision`."""
+        return JSONResponse(acting(request).update_story(project, body.story_text))
+
+    @api.get(routes.DIFF, tags=["revisions"])
+    def diff(project: str, from_: int | None = Query(None, alias="from"),
+             to: int | None = None) -> JSONResponse:
+        """The shots added, removed and changed between two revisions' storyboards."""
+        return JSONResponse(thread_service().diff(project, from_, to))
 
     @api.get(routes.CAST, tags=["projects"])
     def cast(project: str) -> JSONResponse:
@@ -239,9 +316,11 @@ def create_app(config: Config, token: str | None = None,
             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
     @api.get(routes.PROJECT, tags=["projects"])
-    def show_project(project: str, task: str | None = None) -> JSONResponse:
-        """The project object: its story, cast, newest task and the storyboard it shows."""
-        return JSONResponse(thread_service().project(project, task))
+    def show_project(project: str, task: str | None = None, revision: int | None = None
+                     ) -> JSONResponse:
+        """The project object: its story, cast, newest task and the storyboard it shows (or
+        that of storyboard task `task`, or of revision `revision` of the story)."""
+        return JSONResponse(thread_service().project(project, task, revision))
 
     @api.patch(routes.PROJECT, tags=["projects"])
     def rename_project(project: str, body: Rename) -> JSONResponse:
@@ -264,10 +343,31 @@ def create_app(config: Config, token: str | None = None,
                                                         body.style or None, body.seed,
                                                         body.keep_seed))
 
+    @api.post(routes.SHOT_NOTE, tags=["edits"])
+    def note_shot(shot: str, body: ShotNote, request: Request) -> JSONResponse:
+        """A note on a shot's panel (empty clears it)."""
+        return JSONResponse(acting(request).note_shot(shot, body.text))
+
+    @api.post(routes.SHOT_APPROVE, tags=["edits"])
+    def approve_shot(shot: str, request: Request) -> JSONResponse:
+        """Approve a shot's panel: re-plans, retries and stale renders leave it alone."""
+        return JSONResponse(acting(request).approve_shot(shot, True))
+
+    @api.post(routes.SHOT_UNAPPROVE, tags=["edits"])
+    def unapprove_shot(shot: str, request: Request) -> JSONResponse:
+        """Take a panel's approval back."""
+        return JSONResponse(acting(request).approve_shot(shot, False))
+
+    @api.patch(routes.SHOT, tags=["edits"])
+    def edit_shot(shot: str, body: ShotFields, request: Request) -> JSONResponse:
+        """Change a shot's fields ({name: value}: camera, action, dialogue, characters,
+        duration, prompt); a change to what its panel shows makes the panel stale."""
+        return JSONResponse(acting(request).edit_shot(shot, body))
+
     @api.get(routes.SHOT, tags=["tasks"])
-    def resolve_shot(shot: str) -> JSONResponse:
-        """The id of the shot a reference (id or PROJECT/NUMBER) names."""
-        return JSONResponse({"id": thread_service().resolve_shot(shot)})
+    def shot(shot: str) -> JSONResponse:
+        """The shot object of the shot a reference (id or PROJECT/NUMBER) names."""
+        return JSONResponse(thread_service().shot(shot))
 
     @api.get(routes.TASKS, tags=["tasks"])
     def tasks(project: str | None = None, limit: int | None = None) -> JSONResponse:
@@ -328,6 +428,6 @@ def create_app(config: Config, token: str | None = None,
         # Outside the token check: a browser's preflight carries no Authorization header.
         app.add_middleware(CORSMiddleware, allow_origins=config.server.cors_origins,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"],
+                           allow_headers=["Authorization", "Content-Type", USER_HEADER],
                            expose_headers=[EXPORT_HEADER, "Content-Disposition"])
     return app

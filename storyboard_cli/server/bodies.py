@@ -16,6 +16,9 @@ from pydantic import BaseModel, Field
 # The export route's answer header: the export object (format, shots, frames, ...) as ASCII
 # JSON, since the body is the file itself.
 EXPORT_HEADER = "X-Storyboard-Export"
+# Who a request acts for, as the edit history records it (the remote CLI sends its user's
+# name; a request without it is recorded as "api"). A label, not a credential.
+USER_HEADER = "X-Storyboard-User"
 
 
 class RenderSettingsBody(BaseModel):
@@ -66,6 +69,8 @@ class GenerateStoryboard(BaseModel):
     style: str = Field("", description="Style for this run; empty: the project's.")
     story_text: str = Field("", description="A new story for the project; empty: its own.")
     no_images: bool = Field(False, description="Plan the shot list only, render nothing.")
+    stale: bool = Field(False, description="Plan nothing: render the stale panels of the "
+                        "storyboard shown (approved ones aside).")
 
 
 class GenerateShot(BaseModel):
@@ -74,3 +79,42 @@ class GenerateShot(BaseModel):
     seed: int | None = Field(None, description="Seed; absent: a fresh random one, recorded.")
     keep_seed: bool = Field(False, description="The seed of the shot's image (the same image "
                                                "again, with nothing else changed).")
+
+
+# Editing a storyboard: a shot's fields travel as {name: value} (storyboard_cli/shot_fields.py
+# is the one list of them), shots by their numbers in the storyboard the project shows.
+ShotFields = dict[str, Any]
+
+
+class ShotNote(BaseModel):
+    text: str = Field(description="The note; empty clears it.")
+
+
+class SplitShot(BaseModel):
+    shot: int = Field(description="The shot's number.")
+    at: str | None = Field(None, description="Words its second shot starts with; absent: the "
+                           "sentence boundary nearest its middle.")
+
+
+class MergeShots(BaseModel):
+    shots: list[int] = Field(min_length=2, max_length=2,
+                             description="The numbers of two neighbouring shots.")
+
+
+class MoveShot(BaseModel):
+    shot: int = Field(description="The shot's number.")
+    to: int = Field(description="Its new position (1 = first).")
+
+
+class InsertShot(BaseModel):
+    after: int = Field(description="The shot it follows (0: before the first).")
+    fields: ShotFields = Field(description="Its fields ({name: value}); `action` is needed.")
+
+
+class DeleteShot(BaseModel):
+    shot: int = Field(description="The shot's number.")
+
+
+class NewRevision(BaseModel):
+    story_text: str = Field(description="The revised story, at most [limits] "
+                            "max_story_bytes.")

@@ -11,10 +11,14 @@ Tables:
               storyboard task keeps the key of the shot-list script the daemon uploaded
   shots       the shot list a storyboard task planned, with what a storyboard artist works
               with (camera, action, dialogue, characters, duration, prompt, seed);
-              image_key/url are the latest render
+              image_key/url are the latest render; the writer's notes and approval; `edited`
+              and `drawn` (stale while edited > drawn) and `revised` (new | changed)
   renders     one row per (task, shot) render: status, diffusion step, result; a task's
               progress is derived from these rows, so it can never double-count. `claim`
               is the RQ job that renders it (renders.py)
+  story_revisions  every story a project has had, numbered from 1
+  edits       the history of edits of a storyboard: who, when, what, and the rows' values
+              before and after (for an exact undo)
   removed_projects  the ids (and titles) of removed projects: an id is never given twice, so
               a script's `show 5` never meets another project, nor its bucket prefix
 
@@ -30,6 +34,8 @@ The package, by concern:
   tasks       tasks and their state: start, succeed, fail, cancel, reopen, settle
   plans       the shots a storyboard task planned, and their links
   renders     renders and the windows of shots render jobs claim
+  revisions   story revisions, and the storyboard of each
+  edits       edits through a Board (one transaction each), their history and undo
 
 Store is one class made of those parts as mixins over Rows rather than an object holding one
 per part (store.renders.finish): the parts share one connection and write in one another's

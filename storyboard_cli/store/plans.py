@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from storyboard_cli import ids
+from storyboard_cli.matching import match
 from storyboard_cli.store.base import Rows
 from storyboard_cli.store.projects import add_characters
 from storyboard_cli.store.schema import now
 from storyboard_cli.store.status import RenderStatus, TaskStatus, TaskType
+from storyboard_cli.store.tasks import renders_only, shown_storyboard
 from storyboard_contract.errors import NotFound
 
 
@@ -26,28 +28,30 @@ class Plans(Rows):
         with_renders: bool,
         characters: Iterable[dict[str, Any]] = (),
         script: dict[str, Any] | None = None,
+        keep_unchanged: bool = False,
     ) -> None:
-        """Store a planned shot list (and a pending render per shot) in one transaction, with
-        the characters it met (added to the project's cast; known names keep their
-        description) and the uploaded script's key and link ({"key", "url", "expires_at"}).
+        """Store a planned shot list (and a pending render per shot to render) in one
+        transaction, with the characters it met (added to the project's cast; known names
+        keep their description) and the uploaded script's key and link ({"key", "url",
+        "expires_at"}).
 
-        Rows are keyed by (task, index): saving the same plan again adds nothing.
+        The new shots are matched by content to the storyboard shown until now
+        (storyboard_cli/matching.py, matched_rows): approved panels are kept, never rendered
+        again; with keep_unchanged (a story revision, `storyboard update`) so are the shots
+        whose text is unchanged. Saving a plan again does nothing.
         """
         stamp = now()
         with self._write() as c:
-            c.executemany(
-                """insert into shots (project_id, task_id, idx, description, action, prompt,
-                     negative_prompt, camera, dialogue, characters, duration, seed, updated_at)
-                   values (:project_id, :task_id, :idx, :description, :action, :prompt,
-                     :negative_prompt, :camera, :dialogue, :characters, :duration, :seed,
-                     :updated_at)
-                   on conflict (task_id, idx) do nothing""",
-                [{"action": "", **s, "project_id": project_id, "task_id": task_id,
-                  "dialogue": json.dumps(s.get("dialogue") or [], ensure_ascii=False),
-                  "characters": json.dumps(s.get("characters") or [], ensure_ascii=False),
-                  "updated_at": stamp}
-                 for s in shots],
-            )
+            if c.execute("select 1 from shots where task_id = ? limit 1", [task_id]).fetchone():
+                return
+            shown = shown_storyboard(self.storyboards(project_id))  # type: ignore[attr-defined]
+            base = [] if shown is None else self._query(
+                "select * from shots where task_id = ? order by idx", [shown["id"]])
+            rows = matched_rows(base, shots, keep_unchanged)
+            for row, _ in rows:
+                c.execute(f"insert into shots ({', '.join(row)}, project_id, task_id, updated_at) "
+                          f"values ({', '.join('?' * len(row))}, ?, ?, ?)",
+                          [*row.values(), project_id, task_id, stamp])
             add_characters(c, project_id,
                            [(ch["name"], ch["description"]) for ch in characters], "planner",
                            stamp)
@@ -59,7 +63,7 @@ class Plans(Rows):
                 )
             if with_renders:
                 # A task cancelled while it was being planned keeps its plan, not to run.
-                c.execute(
+                c.executemany(
                     f"""insert into renders (task_id, shot_id, status, step, steps, seed,
                          updated_at)
                        select task_id, id,
@@ -67,9 +71,9 @@ class Plans(Rows):
                              = {TaskStatus.CANCELLED.sql},
                              {RenderStatus.CANCELLED.sql}, {RenderStatus.PENDING.sql}),
                          0, 0, seed, ?1
-                       from shots where task_id = ?2
+                       from shots where task_id = ?2 and idx = ?3
                        on conflict do nothing""",
-                    [stamp, task_id],
+                    [(stamp, task_id, row["idx"]) for row, render in rows if render],
                 )
 
     def plan_stored(self, task_id: str) -> bool:
@@ -84,10 +88,14 @@ class Plans(Rows):
         return row
 
     def task_shot_rows(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows of the shots a task is about: the ones it planned, in order, or the one
-        it re-renders."""
+        """The rows of the shots a task is about: the ones it planned, in order, the ones it
+        renders of a storyboard planned before (generate --stale), or the one it
+        re-renders."""
         if task["type"] == TaskType.SHOT_GENERATION:
             return self._query("select * from shots where id = ?", [task["shot_id"]])
+        if renders_only(task):
+            return self._query("""select s.* from renders r join shots s on s.id = r.shot_id
+                                  where r.task_id = ? order by s.idx""", [task["id"]])
         return self._query("select * from shots where task_id = ? order by idx", [task["id"]])
 
     def numbered_shot(self, task_id: str, number: int) -> dict[str, Any] | None:
@@ -99,6 +107,12 @@ class Plans(Rows):
         (count,) = self.conn.execute("select count(*) from shots where task_id = ?",
                                      [task_id]).fetchone()
         return count
+
+    def stale_shots(self, task_id: str) -> list[dict[str, Any]]:
+        """The shots of a storyboard whose panels are stale (edited since their image was
+        rendered), approved ones aside, in order."""
+        return self._query("""select * from shots where task_id = ? and edited > drawn
+                              and not approved order by idx""", [task_id])
 
     def set_shot_link(self, shot_id: int, image_url: str, url_expires_at: str) -> None:
         with self._write() as c:
@@ -113,3 +127,48 @@ class Plans(Rows):
                 "update tasks set script_url = ?, script_url_expires_at = ? where id = ?",
                 [url, url_expires_at, task_id],
             )
+
+
+# What a kept panel brings from the storyboard before: its image, seed, notes and approval.
+_PANEL = ("seed", "image_key", "image_url", "url_expires_at", "image_prompt", "width", "height",
+          "notes", "approved")
+# What a planned shot says (the rest of a kept shot's row comes with it too).
+_PLANNED = ("idx", "description", "action", "prompt", "negative_prompt", "camera", "dialogue",
+            "characters", "duration", "seed")
+
+
+def matched_rows(base: list[dict[str, Any]], planned: list[dict[str, Any]],
+                 keep_unchanged: bool) -> list[tuple[dict[str, Any], bool]]:
+    """The rows of a new plan's shots, each with whether to render it, matched by content to
+    the shots of the storyboard before (`base`, in order):
+
+    - the same text, and kept (keep_unchanged, or the panel approved): the old shot whole,
+      its edits, image, seed, notes and approval; not rendered;
+    - changed text of an approved panel: the new shot with the old panel (image, seed, notes,
+      approval), stale; not rendered (an approved panel is rendered only by regen-shot);
+    - otherwise the new shot, rendered, with the old one's notes; a changed shot of a
+      revision keeps its old seed, so that it looks like what it revises.
+
+    `revised` marks the new and changed shots of a plan that had one before it."""
+    found = match([b["description"] for b in base], [p["description"] for p in planned])
+    rows = []
+    for shot, old_k, mark in zip(planned, found.old, found.marks, strict=True):
+        row = {k: shot[k] for k in _PLANNED if k in shot}
+        row.update({"action": shot.get("action", ""), "revised": mark if base else None,
+                    "dialogue": json.dumps(shot.get("dialogue") or [], ensure_ascii=False),
+                    "characters": json.dumps(shot.get("characters") or [], ensure_ascii=False)})
+        old = None if old_k is None else base[old_k]
+        if old is not None and mark is None and (keep_unchanged or old["approved"]):
+            kept = {k: v for k, v in old.items()
+                    if k not in ("id", "project_id", "task_id", "updated_at")}
+            rows.append(({**kept, "idx": row["idx"], "revised": None}, False))
+        elif old is not None and old["approved"]:
+            rows.append(({**row, **{k: old[k] for k in _PANEL}, "edited": 1, "drawn": 0},
+                         False))
+        else:
+            if old is not None:
+                row["notes"] = old["notes"]
+                if keep_unchanged:
+                    row["seed"] = old["seed"]
+            rows.append((row, True))
+    return rows

@@ -10,6 +10,7 @@ from typing import Any
 
 from storyboard_cli import ids
 from storyboard_cli.store.base import Rows
+from storyboard_cli.store.revisions import add_revision
 from storyboard_cli.store.schema import now
 from storyboard_cli.store.status import TaskStatus, TaskType
 from storyboard_contract.errors import NotFound, UsageError
@@ -39,20 +40,23 @@ class Projects(Rows):
 
     def create_project(
         self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT,
-        settings: dict[str, Any] | None = None,
+        by: str | None = None, settings: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A new project; settings: its render settings (RENDER_SETTINGS, checked)."""
+        """A new project; its story is its revision 1; settings: its render settings
+        (RENDER_SETTINGS, checked)."""
         with self._write() as c:
             # The next id after every one given so far, removed projects' included.
             (project_id,) = c.execute(
                 """select max(coalesce((select max(id) from projects), 0),
                               coalesce((select max(id) from removed_projects), 0)) + 1"""
             ).fetchone()
+            stamp = now()
             c.execute(
                 """insert into projects (id, title, story, style, aspect, created_at)
                    values (?, ?, ?, ?, ?, ?)""",
-                [project_id, title, story, style, aspect, now()],
+                [project_id, title, story, style, aspect, stamp],
             )
+            add_revision(c, project_id, story, by, stamp)
             _write_settings(c, project_id, settings or {})
         return self.get_project(project_id)
 
@@ -100,10 +104,6 @@ class Projects(Rows):
         with self._write() as c:
             c.execute("update projects set title = ? where id = ?", [title, project_id])
 
-    def set_story(self, project_id: int, story: str) -> None:
-        with self._write() as c:
-            c.execute("update projects set story = ? where id = ?", [story, project_id])
-
     def project_object_keys(self, project_id: int) -> list[str]:
         """Every bucket object the store knows the project made: each render's image and each
         storyboard task's shot-list script."""
@@ -131,7 +131,7 @@ class Projects(Rows):
             }
             c.execute("""delete from renders where task_id in
                            (select id from tasks where project_id = ?)""", [project_id])
-            for table in ("shots", "tasks", "characters"):
+            for table in ("edits", "shots", "tasks", "characters", "story_revisions"):
                 c.execute(f"delete from {table} where project_id = ?", [project_id])
             c.execute("delete from projects where id = ?", [project_id])
             c.execute("insert into removed_projects (id, title, removed_at, objects) "

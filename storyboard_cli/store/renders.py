@@ -30,6 +30,25 @@ class Renders(Rows):
                 [task_id, shot_id, seed, now()],
             )
 
+    def add_renders(self, task_id: str, shot_ids: list[int]) -> None:
+        """Pending renders of these shots at their own seeds (generate --stale)."""
+        with self._write() as c:
+            c.executemany(
+                f"""insert into renders (task_id, shot_id, status, step, steps, seed, updated_at)
+                   select ?, id, {RenderStatus.PENDING.sql}, 0, 0, seed, ? from shots
+                   where id = ? on conflict do nothing""",
+                [(task_id, now(), shot_id) for shot_id in shot_ids])
+
+    def withdraw_renders(self, task_id: str, shot_ids: list[int]) -> str:
+        """Take unfinished renders out of a task (approved panels a retry must not render);
+        returns the task's status after it."""
+        with self._write() as c:
+            c.executemany(
+                f"""delete from renders where task_id = ? and shot_id = ?
+                   and status != {RenderStatus.DONE.sql}""",
+                [(task_id, shot_id) for shot_id in shot_ids])
+            return settle(c, task_id)
+
     def get_render(self, task_id: str, shot_id: int) -> dict[str, Any] | None:
         return self._one(
             "select * from renders where task_id = ? and shot_id = ?", [task_id, shot_id]
@@ -76,9 +95,12 @@ class Renders(Rows):
                          order by s.idx limit ?3)""",
                     [job_id, task_id, size - 1],
                 )
+            # The render draws the shot as it is now: its edit count, which the image is
+            # recorded at (store/edits.py: stale panels).
             c.execute(
                 f"""update renders set status = {RenderStatus.RUNNING.sql}, step = 0,
-                     updated_at = ?
+                     updated_at = ?,
+                     edited = (select edited from shots s where s.id = renders.shot_id)
                    where task_id = ? and claim = ? and (status in {sql_list(UNFINISHED)}
                      or (status = {RenderStatus.FAILED.sql} and shot_id = ?))""",
                 [stamp, task_id, job_id, shot_id],
@@ -163,7 +185,9 @@ class Renders(Rows):
             c.execute(
                 f"""update shots set image_key = ?, image_url = ?, url_expires_at = ?, seed = ?,
                      prompt = coalesce(?, prompt), image_prompt = ?, width = ?, height = ?,
-                     provenance = ?, updated_at = ?
+                     provenance = ?, updated_at = ?,
+                     drawn = coalesce((select r.edited from renders r
+                                       where r.task_id = ? and r.shot_id = shots.id), drawn)
                    where id = ? and not exists (
                      select 1 from renders r join tasks t on t.id = r.task_id
                      where r.shot_id = ? and r.status = {RenderStatus.DONE.sql}
@@ -171,7 +195,7 @@ class Renders(Rows):
                        and (t.created_at, t.rowid)
                            > (select created_at, rowid from tasks where id = ?))""",
                 [image_key, image_url, url_expires_at, seed, prompt, image_prompt, width, height,
-                 made, stamp, shot_id, shot_id, task_id, task_id],
+                 made, stamp, task_id, shot_id, shot_id, task_id, task_id],
             )
             return settle(c, task_id)
 

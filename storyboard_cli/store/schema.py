@@ -188,6 +188,65 @@ def m010_render_claims(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m500_shot_review(db: sqlite_utils.Database) -> None:
+    """A writer's notes on a panel and its approval (an approved panel is never rendered
+    again but by an explicit regen-shot)."""
+    db["shots"].add_column("notes", str, not_null_default="")
+    db["shots"].add_column("approved", int, not_null_default=0)
+
+
+@migration
+def m501_shot_versions(db: sqlite_utils.Database) -> None:
+    """Whether a panel shows its shot: `edited` counts the edits that change what the panel
+    shows, `drawn` is the count its image was rendered at (stale while edited > drawn); a
+    render records the count it was claimed at. `revised`: new or changed, against the
+    storyboard a revision's plan was matched to."""
+    db["shots"].add_column("edited", int, not_null_default=0)
+    db["shots"].add_column("drawn", int, not_null_default=0)
+    db["shots"].add_column("revised", str)
+    db["renders"].add_column("edited", int)
+
+
+@migration
+def m502_story_revisions(db: sqlite_utils.Database) -> None:
+    """Every story a project has had, numbered from 1; the project's `story` is the newest.
+    A storyboard task's params name the revision it planned (tasks made before: 1)."""
+    db["story_revisions"].create(
+        {"project_id": int, "number": int, "story": str, "created_at": str, "by": str},
+        pk=("project_id", "number"),
+        not_null={"story", "created_at"},
+        foreign_keys=[("project_id", "projects", "id")],
+    )
+    db.execute("""insert into story_revisions (project_id, number, story, created_at)
+                  select id, 1, story, created_at from projects""")
+
+
+@migration
+def m503_edit_history(db: sqlite_utils.Database) -> None:
+    """Every edit of a storyboard (store/edits.py): who, when, what (the fields before and
+    after, for people) and the rows it changed (their values before and after, for undo)."""
+    db["edits"].create(
+        {
+            "id": int,
+            "project_id": int,
+            "task_id": str,  # the storyboard edited
+            "at": str,
+            "by": str,
+            "op": str,
+            "summary": str,
+            "changes": str,  # JSON: [{"shot", "field", "before", "after"}]
+            "rows": str,  # JSON: {"shots": [...], "renders": [...]} before/after
+            "undoes": int,
+            "undone_by": int,
+        },
+        pk="id",
+        not_null={"project_id", "task_id", "at", "by", "op", "summary", "changes", "rows"},
+        foreign_keys=[("project_id", "projects", "id"), ("task_id", "tasks", "id")],
+    )
+    db["edits"].create_index(["project_id", "id"])
+
+
+@migration
 def m200_project_render_settings(db: sqlite_utils.Database) -> None:
     """How a project's images are made (`storyboard new --model --lora --scheduler --steps
     --cfg --negative`); null: the model's default, from the daemon's configuration."""

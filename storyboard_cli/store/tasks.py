@@ -135,7 +135,8 @@ class Tasks(Rows):
 
     def unfinished_tasks(self) -> list[dict[str, Any]]:
         return self._query(
-            f"select id, type, status, created_at from tasks where status in {sql_list(LIVE)}"
+            f"""select id, type, status, params, created_at from tasks
+                where status in {sql_list(LIVE)}"""
         )
 
     # --- task state: every write is keyed by ids, so a job that runs twice writes once ------
@@ -192,6 +193,37 @@ class Tasks(Rows):
                    where id = ? and status != {TaskStatus.SUCCEEDED.sql}""",
                 [task_id],
             )
+
+
+def shown_storyboard(boards: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Of a project's storyboard tasks (newest first, Tasks.storyboards), the one whose shots
+    `show` lists and edits change: the newest with a plan that was not cancelled. While a new
+    task is still being planned, the one before it; a plan-only task (--no-images) is shown,
+    its frames to come. A task that renders the stale panels of a storyboard (`generate
+    --stale`) plans nothing, so it is never the one shown."""
+    return next((b for b in boards if b["planned"] and b["status"] != TaskStatus.CANCELLED),
+                None)
+
+
+def replanning(boards: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A storyboard task newer than the one shown that is queued or planning a new shot list
+    (generate, update): once planned, its plan is shown instead, so the shown one is not to be
+    edited meanwhile."""
+    shown = shown_storyboard(boards)
+    for board in boards:
+        if board is shown:
+            return None
+        if board["status"] in LIVE and not board["planned"] and not renders_only(board):
+            return board
+    return None
+
+
+def renders_only(task: dict[str, Any]) -> bool:
+    """A storyboard task that renders shots of a storyboard planned before (`generate
+    --stale`), with no plan of its own."""
+    params = task["params"] if isinstance(task["params"], dict) else \
+        json.loads(task["params"] or "{}")
+    return bool(params.get("board"))
 
 
 def start(c: sqlite3.Connection, task_id: str, stamp: str) -> str:

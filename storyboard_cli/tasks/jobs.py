@@ -249,14 +249,33 @@ def job_states(redis: Redis, job_ids: list[str]) -> dict[str, str | None]:
 
 def submit_storyboard(
     store: Store, redis: Redis, config: Config, project_id: int, style: str | None,
-    no_images: bool,
+    no_images: bool, revision: int | None = None, keep_unchanged: bool = False,
 ) -> dict[str, Any]:
-    """Record a storyboard task and queue its plan job; returns the task row."""
+    """Record a storyboard task planning revision `revision` of the project's story (None:
+    its newest) and queue its plan job; returns the task row. keep_unchanged (a story
+    revision): the shots whose text is unchanged keep their panels (Store.save_plan)."""
     check_redis(redis, config.redis.url)
-    params = {k: v for k, v in {"style": style, "no_images": no_images}.items() if v}
+    params = {"style": style, "no_images": no_images, "keep": keep_unchanged,
+              "revision": revision or store.current_revision(project_id)}
+    task = store.create_task(TaskType.STORYBOARD, project_id,
+                             params={**{k: v for k, v in params.items() if v},
+                                     "render": store.settings(project_id)})
+    _queue_or_fail(store, config, task, enqueue_plan, redis, config.queue, task["id"])
+    return task
+
+
+def submit_stale(
+    store: Store, redis: Redis, config: Config, project_id: int, board_id: str,
+    shot_ids: list[int], style: str | None,
+) -> dict[str, Any]:
+    """Record a storyboard task that renders these (stale) shots of storyboard board_id, and
+    queue their render jobs; it plans nothing. Returns the task row."""
+    check_redis(redis, config.redis.url)
+    params = {k: v for k, v in {"stale": True, "board": board_id, "style": style}.items() if v}
     task = store.create_task(TaskType.STORYBOARD, project_id,
                              params={**params, "render": store.settings(project_id)})
-    _queue_or_fail(store, config, task, enqueue_plan, redis, config.queue, task["id"])
+    store.add_renders(task["id"], shot_ids)
+    _queue_or_fail(store, config, task, enqueue_renders, redis, config.queue, task, shot_ids)
     return task
 
 
@@ -302,13 +321,19 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
     if task["status"] == TaskStatus.SUCCEEDED:
         raise UsageError(f"task {task_id} already succeeded; nothing to retry")
     check_redis(redis, config.redis.url)
-    if task["type"] == TaskType.STORYBOARD and not store.plan_stored(task_id):
+    if plans(task) and not store.plan_stored(task_id):
         if job_states(redis, [task_id])[task_id] in ACTIVE:
             raise UsageError(f"task {task_id} is still being planned; nothing to retry")
         store.reopen_task(task_id)
         enqueue_plan(redis, config.queue, task_id)
         return {"task_id": task_id, "planning": True, "shots": []}
     unfinished = [r for r in store.task_renders(task_id) if r["status"] != RenderStatus.DONE]
+    if task["type"] == TaskType.STORYBOARD:
+        # An approved panel is rendered again only by an explicit regen-shot.
+        approved = [r["shot_id"] for r in unfinished if store.get_shot(r["shot_id"])["approved"]]
+        if approved:
+            store.withdraw_renders(task_id, approved)
+            unfinished = [r for r in unfinished if r["shot_id"] not in approved]
     # A shot is still going to run while its own job or the job whose window claimed it is.
     jobs_of = {r["shot_id"]: {render_job_id(task, r["shot_id"]), r["claim"] or ""}
                for r in unfinished}
@@ -317,9 +342,9 @@ def retry_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict
     if task["status"] == TaskStatus.CANCELLED and len(rerun) < len(unfinished):
         raise UsageError(f"task {task_id} is still stopping (a render of it is ending); "
                          "try again in a moment")
-    if task["status"] == TaskStatus.CANCELLED and not unfinished:
-        # Cancelled once nothing was left to render (planned --no-images, or its last render
-        # finished before it could stop): it is done.
+    if task["status"] in (TaskStatus.CANCELLED, TaskStatus.FAILED) and not unfinished:
+        # Nothing left to render (planned --no-images, its last render finished before it
+        # could stop, or what failed has been approved since): it is done.
         store.reopen_task(task_id)
         store.succeed_task(task_id)
         return {"task_id": task_id, "planning": False, "shots": []}
@@ -342,9 +367,16 @@ def task_job_ids(store: Store, task: dict[str, Any]) -> tuple[list[str], dict[in
              for r in unfinished}
     ids = [render_job_id(task, s) for s in shots]
     ids += [j for j in dict.fromkeys(shots.values()) if j not in ids]
-    if task["type"] == TaskType.STORYBOARD:
+    if plans(task):
         ids.append(task["id"])
     return ids, shots
+
+
+def plans(task: dict[str, Any]) -> bool:
+    """A task with a plan job: a storyboard task, but for one rendering stale panels."""
+    from storyboard_cli.store.tasks import renders_only
+
+    return task["type"] == TaskType.STORYBOARD and not renders_only(task)
 
 
 def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dict[str, int]:
@@ -411,14 +443,15 @@ def plan_job(task_id: str) -> dict[str, Any]:
             "key": plan.script_key, "url": plan.script_url, "expires_at": plan.url_expires_at}
         store.save_plan(task_id, project["id"], [planned_row(task_id, s) for s in plan.shots],
                         with_renders=with_images,
-                        characters=[c.model_dump() for c in plan.characters], script=script)
+                        characters=[c.model_dump() for c in plan.characters], script=script,
+                        keep_unchanged=bool(task["params"].get("keep")))
         if store.get_task(task_id)["status"] == TaskStatus.CANCELLED:  # while it planned
             return {"task_status": TaskStatus.CANCELLED.value}
-    if not with_images:
+    renders = store.task_renders(task_id)
+    if not with_images or not renders:  # plan only, or every panel kept from before
         store.succeed_task(task_id)
         return {"task_status": TaskStatus.SUCCEEDED.value}
-    waiting = [r["shot_id"] for r in store.task_renders(task_id)
-               if r["status"] != RenderStatus.DONE]
+    waiting = [r["shot_id"] for r in renders if r["status"] != RenderStatus.DONE]
     queued = enqueue_renders(clients.redis, clients.config.queue, task, waiting)
     return {"task_status": store.settle_task(task_id), "render_jobs": queued}
 

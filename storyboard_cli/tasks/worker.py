@@ -346,8 +346,10 @@ def sweep_lost(store: Store, redis: Redis, config: Config, suspects: set[str]) -
         if task["id"] not in suspects:
             seen.add(task["id"])
             continue
+        # No shot left to answer for: the planning (a task rendering stale panels has no
+        # plan job, so nothing of it is in Redis).
         lost = [(found[job_id], s) for s, job_id in shots.items()] or \
-            [(found[task["id"]], None)]
+            [(found.get(task["id"]), None)]
         retry = f"; run `storyboard retry {task['id']}`"
         for job, shot_id in lost:
             if job is not None and job.get_status(refresh=False) == "failed":
