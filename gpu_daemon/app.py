@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -208,20 +209,27 @@ class Daemon:
         from gpu_daemon.planner import PlannerError
 
         limits = self.cfg.limits
-        size = len(req.story.encode("utf-8"))
-        if size > limits.max_story_bytes:
-            raise DaemonError(
-                422, f"story is {size} bytes; the limit is {limits.max_story_bytes} "
-                     "(limits.max_story_bytes)"
-            )
         max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
+        if req.story is not None:
+            size = len(req.story.encode("utf-8"))
+            if size > limits.max_story_bytes:
+                raise DaemonError(
+                    422, f"story is {size} bytes; the limit is {limits.max_story_bytes} "
+                         "(limits.max_story_bytes)"
+                )
+            work = partial(self.planner.plan, req.story, req.style, max_shots)
+        else:
+            # A screenplay gets a shot a scene at least, up to [limits] max_shots (the
+            # wire's schema bounds its size).
+            from gpu_daemon.planner.scenes import min_shots
+
+            max_shots = min(max(max_shots, min_shots(req.screenplay)), limits.max_shots)
+            work = partial(self.planner.plan_screenplay, req.screenplay, req.style, max_shots)
         loop = asyncio.get_running_loop()
         total = 2 if req.upload_script else 1
         emit(wire.ProgressEvent(step=0, total=total))
         try:
-            plan = await loop.run_in_executor(
-                None, self.planner.plan, req.story, req.style, max_shots
-            )
+            plan = await loop.run_in_executor(None, work)
         except PlannerError as exc:
             # The offline rules planner fails only on its input; an LLM's failures are upstream.
             status = 422 if self.planner.name == "rules" else 502

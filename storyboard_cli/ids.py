@@ -4,7 +4,8 @@ Project and shot ids are SQLite row ids: whole numbers from 1 up to 2**63 - 1, w
 ASCII digits. A task id is a uuid (letters, digits and dashes); where one is taken, so is a
 unique prefix of at least MIN_TASK_PREFIX characters (progress lines print 8). A PROJECT
 argument is an id or an exact title. A shot is named by its id or as PROJECT/NUMBER, the
-number `show` prints in the project's current storyboard. A bad id is answered with one line,
+number `show` prints in the project's current storyboard: its running number (7) or, in a
+screenplay, its scene and shot (3.2). A bad id is answered with one line,
 "invalid ... id" or "no ... with id", never an OverflowError from SQLite or a ValueError from
 int("²"). The store resolves what these name (Store.find_project, find_task, find_shot).
 """
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from storyboard_contract.errors import NotFound, UsageError
+from storyboard_contract.numbering import shot_label, split_label
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 _DIGITS = re.compile(r"[0-9]+")
@@ -26,7 +28,8 @@ MIN_TASK_PREFIX = 8
 
 _HINTS = {
     "project": "whole numbers from 1; a title that starts with '-' goes after --",
-    "shot": "a shot id, or PROJECT/NUMBER with the shot number `storyboard show` prints",
+    "shot": "a shot id, or PROJECT/NUMBER with the shot number `storyboard show` prints: 7, "
+            "or 3.2 in a screenplay",
     "task": "what generate and regen-shot printed, or its first 8 characters or more",
 }
 
@@ -69,29 +72,39 @@ def task_id(text: str) -> str:
 
 @dataclass(frozen=True)
 class ShotRef:
-    """A shot as a person names it: by id, or by project (id or title) and shot number."""
+    """A shot as a person names it: by id, or by project (id or title) and shot number, the
+    running one or a screenplay's scene and shot (`scene_shot`: ("3", 2) for 3.2)."""
 
     shot_id: int | None = None
     project: str | None = None
     number: int | None = None
+    scene_shot: tuple[str, int] | None = None
 
     def __str__(self) -> str:
-        return str(self.shot_id) if self.shot_id is not None else f"{self.project}/{self.number}"
+        if self.shot_id is not None:
+            return str(self.shot_id)
+        if self.scene_shot is not None:
+            return f"{self.project}/{shot_label(0, *self.scene_shot)}"
+        return f"{self.project}/{self.number}"
 
 
 def shot_ref(text: str) -> ShotRef:
-    """`8` (a shot id) or `lighthouse/3`, `1/3` (project, shot number); the project part may
-    hold slashes of its own (the number follows the last one)."""
+    """`8` (a shot id), or `lighthouse/3`, `1/3` (project, shot number), or `lighthouse/3.2`
+    (project, scene 3's second shot); the project part may hold slashes of its own (the
+    number follows the last one)."""
     text = text.strip()
     project, slash, number = text.rpartition("/")
     if not slash:
         return ShotRef(shot_id=row_id(text, "shot"))
-    project = project.strip()
-    if not project or not _DIGITS.fullmatch(number.strip()):
+    project, number = project.strip(), number.strip()
+    scene_shot = split_label(number)
+    if project and scene_shot is not None:
+        return ShotRef(project=project, scene_shot=scene_shot)
+    if not project or not _DIGITS.fullmatch(number):
         raise invalid("shot", text)
     value = int(number)
     if not 1 <= value <= MAX_ID:
-        raise NotFound(f"no shot number {number.strip()} (shots are numbered from 1)")
+        raise NotFound(f"no shot number {number} (shots are numbered from 1)")
     return ShotRef(project=project, number=value)
 
 

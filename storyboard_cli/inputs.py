@@ -1,12 +1,12 @@
 """Every check of what a user gives, in one place (as diffusers' `check_inputs`): titles,
-styles, stories, prompts, seeds, characters, aspects, render settings (model, LoRAs,
-scheduler, steps, CFG, negative prompt), link lifetimes, export options, and a shot's
-fields, notes and positions.
+styles, stories and their formats, prompts, seeds, characters, aspects, render settings
+(model, LoRAs, scheduler, steps, CFG, negative prompt), link lifetimes, export options, and a
+shot's fields, notes and positions.
 
 The service calls these before it touches the store, Redis or the bucket, so the CLI, the
 HTTP API and the CLI through ``--server`` refuse the same input with the same line: a
 UsageError (exit 2, HTTP 422) that names the field and its limit. The limits are the host's
-([limits] in storyboard.toml: story bytes, prompt length) and, for character names,
+([limits] in storyboard.toml: story and screenplay bytes, prompt length) and, for character names,
 descriptions and seeds, the caps of the GPU daemon's schemas (storyboard_contract/wire.py),
 which the daemon enforces on its side.
 """
@@ -21,7 +21,7 @@ from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
-    from storyboard_contract.config import ImagesConfig
+    from storyboard_contract.config import ImagesConfig, LimitsConfig
 
 # A shot's action and each line of its dialogue, a shot's lines, its duration (the planners'
 # bounds, storyboard_contract/wire.py), and a note.
@@ -64,23 +64,42 @@ def check_aspect(aspect: str) -> str:
         raise UsageError(str(exc)) from None
 
 
-def check_story_bytes(data: bytes, limit: int, name: str = "the story") -> bytes:
-    """A story's bytes (a file's as read, or the text's in UTF-8): within [limits]
-    max_story_bytes, and not only white space."""
+def check_story_bytes(data: bytes, limit: int, name: str = "the story",
+                      setting: str = "limits.max_story_bytes") -> bytes:
+    """A story's bytes (a file's as read, or the text's in UTF-8): within `limit` ([limits]
+    max_story_bytes, or max_screenplay_bytes for a screenplay: `setting` names it), and not
+    only white space."""
     if len(data) > limit:
-        raise UsageError(f"{name} is {len(data):,} bytes; the limit is {limit:,} "
-                         "(limits.max_story_bytes)")
+        raise UsageError(f"{name} is {len(data):,} bytes; the limit is {limit:,} ({setting})")
     if not data.strip():
         raise UsageError(f"{name} is empty; write the story first")
     return data
 
 
-def check_story(text: str, limit: int) -> str:
-    """A story as stored: within [limits] max_story_bytes in UTF-8, not empty."""
-    check_story_bytes(text.encode("utf-8"), limit)
+def check_story(text: str, limits: LimitsConfig, story_format: str = "prose") -> str:
+    """A story as stored, not empty and within its format's limit in UTF-8: [limits]
+    max_story_bytes for prose, max_screenplay_bytes for a Fountain or FDX screenplay."""
+    if story_format == "prose":
+        check_story_bytes(text.encode("utf-8"), limits.max_story_bytes)
+    else:
+        check_story_bytes(text.encode("utf-8"), limits.max_screenplay_bytes,
+                          "the screenplay", "limits.max_screenplay_bytes")
     if not text.strip():  # white space beyond ASCII's (an ideographic space) is empty too
         raise UsageError("the story is empty; write the story first")
     return text
+
+
+def check_story_format(story_format: str | None) -> str | None:
+    """A story's format as given (prose, fountain, fdx; any case); None: to be detected."""
+    from storyboard_cli.screenplay import FORMATS
+
+    if story_format is None or not story_format.strip():
+        return None
+    name = story_format.strip().lower()
+    if name not in FORMATS:
+        raise UsageError(f"unknown story format {story_format!r}; use one of "
+                         f"{', '.join(FORMATS)}")
+    return name
 
 
 def check_prompt(prompt: str | None, limit: int) -> str | None:
@@ -147,12 +166,14 @@ def check_expires(expires: int) -> int:
 def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOptions:
     """The options of an export as `fmt` (None: the defaults): known paper and orientation
     (any case), the layout as COLUMNSxROWS of 1 to MAX_GRID each (2×4 and 2X4 too)."""
-    from storyboard_cli.board import FORMATS
+    from storyboard_cli.board import FORMATS, TIMELINES
     from storyboard_cli.board.options import MAX_GRID, ORIENTATIONS, PAPERS, ExportOptions
 
     options = options or ExportOptions()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if options.links and fmt not in TIMELINES:
+        raise UsageError(f"--links is for the timelines ({', '.join(TIMELINES)}), not {fmt}")
     paper, orientation = options.paper.strip().lower(), options.orientation.strip().lower()
     if paper not in PAPERS:
         raise UsageError(f"unknown paper {paper!r}; use {' or '.join(PAPERS)}")
@@ -163,7 +184,7 @@ def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOption
             and all(1 <= int(n) <= MAX_GRID for n in (columns, rows))):
         raise UsageError(f"--layout {options.layout!r}: write it as COLUMNSxROWS, e.g. 3x2 "
                          f"(1 to {MAX_GRID} each)")
-    return ExportOptions(paper, orientation, f"{int(columns)}x{int(rows)}")
+    return ExportOptions(paper, orientation, f"{int(columns)}x{int(rows)}", options.links)
 
 
 def check_settings(given: dict[str, Any], images: ImagesConfig, prompt_limit: int
@@ -273,6 +294,17 @@ def check_camera(value: Any, ctx: ShotContext) -> str:
     if size is None:
         raise UsageError(f"--camera {str(value)!r}: use one of {', '.join(SHOT_PHRASES)}")
     return size
+
+
+def check_move(value: Any, ctx: ShotContext) -> str:
+    """A camera move, however it is written (`Push In`, `dolly-in`, `pan_left`, `none`): the
+    names the planners give and the aliases they read (storyboard_contract.wire.move_name)."""
+    from storyboard_contract.wire import MOVES, move_name
+
+    move = move_name(str(value))
+    if move not in MOVES:
+        raise UsageError(f"--move {str(value)!r}: use one of {', '.join(MOVES)}")
+    return move
 
 
 def check_action(value: Any, ctx: ShotContext) -> str:

@@ -2,7 +2,10 @@
 
 A new plan of a revised story is matched to the storyboard it replaces (store/plans.py), and
 `storyboard diff` matches the storyboards of two revisions, with the same rule: two shots are
-the same shot when they cover the same story text (their `description`, white space folded).
+the same shot when they cover the same story text (their `description`, white space folded)
+in the same place (a screenplay's scene heading: the same words at another location are
+another picture). A scene's number and a shot's place in it are not compared: a scene added
+before renumbers them and changes no shot.
 The sequences of texts are aligned as difflib aligns lines, so a sentence added at the top
 shifts every position but changes no shot. Where the alignment replaces a run of old shots
 with a run of new ones (a sentence reworded), each new shot is the *changed* version of the
@@ -29,6 +32,13 @@ MIN_SIMILARITY = 0.5
 def content_key(description: str) -> str:
     """What a shot is matched by: its story text with white space folded."""
     return " ".join(description.split())
+
+
+def matched_text(shot: dict[str, Any]) -> str:
+    """The text a shot (a row or a shot object) is matched by: a screenplay shot's scene
+    heading, then its story text."""
+    heading = shot.get("scene_heading")
+    return f"{heading}\n{shot['description']}" if heading else shot["description"]
 
 
 @dataclass(frozen=True)
@@ -77,14 +87,15 @@ def similarity(a: str, b: str) -> float:
 
 
 # What `diff` compares of two matched shots (besides their story text).
-COMPARED = ("description", "camera", "action", "dialogue", "characters", "duration", "prompt")
+COMPARED = ("description", "scene_heading", "camera", "move", "action", "dialogue",
+            "characters", "duration", "prompt")
 
 
 def diff_boards(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
     """Two storyboards' shot objects compared: the shots `added` and `removed`, the matched
     ones whose text or fields differ (`changed`: {"from", "to", "fields"}), and how many are
     `unchanged`."""
-    found = match([s["description"] for s in old], [s["description"] for s in new])
+    found = match([matched_text(s) for s in old], [matched_text(s) for s in new])
     added, changed, unchanged = [], [], 0
     for shot, k in zip(new, found.old, strict=True):
         if k is None:

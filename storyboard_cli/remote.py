@@ -171,13 +171,15 @@ class RemoteService:
 
     # --- projects ----------------------------------------------------------------------------
 
-    def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None,
+    def create_project(self, title: str | None, story_text: str, style: str,
+                       aspect: str | None = None, story_format: str | None = None,
+                       file_name: str | None = None,
                        settings: dict[str, Any] | None = None) -> dict[str, Any]:
         from storyboard_cli.server.bodies import NewProject
 
         return self._call("POST", routes.PROJECTS, body=NewProject(
-            title=title, story_text=story_text, style=style, aspect=aspect, **(settings or {})))
+            title=title or "", story_text=story_text, style=style, aspect=aspect,
+            format=story_format or "", file_name=file_name or "", **(settings or {})))
 
     def project_settings(self, project: str, changes: dict[str, Any] | None = None
                          ) -> dict[str, Any]:
@@ -219,13 +221,15 @@ class RemoteService:
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None, stale: bool = False) -> dict[str, Any]:
+                 story_text: str | None = None, story_format: str | None = None,
+                 stale: bool = False) -> dict[str, Any]:
         from storyboard_cli.server.bodies import GenerateStoryboard
 
         # Empty strings mean the project's own values (the original API's convention).
         return self._call("POST", routes.GENERATE_STORYBOARD, project=project,
                           body=GenerateStoryboard(style=style or "", story_text=story_text or "",
-                                                  no_images=no_images, stale=stale))
+                                                  no_images=no_images,
+                                                  format=story_format or "", stale=stale))
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]:
@@ -341,11 +345,12 @@ class RemoteService:
     def undo(self, project: str) -> dict[str, Any]:
         return self._call("POST", routes.UNDO, project=project)
 
-    def update_story(self, project: str, story_text: str) -> dict[str, Any]:
+    def update_story(self, project: str, story_text: str, story_format: str | None = None,
+                     file_name: str | None = None) -> dict[str, Any]:
         from storyboard_cli.server.bodies import NewRevision
 
-        return self._call("POST", routes.REVISIONS, project=project,
-                          body=NewRevision(story_text=story_text))
+        return self._call("POST", routes.REVISIONS, project=project, body=NewRevision(
+            story_text=story_text, format=story_format or "", file_name=file_name or ""))
 
     def revisions(self, project: str) -> list[dict[str, Any]]:
         return self._call("GET", routes.REVISIONS, project=project)
@@ -374,7 +379,7 @@ class RemoteService:
 
         # Bad options are refused before asking.
         options = check_export(fmt, options)
-        path = board.destination(self.project(project), fmt, out, force)
+        path = board.destination(self.project(project), fmt, out, force, options)
         params = {"format": fmt, **dataclasses.asdict(options),
                   "upload": "true" if upload else None}
         work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))

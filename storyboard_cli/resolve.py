@@ -16,6 +16,7 @@ from storyboard_cli.store.revisions import revision_board
 from storyboard_cli.store.status import TaskStatus
 from storyboard_cli.store.tasks import replanning, shown_storyboard
 from storyboard_contract.errors import NotFound, UsageError
+from storyboard_contract.numbering import shot_label
 
 if TYPE_CHECKING:
     from storyboard_cli.store import Store
@@ -62,9 +63,14 @@ def shot(store: Store, ref: ids.ShotRef) -> dict[str, Any]:
         if current is None:
             raise NotFound(f"project {project_id} has no storyboard yet: "
                            f"storyboard generate {project_id}")
-        row = store.numbered_shot(current["id"], ref.number or 0)
+        if ref.scene_shot is not None:
+            row = store.labelled_shot(current["id"], *ref.scene_shot)
+            asked = shot_label(0, *ref.scene_shot)
+        else:
+            row = store.numbered_shot(current["id"], ref.number or 0)
+            asked = str(ref.number)
         if row is None:
-            raise no_shot(project_id, store.shot_count(current["id"]), ref.number or 0)
+            raise no_shot(project_id, store.shot_count(current["id"]), asked)
         return row
     if current is None or row["task_id"] != current["id"]:
         board = next(b for b in boards if b["id"] == row["task_id"])
@@ -79,7 +85,9 @@ def shot(store: Store, ref: ids.ShotRef) -> dict[str, Any]:
     return row
 
 
-def no_shot(project_id: int, count: int, number: int) -> NotFound:
+def no_shot(project_id: int, count: int, number: int | str) -> NotFound:
+    """No shot `number` (a running number, or a screenplay's label: 3.2) in a storyboard of
+    `count` shots."""
     return NotFound(f"project {project_id}'s storyboard has {count} shots; no shot {number} "
                     f"(see `storyboard show {project_id}`)")
 

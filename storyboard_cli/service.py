@@ -14,7 +14,7 @@ command to run next.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,7 +31,6 @@ from storyboard_cli.inputs import (
     check_seed,
     check_settings,
     check_split_at,
-    check_story,
     check_style,
     check_title,
 )
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from redis import Redis
 
     from storyboard_cli.board.options import ExportOptions
+    from storyboard_cli.board.panels import Panel
     from storyboard_cli.store import Store
     from storyboard_cli.store.edits import Board, Outcome
     from storyboard_cli.tasks.progress import Snapshot
@@ -67,8 +67,9 @@ class Service(Protocol):
     # What export's progress counts: "frames" read, or "bytes" downloaded.
     export_progress_unit: str
 
-    def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None,
+    def create_project(self, title: str | None, story_text: str, style: str,
+                       aspect: str | None = None, story_format: str | None = None,
+                       file_name: str | None = None,
                        settings: dict[str, Any] | None = None) -> dict[str, Any]: ...
     def project_settings(self, project: str, changes: dict[str, Any] | None = None
                          ) -> dict[str, Any]: ...
@@ -81,7 +82,8 @@ class Service(Protocol):
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None, stale: bool = False) -> dict[str, Any]: ...
+                 story_text: str | None = None, story_format: str | None = None,
+                 stale: bool = False) -> dict[str, Any]: ...
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
                    seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
@@ -116,7 +118,8 @@ class Service(Protocol):
     def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]: ...
     def undo(self, project: str) -> dict[str, Any]: ...
     # Story revisions.
-    def update_story(self, project: str, story_text: str) -> dict[str, Any]: ...
+    def update_story(self, project: str, story_text: str, story_format: str | None = None,
+                     file_name: str | None = None) -> dict[str, Any]: ...
     def revisions(self, project: str) -> list[dict[str, Any]]: ...
     def diff(self, project: str, from_revision: int | None = None,
              to_revision: int | None = None) -> dict[str, Any]: ...
@@ -197,18 +200,30 @@ class LocalService:
 
     # --- projects ----------------------------------------------------------------------------
 
-    def create_project(self, title: str, story_text: str, style: str,
-                       aspect: str | None = None,
+    def create_project(self, title: str | None, story_text: str, style: str,
+                       aspect: str | None = None, story_format: str | None = None,
+                       file_name: str | None = None,
                        settings: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A new project (its frame aspect: [images] aspect unless given; its render
-        settings: model, loras, scheduler, steps, cfg, negative_prompt, each the model's
-        default unless given); the project object."""
-        check_story(story_text, self.config.limits.max_story_bytes)
+        """A new project from a story in prose or a screenplay (its format as given, else by
+        the extension of `file_name`, else by its content); its frame aspect [images] aspect
+        unless given; its title as given, else a screenplay's own, else the file's name; its
+        render settings (model, loras, scheduler, steps, cfg, negative_prompt) each the
+        model's default unless given. The project object."""
+        from storyboard_cli.stories import read_story, screenplay_json
+
+        story_format, screenplay = read_story(story_text, self.config.limits, story_format,
+                                              file_name or "")
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
+        style = check_style(style) or "movie"
         checked = self._check_settings(settings or {})
-        project = self.store.create_project(check_title(title), story_text,
-                                            check_style(style) or "movie", aspect, self.user,
-                                            checked)
+        if not (title and title.strip()):
+            title = (screenplay and screenplay.title) or (file_name and Path(file_name).stem)
+            if not title:
+                raise UsageError("the project needs a title and the story has none: give one "
+                                 "(--title)")
+        project = self.store.create_project(
+            check_title(title), story_text, style, aspect, story_format,
+            screenplay_json(screenplay), self.user, checked)
         return self._view(project["id"])
 
     def _check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
@@ -331,12 +346,15 @@ class LocalService:
     # --- tasks -------------------------------------------------------------------------------
 
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
-                 story_text: str | None = None, stale: bool = False) -> dict[str, Any]:
+                 story_text: str | None = None, story_format: str | None = None,
+                 stale: bool = False) -> dict[str, Any]:
         """Queue a storyboard task for a project; the queued answer. With story_text, the
-        project's story is replaced by it first (a new revision when it differs; the original
-        API's generate-storyboard). The new plan keeps the approved panels of the storyboard
-        before it (store/plans.py). With stale, no plan: a task that renders the stale panels
-        of the storyboard `show` lists (approved ones aside)."""
+        project's story is replaced by it first (a new revision when it or its format differs;
+        the original API's generate-storyboard), its format as given or read from its
+        content. The new plan keeps the approved panels of the storyboard before it
+        (store/plans.py). With stale, no plan: a task that renders the stale panels of the
+        storyboard `show` lists (approved ones aside)."""
+        from storyboard_cli.stories import read_story, same_story, screenplay_json
         from storyboard_cli.tasks.jobs import check_redis, submit_stale, submit_storyboard
 
         project_id = resolve.project(self.store, project)["id"]
@@ -356,10 +374,11 @@ class LocalService:
             return queued_answer(task["id"])
         revision = None
         if story_text:
-            check_story(story_text, self.config.limits.max_story_bytes)
+            story_format, screenplay = read_story(story_text, self.config.limits, story_format)
             check_redis(self.redis, self.config.redis.url)  # Redis down: the story stays
-            if story_text != self.store.get_project(project_id)["story"]:
-                revision = self.store.revise_story(project_id, story_text, self.user)
+            if not same_story(self.store.get_project(project_id), story_text, story_format):
+                revision = self.store.revise_story(project_id, story_text, self.user,
+                                                   story_format, screenplay_json(screenplay))
         task = submit_storyboard(self.store, self.redis, self.config, project_id, style,
                                  no_images, revision)
         return queued_answer(task["id"])
@@ -580,22 +599,28 @@ class LocalService:
 
     # --- story revisions ---------------------------------------------------------------------
 
-    def update_story(self, project: str, story_text: str) -> dict[str, Any]:
+    def update_story(self, project: str, story_text: str, story_format: str | None = None,
+                     file_name: str | None = None) -> dict[str, Any]:
         """Store `story_text` as a new revision of the project's story and plan it (a
         storyboard task): the shots whose text is unchanged keep their panels, images,
         seeds, notes and approval, and are not rendered; new and changed shots render
-        (store/plans.py). The queued answer plus the revision's number."""
+        (store/plans.py). A screenplay is parsed again (its format as given, else by
+        `file_name`'s extension, else by its content). The queued answer plus the revision's
+        number."""
+        from storyboard_cli.stories import read_story, same_story, screenplay_json
         from storyboard_cli.tasks.jobs import check_redis, submit_storyboard
 
         project_id = resolve.project(self.store, project)["id"]
-        check_story(story_text, self.config.limits.max_story_bytes)
+        story_format, screenplay = read_story(story_text, self.config.limits, story_format,
+                                              file_name or "")
         current = self.store.current_revision(project_id)
-        if story_text == self.store.get_project(project_id)["story"]:
+        if same_story(self.store.get_project(project_id), story_text, story_format):
             raise UsageError(f"the story is revision {current} of project {project_id} already; "
                              f"nothing to update (plan it again: storyboard generate "
                              f"{project_id})")
         check_redis(self.redis, self.config.redis.url)  # Redis down: nothing is stored
-        revision = self.store.revise_story(project_id, story_text, self.user)
+        revision = self.store.revise_story(project_id, story_text, self.user, story_format,
+                                           screenplay_json(screenplay))
         task = submit_storyboard(self.store, self.redis, self.config, project_id, None, False,
                                  revision, keep_unchanged=True)
         self.store.log_update(project_id, task["id"], self.user,
@@ -658,7 +683,13 @@ class LocalService:
         files, bytes, shots, frames, the empty frames with why, and with `upload` the key and
         a presigned link."""
         from storyboard_cli.board import export as board
-        from storyboard_cli.board.panels import bucket_fetch, missing_reasons, read_panels
+        from storyboard_cli.board.panels import (
+            bucket_fetch,
+            link_panels,
+            missing_reasons,
+            read_panels,
+        )
+        from storyboard_cli.links import resign_project
         from storyboard_contract.s3 import client_from_config
 
         options = check_export(fmt, options)
@@ -667,13 +698,19 @@ class LocalService:
             raise UsageError(f"project {view['id']} has no shots to export yet: "
                              f"storyboard generate {view['id']}")
         board.check_installed(fmt)
-        path = board.destination(view, fmt, out, force)
-        # Only frames to read, or an upload, need the bucket (and its credentials).
-        needs_bucket = upload or any(s["image_key"] for s in view["shots"])
-        s3 = client_from_config(self.config.s3) if needs_bucket else None
-        panels = read_panels(view["shots"], bucket_fetch(s3, self.config.s3),
-                             missing_reasons(self.store.task_renders(view["shots_task"]["id"])),
-                             progress)
+        path = board.destination(view, fmt, out, force, options)
+        reasons = missing_reasons(self.store.task_renders(view["shots_task"]["id"]))
+        rendered = any(s["image_key"] for s in view["shots"])
+        if fmt == "csv" or options.links:
+            # Links, not frames: signed afresh for their whole lifetime, nothing read.
+            if rendered:
+                view = resign_project(self.store, self.config.s3, view,
+                                      self.config.s3.link_expiry)
+            panels: Iterable[Panel] = link_panels(view["shots"], reasons)
+        else:
+            panels = read_panels(view["shots"], bucket_fetch(
+                client_from_config(self.config.s3) if rendered else None, self.config.s3),
+                reasons, progress)
         done = board.write(view, fmt, path, panels, options)
         answer: dict[str, Any] = {
             "project_id": view["id"], "format": fmt, "path": str(path),
@@ -682,8 +719,8 @@ class LocalService:
             "shots": len(view["shots"]), "frames": done.frames, "empty": done.empty,
         }
         if upload:
-            answer.update(board.upload(s3, self.config.s3, view, path,
-                                       self.config.s3.link_expiry))
+            answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
+                                       view, path, self.config.s3.link_expiry))
         return answer
 
     def board_page(self, project: str) -> Iterator[str]:

@@ -10,7 +10,9 @@ write transaction, store/edits.py) that returns what it did for the history.
 - merge: two neighbouring shots become one (texts joined, dialogue and cast in order,
   durations added); move, insert, delete; a note; approval.
 
-Every structural edit keeps the shots numbered 1..n in order. What changes a panel marks it
+Every structural edit keeps the shots numbered 1..n in order, and a screenplay's shots 1..k
+within their scenes (3.1, 3.2, ...): a split's second shot and an inserted one belong to the
+scene of the shot before them, a moved shot keeps its scene. What changes a panel marks it
 stale (its image no longer shows its shot) and a split's or an insert's new shot has no
 image yet: `generate --stale` renders those. An approved panel is left alone by re-plans,
 retries and `generate --stale`; split and merge make new panels, so they clear approval. A
@@ -33,6 +35,9 @@ from storyboard_contract.wire import SEEDS, SHOT_PHRASES
 _CUTS = (re.compile(r"[.!?…。！？]+[”’\"')）」』]*\s*"), re.compile(r"[,;:，；：、]\s*"),
          re.compile(r"\s+"))
 DEFAULT_CAMERA = "medium"
+# What a split's second shot has of the shot it comes from, besides its share of the text: its
+# size and move, and in a screenplay its scene.
+_KEPT_BY_A_SPLIT = ("camera", "move", "negative_prompt", "scene", "scene_heading")
 DEFAULT_DURATION_S = 3.0
 _MIN_SPLIT_S = 0.5
 
@@ -138,8 +143,7 @@ def split(board: Board, number: int, at: str | None, prompt_limit: int) -> Outco
         })
     board.update(row["id"], {**halves[0], "approved": 0}, redraw=True)
     second = board.insert(number, {
-        **halves[1], "camera": row["camera"], "negative_prompt": row["negative_prompt"],
-        "seed": new_seed()})
+        **halves[1], **{k: row[k] for k in _KEPT_BY_A_SPLIT}, "seed": new_seed()})
     return Outcome(f"split shot {number} into shots {number} and {number + 1}",
                    [{"shot": number, "field": "split", "before": description,
                      "after": list(description_parts)}], [row["id"], second])
@@ -254,8 +258,13 @@ def insert(board: Board, after: int, values: dict[str, Any], prompt_limit: int) 
             "duration": DEFAULT_DURATION_S, **values}
     shot.setdefault("prompt", content_prompt(camera, values["action"], prompt_limit))
     row = {BY_NAME[name].column: BY_NAME[name].stored(value) for name, value in shot.items()}
+    # In a screenplay the new shot joins the scene of the shot it follows (the first shot's,
+    # before it); Board.place gives it its place in the scene.
+    neighbour = board.numbered(max(after, 1))
     shot_id = board.insert(after, {**row, "description": values["action"],
-                                   "negative_prompt": "", "seed": new_seed()})
+                                   "negative_prompt": "", "seed": new_seed(),
+                                   "scene": neighbour["scene"],
+                                   "scene_heading": neighbour["scene_heading"]})
     return Outcome(f"inserted shot {after + 1}",
                    [{"shot": after + 1, "field": name, "before": None, "after": value}
                     for name, value in shot.items()], [shot_id])

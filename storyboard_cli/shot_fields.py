@@ -49,6 +49,10 @@ FIELDS: tuple[ShotField, ...] = (
     ShotField("camera", "camera", inputs.check_camera, redraw=True, metavar="SIZE",
               help="Shot size: wide, medium, close-up, ... (the prompt's opening words "
               "follow). Example: --camera close-up"),
+    ShotField("move", "move", inputs.check_move, redraw=False, metavar="MOVE",
+              help="Camera move over the shot: static, push in, pull out, pan left, pan right, "
+              "tilt up or tilt down (the animatic plays it and the PDF draws it; the frame "
+              'stays). Example: --move "push in"'),
     ShotField("action", "action", inputs.check_action, redraw=True,
               help="What we see (the prompt follows unless --prompt is given). Example: "
               '--action "Lin unlocks the shop door"'),

@@ -1,5 +1,6 @@
-"""Reading a story file: encoding detection, and the checks of a file's bytes before it is
-decoded (its size and emptiness: storyboard_cli/inputs.py, as for a story sent to the API)."""
+"""Reading a story: a file's encoding detected and its bytes checked before it is decoded (its
+size and emptiness: storyboard_cli/inputs.py, as for a story sent to the API); then what the
+text is (prose, Fountain or Final Draft) and, for a screenplay, its parsed form."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import codecs
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.inputs import check_story_bytes
+from storyboard_cli.inputs import check_story, check_story_bytes, check_story_format
 from storyboard_contract.cjk import HAN, PUNCTUATION
 from storyboard_contract.errors import UsageError
+
+if TYPE_CHECKING:
+    from storyboard_contract.config import LimitsConfig
+    from storyboard_contract.screenplay import Screenplay
 
 # GB18030 decodes almost any byte soup: Latin-1 German ("Müller trägt") comes out as
 # "M黮ler tr鋑t". Chinese text is nearly all GB2312 characters (the common hanzi and CJK
@@ -152,6 +158,12 @@ def _check_text(text: str, name: str) -> str:
     return text
 
 
+def file_limit(limits: LimitsConfig) -> int:
+    """The most bytes a story file may hold before its format is known: the larger of the
+    prose and screenplay limits (read_story then holds it to its format's)."""
+    return max(limits.max_story_bytes, limits.max_screenplay_bytes)
+
+
 def load_story(
     source: str, encoding: str | None, max_bytes: int, stdin: bytes | None = None
 ) -> tuple[str, str, str]:
@@ -163,3 +175,29 @@ def load_story(
     if not text.strip():
         raise UsageError(f"{name} holds only whitespace; write the story first")
     return text, name, used
+
+
+def read_story(text: str, limits: LimitsConfig, story_format: str | None = None,
+               file_name: str = "") -> tuple[str, Screenplay | None]:
+    """(format, parsed screenplay or None) of a story's text, checked: its format as given, or
+    by the file's extension, or by its content (storyboard_cli/screenplay/detect.py); its size
+    within that format's limit; a screenplay readable and within the wire's bounds."""
+    from storyboard_cli.screenplay import detect_format, read_screenplay
+
+    story_format = check_story_format(story_format) or detect_format(file_name, text)
+    check_story(text, limits, story_format)
+    if story_format == "prose":
+        return story_format, None
+    return story_format, read_screenplay(text, story_format)  # type: ignore[arg-type]
+
+
+def screenplay_json(screenplay: Screenplay | None) -> str | None:
+    """A parsed screenplay as the store keeps it (a project's and a revision's `screenplay`);
+    None for prose."""
+    return screenplay and screenplay.model_dump_json(exclude_none=True)
+
+
+def same_story(project: dict[str, Any], text: str, story_format: str) -> bool:
+    """Whether a story given is the one the project has: the same text read the same way (the
+    same words forced to be prose are another story to plan)."""
+    return (text, story_format) == (project["story"], project["format"])

@@ -16,6 +16,7 @@ from storyboard_cli.store.status import TaskType
 from storyboard_cli.store.tasks import shown_storyboard
 from storyboard_contract.config import ImagesConfig
 from storyboard_contract.errors import UsageError
+from storyboard_contract.numbering import scene_numbers, shot_label
 
 if TYPE_CHECKING:
     from storyboard_cli.store import Store
@@ -73,6 +74,8 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         "id": project["id"],
         "title": project["title"],
         "story_text": project["story"],
+        "format": project["format"],
+        "scenes": scene_list(project["screenplay"]),
         "style": project["style"],
         "aspect": project["aspect"],
         "width": width,
@@ -90,6 +93,18 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         "revisions": store.current_revision(project_id),
         "shots": shots,
     }
+
+
+def scene_list(screenplay: str | None) -> list[dict[str, Any]]:
+    """A screenplay project's scenes as the project object lists them (number, heading, where
+    and when); [] for prose."""
+    if not screenplay:
+        return []
+    scenes = json.loads(screenplay)["scenes"]
+    numbers = scene_numbers((scene.get("number"), scene.get("heading")) for scene in scenes)
+    return [{"number": number, **{key: scene.get(key) for key in
+                                  ("heading", "int_ext", "location", "time_of_day")}}
+            for number, scene in zip(numbers, scenes, strict=True)]
 
 
 def task_view(store: Store, task_id: str) -> dict[str, Any]:
@@ -146,14 +161,21 @@ def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[d
 
 
 def shot_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The shot object: what a storyboard artist works with, its latest image, the writer's
-    notes and approval, whether the image is stale (the shot was edited since it was
-    rendered: store/edits.py) and whether a revision's plan made it new or changed it."""
+    """The shot object: what a storyboard artist works with (its number, and a screenplay
+    shot's scene and label), its latest image, the writer's notes and approval, whether the
+    image is stale (the shot was edited since it was rendered: store/edits.py) and whether a
+    revision's plan made it new or changed it."""
+    number = row["idx"] + 1
     return {
         "id": row["id"],
         "index": row["idx"],
-        "number": row["idx"] + 1,
+        "number": number,
+        "label": shot_label(number, row["scene"], row["scene_shot"]),
+        "scene": row["scene"],
+        "scene_heading": row["scene_heading"],
+        "scene_shot": row["scene_shot"],
         "camera": row["camera"],
+        "move": row["move"],
         "action": row["action"],
         "dialogue": _json_list(row["dialogue"]),
         "characters": list(_names(row["characters"])),

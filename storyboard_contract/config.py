@@ -75,7 +75,9 @@ class DaemonConfig:
     read_timeout: float = 300.0
     host: str = "127.0.0.1"
     port: int = 7860
-    max_body_bytes: int = 1_048_576
+    # A plan request carries a whole screenplay (at most storyboard_contract.screenplay's
+    # bounds, about 3 MB as JSON).
+    max_body_bytes: int = 4_194_304
     # A rendered image whose upload failed is kept (up to this many MiB of pixels, for this
     # many seconds) so that the retry only uploads it; 0 MiB keeps none.
     keep_images_mib: int = 256
@@ -215,6 +217,8 @@ class ImagesConfig:
 @dataclass
 class LimitsConfig:
     max_story_bytes: int = 200_000
+    # A Fountain or Final Draft file (README, "Screenplays"): a feature's FDX is under 1 MB.
+    max_screenplay_bytes: int = 2_000_000
     max_shots: int = 200
     max_prompt_chars: int = 1_000
 
@@ -256,8 +260,9 @@ class ServerConfig:
     port: int = 8080
     # Origins allowed to call the API from a browser (CORS); none by default.
     cors_origins: list[str] = field(default_factory=list)
-    # Requests with a larger body are refused with 413.
-    max_body_bytes: int = 1_048_576
+    # Requests with a larger body are refused with 413: room for a screenplay file at
+    # [limits] max_screenplay_bytes sent as JSON.
+    max_body_bytes: int = 4_194_304
     url: str = _env("STORYBOARD_SERVER", "STORYBOARD_SERVER_URL", default="")
     api_token: str = _secret("STORYBOARD_API_TOKEN")
 
@@ -629,7 +634,8 @@ def check_config(cfg: Config, where: str) -> None:
         ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
         ("images", "max_loaded"),
-        ("limits", "max_story_bytes"), ("limits", "max_shots"), ("limits", "max_prompt_chars"),
+        ("limits", "max_story_bytes"), ("limits", "max_screenplay_bytes"),
+        ("limits", "max_shots"), ("limits", "max_prompt_chars"),
         ("stack", "workers"), ("server", "port"), ("server", "max_body_bytes"),
     ]
     for section, key in positive:

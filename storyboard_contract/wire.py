@@ -9,7 +9,8 @@ Endpoints (all but /healthz need ``Authorization: Bearer <STORYBOARD_DAEMON_TOKE
   GET  /healthz      liveness, no auth                     -> {"ok": true}
   GET  /v1/status    backends, device, model, load          -> DaemonStatus
        ?check=bucket  ... and the daemon's own bucket check (DaemonStatus.bucket)
-  POST /v1/plan      story -> shot list (+ script upload)   -> PlanResponse
+  POST /v1/plan      story or screenplay -> shot list      -> PlanResponse
+                     (+ script upload)
   POST /v1/render    one shot -> PNG in the bucket          -> RenderResponse
   POST /v1/renders   several shots, each on its own         -> RendersResponse
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +41,8 @@ from pydantic import (
 
 from storyboard_contract import control_chars, frames
 from storyboard_contract.config import MODEL_NAME, SCHEDULER_NAMES
+from storyboard_contract.numbering import shot_label
+from storyboard_contract.screenplay import Screenplay
 
 NDJSON = "application/x-ndjson"
 
@@ -62,6 +65,23 @@ MAX_GUIDANCE = 30.0
 
 ShotSize = Literal["extreme wide", "wide", "full", "medium", "medium close-up", "close-up",
                    "extreme close-up", "over-the-shoulder", "insert"]
+# How the camera moves over a shot: the animatic plays it over the shot's duration and the PDF
+# draws it as an arrow on the panel.
+CameraMove = Literal["static", "push in", "pull out", "pan left", "pan right", "tilt up",
+                     "tilt down"]
+MOVES: tuple[str, ...] = get_args(CameraMove)
+# What models and people write for a move beyond its own name: the LLM planner's answers and
+# `storyboard shot --move` read moves through move_name.
+MOVE_ALIASES: dict[str, str] = {
+    "none": "static", "still": "static", "locked off": "static", "locked": "static",
+    "fixed": "static", "hold": "static", "no move": "static", "": "static",
+    "push": "push in", "dolly in": "push in", "zoom in": "push in", "push-in": "push in",
+    "pull back": "pull out", "pull": "pull out", "dolly out": "pull out",
+    "zoom out": "pull out", "pull-out": "pull out",
+    "pan l": "pan left", "pan r": "pan right", "tilt u": "tilt up", "tilt d": "tilt down",
+}
+# A screenplay's scene number as the script writes it: 12, 12A, A12.
+SceneNumber = Annotated[str, Field(min_length=1, max_length=16)]
 # The words a content prompt opens with for each shot size: the planners write them, and the
 # host rewrites them when a writer changes a shot's size or action (`storyboard shot`).
 SHOT_PHRASES: dict[str, str] = {
@@ -84,6 +104,14 @@ Seed = Annotated[int, Field(ge=0, lt=SEEDS)]
 # `storyboard cast --set NAME=DESCRIPTION` splits at the first "=": a name holds none.
 CharacterName = Annotated[str, Field(min_length=1, max_length=MAX_CHARACTER_NAME_CHARS,
                                      pattern=r"^[^=\n\r\t]+$")]
+
+
+def move_name(value: str) -> str:
+    """A move as written ("Dolly In", "push_in", "PAN-LEFT", "none") in the schema's words;
+    what is no move's name comes back as written, for the schema (or the caller) to refuse."""
+    name = " ".join(value.lower().replace("_", " ").split())
+    name = MOVE_ALIASES.get(name, name).replace("-", " ")
+    return MOVE_ALIASES.get(name, name)
 
 
 def shot_seed(task_id: str, index: int) -> int:
@@ -169,9 +197,12 @@ class RenderSettings(BaseModel):
 
 
 class PlanRequest(BaseModel):
+    """A story to plan: prose (`story`) or a parsed screenplay (`screenplay`), one of them."""
+
     project_id: Id
     task_id: TaskId
-    story: Annotated[str, Field(min_length=1, max_length=MAX_STORY_CHARS)]
+    story: Annotated[str | None, Field(min_length=1, max_length=MAX_STORY_CHARS)] = None
+    screenplay: Screenplay | None = None
     style: Style = "movie"
     max_shots: Annotated[int | None, Field(ge=1, le=MAX_SHOTS)] = None
     upload_script: bool = True
@@ -182,6 +213,12 @@ class PlanRequest(BaseModel):
     # How the shots will be rendered: which model reads the prompts (a warning when it cannot
     # read their language), and each shot's provenance in the uploaded script.
     render: RenderSettings = RenderSettings()
+
+    @model_validator(mode="after")
+    def _story_or_screenplay(self) -> PlanRequest:
+        if (self.story is None) == (self.screenplay is None):
+            raise ValueError("give the story or the screenplay, one of them")
+        return self
 
 
 class Character(BaseModel):
@@ -195,6 +232,8 @@ class Character(BaseModel):
 class DialogueLine(BaseModel):
     speaker: Annotated[str | None, Field(max_length=80)] = None  # None: not known
     line: Annotated[str, Field(min_length=1, max_length=4000)]
+    # How it is said, from the screenplay's parentheticals ("breathless"); None: not given.
+    parenthetical: Annotated[str | None, Field(max_length=200)] = None
 
 
 class PlannedShot(BaseModel):
@@ -211,13 +250,26 @@ class PlannedShot(BaseModel):
     # Names from the plan's characters, in the order they matter in the shot.
     characters: Annotated[list[CharacterName], Field(max_length=MAX_SHOT_CHARACTERS)] = []
     duration: Annotated[float, Field(gt=0, le=600)] = 3.0
+    move: CameraMove = "static"
+    # A screenplay's shot: its scene's number and heading, and which shot of the scene it is
+    # (1, 2, ...). None for a story in prose.
+    scene: SceneNumber | None = None
+    scene_heading: Annotated[str | None, Field(max_length=200)] = None
+    scene_shot: Annotated[int | None, Field(ge=1)] = None
     seed: Seed | None = None  # set by the daemon: shot_seed(task id, index)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def number(self) -> int:
-        """The shot number a storyboard artist reads (1, 2, ...)."""
+        """The running shot number (1, 2, ...): PROJECT/NUMBER names a shot by it."""
         return self.index + 1
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def label(self) -> str:
+        """The number on the panel (shot_label): 3.2 in a screenplay, the running one in
+        prose."""
+        return shot_label(self.number, self.scene, self.scene_shot)
 
 
 class Plan(BaseModel):

@@ -65,26 +65,34 @@ class Rendered:
         return got["Body"].read()
 
 
-@pytest.fixture(scope="module")
-def bilingual(tmp_path_factory, redis_server, s3_server, sketch_daemon) -> Rendered:
-    """examples/bilingual.txt planned and rendered once, shared by the tests of this module
-    (exports only read the store and the bucket)."""
+def render_once(tmp_path_factory, redis_server, s3_server, sketch_daemon, story: Path
+                ) -> Rendered:
+    """`story` made a project, planned and rendered by the real stack, for a module's tests to
+    share (exports only read the store and the bucket)."""
     if not (redis_server.proc and redis_server.proc.alive()):
         redis_server.start()
     redis_server.client().flushdb()
     stack = write_stack(tmp_path_factory.mktemp("export"), redis_server.url, s3_server,
                         sketch_daemon.url, sketch_daemon.token)
-    shutil.copy(EXAMPLE, stack.root / EXAMPLE.name)
+    shutil.copy(story, stack.root / story.name)
     stack.start_worker()
     try:
-        project_id = str(stack.json("new", EXAMPLE.name)["id"])
-        done = stack.run("generate", project_id, "--json", "--timeout", "60")
+        project_id = str(stack.json("new", story.name)["id"])
+        done = stack.run("generate", project_id, "--json", "--timeout", "90", timeout=120)
         assert done.returncode == 0, done.stderr
     finally:
         stack.stop_workers()
     project = stack.json("show", project_id)
-    assert len(project["shots"]) > 6 and all(s["image_key"] for s in project["shots"])
+    assert all(s["image_key"] for s in project["shots"])
     return Rendered(stack, project)
+
+
+@pytest.fixture(scope="module")
+def bilingual(tmp_path_factory, redis_server, s3_server, sketch_daemon) -> Rendered:
+    """examples/bilingual.txt planned and rendered once, shared by the tests of this module."""
+    rendered = render_once(tmp_path_factory, redis_server, s3_server, sketch_daemon, EXAMPLE)
+    assert len(rendered.shots) > 6
+    return rendered
 
 
 def spoken(shot: dict[str, Any]) -> list[str]:
@@ -367,7 +375,7 @@ def test_a_frame_gone_from_the_bucket_is_an_empty_frame_and_the_rest_export(
         result = bilingual.exported("mp4", "-o", str(tmp_path / "gone.mp4"))
     finally:
         client.put_object(Bucket=s3_server.bucket, Key=shot["image_key"], Body=kept)
-    assert result["empty"] == [{"number": shot["number"],
+    assert result["empty"] == [{"number": shot["number"], "label": shot["label"],
                                 "reason": "image missing from the bucket"}]
     assert result["frames"] == len(bilingual.shots) - 1
     with av.open(result["path"]) as container:

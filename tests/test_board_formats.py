@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storyboard_cli.board import export, html
+from storyboard_cli.board import export, html, shotlist
 from storyboard_cli.board.animatic import timestamp, video_size
 from storyboard_cli.board.options import ExportOptions
 from storyboard_cli.board.panels import (
@@ -27,7 +27,8 @@ from storyboard_contract.frames import ASPECTS, aspect_ratio
 
 
 def shot(n: int, key: str | None = "k", **fields) -> dict:
-    return {"id": 100 + n, "number": n, "camera": "medium", "action": "", "dialogue": [],
+    return {"id": 100 + n, "number": n, "label": str(n), "scene": None, "scene_heading": None,
+            "scene_shot": None, "camera": "medium", "move": "static", "action": "", "dialogue": [],
             "characters": [], "duration": 2.5, "description": "", "prompt": "", "seed": n,
             "width": 64, "height": 36, "image_key": key and f"{key}{n}", **fields}
 
@@ -169,3 +170,31 @@ def test_the_destination_is_refused_when_it_exists_unless_forced(tmp_path):
     assert export.destination(project, "storyboarder", scene, True) == scene
     with pytest.raises(UsageError, match="not a folder"):
         export.destination(project, "pdf", Path(tmp_path / "no" / "x.pdf"), False)
+
+
+def test_a_timeline_is_a_folder_beside_its_frames_unless_they_are_links(tmp_path):
+    project = {"id": 2, "title": "bookshop"}
+    links = ExportOptions(links=True)
+    assert export.destination(project, "otio", tmp_path, False) == tmp_path / "bookshop-2-otio"
+    assert export.destination(project, "otio", tmp_path, False, links) == \
+        tmp_path / "bookshop-2.otio"
+    assert export.destination(project, "fcpxml", tmp_path, False, links) == \
+        tmp_path / "bookshop-2.fcpxml"
+    assert export.destination(project, "csv", tmp_path, False) == tmp_path / "bookshop-2.csv"
+    # A timeline's folder given as -o is the one to replace, not a place to put one.
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "cut.xml").write_text("<xmeml/>")
+    assert export.destination(project, "fcp7xml", cut, True) == cut
+    assert export.destination(project, "edl", cut, False) == cut / "bookshop-2-edl"
+    assert check_export("edl", links) == links
+    with pytest.raises(UsageError, match="--links is for the timelines"):
+        check_export("csv", links)
+
+
+def test_a_csv_cell_is_text_never_a_formula():
+    row = shotlist.row(Panel(shot(1, action="=HYPERLINK(\"http://x\")", prompt="+SUM(A1)",
+                                  dialogue=[{"speaker": None, "line": "@once"}],
+                                  characters=["-Lin"]), url="https://x/1.png"))
+    assert row == ["1", "", "medium", "static", "'-Lin", "'=HYPERLINK(\"http://x\")",
+                   "'@once", "2.5", "'+SUM(A1)", "1", "https://x/1.png"]

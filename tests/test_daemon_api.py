@@ -87,7 +87,8 @@ def test_same_request_gives_the_same_png(sketch_daemon):
 
 
 def test_bodies_over_the_limit_are_refused_with_413(sketch_daemon):
-    huge = json.dumps(render_body(description="x" * 2_000_000)).encode()
+    # Over [daemon] max_body_bytes (4 MiB: room for a screenplay).
+    huge = json.dumps(render_body(description="x" * 5_000_000)).encode()
     with sketch_daemon.client() as c:
         declared = c.post("/v1/render", content=huge, headers={"Content-Type": "application/json"})
         assert declared.status_code == 413
@@ -181,7 +182,8 @@ def test_plan_returns_shots_and_uploads_the_script(sketch_daemon, s3_server):
     # The child is unnamed but comes back: a role of the cast.
     assert plan["characters"] == [{"name": "老陈", "description": "elderly person"},
                                   {"name": "孩子", "description": "child"}]
-    assert {"speaker": "老陈", "line": "你是谁？"} in [d for s in shots for d in s["dialogue"]]
+    assert {"speaker": "老陈", "line": "你是谁？", "parenthetical": None} in [
+        d for s in shots for d in s["dialogue"]]
     assert plan["script_key"] == f"projects/3/scripts/{task_id}.json"
 
     got = httpx.get(plan["script_url"])

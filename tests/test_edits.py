@@ -91,6 +91,9 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     ("--dialogue", "Lin: Good morning", "dialogue", [{"speaker": "Lin", "line": "Good morning"}],
      False),
     ("--duration", "4.5s", "duration", 4.5, False),
+    # A move plays in the animatic; the frame stays. Written as the planners read it.
+    ("--move", "Dolly-In", "move", "push in", False),
+    ("--move", "pan_left", "move", "pan left", False),
 ])
 def test_a_field_edit_changes_the_shot_and_makes_its_panel_stale_when_it_changes_the_image(
         cli, store, option, value, field, expected, stale):
@@ -194,9 +197,10 @@ def test_move_insert_and_delete_keep_the_shots_numbered_in_order(cli, store):
     assert not any(s["stale"] for s in moved)  # the order is not in any panel
 
     (new,) = run(cli, "shots", str(project), "insert", "--after", "0", "--action",
-                 "Gulls over the harbour.", "--camera", "wide", "--characters", "Lin")["shots"]
-    assert (new["number"], new["camera"], new["duration"], new["characters"]) == (
-        1, "wide", 3.0, ["Lin"])
+                 "Gulls over the harbour.", "--camera", "wide", "--characters", "Lin",
+                 "--move", "tilt up")["shots"]
+    assert (new["number"], new["camera"], new["duration"], new["characters"], new["move"]) == (
+        1, "wide", 3.0, ["Lin"], "tilt up")
     assert (new["prompt"], new["image_key"], new["stale"]) == (
         "wide shot, Gulls over the harbour.", None, True)
     inserted = shots_of(cli, project)
@@ -352,6 +356,9 @@ BAD = {
     "move nowhere": (("shots", "{p}", "move", "2", "--to", "2"), "at 2 already"),
     "empty action": (("shot", "{p}/1", "--action", " "), "--action must not be empty"),
     "unknown size": (("shot", "{p}/1", "--camera", "fisheye"), "--camera 'fisheye': use one of"),
+    "unknown move": (("shot", "{p}/1", "--move", "barrel roll"),
+                     "--move 'barrel roll': use one of static, push in, pull out, pan left"),
+    "move already": (("shot", "{p}/1", "--move", "none"), "shot 1 has these values already"),
     "not in the cast": (("shot", "{p}/1", "--characters", "Lin,Bob"), "'Bob' is not in"),
     "no duration": (("shot", "{p}/1", "--duration", "0"), "--duration '0'"),
     "no field": (("shot", "{p}/1", "--dialogue", "Tom:  "), "a line must not be empty"),
@@ -410,6 +417,72 @@ def test_no_edit_while_a_new_plan_is_being_made(cli, store):
     assert f"project {project} is being planned again (task {planning[:8]})" in done.stderr
     store.fail_task(planning, "the planner is down")
     assert run(cli, "shot", f"{project}/1", "--camera", "wide")["shots"][0]["camera"] == "wide"
+
+
+# --- a screenplay's labels ---------------------------------------------------------------------
+
+SCENES = [
+    ("1", "EXT. HARBOUR - DAWN", ["Gulls wheel over the harbour.", "Mara runs down the pier."]),
+    ("2", "INT. FERRY CABIN - NIGHT", ["Otto counts the fares.", "Mara sits down. She shivers.",
+                                       "The lamp swings."]),
+]
+
+
+def screenplay_storyboard(store: Store) -> tuple[int, str]:
+    """A project whose rendered storyboard follows two scenes: shots 1.1, 1.2, 2.1, 2.2, 2.3."""
+    project = store.create_project("ferry", "(the script)", "movie")["id"]
+    task = store.create_task("storyboard", project)["id"]
+    planned = [(scene, heading, k, text) for scene, heading, texts in SCENES
+               for k, text in enumerate(texts, start=1)]
+    rows = [planned_row(task, PlannedShot(
+        index=n, description=text, action=text, prompt=f"medium shot, {text}", scene=scene,
+        scene_heading=heading, scene_shot=k)) for n, (scene, heading, k, text) in
+        enumerate(planned)]
+    store.save_plan(task, project, rows, True)
+    return project, task
+
+
+def labels(cli, project: int) -> list[tuple[str, str]]:
+    return [(s["label"], s["action"]) for s in shots_of(cli, project)]
+
+
+def test_a_screenplays_shots_stay_numbered_within_their_scenes_after_every_edit(cli, store):
+    project, task = screenplay_storyboard(store)
+    p = str(project)
+    original = board_rows(store, task)
+    # A split's second shot joins its scene, and the scene's shots after it move up one.
+    run(cli, "shots", p, "split", "4", "--at", "She shivers")
+    assert labels(cli, project)[2:] == [
+        ("2.1", "Otto counts the fares."), ("2.2", "Mara sits down."), ("2.3", "She shivers."),
+        ("2.4", "The lamp swings.")]
+    assert shots_of(cli, project)[4]["scene_heading"] == "INT. FERRY CABIN - NIGHT"
+    # An inserted shot joins the scene of the shot before it (the first shot's, first).
+    run(cli, "shots", p, "insert", "--after", "2", "--action", "The ferry horn sounds.")
+    run(cli, "shots", p, "insert", "--after", "0", "--action", "Dawn.")
+    assert [label for label, _ in labels(cli, project)] == [
+        "1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4"]
+    assert labels(cli, project)[3] == ("1.4", "The ferry horn sounds.")
+    # A moved shot keeps its scene: scene 2's lamp, first on the board, is scene 2's first.
+    run(cli, "shots", p, "move", "8", "--to", "1")
+    assert labels(cli, project) == [
+        ("2.1", "The lamp swings."), ("1.1", "Dawn."), ("1.2", "Gulls wheel over the harbour."),
+        ("1.3", "Mara runs down the pier."), ("1.4", "The ferry horn sounds."),
+        ("2.2", "Otto counts the fares."), ("2.3", "Mara sits down."), ("2.4", "She shivers.")]
+    # Merge and delete close the gaps.
+    run(cli, "shots", p, "merge", "7", "8")
+    run(cli, "shots", p, "delete", "2")
+    assert labels(cli, project) == [
+        ("2.1", "The lamp swings."), ("1.1", "Gulls wheel over the harbour."),
+        ("1.2", "Mara runs down the pier."), ("1.3", "The ferry horn sounds."),
+        ("2.2", "Otto counts the fares."), ("2.3", "Mara sits down. She shivers.")]
+    # A label names the shot that holds it now, for every command that takes a shot.
+    assert run(cli, "shot", f"{p}/2.3", "--move", "push in")["shots"][0]["action"] == \
+        "Mara sits down. She shivers."
+    assert run(cli, "shot", f"{p}/1.3")["number"] == 4
+    # Undo walks back every edit, the places in the scenes with the positions.
+    for _ in range(7):
+        run(cli, "undo", p)
+    assert board_rows(store, task) == original
 
 
 def test_the_schema_keeps_one_position_per_shot(store):

@@ -128,11 +128,11 @@ def test_the_edit_routes_answer_as_the_cli_with_404_and_422_for_bad_input(served
                         json={"no_images": True}).json()["task_id"]
         assert served.wait_task(api, task)["status"] == "succeeded"
         edited = api.patch(f"/api/shots/{project}/2", headers={"X-Storyboard-User": "lin"},
-                           json={"camera": "close-up", "dialogue": [
+                           json={"camera": "close-up", "move": "Pan-Right", "dialogue": [
                                {"speaker": "Tom", "line": "Who is there?"}, "Mara: Me."]})
         assert edited.status_code == 200, edited.text
         (shot,) = edited.json()["shots"]
-        assert (shot["camera"], shot["dialogue"]) == ("close-up", [
+        assert (shot["camera"], shot["move"], shot["dialogue"]) == ("close-up", "pan right", [
             {"speaker": "Tom", "line": "Who is there?"}, {"speaker": "Mara", "line": "Me."}])
         assert edited.json()["edit"]["by"] == "lin"
         assert api.post(f"/api/projects/{project}/shots/split",
@@ -148,6 +148,8 @@ def test_the_edit_routes_answer_as_the_cli_with_404_and_422_for_bad_input(served
                  "unknown shot field 'lens'"),
                 ("PATCH", f"/api/shots/{project}/1", {"action": ""}, 422,
                  "--action must not be empty"),
+                ("PATCH", f"/api/shots/{project}/1", {"move": "orbit"}, 422,
+                 "--move 'orbit': use one of static, push in"),
                 ("POST", f"/api/projects/{project}/shots/merge", {"shots": [3, 3]}, 422,
                  "merge takes two shots"),
                 ("POST", f"/api/projects/{project}/shots/move", {"shot": 1, "to": 99}, 422,

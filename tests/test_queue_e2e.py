@@ -21,7 +21,8 @@ STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
 TASK_KEYS = {"id", "type", "status", "project_id", "shot_id", "progress", "error",
              "created_at", "started_at", "finished_at", "no_images", "stale", "revision",
              "warnings", "shots"}
-SHOT_KEYS = {"id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
+SHOT_KEYS = {"id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
+             "move", "action", "dialogue", "characters", "duration",
              "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
              "image_url", "url_expires_at", "notes", "approved", "stale", "revised", "provenance"}
 

@@ -7,9 +7,11 @@ down, a command that works on this machine only."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import secrets
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from fixtures_queue import QueueStack, storyboard_argv
 from fixtures_serve import Served, start_serve
 from fixtures_stack import clean_env
 from test_queue_e2e import STORY, png
+from test_screenplay_projects import BROKEN_FDX, DATA, write_revised_ferry
 
 from storyboard_cli.stack import processes
 
@@ -35,12 +38,13 @@ REVISED = STORY.replace("climbed the lighthouse stairs", "climbed the stairs slo
                         "each step").rstrip() + " The lamp flared once and went dark.\n"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+SCREENPLAY = DATA / "night_ferry.fountain"
 
 
 def laptop(root: Path, env: dict[str, str]) -> Run:
     """`storyboard ARGS` in a folder of its own, with only `env` set beyond a clean shell."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "story.txt").write_text(STORY, encoding="utf-8")
+    write_stories(root)
 
     def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*storyboard_argv(), *args], cwd=root, capture_output=True,
@@ -48,6 +52,14 @@ def laptop(root: Path, env: dict[str, str]) -> Run:
                               env={**clean_env(), "NO_COLOR": "1", **env})
 
     return run
+
+
+def write_stories(root: Path) -> None:
+    """The story, a screenplay and its revision, and a Final Draft file that is not one."""
+    (root / "story.txt").write_text(STORY, encoding="utf-8")
+    shutil.copy(SCREENPLAY, root / SCREENPLAY.name)
+    write_revised_ferry(root)
+    (root / "broken.fdx").write_text(BROKEN_FDX, encoding="utf-8")
 
 
 def same_shape(value: Any) -> Any:
@@ -66,8 +78,10 @@ def same_shape(value: Any) -> Any:
 def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     """new → generate (waiting) → show → regen-shot → status → links → cast --set → edits
     (shot, shots split/merge/move/insert/delete, note, approve, log, undo) → generate --stale
-    → update → revisions → diff → show --revision → export, and the refusals; each step's
-    exit code and JSON (or error line, paths as <here>)."""
+    → update → revisions → diff → show --revision → export; a screenplay (new, generate,
+    show, regen-shot and shot --move by scene and shot, update with a revised script, a
+    timeline and the CSV); and the refusals; each step's exit code and JSON (or error line,
+    paths as <here>)."""
     steps: dict[str, tuple[Any, ...]] = {}
     names: dict[str, str] = {}  # what to call the run's own project id and folder in a message
 
@@ -154,6 +168,23 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
     film, _ = step("export mp4", "export", pid, "--format", "mp4", "-o", "board.mp4")
     assert film["files"] == [str(where / "board.mp4"), str(where / "board.srt")]
     steps["subtitles"] = (0, (where / "board.srt").read_text(encoding="utf-8"))
+    # A screenplay: titled by its title page, shots by scene, a timeline with its frames.
+    (screenplay, _) = step("new screenplay", "new", SCREENPLAY.name)
+    sid = str(screenplay["id"])  # in no message below: not scrubbed from them
+    step("generate screenplay", "generate", sid, "--timeout", "90")
+    step("show screenplay", "show", sid)
+    step("regen-shot by scene and shot", "regen-shot", f"{sid}/2.3", "--seed", "5",
+         "--timeout", "60")
+    step("shot --move by scene and shot", "shot", f"{sid}/2.3", "--move", "Dolly Out")
+    step("refused: an unknown move", "shot", f"{sid}/2.3", "--move", "orbit")
+    step("update screenplay", "update", sid, "night_ferry_v2.fountain", "--timeout", "90")
+    step("export otio", "export", sid, "--format", "otio", "-o", "cut")
+    steps["otio folder"] = (0, sorted(p.relative_to(where / "cut").as_posix()
+                                      for p in (where / "cut").rglob("*") if p.is_file()))
+    step("export csv", "export", sid, "--format", "csv", "-o", "shots.csv")
+    with (where / "shots.csv").open(encoding="utf-8-sig", newline="") as table:
+        steps["csv"] = (0, [row[:8] for row in csv.reader(table)])
+    step("refused: a broken Final Draft file", "new", "broken.fdx")
     step("refused: export over a file", "export", pid, "--format", "html", "-o", "board.html")
     step("refused: unknown project", "show", "987654")
     step("refused: unknown task", "status", "0123456789abcdef0123456789abcdef")
@@ -174,7 +205,7 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
     # `served`: a `storyboard serve` in its own process over a stack with a worker, whose
     # folder holds the configuration and the store: the local runs are made there.
     stack = served.stack
-    (stack.root / "story.txt").write_text(STORY, encoding="utf-8")
+    write_stories(stack.root)
     # Project ids from 10 up, so that scrubbing the run's own id from a message never takes a
     # shot number or a count for it ("move a shot to 1 to 5").
     store = stack.store()
@@ -191,7 +222,9 @@ def test_the_remote_cli_runs_the_end_to_end_flow_with_the_same_answers_as_the_lo
         assert remote[name] == local[name], name
     # The laptop has nothing of the system: no store, no settings.
     assert sorted(p.name for p in away.iterdir()) == [
-        "board", "board.html", "board.mp4", "board.srt", "revised.txt", "story.txt"]
+        "board", "board.html", "board.mp4", "board.srt", "broken.fdx", "cut",
+        "night_ferry.fountain", "night_ferry_v2.fountain", "revised.txt", "shots.csv",
+        "story.txt"]
     # Piped, the download's progress is a line at the start and one per quarter.
     run = laptop(away, remote_env(served))
     project = json.loads(run("new", "story.txt", "--json").stdout)["id"]

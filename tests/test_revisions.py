@@ -111,6 +111,60 @@ def test_a_plain_generate_renders_everything_again_but_the_approved_panels(store
     assert new[0]["seed"] != old[0]["seed"] and new[0]["notes"] == "hold longer"
 
 
+def plan_scenes(store: Store, project: int, scenes: list[tuple[str, str, list[str]]],
+                revision: int) -> str:
+    """A screenplay's storyboard task: (scene number, heading, texts) in order, its shots
+    numbered within their scenes, kept by content (`storyboard update`); rendered."""
+    task = store.create_task("storyboard", project,
+                             params={"revision": revision, "keep": True})["id"]
+    shots = [(number, heading, k, t) for number, heading, texts in scenes
+             for k, t in enumerate(texts, start=1)]
+    store.save_plan(task, project, [planned_row(task, PlannedShot(
+        index=n, description=t, action=t, prompt=f"medium shot, {t}", scene=number,
+        scene_heading=heading, scene_shot=k)) for n, (number, heading, k, t) in enumerate(shots)],
+        True, keep_unchanged=True)
+    for r in store.task_renders(task):
+        store.finish_render(task, r["shot_id"], f"k/{task}/{r['shot_id']}.png", "https://x/",
+                            "2030-01-01T00:00:00+00:00", r["seed"])
+    return task
+
+
+def test_a_revised_screenplay_matches_shots_within_their_scene_heading(store):
+    from storyboard_cli import views
+    from storyboard_cli.matching import diff_boards
+
+    project = store.create_project("ferry", "(the script)", "movie")["id"]
+    first = plan_scenes(store, project, [("1", "EXT. DECK - NIGHT", [A, B]),
+                                         ("2", "INT. CABIN - NIGHT", [C, D])], revision=1)
+    old = board(store, first)
+    store.conn.execute("update shots set move = 'push in' where id = ?", [old[1]["id"]])
+    store.conn.commit()
+    old = board(store, first)
+    # A scene added before the others; the cabin scene now happens in the galley.
+    revised = plan_scenes(store, project, [("1", "EXT. PIER - DAWN", [E]),
+                                           ("2", "EXT. DECK - NIGHT", [A, B]),
+                                           ("3", "INT. GALLEY - NIGHT", [C, D])], revision=2)
+    new = board(store, revised)
+    shown = [views.shot_view(r) for r in new]
+    assert [(s["label"], s["revised"]) for s in shown] == [
+        ("1.1", NEW), ("2.1", None), ("2.2", None), ("3.1", CHANGED), ("3.2", CHANGED)]
+    # Renumbered, not changed: the same shots whole (image, seed, the writer's move), at their
+    # new labels.
+    for k in (1, 2):
+        assert (new[k]["image_key"], new[k]["seed"], new[k]["move"]) == (
+            old[k - 1]["image_key"], old[k - 1]["seed"], old[k - 1]["move"])
+    assert new[2]["move"] == "push in"
+    # The same words at another place are another picture: rendered again at the old seed.
+    assert (new[3]["scene_heading"], new[3]["seed"]) == ("INT. GALLEY - NIGHT", old[2]["seed"])
+    assert {r["shot_id"] for r in store.task_renders(revised)} == {
+        new[0]["id"], new[3]["id"], new[4]["id"]}
+    diff = diff_boards([views.shot_view(r) for r in old], shown)
+    assert [s["label"] for s in diff["added"]] == ["1.1"] and diff["removed"] == []
+    assert [(c["from"]["label"], c["to"]["label"], c["fields"]) for c in diff["changed"]] == [
+        ("2.1", "3.1", ["scene_heading"]), ("2.2", "3.2", ["scene_heading"])]
+    assert diff["unchanged"] == 2
+
+
 def test_saving_a_plan_twice_keeps_the_first(store):
     project = store.create_project("lighthouse", A, "movie")["id"]
     task = plan(store, project, [A, B], keep=False, render=False)

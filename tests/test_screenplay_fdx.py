@@ -11,7 +11,8 @@ import pytest
 from screenplay_samples import long_script
 
 from storyboard_cli.screenplay import ScreenplayError, detect_format, parse_fdx, parse_fountain
-from storyboard_cli.screenplay.model import (
+from storyboard_contract.errors import EXIT_USAGE, UsageError
+from storyboard_contract.screenplay import (
     Action,
     Dialogue,
     Note,
@@ -20,7 +21,6 @@ from storyboard_cli.screenplay.model import (
     Synopsis,
     Transition,
 )
-from storyboard_contract.errors import EXIT_USAGE, UsageError
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = (DATA / "last_light.fdx").read_bytes()

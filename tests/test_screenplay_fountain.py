@@ -12,7 +12,8 @@ from screenplay_samples import long_script
 
 from storyboard_cli.screenplay import ScreenplayError, detect_format, parse_fountain
 from storyboard_cli.screenplay.build import parse_heading
-from storyboard_cli.screenplay.model import (
+from storyboard_contract.errors import EXIT_USAGE, UsageError
+from storyboard_contract.screenplay import (
     Action,
     Dialogue,
     Lyrics,
@@ -23,7 +24,6 @@ from storyboard_cli.screenplay.model import (
     Synopsis,
     Transition,
 )
-from storyboard_contract.errors import EXIT_USAGE, UsageError
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).parent.parent / "examples"

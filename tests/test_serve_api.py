@@ -290,12 +290,13 @@ def test_errors_are_one_readable_line_with_their_status(served):
                        "set.a\\nb: Input should be a valid string")
         listed = api.get("/api/projects").json()
 
-        big = {**ORIGINAL_PROJECT, "story_text": "长" * 400_000}  # 1.2 MB of UTF-8
+        # 4.5 MB of UTF-8: over [server] max_body_bytes (4 MiB, room for a screenplay file).
+        big = {**ORIGINAL_PROJECT, "story_text": "长" * 1_500_000}
         one_line_error(api.post("/api/projects", json=big), 413, "over the limit")
 
         def chunks():  # no Content-Length: counted as it streams in
             yield b'{"title": "t", "story_text": "'
-            for _ in range(20):
+            for _ in range(70):  # 4.6 MB
                 yield b"x" * 65_536
             yield b'", "style": ""}'
 

@@ -8,8 +8,10 @@ import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlite_utils
 
 from storyboard_cli import views
 from storyboard_cli.store import Store
@@ -27,7 +29,8 @@ from storyboard_cli.store.status import (
 
 def test_migrations_apply_once_in_order_and_are_recorded(tmp_path):
     store = Store(tmp_path / "sb.db")
-    names = [r["name"] for r in store.db.query("select name from _migrations order by name")]
+    # In the order they were applied (rowid): the list's, which is not the names' order.
+    names = [r["name"] for r in store.db.query("select name from _migrations order by rowid")]
     assert names == [fn.__name__ for fn in MIGRATIONS]
     assert migrate(store.db) == []
     store.close()
@@ -182,8 +185,8 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
                         size=(640, 360))
     view = views.project_view(store, project["id"], frame_size=lambda aspect, model: (640, 360))
     assert list(view) == [
-        "id", "title", "story_text", "style", "aspect", "width", "height", "created_at",
-        "settings", "cast",
+        "id", "title", "story_text", "format", "scenes", "style", "aspect", "width", "height",
+        "created_at", "settings", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
         "revision", "revisions", "shots"]
     assert view["task"] == view["shots_task"] == {
@@ -198,7 +201,8 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
                              "shots": [1]}]
     (shot,) = view["shots"]
     assert list(shot) == [
-        "id", "index", "number", "camera", "action", "dialogue", "characters", "duration",
+        "id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
+        "move", "action", "dialogue", "characters", "duration",
         "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
         "image_url", "url_expires_at", "notes", "approved", "stale", "revised", "provenance"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
@@ -212,15 +216,23 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
 # 3 shots, shot 1 rendered, shot 2 failed ("daemon refused"), shot 3 pending.
 OLD_STORE = Path(__file__).parent / "data" / "store-5f2e420.db"
 OLD_TASK = "6be56089-0000-4000-8000-000000000001"
-MIGRATION_NAMES = [
+OLD_STORE_MIGRATIONS = [
     "m001_projects", "m002_tasks", "m003_shots", "m004_renders", "m005_project_aspect",
     "m006_shot_board_fields", "m007_characters", "m008_task_script", "m009_removed_projects",
     "m010_render_claims"]
+# Added since, in the order a new store applies them: screenplays (format, parsed
+# screenplay), shots' scenes and camera moves; notes and approval, stale panels, story
+# revisions, the edit history; revisions of a screenplay.
+SCREENPLAY_MIGRATIONS = ["m400_project_screenplays", "m401_shot_scenes_and_moves"]
+EDIT_MIGRATIONS = ["m500_shot_review", "m501_shot_versions", "m502_story_revisions",
+                   "m503_edit_history"]
+MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
+                   "m402_revision_screenplays"]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     return conn.execute(
-        "select type, name, sql from sqlite_master where name != '_migrations' order by name"
+        "select type, name, sql from sqlite_master where tbl_name != '_migrations' order by name"
     ).fetchall()
 
 
@@ -235,17 +247,27 @@ def test_a_store_made_before_the_split_opens_and_works_on_with_the_migrations_si
     shutil.copy(OLD_STORE, path)
     with closing(sqlite3.connect(path)) as before:
         recorded = before.execute("select * from _migrations order by name").fetchall()
+        old_schema = schema_of(before)
+
+    assert [name for name, _ in recorded] == OLD_STORE_MIGRATIONS
+    # The migrations still build exactly the tables and indexes the old store had.
+    with closing(sqlite3.connect(tmp_path / "then.db")) as then:
+        db = sqlite_utils.Database(then)
+        for fn in MIGRATIONS[: len(OLD_STORE_MIGRATIONS)]:
+            fn(db)
+        assert schema_of(then) == old_schema
 
     store = Store(path)
-    # The migrations it had are not run again (their records are untouched); the ones added
-    # since ran once, and the store now has exactly the tables a new store has.
-    now_recorded = store.conn.execute("select * from _migrations").fetchall()
-    assert [name for name, _ in recorded] == MIGRATION_NAMES
-    assert set(recorded) <= set(now_recorded)
-    assert sorted(name for name, _ in now_recorded) == sorted(fn.__name__ for fn in MIGRATIONS)
-    assert schema_of(store.conn) == schema_of(Store(tmp_path / "new.db").conn)
-    # Its project's story is its revision 1, and its storyboard that revision's.
-    assert store.revisions(2)[0]["number"] == store.current_revision(2) == 1
+    # Only the migrations added since ran, once; the rest were never run again (their
+    # records are untouched).
+    now = store.conn.execute("select * from _migrations order by name").fetchall()
+    assert set(recorded) <= set(now)
+    assert sorted(name for name, _ in now) == sorted(MIGRATION_NAMES)
+    # And the migrated store is what a new one is.
+    assert schema_of(Store(tmp_path / "new.db").conn) == schema_of(store.conn)
+    # Its project's story is its revision 1, prose, and its storyboard that revision's.
+    assert [(r["number"], r["format"]) for r in store.revisions(2)] == [(1, "prose")]
+    assert store.current_revision(2) == 1
     assert store.revision_story(2, 1) == store.get_project(2)["story"]
 
     view = views.project_view(store, 2)
@@ -259,12 +281,77 @@ def test_a_store_made_before_the_split_opens_and_works_on_with_the_migrations_si
     assert view["task"]["progress"] == {"done": 1, "total": 3}
     assert [s["image_key"] for s in view["shots"]] == ["projects/2/shots/1/t.png", None, None]
     assert view["shots"][1]["dialogue"] == [{"speaker": "Lin", "line": "Hello"}]
+    # A story of then is prose, its shots static and numbered as they were.
+    assert (view["format"], view["scenes"]) == ("prose", [])
+    assert [(s["label"], s["move"], s["scene"]) for s in view["shots"]] == [
+        ("1", "static", None), ("2", "static", None), ("3", "static", None)]
     with pytest.raises(ProjectNotFound, match=r"no project with id 1 \(it was removed on "):
         store.get_project(1)
     # The last render ends: the task settles from its rows, the old ones included.
     last = store.task_renders(OLD_TASK)[2]["shot_id"]
     assert store.fail_render(OLD_TASK, last, "out of retries") == TaskStatus.FAILED
     assert store.get_task(OLD_TASK)["error"] == "2 of 3 shots failed: daemon refused"
+
+
+def structure_of(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Each table's columns (name, type, not null, default, primary key) and indexed columns,
+    whatever order they were added in."""
+    tables = [name for (name,) in conn.execute(
+        "select name from sqlite_master where type = 'table' and name != '_migrations'")]
+    return {table: (
+        sorted(tuple(column[1:]) for column in conn.execute(f"pragma table_info('{table}')")),
+        sorted(tuple(col for (_, _, col) in conn.execute(f"pragma index_info('{index}')"))
+               for (_, index, *_) in conn.execute(f"pragma index_list('{table}')")))
+        for table in tables}
+
+
+def store_of_a_branch(path: Path, names: list[str]) -> sqlite3.Connection:
+    """A store as the code of a branch that had only these migrations (in this order) left
+    it: their tables, and their names recorded."""
+    by_name = {fn.__name__: fn for fn in MIGRATIONS}
+    db = sqlite_utils.Database(path)
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for name in names:
+        by_name[name](db)
+        db["_migrations"].insert({"name": name, "applied_at": "2026-11-01T00:00:00.000+00:00"})
+    return db.conn
+
+
+@pytest.mark.parametrize(("had", "story_format"), [
+    # Screenplays without edits: a screenplay project, with no revisions yet.
+    ([*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS], "fountain"),
+    # Edits without screenplays: a prose project with its revision 1.
+    ([*OLD_STORE_MIGRATIONS, *EDIT_MIGRATIONS], "prose"),
+])
+def test_a_store_of_either_branch_opens_with_its_project_as_revision_1(tmp_path, had,
+                                                                     story_format):
+    conn = store_of_a_branch(tmp_path / "then.db", had)
+    with conn:
+        conn.execute("""insert into projects (id, title, story, style, created_at)
+                        values (1, 'ferry', 'INT. CABIN - NIGHT', 'movie', '2026-11-01')""")
+        if "m400_project_screenplays" in had:
+            conn.execute("""update projects set format = 'fountain',
+                            screenplay = '{"scenes": []}'""")
+        else:
+            conn.execute("""insert into story_revisions (project_id, number, story, created_at)
+                            values (1, 1, 'INT. CABIN - NIGHT', '2026-11-01')""")
+    conn.close()
+
+    store = Store(tmp_path / "then.db")
+    # The same tables, columns and indexes as a new store's (the columns in another order:
+    # each branch added its own first).
+    assert structure_of(store.conn) == structure_of(Store(tmp_path / "new.db").conn)
+    revision = store.conn.execute(
+        "select number, story, format, screenplay from story_revisions").fetchall()
+    screenplay = '{"scenes": []}' if story_format == "fountain" else None
+    assert revision == [(1, "INT. CABIN - NIGHT", story_format, screenplay)]
+    # A revision after it is the project's story, format and screenplay at once.
+    assert store.revise_story(1, "Prose now.", "ann") == 2
+    project = store.get_project(1)
+    assert (project["story"], project["format"], project["screenplay"]) == (
+        "Prose now.", "prose", None)
+    assert [(r["number"], r["format"], r["by"]) for r in store.revisions(1)] == [
+        (1, story_format, None), (2, "prose", "ann")]
 
 
 # --- statuses ------------------------------------------------------------------------------------

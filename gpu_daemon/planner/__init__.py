@@ -1,4 +1,5 @@
-"""Shot planners: story text + style -> a Plan: an ordered list of PlannedShot and the cast.
+"""Shot planners: a story (prose, or a parsed screenplay) + style -> a Plan: an ordered list of
+PlannedShot and the cast.
 
 Two backends, chosen by ``planner.backend``: ``rules`` (offline, deterministic) and
 ``openai`` (any OpenAI-compatible /v1/chat/completions service). Each shot's ``prompt`` is
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from storyboard_contract.config import Config
+    from storyboard_contract.screenplay import Screenplay
     from storyboard_contract.wire import Plan
 
 
@@ -25,6 +27,11 @@ class Planner(Protocol):
     def plan(self, story: str, style: str, max_shots: int) -> Plan:
         """At most `max_shots` shots, indexed 0.. in story order, and the characters they
         show. Raises PlannerError."""
+
+    def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
+        """The same for a parsed screenplay: at most `max_shots` shots in script order, each
+        with its scene (PlannedShot.scene, scene_heading, scene_shot), and the cast of its
+        cues. Raises PlannerError."""
 
 
 def make_planner(cfg: Config) -> Planner:

@@ -2,11 +2,13 @@
 
 vLLM, llama.cpp, Ollama, OpenAI, DeepSeek and Ark all speak this protocol. The model is
 asked for a JSON object in JSON mode at temperature 0: the cast (name + visual description)
-and the shots; the answer is validated against storyboard_contract.wire.Plan. Its image
-prompts are written in [planner] prompt_language (English by default: the text encoders of
-SD 1.x/2.x/SDXL, SD 3 and FLUX read English only), its action and dialogue in the story's
-language; with English asked for, a prompt in Chinese is sent back like any other invalid
-answer. Models slip (a fence
+and the shots; the answer is validated against storyboard_contract.wire.Plan. A screenplay is
+sent as its parsed scenes (screenplay_digest), never as the file's text: the model is told
+what each paragraph is, answers with each shot's scene, and its speakers and cast are held to
+the script's cues. Its image prompts are written in [planner] prompt_language (English by
+default: the text encoders of SD 1.x/2.x/SDXL, SD 3 and FLUX read English only), its action
+and dialogue in the story's language; with English asked for, a prompt in Chinese is sent
+back like any other invalid answer. Models slip (a fence
 around the JSON, a made-up shot size, dialogue as a plain string, a character missing from
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_args
 
 import httpx
@@ -28,7 +31,16 @@ from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
 from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
-from storyboard_contract.wire import Character, CharacterName, Plan, PlannedShot, ShotSize
+from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Shot, Transition
+from storyboard_contract.wire import (
+    MOVES,
+    Character,
+    CharacterName,
+    Plan,
+    PlannedShot,
+    ShotSize,
+    move_name,
+)
 
 if TYPE_CHECKING:
     from storyboard_contract.config import PlannerConfig
@@ -47,8 +59,8 @@ order, covering every sentence of the story, and list its characters.
 Answer with one JSON object and nothing else, of this form:
 {{"characters": [{{"name": "Lin", "description": "young woman, long black hair, red wool \
 scarf"}}], "shots": [{{"description": "...", "action": "...", "prompt": "...", "camera": \
-"wide", "characters": ["Lin"], "dialogue": [{{"speaker": "Lin", "line": "..."}}], \
-"duration": 4.0}}]}}
+"wide", "move": "static", "characters": ["Lin"], "dialogue": [{{"speaker": "Lin", "line": \
+"..."}}], "duration": 4.0}}]}}
 characters: every person who appears more than once or speaks, listed once:
 - name: as the story calls them.
 - description: how they look, in {{language}}, at most 15 words (age, build, hair, \
@@ -61,10 +73,28 @@ language): the subject first, then setting, action, lighting; at most 50 words; 
 words and no character descriptions (both are added later).
 - camera: the shot size, one of: {", ".join(SHOT_SIZES)}. Open each scene wide, use medium \
 shots for dialogue and close-ups for emotional beats.
+- move: how the camera moves during the shot, one of: {", ".join(MOVES)}; static unless the \
+story calls for a move.
 - characters: the names (from "characters") of the people we see in the shot.
 - dialogue: the lines spoken in the shot, each {{"speaker": a name or null, "line": the \
 words}}; [] when nobody speaks.
 - duration: seconds on screen, a number."""
+
+SCREENPLAY_PROMPT = SYSTEM_PROMPT + """
+The story is a screenplay, given as its scenes in JSON: each scene has its "scene" number, \
+heading, location, time_of_day and its elements in order: {"action": ...}, a speech \
+{"speaker": the character cue, "parenthetical": how it is said, "line": the words, "dual": \
+true when spoken at the same time as the speech before}, {"lyrics": ...}, {"shot": the \
+writer's camera direction}, {"transition": ...}.
+For a screenplay:
+- open each scene with an establishing shot of its location at its time of day;
+- never make a shot of a heading, a character cue or a transition;
+- each shot has "scene": the number of its scene; keep the scenes in order;
+- dialogue lines are {"speaker": the cue's name as written, "parenthetical": how it is said \
+or null, "line": the words};
+- characters: every speaker, named exactly as the cues name them, described from the action \
+that introduces them;
+- every prompt names the location and the time of day."""
 
 # What models write for a shot size, mapped onto the schema's names.
 _CAMERA_ALIASES = {
@@ -81,10 +111,12 @@ class InvalidAnswer(ValueError):
     """The model answered, but not with a valid shot list."""
 
 
-def system_prompt(prompt_language: str) -> str:
-    """The instructions, image prompts in `prompt_language` (a PROMPT_LANGUAGES key); action,
-    dialogue and the story text stay in the story's language."""
-    return SYSTEM_PROMPT.replace("{language}", PROMPT_LANGUAGES[prompt_language])
+def system_prompt(prompt_language: str, screenplay: bool = False) -> str:
+    """The instructions (a story's, or a screenplay's), image prompts in `prompt_language` (a
+    PROMPT_LANGUAGES key); action, dialogue and the story text stay in the story's
+    language."""
+    prompt = SCREENPLAY_PROMPT if screenplay else SYSTEM_PROMPT
+    return prompt.replace("{language}", PROMPT_LANGUAGES[prompt_language])
 
 
 def _check_english(plan: Plan) -> None:
@@ -132,6 +164,9 @@ def _dialogue(value: Any) -> Any:
             if not item["line"].strip():
                 continue
             item = {**item, "line": item["line"].strip()}
+            if not (isinstance(item.get("parenthetical"), str)
+                    and item["parenthetical"].strip(" ()")):
+                item["parenthetical"] = None
         lines.append(item)
     return lines
 
@@ -163,9 +198,54 @@ def _cast(value: Any) -> list[Character]:
     return list(cast.values())
 
 
-def parse_plan(content: str | None, max_shots: int, prompt_language: str = "story") -> Plan:
-    """The model's message content as a validated plan of at most `max_shots` shots (with
-    prompt_language "en", its image prompts and looks in English)."""
+@dataclass
+class ScriptFrame:
+    """What a screenplay's plan is held to: its scenes' numbers and headings, and its cues."""
+
+    headings: dict[str, str | None]
+    cues: list[str]
+
+    @classmethod
+    def of(cls, screenplay: Screenplay) -> ScriptFrame:
+        return cls({number: scene.heading for number, scene in screenplay.numbered_scenes()},
+                   screenplay.characters)
+
+    def cue(self, name: Any) -> Any:
+        """A name as the script's cue spells it ("Mara" -> "MARA"), else as given."""
+        if not isinstance(name, str):
+            return name
+        return next((cue for cue in self.cues if cue.casefold() == name.casefold()), name)
+
+
+def screenplay_digest(screenplay: Screenplay) -> dict[str, Any]:
+    """The screenplay as the model reads it: each scene's number, place and time, synopsis and
+    elements (notes, sections and boneyard left out)."""
+    scenes = []
+    for number, scene in screenplay.numbered_scenes():
+        synopsis = " ".join(m.text for m in scene.metadata if m.kind == "synopsis")
+        scenes.append({k: v for k, v in {
+            "scene": number, "heading": scene.heading, "location": scene.location,
+            "time_of_day": scene.time_of_day, "synopsis": synopsis or None,
+            "elements": [_element(e) for e in scene.elements],
+        }.items() if v is not None})
+    return {"title": screenplay.title, "scenes": scenes}
+
+
+def _element(element: Any) -> dict[str, Any]:
+    if isinstance(element, Dialogue):
+        speech = {"speaker": element.character,
+                  "parenthetical": "; ".join(element.parentheticals) or None,
+                  "line": element.line, "dual": True if element.dual == "right" else None}
+        return {k: v for k, v in speech.items() if v is not None}
+    kind = {Action: "action", Transition: "transition", Shot: "shot", Lyrics: "lyrics"}
+    return {kind[type(element)]: element.text}
+
+
+def parse_plan(content: str | None, max_shots: int, script: ScriptFrame | None = None,
+               prompt_language: str = "story") -> Plan:
+    """The model's message content as a validated plan of at most `max_shots` shots; for a
+    screenplay (`script`), each shot in one of its scenes and its names the cues'; with
+    prompt_language "en", its image prompts and looks in English."""
     if not content or not content.strip():
         raise InvalidAnswer("the answer was empty")
     fenced = _FENCED.search(content)
@@ -180,19 +260,31 @@ def parse_plan(content: str | None, max_shots: int, prompt_language: str = "stor
     if not items:
         raise InvalidAnswer("the shot list is empty")
     cast = _cast(data.get("characters") if isinstance(data, dict) else None)
+    if script is not None:
+        cast = _script_cast(cast, script)
     shots = []
     shown: list[list[str]] = []  # each shot's names, capped once all are known
+    in_scene: Counter[str] = Counter()
     for index, item in enumerate(items[:max_shots]):
         if not isinstance(item, dict):
             raise InvalidAnswer(f"shot {index}: expected an object, got {type(item).__name__}")
         fields = {k: v for k, v in item.items()
-                  if k not in ("index", "number", "negative_prompt", "seed")}
+                  if k not in ("index", "number", "label", "negative_prompt", "seed",
+                               "scene", "scene_heading", "scene_shot")}
         if "camera" in fields:
             fields["camera"] = _camera(fields["camera"])
+        if isinstance(fields.get("move"), str):
+            fields["move"] = move_name(fields["move"])
         if isinstance(fields.get("prompt"), str):
             fields["prompt"] = prompts.fit(" ".join(fields["prompt"].split()))
         fields["dialogue"] = _dialogue(fields.get("dialogue"))
         names = _names(fields.pop("characters", []))
+        if script is not None:
+            fields.update(_scene_of(item.get("scene"), index, script, in_scene))
+            names = [script.cue(n) for n in names]
+            for line in fields["dialogue"]:
+                if isinstance(line, dict):
+                    line["speaker"] = script.cue(line.get("speaker"))
         try:
             shot = PlannedShot.model_validate({**fields, "index": index})
             names = _SHOT_NAMES.validate_python(names)
@@ -217,6 +309,33 @@ def parse_plan(content: str | None, max_shots: int, prompt_language: str = "stor
     return plan
 
 
+def _scene_of(value: Any, index: int, script: ScriptFrame, in_scene: Counter[str]
+              ) -> dict[str, Any]:
+    """A shot's scene fields from the scene number the model gave it."""
+    number = str(value).strip() if isinstance(value, str | int) else ""
+    if number not in script.headings:
+        known = ", ".join(list(script.headings)[:12])
+        raise InvalidAnswer(f"shot {index}: scene: {value!r} is not a scene of the screenplay "
+                            f"(its scenes: {known})")
+    in_scene[number] += 1
+    return {"scene": number, "scene_heading": script.headings[number],
+            "scene_shot": in_scene[number]}
+
+
+def _script_cast(cast: list[Character], script: ScriptFrame) -> list[Character]:
+    """The model's cast held to the script: every cue, spelled as the cue, with the model's
+    description; then anyone else the model listed."""
+    described = {c.name.casefold(): c.description for c in cast}
+    held = []
+    for cue in script.cues:
+        try:
+            held.append(Character(name=cue, description=described.get(cue.casefold(), "")))
+        except ValidationError:
+            continue  # a cue no cast name can hold ("=" in it, too long): a speaker only
+    named = {c.name.casefold() for c in held}
+    return held + [c for c in cast if c.name.casefold() not in named]
+
+
 class OpenAIPlanner:
     name = "openai"
 
@@ -229,17 +348,24 @@ class OpenAIPlanner:
         self._api_key = cfg.api_key
 
     def plan(self, story: str, style: str, max_shots: int) -> Plan:
-        messages = [
-            {"role": "system", "content": system_prompt(self.prompt_language)},
-            {
-                "role": "user",
-                "content": f"Style: {style}\nAt most {max_shots} shots.\n\nStory:\n{story}",
-            },
-        ]
+        return self._plan(system_prompt(self.prompt_language),
+                          f"Style: {style}\nAt most {max_shots} shots.\n\n"
+                                         f"Story:\n{story}", max_shots, None)
+
+    def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
+        scenes = json.dumps(screenplay_digest(screenplay), ensure_ascii=False)
+        return self._plan(system_prompt(self.prompt_language, screenplay=True),
+                          f"Style: {style}\nAt most {max_shots} shots.\n\n"
+                          f"Screenplay (its scenes in JSON):\n{scenes}",
+                          max_shots, ScriptFrame.of(screenplay))
+
+    def _plan(self, system: str, user: str, max_shots: int, script: ScriptFrame | None) -> Plan:
+        """Ask, and once more with what was wrong when the answer is invalid."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         with httpx.Client(timeout=self.timeout) as client:
             content = self._ask(client, messages)
             try:
-                return parse_plan(content, max_shots, self.prompt_language)
+                return parse_plan(content, max_shots, script, self.prompt_language)
             except InvalidAnswer as exc:
                 messages += [
                     {"role": "assistant", "content": content or ""},
@@ -252,7 +378,7 @@ class OpenAIPlanner:
                 ]
             content = self._ask(client, messages)
             try:
-                return parse_plan(content, max_shots, self.prompt_language)
+                return parse_plan(content, max_shots, script, self.prompt_language)
             except InvalidAnswer as exc:
                 raise PlannerError(
                     f"model {self.model} at {self.shown_url} gave an invalid shot list twice: {exc}"

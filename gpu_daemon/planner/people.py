@@ -241,6 +241,19 @@ def spoken(text: str) -> list[Spoken]:
     return lines
 
 
+def english_number(text: str) -> int | None:
+    """A number written in digits or in English words up to ninety-nine ("seventy",
+    "thirty-five", "12"); None for anything else."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    tens, _, ones = text.partition("-")
+    if ones:
+        return _EN_TENS[tens] + _EN_NUMBERS[ones] if tens in _EN_TENS and ones in _EN_NUMBERS \
+            else None
+    return _EN_TENS.get(text, _EN_NUMBERS.get(text))
+
+
 def _age_class(years: int) -> str | None:
     return "young" if years < 30 else "elderly" if years >= 60 else None
 
@@ -249,11 +262,7 @@ def _stated_age(text: str) -> str | None:
     """The age class of an age the text states, if any."""
     match = _EN_AGE.search(text)
     if match:
-        age = match.group("age")
-        if age.isdigit():
-            return _age_class(int(age))
-        tens, _, ones = age.partition("-")
-        return _age_class(_EN_TENS.get(tens, _EN_NUMBERS.get(tens, 0)) + _EN_NUMBERS.get(ones, 0))
+        return _age_class(english_number(match.group("age")) or 0)
     match = _ZH_AGE.search(text)
     if match:
         digits = match.group("age")

@@ -20,7 +20,8 @@ Steps, each deterministic:
 6. People (gpu_daemon.planner.people): the cast (as the user's edits say), who speaks each
    quote, who is in each shot; a shot's action is its text without the spoken lines, and its
    prompt the shot size and the action.
-7. Within the schema's limits: at most MAX_CHARACTERS in the cast and MAX_SHOT_CHARACTERS in
+7. Camera moves: what the text says the camera does (gpu_daemon.planner.moves), else static.
+8. Within the schema's limits: at most MAX_CHARACTERS in the cast and MAX_SHOT_CHARACTERS in
    a shot, those the story mentions most (gpu_daemon.planner.cast).
 """
 
@@ -28,13 +29,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
+from gpu_daemon.planner.moves import camera_move
 from gpu_daemon.planner.people import NO_EDITS, CastEdits, Casting, ShotPeople
 from storyboard_contract.cjk import CJK, CJK_CHAR, PUNCTUATION
 from storyboard_contract.wire import SHOT_PHRASES, DialogueLine, Plan, PlannedShot, ShotSize
+
+if TYPE_CHECKING:
+    from storyboard_contract.screenplay import Screenplay
 
 # Characters around which no space is written: ideographs, kana, hangul, CJK punctuation
 # and full-width forms (curly quotes are shared with English and left out).
@@ -87,7 +93,7 @@ _MIN_DURATION_S = 2.0
 _MAX_DURATION_S = 600.0
 
 # The neighbouring size used instead of a third identical one in a row.
-_VARIATION: dict[str, ShotSize] = {
+VARIATION: dict[str, ShotSize] = {
     "extreme wide": "wide", "wide": "full", "full": "medium", "medium": "medium close-up",
     "medium close-up": "medium", "close-up": "medium close-up", "extreme close-up": "close-up",
     "over-the-shoulder": "medium", "insert": "close-up",
@@ -220,6 +226,12 @@ def _merge(a: _Unit, b: _Unit) -> _Unit:
     return _Unit(a.text + b.sep + b.text, a.sep, a.scene_start)
 
 
+def beats(paragraph: str) -> list[str]:
+    """A paragraph cut as a shot list cuts it: its sentences, a short one joined to a
+    neighbour (the screenplay planner cuts action paragraphs with it)."""
+    return [unit.text for scene in _scene_units([_normalise(paragraph)]) for unit in scene]
+
+
 def _scene_units(pars: list[str]) -> list[list[_Unit]]:
     """Sentences per scene, short ones merged into a neighbour."""
     scenes: list[list[_Unit]] = []
@@ -259,7 +271,18 @@ def _scene_units(pars: list[str]) -> list[list[_Unit]]:
 
 def _even_groups(units: list[_Unit], count: int) -> list[_Unit]:
     """Adjacent units merged into `count` groups of about equal reading time."""
-    weights = [_seconds(u.text) + 0.1 for u in units]
+    groups = []
+    for a, b in even_groups([_seconds(u.text) + 0.1 for u in units], count):
+        group = units[a]
+        for unit in units[a + 1 : b]:
+            group = _merge(group, unit)
+        groups.append(group)
+    return groups
+
+
+def even_groups(weights: list[float], count: int) -> list[tuple[int, int]]:
+    """Index ranges [a, b) cutting `weights` into `count` runs (count <= len(weights)) of about
+    equal total weight, none empty."""
     total = sum(weights)
     cumulative, running = [], 0.0
     for w in weights:
@@ -268,20 +291,14 @@ def _even_groups(units: list[_Unit], count: int) -> list[_Unit]:
     cuts: list[int] = []
     for c in range(1, count):
         lowest = (cuts[-1] if cuts else 0) + 1
-        highest = len(units) - (count - c)
+        highest = len(weights) - (count - c)
         target = total * c / count
         gaps = range(lowest, highest + 1)
         cuts.append(min(gaps, key=lambda g: abs(cumulative[g - 1] - target)))
-    groups = []
-    for a, b in zip([0, *cuts], [*cuts, len(units)], strict=True):
-        group = units[a]
-        for unit in units[a + 1 : b]:
-            group = _merge(group, unit)
-        groups.append(group)
-    return groups
+    return list(zip([0, *cuts], [*cuts, len(weights)], strict=True))
 
 
-def _is_emotional(text: str) -> bool:
+def is_emotional(text: str) -> bool:
     return bool(_EXCLAIM.search(text) or _EMOTION_EN.search(text) or _EMOTION_ZH.search(text))
 
 
@@ -293,7 +310,7 @@ def _shot_sizes(units: list[_Unit], dialogues: list[list[DialogueLine]]) -> list
             size = "extreme wide"
         elif unit.scene_start:
             size = "wide"
-        elif _is_emotional(unit.text):
+        elif is_emotional(unit.text):
             size = "close-up"
         elif dialogue:
             # Shot / reverse shot: consecutive dialogue alternates the angle.
@@ -302,13 +319,16 @@ def _shot_sizes(units: list[_Unit], dialogues: list[list[DialogueLine]]) -> list
             size = "full"  # after the establishing shot, move in on the people
         else:
             size = "medium"
-        if len(sizes) >= 2 and sizes[-1] == sizes[-2] == size:
-            size = _VARIATION[size]
-        sizes.append(size)
+        sizes.append(varied(sizes, size))
     return sizes
 
 
-def _duration(text: str, establishing: bool) -> float:
+def varied(before: list[ShotSize], size: ShotSize) -> ShotSize:
+    """`size`, or its neighbour (VARIATION) where it would be the third in a row."""
+    return VARIATION[size] if before[-2:] == [size, size] else size
+
+
+def duration(text: str, establishing: bool) -> float:
     seconds = _seconds(text) + _HOLD_S + (_ESTABLISH_S if establishing else 0.0)
     return min(_MAX_DURATION_S, max(_MIN_DURATION_S, round(seconds * 2) / 2))
 
@@ -367,9 +387,18 @@ class RulesPlanner:
                 camera=size,
                 dialogue=who.dialogue,
                 characters=names,
-                duration=_duration(unit.text, unit.scene_start),
+                duration=duration(unit.text, unit.scene_start),
+                move=camera_move(unit.text),
             )
             for k, (unit, size, who, names) in enumerate(
                 zip(units, sizes, people, shown, strict=True))
         ]
         return Plan(shots=shots, characters=cast)
+
+    def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
+        """Shots that follow the screenplay's scenes (gpu_daemon.planner.scenes)."""
+        from gpu_daemon.planner.scenes import plan_screenplay
+
+        if max_shots < 1:
+            raise PlannerError(f"max_shots must be at least 1, got {max_shots}")
+        return plan_screenplay(screenplay, max_shots)

@@ -2,9 +2,15 @@
 duration, at the project's aspect, with the dialogue burned in as subtitles and also written
 as an .srt beside it (players show it, editors import it).
 
+A shot's camera move plays over its duration as a slow move across the still (Ken Burns): a
+push in goes from the whole frame to MOVE_ZOOM times closer, a pull out the other way; pans
+and tilts cross the frame at MOVE_ZOOM, from one edge to the other; eased in and out. The
+subtitles stay still over it. A static shot is one picture encoded for each of its frames.
+
 PyAV's wheel brings its own FFmpeg and x264, so nothing needs installing on the system. Shot
-boundaries fall on the frame nearest to their time on the running clock, so the film lasts the
-sum of the shots' durations to within one frame. The picture is at least 480 pixels on its short
+boundaries fall on the frame nearest to their time on the running clock (sheet.FrameClock, as
+in the editors' timelines), so the film lasts the sum of the shots' durations to within one
+frame. The picture is at least 480 pixels on its short
 side (the frames' own size when larger), both sides even as yuv420p demands. One frame is in
 memory at a time.
 """
@@ -12,14 +18,14 @@ memory at a time.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font
+from storyboard_cli.board.sheet import FPS, FrameClock, Sheet, dialogue_text, find_font
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -27,8 +33,8 @@ if TYPE_CHECKING:
 
     from storyboard_cli.board.options import ExportOptions
 
-FPS = 24
 MIN_SHORT_SIDE = 480
+MOVE_ZOOM = 1.2
 MAX_SUBTITLE_LINES = 4
 ENCODER_OPTIONS = {"preset": "ultrafast", "tune": "stillimage", "crf": "23"}
 
@@ -46,27 +52,71 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
         stream = container.add_stream("libx264", rate=FPS, options=ENCODER_OPTIONS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, FPS)
-        clock, frame_no, cue = 0.0, 0, 0
+        frames, cue = FrameClock(FPS), 0
         for panel in panels:
-            start, clock = clock, clock + float(panel.shot["duration"])
-            end_no = round(clock * FPS)
-            if end_no <= frame_no:
+            start = frames.seconds
+            first, end = frames.span(panel.shot["duration"])
+            if end == first:
                 continue
             said = dialogue_text(panel.shot["dialogue"])
-            picture = draw(panel, said, width, height, font_path)
-            frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
-            del picture
-            for n in range(frame_no, end_no):
+            for n, picture in enumerate(moving(panel, said, width, height, font_path,
+                                               end - first), start=first):
+                frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
                 frame.pts = n
                 container.mux(stream.encode(frame))
             if said:
                 cue += 1
-                srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(clock)}\n{said}\n\n")
-            frame_no = end_no
+                srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(frames.seconds)}\n"
+                          f"{said}\n\n")
         container.mux(stream.encode(None))
     finally:
         container.close()
         srt.close()
+
+
+def moving(panel: Panel, said: str, width: int, height: int, font_path: str, frames: int
+           ) -> Iterator[Image.Image]:
+    """The shot's `frames` pictures: the still, or the still under its camera move, with the
+    subtitles on top."""
+    move = panel.shot["move"]
+    caption = captions(said, width, height, font_path)
+    if move == "static" or panel.image is None or frames < 2:
+        picture = backdrop(panel, width, height, font_path)
+        if caption is not None:
+            picture.paste(caption, (0, 0), caption)
+        for _ in range(frames):
+            yield picture
+        return
+    from PIL import Image
+
+    canvas = backdrop(panel, round(width * MOVE_ZOOM), round(height * MOVE_ZOOM), font_path)
+    sx, sy = canvas.width / width, canvas.height / height
+    for k in range(frames):
+        left, top, right, bottom = camera_box(move, k / (frames - 1), width, height)
+        box = (max(0.0, left * sx), max(0.0, top * sy), min(canvas.width, right * sx),
+               min(canvas.height, bottom * sy))
+        picture = canvas.resize((width, height), Image.Resampling.BILINEAR, box=box)
+        if caption is not None:
+            picture.paste(caption, (0, 0), caption)
+        yield picture
+
+
+def camera_box(move: str, t: float, width: int, height: int
+               ) -> tuple[float, float, float, float]:
+    """The part of a width × height picture the camera sees at time t (0 to 1) of a move."""
+    eased = t * t * (3 - 2 * t)
+    zoom = {"push in": 1 + (MOVE_ZOOM - 1) * eased,
+            "pull out": MOVE_ZOOM - (MOVE_ZOOM - 1) * eased}.get(move, MOVE_ZOOM)
+    w, h = width / zoom, height / zoom
+    cx, cy = width / 2, height / 2
+    # From one side to the other: pan left looks further left as it goes.
+    if move in ("pan left", "pan right"):
+        left, right = w / 2, width - w / 2
+        cx = right + (left - right) * eased if move == "pan left" else left + (right - left) * eased
+    elif move in ("tilt up", "tilt down"):
+        top, bottom = h / 2, height - h / 2
+        cy = bottom + (top - bottom) * eased if move == "tilt up" else top + (bottom - top) * eased
+    return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
 
 
 def subtitles_path(path: Path) -> Path:
@@ -91,13 +141,11 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d},{ms:03d}"
 
 
-def draw(panel: Panel, said: str, width: int, height: int, font_path: str) -> Image.Image:
-    """One picture of the film: the frame fitted in (or a marked empty one) and the shot's
-    dialogue along the bottom."""
+def backdrop(panel: Panel, width: int, height: int, font_path: str) -> Image.Image:
+    """The frame fitted into a width × height picture (or a marked empty one)."""
     from PIL import Image, ImageDraw
 
     picture = Image.new("RGB", (width, height), (0, 0, 0))
-    shot = panel.shot
     if panel.image is not None:
         with Image.open(io.BytesIO(panel.image)) as source:
             frame = source.convert("RGB")
@@ -105,17 +153,26 @@ def draw(panel: Panel, said: str, width: int, height: int, font_path: str) -> Im
         frame = frame.resize((round(frame.width * scale), round(frame.height * scale)),
                              Image.Resampling.LANCZOS)
         picture.paste(frame, ((width - frame.width) // 2, (height - frame.height) // 2))
-    else:
-        picture.paste((58, 58, 56), (0, 0, width, height))
-    pen = ImageDraw.Draw(picture, "RGBA")
-    short = min(width, height)
-    if panel.image is None:
-        note = font(font_path, max(14, short // 20))
-        pen.text((width / 2, height / 2), f"Shot {shot['number']}: {panel.missing or 'no image'}",
-                 font=note, fill=(230, 200, 170), anchor="mm")
-    if said:
-        subtitle(pen, said, width, height, font(font_path, max(14, short // 18)))
+        return picture
+    picture.paste((58, 58, 56), (0, 0, width, height))
+    note = font(font_path, max(14, min(width, height) // 20))
+    ImageDraw.Draw(picture).text(
+        (width / 2, height / 2), f"Shot {panel.shot['label']}: {panel.missing or 'no image'}",
+        font=note, fill=(230, 200, 170), anchor="mm")
     return picture
+
+
+def captions(said: str, width: int, height: int, font_path: str) -> Image.Image | None:
+    """The shot's dialogue along the bottom, on a transparent layer; None when nobody
+    speaks."""
+    if not said:
+        return None
+    from PIL import Image, ImageDraw
+
+    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    subtitle(ImageDraw.Draw(layer, "RGBA"), said, width, height,
+             font(font_path, max(14, min(width, height) // 18)))
+    return layer
 
 
 @lru_cache(maxsize=4)

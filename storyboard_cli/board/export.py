@@ -30,14 +30,25 @@ if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
     from storyboard_contract.config import S3Config
 
-# format -> (module in storyboard_cli.board, file extension; "" is a folder)
-WRITERS = {"html": ("html", ".html"), "pdf": ("pdf", ".pdf"), "mp4": ("animatic", ".mp4"),
-           "storyboarder": ("storyboarder", ""), "zip": ("archive", ".zip")}
+# format -> (MODULE.FUNCTION in storyboard_cli.board that writes it, its file's extension).
+# Storyboarder's project is always a folder (NAME/NAME.storyboarder), a timeline one unless
+# its frames are links (NAME/NAME.otio and NAME/frames/): is_folder().
+WRITERS = {"html": ("html.write", ".html"), "pdf": ("pdf.write", ".pdf"),
+           "mp4": ("animatic.write", ".mp4"), "storyboarder": ("storyboarder.write", ""),
+           "zip": ("archive.write", ".zip"), "otio": ("editorial.write_otio", ".otio"),
+           "edl": ("editorial.write_edl", ".edl"), "fcp7xml": ("editorial.write_fcp7xml", ".xml"),
+           "fcpxml": ("editorial.write_fcpxml", ".fcpxml"), "csv": ("shotlist.write", ".csv")}
 # What the export extra brings (pyproject.toml), by import name.
-NEEDS = {"pdf": ("fpdf", "PIL"), "mp4": ("av", "PIL"), "storyboarder": ("PIL",)}
+_TIMELINE_NEEDS = ("opentimelineio", "PIL")
+NEEDS = {"pdf": ("fpdf", "PIL"), "mp4": ("av", "PIL"), "storyboarder": ("PIL",),
+         "otio": _TIMELINE_NEEDS, "edl": (*_TIMELINE_NEEDS, "otio_cmx3600_adapter"),
+         "fcp7xml": (*_TIMELINE_NEEDS, "otio_fcp_adapter"),
+         "fcpxml": (*_TIMELINE_NEEDS, "otio_fcpx_xml_adapter")}
 INSTALL_HINT = "pip install 'storyboard[export]' (make setup installs it)"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".mp4": "video/mp4", ".pdf":
-                 "application/pdf", ".zip": "application/zip"}
+                 "application/pdf", ".zip": "application/zip", ".csv": "text/csv; charset=utf-8",
+                 ".otio": "application/json", ".edl": "text/plain; charset=utf-8",
+                 ".xml": "application/xml", ".fcpxml": "application/xml"}
 
 
 @dataclass
@@ -60,14 +71,26 @@ def check_installed(fmt: str) -> None:
                              f"{INSTALL_HINT}") from None
 
 
-def destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool) -> Path:
-    """Where the export goes: `out`, or a file named after the project in `out` when that is
-    a folder (the current one by default). Refused when it exists, unless force."""
-    name = file_stem(project) + WRITERS[fmt][1]
-    folder_export = fmt == "storyboarder"
+def is_folder(fmt: str, options: ExportOptions | None = None) -> bool:
+    """Whether the export is a folder: Storyboarder's project, a timeline with its frames."""
+    from storyboard_cli.board import TIMELINES
+
+    return fmt == "storyboarder" or (fmt in TIMELINES and not (options and options.links))
+
+
+def destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool,
+                options: ExportOptions | None = None) -> Path:
+    """Where the export goes: `out`, or a file (or folder) named after the project in `out`
+    when that is a folder (the current one by default): TITLE-ID.EXT, a timeline's folder
+    TITLE-ID-FORMAT. Refused when it exists, unless force."""
+    folder_export = is_folder(fmt, options)
+    name = file_stem(project) + (f"-{fmt}" if folder_export and fmt != "storyboarder"
+                                 else WRITERS[fmt][1])
     if out is None:
         path = Path(name)
-    elif out.is_dir() and not (folder_export and (out / f"{out.name}.storyboarder").exists()):
+    elif out.is_dir() and not (folder_export
+                               and (out / f"{out.name}{WRITERS[fmt][1] or '.storyboarder'}")
+                               .exists()):
         path = out / name
     else:
         path = out
@@ -96,12 +119,12 @@ def write(project: dict[str, Any], fmt: str, path: Path, panels: Iterable[Panel]
           options: ExportOptions, when: datetime | None = None) -> Exported:
     """Write the export of `project` to `path` (from destination()), all or nothing, laid out
     by `options` (checked: inputs.check_export)."""
-    module = importlib.import_module(f"storyboard_cli.board.{WRITERS[fmt][0]}")
+    module, _, function = WRITERS[fmt][0].partition(".")
+    writer = getattr(importlib.import_module(f"storyboard_cli.board.{module}"), function)
     result = Exported(files=[path, *companions(fmt, path)])
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
     try:
-        module.write(project, sheet(project, when), counted(panels, result), work / path.name,
-                     options)
+        writer(project, sheet(project, when), counted(panels, result), work / path.name, options)
         for target in result.files:
             if target.is_dir():
                 shutil.rmtree(target)
@@ -116,7 +139,8 @@ def counted(panels: Iterable[Panel], result: Exported) -> Iterator[Panel]:
         if panel.image is not None or panel.url is not None:
             result.frames += 1
         else:
-            result.empty.append({"number": panel.shot["number"], "reason": panel.missing})
+            result.empty.append({"number": panel.shot["number"], "label": panel.shot["label"],
+                                 "reason": panel.missing})
         yield panel
 
 

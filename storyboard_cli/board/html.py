@@ -1,8 +1,9 @@
 """The board as one HTML page: a header (title, shot count, running time, aspect, date) and a
-grid of panels (frame, shot number, shot size, duration, action, dialogue with speaker, the
-writer's note, and marks: approved, stale, new or changed in this revision). Each panel
-carries its number and shot id (`data-shot`, `data-shot-id`) and its state (`data-approved`,
-`data-stale`, `data-revised`) for the web page's scripts.
+grid of panels (frame, shot number, the scene heading over a scene's first shot, shot size and
+camera move, duration, action, dialogue with speaker, the writer's note, and marks: approved,
+stale, new or changed in this revision). Each panel carries its number, label and shot id
+(`data-shot`, `data-label`, `data-shot-id`), its move (`data-move`) and its state
+(`data-approved`, `data-stale`, `data-revised`) for the web page's scripts.
 
 One template for two uses: `storyboard export --format html` embeds every frame as a data URI,
 so the file opens offline and can be mailed; the web page of `storyboard serve` gives the
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, heading, panel_marks
+from storyboard_cli.board.sheet import Sheet, framing, heading, opens_scene, panel_marks
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ body { margin: 0; background: #f6f5f1; color: var(--ink);
 .dialogue p { margin: 0; }
 .speaker { font-weight: 700; text-transform: uppercase; font-size: 12px; letter-spacing: .04em;
   margin-right: 6px; }
+.how { color: var(--muted); font-style: italic; margin-right: 6px; }
+.scene { margin: 0; font-weight: 700; font-size: 12px; letter-spacing: .04em; }
 .notes { margin: 0; padding: 4px 8px; background: #fbf6df; border-radius: 4px; font-size: 13px;
   white-space: pre-line; }
 .notes .label { font-weight: 700; font-size: 11px; text-transform: uppercase;
@@ -142,10 +145,14 @@ def panel_html(panel: Panel) -> str:
                  f"<span>{escape(panel.missing or 'no image')}</span></div>")
     lines = "".join(
         "<p>" + (f'<span class="speaker">{escape(d["speaker"])}</span>' if d["speaker"] else "")
+        + (f'<span class="how">({escape(d["parenthetical"])})</span>'
+           if d.get("parenthetical") else "")
         + f"{escape(d['line'])}</p>"
         for d in shot["dialogue"])
     dialogue = f'<div class="dialogue">{lines}</div>' if lines else ""
     action = f'<p class="action">{escape(shot["action"])}</p>' if shot["action"] else ""
+    scene = opens_scene(shot)
+    scene_line = f'<p class="scene">Scene {escape(scene)}</p>' if scene else ""
     notes = (f'<p class="notes"><span class="label">Note</span>{escape(shot["notes"])}</p>'
              if shot.get("notes") else "")
     marks = panel_marks(shot)
@@ -154,9 +161,11 @@ def panel_html(panel: Panel) -> str:
     revised = f' data-revised="{escape(shot["revised"])}"' if shot.get("revised") else ""
     return (
         f'<article class="panel" id="shot-{number}" data-shot="{number}" '
+        f'data-label="{escape(shot["label"])}" data-move="{escape(shot["move"])}" '
         f'data-shot-id="{shot["id"]}"{" " + states if states else ""}{revised}>{frame}'
-        f'<div class="fields"><div class="head"><span class="number">{number}</span>'
-        f'<span class="camera">{escape(shot["camera"] or "")}</span>{badges}'
+        f'<div class="fields">{scene_line}<div class="head">'
+        f'<span class="number">{escape(shot["label"])}</span>'
+        f'<span class="camera">{escape(framing(shot))}</span>{badges}'
         f'<span class="duration">{shot["duration"]:g} s</span></div>'
         f"{action}{dialogue}{notes}</div></article>\n"
     )

@@ -3,7 +3,8 @@ export route's query, the remote client's request, the service and the PDF write
 ExportOptions. A plain dataclass, so the CLI reads the defaults at start-up for its --help and
 FastAPI reads its fields as the export route's query parameters.
 
-Only the PDF has choices; inputs.check_export checks them for every format.
+The PDF has its page choices, the editors' timelines `links`; inputs.check_export checks them
+for every format.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ MAX_GRID = 6  # columns, and rows, of panels on a page at most
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """pdf: the paper, its orientation and the panels a page holds, COLUMNSxROWS."""
+    """pdf: the paper, its orientation and the panels a page holds, COLUMNSxROWS. otio, edl,
+    fcp7xml, fcpxml: `links`, the frames as presigned links in the timeline instead of files in
+    a folder beside it."""
 
     paper: str = "a4"
     orientation: str = "landscape"
     layout: str = "3x2"
+    links: bool = False
 
     @property
     def grid(self) -> tuple[int, int]:

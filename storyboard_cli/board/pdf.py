@@ -1,8 +1,11 @@
 """The board as a PDF, laid out like Storyboarder's PDF export: A4 or Letter, landscape unless
 asked otherwise, a grid of panels (3 × 2 by default) under a header on every page (title,
-shots, running time, aspect, style, date, page number). Each panel: the frame, then its
-number, shot size and duration (and its marks: approved, stale, new, changed), the action,
-the dialogue with its speaker and the writer's note; text that does not fit ends in […].
+shots, running time, aspect, style, date, page number). Each panel: the frame, with an arrow
+drawn on it for a camera move (pans and tilts across it, a push in as arrows from the corners
+toward the middle, a pull out as arrows from the middle toward the corners), then its number,
+shot size, move and duration (and its marks: approved, stale, new, changed), a scene's heading
+over its first shot, the action, the dialogue with its speaker and the writer's note; text
+that does not fit ends in […].
 
 The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
 backend finds it), so Chinese reads and everything is selectable and searchable. Frames are
@@ -20,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.options import PAPER_MM, ExportOptions
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, find_font, panel_marks
+from storyboard_cli.board.sheet import (
+    Sheet,
+    dialogue_text,
+    find_font,
+    framing,
+    opens_scene,
+    panel_marks,
+)
 from storyboard_contract.frames import aspect_ratio
 from storyboard_contract.typeset import wrap
 
@@ -36,6 +46,7 @@ MUTED = (107, 107, 102)
 LINE = (200, 199, 192)
 EMPTY = (236, 235, 230)
 WARN = (138, 75, 47)
+MOVE = (230, 72, 24)  # camera-move arrows: a colour no frame of the sketch backend has
 NOTE = (122, 100, 22)
 FONT = "board"
 ELLIPSIS = "[…]"
@@ -64,6 +75,7 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
         x = MARGIN + column * (cell_w + GAP)
         y = MARGIN + HEADER + row * (cell_h + GAP)
         draw_frame(pdf, width_of, panel, x + (cell_w - frame_w) / 2, y, frame_w, frame_h)
+        draw_move(pdf, panel.shot["move"], x + (cell_w - frame_w) / 2, y, frame_w, frame_h)
         draw_fields(pdf, width_of, panel.shot, x, y + frame_h + 2.0, cell_w,
                     cell_h - frame_h - 2.0)
         slot += 1
@@ -136,6 +148,43 @@ def draw_frame(pdf: FPDF, width_of: Widths, panel: Panel, x: float, y: float, w:
     pdf.rect(x, y, w, h)
 
 
+def draw_move(pdf: FPDF, move: str, x: float, y: float, w: float, h: float) -> None:
+    """The camera move as arrows on the frame (none for a static shot)."""
+    cx, cy = x + w / 2, y + h / 2
+    head = min(w, h) * 0.09
+    across = {"pan left": ((x + w * 0.78, cy), (x + w * 0.22, cy)),
+              "pan right": ((x + w * 0.22, cy), (x + w * 0.78, cy)),
+              "tilt up": ((cx, y + h * 0.8), (cx, y + h * 0.2)),
+              "tilt down": ((cx, y + h * 0.2), (cx, y + h * 0.8))}
+    if move in across:
+        arrows = [across[move]]
+    elif move in ("push in", "pull out"):
+        corners = [(x + w * fx, y + h * fy) for fx, fy in ((0.1, 0.12), (0.9, 0.12),
+                                                            (0.1, 0.88), (0.9, 0.88))]
+        inner = [(cx + (px - cx) * 0.45, cy + (py - cy) * 0.45) for px, py in corners]
+        pairs = list(zip(corners, inner, strict=True))
+        arrows = pairs if move == "push in" else [(b, a) for a, b in pairs]
+    else:
+        return
+    pdf.set_draw_color(*MOVE)
+    pdf.set_fill_color(*MOVE)
+    pdf.set_line_width(max(0.5, head * 0.22))
+    for start, end in arrows:
+        arrow(pdf, start, end, head)
+    pdf.set_draw_color(*INK)  # the outline of the bold text that follows is drawn with it
+
+
+def arrow(pdf: FPDF, start: tuple[float, float], end: tuple[float, float], head: float) -> None:
+    """A shaft from start to a filled head whose tip is at end."""
+    (x0, y0), (x1, y1) = start, end
+    length = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 or 1.0
+    ux, uy = (x1 - x0) / length, (y1 - y0) / length
+    bx, by = x1 - ux * head, y1 - uy * head  # where the head starts
+    pdf.line(x0, y0, bx, by)
+    pdf.polygon([(x1, y1), (bx - uy * head * 0.6, by + ux * head * 0.6),
+                 (bx + uy * head * 0.6, by - ux * head * 0.6)], style="F")
+
+
 def print_jpeg(png: bytes, w_mm: float, h_mm: float) -> io.BytesIO:
     """The frame as a JPEG no larger than the panel needs at DPI (never scaled up)."""
     from PIL import Image
@@ -151,23 +200,33 @@ def print_jpeg(png: bytes, w_mm: float, h_mm: float) -> io.BytesIO:
 
 def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: float,
                 w: float, h: float) -> None:
-    """Number, shot size and duration on one line; then dialogue and action, cut to fit."""
+    """Number, shot size, move, marks and duration on one line; a scene's heading over its
+    first shot; then action, dialogue and the writer's note, cut to fit."""
     pdf.set_text_color(*INK)
     pdf.set_font(size=9)
     bold(pdf, True)
     pdf.set_xy(x, y)
-    number = f"Shot {shot['number']}"
+    number = f"Shot {shot['label']}"
     number_w = width_of(number) + 3
     pdf.cell(number_w, 4.5, number)
     bold(pdf, False)
     pdf.set_font(size=7)
     pdf.set_text_color(*MUTED)
     camera_w = max(0.0, w - number_w - 16)
-    head = "  ·  ".join([(shot["camera"] or "").upper(),
+    head = "  ·  ".join([framing(shot).upper(),
                          *(m.upper() for m in panel_marks(shot))]).strip(" ·")
     pdf.cell(camera_w, 4.5, truncate(width_of, head, camera_w - 2))
     pdf.cell(16, 4.5, f"{shot['duration']:g} s", align="R")
     top, bottom = y + 5.5, y + h
+    scene = opens_scene(shot)
+    if scene and top + 4 <= bottom:
+        pdf.set_text_color(*INK)
+        pdf.set_font(size=7)
+        bold(pdf, True)
+        pdf.set_xy(x, top)
+        pdf.cell(w, 3.5, truncate(width_of, f"SCENE {scene}", w))
+        bold(pdf, False)
+        top += 4.5
     # As on the HTML board: what we see, then what is said, set off by a rule on its left,
     # then the writer's note.
     note = f"Note: {shot['notes']}" if shot.get("notes") else ""

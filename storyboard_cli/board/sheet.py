@@ -1,6 +1,6 @@
 """What every format shows of a board, worded once: the header's facts (title, aspect, shot
-count, running time, date) and each panel's fields (number, shot size, duration, dialogue,
-and the marks: approved, stale, new, changed)."""
+count, running time, date) and each panel's fields (number, scene, shot size, camera move,
+duration, dialogue, and the marks: approved, stale, new, changed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 from storyboard_contract.cjk import has_han
 from storyboard_contract.errors import UsageError
 
+# Frames a second of the animatic and of the editors' timelines.
+FPS = 24
 # What may not be in a file name on any of the usual systems, plus whitespace.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\s\x00-\x1f]+')
 
@@ -51,6 +53,25 @@ def running_time(shots: list[dict[str, Any]]) -> float:
     return float(sum(s["duration"] for s in shots))
 
 
+class FrameClock:
+    """Shots laid end to end on a running clock, cut into frames at `fps`: each shot's boundaries
+    fall on the frame nearest their time, so the film lasts the sum of the durations to within
+    one frame. The animatic and the editors' timelines cut the same frames."""
+
+    def __init__(self, fps: int = FPS) -> None:
+        self.fps = fps
+        self.seconds = 0.0  # where the next shot starts
+        self.frame = 0  # its first frame
+
+    def span(self, duration: float) -> tuple[int, int]:
+        """The next shot's frames [first, end); empty (end == first) for a shot too short to
+        get a frame of its own."""
+        first = self.frame
+        self.seconds += float(duration)
+        self.frame = max(first, round(self.seconds * self.fps))
+        return first, self.frame
+
+
 def clock(seconds: float) -> str:
     """A running time as editors write it: 0:42, 12:05, 1:02:03 (whole seconds)."""
     total = round(seconds)
@@ -65,9 +86,21 @@ def seconds(value: float) -> str:
 
 
 def dialogue_text(lines: list[dict[str, Any]]) -> str:
-    """Spoken lines as a script writes them: SPEAKER: line (the speaker where known)."""
-    return "\n".join(f"{d['speaker']}: {d['line']}" if d["speaker"] else d["line"]
-                     for d in lines)
+    """Spoken lines as a script writes them: SPEAKER (how): line (the speaker where known, how
+    where the screenplay's parenthetical says)."""
+    return "\n".join(speech(d) for d in lines)
+
+
+def speech(line: dict[str, Any]) -> str:
+    """One spoken line: MARA (breathless): The light won't turn!"""
+    how = f" ({line['parenthetical']})" if line.get("parenthetical") else ""
+    return f"{line['speaker']}{how}: {line['line']}" if line["speaker"] else line["line"]
+
+
+def framing(shot: dict[str, Any]) -> str:
+    """The shot size and, when the camera moves, the move: medium · push in."""
+    moving = shot["move"] if shot["move"] != "static" else ""
+    return " · ".join(p for p in (shot["camera"] or "", moving) if p)
 
 
 def provenance_line(made: dict[str, Any]) -> str:
@@ -99,9 +132,23 @@ def panel_marks(shot: dict[str, Any]) -> list[str]:
 
 
 def heading(shot: dict[str, Any]) -> str:
-    """A panel's first line: Shot 3 · medium · 3.5 s."""
-    parts = [f"Shot {shot['number']}", shot["camera"] or "", seconds(shot["duration"])]
-    return " · ".join(p for p in parts if p)
+    """A panel's first line: Shot 3.2 · medium · push in · 3.5 s."""
+    return " · ".join(p for p in (f"Shot {shot['label']}", framing(shot),
+                                  seconds(shot["duration"])) if p)
+
+
+def scene_title(shot: dict[str, Any]) -> str | None:
+    """A screenplay shot's scene: its number and heading (3 · EXT. REEF - NIGHT); None in
+    prose."""
+    if shot["scene"] is None:
+        return None
+    return " · ".join(p for p in (shot["scene"], shot["scene_heading"] or "") if p)
+
+
+def opens_scene(shot: dict[str, Any]) -> str | None:
+    """The scene_title of a shot that opens its scene, for the boards to set above it; None
+    for the others."""
+    return scene_title(shot) if shot["scene_shot"] == 1 else None
 
 
 def file_stem(project: dict[str, Any]) -> str:

@@ -7,11 +7,12 @@ image import of src/js/window/main-window.js). A scene holds `version`, `aspectR
 height, as its New dialog lists them), `fps`, `defaultBoardTiming` (ms) and `boards`. A board
 has a five-character `uid`, `url` (`board-N-UID.png`, the name its layer files derive from;
 that file itself must not exist, or Storyboarder migrates the board as a pre-1.6 one),
-`newShot`, `lastEdited` (ms), `layers`, `number`, `shot` (`1A`), `time` and `duration` (ms),
-and the text fields `dialogue`, `action` and `notes` (the writer's note and approval first,
-then the shot size, cast, prompt and seed). As Storyboarder does when it imports an
-image, the frame goes on the reference layer (opacity 1) at the board size
-(900 px on the short side), with a thumbnail and a poster frame beside it, so the project opens
+`newShot`, `lastEdited` (ms), `layers`, `number`, `shot` (`1A`; a screenplay's shots keep their
+scene numbers, `3.2`), `time` and `duration` (ms), and the text fields `dialogue`, `action` and
+`notes` (the writer's note and approval first, then the scene, shot size, camera move and
+cast, the prompt and the seed). As Storyboarder does when it imports an image, the frame goes
+on the reference layer (opacity 1) at the board size (900 px on the short side), with a
+thumbnail and a poster frame beside it, so the project opens
 without the "missing files" warning. A shot without a frame gets an empty board whose notes
 say why.
 """
@@ -28,7 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import Sheet, dialogue_text, panel_marks, provenance_line
+from storyboard_cli.board.sheet import (
+    FPS,
+    Sheet,
+    dialogue_text,
+    framing,
+    opens_scene,
+    panel_marks,
+    provenance_line,
+)
 from storyboard_contract.frames import aspect_ratio
 
 if TYPE_CHECKING:
@@ -37,7 +46,6 @@ if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
 
 VERSION = "3.0.0"  # the Storyboarder release whose format this is
-FPS = 24
 DEFAULT_BOARD_TIMING_MS = 2000  # Storyboarder's default preference
 BOARD_SHORT_SIDE = 900
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -99,8 +107,8 @@ def board_json(shot: dict[str, Any], uid: str, time_ms: int, edited: int,
     notes = [f"[{mark}]" for mark in panel_marks(shot)]
     if missing:
         notes.append(f"[{missing}]")
-    notes += [shot["notes"],
-              " · ".join(p for p in (shot["camera"], ", ".join(shot["characters"])) if p)]
+    notes += [shot["notes"], " · ".join(p for p in (opens_scene(shot), framing(shot),
+                                                    ", ".join(shot["characters"])) if p)]
     made = shot.get("provenance")
     notes += [f"prompt: {shot['prompt']}" if shot["prompt"] else "",
               f"made by: {provenance_line(made)}" if made
@@ -109,11 +117,17 @@ def board_json(shot: dict[str, Any], uid: str, time_ms: int, edited: int,
         "reference": {"url": url.replace(".png", "-reference.png"), "opacity": 1}}
     return {
         "uid": uid, "url": url, "newShot": True, "lastEdited": edited, "layers": layers,
-        "number": number, "shot": f"{number}A", "time": time_ms,
+        "number": number, "shot": shot_name(shot), "time": time_ms,
         "duration": round(float(shot["duration"]) * 1000),
         "dialogue": dialogue_text(shot["dialogue"]), "action": shot["action"] or "",
         "notes": "\n".join(n for n in notes if n),
     }
+
+
+def shot_name(shot: dict[str, Any]) -> str:
+    """Storyboarder's shot field: a screenplay's shot as the panels number it (3.2), else the
+    board's number with Storyboarder's first letter (7A, as its own boards are named)."""
+    return shot["label"] if shot["scene"] is not None else f"{shot['number']}A"
 
 
 def write_images(folder: Path, board: dict[str, Any], panel: Panel, size: tuple[int, int],

@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 @click.option("--format", "fmt", required=True, type=click.Choice(FORMATS),
               help="html: one self-contained page; pdf: pages of panels; mp4: an animatic "
                    "with subtitles (and an .srt); storyboarder: a Storyboarder project "
-                   "folder; zip: the PNGs and the shot list.")
+                   "folder; zip: the PNGs and the shot list; otio, edl, fcp7xml, fcpxml: a "
+                   "timeline for an editor (OpenTimelineIO, CMX 3600 EDL, Final Cut Pro 7 / "
+                   "Premiere XML, Final Cut Pro X XML) in a folder with its frames; csv: the "
+                   "shot list as a table.")
 @click.option("-o", "--output", "out", type=PATH,
               help="File (or folder) to write [default: TITLE-ID.EXT in the current folder].")
 @click.option("--layout", default=ExportOptions.layout, show_default=True, metavar="COLSxROWS",
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
               show_default=True, help="pdf: paper size.")
 @click.option("--portrait", is_flag=True,
               help=f"pdf: portrait pages [default: {ExportOptions.orientation}].")
+@click.option("--links", is_flag=True,
+              help="otio, edl, fcp7xml, fcpxml: the frames as presigned links in the timeline "
+                   "(one file), not files in a folder beside it.")
 @click.option("--force", is_flag=True, help="Replace the output if it exists.")
 @click.option("--upload", is_flag=True,
               help="Also put the export in the bucket and print a presigned link to it.")
@@ -48,16 +54,19 @@ if TYPE_CHECKING:
 @command
 def export(
     project: str, fmt: str, out: Path | None, layout: str, paper: str, portrait: bool,
-    force: bool, upload: bool, config: Path | None, json_out: bool, debug: bool,
+    links: bool, force: bool, upload: bool, config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Export a project's storyboard: frames read from the bucket by their keys, each with its
-    number, shot size, duration, action and dialogue. A shot without an image is drawn as a
-    marked empty frame.
+    number, shot size, camera move, duration, action and dialogue. A shot without an image is
+    drawn as a marked empty frame.
 
     \b
     Example: storyboard export 1 --format pdf --layout 2x2 --upload
+             storyboard export 1 --format fcp7xml -o cut     # cut/cut.xml, cut/frames/
+             storyboard export 1 --format csv -o shots.csv
     """
-    options = ExportOptions(paper, "portrait" if portrait else ExportOptions.orientation, layout)
+    options = ExportOptions(paper, "portrait" if portrait else ExportOptions.orientation, layout,
+                            links)
     result = exported(ConfigAndService(config).service, project, fmt, out, options,
                       force=force, upload=upload)
     if json_out:
@@ -86,7 +95,7 @@ def print_export(result: dict[str, Any]) -> None:
     for extra in result["files"][1:]:
         out.print(f"  and {extra}", markup=False, soft_wrap=True)
     for shot in empty[:10]:
-        out.print(f"  shot {shot['number']}: {shot['reason']}", markup=False, soft_wrap=True)
+        out.print(f"  shot {shot['label']}: {shot['reason']}", markup=False, soft_wrap=True)
     if len(empty) > 10:
         out.print(f"  … and {len(empty) - 10} more", markup=False)
     if result.get("url"):

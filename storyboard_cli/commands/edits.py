@@ -27,12 +27,13 @@ from storyboard_cli.commands.common import (
     service_options,
 )
 from storyboard_cli.commands.tasks import _queued, no_wait_option, timeout_option
+from storyboard_cli.screenplay import FORMATS
 from storyboard_cli.shot_fields import FIELDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SHOT_HELP = ("PROJECT/NUMBER (project id or title, the shot number `storyboard show` prints) "
-             "or a shot id.")
+SHOT_HELP = ("PROJECT/NUMBER (project id or title, the shot number `storyboard show` prints: "
+             "7, or 3.2 in a screenplay) or a shot id.")
 
 
 def field_options(fn: F) -> F:
@@ -64,7 +65,7 @@ def print_edit(answer: dict[str, Any], json_out: bool) -> None:
 
     edit = answer["edit"]
     for shot in answer["shots"]:
-        print_shot(shot, f"{edit['project_id']}/{shot['number']}")
+        print_shot(shot, f"{edit['project_id']}/{shot['label']}")
     output.info(f"Edit #{edit['id']}: {output.escape(edit['summary'])} "
                 f"(take it back: storyboard undo {edit['project_id']})")
     if any(s["stale"] and not s["approved"] for s in answer["shots"]):
@@ -278,29 +279,35 @@ def undo(project: str, config: Path | None, json_out: bool, debug: bool) -> None
 
 @click.command("update", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
-@argument("file", "The revised story, or - for stdin.")
+@argument("file", "The revised story or screenplay (prose, .fountain, .fdx), or - for stdin.")
+@click.option("--format", "story_format", type=click.Choice(FORMATS, case_sensitive=False),
+              help="What the file holds [default: by its extension, else its content].")
 @click.option("--encoding", help="Force the text encoding [default: detect].")
 @no_wait_option
 @timeout_option
 @service_options
 @command
-def update(project: str, file: str, encoding: str | None, no_wait: bool,
-           timeout: float | None, config: Path | None, json_out: bool, debug: bool) -> None:
+def update(project: str, file: str, story_format: str | None, encoding: str | None,
+           no_wait: bool, timeout: float | None, config: Path | None, json_out: bool,
+           debug: bool) -> None:
     """Store a revised story as a new revision and plan it: shots whose text is unchanged keep
     their panels (images, seeds, notes, approval) and are not rendered; new and changed shots
-    render, and `show` marks them. `diff` lists what changed; `show --revision N` shows an
-    older revision's storyboard.
+    render, and `show` marks them. A screenplay is read again, scenes and all. `diff` lists
+    what changed; `show --revision N` shows an older revision's storyboard.
 
     \b
     Example: storyboard update lighthouse lighthouse-v2.txt
+             storyboard update ferry night_ferry_v2.fountain
              storyboard diff lighthouse
     """
-    from storyboard_cli.stories import load_story
+    from storyboard_cli.inputs import check_story_format
+    from storyboard_cli.stories import file_limit, load_story
 
     held = ConfigAndService(config)
-    text, _, _ = load_story(file, encoding, held.config.limits.max_story_bytes)
+    story_format = check_story_format(story_format)
+    text, name, _ = load_story(file, encoding, file_limit(held.config.limits))
     service = held.service
-    answer = service.update_story(project, text)
+    answer = service.update_story(project, text, story_format, name)
     if not json_out:
         output.info(f"Revision {answer['revision']} of the story is stored; planning it.")
     _queued(service, answer, no_wait, timeout, json_out)

@@ -22,6 +22,7 @@ from storyboard_cli.commands.common import (
     render_settings_options,
     service_options,
 )
+from storyboard_cli.screenplay import FORMATS
 from storyboard_contract.errors import UsageError
 from storyboard_contract.frames import ASPECTS
 
@@ -88,8 +89,11 @@ def _toml_value(value: Any) -> str:
 
 
 @click.command("new", cls=Command)
-@argument("file", "Story text file, or - for stdin.")
-@click.option("--title", help="Project title [default: file name].")
+@argument("file", "Story or screenplay file (prose, .fountain, .fdx), or - for stdin.")
+@click.option("--title", help="Project title [default: the screenplay's title page, else the "
+              "file name].")
+@click.option("--format", "story_format", type=click.Choice(FORMATS, case_sensitive=False),
+              help="What the file holds [default: by its extension, else its content].")
 @click.option("--style", default="movie", show_default=True,
               help="Visual style preset (movie, anime, noir, watercolor, ...).")
 @click.option("--aspect", metavar="RATIO",
@@ -99,11 +103,13 @@ def _toml_value(value: Any) -> str:
 @service_options
 @command
 def new(
-    file: str, title: str | None, style: str, aspect: str | None, encoding: str | None,
-    model: str | None, loras: tuple[str, ...], scheduler: str | None, steps: int | None,
-    cfg: float | None, negative: str | None, config: Path | None, json_out: bool, debug: bool,
+    file: str, title: str | None, story_format: str | None, style: str, aspect: str | None,
+    encoding: str | None, model: str | None, loras: tuple[str, ...], scheduler: str | None,
+    steps: int | None, cfg: float | None, negative: str | None, config: Path | None,
+    json_out: bool, debug: bool,
 ) -> None:
-    """Create a project from a story file (UTF-8, UTF-8 with BOM, UTF-16 or GB18030).
+    """Create a project from a story in prose (UTF-8, UTF-8 with BOM, UTF-16 or GB18030) or a
+    screenplay (Fountain, Final Draft): a screenplay's shots follow its scenes.
 
     The render settings (--model, --lora, --scheduler, --steps, --cfg, --negative) are the
     model's defaults from storyboard.toml unless given; change them later with
@@ -111,26 +117,33 @@ def new(
 
     \b
     Example: storyboard new examples/lighthouse.txt --style watercolor --aspect 2.39:1
+             storyboard new last_light.fdx            # titled from its title page
+             cat draft.txt | storyboard new - --format fountain --title "Draft 2"
              storyboard new story.txt --model sdxl --lora ink-wash.safetensors:0.8 \
                --scheduler dpmpp_2m_karras --steps 30 --cfg 6 --negative "text, watermark"
     """
-    from storyboard_cli.inputs import check_aspect
-    from storyboard_cli.stories import load_story
+    from storyboard_cli.inputs import check_aspect, check_story_format
+    from storyboard_cli.stories import file_limit, load_story
 
     held = ConfigAndService(config, create_store=True)
     if aspect is not None:  # refused before the story is even read
         aspect = check_aspect(aspect)
+    story_format = check_story_format(story_format)
     settings = render_settings(model, loras, scheduler, steps, cfg, negative)
-    text, name, _ = load_story(file, encoding, held.config.limits.max_story_bytes)
+    text, name, _ = load_story(file, encoding, file_limit(held.config.limits))
     service = held.service
-    project = service.create_project(Path(name).stem if title is None else title, text, style,
-                                     aspect, settings)
+    project = service.create_project(title, text, style, aspect, story_format, name, settings)
     if json_out:
         output.print_json(project)
         return
+    if project["format"] == "prose":
+        what = f"{len(text):,} characters"
+    else:
+        kind = "Fountain" if project["format"] == "fountain" else "Final Draft"
+        what = f"a {kind} screenplay of {len(project['scenes'])} scene(s)"
     output.info(
         f"Created project [bold]{project['id']}[/] {output.escape(repr(project['title']))} "
-        f"({len(text):,} characters, style {output.escape(project['style'])}, "
+        f"({what}, style {output.escape(project['style'])}, "
         f"{project['aspect']} frames of {project['width']}×{project['height']})."
     )
     twins = [p["id"] for p in service.list_projects()

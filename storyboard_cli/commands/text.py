@@ -12,7 +12,14 @@ from typing import Any
 from rich.table import Table
 
 from storyboard_cli import output
-from storyboard_cli.board.sheet import dialogue_text, panel_marks, provenance_line
+from storyboard_cli.board.sheet import (
+    dialogue_text,
+    framing,
+    heading,
+    opens_scene,
+    panel_marks,
+    provenance_line,
+)
 from storyboard_cli.store.status import TaskStatus, TaskType
 
 
@@ -26,7 +33,7 @@ def shots_table(shots: list[dict[str, Any]]) -> Table:
         said = dialogue_text(s["dialogue"]).replace("\n", " / ")
         seen = s["action"] or (f"“{said}”" if said else s["description"])
         table.add_row(
-            str(s["number"]), str(s["id"]), output.cell(s["camera"] or ""),
+            output.cell(s["label"]), str(s["id"]), output.cell(framing(s)),
             f"{s['duration']:g}", output.cell(_cut(seen, 60)),
             "yes" if s["image_url"] else "-",
         )
@@ -43,8 +50,8 @@ def print_links(shots: list[dict[str, Any]], project: int, current: bool) -> Non
     output.stdout.print(f"\nImage links (renew: storyboard links {project}{redo}):",
                         markup=False, soft_wrap=True)
     for s in linked:
-        output.stdout.print(f"  shot {s['number']}: {output.visible(s['image_url'])}",
-                            markup=False, soft_wrap=True)
+        output.stdout.print(f"  shot {output.visible(s['label'])}: "
+                            f"{output.visible(s['image_url'])}", markup=False, soft_wrap=True)
 
 
 def task_line(task: dict[str, Any]) -> str:
@@ -101,15 +108,19 @@ def settings_line(settings: dict[str, Any]) -> str:
 
 
 def print_shot(shot: dict[str, Any], name: str | None) -> None:
-    """One shot as a storyboard artist reads it: number, size, duration, then the fields;
-    name: PROJECT/NUMBER, as regen-shot takes it (None for a storyboard it does not take)."""
+    """One shot as a storyboard artist reads it (the scene's heading over its first shot):
+    number, size and move, duration and its marks (approved, stale, new, changed), then the
+    fields; name: PROJECT/NUMBER, as regen-shot takes it (None for a storyboard it does not
+    take)."""
     out = output.stdout
+    scene = opens_scene(shot)
+    if scene:
+        out.print(f"\n[bold]Scene {output.escape(output.visible(scene))}[/]", soft_wrap=True)
     named = f"{name}, " if name else ""
-    head = (f"Shot {shot['number']} · {shot['camera']} · {shot['duration']:g} s"
-            f"  ({named}id {shot['id']}, seed {shot['seed']})")
+    head = f"{heading(shot)}  ({named}id {shot['id']}, seed {shot['seed']})"
     marks = " ".join(f"[{mark}]" for mark in panel_marks(shot))
-    out.print(f"\n[bold]{output.escape(head)}[/]" + (f"  {output.escape(marks)}" if marks else ""),
-              soft_wrap=True)
+    out.print(f"\n[bold]{output.escape(output.visible(head))}[/]"
+              + (f"  {output.escape(marks)}" if marks else ""), soft_wrap=True)
     fields = [
         ("Story", shot["description"] if shot["description"] != shot["action"] else ""),
         ("Action", shot["action"]),
@@ -165,7 +176,8 @@ def print_diff(diff: dict[str, Any]) -> None:
 
     def line(sign: str, shot: dict[str, Any]) -> None:
         text = shot["action"] or dialogue_text(shot["dialogue"]) or shot["description"]
-        out.print(f"{sign} shot {shot['number']}: {output.visible(_cut(text, 90))}",
+        out.print(f"{sign} shot {output.visible(shot['label'])}: "
+                  f"{output.visible(_cut(text, 90))}",
                   markup=False, soft_wrap=True)
 
     for shot in diff["added"]:
@@ -174,8 +186,9 @@ def print_diff(diff: dict[str, Any]) -> None:
         line("-", shot)
     for pair in diff["changed"]:
         before, after = pair["from"], pair["to"]
-        out.print(f"~ shot {before['number']} → {after['number']}: "
-                  f"{', '.join(pair['fields'])}", markup=False, soft_wrap=True)
+        out.print(f"~ shot {output.visible(before['label'])} → "
+                  f"{output.visible(after['label'])}: {', '.join(pair['fields'])}",
+                  markup=False, soft_wrap=True)
         for name in pair["fields"]:
             out.print(f"    {name}: {output.visible(_cut(_value(before[name]), 70))} → "
                       f"{output.visible(_cut(_value(after[name]), 70))}", markup=False,
@@ -203,8 +216,18 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
     title, style = (output.cell(data[k]) for k in ("title", "style"))
     out.print(f"[bold]{title}[/]  (project {data['id']}, style {style}, {data['aspect']} frames "
               f"of {data['width']}×{data['height']})")
-    story = data["story_text"].strip()
-    out.print(output.visible(_cut(story, 300), keep="\n\t"), markup=False)
+    if data["scenes"]:  # a screenplay: its scenes say more than its first lines
+        kind = "Fountain" if data["format"] == "fountain" else "Final Draft"
+        out.print(f"A {kind} screenplay of {len(data['scenes'])} scene(s):", markup=False)
+        for scene in data["scenes"][:12]:
+            out.print(f"  {output.visible(scene['number'])}  "
+                      f"{output.visible(scene['heading'] or '(before the first heading)')}",
+                      markup=False, soft_wrap=True)
+        if len(data["scenes"]) > 12:
+            out.print(f"  … and {len(data['scenes']) - 12} more", markup=False)
+    else:
+        story = data["story_text"].strip()
+        out.print(output.visible(_cut(story, 300), keep="\n\t"), markup=False)
     out.print(f"Renders with: {output.visible(settings_line(data['settings']))}", markup=False,
               soft_wrap=True)
     if data["cast"]:
@@ -251,4 +274,4 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
         out.print(f"Shot list: {output.visible(data['script_url'])}", markup=False,
                   soft_wrap=True)
     for shot in data["shots"]:
-        print_shot(shot, None if chosen else f"{pid}/{shot['number']}")
+        print_shot(shot, None if chosen else f"{pid}/{shot['label']}")

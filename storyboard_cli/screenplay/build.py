@@ -1,5 +1,5 @@
 """What both parsers share: reading a scene heading and a character cue, and putting the
-paragraphs they find into scenes (model.py).
+paragraphs they find into scenes (storyboard_contract/screenplay.py).
 
 A parser walks its file in reading order and tells a ScreenplayBuilder what it meets: a
 heading, an element, a note, a section, a synopsis. The builder decides where each belongs, so
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from storyboard_cli.screenplay.model import (
+from storyboard_contract.screenplay import (
     Dialogue,
     Element,
     IntExt,

@@ -21,12 +21,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import PurePath
-from typing import Literal
 
+from storyboard_cli.screenplay import Format
 from storyboard_cli.screenplay.build import HEADING_PREFIX, split_cue
 from storyboard_cli.screenplay.fountain import is_blank, is_cue, is_heading, split_title_page
-
-Format = Literal["prose", "fountain", "fdx"]
 
 EXTENSIONS: dict[str, Format] = {".fountain": "fountain", ".spmd": "fountain", ".fdx": "fdx"}
 

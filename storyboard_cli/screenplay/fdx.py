@@ -1,4 +1,4 @@
-"""Final Draft (.fdx) to the screenplay model (model.py).
+"""Final Draft (.fdx) to the screenplay model (storyboard_contract/screenplay.py).
 
 An FDX file is XML: `<FinalDraft><Content>` holds `<Paragraph Type="...">` elements in reading
 order, each with `<Text>` runs (a run carries its own Style, such as "Bold+Underline" or
@@ -37,7 +37,7 @@ import defusedxml.ElementTree
 
 from storyboard_cli.screenplay.build import ScreenplayBuilder, split_cue
 from storyboard_cli.screenplay.errors import ScreenplayError
-from storyboard_cli.screenplay.model import Action, Dialogue, Screenplay, Shot, Transition
+from storyboard_contract.screenplay import Action, Dialogue, Screenplay, Shot, Transition
 
 # Types Final Draft shows in capitals by default (its ElementSettings say so when present).
 _DEFAULT_ALL_CAPS = frozenset({"Scene Heading", "Character", "Transition", "Shot"})

@@ -1,4 +1,5 @@
-"""Fountain (https://fountain.io/syntax, version 1.1) to the screenplay model (model.py).
+"""Fountain (https://fountain.io/syntax, version 1.1) to the screenplay model
+(storyboard_contract/screenplay.py).
 
 Why our own parser: the maintained Fountain parsers on PyPI were run over 27 cases of the
 spec (title page, every heading prefix, forced elements, extensions, dual dialogue,
@@ -58,7 +59,7 @@ import re
 
 from storyboard_cli.screenplay.build import HEADING_PREFIX, ScreenplayBuilder, split_cue
 from storyboard_cli.screenplay.errors import ScreenplayError
-from storyboard_cli.screenplay.model import Action, Dialogue, Lyrics, Screenplay, Transition
+from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Transition
 
 # A line of exactly two spaces is an empty line that does not end its paragraph.
 KEPT_EMPTY = "  "

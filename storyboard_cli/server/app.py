@@ -179,10 +179,11 @@ def create_app(config: Config, token: str | None = None,
 
     @api.post(routes.PROJECTS, tags=["projects"])
     def create_project(body: NewProject, request: Request) -> JSONResponse:
-        """Create a project; the project object."""
-        return JSONResponse(acting(request).create_project(body.title, body.story_text,
-                                                           body.style, body.aspect,
-                                                           body.given()))
+        """Create a project from a story in prose or a screenplay (Fountain, Final Draft),
+        with its render settings; the project object."""
+        return JSONResponse(acting(request).create_project(
+            body.title or None, body.story_text, body.style, body.aspect, body.format or None,
+            body.file_name or None, body.given()))
 
     @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
@@ -197,7 +198,8 @@ def create_app(config: Config, token: str | None = None,
         the project's (a new revision). With `stale`, no plan: render the stale panels."""
         body = body or GenerateStoryboard()
         return JSONResponse(acting(request).generate(
-            project, body.style or None, body.no_images, body.story_text or None, body.stale))
+            project, body.style or None, body.no_images, body.story_text or None,
+            body.format or None, body.stale))
 
     # --- editing the storyboard a project shows: each answers {"edit", "shots"} ------------
 
@@ -243,9 +245,11 @@ def create_app(config: Config, token: str | None = None,
 
     @api.post(routes.REVISIONS, tags=["revisions"])
     def update_story(project: str, body: NewRevision, request: Request) -> JSONResponse:
-        """A new revision of the story, planned at once: unchanged shots keep their panels,
-        new and changed ones render. The queued answer plus `revision`."""
-        return JSONResponse(acting(request).update_story(project, body.story_text))
+        """A new revision of the story (prose or a screenplay), planned at once: unchanged
+        shots keep their panels, new and changed ones render. The queued answer plus
+        `revision`."""
+        return JSONResponse(acting(request).update_story(
+            project, body.story_text, body.format or None, body.file_name or None))
 
     @api.get(routes.DIFF, tags=["revisions"])
     def diff(project: str, from_: int | None = Query(None, alias="from"),

@@ -2,7 +2,8 @@
 remote client that writes them (pydantic only: no FastAPI here).
 
 The original system's bodies work as they are: `{"title", "story_text", "style"}` creates a
-project; `{"style": "", "story_text": ""}` generates a storyboard, `{"prompt": "...",
+project (a screenplay too: `format` and `file_name` are optional, and so is a screenplay's
+title); `{"style": "", "story_text": ""}` generates a storyboard, `{"prompt": "...",
 "style": "..."}` a shot, empty strings meaning the stored values. Unknown fields are ignored,
 as the original server ignored them; a field of the wrong type is a 422.
 """
@@ -39,11 +40,18 @@ class RenderSettingsBody(BaseModel):
 
 
 class NewProject(RenderSettingsBody):
-    title: str = Field(description="The project's title (one line, not empty).")
-    story_text: str = Field(description="The story, at most [limits] max_story_bytes.")
+    title: str = Field("", description="The project's title (one line); empty: a screenplay's "
+                                       "title page, else file_name's stem.")
+    story_text: str = Field(description="The story: prose (at most [limits] max_story_bytes) or "
+                                        "a Fountain or Final Draft screenplay's text (at most "
+                                        "[limits] max_screenplay_bytes).")
     style: str = Field("", description="Visual style preset; empty: movie.")
     aspect: str | None = Field(None,
                                description="Frame aspect, e.g. 16:9 [default: images.aspect].")
+    format: str = Field("", description="prose, fountain or fdx; empty: by file_name's "
+                                        "extension, else by the text.")
+    file_name: str = Field("", description="The story file's name, if it came from one: its "
+                                           "extension (.fountain, .fdx) tells the format.")
 
 
 class ProjectSettings(RenderSettingsBody):
@@ -68,6 +76,8 @@ class CastChange(BaseModel):
 class GenerateStoryboard(BaseModel):
     style: str = Field("", description="Style for this run; empty: the project's.")
     story_text: str = Field("", description="A new story for the project; empty: its own.")
+    format: str = Field("", description="The new story's format (prose, fountain, fdx); empty: "
+                                        "read from its text.")
     no_images: bool = Field(False, description="Plan the shot list only, render nothing.")
     stale: bool = Field(False, description="Plan nothing: render the stale panels of the "
                         "storyboard shown (approved ones aside).")
@@ -116,5 +126,11 @@ class DeleteShot(BaseModel):
 
 
 class NewRevision(BaseModel):
-    story_text: str = Field(description="The revised story, at most [limits] "
-                            "max_story_bytes.")
+    story_text: str = Field(description="The revised story: prose (at most [limits] "
+                            "max_story_bytes) or a Fountain or Final Draft screenplay's text "
+                            "(at most [limits] max_screenplay_bytes).")
+    format: str = Field("", description="prose, fountain or fdx; empty: by file_name's "
+                                        "extension, else by the text.")
+    file_name: str = Field("", description="The revised story file's name, if it came from "
+                                           "one: its extension (.fountain, .fdx) tells the "
+                                           "format.")

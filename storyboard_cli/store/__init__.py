@@ -5,18 +5,21 @@ timeout. Every write a job may repeat is keyed by ids (task id, shot index, shot
 job that runs twice has the effect of running once.
 
 Tables:
-  projects    a story, its style and its frame aspect
+  projects    a story (prose, or a Fountain or Final Draft screenplay with its parsed form),
+              its style and its frame aspect
   characters  a project's cast: name + visual description (from the planner, or the user's)
   tasks       one `storyboard` or `shot_generation` run (id = the RQ job id, a uuid4); a
               storyboard task keeps the key of the shot-list script the daemon uploaded
   shots       the shot list a storyboard task planned, with what a storyboard artist works
-              with (camera, action, dialogue, characters, duration, prompt, seed);
+              with (camera, move, action, dialogue, characters, duration, prompt, seed; a
+              screenplay's scene, heading and place in the scene: shot 3.2);
               image_key/url are the latest render; the writer's notes and approval; `edited`
               and `drawn` (stale while edited > drawn) and `revised` (new | changed)
   renders     one row per (task, shot) render: status, diffusion step, result; a task's
               progress is derived from these rows, so it can never double-count. `claim`
               is the RQ job that renders it (renders.py)
-  story_revisions  every story a project has had, numbered from 1
+  story_revisions  every story a project has had, numbered from 1, with its format and
+              parsed screenplay
   edits       the history of edits of a storyboard: who, when, what, and the rows' values
               before and after (for an exact undo)
   removed_projects  the ids (and titles) of removed projects: an id is never given twice, so

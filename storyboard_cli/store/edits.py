@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ from storyboard_contract.errors import NotFound, UsageError
 
 # Columns whose change the history does not record: when, not what.
 _UNRECORDED = {"updated_at"}
+# Where a shot stands: its position, and in a screenplay its place in its scene (Board.place).
+_POSITIONS = ("idx", "scene_shot")
 UNDO = "undo"
 # A story revision in the log: its storyboard is a new one, so it is not undone.
 UPDATE = "update"
@@ -62,7 +65,8 @@ class Outcome:
 
 class Board:
     """One storyboard's shots inside a write transaction: what an edit reads and changes.
-    Positions stay 0..n-1 in order after every change (exports and `show` number by them)."""
+    Positions stay 0..n-1 in order after every change (exports and `show` number by them),
+    and a screenplay's shots 1..k within each scene in that order (its labels, 3.2)."""
 
     def __init__(self, c: sqlite3.Connection, project_id: int, task_id: str) -> None:
         self.c, self.project_id, self.task_id = c, project_id, task_id
@@ -169,16 +173,29 @@ class Board:
         self.place(order)
 
     def place(self, order: list[int]) -> None:
-        """Give the shots in `order` the positions 0, 1, ... (only those that move are
-        written; each is parked first at -id, so no two ever share a position)."""
-        at = {r["id"]: r["idx"] for r in self._rows(
-            "select id, idx from shots where task_id = ?", [self.task_id])}
-        moving = [(shot_id, k) for k, shot_id in enumerate(order) if at[shot_id] != k]
-        self._remember_many([shot_id for shot_id, _ in moving])
+        """Give the shots in `order` the positions 0, 1, ... and each shot of a screenplay its
+        place among its scene's shots in that order (`scene_shot`: 3.1, 3.2, ..., so labels
+        follow the order as numbers do; a shot keeps its scene wherever it goes). Only what
+        changes is written; a shot that moves is parked first at -id, so no two ever share a
+        position."""
+        at = {r["id"]: r for r in self._rows(
+            "select id, idx, scene, scene_shot from shots where task_id = ?", [self.task_id])}
+        moving = [(shot_id, k) for k, shot_id in enumerate(order) if at[shot_id]["idx"] != k]
+        in_scene: Counter[str] = Counter()
+        relabelled = []
+        for shot_id in order:
+            scene = at[shot_id]["scene"]
+            if scene is not None:
+                in_scene[scene] += 1
+                if at[shot_id]["scene_shot"] != in_scene[scene]:
+                    relabelled.append((in_scene[scene], shot_id))
+        self._remember_many(list(dict.fromkeys(
+            [shot_id for shot_id, _ in moving] + [shot_id for _, shot_id in relabelled])))
         self.c.executemany("update shots set idx = ? where id = ?",
                            [(-shot_id, shot_id) for shot_id, _ in moving])
         self.c.executemany("update shots set idx = ? where id = ?",
                            [(k, shot_id) for shot_id, k in moving])
+        self.c.executemany("update shots set scene_shot = ? where id = ?", relabelled)
 
     # --- the record ---------------------------------------------------------------------------
 
@@ -209,7 +226,7 @@ class Board:
                 self._drop(entry["id"])
         changed = [e for e in shots if e["before"] is not None and e["after"] is not None]
         moved = [e["id"] for e in changed if "idx" in e["before"]]
-        self._remember_many(moved)
+        self._remember_many([e["id"] for e in changed if set(e["before"]) & set(_POSITIONS)])
         self.c.executemany("update shots set idx = ? where id = ?",
                            [(-shot_id, shot_id) for shot_id in moved])
         for entry in shots:
@@ -219,13 +236,17 @@ class Board:
                 self.c.execute(
                     f"insert into shots ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                     list(row.values()))
-        # Positions alone (most rows of a reorder) in one statement; other changes one by one.
-        self.c.executemany("update shots set idx = ? where id = ?",
-                           [(e["before"]["idx"], e["id"]) for e in changed
-                            if list(e["before"]) == ["idx"]])
+        # Positions alone (most rows of a reorder) in a statement a column; other changes one by
+        # one.
+        placed = [e for e in changed if set(e["before"]) <= set(_POSITIONS)]
+        for column in _POSITIONS:
+            self.c.executemany(f"update shots set {column} = ? where id = ?",
+                               [(e["before"][column], e["id"]) for e in placed
+                                if column in e["before"]])
+        placed_ids = {e["id"] for e in placed}
         for entry in changed:
             values = dict(entry["before"])
-            if list(values) == ["idx"]:
+            if entry["id"] in placed_ids:
                 continue
             if "edited" in values:
                 values.update(self._restored_version(entry["id"], values["edited"]))

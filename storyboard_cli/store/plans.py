@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from storyboard_cli import ids
-from storyboard_cli.matching import match
+from storyboard_cli.matching import match, matched_text
 from storyboard_cli.store.base import Rows
 from storyboard_cli.store.projects import add_characters
 from storyboard_cli.store.schema import now
@@ -103,6 +103,11 @@ class Plans(Rows):
         return self._one("select * from shots where task_id = ? and idx = ?",
                          [task_id, number - 1])
 
+    def labelled_shot(self, task_id: str, scene: str, scene_shot: int) -> dict[str, Any] | None:
+        """Shot `scene_shot` of scene `scene` in a storyboard task's plan (shot 3.2)."""
+        return self._one("select * from shots where task_id = ? and scene = ? and scene_shot = ?",
+                         [task_id, scene, scene_shot])
+
     def shot_count(self, task_id: str) -> int:
         (count,) = self.conn.execute("select count(*) from shots where task_id = ?",
                                      [task_id]).fetchone()
@@ -133,8 +138,12 @@ class Plans(Rows):
 _PANEL = ("seed", "image_key", "image_url", "url_expires_at", "image_prompt", "width", "height",
           "notes", "approved")
 # What a planned shot says (the rest of a kept shot's row comes with it too).
-_PLANNED = ("idx", "description", "action", "prompt", "negative_prompt", "camera", "dialogue",
-            "characters", "duration", "seed")
+_PLANNED = ("idx", "description", "action", "prompt", "negative_prompt", "camera", "move",
+            "dialogue", "characters", "duration", "seed", "scene", "scene_heading",
+            "scene_shot")
+# Where a shot stands, which a kept shot takes from the new plan: its position, and in a
+# screenplay its scene's number and its place in the scene (a scene added before renumbers).
+_POSITION = ("idx", "scene", "scene_shot")
 
 
 def matched_rows(base: list[dict[str, Any]], planned: list[dict[str, Any]],
@@ -150,7 +159,7 @@ def matched_rows(base: list[dict[str, Any]], planned: list[dict[str, Any]],
       revision keeps its old seed, so that it looks like what it revises.
 
     `revised` marks the new and changed shots of a plan that had one before it."""
-    found = match([b["description"] for b in base], [p["description"] for p in planned])
+    found = match([matched_text(b) for b in base], [matched_text(p) for p in planned])
     rows = []
     for shot, old_k, mark in zip(planned, found.old, found.marks, strict=True):
         row = {k: shot[k] for k in _PLANNED if k in shot}
@@ -161,7 +170,8 @@ def matched_rows(base: list[dict[str, Any]], planned: list[dict[str, Any]],
         if old is not None and mark is None and (keep_unchanged or old["approved"]):
             kept = {k: v for k, v in old.items()
                     if k not in ("id", "project_id", "task_id", "updated_at")}
-            rows.append(({**kept, "idx": row["idx"], "revised": None}, False))
+            rows.append(({**kept, **{k: shot.get(k) for k in _POSITION}, "revised": None},
+                         False))
         elif old is not None and old["approved"]:
             rows.append(({**row, **{k: old[k] for k in _PANEL}, "edited": 1, "drawn": 0},
                          False))

@@ -40,9 +40,11 @@ class Projects(Rows):
 
     def create_project(
         self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT,
-        by: str | None = None, settings: dict[str, Any] | None = None,
+        story_format: str = "prose", screenplay: str | None = None, by: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A new project; its story is its revision 1; settings: its render settings
+        """A new project; its story is its revision 1. A screenplay's story (story_format
+        fountain or fdx) comes with its parsed form as JSON. settings: its render settings
         (RENDER_SETTINGS, checked)."""
         with self._write() as c:
             # The next id after every one given so far, removed projects' included.
@@ -56,7 +58,7 @@ class Projects(Rows):
                    values (?, ?, ?, ?, ?, ?)""",
                 [project_id, title, story, style, aspect, stamp],
             )
-            add_revision(c, project_id, story, by, stamp)
+            add_revision(c, project_id, story, by, stamp, story_format, screenplay)
             _write_settings(c, project_id, settings or {})
         return self.get_project(project_id)
 
@@ -143,7 +145,7 @@ class Projects(Rows):
         shows and the status of its newest task."""
         return self._query(
             f"""
-            select p.id, p.title, p.style, p.aspect, p.created_at,
+            select p.id, p.title, p.style, p.aspect, p.format, p.created_at,
               length(p.story) as story_chars,
               (select count(*) from shots s where s.task_id = (
                  select t.id from tasks t where t.project_id = p.id

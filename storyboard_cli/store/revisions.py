@@ -16,16 +16,19 @@ from storyboard_cli.store.tasks import renders_only
 class Revisions(Rows):
     """A project's story revisions."""
 
-    def revise_story(self, project_id: int, story: str, by: str | None = None) -> int:
-        """Record `story` as the project's newest revision (and its story); its number."""
+    def revise_story(self, project_id: int, story: str, by: str | None = None,
+                     story_format: str = "prose", screenplay: str | None = None) -> int:
+        """Record `story` (its format, and a screenplay's parsed form as JSON) as the project's
+        newest revision, and so its story; its number."""
         with self._write() as c:
-            return add_revision(c, project_id, story, by, now())
+            return add_revision(c, project_id, story, by, now(), story_format, screenplay)
 
     def revisions(self, project_id: int) -> list[dict[str, Any]]:
         """The project's revisions, oldest first: number, when, by whom, the story's length in
-        characters."""
+        characters and its format (prose, fountain, fdx)."""
         return self._query(
-            """select number, created_at, by, length(story) as chars from story_revisions
+            """select number, created_at, by, length(story) as chars, format
+               from story_revisions
                where project_id = ? order by number""", [project_id])
 
     def revision_story(self, project_id: int, number: int) -> str | None:
@@ -41,15 +44,19 @@ class Revisions(Rows):
 
 
 def add_revision(c: sqlite3.Connection, project_id: int, story: str, by: str | None,
-                 stamp: str) -> int:
+                 stamp: str, story_format: str = "prose", screenplay: str | None = None) -> int:
     """In a write transaction: the next revision of a project's story, which becomes its
-    story; returns its number."""
+    story (with its format and parsed screenplay: what the next plan reads); returns its
+    number."""
     (number,) = c.execute(
         "select coalesce(max(number), 0) + 1 from story_revisions where project_id = ?",
         [project_id]).fetchone()
-    c.execute("""insert into story_revisions (project_id, number, story, created_at, by)
-                 values (?, ?, ?, ?, ?)""", [project_id, number, story, stamp, by])
-    c.execute("update projects set story = ? where id = ?", [story, project_id])
+    c.execute("""insert into story_revisions (project_id, number, story, format, screenplay,
+                   created_at, by)
+                 values (?, ?, ?, ?, ?, ?, ?)""",
+              [project_id, number, story, story_format, screenplay, stamp, by])
+    c.execute("update projects set story = ?, format = ?, screenplay = ? where id = ?",
+              [story, story_format, screenplay, project_id])
     return number
 
 

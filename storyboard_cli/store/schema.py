@@ -221,6 +221,27 @@ def m203_render_state(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m400_project_screenplays(db: sqlite_utils.Database) -> None:
+    """A project's story is prose, or a Fountain or Final Draft screenplay (`story` keeps the
+    file's text) whose parsed form (storyboard_contract/screenplay.py, JSON) the planner
+    gets."""
+    db["projects"].add_column("format", str, not_null_default="prose")
+    db["projects"].add_column("screenplay", str)
+
+
+@migration
+def m401_shot_scenes_and_moves(db: sqlite_utils.Database) -> None:
+    """A shot's camera move, and for a screenplay its scene (number, heading) and its place in
+    it: shot 3.2 (wire.shot_label)."""
+    shots = db["shots"]
+    shots.add_column("move", str, not_null_default="static")
+    shots.add_column("scene", str)
+    shots.add_column("scene_heading", str)
+    shots.add_column("scene_shot", int)
+    shots.create_index(["task_id", "scene", "scene_shot"])
+
+
+@migration
 def m500_shot_review(db: sqlite_utils.Database) -> None:
     """A writer's notes on a panel and its approval (an approved panel is never rendered
     again but by an explicit regen-shot)."""
@@ -277,3 +298,18 @@ def m503_edit_history(db: sqlite_utils.Database) -> None:
         foreign_keys=[("project_id", "projects", "id"), ("task_id", "tasks", "id")],
     )
     db["edits"].create_index(["project_id", "id"])
+
+
+@migration
+def m402_revision_screenplays(db: sqlite_utils.Database) -> None:
+    """A story revision is prose or a screenplay too, with its parsed form, as a project's
+    story is (m400). Revisions recorded before were prose, but for a project's newest one,
+    which is what the project holds (a screenplay project made before revisions were)."""
+    revisions = db["story_revisions"]
+    revisions.add_column("format", str, not_null_default="prose")
+    revisions.add_column("screenplay", str)
+    db.execute("""update story_revisions
+                  set (format, screenplay) = (select format, screenplay from projects
+                                              where projects.id = story_revisions.project_id)
+                  where number = (select max(number) from story_revisions newest
+                                  where newest.project_id = story_revisions.project_id)""")

@@ -123,7 +123,8 @@ class DaemonClient:
         where = self.where
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         if body is not None:
-            kwargs["content"] = body.model_dump_json()
+            # Null fields left out (every one defaults to null): a screenplay's are many.
+            kwargs["content"] = body.model_dump_json(exclude_none=True)
             kwargs["headers"] = {"Content-Type": "application/json", "Accept": NDJSON}
         try:
             with self._http.stream(method, path, **kwargs) as resp:

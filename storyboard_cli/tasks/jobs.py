@@ -414,6 +414,7 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
 def plan_job(task_id: str) -> dict[str, Any]:
     """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
+    from storyboard_contract.screenplay import Screenplay
     from storyboard_contract.wire import PlanRequest
 
     clients = worker_clients()
@@ -428,8 +429,12 @@ def plan_job(task_id: str) -> dict[str, Any]:
         project = store.get_project(task["project_id"])
         settings = task_settings(store, task)
         width, height = clients.config.images.frame_size(project["aspect"], settings["model"])
+        # A screenplay goes as its parsed scenes, prose as its text.
+        screenplay = project["screenplay"] and Screenplay.model_validate_json(
+            project["screenplay"])
         plan = clients.daemon.plan(PlanRequest(
-            project_id=project["id"], task_id=task_id, story=project["story"],
+            project_id=project["id"], task_id=task_id,
+            story=None if screenplay else project["story"], screenplay=screenplay or None,
             style=task["params"].get("style") or project["style"],
             aspect=project["aspect"], width=width, height=height,
             render=wire_settings(settings),
@@ -462,9 +467,13 @@ def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
     return {
         "idx": shot.index, "description": shot.description, "action": shot.action,
         "prompt": shot.prompt, "negative_prompt": shot.negative_prompt, "camera": shot.camera,
-        "dialogue": [line.model_dump() for line in shot.dialogue],
+        "move": shot.move,
+        # A parenthetical only where the script gives one: {"speaker", "line"} otherwise.
+        "dialogue": [line.model_dump(exclude={"parenthetical"} if line.parenthetical is None
+                                     else None) for line in shot.dialogue],
         "characters": shot.characters, "duration": shot.duration,
-        "seed": shot_seed(task_id, shot.index),
+        "seed": shot_seed(task_id, shot.index), "scene": shot.scene,
+        "scene_heading": shot.scene_heading, "scene_shot": shot.scene_shot,
     }
 
 

@@ -1,8 +1,18 @@
 """A parsed screenplay: what a Fountain or Final Draft file says, in the terms a storyboard needs.
 
-Both parsers (fountain.py, fdx.py) produce this model and nothing else, so the planner never
-sees a file format. It crosses the wire to the GPU daemon's planner, so it imports only pydantic
-and the standard library.
+Both host parsers (storyboard_cli/screenplay: fountain.py, fdx.py) produce this model and
+nothing else, so the planner never sees a file format. It crosses the wire to the GPU daemon's
+planners (storyboard_contract/wire.py, PlanRequest.screenplay), so it lives in the contract,
+imports only pydantic and the standard library, and is bounded like every wire schema:
+
+- MAX_SCREENPLAY_TEXT_BYTES of text in all (UTF-8), about eight feature films (a 120-page
+  script holds about 130,000);
+- MAX_SCENES scenes and MAX_SCREENPLAY_PARTS elements and metadata in all;
+- each text MAX_TEXT_CHARS, each name MAX_NAME_CHARS.
+
+A screenplay at these bounds, as the worker sends it (JSON without its null fields), fits the
+daemon's default body limit ([daemon] max_body_bytes, 4 MiB); tests/test_screenplay_limits.py
+holds it to that.
 
 Shape: a title page, then scenes in order. A scene is what a heading opens (material before
 the first heading, if any, is a scene without one). Its `elements` are what can become shots,
@@ -16,16 +26,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, model_validator
+
+from storyboard_contract.numbering import scene_numbers
+
+MAX_SCREENPLAY_TEXT_BYTES = 1_000_000
+MAX_SCENES = 2_000
+MAX_SCREENPLAY_PARTS = 15_000
+MAX_TEXT_CHARS = 20_000
+MAX_NAME_CHARS = 200
 
 IntExt = Literal["INT", "EXT", "INT/EXT", "EST"]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
 
 
 class Action(BaseModel):
     """Description of what is seen. `centered` for Fountain's `>text<` (e.g. THE END)."""
 
     kind: Literal["action"] = "action"
-    text: str
+    text: Text
     centered: bool = False
 
 
@@ -40,10 +60,10 @@ class Dialogue(BaseModel):
     """
 
     kind: Literal["dialogue"] = "dialogue"
-    character: str
-    extensions: list[str] = Field(default_factory=list)
-    parentheticals: list[str] = Field(default_factory=list)
-    line: str
+    character: Name
+    extensions: Annotated[list[Name], Field(max_length=10)] = Field(default_factory=list)
+    parentheticals: Annotated[list[Text], Field(max_length=50)] = Field(default_factory=list)
+    line: Text
     dual: Literal["left", "right"] | None = None
 
 
@@ -51,7 +71,7 @@ class Transition(BaseModel):
     """An editorial transition between shots or scenes ("CUT TO:", "DISSOLVE TO:")."""
 
     kind: Literal["transition"] = "transition"
-    text: str
+    text: Text
 
 
 class Shot(BaseModel):
@@ -59,14 +79,14 @@ class Shot(BaseModel):
     e.g. "CLOSE ON THE KEYS"): the framing the writer asked for."""
 
     kind: Literal["shot"] = "shot"
-    text: str
+    text: Text
 
 
 class Lyrics(BaseModel):
     """Sung lines outside a dialogue block (Fountain's `~`)."""
 
     kind: Literal["lyrics"] = "lyrics"
-    text: str
+    text: Text
 
 
 Element = Annotated[Action | Dialogue | Transition | Shot | Lyrics, Field(discriminator="kind")]
@@ -76,7 +96,7 @@ class Note(BaseModel):
     """A writer's note (`[[...]]`): never printed, never a shot."""
 
     kind: Literal["note"] = "note"
-    text: str
+    text: Text
     position: int = Field(ge=0, description="how many of the scene's elements precede it")
 
 
@@ -84,7 +104,7 @@ class Section(BaseModel):
     """An outline heading (`#` act, `##` sequence, ...): structure, never a shot."""
 
     kind: Literal["section"] = "section"
-    text: str
+    text: Text
     depth: int = Field(ge=1)
     position: int = Field(ge=0, description="how many of the scene's elements precede it")
 
@@ -94,7 +114,7 @@ class Synopsis(BaseModel):
     Final Draft)."""
 
     kind: Literal["synopsis"] = "synopsis"
-    text: str
+    text: Text
     position: int = Field(ge=0, description="how many of the scene's elements precede it")
 
 
@@ -109,11 +129,11 @@ class Scene(BaseModel):
     `.DREAM SEQUENCE`); `time_of_day` is None where the heading names none.
     """
 
-    heading: str | None = None
+    heading: Name | None = None
     int_ext: IntExt | None = None
-    location: str | None = None
-    time_of_day: str | None = None
-    number: str | None = None
+    location: Name | None = None
+    time_of_day: Name | None = None
+    number: Annotated[str | None, Field(max_length=16)] = None
     elements: list[Element] = Field(default_factory=list)
     metadata: list[Metadata] = Field(default_factory=list)
 
@@ -122,9 +142,39 @@ class Screenplay(BaseModel):
     """A whole screenplay. `title_page` maps lower-case keys ("title", "credit", "author",
     "draft date", "contact", ...) to their text; `title` is the title on one line."""
 
-    title: str | None = None
-    title_page: dict[str, str] = Field(default_factory=dict)
-    scenes: list[Scene] = Field(default_factory=list)
+    title: Name | None = None
+    title_page: Annotated[dict[Name, Text], Field(max_length=50)] = Field(default_factory=dict)
+    scenes: Annotated[list[Scene], Field(max_length=MAX_SCENES)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _within_bounds(self) -> Screenplay:
+        parts = sum(len(scene.elements) + len(scene.metadata) for scene in self.scenes)
+        if parts > MAX_SCREENPLAY_PARTS:
+            raise ValueError(f"the screenplay has {parts:,} elements and notes; the limit is "
+                             f"{MAX_SCREENPLAY_PARTS:,}")
+        size = self.text_bytes()
+        if size > MAX_SCREENPLAY_TEXT_BYTES:
+            raise ValueError(f"the screenplay holds {size:,} bytes of text; the limit is "
+                             f"{MAX_SCREENPLAY_TEXT_BYTES:,}")
+        return self
+
+    def numbered_scenes(self) -> list[tuple[str, Scene]]:
+        """Each scene with its number (storyboard_contract/numbering.py: the script's own, else
+        the headings counted); shots are numbered within these (3.2)."""
+        numbers = scene_numbers((scene.number, scene.heading) for scene in self.scenes)
+        return list(zip(numbers, self.scenes, strict=True))
+
+    def text_bytes(self) -> int:
+        """The UTF-8 size of every text it holds (headings, elements, notes, title page)."""
+        texts = [*self.title_page.keys(), *self.title_page.values()]
+        for scene in self.scenes:
+            texts += [scene.heading or "", scene.number or ""]
+            for part in (*scene.elements, *scene.metadata):
+                if isinstance(part, Dialogue):
+                    texts += [part.character, part.line, *part.extensions, *part.parentheticals]
+                else:
+                    texts.append(part.text)
+        return sum(len(text.encode("utf-8")) for text in texts)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
