@@ -226,8 +226,11 @@ OLD_STORE_MIGRATIONS = [
 SCREENPLAY_MIGRATIONS = ["m400_project_screenplays", "m401_shot_scenes_and_moves"]
 EDIT_MIGRATIONS = ["m500_shot_review", "m501_shot_versions", "m502_story_revisions",
                    "m503_edit_history"]
+# A project's render settings, provenance, task warnings, render states (issue 19).
+MODEL_MIGRATIONS = ["m200_project_render_settings", "m201_provenance", "m202_task_warnings",
+                    "m203_render_state"]
 MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
-                   "m402_revision_screenplays"]
+                   "m402_revision_screenplays", *MODEL_MIGRATIONS]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -188,39 +188,6 @@ def m010_render_claims(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m200_project_render_settings(db: sqlite_utils.Database) -> None:
-    """How a project's images are made (`storyboard new --model --lora --scheduler --steps
-    --cfg --negative`); null: the model's default, from the daemon's configuration."""
-    projects = db["projects"]
-    projects.add_column("model", str)
-    projects.add_column("loras", str, not_null_default="[]")  # [{"name", "scale"}]
-    projects.add_column("scheduler", str)
-    projects.add_column("steps", int)
-    projects.add_column("cfg", float)
-    projects.add_column("negative_prompt", str)
-
-
-@migration
-def m201_provenance(db: sqlite_utils.Database) -> None:
-    """What made each image (the daemon's answer): on the render, and on the shot for the
-    image it shows."""
-    db["renders"].add_column("provenance", str)
-    db["shots"].add_column("provenance", str)
-
-
-@migration
-def m202_task_warnings(db: sqlite_utils.Database) -> None:
-    """What a task's user should be told, each once (a language the model cannot read)."""
-    db["tasks"].add_column("warnings", str, not_null_default="[]")
-
-
-@migration
-def m203_render_state(db: sqlite_utils.Database) -> None:
-    """What a render does before its steps start ("loading model sdxl")."""
-    db["renders"].add_column("state", str)
-
-
-@migration
 def m400_project_screenplays(db: sqlite_utils.Database) -> None:
     """A project's story is prose, or a Fountain or Final Draft screenplay (`story` keeps the
     file's text) whose parsed form (storyboard_contract/screenplay.py, JSON) the planner
@@ -313,3 +280,36 @@ def m402_revision_screenplays(db: sqlite_utils.Database) -> None:
                                               where projects.id = story_revisions.project_id)
                   where number = (select max(number) from story_revisions newest
                                   where newest.project_id = story_revisions.project_id)""")
+
+
+@migration
+def m200_project_render_settings(db: sqlite_utils.Database) -> None:
+    """How a project's images are made (`storyboard new --model --lora --scheduler --steps
+    --cfg --negative`); null: the model's default, from the daemon's configuration."""
+    projects = db["projects"]
+    projects.add_column("model", str)
+    projects.add_column("loras", str, not_null_default="[]")  # [{"name", "scale"}]
+    projects.add_column("scheduler", str)
+    projects.add_column("steps", int)
+    projects.add_column("cfg", float)
+    projects.add_column("negative_prompt", str)
+
+
+@migration
+def m201_provenance(db: sqlite_utils.Database) -> None:
+    """What made each image (the daemon's answer): on the render, and on the shot for the
+    image it shows."""
+    db["renders"].add_column("provenance", str)
+    db["shots"].add_column("provenance", str)
+
+
+@migration
+def m202_task_warnings(db: sqlite_utils.Database) -> None:
+    """What a task's user should be told, each once (a language the model cannot read)."""
+    db["tasks"].add_column("warnings", str, not_null_default="[]")
+
+
+@migration
+def m203_render_state(db: sqlite_utils.Database) -> None:
+    """What a render does before its steps start ("loading model sdxl")."""
+    db["renders"].add_column("state", str)
