@@ -17,6 +17,17 @@ For each: images/s, the ratio to the raw batch-1 loop (float16), pipeline calls 
 nvidia-smi for the daemon's processes) and the daemon's duty cycle (render_busy_s over the
 wall time). Variants that the remaining budget cannot fit are listed as skipped.
 
+Models (issue 19), through the daemon's own loaders (gpu_daemon/models, images/pool.py), on
+the same build written as a single-file checkpoint in the original layout:
+
+  single file    load of the .safetensors checkpoint (from_single_file with the folder as
+                 its configuration), hashing for provenance, and the warm-up call
+  LoRA switch    a window of max_batch shots with LoRA A, then one with LoRA B, alternating,
+                 against windows without a switch: the extra time a switch costs a window
+  model swap     with images.max_loaded = 1, a window for the other model: unload one,
+                 load the other (the progress state "loading model ...")
+  schedulers     images/s at max_batch for every sampler name (the same steps each)
+
 Without CUDA (or with --cpu-small) the same script runs on the CPU at a small size with the
 tiny pipeline, to show that it works: those figures are no GPU's.
 
@@ -250,10 +261,114 @@ def full_path_rows(tmp: Path, model: Path, mode: Mode, dtype: str) -> list[Row]:
     return rows
 
 
+# --- models: single file, LoRA switches, swaps, schedulers ---------------------------------
+
+
+@dataclass
+class ModelRow:
+    measure: str
+    value: str
+    note: str = ""
+
+
+def _window(mode: Mode, size: int, **job: Any) -> list[Any]:
+    from gpu_daemon.images import RenderJob
+
+    width, height = mode.frame
+    return [RenderJob(PROMPT, "", seed, width, height, mode.steps, 7.0, **job)
+            for seed in range(size)]
+
+
+def _timed(call: Callable[[], Any], device: str) -> float:
+    import torch
+
+    started = time.perf_counter()
+    call()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def model_rows(tmp: Path, model: Path, mode: Mode, dtype: str, budget: Budget,
+               reserve: float) -> list[ModelRow]:
+    """Load a single file, switch LoRAs between windows, swap models, sample with every
+    scheduler: each part as long as the budget allows (what it cannot fit is skipped)."""
+    from gpu_daemon.images.diffusion import DiffusersBackend
+    from gpu_daemon.images.pool import ModelPool
+    from gpu_daemon.models.catalog import Catalog
+    from gpu_daemon.testing import write_lora, write_single_file
+    from storyboard_contract.config import SCHEDULER_NAMES, Config, ModelConfig
+
+    rows: list[ModelRow] = []
+    tmp.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    checkpoint = write_single_file(model, tmp / "model.safetensors")
+    size_gib = checkpoint.stat().st_size / 2**30
+    rows.append(ModelRow("single-file checkpoint written", f"{time.perf_counter() - started:.1f} s",
+                         f"{size_gib:.2f} GiB, original layout"))
+    images = ImagesConfig(model=str(checkpoint), model_config=str(model), dtype=dtype,
+                          device=mode.device, max_batch=mode.max_batch)
+    load_s = _timed(lambda: DiffusersBackend.load(images, tmp), mode.device)
+    rows.append(ModelRow("single-file load, hash and warm-up", f"{load_s:.1f} s",
+                         "DiffusersBackend.load of the .safetensors file"))
+    folder = ImagesConfig(model=str(model), dtype=dtype, device=mode.device)
+    rows.append(ModelRow("diffusers-folder load, hash and warm-up",
+                         f"{_timed(lambda: DiffusersBackend.load(folder, tmp), mode.device):.1f} s",
+                         "the same weights as a folder, for comparison"))
+    backend = DiffusersBackend.load(images, tmp)
+    size = mode.max_batch
+    if budget.left() > reserve:
+        a, b = (write_lora(model, tmp / f"{name}.safetensors", seed=k)
+                for k, name in enumerate(("lora-a", "lora-b")))
+        plain = _window(mode, size)
+        with_a = _window(mode, size, loras=((str(a), 1.0),))
+        with_b = _window(mode, size, loras=((str(b), 1.0),))
+        for jobs in (plain, with_a, with_b):  # every LoRA loaded once, shapes warm
+            backend.render(jobs, lambda *args: None)
+        same = [_timed(lambda: backend.render(with_a, lambda *args: None), mode.device)
+                for _ in range(5)]
+        switching = [_timed(lambda jobs=jobs: backend.render(jobs, lambda *args: None),
+                            mode.device) for jobs in (with_b, with_a) * 2 + (with_b,)]
+        cost = (sum(switching) - sum(same)) / 5
+        rows.append(ModelRow("LoRA switch between windows", f"{cost * 1000:+.0f} ms a window",
+                             f"window of {size} with LoRA A then B alternating "
+                             f"({sum(switching) / 5:.2f} s) vs A again ({sum(same) / 5:.2f} s), "
+                             "5 windows each"))
+    else:
+        rows.append(ModelRow("LoRA switch between windows", "-", "skipped: time budget"))
+    if budget.left() > reserve:
+        cfg = Config()
+        cfg.images = ImagesConfig(model=str(checkpoint), model_config=str(model), dtype=dtype,
+                                  device=mode.device, max_loaded=1,
+                                  models={"folder": ModelConfig(model=str(model))})
+        pool = ModelPool(cfg, Catalog(cfg, "diffusers"))
+        swaps = []
+        for name in ("folder", "default", "folder"):
+            window = _window(mode, size, model=name)
+            swaps.append(_timed(lambda window=window: pool.prepare(window[0], lambda s: None),
+                                mode.device))
+        rows.append(ModelRow("model swap (max_loaded = 1)",
+                             f"{sum(swaps) / len(swaps):.1f} s",
+                             "unload one model, load the other, warm-up call included"))
+        del pool
+    else:
+        rows.append(ModelRow("model swap (max_loaded = 1)", "-", "skipped: time budget"))
+    for name in SCHEDULER_NAMES:
+        if budget.left() < reserve:
+            rows.append(ModelRow(f"sampler {name}", "-", "skipped: time budget"))
+            continue
+        jobs = _window(mode, size, scheduler=name)
+        backend.render(jobs, lambda *args: None)  # made and warm
+        wall = _timed(lambda jobs=jobs: backend.render(jobs, lambda *args: None), mode.device)
+        rows.append(ModelRow(f"sampler {name}", f"{size / wall:.2f} images/s",
+                             f"batch {size}, {mode.steps} steps"))
+    return rows
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
-def run(mode: Mode, budget_s: float) -> tuple[list[Row], dict[str, Any]]:
+def run(mode: Mode, budget_s: float) -> tuple[list[Row], list[ModelRow], dict[str, Any]]:
     from gpu_daemon.testing import build_sd15_pipeline, build_tiny_pipeline
 
     budget = Budget(budget_s)
@@ -270,6 +385,7 @@ def run(mode: Mode, budget_s: float) -> tuple[list[Row], dict[str, Any]]:
         rows += raw_rows(model, mode, first, False, budget, reserve=60)
         rows.append(daemon_b1_row(tmp / "b1", model, mode, first))
         rows += full_path_rows(tmp / "full", model, mode, first)
+        models = model_rows(tmp / "models", model, mode, first, budget, reserve=60)
         for dtype in others:
             rows += raw_rows(model, mode, dtype, False, budget, reserve=30)
         if mode.compile:
@@ -285,10 +401,11 @@ def run(mode: Mode, budget_s: float) -> tuple[list[Row], dict[str, Any]]:
     if mode.device == "cpu":
         notes["noise"] = ("a CPU run shares its cores with the daemon's other processes and "
                           "anything else running: the two raw batch-1 rows show the drift")
-    return rows, notes
+    return rows, models, notes
 
 
-def markdown(mode: Mode, rows: list[Row], notes: dict[str, Any]) -> str:
+def markdown(mode: Mode, rows: list[Row], models: list[ModelRow], notes: dict[str, Any]
+             ) -> str:
     base = next(r.images_per_s for r in rows
                 if r.variant.startswith("raw") and r.batch == "1" and not r.compiled)
     width, height = mode.frame
@@ -314,6 +431,9 @@ def markdown(mode: Mode, rows: list[Row], notes: dict[str, Any]) -> str:
         "per raw/daemon variant; ratios are to the raw batch-1 loop in "
         f"{mode.dtypes[0]} without compile.\n",
         table, "",
+        "## Models: single file, LoRA switches, a swap, samplers\n",
+        harness.table(["measure", "value", "note"], [[r.measure, r.value, r.note]
+                                                     for r in models]), "",
         *[f"- {k}: {v}" for k, v in notes.items()], "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), "",
     ]
@@ -331,8 +451,8 @@ def main() -> None:
 
     mode = GPU if torch.cuda.is_available() and not args.cpu_small else CPU_SMALL
     print(f"device check: {mode.label}", flush=True)
-    rows, notes = run(mode, args.budget_s)
-    text = markdown(mode, rows, notes)
+    rows, models, notes = run(mode, args.budget_s)
+    text = markdown(mode, rows, models, notes)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

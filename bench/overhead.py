@@ -43,7 +43,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import harness
@@ -201,8 +200,9 @@ class System:
             f"{k} worker(s) to register", interval=0.1)
 
     def _load_backend(self) -> None:
-        from gpu_daemon.app import Daemon
-        from gpu_daemon.images import make_backend
+        from gpu_daemon.app import Jobs
+        from gpu_daemon.images import check_model_settings, make_backend
+        from gpu_daemon.images.process import LoadedBackend
         from gpu_daemon.planner.rules import RulesPlanner
         from storyboard_contract.wire import RenderRequest, shot_seed
 
@@ -218,8 +218,8 @@ class System:
             for s in shots
         ]
         # The daemon's own request -> job translation (style, token fitting, defaults).
-        daemon_like = SimpleNamespace(cfg=self.cfg, backend=self.backend)
-        self.jobs = [Daemon.job_for(daemon_like, r) for r in self.requests]  # type: ignore[arg-type]
+        jobs = Jobs(self.cfg, LoadedBackend.of(self.backend), check_model_settings(self.cfg))
+        self.jobs = [jobs.job_for(r) for r in self.requests]
 
     # -- the CLI --
 

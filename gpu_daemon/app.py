@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from gpu_daemon import __version__
-from gpu_daemon.images import BackendInfo, RenderJob
+from gpu_daemon.images import BackendInfo, RenderJob, StepCallback
 from gpu_daemon.images.batching import Rendered, Ticket
 from gpu_daemon.images.process import RenderProcess, RenderUnavailable
 from gpu_daemon.uploader import KeptImages, PngUploads, S3Uploader, UploadError, check_bucket
@@ -35,6 +35,7 @@ from storyboard_contract import wire
 from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
 
 if TYPE_CHECKING:
+    from gpu_daemon.models.catalog import Catalog
     from gpu_daemon.planner import Planner
     from storyboard_contract.config import Config
 
@@ -58,6 +59,94 @@ class DaemonError(Exception):
 
 
 @dataclass
+class Jobs:
+    """A request as the render queue takes it: the model's defaults filled in, the prompt
+    composed with the style and the cast and fitted to the model's tokenizer, the LoRAs found
+    in images.lora_dir. What the daemon cannot render with is a DaemonError (422) here, before
+    anything is queued."""
+
+    cfg: Config
+    backend: BackendInfo
+    catalog: Catalog
+
+    def job_for(self, req: wire.RenderRequest) -> RenderJob:
+        from gpu_daemon.styles import compose
+
+        limit = self.cfg.limits.max_prompt_chars
+        if len(req.prompt) > limit:
+            raise DaemonError(
+                422, f"prompt is {len(req.prompt)} characters; the limit is {limit} "
+                     "(limits.max_prompt_chars)"
+            )
+        settings = self.settings_for(req, req.width, req.height)
+        prompt, style_negative = compose(req.prompt, req.style,
+                                         self.backend.token_count(settings.model or None),
+                                         [(c.name, c.description) for c in req.characters])
+        return dataclasses.replace(
+            settings, prompt=prompt, negative_prompt=settings.negative_prompt or style_negative,
+            seed=req.seed, index=req.index, camera=req.camera,
+            description=req.description or req.prompt,
+            characters=tuple(c.name for c in req.characters), style=req.style)
+
+    def settings_for(self, req: wire.RenderSettings, width: int | None, height: int | None
+                     ) -> RenderJob:
+        """A render's settings, what the request leaves unset taken from its model's
+        defaults ([images.models.NAME], else [images]): a job without prompt or seed yet.
+        422 for a model, scheduler or LoRA the daemon cannot render with."""
+        from gpu_daemon.models.schedulers import unknown_message
+
+        try:
+            entry = self.catalog.entry(req.model)
+        except ValueError as exc:
+            raise DaemonError(422, str(exc)) from None
+        defaults = entry.generation if entry else self.cfg.images.generation()
+        scheduler = req.scheduler or defaults["scheduler"]
+        if entry is not None and scheduler not in entry.scheduler_names:
+            raise DaemonError(422, f"model {entry.name!r}: "
+                              + unknown_message(scheduler, entry.scheduler_names))
+        return RenderJob(
+            prompt="", negative_prompt=req.negative_prompt or defaults["negative_prompt"],
+            seed=0, width=width or defaults["width"], height=height or defaults["height"],
+            steps=req.steps or defaults["steps"],
+            guidance_scale=defaults["guidance_scale"] if req.guidance_scale is None
+            else req.guidance_scale,
+            scheduler=scheduler, loras=self.request_loras(req),
+            model=entry.name if entry else "",
+        )
+
+    def planned_provenance(self, req: wire.PlanRequest, shots: list[wire.PlannedShot]
+                           ) -> list[dict]:
+        """Each planned shot's provenance as it will be rendered (the script's): its model
+        hashed (the first time, a few seconds a GB), its LoRAs, sampler, steps, guidance,
+        seed and frame; 422 for settings the daemon cannot render with, as a render would."""
+        from gpu_daemon.models import loras
+        from gpu_daemon.models.provenance import describe
+
+        settings = self.settings_for(req.render, req.width, req.height)
+        entry = self.catalog.entry(settings.model or None)
+        identity = self.catalog.identity(settings.model or None)
+        used = loras.used(entry.spec.loras if entry else (), settings.loras)
+        return [describe(identity, dataclasses.replace(settings, seed=s.seed or 0), used,
+                         settings.scheduler) for s in shots]
+
+    def request_loras(self, req: wire.RenderSettings) -> tuple[tuple[str, float], ...]:
+        """A request's LoRAs as files in images.lora_dir (422 for one that is not a LoRA
+        there, or for a backend that takes none)."""
+        if not req.loras:
+            return ()
+        if not self.backend.takes_loras:
+            raise DaemonError(422, f"the {self.backend.name} backend takes no LoRA")
+        from gpu_daemon.models.loras import request_lora
+
+        lora_dir = self.cfg.resolve(self.cfg.images.lora_dir)
+        try:
+            files = {str(request_lora(ref.name, lora_dir)): ref.scale for ref in req.loras}
+        except ValueError as exc:
+            raise DaemonError(422, str(exc)) from None
+        return tuple(files.items())
+
+
+@dataclass
 class Daemon:
     """Everything the endpoints share; built once at start-up, the model already loaded."""
 
@@ -66,12 +155,15 @@ class Daemon:
     render_process: RenderProcess  # the model loaded in it
     script_uploader: S3Uploader  # shot-list scripts, in a thread: one per task
     image_uploads: PngUploads  # PNG encoding and upload, in upload processes
+    catalog: Catalog  # every model, resolved (gpu_daemon/models/catalog.py)
     backend: BackendInfo = field(init=False)
+    jobs: Jobs = field(init=False)
     kept: KeptImages = field(init=False)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.backend = self.render_process.backend
+        self.jobs = Jobs(self.cfg, self.backend, self.catalog)
         self.kept = KeptImages(self.cfg.daemon.keep_images_mib * 2**20,
                                self.cfg.daemon.keep_images_s)
 
@@ -97,7 +189,21 @@ class Daemon:
             max_batch=self.render_process.max_batch,
             kept_images=len(self.kept),
             kept_reused=self.kept.reused,
+            models=self.model_statuses(),
+            max_loaded=self.cfg.images.max_loaded,
+            prompt_language=self.cfg.planner.prompt_language,
         )
+
+    def model_statuses(self) -> list[wire.ModelStatus]:
+        from gpu_daemon.models.catalog import KIND_NAMES
+
+        loaded = self.render_process.backend.loaded
+        return [wire.ModelStatus(
+            name=e.name, source=e.resolved.source, kind=KIND_NAMES[e.resolved.kind],
+            architecture=e.label, text_encoder=e.encoder.name if e.encoder else None,
+            reads_chinese=bool(e.encoder and e.encoder.reads_chinese),
+            default=e.name == self.catalog.default, loaded=e.name in loaded)
+            for e in self.catalog.entries.values()]
 
     async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
         from gpu_daemon.planner import PlannerError
@@ -131,15 +237,23 @@ class Daemon:
         emit(wire.ProgressEvent(step=1, total=total))
         shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})
                  for s in plan.shots]
+        try:
+            warning = self.catalog.language_warning(req.render.model,
+                                                    [s.prompt for s in shots])
+        except ValueError as exc:  # an unknown model: the project's renders would fail
+            raise DaemonError(422, str(exc)) from None
         answer = wire.PlanResponse(shots=shots, characters=plan.characters,
-                                      planner=self.planner.name)
+                                      planner=self.planner.name,
+                                      warnings=[warning] if warning else [])
         if req.upload_script:
+            planned = await loop.run_in_executor(None, self.jobs.planned_provenance, req, shots)
             script = {
                 "project_id": req.project_id, "task_id": req.task_id, "style": req.style,
                 "aspect": req.aspect, "width": req.width, "height": req.height,
                 "planner": self.planner.name,
                 "characters": [c.model_dump() for c in answer.characters],
-                "shots": [s.model_dump() for s in answer.shots],
+                "shots": [{**s.model_dump(), "provenance": p}
+                          for s, p in zip(answer.shots, planned, strict=True)],
             }
             data = json.dumps(script, ensure_ascii=False, indent=2).encode("utf-8")
             uploaded = await loop.run_in_executor(
@@ -151,56 +265,7 @@ class Daemon:
         return answer
 
     def job_for(self, req: wire.RenderRequest) -> RenderJob:
-        from gpu_daemon.styles import compose
-
-        limit = self.cfg.limits.max_prompt_chars
-        if len(req.prompt) > limit:
-            raise DaemonError(
-                422, f"prompt is {len(req.prompt)} characters; the limit is {limit} "
-                     "(limits.max_prompt_chars)"
-            )
-        images = self.cfg.images
-        scheduler = req.scheduler or images.scheduler
-        names = self.backend.scheduler_names
-        if names and scheduler not in names:
-            from gpu_daemon.models.schedulers import unknown_message
-
-            raise DaemonError(422, unknown_message(scheduler, names))
-        prompt, style_negative = compose(req.prompt, req.style, self.backend.token_count(),
-                                         [(c.name, c.description) for c in req.characters])
-        return RenderJob(
-            prompt=prompt,
-            negative_prompt=req.negative_prompt or style_negative,
-            seed=req.seed,
-            width=req.width or images.width,
-            height=req.height or images.height,
-            steps=req.steps or images.steps,
-            guidance_scale=images.guidance_scale if req.guidance_scale is None
-            else req.guidance_scale,
-            index=req.index,
-            camera=req.camera,
-            description=req.description or req.prompt,
-            characters=tuple(c.name for c in req.characters),
-            style=req.style,
-            scheduler=scheduler,
-            loras=self.request_loras(req),
-        )
-
-    def request_loras(self, req: wire.RenderRequest) -> tuple[tuple[str, float], ...]:
-        """A request's LoRAs as files in images.lora_dir (422 for one that is not a LoRA
-        there, or for a backend that takes none)."""
-        if not req.loras:
-            return ()
-        if not self.backend.takes_loras:
-            raise DaemonError(422, f"the {self.backend.name} backend takes no LoRA")
-        from gpu_daemon.models.loras import request_lora
-
-        lora_dir = self.cfg.resolve(self.cfg.images.lora_dir)
-        try:
-            files = {str(request_lora(ref.name, lora_dir)): ref.scale for ref in req.loras}
-        except ValueError as exc:
-            raise DaemonError(422, str(exc)) from None
-        return tuple(files.items())
+        return self.jobs.job_for(req)
 
     async def render(self, req: wire.RenderRequest, emit: Emit | None) -> wire.RenderResponse:
         job = self.job_for(req)
@@ -281,35 +346,44 @@ class Daemon:
             raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
         return wire.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
-            prompt=job.prompt, seed=job.seed, width=job.width, height=job.height,
+            # The image's own size: a pipeline may render only sizes of its own (HunyuanDiT).
+            prompt=job.prompt, seed=job.seed, width=rendered.image.width,
+            height=rendered.image.height,
             backend=self.backend.name, render_ms=round(rendered.render_ms, 2),
             batch_size=rendered.batch_size, reused=source is rendered,
-            provenance=rendered.provenance,
+            provenance=rendered.provenance, warnings=self.warnings(job),
         )
+
+    def warnings(self, job: RenderJob) -> list[str]:
+        """What the requester should be told about this render (the host says each once
+        per task)."""
+        warning = self.catalog.language_warning(job.model or None, [job.prompt])
+        return [warning] if warning else []
 
 
 def kept_key(req: wire.RenderRequest, job: RenderJob) -> tuple:
     """What a kept image depends on: the render's task and shot, and every setting of the job
-    (prompt, negative prompt, seed, size, steps, guidance, ...). Kept images live in this
-    daemon's memory, so its one backend and model need no place in the key."""
+    (model, prompt, negative prompt, seed, size, steps, guidance, ...). Kept images live in
+    this daemon's memory, with its models."""
     return (req.project_id, req.task_id, req.shot_id, dataclasses.astuple(job))
 
 
 def progress_callback(req: wire.RenderRequest, emit: Emit | None,
-                      loop: asyncio.AbstractEventLoop) -> Callable[[int, int], None] | None:
+                      loop: asyncio.AbstractEventLoop) -> StepCallback | None:
     """on_step for the render process's steps: the shot's first step, then at most every
-    PROGRESS_INTERVAL_S, and its last step, as progress events of its stream."""
+    PROGRESS_INTERVAL_S, and its last step, as progress events of its stream; a state
+    (loading its model) at once."""
     if emit is None:
         return None
     last = -PROGRESS_INTERVAL_S
 
-    def on_step(step: int, total: int) -> None:
+    def on_step(step: int, total: int, state: str | None = None) -> None:
         nonlocal last
         now = time.monotonic()
-        if step < total and now - last < PROGRESS_INTERVAL_S:
+        if state is None and step < total and now - last < PROGRESS_INTERVAL_S:
             return
         last = now
-        event = wire.ProgressEvent(shot_id=req.shot_id, step=step, total=total)
+        event = wire.ProgressEvent(shot_id=req.shot_id, step=step, total=total, state=state)
         loop.call_soon_threadsafe(emit, event)
 
     return on_step

@@ -76,7 +76,11 @@ def check(args: argparse.Namespace) -> None:
     from gpu_daemon.images import check_model_settings
     from storyboard_contract.config import load_config
 
-    print(f"model: {check_model_settings(load_config(args.config))}")
+    catalog = check_model_settings(load_config(args.config))
+    if not catalog.entries:
+        print(f"model: {catalog.backend} backend: no model")
+    for entry in catalog.entries.values():
+        print(f"model: {entry.describe()}")
 
 
 class HealthCheckFilter(logging.Filter):
@@ -148,7 +152,7 @@ def serve(args: argparse.Namespace) -> None:
     from gpu_daemon.uploader import PngUploads, S3Uploader
 
     # A wrong model setting is one line at once, not after the render process imported torch.
-    check_model_settings(cfg)
+    catalog = check_model_settings(cfg)
     uploader = S3Uploader(cfg.s3)
     planner = make_planner(cfg)
     # The model loads in the render process; its load errors are raised here.
@@ -156,15 +160,16 @@ def serve(args: argparse.Namespace) -> None:
         renderer = RenderProcess(cfg, cfg.images.max_batch)
     except RenderUnavailable as exc:
         raise StartupError(str(exc)) from None
-    daemon = Daemon(cfg, planner, renderer, uploader, PngUploads(cfg.s3))
+    daemon = Daemon(cfg, planner, renderer, uploader, PngUploads(cfg.s3), catalog)
     backend = daemon.backend
     if token is None:
         log.warning("authentication is OFF (--insecure-no-token)")
     if not _is_loopback(host):
         log.warning("listening on %s: reachable from other machines; prefer 127.0.0.1 behind "
                     "an frp stcp tunnel", host)
-    log.info("planner %s, images %s (model %s, device %s), bucket %s",
-             planner.name, backend.name, backend.model or "-", backend.device, cfg.s3.bucket)
+    log.info("planner %s, images %s (models %s; loaded %s; device %s), bucket %s",
+             planner.name, backend.name, ", ".join(catalog.entries) or "-",
+             ", ".join(backend.loaded) or "-", backend.device, cfg.s3.bucket)
     uvicorn.run(
         create_app(daemon, token), host=host, port=port,
         log_level="debug" if args.debug else "info", log_config=log_config(args.debug),

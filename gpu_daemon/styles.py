@@ -90,27 +90,52 @@ STYLES: dict[str, Style] = {
     ),
 }
 
-# Other names users reach for, English and Chinese.
+# Other names users reach for, English and Chinese; "… style", "…风格", "…画" and the like
+# are read as the name before it (preset_name).
 ALIASES: dict[str, str] = {
     "film": "movie", "cinema": "movie", "3d": "pixar", "pixar-3d": "pixar", "photo": "realistic",
-    "photorealistic": "realistic", "cartoon": "animation", "manga": "anime", "storyboard": "sketch",
-    "pencil": "sketch", "black-and-white": "noir", "shuimo": "ink",
-    "电影": "movie", "电影感": "cinematic", "写实": "realistic", "动画": "animation",
-    "动漫": "anime", "二次元": "anime", "三维": "pixar", "黑色电影": "noir", "水彩": "watercolor",
-    "素描": "sketch", "草图": "sketch", "漫画": "comic", "水墨": "ink", "赛博朋克": "cyberpunk",
+    "photorealistic": "realistic", "photography": "realistic", "cartoon": "animation",
+    "manga": "anime", "storyboard": "sketch", "pencil": "sketch", "pencil-sketch": "sketch",
+    "black-and-white": "noir", "film-noir": "noir", "shuimo": "ink", "ink-wash": "ink",
+    "sumi-e": "ink", "watercolour": "watercolor", "comic-book": "comic", "cel": "animation",
+    "电影": "movie", "电影感": "cinematic", "大片": "cinematic", "写实": "realistic",
+    "真实": "realistic", "照片": "realistic", "摄影": "realistic", "动画": "animation",
+    "动画片": "animation", "卡通": "animation", "动漫": "anime", "二次元": "anime",
+    "日漫": "anime", "日系动漫": "anime", "三维": "pixar", "三维动画": "pixar",
+    "3d动画": "pixar", "皮克斯": "pixar", "黑色电影": "noir", "黑白": "noir",
+    "黑白电影": "noir", "水彩": "watercolor", "素描": "sketch", "草图": "sketch",
+    "铅笔": "sketch", "线稿": "sketch", "分镜": "sketch", "分镜草图": "sketch", "漫画": "comic",
+    "美漫": "comic", "水墨": "ink", "国画": "ink", "中国画": "ink", "赛博朋克": "cyberpunk",
+    "赛博": "cyberpunk",
 }
+# What follows a style's name without changing it: "watercolor style", "水彩画风格".
+_SUFFIXES = ("风格", "画风", "风", "画", "style", "painting", "art")
 
 
 def _key(style: str) -> str:
     return "-".join(style.strip().lower().replace("_", " ").replace("/", " ").split())
 
 
+def preset_name(style: str) -> str | None:
+    """The preset a style names, by its name or one of its English or Chinese names, with or
+    without a "style"/"风格"/"画" after it; None for a style of the user's own."""
+    key = _key(style)
+    while key:
+        name = ALIASES.get(key, key)
+        if name in STYLES:
+            return name
+        suffix = next((x for x in _SUFFIXES if key.endswith(x) and len(key) > len(x)), None)
+        if suffix is None:
+            return None
+        key = key[: -len(suffix)].rstrip("-")
+    return None
+
+
 def lookup(style: str) -> Style:
     """The preset for `style`, or `style` itself as a verbatim prefix when it names none."""
-    key = _key(style)
-    key = ALIASES.get(key, key)
-    if key in STYLES:
-        return STYLES[key]
+    name = preset_name(style)
+    if name is not None:
+        return STYLES[name]
     return Style(" ".join(style.split()), "", DEFAULT_NEGATIVE)
 
 

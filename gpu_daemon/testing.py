@@ -9,8 +9,12 @@ noise, but their shapes are SD's:
 - ``build_tiny_sdxl_pipeline``: the same at SDXL's shape: two text encoders (the second wider,
   with a projection), linear projections, the size/crop embedding.
 - ``build_tiny_sd3_pipeline``: SD 3's shape without T5: an MMDiT transformer on two CLIPs,
-  a 16-channel VAE, the flow-matching scheduler. (No tiny FLUX: diffusers' single-file
-  conversion of FLUX assumes its full width, 3072.)
+  a 16-channel VAE, the flow-matching scheduler.
+- ``build_tiny_hunyuan_pipeline``: HunyuanDiT's shape, a model that reads Chinese: a DiT on
+  a bilingual BERT and a multilingual T5 over a vocabulary of ASCII and the CJK ideographs.
+- ``build_tiny_kolors_pipeline``: Kolors' shape, the other: SDXL's UNet on a 2-layer ChatGLM3
+  whose SentencePiece tokenizer is trained on the spot (needs ``sentencepiece``).
+  (No tiny FLUX: diffusers' single-file conversion of FLUX assumes its full width, 3072.)
 - ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
   (gpu_daemon/models/original_layout.py), as model sites distribute them; ``write_lora``: a random
   LoRA for its UNet, made with peft, in the diffusers or kohya layout.
@@ -115,26 +119,34 @@ def build_tiny_pipeline(path: str | Path, seed: int = 0) -> Path:
 TEXT_HIDDEN_2 = 48
 
 
-def build_tiny_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
-    """An SDXL-shaped tiny pipeline: two text encoders (the second with a projection, whose
-    pooled output and the size/crop ids make the UNet's added embedding), a UNet with linear
-    projections and 2 transformer layers in its attention block."""
-    import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+def _tiny_sdxl_unet(cross_attention_dim: int, pooled_dim: int) -> Any:
+    """SDXL's UNet shape: linear projections, 2 transformer layers in its attention block,
+    and the added embedding of the pooled text and the size/crop ids."""
+    from diffusers import UNet2DConditionModel
 
-    path = Path(path)
-    torch.manual_seed(seed)
     time_ids = 8
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
         block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4),
-        cross_attention_dim=TEXT_HIDDEN + TEXT_HIDDEN_2, use_linear_projection=True,
+        cross_attention_dim=cross_attention_dim, use_linear_projection=True,
         addition_embed_type="text_time", addition_time_embed_dim=time_ids,
-        projection_class_embeddings_input_dim=TEXT_HIDDEN_2 + 6 * time_ids,
+        projection_class_embeddings_input_dim=pooled_dim + 6 * time_ids,
     )
+
+
+def build_tiny_sdxl_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """An SDXL-shaped tiny pipeline: two text encoders (the second with a projection, whose
+    pooled output and the size/crop ids make the UNet's added embedding), a UNet with linear
+    projections and 2 transformer layers in its attention block."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    unet = _tiny_sdxl_unet(TEXT_HIDDEN + TEXT_HIDDEN_2, TEXT_HIDDEN_2)
     pipe = StableDiffusionXLPipeline(
         vae=_tiny_vae(0.13025), text_encoder=_tiny_text_encoder(TEXT_HIDDEN),
         text_encoder_2=_tiny_text_encoder(TEXT_HIDDEN_2, projection=True),
@@ -184,6 +196,116 @@ def build_tiny_sd3_pipeline(path: str | Path, seed: int = 0) -> Path:
         tokenizer_3=None, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
     )
     pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def _tiny_vocabulary() -> list[str]:
+    """Printable ASCII and the CJK Unified Ideographs: every character of a Chinese or English
+    prompt, one token each."""
+    return [chr(c) for c in range(0x21, 0x7F)] + [chr(c) for c in range(0x4E00, 0xA000)]
+
+
+def _tiny_bert() -> tuple[Any, Any]:
+    """HunyuanDiT's first text encoder: a bilingual BERT (a 2-layer one over the tiny
+    vocabulary, Chinese read a character a token as BERT's own tokenizer does)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + _tiny_vocabulary())}
+    encoder = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=TEXT_HIDDEN,
+                                   num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=37, max_position_embeddings=512))
+    return encoder, BertTokenizer(vocab=vocab, model_max_length=77)
+
+
+def _tiny_t5() -> tuple[Any, Any]:
+    """HunyuanDiT's second text encoder: a multilingual T5 (2 layers, the tiny vocabulary as
+    SentencePiece-style pieces)."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    pieces += [(f"\u2581{c}", -2.0) for c in _tiny_vocabulary()]
+    pieces += [(c, -3.0) for c in _tiny_vocabulary()]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=256)
+    encoder = T5EncoderModel(T5Config(vocab_size=len(pieces), d_model=TEXT_HIDDEN, d_kv=8,
+                                      d_ff=37, num_layers=2, num_heads=4,
+                                      feed_forward_proj="gated-gelu"))
+    return encoder, tokenizer
+
+
+def build_tiny_hunyuan_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """A HunyuanDiT-shaped tiny pipeline, a model that reads Chinese: a DiT with cross
+    attention on a bilingual BERT and a multilingual T5, the SD VAE's shape, DDPM with
+    v-prediction as HunyuanDiT samples."""
+    import torch
+    from diffusers import DDPMScheduler, HunyuanDiT2DModel, HunyuanDiTPipeline
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    bert, bert_tokenizer = _tiny_bert()
+    t5, t5_tokenizer = _tiny_t5()
+    transformer = HunyuanDiT2DModel(
+        sample_size=8, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
+        num_attention_heads=3, hidden_size=24, cross_attention_dim=TEXT_HIDDEN,
+        cross_attention_dim_t5=TEXT_HIDDEN, pooled_projection_dim=16, text_len=77,
+        text_len_t5=256)
+    pipe = HunyuanDiTPipeline(
+        vae=_tiny_vae(0.13025), text_encoder=bert, tokenizer=bert_tokenizer,
+        transformer=transformer,
+        scheduler=DDPMScheduler(beta_start=0.00085, beta_end=0.03,
+                                beta_schedule="scaled_linear", prediction_type="v_prediction",
+                                steps_offset=1, clip_sample=False),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        text_encoder_2=t5, tokenizer_2=t5_tokenizer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def _tiny_chatglm(folder: Path) -> tuple[Any, Any]:
+    """Kolors' text encoder: ChatGLM3 (2 layers) and its SentencePiece tokenizer, trained here
+    on a few English and Chinese lines (byte fallback: any text encodes)."""
+    import io
+
+    import sentencepiece
+    from diffusers.pipelines.kolors import ChatGLMModel, ChatGLMTokenizer
+    from diffusers.pipelines.kolors.text_encoder import ChatGLMConfig
+
+    lines = ["a lighthouse in a storm, an old man climbing the stairs at night",
+             "清晨，小镇还在沉睡。老陈推开木门，看见院子里站着一个陌生的孩子。",
+             "watercolor painting, soft washes, paper texture, muted palette"] * 20
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, vocab_size=400, model_type="bpe",
+        byte_fallback=True, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    tokenizer = ChatGLMTokenizer(vocab_file=str(folder / "tokenizer.model"))
+    encoder = ChatGLMModel(ChatGLMConfig(
+        num_layers=2, padded_vocab_size=len(tokenizer) + 16, hidden_size=TEXT_HIDDEN,
+        ffn_hidden_size=37, kv_channels=8, num_attention_heads=4, seq_length=256,
+        multi_query_attention=True, multi_query_group_num=2, original_rope=True))
+    return encoder, tokenizer
+
+
+def build_tiny_kolors_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """A Kolors-shaped tiny pipeline, a model that reads Chinese: SDXL's UNet on ChatGLM3's
+    hidden states (its second to last layer, and the last token's state for the pooled
+    embedding)."""
+    import tempfile
+
+    import torch
+    from diffusers import EulerDiscreteScheduler, KolorsPipeline
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as work:
+        encoder, tokenizer = _tiny_chatglm(Path(work))
+        pipe = KolorsPipeline(
+            vae=_tiny_vae(0.13025), text_encoder=encoder, tokenizer=tokenizer,
+            unet=_tiny_sdxl_unet(TEXT_HIDDEN, TEXT_HIDDEN),
+            scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.014,
+                                             beta_schedule="scaled_linear", steps_offset=1))
+        pipe.save_pretrained(path, safe_serialization=True)
     return path
 
 

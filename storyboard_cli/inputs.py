@@ -1,6 +1,7 @@
 """Every check of what a user gives, in one place (as diffusers' `check_inputs`): titles,
-styles, stories and their formats, prompts, seeds, characters, aspects, link lifetimes, export
-options, and a shot's fields, notes and positions.
+styles, stories and their formats, prompts, seeds, characters, aspects, render settings
+(model, LoRAs, scheduler, steps, CFG, negative prompt), link lifetimes, export options, and a
+shot's fields, notes and positions.
 
 The service calls these before it touches the store, Redis or the bucket, so the CLI, the
 HTTP API and the CLI through ``--server`` refuse the same input with the same line: a
@@ -20,7 +21,7 @@ from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
     from storyboard_cli.board.options import ExportOptions
-    from storyboard_contract.config import LimitsConfig
+    from storyboard_contract.config import ImagesConfig, LimitsConfig
 
 # A shot's action and each line of its dialogue, a shot's lines, its duration (the planners'
 # bounds, storyboard_contract/wire.py), and a note.
@@ -184,6 +185,88 @@ def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOption
         raise UsageError(f"--layout {options.layout!r}: write it as COLUMNSxROWS, e.g. 3x2 "
                          f"(1 to {MAX_GRID} each)")
     return ExportOptions(paper, orientation, f"{int(columns)}x{int(rows)}", options.links)
+
+
+def check_settings(given: dict[str, Any], images: ImagesConfig, prompt_limit: int
+                   ) -> dict[str, Any]:
+    """A project's render settings as stored (model, loras, scheduler, steps, cfg,
+    negative_prompt), each given one checked; a None value returns it to the model's
+    default. What the host can know is checked here: model names from storyboard.toml's
+    [images] (the GPU box's file should list the same), scheduler names, ranges, LoRA names
+    (a .safetensors file inside the daemon's images.lora_dir, given as FILE or FILE:SCALE).
+    Whether the daemon has the file and it fits the model, it says when it renders: a refusal
+    that fails the shot at once, with its reason."""
+    from storyboard_contract.config import SCHEDULER_NAMES
+    from storyboard_contract.wire import MAX_GUIDANCE, MAX_STEPS
+
+    checks = {
+        "model": lambda v: _check_model(v, images),
+        "loras": _check_loras,
+        "scheduler": lambda v: _choice(v, SCHEDULER_NAMES, "--scheduler"),
+        "steps": lambda v: _within(v, 1, MAX_STEPS, "--steps", int),
+        "cfg": lambda v: _within(v, 0.0, MAX_GUIDANCE, "--cfg", float),
+        "negative_prompt": lambda v: _check_negative(v, prompt_limit),
+    }
+    unknown = [k for k in given if k not in checks]
+    if unknown:
+        raise UsageError(f"unknown setting {unknown[0]!r}; the settings are "
+                         f"{', '.join(checks)}")
+    return {key: None if value is None else checks[key](value) for key, value in given.items()}
+
+
+def _check_model(name: str, images: ImagesConfig) -> str:
+    models = list(images.model_table())
+    if name in models:
+        return name
+    if not models:
+        raise UsageError(f"--model {name!r}: this host's storyboard.toml names no models; list "
+                         "them there as the GPU box's does ([images] model, "
+                         "[images.models.NAME] tables)")
+    raise UsageError(f"unknown model {name!r}; storyboard.toml names {', '.join(models)}")
+
+
+def _check_loras(texts: list[str]) -> list[dict[str, Any]]:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    from storyboard_contract.wire import MAX_LORA_SCALE, MAX_LORAS, split_lora
+
+    if len(texts) > MAX_LORAS:
+        raise UsageError(f"at most {MAX_LORAS} LoRAs a project (--lora), not {len(texts)}")
+    loras: dict[str, float] = {}
+    for text in texts:
+        name, scale = split_lora(check_one_line(text.strip(), "--lora"))
+        path = PurePosixPath(name.replace("\\", "/"))
+        if not name or path.is_absolute() or PureWindowsPath(name).drive or ".." in path.parts:
+            raise UsageError(f"--lora {text!r}: name a file inside the GPU daemon's "
+                             "images.lora_dir, as a relative path (FILE or FILE:SCALE)")
+        if path.suffix.lower() not in (".safetensors", ".sft"):
+            raise UsageError(f"--lora {text!r}: LoRAs are .safetensors files")
+        if abs(scale) > MAX_LORA_SCALE:
+            raise UsageError(f"--lora {text!r}: the scale must be between -{MAX_LORA_SCALE:g} "
+                             f"and {MAX_LORA_SCALE:g} (1 = as trained)")
+        loras[path.as_posix()] = scale
+    return [{"name": name, "scale": scale} for name, scale in loras.items()]
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise UsageError(f"unknown {what.strip('-')} {value!r}; use one of {', '.join(choices)}")
+    return value
+
+
+def _within(value: Any, low: float, high: float, what: str, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            (kind is int and value != int(value)) or not low <= value <= high:
+        raise UsageError(f"{what} must be {'a whole number ' if kind is int else ''}"
+                         f"between {low:g} and {high:g}")
+    return kind(value)
+
+
+def _check_negative(text: str, limit: int) -> str:
+    check_one_line(text, "--negative")
+    if len(text) > limit:
+        raise UsageError(f"--negative has {len(text)} characters; the limit is {limit}")
+    return " ".join(text.split())
 
 
 # --- a shot's fields (the table of them: storyboard_cli/shot_fields.py) ------------------------

@@ -173,12 +173,23 @@ class RemoteService:
 
     def create_project(self, title: str | None, story_text: str, style: str,
                        aspect: str | None = None, story_format: str | None = None,
-                       file_name: str | None = None) -> dict[str, Any]:
+                       file_name: str | None = None,
+                       settings: dict[str, Any] | None = None) -> dict[str, Any]:
         from storyboard_cli.server.bodies import NewProject
 
         return self._call("POST", routes.PROJECTS, body=NewProject(
             title=title or "", story_text=story_text, style=style, aspect=aspect,
-            format=story_format or "", file_name=file_name or ""))
+            format=story_format or "", file_name=file_name or "", **(settings or {})))
+
+    def project_settings(self, project: str, changes: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        from storyboard_cli.server.bodies import ProjectSettings
+
+        if not changes:
+            return self._call("GET", routes.SETTINGS, project=project)
+        reset = [k for k, v in changes.items() if v is None]
+        return self._call("PATCH", routes.SETTINGS, project=project, body=ProjectSettings(
+            **{k: v for k, v in changes.items() if v is not None}, reset=reset))
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self._call("GET", routes.PROJECTS)
@@ -221,11 +232,11 @@ class RemoteService:
                                                   format=story_format or "", stale=stale))
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
+                   seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]:
         from storyboard_cli.server.bodies import GenerateShot
 
         return self._call("POST", routes.GENERATE_SHOT, shot=shot, body=GenerateShot(
-            prompt=prompt or "", style=style or "", seed=seed))
+            prompt=prompt or "", style=style or "", seed=seed, keep_seed=keep_seed))
 
     def resolve_shot(self, ref: str | int) -> int:
         return int(self.shot(ref)["id"])

@@ -30,6 +30,7 @@ from storyboard_cli.inputs import (
     check_number,
     check_prompt,
     check_seed,
+    check_settings,
     check_split_at,
     check_style,
     check_title,
@@ -82,7 +83,10 @@ class Service(Protocol):
 
     def create_project(self, title: str | None, story_text: str, style: str,
                        aspect: str | None = None, story_format: str | None = None,
-                       file_name: str | None = None) -> dict[str, Any]: ...
+                       file_name: str | None = None,
+                       settings: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    def project_settings(self, project: str, changes: dict[str, Any] | None = None
+                         ) -> dict[str, Any]: ...
     def list_projects(self) -> list[dict[str, Any]]: ...
     def project(self, ref: str, task: str | None = None,
                 revision: int | None = None) -> dict[str, Any]: ...
@@ -95,7 +99,7 @@ class Service(Protocol):
                  story_text: str | None = None, story_format: str | None = None,
                  stale: bool = False) -> dict[str, Any]: ...
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
-                   seed: int | None = None) -> dict[str, Any]: ...
+                   seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]: ...
     def resolve_shot(self, ref: str | int) -> int: ...
     def shot(self, ref: str | int) -> dict[str, Any]: ...
     def resolve_task(self, ref: str) -> str: ...
@@ -213,17 +217,20 @@ class LocalService:
 
     def create_project(self, title: str | None, story_text: str, style: str,
                        aspect: str | None = None, story_format: str | None = None,
-                       file_name: str | None = None) -> dict[str, Any]:
+                       file_name: str | None = None,
+                       settings: dict[str, Any] | None = None) -> dict[str, Any]:
         """A new project from a story in prose or a screenplay (its format as given, else by
         the extension of `file_name`, else by its content); its frame aspect [images] aspect
-        unless given; its title as given, else a screenplay's own, else the file's name. The
-        project object."""
+        unless given; its title as given, else a screenplay's own, else the file's name; its
+        render settings (model, loras, scheduler, steps, cfg, negative_prompt) each the
+        model's default unless given. The project object."""
         from storyboard_cli.stories import read_story, screenplay_json
 
         story_format, screenplay = read_story(story_text, self.config.limits, story_format,
                                               file_name or "")
         aspect = check_aspect(self.config.images.aspect if aspect is None else aspect)
         style = check_style(style) or "movie"
+        checked = self._check_settings(settings or {})
         if not (title and title.strip()):
             title = (screenplay and screenplay.title) or (file_name and Path(file_name).stem)
             if not title:
@@ -231,8 +238,21 @@ class LocalService:
                                  "(--title)")
         project = self.store.create_project(
             check_title(title), story_text, style, aspect, story_format,
-            screenplay_json(screenplay), self.user)
+            screenplay_json(screenplay), self.user, checked)
         return self._view(project["id"])
+
+    def _check_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return check_settings(settings, self.config.images, self.config.limits.max_prompt_chars)
+
+    def project_settings(self, project: str, changes: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+        """A project's render settings (the project object's `settings`), after `changes`
+        (a None value: back to the model's default) when given. Tasks queued from now on
+        render with them; a task already queued keeps the ones it was queued with."""
+        project_id = resolve.project(self.store, project)["id"]
+        if changes:
+            self.store.set_settings(project_id, self._check_settings(changes))
+        return self.store.settings(project_id)
 
     def list_projects(self) -> list[dict[str, Any]]:
         return self.store.list_projects()
@@ -379,15 +399,20 @@ class LocalService:
         return queued_answer(task["id"])
 
     def regen_shot(self, shot: str | int, prompt: str | None = None, style: str | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
+                   seed: int | None = None, keep_seed: bool = False) -> dict[str, Any]:
         """Queue a shot_generation task for a shot of the storyboard `show` lists (by id or
-        PROJECT/NUMBER, see resolve_shot); the queued answer."""
+        PROJECT/NUMBER, see resolve_shot); the queued answer. keep_seed: the seed of the
+        shot's image (with nothing else changed, the same image again)."""
         from storyboard_cli.tasks.jobs import submit_regen
 
         prompt = check_prompt(prompt, self.config.limits.max_prompt_chars)
         style, seed = check_style(style), check_seed(seed)
-        task = submit_regen(self.store, self.redis, self.config, self.resolve_shot(shot),
-                            prompt, style, seed)
+        shot_id = self.resolve_shot(shot)
+        if keep_seed:
+            if seed is not None:
+                raise UsageError("give --seed or --keep-seed, not both")
+            seed = self.store.get_shot(shot_id)["seed"]
+        task = submit_regen(self.store, self.redis, self.config, shot_id, prompt, style, seed)
         return queued_answer(task["id"])
 
     def resolve_shot(self, ref: str | int) -> int:

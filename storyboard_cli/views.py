@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from storyboard_cli.store.projects import render_settings
 from storyboard_cli.store.revisions import task_revision
 from storyboard_cli.store.status import TaskType
 from storyboard_cli.store.tasks import shown_storyboard
@@ -20,8 +21,9 @@ from storyboard_contract.numbering import scene_numbers, shot_label
 if TYPE_CHECKING:
     from storyboard_cli.store import Store
 
-# (width, height) of a frame at an aspect: the project object reports its frame size.
-FrameSize = Callable[[str], tuple[int, int]]
+# (width, height) of a frame at an aspect for a model (None: the default one): the project
+# object reports its frame size.
+FrameSize = Callable[[str, "str | None"], tuple[int, int]]
 
 
 class NotAStoryboardTask(UsageError):
@@ -56,7 +58,8 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         shown = shown_storyboard(boards)
         frames = None if shown is not None and shown["framed"] else next(
             (b for b in boards if b["framed"] and b is not shown), None)
-    width, height = (frame_size or ImagesConfig().frame_size)(project["aspect"])
+    width, height = (frame_size or ImagesConfig().frame_size)(project["aspect"],
+                                                              project["model"])
     shots = [] if shown is None else task_shots(store, shown)
     progress: dict[str, dict[str, int]] = {}
 
@@ -78,6 +81,7 @@ def project_view(store: Store, project_id: int, task_id: str | None = None,
         "width": width,
         "height": height,
         "created_at": project["created_at"],
+        "settings": render_settings(project),
         "cast": cast_view(store.cast(project_id), shots),
         "script_key": shown and shown["script_key"],
         "script_url": shown and shown["script_url"],
@@ -137,6 +141,7 @@ def task_summary(task: dict[str, Any], progress: dict[str, int]) -> dict[str, An
         "no_images": bool(params.get("no_images")),
         "stale": bool(params.get("stale")),
         "revision": task_revision(task) if task["type"] == TaskType.STORYBOARD else None,
+        "warnings": _json_list(task.get("warnings")),
     }
 
 
@@ -188,6 +193,7 @@ def shot_view(row: dict[str, Any]) -> dict[str, Any]:
         "approved": bool(row["approved"]),
         "stale": row["edited"] > row["drawn"],
         "revised": row["revised"],
+        "provenance": json.loads(row["provenance"]) if row["provenance"] else None,
     }
 
 

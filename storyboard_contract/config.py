@@ -112,7 +112,38 @@ class PlannerConfig:
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4o-mini"
     timeout: float = 120.0
+    # The language of the image prompts an LLM writes (action and dialogue stay in the
+    # story's): "en" for the English-only text encoders of SD 1.x/2.x/SDXL (CLIP) and SD 3 /
+    # FLUX (T5), "zh" for a Chinese-reading model (Kolors, HunyuanDiT), "story" for the
+    # story's own language.
+    prompt_language: str = "en"
     api_key: str = _secret("STORYBOARD_PLANNER_API_KEY", "OPENAI_API_KEY")
+
+
+@dataclass
+class ModelConfig:
+    """One model of several on a daemon: an ``[images.models.NAME]`` table. Its files are its
+    own (a VAE or LoRA fits one architecture); what it leaves unset of the generation
+    defaults (size, steps, guidance, scheduler, negative prompt) is [images]'."""
+
+    model: str = ""  # a checkpoint file, a diffusers folder or a cached hub id
+    model_config: str = ""
+    vae: str = ""
+    loras: list[str] = field(default_factory=list)
+    width: int | None = None  # the pixel budget of its frames
+    height: int | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+    scheduler: str | None = None
+    negative_prompt: str | None = None
+
+
+# A model's name, as projects (`storyboard new --model NAME`) and requests give it.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+# What [images] model is called when it is one of several.
+DEFAULT_MODEL = "default"
+GENERATION_DEFAULTS = ("width", "height", "steps", "guidance_scale", "scheduler",
+                       "negative_prompt")
 
 
 @dataclass
@@ -146,14 +177,44 @@ class ImagesConfig:
     loras: list[str] = field(default_factory=list)  # "FILE" or "FILE:SCALE"
     lora_dir: str = "loras"  # where the LoRAs a request names are looked up
     scheduler: str = "default"
+    # Added to every render's negative prompt choice: a project's, else this, else the style's.
+    negative_prompt: str = ""
+    # Several models on one daemon: [images.models.NAME] tables (ModelConfig), after [images]
+    # model (named "default") when it is set; the first is the default. At most max_loaded
+    # stay loaded, the most recently used; another is loaded when a render asks for it.
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    max_loaded: int = 1
     # The simulated backend, a benchmark tool (gpu_daemon/images/simulated.py): a pipeline
     # call of N images takes simulated_call_ms + N x simulated_image_ms.
     simulated_call_ms: float = 100.0
     simulated_image_ms: float = 100.0
 
-    def frame_size(self, aspect: str) -> tuple[int, int]:
-        """(width, height) of a frame at `aspect` within this pixel budget."""
-        return frames.frame_size(aspect, self.width * self.height, self.size_multiple)
+    def frame_size(self, aspect: str, model: str | None = None) -> tuple[int, int]:
+        """(width, height) of a frame at `aspect` within the pixel budget of `model` (a name
+        of model_table(); None: the default model's), else [images]'."""
+        width, height = (self.generation(model)[k] for k in ("width", "height"))
+        return frames.frame_size(aspect, width * height, self.size_multiple)
+
+    def model_table(self) -> dict[str, ModelConfig]:
+        """Every model the daemon serves, by name, the default first: [images] model as
+        "default" when it is set, then the [images.models.NAME] tables in file order."""
+        table = {}
+        if self.model:
+            table[DEFAULT_MODEL] = ModelConfig(model=self.model, model_config=self.model_config,
+                                               vae=self.vae, loras=list(self.loras))
+        table.update(self.models)
+        return table
+
+    @property
+    def default_model(self) -> str | None:
+        return next(iter(self.model_table()), None)
+
+    def generation(self, model: str | None = None) -> dict[str, Any]:
+        """The generation defaults of `model` (None: the default one): its table's, and
+        [images]' where it sets none."""
+        table = self.model_table().get(model or self.default_model or "")
+        return {key: getattr(self, key) if table is None or getattr(table, key) is None
+                else getattr(table, key) for key in GENERATION_DEFAULTS}
 
 
 @dataclass
@@ -254,6 +315,9 @@ class Config:
                     value = REDACTED if value else ""
                 elif isinstance(value, str):
                     value = redact_url(value)
+                elif isinstance(value, dict):
+                    value = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                             for k, v in value.items()}
                 values[f.name] = value
             out[name] = values
         return out
@@ -449,7 +513,25 @@ def _apply_file(section: Any, name: str, values: dict[str, Any], where: str) -> 
             raise ConfigError(
                 f"{where}: {name}.{key} is a secret; set it in the environment or .env ({envs})"
             )
+        if f.name == "models" and isinstance(section, ImagesConfig):
+            section.models = _model_tables(raw, where)
+            continue
         setattr(section, key, _coerce(raw, hints[key], f"{where}: {name}.{key}"))
+
+
+def _model_tables(raw: Any, where: str) -> dict[str, ModelConfig]:
+    """[images.models.NAME] tables, each read like a section."""
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{where}: images.models must hold [images.models.NAME] tables")
+    tables = {}
+    for name, values in raw.items():
+        if not MODEL_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: [images.models.{name}]: a model's name is 1 to 40 "
+                              "letters, digits, '-', '_' or '.', starting with a letter or digit")
+        table = ModelConfig()
+        _apply_file(table, f"images.models.{name}", values, where)
+        tables[name] = table
+    return tables
 
 
 def _env_names(section: str, f: dataclasses.Field[Any]) -> tuple[str, ...]:
@@ -461,6 +543,8 @@ def _env_names(section: str, f: dataclasses.Field[Any]) -> tuple[str, ...]:
 def _apply_env(section: Any, name: str, env: dict[str, str]) -> None:
     hints = get_type_hints(type(section))
     for f in dataclasses.fields(section):
+        if getattr(hints[f.name], "__origin__", None) is dict:
+            continue  # tables ([images.models.NAME]) come from the file only
         for var in _env_names(name, f):
             raw = env.get(var)
             if raw is not None and raw != "":
@@ -479,6 +563,9 @@ def _coerce(raw: Any, typ: Any, what: str) -> Any:
         if not ok[typ]:
             raise ConfigError(f"{what}: expected {typ.__name__}, got {raw!r}")
         return float(raw) if typ is float else raw
+    optional = [t for t in getattr(typ, "__args__", ()) if t is not type(None)]
+    if type(None) in getattr(typ, "__args__", ()) and len(optional) == 1:
+        return _coerce(raw, optional[0], what)  # TOML has no null: a value is given
     if getattr(typ, "__origin__", None) is list:
         item = typ.__args__[0]
         if not isinstance(raw, list) or not all(
@@ -517,6 +604,7 @@ SCHEDULER_NAMES = ("default", "dpmpp_2m_karras", "dpmpp_sde_karras", "euler_a", 
 _CHOICES = {
     ("s3", "addressing_style"): {"path", "virtual", "auto"},
     ("planner", "backend"): {"rules", "openai"},
+    ("planner", "prompt_language"): {"en", "zh", "ja", "ko", "story"},
     ("images", "backend"): {"auto", "sketch", "diffusers", "simulated"},
     ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
     ("images", "attention"): {"sdpa", "classic"},
@@ -552,6 +640,7 @@ def check_config(cfg: Config, where: str) -> None:
         ("queue", "job_timeout"), ("daemon", "port"), ("daemon", "max_body_bytes"),
         ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
+        ("images", "max_loaded"),
         ("limits", "max_story_bytes"), ("limits", "max_screenplay_bytes"),
         ("limits", "max_shots"), ("limits", "max_prompt_chars"),
         ("stack", "workers"), ("server", "port"), ("server", "max_body_bytes"),
@@ -576,6 +665,7 @@ def check_config(cfg: Config, where: str) -> None:
     for key in ("width", "height"):
         if getattr(cfg.images, key) % 8:
             raise ConfigError(f"{where}: images.{key} must be a multiple of 8")
+    _check_model_tables(cfg.images, where)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.images.device):
         raise ConfigError(f"{where}: images.device = {cfg.images.device!r} is not one of auto, "
                           "cpu, mps, cuda, cuda:N (N: the GPU's index)")
@@ -588,3 +678,26 @@ def check_config(cfg: Config, where: str) -> None:
                           f"and '_' (got {boxes!r})")
     if not cfg.daemon.url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: daemon.url must start with http:// or https://")
+
+
+def _check_model_tables(images: ImagesConfig, where: str) -> None:
+    """Each [images.models.NAME] table names a model and sets its defaults within range."""
+    if images.model and DEFAULT_MODEL in images.models:
+        raise ConfigError(f"{where}: [images.models.{DEFAULT_MODEL}] and images.model both name "
+                          f"the model called {DEFAULT_MODEL!r}; rename the table or move "
+                          "images.model into it")
+    for name, table in images.models.items():
+        what = f"{where}: images.models.{name}"
+        if not table.model:
+            raise ConfigError(f"{what}.model is not set: a checkpoint file, a diffusers folder "
+                              "or a Hugging Face id")
+        if table.scheduler is not None and table.scheduler not in SCHEDULER_NAMES:
+            raise ConfigError(f"{what}.scheduler = {table.scheduler!r} is not one of "
+                              f"{', '.join(SCHEDULER_NAMES)}")
+        for key in ("width", "height", "steps"):
+            value = getattr(table, key)
+            if value is not None and (value <= 0 or (key != "steps" and value % 8)):
+                raise ConfigError(f"{what}.{key} must be greater than 0"
+                                  + ("" if key == "steps" else " and a multiple of 8"))
+        if table.guidance_scale is not None and table.guidance_scale < 0:
+            raise ConfigError(f"{what}.guidance_scale must not be negative")

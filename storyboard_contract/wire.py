@@ -27,6 +27,7 @@ shot is independent: one shot's failure is its ShotEvent's error and fails no ot
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -39,7 +40,7 @@ from pydantic import (
 )
 
 from storyboard_contract import control_chars, frames
-from storyboard_contract.config import SCHEDULER_NAMES
+from storyboard_contract.config import MODEL_NAME, SCHEDULER_NAMES
 from storyboard_contract.numbering import shot_label
 from storyboard_contract.screenplay import Screenplay
 
@@ -146,6 +147,55 @@ NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), _one_line("n
 PlannedPrompt = Annotated[str, BeforeValidator(_flattened)]
 
 
+def _known_scheduler(name: str) -> str:
+    if name not in SCHEDULER_NAMES:
+        raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULER_NAMES)}")
+    return name
+
+
+SchedulerName = Annotated[str, Field(max_length=40), AfterValidator(_known_scheduler)]
+
+
+# LoRA scales outside this range are almost certainly a typo (a LoRA at 10 is noise).
+MAX_LORA_SCALE = 4.0
+_SCALE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def split_lora(text: str) -> tuple[str, float]:
+    """``FILE`` or ``FILE:SCALE`` as written in storyboard.toml and on the command line: a
+    trailing ``:number`` is the scale (1.0 without one; a Windows drive's colon is not)."""
+    file, sep, tail = text.rpartition(":")
+    if sep and _SCALE.fullmatch(tail.strip()):
+        return file, float(tail)
+    return text, 1.0
+
+
+class LoraRef(BaseModel):
+    """A LoRA for one render: a .safetensors file inside the daemon's images.lora_dir (a
+    relative path), at a scale (1.0 = as trained)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=300), _one_line("LoRA name")]
+    scale: Annotated[float, Field(ge=-MAX_LORA_SCALE, le=MAX_LORA_SCALE)] = 1.0
+
+
+ModelName = Annotated[str, Field(max_length=40, pattern=MODEL_NAME.pattern)]
+
+
+class RenderSettings(BaseModel):
+    """How a project's images are made (`storyboard new --model/--lora/--scheduler/--steps/
+    --cfg/--negative`): None or empty means the model's default, from the daemon's
+    configuration ([images.models.NAME], else [images])."""
+
+    model: ModelName | None = None  # a name of the daemon's models; None: its default
+    # On top of the model's own LoRAs (a file in both: this scale wins).
+    loras: Annotated[list[LoraRef], Field(max_length=MAX_LORAS)] = []
+    scheduler: SchedulerName | None = None
+    steps: Annotated[int | None, Field(ge=1, le=MAX_STEPS)] = None
+    guidance_scale: Annotated[float | None, Field(ge=0.0, le=MAX_GUIDANCE)] = None
+    # Empty: the planner's for the shot, else the model's default, else the style's.
+    negative_prompt: NegativePrompt = ""
+
+
 class PlanRequest(BaseModel):
     """A story to plan: prose (`story`) or a parsed screenplay (`screenplay`), one of them."""
 
@@ -160,6 +210,9 @@ class PlanRequest(BaseModel):
     aspect: Aspect = frames.DEFAULT_ASPECT
     width: Side = None
     height: Side = None
+    # How the shots will be rendered: which model reads the prompts (a warning when it cannot
+    # read their language), and each shot's provenance in the uploaded script.
+    render: RenderSettings = RenderSettings()
 
     @model_validator(mode="after")
     def _story_or_screenplay(self) -> PlanRequest:
@@ -243,32 +296,17 @@ class PlanResponse(Plan):
     script_key: str | None = None
     script_url: str | None = None
     url_expires_at: str | None = None
+    # What the user should know about the plan, each said once (a language the model cannot
+    # read, with the fix).
+    warnings: list[str] = []
 
 
-def _known_scheduler(name: str) -> str:
-    if name not in SCHEDULER_NAMES:
-        raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(SCHEDULER_NAMES)}")
-    return name
-
-
-SchedulerName = Annotated[str, Field(max_length=40), AfterValidator(_known_scheduler)]
-
-
-class LoraRef(BaseModel):
-    """A LoRA for one render: a .safetensors file inside the daemon's images.lora_dir (a
-    relative path), at a scale (1.0 = as trained)."""
-
-    name: Annotated[str, Field(min_length=1, max_length=300), _one_line("LoRA name")]
-    scale: Annotated[float, Field(ge=-4.0, le=4.0)] = 1.0
-
-
-class RenderRequest(BaseModel):
+class RenderRequest(RenderSettings):
     project_id: Id
     shot_id: Id
     task_id: TaskId
     index: Annotated[int, Field(ge=0)] = 0
     prompt: Prompt
-    negative_prompt: NegativePrompt = ""
     description: Annotated[str, Field(max_length=4000)] = ""
     camera: ShotSize = "medium"
     # The cast members the shot shows, with their current descriptions.
@@ -277,12 +315,6 @@ class RenderRequest(BaseModel):
     seed: Seed
     width: Side = None
     height: Side = None
-    steps: Annotated[int | None, Field(ge=1, le=MAX_STEPS)] = None
-    # None: the daemon's images.guidance_scale / images.scheduler.
-    guidance_scale: Annotated[float | None, Field(ge=0.0, le=MAX_GUIDANCE)] = None
-    scheduler: SchedulerName | None = None
-    # On top of the daemon's own images.loras (a file in both: this scale wins).
-    loras: Annotated[list[LoraRef], Field(max_length=MAX_LORAS)] = []
 
 
 class LoraUsed(BaseModel):
@@ -296,6 +328,7 @@ class Provenance(BaseModel):
     hardware render the same image again."""
 
     backend: str
+    model_name: str | None = None  # the daemon's name for it (projects pick it by this)
     model: str | None = None  # as the daemon's configuration names it
     model_hash: str | None = None  # the first 10 hex digits of its file's sha256
     vae: str | None = None
@@ -324,6 +357,8 @@ class RenderResponse(BaseModel):
     # Rendered by an earlier request whose upload failed: this one only uploaded it.
     reused: bool = False
     provenance: Provenance | None = None
+    # As PlanResponse.warnings: said once per task by the worker.
+    warnings: list[str] = []
 
 
 class RendersRequest(BaseModel):
@@ -357,6 +392,8 @@ class ProgressEvent(BaseModel):
     shot_id: int | None = None
     step: int
     total: int
+    # What happens before the steps start, e.g. "loading model sdxl" (step and total 0).
+    state: str | None = None
 
 
 class ShotEvent(BaseModel):
@@ -385,6 +422,19 @@ class BucketCheck(BaseModel):
     hint: str = ""
 
 
+class ModelStatus(BaseModel):
+    """One of the daemon's models ([images.models.NAME]; [images] model is "default")."""
+
+    name: str
+    source: str  # the file, folder or hub id, as configured
+    kind: str  # checkpoint, diffusers folder, Hugging Face id
+    architecture: str | None = None  # SD 1.x, SDXL, ... (the pipeline class when unknown)
+    text_encoder: str | None = None  # CLIP, CLIP + T5, ChatGLM3, ...
+    reads_chinese: bool = False
+    default: bool = False
+    loaded: bool = False
+
+
 class DaemonStatus(BaseModel):
     version: str
     planner: str
@@ -408,3 +458,8 @@ class DaemonStatus(BaseModel):
     kept_reused: int = 0
     # Only with ?check=bucket: a write/read/delete round trip from the GPU box.
     bucket: BucketCheck | None = None
+    # Every model it serves, the default first, and how many stay loaded at once.
+    models: list[ModelStatus] = []
+    max_loaded: int = 1
+    # The language the LLM planner writes image prompts in ([planner] prompt_language).
+    prompt_language: str = "en"

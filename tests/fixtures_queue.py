@@ -129,13 +129,16 @@ class QueueStack:
 def write_stack(
     root: Path, redis_url: str, s3_server: Any, daemon_url: str, daemon_token: str,
     queue: dict[str, Any] | None = None, images: dict[str, Any] | None = None,
+    models: dict[str, dict[str, Any]] | None = None,
 ) -> QueueStack:
+    """models: [images.models.NAME] tables (the host checks projects' model names there)."""
     root.mkdir(parents=True, exist_ok=True)
     sections = {
         "store": {"path": "storyboard.db"},
         "redis": {"url": redis_url},
         "queue": {**QUEUE_SETTINGS, **(queue or {})},
         "images": {**IMAGE_SETTINGS, **(images or {})},
+        **{f"images.models.{name}": table for name, table in (models or {}).items()},
         "daemon": {"url": daemon_url, "connect_timeout": 2.0, "read_timeout": 30.0},
         "s3": {"addressing_style": "path", "link_expiry": 3600},
     }
@@ -156,11 +159,11 @@ def make_stack(tmp_path: Path, redis_url: str, s3_server: Any, sketch_daemon: An
     made: list[QueueStack] = []
 
     def make(daemon: Any = None, daemon_url: str | None = None, name: str = "stack",
-             queue: dict[str, Any] | None = None,
-             images: dict[str, Any] | None = None) -> QueueStack:
+             queue: dict[str, Any] | None = None, images: dict[str, Any] | None = None,
+             models: dict[str, dict[str, Any]] | None = None) -> QueueStack:
         d = daemon or sketch_daemon
         stack = write_stack(tmp_path / name, redis_url, s3_server, daemon_url or d.url, d.token,
-                            queue, images)
+                            queue, images, models)
         made.append(stack)
         return stack
 

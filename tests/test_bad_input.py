@@ -179,3 +179,34 @@ def test_config_never_shows_credentials_embedded_in_urls(cli, config_file, monke
     assert data["planner"]["base_url"] == "https://bob:***@llm.example/v1"
     assert data["s3"]["endpoint"] == "https://***@s3.example?token=***"
     assert data["daemon"]["url"] == "http://127.0.0.1:17861/?api_key=***"
+
+
+@pytest.mark.parametrize(("options", "says"), [
+    (["--model", "sdxl"], "unknown model 'sdxl'; storyboard.toml names default, hunyuan"),
+    (["--scheduler", "dpm_fast"], "unknown scheduler 'dpm_fast'; use one of default, "),
+    (["--steps", "0"], "--steps must be a whole number between 1 and 150"),
+    (["--cfg", "31"], "--cfg must be between 0 and 30"),
+    (["--lora", "../ink.safetensors"], "--lora '../ink.safetensors': name a file inside the GPU "
+                                       "daemon's images.lora_dir, as a relative path"),
+    (["--lora", "/loras/ink.safetensors"], "as a relative path (FILE or FILE:SCALE)"),
+    (["--lora", "ink.ckpt"], "--lora 'ink.ckpt': LoRAs are .safetensors files"),
+    (["--lora", "ink.safetensors:7"], "the scale must be between -4 and 4"),
+    (["--negative", "text\nwatermark"], "--negative"),
+])
+def test_new_refuses_render_settings_the_daemon_could_not_take(cli, config_file, tmp_path,
+                                                                options, says):
+    config_file.write_text('[store]\npath = "storyboard.db"\n[images]\nmodel = "m.safetensors"\n'
+                           '[images.models.hunyuan]\nmodel = "hunyuan"\n', encoding="utf-8")
+    (tmp_path / "story.txt").write_text("The keeper climbed.\n", encoding="utf-8")
+    line = one_line_error(cli("new", "story.txt", *options))
+    assert says in line
+    assert not (tmp_path / "storyboard.db").exists() or \
+        store_of(config_file).db["projects"].count == 0
+
+
+def test_a_host_without_models_refuses_any_model_name_and_says_where_to_list_them(
+        cli, tmp_path):
+    (tmp_path / "story.txt").write_text("The keeper climbed.\n", encoding="utf-8")
+    line = one_line_error(cli("new", "story.txt", "--model", "sdxl"))
+    assert "this host's storyboard.toml names no models; list them there as the GPU box's " \
+           "does ([images] model, [images.models.NAME] tables)" in line

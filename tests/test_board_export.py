@@ -24,7 +24,7 @@ from fixtures_queue import QueueStack, write_stack
 from PIL import Image, ImageChops, ImageStat
 
 from storyboard_cli.board.animatic import video_size
-from storyboard_cli.board.sheet import clock
+from storyboard_cli.board.sheet import clock, provenance_line
 from storyboard_cli.board.storyboarder import board_size, thumbnail_size
 from storyboard_cli.stack.processes import free_port
 
@@ -278,6 +278,9 @@ def test_the_storyboarder_project_has_a_board_per_shot_with_the_frame_on_its_ref
         assert board["action"] == shot["action"]
         assert all(line in board["dialogue"] for line in spoken(shot))
         assert shot["camera"] in board["notes"] and str(shot["seed"]) in board["notes"]
+        # What made the frame (the sketch backend's: no model, its seed and size).
+        assert shot["provenance"]["backend"] == "sketch"
+        assert f"made by: {provenance_line(shot['provenance'])}" in board["notes"]
         assert board["layers"] == {"reference": {"url": f"board-{n}-{uid}-reference.png",
                                                  "opacity": 1}}
         # An existing board.url file would make Storyboarder migrate the board as a pre-1.6 one.
@@ -309,7 +312,7 @@ def test_the_zip_holds_the_bucket_pngs_named_by_shot_number_and_the_shot_list(
     assert (listing["title"], listing["aspect"]) == (bilingual.project["title"], "16:9")
     assert [s["file"] for s in listing["shots"]] == names[:-1]
     kept = ("number", "camera", "action", "dialogue", "characters", "duration", "prompt",
-            "seed", "image_key")
+            "seed", "image_key", "provenance")
     assert [{k: s[k] for k in kept} for s in listing["shots"]] == [
         {k: s[k] for k in kept} for s in shots]
     assert not any("image_url" in s for s in listing["shots"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,63 @@ def test_lists_of_names_are_read_from_the_file_and_the_environment(tmp_path):
     assert load_config(path, environ=env).frp.boxes == ["a", "b", "c"]
     with pytest.raises(ConfigError, match="expected a list of strings"):
         load_config(write(tmp_path, "[frp]\nboxes = [1]\n"), environ={})
+
+
+MODELS = """
+[images]
+model = "models/v1-5-pruned-emaonly.safetensors"
+steps = 25
+scheduler = "dpmpp_2m_karras"
+
+[images.models.sdxl]
+model = "models/sd_xl_base_1.0.safetensors"
+width = 1024
+height = 1024
+steps = 30
+negative_prompt = "text, watermark"
+
+[images.models.hunyuan]
+model = "Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers"
+guidance_scale = 5.0
+"""
+
+
+def test_several_models_are_read_from_tables_the_default_first(tmp_path):
+    images = load_config(write(tmp_path, MODELS), environ={}).images
+    assert list(images.model_table()) == ["default", "sdxl", "hunyuan"]
+    assert images.default_model == "default"
+    assert images.model_table()["default"].model == "models/v1-5-pruned-emaonly.safetensors"
+    # A table's defaults, and [images]' where it sets none.
+    assert images.generation("sdxl") == {
+        "width": 1024, "height": 1024, "steps": 30, "guidance_scale": 7.0,
+        "scheduler": "dpmpp_2m_karras", "negative_prompt": "text, watermark"}
+    assert images.generation(None)["steps"] == 25
+    assert images.frame_size("16:9", "sdxl") == (1368, 768)
+    assert images.frame_size("16:9") == (680, 384)
+
+
+def test_without_images_model_the_first_table_is_the_default(tmp_path):
+    text = MODELS.replace('model = "models/v1-5-pruned-emaonly.safetensors"\n', "", 1)
+    assert load_config(write(tmp_path, text), environ={}).images.default_model == "sdxl"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[images.models.x]\nsteps = 3\n", "images.models.x.model is not set"),
+    ('[images.models."bad name"]\nmodel = "m"\n', "[images.models.bad name]: a model's name"),
+    ('[images]\nmodel = "a"\n[images.models.default]\nmodel = "b"\n',
+     "[images.models.default] and images.model both name"),
+    ('[images.models.x]\nmodel = "m"\nscheduler = "dpm_fast"\n',
+     "images.models.x.scheduler = 'dpm_fast' is not one of default, "),
+    ('[images.models.x]\nmodel = "m"\nsampler = "euler"\n', "unknown key images.models.x.sampler"),
+    ('[images.models.x]\nmodel = "m"\nwidth = 1001\n', "images.models.x.width must be greater"),
+    ('[images]\nmax_loaded = 0\n', "images.max_loaded must be greater than 0"),
+    ('[planner]\nprompt_language = "fr"\n', "planner.prompt_language = 'fr' is not one of"),
+])
+def test_bad_model_tables_name_the_table_and_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_the_models_show_in_storyboard_config_as_plain_data(tmp_path):
+    models = load_config(write(tmp_path, MODELS), environ={}).redacted()["images"]["models"]
+    assert models["sdxl"]["width"] == 1024 and models["hunyuan"]["steps"] is None

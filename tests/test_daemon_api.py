@@ -159,7 +159,8 @@ def test_render_streams_progress_then_one_result(sketch_daemon):
         assert resp.headers["content-type"].startswith(NDJSON)
         events = [json.loads(line) for line in resp.iter_lines() if line]
     assert [e["event"] for e in events] == ["progress", "result"]
-    assert events[0] == {"event": "progress", "shot_id": 11, "step": 1, "total": 1}
+    assert events[0] == {"event": "progress", "shot_id": 11, "step": 1, "total": 1,
+                         "state": None}
     assert httpx.get(events[-1]["result"]["image_url"]).status_code == 200
 
 
@@ -188,7 +189,12 @@ def test_plan_returns_shots_and_uploads_the_script(sketch_daemon, s3_server):
     got = httpx.get(plan["script_url"])
     assert got.status_code == 200
     script = got.json()
-    assert script["task_id"] == task_id and script["shots"] == shots
+    assert script["task_id"] == task_id
+    # Each shot with the provenance it will render with (the sketch backend: no model).
+    assert [{k: v for k, v in s.items() if k != "provenance"} for s in script["shots"]] == shots
+    assert [(p["backend"], p["model"], p["seed"], p["width"], p["height"])
+            for p in (s["provenance"] for s in script["shots"])] == \
+        [("sketch", None, s["seed"], 592, 440) for s in shots]
     assert (script["aspect"], script["width"], script["height"]) == ("4:3", 592, 440)
     assert script["characters"] == plan["characters"]
     head = s3_server.client().head_object(Bucket=s3_server.bucket, Key=plan["script_key"])

@@ -64,7 +64,7 @@ def test_a_checkpoint_file_is_served_with_provenance_on_every_render(
     with checkpoint_daemon.client() as c:
         answer = c.post("/v1/render", json=shot(5, guidance_scale=4.5)).json()
     assert answer["provenance"] == {
-        "backend": "diffusers", "model": str(tiny_checkpoint),
+        "backend": "diffusers", "model_name": "default", "model": str(tiny_checkpoint),
         "model_hash": short_hash(tiny_checkpoint), "vae": None, "vae_hash": None, "loras": [],
         "scheduler": "euler_a", "steps": 3, "guidance_scale": 4.5, "seed": 5, "width": 64,
         "height": 64}

@@ -67,7 +67,7 @@ def test_a_healthy_stack_passes_every_check(running_stack):
     checks = {c["name"]: c["status"] for c in json.loads(done.stdout)["checks"]}
     assert checks == dict.fromkeys(
         ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon",
-         "daemon-bucket", "bucket", "serve"], "ok")
+         "daemon-bucket", "models", "bucket", "serve"], "ok")
 
 
 def test_on_the_gpu_side_doctor_checks_the_daemon_its_model_bucket_and_frpc_and_writes_nothing(
@@ -171,3 +171,53 @@ def storyboard_in_process(*args: str) -> dict:
     result = CliRunner().invoke(cli, list(args))
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def daemon_status(planner: str, prompt_language: str = "en"):
+    from storyboard_contract.wire import DaemonStatus, ModelStatus
+
+    return DaemonStatus(
+        version="x", planner=planner, image_backend="diffusers", model="m.safetensors",
+        model_loaded=True, device="cuda:0", busy=False, waiting=0, render_busy_s=0,
+        renders=0, pipeline_calls=0, uptime_s=1, prompt_language=prompt_language,
+        models=[ModelStatus(name="default", source="m.safetensors", kind="checkpoint",
+                            architecture="SD 1.x", text_encoder="CLIP", default=True,
+                            loaded=True),
+                ModelStatus(name="kolors", source="kolors", kind="diffusers folder",
+                            architecture="Kolors", text_encoder="ChatGLM3",
+                            reads_chinese=True)])
+
+
+def test_the_models_check_warns_about_chinese_stories_for_an_english_only_model(tmp_path):
+    from storyboard_cli.store import Store
+    from storyboard_contract.config import Config
+
+    cfg = Config()
+    cfg.store.path = str(tmp_path / "sb.db")
+    store = Store(tmp_path / "sb.db", create=True)
+    store.create_project("en", "Old Tom climbed the stairs.", "movie")
+    store.create_project("zh", "清晨，老陈推开木门。", "movie")
+    store.create_project("zh on kolors", "清晨，老陈推开木门。", "movie",
+                         settings={"model": "kolors"})
+    store.close()
+    url = "http://daemon"
+    rules = Doctor(cfg)
+    rules.statuses[url] = daemon_status("rules")
+    check = _models_check(rules, url)
+    assert check.status == "warn"
+    assert check.detail.startswith("project(s) 2: Chinese (or Japanese, Korean) stories render "
+                                   "with a model that reads English only, and the rules planner")
+    assert 'prompt_language = "en"' in check.detail and "--model NAME" in check.detail
+    # The LLM planner writing English prompts: nothing to warn about.
+    llm = Doctor(cfg)
+    llm.statuses[url] = daemon_status("openai")
+    check = _models_check(llm, url)
+    assert check.status == "ok" and check.detail.startswith(
+        "default (default): SD 1.x, CLIP (English only), loaded; kolors: Kolors, ChatGLM3 "
+        "(reads Chinese and English), not loaded")
+
+
+def _models_check(doctor: Doctor, url: str):
+    from storyboard_cli.stack.doctor import _run
+
+    return _run("models", lambda: doctor.check_languages(url))

@@ -169,7 +169,7 @@ def test_a_wrong_daemon_wide_lora_is_one_line(tiny_model_dir, tiny_checkpoint, l
         (lora_dir / entry).unlink(missing_ok=True)
         (lora_dir / entry).symlink_to(tiny_checkpoint)
     with pytest.raises(ConfigError, match=re.escape(says)):
-        ModelSpec.from_images(ImagesConfig(model=str(tiny_model_dir), loras=[entry]), base)
+        ModelSpec.from_config(ImagesConfig(model=str(tiny_model_dir), loras=[entry]), base)
 
 
 def test_a_request_lora_must_be_a_lora_file_inside_lora_dir(lora_dir, tmp_path):
@@ -240,8 +240,8 @@ def test_provenance_names_everything_that_made_the_image(backend, tiny_model_dir
                      (lora_dir / "noir.safetensors", 0.7))
     pixels(backend, job)
     assert backend.provenance(job) == {
-        "backend": "diffusers", "model": str(tiny_model_dir), "model_hash": short_hash(
-            tiny_model_dir), "vae": None, "vae_hash": None,
+        "backend": "diffusers", "model_name": "default", "model": str(tiny_model_dir),
+        "model_hash": short_hash(tiny_model_dir), "vae": None, "vae_hash": None,
         "loras": [{"name": "noir.safetensors",
                    "hash": short_hash(lora_dir / "noir.safetensors"), "scale": 0.7}],
         "scheduler": "euler_a", "steps": 3, "guidance_scale": 6.5, "seed": 42,

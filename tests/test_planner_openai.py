@@ -172,3 +172,70 @@ def test_a_slow_service_times_out_with_a_clear_error(llm_server: LLMServer) -> N
     llm_server.answer(Answer(content=json.dumps(SHOTS), delay_s=1.0))
     with pytest.raises(PlannerError, match=r"did not answer within 0\.2 s"):
         planner_for(llm_server, timeout=0.2).plan(STORY, "movie", 10)
+
+
+ZH_STORY = "清晨，老陈推开木门。“你是谁？”老陈问。孩子没有回答。"
+ZH_PLAN = {
+    "characters": [{"name": "老陈", "description": "elderly man, grey stubble, blue work jacket"}],
+    "shots": [
+        {"description": "清晨，老陈推开木门。", "action": "老陈推开木门。", "camera": "wide",
+         "prompt": "an old man pushing open a wooden door at dawn, quiet small town",
+         "characters": ["老陈"]},
+        {"description": "“你是谁？”老陈问。", "action": "", "camera": "medium",
+         "prompt": "an old man asking a question, courtyard", "characters": ["老陈"],
+         "dialogue": [{"speaker": "老陈", "line": "你是谁？"}]},
+    ],
+}
+
+
+def planner_in(server: LLMServer, language: str) -> OpenAIPlanner:
+    planner = planner_for(server)
+    planner.prompt_language = language
+    return planner
+
+
+def test_a_chinese_story_gets_english_image_prompts_and_keeps_its_words(llm_server):
+    llm_server.answer(json.dumps(ZH_PLAN, ensure_ascii=False))
+    plan = planner_in(llm_server, "en").plan(ZH_STORY, "水彩画风格", 10)
+    system = llm_server.requests[0].body["messages"][0]["content"]
+    assert "- prompt: an image prompt in English for a text-to-image model (whatever the " \
+           "story's language)" in system
+    assert "- action: what we see in the shot, one short sentence, in the story's language." \
+        in system
+    # The image prompts are English; what we see and hear stays Chinese.
+    assert [s.prompt for s in plan.shots] == [s["prompt"] for s in ZH_PLAN["shots"]]
+    assert [s.action for s in plan.shots] == ["老陈推开木门。", ""]
+    assert [(d.speaker, d.line) for d in plan.shots[1].dialogue] == [("老陈", "你是谁？")]
+
+
+def test_a_chinese_image_prompt_is_sent_back_when_english_was_asked(llm_server):
+    slipped = json.loads(json.dumps(ZH_PLAN))
+    slipped["shots"][0]["prompt"] = "清晨，老人推开木门"
+    llm_server.answer(json.dumps(slipped, ensure_ascii=False))
+    llm_server.answer(json.dumps(ZH_PLAN, ensure_ascii=False))
+    plan = planner_in(llm_server, "en").plan(ZH_STORY, "movie", 10)
+    assert plan.shots[0].prompt == ZH_PLAN["shots"][0]["prompt"]
+    retry = llm_server.requests[1].body["messages"][-1]["content"]
+    assert "shot 0: prompt: write it in English" in retry
+
+
+def test_a_chinese_reading_model_can_have_chinese_prompts(llm_server):
+    chinese = json.loads(json.dumps(ZH_PLAN))
+    chinese["shots"][0]["prompt"] = "清晨，老人推开木门"
+    llm_server.answer(json.dumps(chinese, ensure_ascii=False))
+    plan = planner_in(llm_server, "zh").plan(ZH_STORY, "movie", 10)
+    assert plan.shots[0].prompt == "清晨，老人推开木门"
+    assert "an image prompt in Simplified Chinese" in \
+        llm_server.requests[0].body["messages"][0]["content"]
+
+
+def test_the_prompt_language_is_english_unless_configured():
+    assert Config().planner.prompt_language == "en"
+    assert planner_for_config(Config()).prompt_language == "en"
+
+
+def planner_for_config(cfg: Config) -> OpenAIPlanner:
+    cfg.planner.backend = "openai"
+    planner = make_planner(cfg)
+    assert isinstance(planner, OpenAIPlanner)
+    return planner

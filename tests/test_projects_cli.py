@@ -228,8 +228,8 @@ def test_every_command_help_shows_an_example_on_one_line(cli):
             yield path, cmd
 
     found = list(leaves(group, ()))
-    # export, rename, rm, tasks, cancel, serve; frp install, ...; shot, shots split, ...
-    assert len(found) == 42
+    # export, rename, rm, settings, tasks, cancel, serve, token; frp install, ...; shot, ...
+    assert len(found) == 43
     for path, cmd in found:
         example = next(ln.strip() for ln in cmd.help.splitlines() if "Example:" in ln)
         result = cli(*path, "--help")

@@ -40,8 +40,12 @@ def test_a_storyboard_task_is_one_plan_job_whose_id_is_the_task_id(env):
     job = Job.fetch(task["id"], connection=redis)
     assert job.func_name == "storyboard_cli.tasks.jobs.plan_job" and job.args == (task["id"],)
     assert (job.timeout, job.retries_left) == (config.queue.job_timeout, config.queue.retries)
-    assert store.get_task(task["id"])["params"] == {"style": "noir", "no_images": True,
-                                                    "revision": 1}
+    # The project's render settings as they were when it was queued: all its shots render
+    # alike, whatever `storyboard settings` changes meanwhile.
+    assert store.get_task(task["id"])["params"] == {
+        "style": "noir", "no_images": True, "revision": 1,
+        "render": {"model": None, "loras": [], "scheduler": None, "steps": None, "cfg": None,
+                   "negative_prompt": None}}
     assert enqueue_plan(redis, config.queue, task["id"]) == []  # already queued: not again
     assert plan_q.job_ids == [task["id"]]
 

@@ -117,6 +117,14 @@ def flow(run: Run, where: Path) -> dict[str, tuple[Any, ...]]:
         png(shot["image_url"])
     step("cast --set", "cast", pid, "--set", "Tom=old keeper, grey beard, yellow oilskin")
     step("tasks", "tasks", pid)
+    # The render settings: changed, shown, put back; what the host can refuse, refused.
+    step("settings", "settings", pid, "--scheduler", "euler_a", "--steps", "3", "--cfg", "5",
+         "--lora", "ink.safetensors:0.5", "--negative", "text, watermark")
+    step("settings --reset", "settings", pid, "--reset", "loras", "--reset", "negative")
+    step("refused: a LoRA outside the daemon's folder", "settings", pid, "--lora",
+         "../ink.safetensors")
+    step("refused: an unknown scheduler", "settings", pid, "--scheduler", "dpm_fast")
+    step("refused: a model the host does not know", "new", "story.txt", "--model", "sdxl")
     # Editing the storyboard, its history, a stale render and a revision of the story.
     step("shot", "shot", f"{pid}/2", "--camera", "close-up", "--dialogue",
          "Tom: Who is there?", "--duration", "4")

@@ -117,7 +117,8 @@ def test_the_event_stream_carries_the_bars_progress_and_ends_with_the_task_objec
     assert snapshots[-1]["status"] == "succeeded"
     assert [s["status"] for s in snapshots[-1]["shots"]] == ["done"] * len(final["shots"])
     assert set(snapshots[-1]["shots"][0]) == {"shot_id", "index", "status", "step", "steps",
-                                             "error"}
+                                             "error", "state"}
+    assert snapshots[-1]["warnings"] == []
     assert [kind for kind, _ in again] == ["progress", "task"] and again[-1][1] == final
 
 

@@ -74,6 +74,8 @@ def test_up_starts_every_part_once_and_down_stops_every_one(tmp_path):
         [worker] = json.loads(shown.stdout)["workers"]
         assert (worker["pid"], worker["daemon_url"]) == (pids["worker-1"],
                                                          started["worker-1"]["address"][2:])
+        # ... and the daemon's models: the sketch backend has none (it answers, though).
+        assert json.loads(shown.stdout)["models"] == []
 
         # The stack's local settings win over storyboard.toml while it runs, and say so.
         sources = json.loads(storyboard(root, "config", "--json").stdout)["sources"]

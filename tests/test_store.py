@@ -66,7 +66,8 @@ def test_task_view_has_the_documented_shape(tmp_path):
     view = views.task_view(store, task["id"])
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
-        "created_at", "started_at", "finished_at", "no_images", "stale", "revision", "shots",
+        "created_at", "started_at", "finished_at", "no_images", "stale", "revision",
+        "warnings", "shots",
     }
     assert view["status"] == "pending"
     assert view["progress"] == {"done": 0, "total": 0}
@@ -182,10 +183,10 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     store.finish_render(task["id"], render["shot_id"], "a.png", "https://x/a", "2030-01-01", 5,
                         image_prompt="cinematic film still, wide shot, Lin (woman)",
                         size=(640, 360))
-    view = views.project_view(store, project["id"], frame_size=lambda aspect: (640, 360))
+    view = views.project_view(store, project["id"], frame_size=lambda aspect, model: (640, 360))
     assert list(view) == [
         "id", "title", "story_text", "format", "scenes", "style", "aspect", "width", "height",
-        "created_at", "cast",
+        "created_at", "settings", "cast",
         "script_key", "script_url", "script_url_expires_at", "task", "shots_task", "frames_task",
         "revision", "revisions", "shots"]
     assert view["task"] == view["shots_task"] == {
@@ -193,7 +194,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "project_id": project["id"], "shot_id": None, "progress": {"done": 1, "total": 1},
         "error": None, "created_at": task["created_at"], "started_at": None,
         "finished_at": view["task"]["finished_at"], "no_images": False, "stale": False,
-        "revision": 1}
+        "revision": 1, "warnings": []}
     assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
@@ -203,7 +204,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
         "move", "action", "dialogue", "characters", "duration",
         "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",
-        "image_url", "url_expires_at", "notes", "approved", "stale", "revised"]
+        "image_url", "url_expires_at", "notes", "approved", "stale", "revised", "provenance"]
     assert (shot["image_prompt"], shot["width"], shot["seed"]) == (
         "cinematic film still, wide shot, Lin (woman)", 640, 5)
 
@@ -227,8 +228,11 @@ EDIT_MIGRATIONS = ["m500_shot_review", "m501_shot_versions", "m502_story_revisio
                    "m503_edit_history"]
 # The web board's logins, and the index of the frames `serve` streams.
 WEB_MIGRATIONS = ["m550_web_sessions", "m551_image_key_index"]
+# A project's render settings, provenance, task warnings, render states (issue 19).
+MODEL_MIGRATIONS = ["m200_project_render_settings", "m201_provenance", "m202_task_warnings",
+                    "m203_render_state"]
 MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
-                   "m402_revision_screenplays", *WEB_MIGRATIONS]
+                   "m402_revision_screenplays", *WEB_MIGRATIONS, *MODEL_MIGRATIONS]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -112,8 +112,18 @@ def test_a_long_verbatim_style_does_not_crowd_out_the_subject() -> None:
 
 
 @pytest.mark.parametrize(("name", "preset"), [
-    ("Anime", "anime"), (" 3D ", "pixar"), ("pixar/3d", "pixar"), ("film_noir", None),
+    ("Anime", "anime"), (" 3D ", "pixar"), ("pixar/3d", "pixar"), ("film_noir", "noir"),
     ("水彩", "watercolor"), ("水墨", "ink"), ("Black and White", "noir"),
+    # The README's own example and its kin: the presets' common Chinese and English names,
+    # with or without "style" / "风格" / "画" after them.
+    ("水彩画风格", "watercolor"), ("水彩画", "watercolor"), ("watercolor", "watercolor"),
+    ("Watercolour style", "watercolor"), ("水墨画", "ink"), ("国画风格", "ink"),
+    ("电影风格", "movie"), ("动漫风", "anime"), ("日漫画风", "anime"), ("漫画风格", "comic"),
+    ("赛博朋克风", "cyberpunk"), ("铅笔画", "sketch"), ("黑白电影", "noir"),
+    ("皮克斯风格", "pixar"), ("写实风格", "realistic"), ("anime style", "anime"),
+    ("cinematic style", "cinematic"),
+    # Not a preset by any name: used verbatim.
+    ("油画风格", None), ("oil painting", None), ("ukiyo-e", None),
 ])
 def test_style_names_are_case_and_alias_tolerant(name: str, preset: str | None) -> None:
     if preset is None:

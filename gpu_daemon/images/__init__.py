@@ -14,9 +14,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from PIL import Image
 
+    from gpu_daemon.models.catalog import Catalog
     from storyboard_contract.config import Config
 
-StepCallback = Callable[[int, int], None]
+
+
+class StepCallback(Protocol):
+    """Progress of a job: (step, total) after each denoising step; before the steps, a
+    state in words with step and total 0 ("loading model sdxl")."""
+
+    def __call__(self, step: int, total: int, state: str | None = None) -> None: ...
+
+
+StateCallback = Callable[[str], None]
 
 
 @dataclass
@@ -35,38 +45,66 @@ class RenderJob:
     characters: tuple[str, ...] = ()  # names of the people in the shot
     style: str = ""
     scheduler: str = "default"  # a name of storyboard_contract.config.SCHEDULER_NAMES
-    # A request's LoRAs: (absolute file path, scale), on top of the daemon's own.
+    # A request's LoRAs: (absolute file path, scale), on top of the model's own.
     loras: tuple[tuple[str, float], ...] = ()
+    model: str = ""  # the daemon's name for the model ("" for a backend without models)
 
     def batch_key(self) -> tuple:
-        """Jobs with equal keys can share one pipeline call: the same size, steps, guidance,
-        negative prompt, scheduler and LoRA set."""
-        return (self.width, self.height, self.steps, self.guidance_scale, self.negative_prompt,
-                self.scheduler, self.loras)
+        """Jobs with equal keys can share one pipeline call: the same model, size, steps,
+        guidance, negative prompt, scheduler and LoRA set."""
+        return (self.model, self.width, self.height, self.steps, self.guidance_scale,
+                self.negative_prompt, self.scheduler, self.loras)
 
 
 class BackendInfo(Protocol):
     """What the HTTP side needs to know of a backend: names, and how prompts are counted."""
 
     name: str
-    model: str | None
+    model: str | None  # the default model, as configured
     device: str
-    scheduler_names: tuple[str, ...]  # what a request may pick; () when it has no choice
     takes_loras: bool
 
-    def token_count(self) -> Callable[[str], int] | None:
-        """Counts CLIP tokens with the loaded tokenizer, when there is one."""
+    def token_count(self, model: str | None = None) -> Callable[[str], int] | None:
+        """Counts tokens with model `model`'s tokenizer (None: the default model's), when
+        there is one."""
 
 
-class ImageBackend(BackendInfo, Protocol):
-    def counting_tokenizer(self) -> str | None:
-        """The tokenizer as `tokenizers` JSON (it crosses to the HTTP process), or None."""
+class ImageBackend(Protocol):
+    name: str
+    model: str | None
+    device: str
+    takes_loras: bool
+
+    def tokenizers(self) -> dict[str, str | None]:
+        """Each model's tokenizer as `tokenizers` JSON (it crosses to the HTTP process)."""
+
+    def loaded(self) -> tuple[str, ...]:
+        """The models in memory now, the most recently used last."""
+
+    def prepare(self, job: RenderJob, on_state: StateCallback) -> None:
+        """Makes ready what a call of jobs like `job` needs (loads its model), saying so with
+        on_state first when that takes a while."""
 
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
         """One image per job, in order; on_step(step, total) after each denoising step."""
 
     def provenance(self, job: RenderJob) -> dict[str, Any]:
         """What made the job's image (provenance.describe), after it was rendered."""
+
+
+class WithoutModels:
+    """The model interface of a backend that has no models (sketch, simulated)."""
+
+    takes_loras = False
+
+    def tokenizers(self) -> dict[str, str | None]:
+        return {}
+
+    def loaded(self) -> tuple[str, ...]:
+        return ()
+
+    def prepare(self, job: RenderJob, on_state: StateCallback) -> None:
+        pass
 
 
 def token_counter(tokenizer_json: str | None) -> Callable[[str], int] | None:
@@ -90,27 +128,21 @@ def backend_name(cfg: Config) -> str:
     """The configured backend ("auto": diffusers when a model is set, else sketch)."""
     backend = cfg.images.backend
     if backend == "auto":
-        backend = "diffusers" if cfg.images.model else "sketch"
+        backend = "diffusers" if cfg.images.model_table() else "sketch"
     return backend
 
 
-def check_model_settings(cfg: Config) -> str:
-    """Checks the model settings against the disk and the cache without loading anything (a
-    ConfigError line for what is wrong), before the daemon starts its render process and in
-    `doctor --side gpu`; what will be loaded."""
-    backend = backend_name(cfg)
-    if backend in ("sketch", "simulated"):
-        return f"{backend} backend: no model"
-    from gpu_daemon.models.sources import ModelSpec, resolve
+def check_model_settings(cfg: Config) -> Catalog:
+    """Checks every model's settings against the disk and the cache without loading anything
+    (a ConfigError line for what is wrong), before the daemon starts its render process and
+    in `doctor --side gpu` (`gpu-daemon check`); the models, resolved."""
+    from gpu_daemon.models.catalog import Catalog
 
-    resolved = resolve(ModelSpec.from_images(cfg.images, cfg.base_dir))
-    what = {"folder": "diffusers folder", "hub": "Hugging Face id", "file": "checkpoint"}
-    kind = resolved.architecture.label + " " if resolved.architecture else ""
-    return f"{resolved.source} ({kind}{what[resolved.kind]})"
+    return Catalog(cfg, backend_name(cfg))
 
 
 def make_backend(cfg: Config) -> ImageBackend:
-    """The configured backend, loaded and ready."""
+    """The configured backend, its default model loaded and ready."""
     images = cfg.images
     backend = backend_name(cfg)
     if backend == "sketch":
@@ -122,6 +154,6 @@ def make_backend(cfg: Config) -> ImageBackend:
         from gpu_daemon.images.simulated import SimulatedBackend
 
         return SimulatedBackend.load(images)
-    from gpu_daemon.images.diffusion import DiffusersBackend
+    from gpu_daemon.images.pool import ModelPool
 
-    return DiffusersBackend.load(images, cfg.base_dir)
+    return ModelPool(cfg, check_model_settings(cfg))

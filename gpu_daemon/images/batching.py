@@ -1,7 +1,7 @@
 """The render queue: one pipeline call at a time, same-settings requests batched together.
 
 One render thread owns the backend. When it is free it takes the oldest waiting job plus every
-other waiting job with the same settings (size, steps, guidance, negative prompt,
+other waiting job with the same settings (model, size, steps, guidance, negative prompt,
 scheduler, LoRAs: RenderJob.batch_key), up to
 max_batch, and renders them in one call. It never waits for a batch to fill: a request that
 arrives at an idle queue starts at once, so batching cannot make a lone request slower; it only
@@ -11,8 +11,8 @@ Requests are futures: the asyncio side awaits them, and cancelling one that has 
 takes it out of the queue. A call whose requests were all cancelled stops at the next step.
 
 The daemon runs this queue inside its render process (process.py), which mirrors the same
-interface in the HTTP process; the hooks ``_begin``, ``_progress`` and ``_end`` are what that
-process reports across its pipe.
+interface in the HTTP process; the hooks ``_begin``, ``_progress``, ``_announce`` (a model
+being loaded for the call) and ``_end`` are what that process reports across its pipe.
 """
 
 from __future__ import annotations
@@ -164,6 +164,7 @@ class RenderQueue:
 
         started = time.monotonic()
         try:
+            self.backend.prepare(batch[0].job, lambda state: self._announce(batch, state))
             images = self.backend.render([p.job for p in batch], _guard(on_step))
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
             if not isinstance(exc, Cancelled):
@@ -188,6 +189,12 @@ class RenderQueue:
         for p in batch:
             if p.on_step is not None:
                 p.on_step(step, total)
+
+    def _announce(self, batch: list[Ticket], state: str) -> None:
+        """What the call does before its steps (loading a model), for its requests."""
+        for p in batch:
+            if p.on_step is not None and not p.abandoned:
+                p.on_step(0, 0, state)
 
     def _end(self, batch: list[Ticket], delivered: int, seconds: float) -> None:
         with self._cond:

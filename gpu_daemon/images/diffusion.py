@@ -24,16 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpu_daemon.images import token_counter, tuning
-from gpu_daemon.models import sources
+from gpu_daemon.models import loras, sources
+from gpu_daemon.models.catalog import identify
 from gpu_daemon.models.loras import Adapters
-from gpu_daemon.models.provenance import ModelIdentity, describe, short_hash
+from gpu_daemon.models.provenance import ModelIdentity, describe
 from gpu_daemon.models.schedulers import Schedulers, unknown_message
 from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from gpu_daemon.images import RenderJob, StepCallback
+    from gpu_daemon.images import RenderJob, StateCallback, StepCallback
     from storyboard_contract.config import ImagesConfig
 
 log = logging.getLogger("gpu_daemon.diffusers")
@@ -56,7 +57,12 @@ def _quiet() -> None:
 
 def _counting_tokenizer(pipe: Any) -> str | None:
     """The pipeline's (first) tokenizer as `tokenizers` JSON, None without one."""
-    tokenizer = getattr(pipe, "tokenizer", None)
+    return tokenizer_json(getattr(pipe, "tokenizer", None))
+
+
+def tokenizer_json(tokenizer: Any) -> str | None:
+    """A transformers tokenizer as `tokenizers` JSON; None without one, or for one that has
+    no fast form (Kolors' ChatGLM: its prompts are then fitted by the estimate)."""
     if tokenizer is None:
         return None
     fast = getattr(tokenizer, "backend_tokenizer", None)
@@ -64,7 +70,10 @@ def _counting_tokenizer(pipe: Any) -> str | None:
         # A slow (Python) tokenizer: the conversion AutoTokenizer would do gives the same ids.
         from transformers.convert_slow_tokenizer import convert_slow_tokenizer
 
-        fast = convert_slow_tokenizer(tokenizer)
+        try:
+            fast = convert_slow_tokenizer(tokenizer)
+        except (ValueError, KeyError, ImportError):
+            return None
     return fast.to_str()
 
 
@@ -77,13 +86,13 @@ class DiffusersBackend:
         self.spec = spec
         self.model = spec.model
         self.device = device
-        self.identity = identity or ModelIdentity(self.name, spec.model)
+        self.identity = identity or ModelIdentity(self.name, spec.model, name=spec.name)
         self._accepts = set(inspect.signature(pipe.__call__).parameters)
         self._tokenizer = _counting_tokenizer(pipe)
         self._count = token_counter(self._tokenizer)
         self.schedulers = Schedulers(pipe.scheduler)
         if spec.scheduler not in self.schedulers.names:
-            raise ConfigError("images.scheduler: "
+            raise ConfigError(f"{spec.where}.scheduler: "
                               + unknown_message(spec.scheduler, self.schedulers.names))
         self.adapters = Adapters(pipe, spec.loras)
 
@@ -96,11 +105,18 @@ class DiffusersBackend:
         return self.adapters.supported
 
     @classmethod
-    def load(cls, cfg: ImagesConfig, base_dir: Path) -> DiffusersBackend:
-        """Checks the configured model (one line and exit 2 for what is wrong), loads it,
-        its VAE and LoRAs, and warms it up."""
-        spec = sources.ModelSpec.from_images(cfg, base_dir)
+    def load(cls, cfg: ImagesConfig, base_dir: Path, name: str | None = None
+             ) -> DiffusersBackend:
+        """Checks the configured model `name` (None: the default; one line and exit 2 for
+        what is wrong), loads it, its VAE and LoRAs, and warms it up."""
+        spec = sources.ModelSpec.from_config(cfg, base_dir, name)
         resolved = sources.resolve(spec)
+        return cls.load_resolved(spec, resolved, cfg, identify(spec, resolved))
+
+    @classmethod
+    def load_resolved(cls, spec: sources.ModelSpec, resolved: sources.ResolvedModel,
+                      cfg: ImagesConfig, identity: ModelIdentity) -> DiffusersBackend:
+        """Loads a checked model with the [images] GPU settings, and warms it up."""
         device = tuning.pick_device(cfg.device)
         settings = tuning.plan(cfg, device, tuning.bf16_supported(device))
         if settings.ignored:
@@ -114,11 +130,11 @@ class DiffusersBackend:
         if device != "cpu":
             pipe.to(device)
         loaded_s = time.monotonic() - started
-        backend = cls(pipe, spec, device, identify(spec, resolved))
+        backend = cls(pipe, spec, device, identity)
         tuning.apply(pipe, settings)
         backend.warm_up(cfg, settings.compile)
-        log.info("loaded %s (%s, hash %s) in %.1f s on %s", cfg.model, resolved.kind,
-                 backend.identity.model_hash, loaded_s, settings.describe())
+        log.info("loaded model %s: %s (%s, hash %s) in %.1f s on %s", spec.name, spec.model,
+                 resolved.kind, backend.identity.model_hash, loaded_s, settings.describe())
         return backend
 
     def warm_up(self, cfg: ImagesConfig, compiled: bool) -> None:
@@ -129,22 +145,34 @@ class DiffusersBackend:
 
         if not compiled:
             self.render([RenderJob("warm-up", "", 0, 64, 64, 1, 1.0,
-                                   scheduler=self.spec.scheduler)], _no_steps)
+                                   scheduler=self.spec.scheduler, model=self.spec.name)],
+                        _no_steps)
             return
-        width, height = cfg.frame_size(cfg.aspect)
+        width, height = cfg.frame_size(cfg.aspect, self.spec.name)
         for batch in range(1, cfg.max_batch + 1):
             started = time.monotonic()
             self.render([RenderJob("warm-up", "", i, width, height, 2, cfg.guidance_scale,
-                                   scheduler=self.spec.scheduler) for i in range(batch)],
-                        _no_steps)
+                                   scheduler=self.spec.scheduler, model=self.spec.name)
+                         for i in range(batch)], _no_steps)
             log.info("compiled the UNet for batch %d at %dx%d in %.1f s", batch, width, height,
                      time.monotonic() - started)
 
-    def token_count(self) -> Callable[[str], int] | None:
+    def token_count(self, model: str | None = None) -> Callable[[str], int] | None:
         return self._count
 
     def counting_tokenizer(self) -> str | None:
         return self._tokenizer
+
+    # The ImageBackend interface of one model alone (the daemon serves its models through
+    # images/pool.py).
+    def tokenizers(self) -> dict[str, str | None]:
+        return {self.spec.name: self._tokenizer}
+
+    def loaded(self) -> tuple[str, ...]:
+        return (self.spec.name,)
+
+    def prepare(self, job: RenderJob, on_state: StateCallback) -> None:
+        pass
 
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
         import torch
@@ -174,17 +202,5 @@ class DiffusersBackend:
             return list(self.pipe(**kwargs).images)
 
     def provenance(self, job: RenderJob) -> dict[str, Any]:
-        return describe(self.identity, job, self.adapters.used(job.loras), job.scheduler)
-
-
-def identify(spec: sources.ModelSpec, resolved: sources.ResolvedModel) -> ModelIdentity:
-    """The model's name and short hashes for provenance (each file hashed once)."""
-    started = time.monotonic()
-    source = resolved.source
-    if resolved.kind == "hub":
-        source = sources.cached_snapshot(source) or ""
-    model_hash = short_hash(source) if source else None
-    vae_hash = short_hash(resolved.vae) if resolved.vae else None
-    log.info("hashed the model files in %.1f s", time.monotonic() - started)
-    return ModelIdentity("diffusers", spec.model, model_hash,
-                         spec.vae or None, vae_hash)
+        return describe(self.identity, job, loras.used(self.spec.loras, job.loras),
+                        job.scheduler)

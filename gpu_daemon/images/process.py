@@ -31,8 +31,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -52,23 +51,32 @@ class RenderUnavailable(RuntimeError):
     """The render process died or cannot be started (HTTP 503: worth retrying later)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadedBackend:
     """The backend as the HTTP process knows it (implements images.BackendInfo)."""
 
     name: str
     model: str | None
     device: str
-    tokenizer_json: str | None
-    scheduler_names: tuple[str, ...] = ()
+    tokenizers: dict[str, str | None] = field(default_factory=dict)  # per model, as JSON
     takes_loras: bool = False
+    default: str | None = None  # the default model's name
+    loaded: tuple[str, ...] = ()  # the models in memory, the most recently used last
+    _counters: dict[str, Callable[[str], int] | None] = field(default_factory=dict,
+                                                              repr=False)
 
-    def token_count(self) -> Callable[[str], int] | None:
-        return self._counter
+    def token_count(self, model: str | None = None) -> Callable[[str], int] | None:
+        name = model or self.default or ""
+        if name not in self._counters:
+            self._counters[name] = token_counter(self.tokenizers.get(name))
+        return self._counters[name]
 
-    @cached_property
-    def _counter(self) -> Callable[[str], int] | None:
-        return token_counter(self.tokenizer_json)
+    @classmethod
+    def of(cls, backend: ImageBackend) -> LoadedBackend:
+        """What a backend just made reports: the one model it loaded is the default."""
+        loaded = backend.loaded()
+        return cls(backend.name, backend.model, backend.device, backend.tokenizers(),
+                   backend.takes_loras, loaded[0] if loaded else None, loaded)
 
 
 class RenderProcess:
@@ -225,10 +233,17 @@ class RenderProcess:
                         t.on_step(step, total)
                     except Exception:  # noqa: BLE001 - progress must not stop the events
                         log.exception("progress callback failed")
+        elif kind == "state":
+            numbers, state = args
+            for n in numbers:
+                t = self._tickets.get(n)
+                if t is not None and t.on_step is not None and not t.abandoned:
+                    t.on_step(0, 0, state)
         elif kind == "end":
-            delivered, seconds = args
+            delivered, seconds, loaded = args
             with self._lock:
                 self.stats.record_call(delivered, seconds)
+                self.backend.loaded = loaded
         elif kind == "done":
             number, rendered, exc = args
             with self._lock:
@@ -258,7 +273,7 @@ class RenderProcess:
         for t in held:
             _fail(t.future, RenderUnavailable(reason))
         try:
-            proc, conn, _ = self._start()
+            proc, conn, fresh = self._start()
         except Exception as exc:  # noqa: BLE001 - every later request is told why
             broken = f"the render process died and could not be restarted: {exc}"
             log.error("%s", broken)
@@ -271,6 +286,7 @@ class RenderProcess:
                 _fail(t.future, RenderUnavailable(broken))
             return False
         self.restarts += 1
+        self.backend.loaded = fresh.loaded
         log.warning("render process restarted (restart %d)", self.restarts)
         self._proc = proc
         self._connect(conn)
@@ -313,12 +329,17 @@ class _PipedQueue(RenderQueue):
         if wanted:
             self.send("step", wanted, step, total)
 
+    def _announce(self, batch: list[Ticket], state: str) -> None:
+        wanted = [t.number for t in batch if t.on_step is not None and not t.abandoned]
+        if wanted:
+            self.send("state", wanted, state)
+
     def _end(self, batch: list[Ticket], delivered: int, seconds: float) -> None:
         super()._end(batch, delivered, seconds)
-        self.send("end", delivered, seconds)
+        self.send("end", delivered, seconds, self.backend.loaded())
 
 
-def _wants_steps(step: int, total: int) -> None:
+def _wants_steps(step: int, total: int, state: str | None = None) -> None:
     """Marks a ticket whose requester wants progress (_progress sends it)."""
 
 
@@ -360,13 +381,12 @@ def render_process_main(cfg: Config, max_batch: int, conn: Connection) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         backend = make_backend(cfg)
+        ready = LoadedBackend.of(backend)
     except Exception as exc:  # noqa: BLE001 - the HTTP process reports it and exits
         conn.send(("failed", portable(exc)))
         return
     queue = _PipedQueue(backend, max_batch, conn)
-    conn.send(("ready", LoadedBackend(backend.name, backend.model, backend.device,
-                                      backend.counting_tokenizer(), backend.scheduler_names,
-                                      backend.takes_loras)))
+    conn.send(("ready", ready))
     held: dict[int, Ticket] = {}
 
     def answer(ticket: Ticket, future: Future[Rendered]) -> None:

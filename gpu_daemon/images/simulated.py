@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from gpu_daemon.images import RenderJob, StepCallback
+from gpu_daemon.images import RenderJob, StepCallback, WithoutModels
 from gpu_daemon.models.provenance import ModelIdentity, describe
 
 if TYPE_CHECKING:
@@ -95,12 +95,10 @@ def png_bytes(width: int, height: int) -> bytes:
     return buf.getvalue()
 
 
-class SimulatedBackend:
+class SimulatedBackend(WithoutModels):
     name = "simulated"
     model = None
     device = "simulated"
-    scheduler_names: tuple[str, ...] = ()  # it sleeps, whatever the sampler
-    takes_loras = False
 
     def __init__(self, call_ms: float, image_ms: float) -> None:
         self.call_s = call_ms / 1000
@@ -111,12 +109,6 @@ class SimulatedBackend:
         """Ready to answer: the default aspect's frame is made now, not by the first call."""
         frame(*cfg.frame_size(cfg.aspect))
         return cls(cfg.simulated_call_ms, cfg.simulated_image_ms)
-
-    def token_count(self) -> None:
-        return None
-
-    def counting_tokenizer(self) -> None:
-        return None
 
     def provenance(self, job: RenderJob) -> dict[str, Any]:
         return describe(ModelIdentity("simulated"), job)

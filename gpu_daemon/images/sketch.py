@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from gpu_daemon.images import RenderJob, StepCallback
+from gpu_daemon.images import RenderJob, StepCallback, WithoutModels
 from gpu_daemon.models.provenance import ModelIdentity, describe
 from storyboard_contract.typeset import wrap
 
@@ -38,12 +38,10 @@ PAPER = (250, 249, 245)
 SHADE = (205, 205, 200)
 
 
-class SketchBackend:
+class SketchBackend(WithoutModels):
     name = "sketch"
     model = None
     device = "cpu"
-    scheduler_names: tuple[str, ...] = ()  # it draws, whatever the sampler
-    takes_loras = False
 
     def __init__(self, font_path: str | None) -> None:
         """font_path: a font covering Chinese (see find_cjk_font), None for the fallback."""
@@ -56,14 +54,8 @@ class SketchBackend:
         else:
             log.info("sketch: drawing text with %s", self.font_path)
 
-    def token_count(self) -> None:
-        return None
-
     def provenance(self, job: RenderJob) -> dict[str, Any]:
         return describe(ModelIdentity("sketch"), job)
-
-    def counting_tokenizer(self) -> None:
-        return None
 
     @lru_cache(maxsize=32)  # noqa: B019 - one backend per process, a handful of sizes
     def font(self, size: int) -> ImageFont.FreeTypeFont:

@@ -1,7 +1,8 @@
 """LoRAs on a loaded pipeline: loaded once each under an adapter name, switched per call.
 
-The daemon-wide LoRAs (``images.loras``) are loaded at start-up, so a missing or incompatible
-file stops the daemon with one line. A request may name more LoRAs (files in
+A model's own LoRAs (``images.loras``, or its table's ``loras``) are loaded with it (the
+default model at start-up, so a missing or incompatible file stops the daemon with one
+line). A request may name more LoRAs (files in
 ``images.lora_dir``), with scales: the HTTP side checks that each is a LoRA file there
 (``request_lora``, a 422 otherwise), the render process loads it on first use and keeps the
 most recently used ones. Before each pipeline call the call's set (the daemon's LoRAs, then
@@ -89,20 +90,9 @@ class Adapters:
         if name in _adapter_names(self.pipe):
             self.pipe.delete_adapters(name)
 
-    def scales(self, wanted: Sequence[tuple[str, float]]) -> dict[Path, float]:
-        """The LoRAs a call uses: the daemon's, then `wanted` ((file, scale), a request's)."""
-        scales = {spec.path: spec.scale for spec in self.base}
-        scales.update((Path(file), scale) for file, scale in wanted)
-        return scales
-
-    def used(self, wanted: Sequence[tuple[str, float]]) -> list[UsedLora]:
-        """The LoRAs a call with `wanted` uses, named and hashed, with their scales."""
-        return [UsedLora(path.name, short_hash(path), scale)
-                for path, scale in self.scales(wanted).items()]
-
     def activate(self, wanted: Sequence[tuple[str, float]]) -> None:
         """Switches on the LoRAs a call with `wanted` uses, loading what is not loaded yet."""
-        scales = self.scales(wanted)
+        scales = call_scales(self.base, wanted)
         for path, scale in scales.items():
             if path in self._loaded:
                 self._loaded.move_to_end(path)
@@ -126,6 +116,20 @@ class Adapters:
             del self._loaded[path]
             self._forget(LoraSpec(path).adapter_name)
             self._active = None
+
+
+def call_scales(base: Sequence[LoraSpec], wanted: Sequence[tuple[str, float]]
+                ) -> dict[Path, float]:
+    """The LoRAs a call uses: the model's own, then `wanted` ((file, scale), a request's)."""
+    scales = {spec.path: spec.scale for spec in base}
+    scales.update((Path(file), scale) for file, scale in wanted)
+    return scales
+
+
+def used(base: Sequence[LoraSpec], wanted: Sequence[tuple[str, float]]) -> list[UsedLora]:
+    """The LoRAs a call with `wanted` uses, named and hashed, with their scales."""
+    return [UsedLora(path.name, short_hash(path), scale)
+            for path, scale in call_scales(base, wanted).items()]
 
 
 def _adapter_names(pipe: Any) -> set[str]:

@@ -1,6 +1,7 @@
 """What made an image: enough to tell two renders apart and to render one again.
 
-Every rendered image carries its provenance (RenderResponse.provenance): the model by name and
+Every rendered image carries its provenance (RenderResponse.provenance): the model by its
+daemon's name for it, as configured, and
 the short hash of its file (so a renamed or retrained file is told apart), the VAE, the LoRAs
 with their scales, the scheduler, steps, guidance (CFG), seed and size. The hashes are
 computed once, when the daemon loads each file (short_hash).
@@ -38,6 +39,7 @@ class ModelIdentity:
     model_hash: str | None = None
     vae: str | None = None
     vae_hash: str | None = None
+    name: str | None = None  # the daemon's name for it ([images.models.NAME], "default")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def describe(identity: ModelIdentity, job: RenderSettings, loras: Sequence[UsedL
     """A render's provenance, as the wire's Provenance holds it (plain data)."""
     return {
         "backend": identity.backend,
+        "model_name": identity.name,
         "model": identity.model,
         "model_hash": identity.model_hash,
         "vae": identity.vae,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_daemon.models import checkpoints
 from storyboard_contract.errors import ConfigError
+from storyboard_contract.wire import MAX_LORA_SCALE, split_lora
 
 if TYPE_CHECKING:
     from storyboard_contract.config import ImagesConfig
@@ -42,8 +43,6 @@ log = logging.getLogger("gpu_daemon.diffusers")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 WEIGHT_SUFFIXES = checkpoints.SAFETENSORS_SUFFIXES + checkpoints.PICKLE_SUFFIXES
-# LoRA scales outside this range are almost certainly a typo (a LoRA at 10 is noise).
-MAX_LORA_SCALE = 4.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class LoraSpec:
 class ModelSpec:
     """A model as configured: enough to check it, load it and name it in provenance."""
 
-    name: str  # how the daemon refers to it ("default" for [images])
+    name: str  # how the daemon and projects refer to it ("default" for [images] model)
     model: str  # a file, a folder or a hub id, as the user wrote it
     base_dir: Path  # where relative paths start
     config: str = ""  # a local diffusers folder with the configuration of a single file
@@ -71,15 +70,27 @@ class ModelSpec:
     allow_pickle: bool = False
     allow_download: bool = False
 
+    where: str = "images"  # its settings' table, for messages
+
     @classmethod
-    def from_images(cls, images: ImagesConfig, base_dir: Path, name: str = "default"
+    def from_config(cls, images: ImagesConfig, base_dir: Path, name: str | None = None
                     ) -> ModelSpec:
-        return cls(name=name, model=images.model, base_dir=base_dir, config=images.model_config,
-                   vae=images.vae,
-                   loras=tuple(parse_lora(text, base_dir, "images.loras")
-                               for text in images.loras),
-                   scheduler=images.scheduler, allow_pickle=images.allow_pickle,
-                   allow_download=images.allow_download)
+        """The model called `name` (None: the default one): [images] model is "default",
+        the others [images.models.NAME] tables (ImagesConfig.model_table)."""
+        from storyboard_contract.config import DEFAULT_MODEL
+
+        name = name or images.default_model or DEFAULT_MODEL
+        table = images.model_table().get(name)
+        where = "images" if name == DEFAULT_MODEL and images.model else f"images.models.{name}"
+        if table is None:
+            return cls(name=name, model="", base_dir=base_dir, where=where)
+        return cls(name=name, model=table.model, base_dir=base_dir, config=table.model_config,
+                   vae=table.vae,
+                   loras=tuple(parse_lora(text, base_dir, f"{where}.loras")
+                               for text in table.loras),
+                   scheduler=images.generation(name)["scheduler"],
+                   allow_pickle=images.allow_pickle, allow_download=images.allow_download,
+                   where=where)
 
     def path(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -87,14 +98,9 @@ class ModelSpec:
 
 
 def parse_lora(text: str, base_dir: Path, what: str) -> LoraSpec:
-    """``FILE`` or ``FILE:SCALE`` (a trailing ``:number`` is the scale), checked: the file is
-    a safetensors LoRA (its header says so)."""
-    file, sep, tail = text.rpartition(":")
-    scale = 1.0
-    if sep and re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", tail.strip()):
-        scale = float(tail)
-    else:
-        file = text
+    """``FILE`` or ``FILE:SCALE`` (wire.split_lora), checked: the file is a safetensors LoRA
+    (its header says so)."""
+    file, scale = split_lora(text)
     if not file.strip():
         raise ConfigError(f"{what}: {text!r} names no file (FILE or FILE:SCALE)")
     if abs(scale) > MAX_LORA_SCALE:
@@ -133,25 +139,26 @@ class ResolvedModel:
 def resolve(spec: ModelSpec) -> ResolvedModel:
     """Checks the spec against the disk and the cache: one ConfigError line for what is wrong,
     nothing heavy imported."""
+    what = f"{spec.where}.model"
     if not spec.model:
         raise ConfigError(
-            "images.backend = diffusers needs images.model: a checkpoint file (.safetensors), a "
+            f"images.backend = diffusers needs {what}: a checkpoint file (.safetensors), a "
             "diffusers folder or a Hugging Face id already in the cache")
     vae = _resolve_vae(spec) if spec.vae else None
     path = spec.path(spec.model)
     if path.is_dir():
         if not (path / "model_index.json").is_file():
-            raise ConfigError(f"images.model: {path} is not a diffusers model folder (no "
+            raise ConfigError(f"{what}: {path} is not a diffusers model folder (no "
                               "model_index.json)")
         return ResolvedModel("folder", str(path), vae=vae)
     if path.is_file():
-        architecture = checkpoints.detect(path, spec.allow_pickle)
+        architecture = checkpoints.detect(path, spec.allow_pickle, what)
         config = _config_for_file(spec, path, architecture)
         return ResolvedModel("file", str(path), architecture, config, vae)
     if _names_a_path(spec.model):
-        raise ConfigError(f"images.model: no model file or folder at {path}")
+        raise ConfigError(f"{what}: no model file or folder at {path}")
     if not spec.allow_download:
-        _require_cached(spec.model, "images.model")
+        _require_cached(spec.model, what)
     return ResolvedModel("hub", spec.model, vae=vae)
 
 
@@ -193,43 +200,43 @@ def _config_for_file(spec: ModelSpec, path: Path,
     if spec.config:
         folder = spec.path(spec.config)
         if not (folder / "model_index.json").is_file():
-            raise ConfigError(f"images.model_config: {folder} is not a diffusers model folder "
-                              "(no model_index.json)")
+            raise ConfigError(f"{spec.where}.model_config: {folder} is not a diffusers model "
+                              "folder (no model_index.json)")
         named = checkpoints.pipeline_class_of_folder(folder)
         if architecture is not None and named not in \
                 checkpoints.PIPELINES_OF_FAMILY[architecture.family]:
             raise ConfigError(
-                f"images.model_config: {folder} configures a {named}, but {path.name} is an "
+                f"{spec.where}.model_config: {folder} configures a {named}, but {path.name} is an "
                 f"{architecture.label} checkpoint ({architecture.pipeline}); point it at a "
                 f"folder of the same architecture, e.g. {architecture.config_repo}'s")
         return str(folder)
     if architecture is None:
-        raise ConfigError(f"images.model: {path} is a pickle; set images.model_config to the "
-                          "diffusers folder of its architecture (its tensors are only known "
-                          "once it is loaded)")
+        raise ConfigError(f"{spec.where}.model: {path} is a pickle; set {spec.where}.model_config "
+                          "to the diffusers folder of its architecture (its tensors are only "
+                          "known once it is loaded)")
     if spec.allow_download:
         return cached_snapshot(architecture.config_repo)  # None: the loader fetches it
-    return _require_cached(architecture.config_repo, "images.model",
+    return _require_cached(architecture.config_repo, f"{spec.where}.model",
                            f"the configuration of {architecture.label} checkpoints like "
-                           f"{path.name}; or set images.model_config to a local diffusers folder "
-                           "of the same architecture")
+                           f"{path.name}; or set {spec.where}.model_config to a local diffusers "
+                           "folder of the same architecture")
 
 
 def _resolve_vae(spec: ModelSpec) -> Path:
+    what = f"{spec.where}.vae"
     path = spec.path(spec.vae)
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ConfigError(f"images.vae: {path} is not a diffusers VAE folder (no "
-                              "config.json)")
+            raise ConfigError(f"{what}: {path} is not a diffusers VAE folder (no config.json)")
         return path
     if not path.is_file():
-        raise ConfigError(f"images.vae: no VAE file or folder at {path}")
+        raise ConfigError(f"{what}: no VAE file or folder at {path}")
     if checkpoints.is_pickle(path):
-        checkpoints.check_pickle_allowed(path, spec.allow_pickle, "images.vae")
+        checkpoints.check_pickle_allowed(path, spec.allow_pickle, what)
         return path
-    shapes = checkpoints.read_header(path, "images.vae")
+    shapes = checkpoints.read_header(path, what)
     if not checkpoints.is_vae(shapes):
-        raise ConfigError(f"images.vae: {path} is not a VAE (no encoder/decoder weights in it)")
+        raise ConfigError(f"{what}: {path} is not a VAE (no encoder/decoder weights in it)")
     return path
 
 
@@ -280,7 +287,7 @@ def load_pipeline(spec: ModelSpec, resolved: ResolvedModel, dtype: Any) -> Any:
             # SD 3 and FLUX files often hold the transformer alone.
             hint = ("; this file lacks some of the model's parts: point images.model_config at "
                     "a full diffusers folder of the model (with its text encoders and VAE)")
-        raise ConfigError(f"images.model: cannot load {spec.model!r}: {type(exc).__name__}: "
+        raise ConfigError(f"{spec.where}.model: cannot load {spec.model!r}: {type(exc).__name__}: "
                           f"{_first_line(exc)}{hint}") from None
     return pipe
 

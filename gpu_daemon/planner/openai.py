@@ -5,7 +5,10 @@ asked for a JSON object in JSON mode at temperature 0: the cast (name + visual d
 and the shots; the answer is validated against storyboard_contract.wire.Plan. A screenplay is
 sent as its parsed scenes (screenplay_digest), never as the file's text: the model is told
 what each paragraph is, answers with each shot's scene, and its speakers and cast are held to
-the script's cues. Models slip (a fence
+the script's cues. Its image prompts are written in [planner] prompt_language (English by
+default: the text encoders of SD 1.x/2.x/SDXL, SD 3 and FLUX read English only), its action
+and dialogue in the story's language; with English asked for, a prompt in Chinese is sent
+back like any other invalid answer. Models slip (a fence
 around the JSON, a made-up shot size, dialogue as a plain string, a character missing from
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
@@ -26,6 +29,7 @@ from pydantic import TypeAdapter, ValidationError
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
 from gpu_daemon.planner.cast import fit_cast
+from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
 from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Shot, Transition
 from storyboard_contract.wire import (
@@ -45,6 +49,11 @@ SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 # A shot's names are checked one by one; how many a shot keeps is fit_cast's to decide.
 _SHOT_NAMES = TypeAdapter(list[CharacterName])
 
+# [planner] prompt_language: the language the image prompts (and the characters' looks, which
+# join them) are written in. English for the English-only text encoders (CLIP, T5).
+PROMPT_LANGUAGES = {"en": "English", "zh": "Simplified Chinese", "ja": "Japanese",
+                    "ko": "Korean", "story": "the story's own language"}
+
 SYSTEM_PROMPT = f"""You are a storyboard artist. Split the user's story into shots, in story \
 order, covering every sentence of the story, and list its characters.
 Answer with one JSON object and nothing else, of this form:
@@ -54,14 +63,14 @@ scarf"}}], "shots": [{{"description": "...", "action": "...", "prompt": "...", "
 "..."}}], "duration": 4.0}}]}}
 characters: every person who appears more than once or speaks, listed once:
 - name: as the story calls them.
-- description: how they look, in English, at most 15 words (age, build, hair, clothing); \
-one look for the whole story.
+- description: how they look, in {{language}}, at most 15 words (age, build, hair, \
+clothing); one look for the whole story.
 Fields of each shot:
 - description: the story text the shot covers, in the story's own language and words.
 - action: what we see in the shot, one short sentence, in the story's language.
-- prompt: an English image prompt for a text-to-image model: the subject first, then \
-setting, action, lighting; at most 50 words; no style words and no character descriptions \
-(both are added later).
+- prompt: an image prompt in {{language}} for a text-to-image model (whatever the story's \
+language): the subject first, then setting, action, lighting; at most 50 words; no style \
+words and no character descriptions (both are added later).
 - camera: the shot size, one of: {", ".join(SHOT_SIZES)}. Open each scene wide, use medium \
 shots for dialogue and close-ups for emotional beats.
 - move: how the camera moves during the shot, one of: {", ".join(MOVES)}; static unless the \
@@ -100,6 +109,27 @@ _FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 class InvalidAnswer(ValueError):
     """The model answered, but not with a valid shot list."""
+
+
+def system_prompt(prompt_language: str, screenplay: bool = False) -> str:
+    """The instructions (a story's, or a screenplay's), image prompts in `prompt_language` (a
+    PROMPT_LANGUAGES key); action, dialogue and the story text stay in the story's
+    language."""
+    prompt = SCREENPLAY_PROMPT if screenplay else SYSTEM_PROMPT
+    return prompt.replace("{language}", PROMPT_LANGUAGES[prompt_language])
+
+
+def _check_english(plan: Plan) -> None:
+    """English was asked for: an image prompt or a look in Chinese (or Japanese, Korean) is
+    sent back, since an English-only text encoder cannot read it."""
+    for shot in plan.shots:
+        if CJK_CHAR.search(shot.prompt):
+            raise InvalidAnswer(f"shot {shot.index}: prompt: write it in English, not in the "
+                                "story's language")
+    for character in plan.characters:
+        if CJK_CHAR.search(character.description):
+            raise InvalidAnswer(f"character {character.name}: description: write it in "
+                                "English")
 
 
 def _camera(value: Any) -> Any:
@@ -211,9 +241,11 @@ def _element(element: Any) -> dict[str, Any]:
     return {kind[type(element)]: element.text}
 
 
-def parse_plan(content: str | None, max_shots: int, script: ScriptFrame | None = None) -> Plan:
+def parse_plan(content: str | None, max_shots: int, script: ScriptFrame | None = None,
+               prompt_language: str = "story") -> Plan:
     """The model's message content as a validated plan of at most `max_shots` shots; for a
-    screenplay (`script`), each shot in one of its scenes and its names the cues'."""
+    screenplay (`script`), each shot in one of its scenes and its names the cues'; with
+    prompt_language "en", its image prompts and looks in English."""
     if not content or not content.strip():
         raise InvalidAnswer("the answer was empty")
     fenced = _FENCED.search(content)
@@ -269,9 +301,12 @@ def parse_plan(content: str | None, max_shots: int, script: ScriptFrame | None =
     shots = [shot.model_copy(update={"characters": names})
              for shot, names in zip(shots, shown, strict=True)]
     try:
-        return Plan(shots=shots, characters=cast)
+        plan = Plan(shots=shots, characters=cast)
     except ValidationError as exc:
         raise InvalidAnswer(_describe(exc, "characters")) from None
+    if prompt_language == "en":
+        _check_english(plan)
+    return plan
 
 
 def _scene_of(value: Any, index: int, script: ScriptFrame, in_scene: Counter[str]
@@ -309,15 +344,17 @@ class OpenAIPlanner:
         self.shown_url = redact_url(self.url)  # for messages: no credentials in them
         self.model = cfg.model
         self.timeout = cfg.timeout
+        self.prompt_language = cfg.prompt_language
         self._api_key = cfg.api_key
 
     def plan(self, story: str, style: str, max_shots: int) -> Plan:
-        return self._plan(SYSTEM_PROMPT, f"Style: {style}\nAt most {max_shots} shots.\n\n"
+        return self._plan(system_prompt(self.prompt_language),
+                          f"Style: {style}\nAt most {max_shots} shots.\n\n"
                                          f"Story:\n{story}", max_shots, None)
 
     def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
         scenes = json.dumps(screenplay_digest(screenplay), ensure_ascii=False)
-        return self._plan(SCREENPLAY_PROMPT,
+        return self._plan(system_prompt(self.prompt_language, screenplay=True),
                           f"Style: {style}\nAt most {max_shots} shots.\n\n"
                           f"Screenplay (its scenes in JSON):\n{scenes}",
                           max_shots, ScriptFrame.of(screenplay))
@@ -328,7 +365,7 @@ class OpenAIPlanner:
         with httpx.Client(timeout=self.timeout) as client:
             content = self._ask(client, messages)
             try:
-                return parse_plan(content, max_shots, script)
+                return parse_plan(content, max_shots, script, self.prompt_language)
             except InvalidAnswer as exc:
                 messages += [
                     {"role": "assistant", "content": content or ""},
@@ -341,7 +378,7 @@ class OpenAIPlanner:
                 ]
             content = self._ask(client, messages)
             try:
-                return parse_plan(content, max_shots, script)
+                return parse_plan(content, max_shots, script, self.prompt_language)
             except InvalidAnswer as exc:
                 raise PlannerError(
                     f"model {self.model} at {self.shown_url} gave an invalid shot list twice: {exc}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import Any
 
 from storyboard_contract.cjk import has_han
@@ -100,6 +101,23 @@ def framing(shot: dict[str, Any]) -> str:
     """The shot size and, when the camera moves, the move: medium · push in."""
     moving = shot["move"] if shot["move"] != "static" else ""
     return " · ".join(p for p in (shot["camera"] or "", moving) if p)
+
+
+def provenance_line(made: dict[str, Any]) -> str:
+    """What made an image, in one line: model (hash), VAE, LoRAs, sampler, steps, CFG, seed,
+    size."""
+    model = made.get("model_name") or made.get("model") or made["backend"]
+    if made.get("model_hash"):
+        model += f" ({made['model_hash']})"
+    parts = [model]
+    if made.get("vae"):
+        parts.append(f"VAE {PurePath(made['vae']).name} ({made.get('vae_hash')})")
+    parts += [f"LoRA {lora['name']}:{lora['scale']:g} ({lora['hash']})"
+              for lora in made.get("loras") or []]
+    parts += [made.get("scheduler") or "default", f"{made['steps']} steps",
+              f"CFG {made['guidance_scale']:g}", f"seed {made['seed']}",
+              f"{made['width']}×{made['height']}"]
+    return ", ".join(parts)
 
 
 def panel_marks(shot: dict[str, Any]) -> list[str]:

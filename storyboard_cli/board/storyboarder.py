@@ -36,6 +36,7 @@ from storyboard_cli.board.sheet import (
     framing,
     opens_scene,
     panel_marks,
+    provenance_line,
 )
 from storyboard_contract.frames import aspect_ratio
 
@@ -108,8 +109,10 @@ def board_json(shot: dict[str, Any], uid: str, time_ms: int, edited: int,
         notes.append(f"[{missing}]")
     notes += [shot["notes"], " · ".join(p for p in (opens_scene(shot), framing(shot),
                                                     ", ".join(shot["characters"])) if p)]
+    made = shot.get("provenance")
     notes += [f"prompt: {shot['prompt']}" if shot["prompt"] else "",
-              f"seed: {shot['seed']}" if shot["seed"] is not None else ""]
+              f"made by: {provenance_line(made)}" if made
+              else f"seed: {shot['seed']}" if shot["seed"] is not None else ""]
     layers = {} if missing else {
         "reference": {"url": url.replace(".png", "-reference.png"), "opacity": 1}}
     return {

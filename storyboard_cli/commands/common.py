@@ -178,6 +178,39 @@ server_option = click.option(
 )
 
 
+def render_settings_options(fn: F) -> F:
+    """--model, --lora, --scheduler, --steps, --cfg and --negative: a project's render
+    settings (`new`, `settings`), read back with render_settings()."""
+    from storyboard_contract.config import SCHEDULER_NAMES
+
+    options = [
+        click.option("--model", metavar="NAME",
+                     help="A model of storyboard.toml's [images] (its [images.models.NAME] "
+                          "tables; the first is the default)."),
+        click.option("--lora", "loras", multiple=True, metavar="FILE[:SCALE]",
+                     help="A LoRA inside the GPU daemon's images.lora_dir, at a scale (1 = as "
+                          "trained; repeatable)."),
+        click.option("--scheduler", metavar="NAME",
+                     help=f"The sampler: {', '.join(SCHEDULER_NAMES)}."),
+        click.option("--steps", type=int, help="Denoising steps."),
+        click.option("--cfg", type=float, help="Guidance scale (CFG)."),
+        click.option("--negative", help="Negative prompt [default: the model's, else the "
+                                        "style's]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def render_settings(model: str | None, loras: tuple[str, ...], scheduler: str | None,
+                    steps: int | None, cfg: float | None, negative: str | None
+                    ) -> dict[str, Any]:
+    """The render settings given on the command line (render_settings_options)."""
+    given = {"model": model, "loras": list(loras) or None, "scheduler": scheduler,
+             "steps": steps, "cfg": cfg, "negative_prompt": negative}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def common_options(fn: F) -> F:
     """--config, --json and --debug, listed last in every command's --help; the `storyboard`
     group takes them too, for every command under it."""

@@ -1,4 +1,4 @@
-"""init, config, new, list, show, cast, rename, rm."""
+"""init, config, new, list, show, cast, settings, rename, rm."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from storyboard_cli.commands.common import (
     common_options,
     debug_option,
     json_option,
+    render_settings,
+    render_settings_options,
     service_options,
 )
 from storyboard_cli.screenplay import FORMATS
@@ -97,19 +99,28 @@ def _toml_value(value: Any) -> str:
 @click.option("--aspect", metavar="RATIO",
               help=f"Frame aspect: {', '.join(ASPECTS)} [default: images.aspect, 16:9].")
 @click.option("--encoding", help="Force the text encoding [default: detect].")
+@render_settings_options
 @service_options
 @command
 def new(
     file: str, title: str | None, story_format: str | None, style: str, aspect: str | None,
-    encoding: str | None, config: Path | None, json_out: bool, debug: bool,
+    encoding: str | None, model: str | None, loras: tuple[str, ...], scheduler: str | None,
+    steps: int | None, cfg: float | None, negative: str | None, config: Path | None,
+    json_out: bool, debug: bool,
 ) -> None:
     """Create a project from a story in prose (UTF-8, UTF-8 with BOM, UTF-16 or GB18030) or a
     screenplay (Fountain, Final Draft): a screenplay's shots follow its scenes.
+
+    The render settings (--model, --lora, --scheduler, --steps, --cfg, --negative) are the
+    model's defaults from storyboard.toml unless given; change them later with
+    `storyboard settings`.
 
     \b
     Example: storyboard new examples/lighthouse.txt --style watercolor --aspect 2.39:1
              storyboard new last_light.fdx            # titled from its title page
              cat draft.txt | storyboard new - --format fountain --title "Draft 2"
+             storyboard new story.txt --model sdxl --lora ink-wash.safetensors:0.8 \
+               --scheduler dpmpp_2m_karras --steps 30 --cfg 6 --negative "text, watermark"
     """
     from storyboard_cli.inputs import check_aspect, check_story_format
     from storyboard_cli.stories import file_limit, load_story
@@ -118,9 +129,10 @@ def new(
     if aspect is not None:  # refused before the story is even read
         aspect = check_aspect(aspect)
     story_format = check_story_format(story_format)
+    settings = render_settings(model, loras, scheduler, steps, cfg, negative)
     text, name, _ = load_story(file, encoding, file_limit(held.config.limits))
     service = held.service
-    project = service.create_project(title, text, style, aspect, story_format, name)
+    project = service.create_project(title, text, style, aspect, story_format, name, settings)
     if json_out:
         output.print_json(project)
         return
@@ -245,6 +257,43 @@ def _descriptions(values: tuple[str, ...]) -> dict[str, str]:
     return descriptions
 
 
+@click.command("settings", cls=Command)
+@argument("project", "Project id or exact title.", type=PROJECT)
+@render_settings_options
+@click.option("--reset", multiple=True, metavar="SETTING",
+              type=click.Choice(["model", "loras", "scheduler", "steps", "cfg", "negative"]),
+              help="Back to the model's default (repeatable).")
+@service_options
+@command
+def settings(
+    project: str, model: str | None, loras: tuple[str, ...], scheduler: str | None,
+    steps: int | None, cfg: float | None, negative: str | None, reset: tuple[str, ...],
+    config: Path | None, json_out: bool, debug: bool,
+) -> None:
+    """Show a project's render settings, or change them: the model, LoRAs, sampler, steps,
+    CFG and negative prompt its next tasks render with (a task already queued keeps its own).
+
+    \b
+    Example: storyboard settings 1 --scheduler euler_a --steps 28 --lora ink.safetensors:0.6
+             storyboard settings 1 --reset loras --reset cfg
+    """
+    changes = render_settings(model, loras, scheduler, steps, cfg, negative)
+    for name in reset:
+        key = "negative_prompt" if name == "negative" else name
+        if key in changes:
+            raise UsageError(f"--reset {name} and a new value for it: choose one")
+        changes[key] = None
+    result = ConfigAndService(config).service.project_settings(project, changes or None)
+    if json_out:
+        output.print_json(result)
+        return
+    from storyboard_cli.commands.text import settings_line
+
+    output.stdout.print(f"Project {project} renders with: "
+                        f"{output.visible(settings_line(result))}", markup=False,
+                        soft_wrap=True)
+
+
 @click.command("rename", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
 @argument("title", "The new title (one another project does not have).")
@@ -307,5 +356,5 @@ def rm(project: str, keep_objects: bool, yes: bool, config: Path | None, json_ou
 
 
 def register(group: click.Group) -> None:
-    for cmd in (init, config, new, list_, show, cast, rename, rm):
+    for cmd in (init, config, new, list_, show, cast, settings, rename, rm):
         group.add_command(cmd)

@@ -159,11 +159,15 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
 
     stack, _ = load_stack(config)
     statuses = stack.ps()
-    workers = _registered_workers(ConfigAndService(config).config)
+    cfg = ConfigAndService(config).config
+    workers = _registered_workers(cfg)
+    models = _daemon_models(cfg) if statuses else None
     if json_out:
         output.print_json({"daemon_url": stack.tunnel_url, "state_dir": str(stack.dir),
                            "parts": [s.as_dict() for s in statuses],
-                           "workers": [w.as_dict() for w in workers or []]})
+                           "workers": [w.as_dict() for w in workers or []],
+                           "models": None if models is None
+                           else [m.model_dump() for m in models]})
     else:
         if statuses:
             _parts_table(statuses)
@@ -171,6 +175,8 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
             output.info("The local stack is not running (storyboard up starts it).")
         if workers:
             _workers_table(workers)
+        if models:
+            _models_table(models)
     bad = [s.name for s in statuses if not s.ok and s.state != "waiting"]
     waiting = [s.name for s in statuses if s.state == "waiting"]
     if bad or waiting:
@@ -187,6 +193,34 @@ def _registered_workers(cfg: Any) -> list[Any] | None:
         return live_workers(cfg, timeout=1.0)
     except Exception:  # noqa: BLE001 - redis errors: `ps` shows the stack regardless
         return None
+
+
+def _daemon_models(cfg: Any) -> list[Any] | None:
+    """The daemon's models (its /v1/status); None when it does not answer."""
+    import httpx
+
+    from storyboard_contract.wire import DaemonStatus
+
+    try:
+        resp = httpx.get(cfg.daemon.url.rstrip("/") + "/v1/status", timeout=2.0,
+                         headers={"Authorization": f"Bearer {cfg.daemon.token}"})
+        return DaemonStatus.model_validate(resp.json()).models if resp.status_code == 200 \
+            else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _models_table(models: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table("model", "source", "architecture", "text encoder", "reads", "loaded",
+                  title="models (from the daemon)")
+    for m in models:
+        table.add_row(output.escape(m.name + (" (default)" if m.default else "")),
+                      output.escape(m.source), m.architecture or m.kind,
+                      m.text_encoder or "?", "Chinese, English" if m.reads_chinese else "English",
+                      "yes" if m.loaded else "no")
+    output.stdout.print(table)
 
 
 def _workers_table(workers: list[Any]) -> None:

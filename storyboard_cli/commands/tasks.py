@@ -84,12 +84,13 @@ def _print_outcome(view: dict[str, Any], json_out: bool, links: bool = True) -> 
 
 
 def _print_task(view: dict[str, Any], links: bool = True) -> None:
-    from storyboard_cli.commands.text import print_links, shots_table, task_line
+    from storyboard_cli.commands.text import print_links, print_warnings, shots_table, task_line
 
     output.stdout.print(f"Task {view['id']} ({view['type']}, project {view['project_id']}): "
                         f"{task_line(view)}", markup=False, soft_wrap=True)
     if view["error"]:
         output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
+    print_warnings(view)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))
         if links:
@@ -130,26 +131,30 @@ def generate(
 @click.option("--prompt", help="New prompt [default: the shot's stored prompt].")
 @click.option("--style", help="Style [default: the project's].")
 @click.option("--seed", type=int, help="Seed [default: a fresh random one, recorded].")
+@click.option("--keep-seed", is_flag=True,
+              help="The seed of the shot's image: with nothing else changed, the same image.")
 @no_wait_option
 @timeout_option
 @service_options
 @command
 def regen_shot(
-    shot: str, prompt: str | None, style: str | None, seed: int | None, no_wait: bool,
-    timeout: float | None, config: Path | None, json_out: bool, debug: bool,
+    shot: str, prompt: str | None, style: str | None, seed: int | None, keep_seed: bool,
+    no_wait: bool, timeout: float | None, config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Render one shot again (a shot_generation task); only that shot's image changes.
 
     The shot is one of the storyboard `storyboard show PROJECT` lists; a shot of an older
-    (superseded) or a cancelled storyboard is refused.
+    (superseded) or a cancelled storyboard is refused. It renders with the project's
+    settings (`storyboard settings`) as they are now.
 
     \b
     Example: storyboard regen-shot lighthouse/3 --prompt "the keeper at dawn, wide shot"
              storyboard regen-shot 1/3 --seed 42
+             storyboard regen-shot 1/3 --keep-seed    # the same image again
     """
     service = ConfigAndService(config).service
-    _queued(service, service.regen_shot(shot, prompt, style, seed), no_wait, timeout,
-            json_out)
+    _queued(service, service.regen_shot(shot, prompt, style, seed, keep_seed), no_wait,
+            timeout, json_out)
 
 
 TASK_HELP = "Task id, or its first 8 characters or more (as progress lines print it)."

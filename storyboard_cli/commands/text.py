@@ -12,7 +12,14 @@ from typing import Any
 from rich.table import Table
 
 from storyboard_cli import output
-from storyboard_cli.board.sheet import dialogue_text, framing, heading, opens_scene, panel_marks
+from storyboard_cli.board.sheet import (
+    dialogue_text,
+    framing,
+    heading,
+    opens_scene,
+    panel_marks,
+    provenance_line,
+)
 from storyboard_cli.store.status import TaskStatus, TaskType
 
 
@@ -80,6 +87,26 @@ def print_tasks(tasks: list[dict[str, Any]]) -> None:
                       soft_wrap=True)
 
 
+def print_warnings(task: dict[str, Any] | None) -> None:
+    """A task's warnings, each on its own line."""
+    for warning in (task or {}).get("warnings") or []:
+        output.stdout.print(f"warning: {output.visible(warning)}", markup=False,
+                            soft_wrap=True)
+
+
+def settings_line(settings: dict[str, Any]) -> str:
+    """A project's render settings in words; unset ones are the model's defaults."""
+    loras = ", ".join(f"{lora['name']}:{lora['scale']:g}" for lora in settings["loras"])
+    parts = [f"model {settings['model'] or 'default'}",
+             *([f"LoRAs {loras}"] if loras else []),
+             *([f"scheduler {settings['scheduler']}"] if settings["scheduler"] else []),
+             *([f"{settings['steps']} steps"] if settings["steps"] else []),
+             *([f"CFG {settings['cfg']:g}"] if settings["cfg"] is not None else []),
+             *([f"negative {settings['negative_prompt']!r}"] if settings["negative_prompt"]
+               else [])]
+    return ", ".join(parts) + ("" if len(parts) == 6 else "; the rest the model's defaults")
+
+
 def print_shot(shot: dict[str, Any], name: str | None) -> None:
     """One shot as a storyboard artist reads it (the scene's heading over its first shot):
     number, size and move, duration and its marks (approved, stale, new, changed), then the
@@ -102,6 +129,7 @@ def print_shot(shot: dict[str, Any], name: str | None) -> None:
         ("Prompt", shot["prompt"]),
         ("Notes", shot["notes"]),
         ("Image", shot["image_url"] or "not rendered yet"),
+        ("Made by", provenance_line(shot["provenance"]) if shot.get("provenance") else ""),
     ]
     for label, value in fields:
         if value:
@@ -200,6 +228,8 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
     else:
         story = data["story_text"].strip()
         out.print(output.visible(_cut(story, 300), keep="\n\t"), markup=False)
+    out.print(f"Renders with: {output.visible(settings_line(data['settings']))}", markup=False,
+              soft_wrap=True)
     if data["cast"]:
         cast = "; ".join(f"{c['name']} ({c['description']})" if c["description"] else c["name"]
                          for c in data["cast"])
@@ -216,6 +246,7 @@ def print_project(data: dict[str, Any], chosen: bool = False) -> None:
               soft_wrap=True)
     if task["error"]:
         out.print(f"error: {output.visible(task['error'])}", markup=False, soft_wrap=True)
+    print_warnings(task)
     if task["status"] == TaskStatus.CANCELLED:
         out.print(f"Resume it: storyboard retry {task['id']}", markup=False, soft_wrap=True)
     if shown is None:

@@ -46,6 +46,7 @@ from storyboard_cli.server.bodies import (
     MoveShot,
     NewProject,
     NewRevision,
+    ProjectSettings,
     Rename,
     ShotFields,
     ShotNote,
@@ -225,11 +226,11 @@ def create_app(config: Config, token: str | None = None,
 
     @api.post(routes.PROJECTS, tags=["projects"])
     def create_project(body: NewProject, request: Request) -> JSONResponse:
-        """Create a project from a story in prose or a screenplay (Fountain, Final Draft);
-        the project object."""
+        """Create a project from a story in prose or a screenplay (Fountain, Final Draft),
+        with its render settings; the project object."""
         return JSONResponse(acting(request).create_project(
             body.title or None, body.story_text, body.style, body.aspect, body.format or None,
-            body.file_name or None))
+            body.file_name or None, body.given()))
 
     @api.get(routes.PROJECTS, tags=["projects"])
     def list_projects() -> JSONResponse:
@@ -313,6 +314,18 @@ def create_app(config: Config, token: str | None = None,
         """Describe characters (new names join the cast) and remove others; the cast."""
         return JSONResponse(thread_service().set_cast(project, body.set, body.remove))
 
+    @api.get(routes.SETTINGS, tags=["projects"])
+    def settings(project: str) -> JSONResponse:
+        """The project's render settings: model, loras, scheduler, steps, cfg,
+        negative_prompt (null: the model's default)."""
+        return JSONResponse(thread_service().project_settings(project))
+
+    @api.patch(routes.SETTINGS, tags=["projects"])
+    def set_settings(project: str, body: ProjectSettings) -> JSONResponse:
+        """Change the project's render settings (`reset` names those back to the model's
+        default); the settings after it. Tasks queued from now on render with them."""
+        return JSONResponse(thread_service().project_settings(project, body.changes() or None))
+
     @api.get(routes.LINKS, tags=["projects"])
     def links(project: str, expires: int | None = None, task: str | None = None
               ) -> JSONResponse:
@@ -391,7 +404,8 @@ def create_app(config: Config, token: str | None = None,
         PROJECT/NUMBER). Empty strings mean the stored prompt and the project's style."""
         body = body or GenerateShot()
         return JSONResponse(thread_service().regen_shot(shot, body.prompt or None,
-                                                        body.style or None, body.seed))
+                                                        body.style or None, body.seed,
+                                                        body.keep_seed))
 
     @api.post(routes.SHOT_NOTE, tags=["edits"])
     def note_shot(shot: str, body: ShotNote, request: Request) -> JSONResponse:

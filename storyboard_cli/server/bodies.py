@@ -22,7 +22,24 @@ EXPORT_HEADER = "X-Storyboard-Export"
 USER_HEADER = "X-Storyboard-User"
 
 
-class NewProject(BaseModel):
+class RenderSettingsBody(BaseModel):
+    """A project's render settings (`storyboard new`/`settings` options); absent: unchanged
+    (for a new project, the model's default)."""
+
+    model: str | None = Field(None, description="A model name of storyboard.toml's [images].")
+    loras: list[str] | None = Field(None, description='LoRAs as "FILE" or "FILE:SCALE", '
+                                    "files inside the GPU daemon's images.lora_dir.")
+    scheduler: str | None = Field(None, description="The sampler, e.g. dpmpp_2m_karras.")
+    steps: int | None = Field(None, description="Denoising steps.")
+    cfg: float | None = Field(None, description="Guidance scale.")
+    negative_prompt: str | None = Field(None, description="Negative prompt.")
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(include=set(RenderSettingsBody.model_fields))
+                .items() if v is not None}
+
+
+class NewProject(RenderSettingsBody):
     title: str = Field("", description="The project's title (one line); empty: a screenplay's "
                                        "title page, else file_name's stem.")
     story_text: str = Field(description="The story: prose (at most [limits] max_story_bytes) or "
@@ -35,6 +52,15 @@ class NewProject(BaseModel):
                                         "extension, else by the text.")
     file_name: str = Field("", description="The story file's name, if it came from one: its "
                                            "extension (.fountain, .fdx) tells the format.")
+
+
+class ProjectSettings(RenderSettingsBody):
+    reset: list[str] = Field(default_factory=list,
+                             description="Settings back to the model's default, e.g. "
+                                         '["loras", "cfg"].')
+
+    def changes(self) -> dict[str, Any]:
+        return {**self.given(), **dict.fromkeys(self.reset)}
 
 
 class Rename(BaseModel):
@@ -61,6 +87,8 @@ class GenerateShot(BaseModel):
     prompt: str = Field("", description="New prompt; empty: the shot's stored prompt.")
     style: str = Field("", description="Style; empty: the project's.")
     seed: int | None = Field(None, description="Seed; absent: a fresh random one, recorded.")
+    keep_seed: bool = Field(False, description="The seed of the shot's image (the same image "
+                                               "again, with nothing else changed).")
 
 
 # Editing a storyboard: a shot's fields travel as {name: value} (storyboard_cli/shot_fields.py

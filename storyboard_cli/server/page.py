@@ -57,6 +57,7 @@ def board_page(request: Request, project: str) -> str:
     )
     cameras = escape(json.dumps(list(SHOT_PHRASES)))
     body = (f'<div id="app" data-project="{escape(project)}" data-cameras="{cameras}">'
+            '<div id="warnings" class="warnings" role="status"></div>'
             '<div id="board"></div></div>\n')
     return document(request, "storyboard", body + script("board"), tools)
 

@@ -15,12 +15,16 @@ On the host (the default):
             there are several), through the tunnel: /healthz answers, /v1/status accepts the
             token, and refuses a request without one
   daemon-bucket  the daemon's own bucket check (its settings live on the GPU box)
+  models    every daemon's models, which are loaded, and their text encoders; a warning when
+            projects with Chinese (or Japanese, Korean) stories render with a model that
+            reads English only while the planner writes prompts in the story's language
   bucket    from here: write an object, read it back, presign a GET and fetch it, delete it
   serve     the HTTP API (`storyboard serve`: the stack's, or $STORYBOARD_SERVER's): /healthz
             answers, /api accepts STORYBOARD_API_TOKEN and refuses a request without it
 
-With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model,
-bucket (the daemon's own check), frps (reachable from the GPU box) and frpc; it opens no store.
+With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model
+(every model, loaded or not, and what its text encoder reads), bucket (the daemon's own
+check), frps (reachable from the GPU box) and frpc; it opens no store.
 
 A failure carries a hint: the one thing to do about it.
 """
@@ -136,7 +140,8 @@ class Doctor:
         for url in urls:
             suffix = "" if len(urls) == 1 else f":{self.label(url)}"
             run_steps([(f"daemon{suffix}", lambda url=url: self.check_daemon(url)),
-                       (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url))])
+                       (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url)),
+                       (f"models{suffix}", lambda url=url: self.check_languages(url))])
         run_steps([("bucket", self.check_bucket), ("serve", self.check_serve)])
         return checks
 
@@ -338,7 +343,41 @@ class Doctor:
             return "simulated backend (a benchmark tool): no model, no images drawn"
         if not status.model_loaded:
             raise Failed(f"{status.image_backend}: no model loaded", "see the daemon's log")
-        return f"{status.model} loaded ({status.image_backend} on {status.device})"
+        return f"{status.image_backend} on {status.device}: {models_line(status)}"
+
+    def check_languages(self, url: str) -> str:
+        """The daemon's models; a warning for projects whose stories its models cannot read
+        (Chinese for CLIP and T5) while nothing turns their prompts into English."""
+        from storyboard_cli.store import Store
+        from storyboard_contract.cjk import CJK_CHAR
+
+        status = self._status(url)
+        if not status.models:
+            return f"{status.image_backend} backend: no models, no prompts to read"
+        english_only = {m.name for m in status.models if not m.reads_chinese}
+        default = next((m.name for m in status.models if m.default), None)
+        if status.planner == "openai" and status.prompt_language == "en":
+            return f"{models_line(status)}; the LLM planner writes English image prompts"
+        try:
+            store = Store(self.cfg.store_path)
+        except Exception:  # noqa: BLE001 - the store check says what is wrong with it
+            raise Skipped("needs the store") from None
+        try:
+            rows = store.db.execute("select id, story, model from projects "
+                                    "order by id desc limit 200").fetchall()
+        finally:
+            store.close()
+        stuck = sorted(pid for pid, story, model in rows
+                       if (model or default) in english_only and CJK_CHAR.search(story))
+        if stuck:
+            raise _Warn(
+                f"project(s) {', '.join(map(str, stuck))}: Chinese (or Japanese, "
+                f"Korean) stories render with a model that reads English only, and the "
+                f"{status.planner} planner writes image prompts in the story's language. Fix: "
+                "[planner] backend = \"openai\" with prompt_language = \"en\" on the GPU "
+                "box, or a model that reads Chinese (Kolors, HunyuanDiT) for them: storyboard "
+                "settings PROJECT --model NAME")
+        return models_line(status)
 
     def check_daemon_bucket(self, url: str) -> str:
         status = self._status(url)
@@ -409,6 +448,15 @@ class Doctor:
         return f"{where}: token accepted"
 
 
+def models_line(status: DaemonStatus) -> str:
+    """A daemon's models in one line: name, architecture, what it reads, loaded or not."""
+    return "; ".join(
+        f"{m.name}{' (default)' if m.default else ''}: {m.architecture or m.kind}, "
+        f"{m.text_encoder or 'text encoder unknown'} "
+        f"({'reads Chinese and English' if m.reads_chinese else 'English only'}), "
+        f"{'loaded' if m.loaded else 'not loaded'}" for m in status.models) or "no models"
+
+
 def daemon_model_check(cfg: Config) -> str:
     """What the daemon would load, from `gpu-daemon check` (the daemon's own code, run as its
     entry point: the host package never imports the daemon); Failed with its one line."""
@@ -428,7 +476,7 @@ def daemon_model_check(cfg: Config) -> str:
         lines = out.stderr.strip().splitlines() or [f"exit status {out.returncode}"]
         raise Failed(lines[-1].removeprefix("gpu-daemon: error: "),
                      "fix [images] in storyboard.toml (the daemon refuses to start with it)")
-    return out.stdout.strip().removeprefix("model: ")
+    return "; ".join(line.removeprefix("model: ") for line in out.stdout.strip().splitlines())
 
 
 class _Warn(Exception):

@@ -379,7 +379,7 @@ class Stack:
         redis_port = urlsplit(redis_url).port or 6379
         s3 = replace(processes.SeaweedPorts.pick(), s3=cfg.stack.s3_port)
         daemon_env = dict(self.env)
-        if not cfg.images.model:
+        if not cfg.images.model_table():
             daemon_env["STORYBOARD_IMAGES_BACKEND"] = "sketch"
         redis_argv = _argv(lambda: processes.redis_argv(redis_port, state / "redis"))
         s3_argv = _argv(lambda: processes.seaweed_argv(

@@ -41,9 +41,11 @@ class Projects(Rows):
     def create_project(
         self, title: str, story: str, style: str, aspect: str = DEFAULT_ASPECT,
         story_format: str = "prose", screenplay: str | None = None, by: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A new project; its story is its revision 1. A screenplay's story (story_format
-        fountain or fdx) comes with its parsed form as JSON."""
+        fountain or fdx) comes with its parsed form as JSON. settings: its render settings
+        (RENDER_SETTINGS, checked)."""
         with self._write() as c:
             # The next id after every one given so far, removed projects' included.
             (project_id,) = c.execute(
@@ -57,7 +59,17 @@ class Projects(Rows):
                 [project_id, title, story, style, aspect, stamp],
             )
             add_revision(c, project_id, story, by, stamp, story_format, screenplay)
+            _write_settings(c, project_id, settings or {})
         return self.get_project(project_id)
+
+    def set_settings(self, project_id: int, settings: dict[str, Any]) -> None:
+        """Change some of a project's render settings (a None value: back to the default)."""
+        with self._write() as c:
+            _write_settings(c, project_id, settings)
+
+    def settings(self, project_id: int) -> dict[str, Any]:
+        """A project's render settings (RENDER_SETTINGS; None: the model's default)."""
+        return render_settings(self.get_project(project_id))
 
     def get_project(self, project_id: int) -> dict[str, Any]:
         row = self._one("select * from projects where id = ?", [project_id]) \
@@ -172,6 +184,25 @@ class Projects(Rows):
         (a name no longer in the cast is left out)."""
         cast = {c["name"]: c for c in self.cast(shot["project_id"])}
         return [cast[name] for name in json.loads(shot["characters"]) if name in cast]
+
+
+# How a project's images are made; None (an empty list for loras): the model's default.
+RENDER_SETTINGS = ("model", "loras", "scheduler", "steps", "cfg", "negative_prompt")
+
+
+def render_settings(project: dict[str, Any]) -> dict[str, Any]:
+    """The render settings of a project row, loras as [{"name", "scale"}]."""
+    return {key: json.loads(project["loras"] or "[]") if key == "loras" else project[key]
+            for key in RENDER_SETTINGS}
+
+
+def _write_settings(c: sqlite3.Connection, project_id: int, settings: dict[str, Any]) -> None:
+    for key, value in settings.items():
+        if key not in RENDER_SETTINGS:
+            raise ValueError(f"not a render setting: {key}")
+        if key == "loras":
+            value = json.dumps(value or [], ensure_ascii=False)
+        c.execute(f"update projects set {key} = ? where id = ?", [value, project_id])
 
 
 def add_characters(

@@ -7,6 +7,7 @@ outcome are derived from these rows."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -130,15 +131,22 @@ class Renders(Rows):
         (the worker then stops it)."""
         with self._write() as c:
             updated = c.execute(
-                f"""update renders set step = ?, steps = ?, updated_at = ?
+                f"""update renders set step = ?, steps = ?, state = null, updated_at = ?
                    where task_id = ? and shot_id = ? and status = {RenderStatus.RUNNING.sql}""",
                 [step, steps, now(), task_id, shot_id],
             ).rowcount
-            if updated:
-                return True
-            row = c.execute("select status from renders where task_id = ? and shot_id = ?",
-                            [task_id, shot_id]).fetchone()
-        return row is None or row[0] != RenderStatus.CANCELLED
+            return updated > 0 or _not_cancelled(c, task_id, shot_id)
+
+    def render_state(self, task_id: str, shot_id: int, state: str) -> bool:
+        """Record what a running render does before its steps ("loading model sdxl"); False
+        when the render was cancelled meanwhile, as render_step."""
+        with self._write() as c:
+            updated = c.execute(
+                f"""update renders set state = ?, updated_at = ?
+                   where task_id = ? and shot_id = ? and status = {RenderStatus.RUNNING.sql}""",
+                [state, now(), task_id, shot_id],
+            ).rowcount
+            return updated > 0 or _not_cancelled(c, task_id, shot_id)
 
     def render_retrying(self, task_id: str, shot_id: int, error: str) -> None:
         with self._write() as c:
@@ -161,27 +169,30 @@ class Renders(Rows):
         prompt: str | None = None,
         image_prompt: str | None = None,
         size: tuple[int, int] | None = None,
+        provenance: dict[str, Any] | None = None,
     ) -> str:
-        """Record a rendered image (of `size`, rendered from `image_prompt`; `prompt`: a
-        regen-shot's new content prompt); returns the task's status after it.
+        """Record a rendered image (of `size`, rendered from `image_prompt`, made as
+        `provenance` says; `prompt`: a regen-shot's new content prompt); returns the task's
+        status after it.
 
         The shot shows the newest task's image: a late duplicate of an older render never
         replaces the image of a newer regen-shot.
         """
         width, height = size or (None, None)
+        made = None if provenance is None else json.dumps(provenance, ensure_ascii=False)
         stamp = now()
         with self._write() as c:
             c.execute(
                 f"""update renders set status = {RenderStatus.DONE.sql},
                      step = max(step, steps), seed = ?, image_key = ?, error = null,
-                     updated_at = ?
+                     state = null, provenance = ?, updated_at = ?
                    where task_id = ? and shot_id = ?""",
-                [seed, image_key, stamp, task_id, shot_id],
+                [seed, image_key, made, stamp, task_id, shot_id],
             )
             c.execute(
                 f"""update shots set image_key = ?, image_url = ?, url_expires_at = ?, seed = ?,
                      prompt = coalesce(?, prompt), image_prompt = ?, width = ?, height = ?,
-                     updated_at = ?,
+                     provenance = ?, updated_at = ?,
                      drawn = coalesce((select r.edited from renders r
                                        where r.task_id = ? and r.shot_id = shots.id), drawn)
                    where id = ? and not exists (
@@ -191,9 +202,15 @@ class Renders(Rows):
                        and (t.created_at, t.rowid)
                            > (select created_at, rowid from tasks where id = ?))""",
                 [image_key, image_url, url_expires_at, seed, prompt, image_prompt, width, height,
-                 stamp, task_id, shot_id, shot_id, task_id, task_id],
+                 made, stamp, task_id, shot_id, shot_id, task_id, task_id],
             )
             return settle(c, task_id)
+
+
+def _not_cancelled(c: sqlite3.Connection, task_id: str, shot_id: int) -> bool:
+    row = c.execute("select status from renders where task_id = ? and shot_id = ?",
+                    [task_id, shot_id]).fetchone()
+    return row is None or row[0] != RenderStatus.CANCELLED
 
 
 def _mark(c: sqlite3.Connection, task_id: str, shot_id: int, status: RenderStatus, error: str

@@ -298,3 +298,36 @@ def m551_image_key_index(db: sqlite_utils.Database) -> None:
     """`storyboard serve` streams a frame only if the store recorded its key."""
     db["shots"].create_index(["image_key"])
     db["renders"].create_index(["image_key"])
+
+
+@migration
+def m200_project_render_settings(db: sqlite_utils.Database) -> None:
+    """How a project's images are made (`storyboard new --model --lora --scheduler --steps
+    --cfg --negative`); null: the model's default, from the daemon's configuration."""
+    projects = db["projects"]
+    projects.add_column("model", str)
+    projects.add_column("loras", str, not_null_default="[]")  # [{"name", "scale"}]
+    projects.add_column("scheduler", str)
+    projects.add_column("steps", int)
+    projects.add_column("cfg", float)
+    projects.add_column("negative_prompt", str)
+
+
+@migration
+def m201_provenance(db: sqlite_utils.Database) -> None:
+    """What made each image (the daemon's answer): on the render, and on the shot for the
+    image it shows."""
+    db["renders"].add_column("provenance", str)
+    db["shots"].add_column("provenance", str)
+
+
+@migration
+def m202_task_warnings(db: sqlite_utils.Database) -> None:
+    """What a task's user should be told, each once (a language the model cannot read)."""
+    db["tasks"].add_column("warnings", str, not_null_default="[]")
+
+
+@migration
+def m203_render_state(db: sqlite_utils.Database) -> None:
+    """What a render does before its steps start ("loading model sdxl")."""
+    db["renders"].add_column("state", str)

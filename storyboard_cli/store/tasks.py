@@ -61,6 +61,16 @@ class Tasks(Rows):
         row["params"] = json.loads(row["params"] or "{}")
         return row
 
+    def add_warnings(self, task_id: str, warnings: Iterable[str]) -> None:
+        """What the task's user should be told, each line once however often it comes."""
+        with self._write() as c:
+            row = c.execute("select warnings from tasks where id = ?", [task_id]).fetchone()
+            known = json.loads(row[0] or "[]") if row else []
+            new = [w for w in dict.fromkeys(warnings) if w not in known]
+            if new:
+                c.execute("update tasks set warnings = ? where id = ?",
+                          [json.dumps(known + new, ensure_ascii=False), task_id])
+
     def find_task(self, ref: str) -> str:
         """The id of the task a reference names: a whole id, or a prefix of at least
         ids.MIN_TASK_PREFIX characters that only one task's id starts with."""

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         ProgressEvent,
         RenderRequest,
         RenderResponse,
+        RenderSettings,
         ShotOutcome,
     )
 
@@ -257,7 +258,8 @@ def submit_storyboard(
     params = {"style": style, "no_images": no_images, "keep": keep_unchanged,
               "revision": revision or store.current_revision(project_id)}
     task = store.create_task(TaskType.STORYBOARD, project_id,
-                             params={k: v for k, v in params.items() if v})
+                             params={**{k: v for k, v in params.items() if v},
+                                     "render": store.settings(project_id)})
     _queue_or_fail(store, config, task, enqueue_plan, redis, config.queue, task["id"])
     return task
 
@@ -270,7 +272,8 @@ def submit_stale(
     queue their render jobs; it plans nothing. Returns the task row."""
     check_redis(redis, config.redis.url)
     params = {k: v for k, v in {"stale": True, "board": board_id, "style": style}.items() if v}
-    task = store.create_task(TaskType.STORYBOARD, project_id, params=params)
+    task = store.create_task(TaskType.STORYBOARD, project_id,
+                             params={**params, "render": store.settings(project_id)})
     store.add_renders(task["id"], shot_ids)
     _queue_or_fail(store, config, task, enqueue_renders, redis, config.queue, task, shot_ids)
     return task
@@ -285,7 +288,8 @@ def submit_regen(
     shot = store.get_shot(shot_id)
     check_redis(redis, config.redis.url)
     seed = secrets.randbelow(2**32) if seed is None else seed
-    params = {"prompt": prompt, "style": style, "seed": seed}
+    params = {"prompt": prompt, "style": style, "seed": seed,
+              "render": store.settings(shot["project_id"])}
     task = store.create_task(
         TaskType.SHOT_GENERATION, shot["project_id"], shot_id=shot_id,
         params={k: v for k, v in params.items() if v is not None},
@@ -423,7 +427,8 @@ def plan_job(task_id: str) -> dict[str, Any]:
     with_images = not task["params"].get("no_images")
     if not store.plan_stored(task_id):
         project = store.get_project(task["project_id"])
-        width, height = clients.config.images.frame_size(project["aspect"])
+        settings = task_settings(store, task)
+        width, height = clients.config.images.frame_size(project["aspect"], settings["model"])
         # A screenplay goes as its parsed scenes, prose as its text.
         screenplay = project["screenplay"] and Screenplay.model_validate_json(
             project["screenplay"])
@@ -432,7 +437,10 @@ def plan_job(task_id: str) -> dict[str, Any]:
             story=None if screenplay else project["story"], screenplay=screenplay or None,
             style=task["params"].get("style") or project["style"],
             aspect=project["aspect"], width=width, height=height,
+            render=wire_settings(settings),
         ))
+        if plan.warnings:
+            store.add_warnings(task_id, plan.warnings)
         if not plan.shots:
             store.fail_task(task_id, f"the planner ({plan.planner}) returned no shots")
             return {"task_status": TaskStatus.FAILED.value}
@@ -469,22 +477,41 @@ def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
     }
 
 
+def task_settings(store: Store, task: dict[str, Any]) -> dict[str, Any]:
+    """The render settings a task renders with: the project's when it was queued (a task
+    queued before projects had settings: the project's now)."""
+    return task["params"].get("render") or store.settings(task["project_id"])
+
+
+def wire_settings(settings: dict[str, Any]) -> RenderSettings:
+    """A project's stored render settings as the daemon takes them."""
+    from storyboard_contract.wire import LoraRef, RenderSettings
+
+    return RenderSettings(
+        model=settings["model"], loras=[LoraRef(**lora) for lora in settings["loras"]],
+        scheduler=settings["scheduler"], steps=settings["steps"],
+        guidance_scale=settings["cfg"], negative_prompt=settings["negative_prompt"] or "")
+
+
 def render_request(
     store: Store, config: Config, task: dict[str, Any], shot_id: int, seed: int
 ) -> RenderRequest:
     """What the daemon is asked to render for a shot of a task: its prompt (or a regen's),
-    the project's style (or the task's) and frame size, the current descriptions of the
-    characters it shows, and the render's seed."""
+    the project's style (or the task's), frame size and render settings (the task's, so
+    that every shot of a task, and so every window, renders alike), the current
+    descriptions of the characters it shows, and the render's seed."""
     from storyboard_contract.wire import Character, RenderRequest
 
     shot = store.get_shot(shot_id)
     project = store.get_project(shot["project_id"])
     params = task["params"]
-    width, height = config.images.frame_size(project["aspect"])
+    settings = wire_settings(task_settings(store, task))
+    width, height = config.images.frame_size(project["aspect"], settings.model)
     return RenderRequest(
+        **settings.model_dump(exclude={"negative_prompt"}),
         project_id=project["id"], shot_id=shot_id, task_id=task["id"], index=shot["idx"],
         prompt=params.get("prompt") or shot["prompt"],
-        negative_prompt=shot["negative_prompt"] or "",
+        negative_prompt=settings.negative_prompt or shot["negative_prompt"] or "",
         description=shot["description"], camera=shot["camera"] or "medium",
         characters=[Character(name=c["name"], description=c["description"])
                     for c in store.shot_cast(shot)],
@@ -572,10 +599,13 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
 
 def record_render(store: Store, task: dict[str, Any], shot_id: int, result: RenderResponse
                   ) -> str:
+    if result.warnings:
+        store.add_warnings(task["id"], result.warnings)
     return store.finish_render(
         task["id"], shot_id, result.image_key, result.image_url, result.url_expires_at,
         result.seed, prompt=task["params"].get("prompt"), image_prompt=result.prompt,
         size=(result.width, result.height),
+        provenance=None if result.provenance is None else result.provenance.model_dump(),
     )
 
 
@@ -585,14 +615,19 @@ class RenderCancelled(Exception):
 
 
 class StepWriter:
-    """Records a shot's diffusion step from the daemon's progress events, throttled, and
-    stops the render (RenderCancelled) once its task is cancelled."""
+    """Records a shot's diffusion step from the daemon's progress events, throttled (a state
+    before the steps, such as a model loading, at once), and stops the render
+    (RenderCancelled) once its task is cancelled."""
 
     def __init__(self, store: Store, task_id: str, shot_id: int) -> None:
         self.store, self.task_id, self.shot_id = store, task_id, shot_id
         self.last = float("-inf")
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.state is not None:
+            if not self.store.render_state(self.task_id, self.shot_id, event.state):
+                raise RenderCancelled
+            return
         moment = time.monotonic()
         if moment - self.last >= STEP_WRITE_INTERVAL:
             self.last = moment

@@ -7,6 +7,7 @@ stderr, one per change of state, never one per step.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,7 @@ class ShotState:
     step: int
     steps: int
     error: str | None
+    state: str | None = None  # before the steps: "loading model sdxl"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Snapshot:
     status: str
     error: str | None
     shots: tuple[ShotState, ...]
+    warnings: tuple[str, ...] = ()  # each once, in the order they came
 
     @property
     def done(self) -> int:
@@ -62,16 +65,19 @@ class Snapshot:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
         return cls(data["task_id"], data["status"], data["error"],
-                   tuple(ShotState(**shot) for shot in data["shots"]))
+                   tuple(ShotState(**shot) for shot in data["shots"]),
+                   tuple(data.get("warnings") or ()))
 
 
 def snapshot(store: Store, task_id: str) -> Snapshot:
     task = store.get_task(task_id)
     shots = tuple(
-        ShotState(r["shot_id"], r["idx"], r["status"], r["step"] or 0, r["steps"] or 0, r["error"])
+        ShotState(r["shot_id"], r["idx"], r["status"], r["step"] or 0, r["steps"] or 0, r["error"],
+                  r["state"])
         for r in store.task_renders(task_id)
     )
-    return Snapshot(task_id, task["status"], task["error"], shots)
+    return Snapshot(task_id, task["status"], task["error"], shots,
+                    tuple(json.loads(task["warnings"] or "[]")))
 
 
 def poll(store: Store, task_id: str, interval: float = POLL_S) -> Iterator[Snapshot]:
@@ -145,8 +151,9 @@ class PlainDisplay:
         self.stream = stream
         self.status: str | None = None
         self.total = 0
-        self.shots: dict[int, str] = {}
+        self.shots: dict[int, tuple[str, str | None]] = {}
         self.done = 0
+        self.warned = 0
 
     def say(self, line: str) -> None:
         self.stream.write(visible(line) + "\n")
@@ -157,12 +164,17 @@ class PlainDisplay:
         if snap.total != self.total:
             self.total = snap.total
             self.say(f"task {tid}: {snap.total} shot(s) to render")
+        for warning in snap.warnings[self.warned:]:
+            self.say(f"task {tid}: warning: {warning}")
+        self.warned = len(snap.warnings)
         for shot in snap.shots:
-            if self.shots.get(shot.shot_id) == shot.status:
+            if self.shots.get(shot.shot_id) == (shot.status, shot.state):
                 continue
-            self.shots[shot.shot_id] = shot.status
+            self.shots[shot.shot_id] = (shot.status, shot.state)
             label = f"task {tid}: shot {shot.index + 1}"
-            if shot.status == RenderStatus.DONE:
+            if shot.state is not None and shot.status == RenderStatus.RUNNING:
+                self.say(f"{label}: {shot.state}")
+            elif shot.status == RenderStatus.DONE:
                 self.done += 1
                 self.say(f"{label} done ({self.done}/{snap.total})")
             elif shot.status in (RenderStatus.RETRYING, RenderStatus.FAILED):
@@ -197,9 +209,14 @@ class RichDisplay:
         self.progress.start()
         self.overall = self.progress.add_task("planning", total=None)
         self.bars: dict[int, Any] = {}
+        self.warned = 0
 
     def update(self, snap: Snapshot) -> None:
         p = self.progress
+        for warning in snap.warnings[self.warned:]:
+            p.console.print(f"warning: {visible(warning)}", markup=False, style="yellow",
+                            soft_wrap=True)
+        self.warned = len(snap.warnings)
         if snap.total:
             p.update(self.overall, description=f"shots ({snap.status})", total=snap.total,
                      completed=snap.done)
@@ -216,6 +233,8 @@ class RichDisplay:
             label = f"  shot {shot.index + 1}"
             if shot.status == RenderStatus.RETRYING:
                 label += f" [retrying: {visible(shot.error)}]"
+            elif shot.state is not None:
+                label += f" [{visible(shot.state)}]"
             if bar is None:
                 self.bars[shot.shot_id] = p.add_task(label, total=shot.steps or None,
                                                      completed=shot.step)

@@ -90,6 +90,17 @@ async function change(what, path, body, {method = "POST", focus = null} = {}) {
   }
 }
 
+// What the task's user should know (a language the model cannot read, with the fix).
+function showWarnings(warnings) {
+  const box = $("#warnings");
+  if (!box || !warnings) return;
+  box.replaceChildren(...warnings.map((text) => {
+    const line = document.createElement("p");
+    line.textContent = "Warning: " + text;
+    return line;
+  }));
+}
+
 // Queue a task, then follow it to its end, frames appearing as they are rendered.
 async function runTask(what, queue) {
   const bar = $("#progress");
@@ -101,10 +112,14 @@ async function runTask(what, queue) {
     say(state, `${what}: queued`);
     const task = await follow(queued.task_id, (snap) => {
       const finished = snap.shots.filter((s) => s.status === "done").length;
+      showWarnings(snap.warnings);
       if (snap.shots.length) {
         bar.max = snap.shots.length;
         bar.value = finished;
-        say(state, `${what}: shots ${finished}/${snap.shots.length} (${snap.status})`);
+        // A model being loaded for the next call, said once for all its shots.
+        const loading = snap.shots.find((s) => s.state);
+        say(state, `${what}: shots ${finished}/${snap.shots.length} (${snap.status})` +
+            (loading ? ` · ${loading.state}` : ""));
       } else {
         bar.removeAttribute("value");
         say(state, `${what}: planning (${snap.status})`);
