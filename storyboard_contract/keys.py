@@ -3,16 +3,21 @@
   {prefix}/{project}/shots/{shot}/{task}.png       one image per render task of a shot
   {prefix}/{project}/scripts/{task}.json           the shot list a storyboard task planned
   {prefix}/{project}/exports/{stamp}-{rand}/{name} an `export --upload`
+  {prefix}/{project}/cast/{who}/{token}.png        a character's reference image or portrait
+  {prefix}/{project}/identity/{who}/{model}.pt     a character's kept identity features
+                                                   (consistency = "attention")
   {prefix}/_doctor/{random}.txt                    `storyboard doctor`'s probe, deleted at once
 
-The daemon writes the first two, the host writes exports and reads all three back
-(`storyboard rm` deletes what a project made, and only that). Keys are built from ids, an
-upload time and a file name the host made, never from story or user text, so there is nothing
-to traverse with; a repeated upload of the same render overwrites its own object.
+The daemon writes images, scripts, portraits and identity features; the host writes exports
+and uploaded references and reads them back (`storyboard rm` deletes what a project made, and
+only that). Keys are built from ids, an upload time and a file name the host made, never from
+story or user text (a character is named by a digest of its name), so there is nothing to
+traverse with; a repeated upload of the same render overwrites its own object.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import datetime
@@ -62,6 +67,25 @@ def script_key(prefix: str, project_id: int, task_id: str) -> str:
     return project_prefix(prefix, project_id) + _join("scripts", _task_id(task_id) + ".json")
 
 
+def character_slug(name: str) -> str:
+    """A character's folder: a digest of its name, since names are user text in any script."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+def cast_key(prefix: str, project_id: int, name: str) -> str:
+    """A new object per upload or portrait, so a kept board never loses the image it shows."""
+    return project_prefix(prefix, project_id) + _join(
+        "cast", character_slug(name), secrets.token_hex(8) + ".png")
+
+
+def identity_key(prefix: str, project_id: int, name: str, model_hash: str) -> str:
+    """One record per character and model: features from one model mean nothing to another."""
+    if not re.fullmatch(r"[0-9a-f]{1,64}", model_hash):
+        raise ValueError(f"model hash must be hex digits, got {model_hash!r}")
+    return project_prefix(prefix, project_id) + _join(
+        "identity", character_slug(name), model_hash + ".pt")
+
+
 def probe_key(prefix: str, name: str) -> str:
     """A throwaway object `storyboard doctor` writes, reads and deletes to check the bucket."""
     return _join(check_prefix(prefix), "_doctor", name)
@@ -77,7 +101,7 @@ def project_prefixes(prefix: str, project_id: int, keys: list[str]) -> list[str]
     """Where a project's objects live: its prefix under this machine's [s3] prefix, and any
     other that its stored image and script keys show (a daemon configured with another
     prefix)."""
-    layout = re.compile(rf"(?:(.*)/)?{project_id}/(?:shots|scripts)/")
+    layout = re.compile(rf"(?:(.*)/)?{project_id}/(?:shots|scripts|cast|identity)/")
     found = {project_prefix(prefix, project_id)}
     for key in keys:
         match = layout.match(key)

@@ -181,6 +181,14 @@ class LoraRef(BaseModel):
 ModelName = Annotated[str, Field(max_length=40, pattern=MODEL_NAME.pattern)]
 
 
+# How a character's identity is carried from shot to shot (`[images] consistency`,
+# `new --consistency`): its description in every prompt (text), its reference image through
+# IP-Adapter (reference), features shared across a window's images and kept per project
+# (attention), or its own LoRA and trigger word (lora).
+CONSISTENCY_MODES = ("text", "reference", "attention", "lora")
+Consistency = Literal["text", "reference", "attention", "lora"]
+
+
 class RenderSettings(BaseModel):
     """How a project's images are made (`storyboard new --model/--lora/--scheduler/--steps/
     --cfg/--negative`): None or empty means the model's default, from the daemon's
@@ -194,6 +202,7 @@ class RenderSettings(BaseModel):
     guidance_scale: Annotated[float | None, Field(ge=0.0, le=MAX_GUIDANCE)] = None
     # Empty: the planner's for the shot, else the model's default, else the style's.
     negative_prompt: NegativePrompt = ""
+    consistency: Consistency | None = None  # None: the daemon's [images] consistency
 
 
 class PlanRequest(BaseModel):
@@ -227,6 +236,12 @@ class Character(BaseModel):
 
     name: CharacterName
     description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
+    # Identity beyond words, used by the consistency modes of the same name: the character's
+    # reference image in the bucket (keys.cast_key), and its own LoRA with the word it was
+    # trained on, applied only to the shots that show the character.
+    reference_key: Annotated[str | None, Field(max_length=1024)] = None
+    lora: LoraRef | None = None
+    trigger: Annotated[str, Field(min_length=1, max_length=80), _one_line("trigger word")] | None = None
 
 
 class DialogueLine(BaseModel):
