@@ -206,7 +206,7 @@ class Daemon:
             for e in self.catalog.entries.values()]
 
     async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
-        from gpu_daemon.planner import PlannerError
+        from gpu_daemon.planner import PlannerError, PlannerUnavailable
 
         limits = self.cfg.limits
         max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
@@ -230,9 +230,13 @@ class Daemon:
         emit(wire.ProgressEvent(step=0, total=total))
         try:
             plan = await loop.run_in_executor(None, work)
+        except PlannerUnavailable as exc:  # worth retrying (503): wire.PLANNER_UNREACHABLE
+            raise DaemonError(503, f"{wire.PLANNER_UNREACHABLE}: planner {self.planner.name}: "
+                                   f"{exc}") from None
         except PlannerError as exc:
-            # The offline rules planner fails only on its input; an LLM's failures are upstream.
-            status = 422 if self.planner.name == "rules" else 502
+            # The offline rules planner fails only on its input (422); an LLM's answer that
+            # asking again cannot change (424, a failed dependency): neither is retried.
+            status = 422 if self.planner.name == "rules" else 424
             raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
         emit(wire.ProgressEvent(step=1, total=total))
         shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})

@@ -45,6 +45,9 @@ from storyboard_contract.numbering import shot_label
 from storyboard_contract.screenplay import Screenplay
 
 NDJSON = "application/x-ndjson"
+# How the daemon's 503 for a planner service that may heal (unreachable, 429, 5xx) begins:
+# workers retry it and say "planning: retrying (planner unreachable, attempt N/M)".
+PLANNER_UNREACHABLE = "planner unreachable"
 
 # Bounds every side agrees on. The daemon also enforces a body-size limit.
 MAX_STORY_CHARS = 200_000

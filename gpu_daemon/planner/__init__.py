@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
 
 class PlannerError(Exception):
-    """Planning failed; the message says why, in one line, without secrets."""
+    """Planning failed; the message says why, in one line, without secrets. Asking again
+    fails the same way (a refused key, an answer that is not a shot list)."""
+
+
+class PlannerUnavailable(PlannerError):
+    """The planner's service could not be reached, timed out, or said it is busy or failing
+    (429, 5xx): asking again later may succeed."""
 
 
 class Planner(Protocol):

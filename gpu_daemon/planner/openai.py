@@ -13,6 +13,12 @@ around the JSON, a made-up shot size, dialogue as a plain string, a character mi
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
 into the Authorization header and is scrubbed from errors.
+
+Failures are sorted for the retry policy (the daemon answers 503 for PlannerUnavailable, which
+workers retry with backoff): a service that cannot be reached, times out or answers 408, 429
+or 5xx may heal; any other answer (a refused key, 402 for an empty balance, a page that is not
+JSON, a reply that is not a chat completion) fails the same way every time, so it is a
+PlannerError at once, quoting what came back.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from gpu_daemon import prompts
-from gpu_daemon.planner import PlannerError
+from gpu_daemon.planner import PlannerError, PlannerUnavailable
 from gpu_daemon.planner.cast import fit_cast
 from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
@@ -395,24 +401,39 @@ class OpenAIPlanner:
         try:
             response = client.post(self.url, json=body, headers=headers)
         except httpx.TimeoutException:
-            raise PlannerError(
+            raise PlannerUnavailable(
                 f"the LLM at {self.shown_url} did not answer within {self.timeout} s"
             ) from None
         except httpx.HTTPError as exc:
-            raise PlannerError(
+            raise PlannerUnavailable(
                 f"cannot reach the LLM at {self.shown_url}: {self._scrub(str(exc))}"
             ) from None
         if response.status_code >= 400:
-            raise PlannerError(
-                f"the LLM at {self.shown_url} answered HTTP {response.status_code}: "
+            status = response.status_code
+            heals = status >= 500 or status in (408, 429)
+            raise (PlannerUnavailable if heals else PlannerError)(
+                f"the LLM at {self.shown_url} answered HTTP {status}: "
                 f"{self._scrub(_error_message(response))}"
             )
         try:
-            return response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            data = response.json()
+        except ValueError:
             raise PlannerError(
-                f"the answer from {self.shown_url} is not an OpenAI chat completion"
+                f"the answer from {self.shown_url} is not JSON (is planner.base_url the "
+                f"service's OpenAI-compatible /v1 address?): {self._quote(response)}"
             ) from None
+        try:
+            return data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise PlannerError(
+                f"the answer from {self.shown_url} is not an OpenAI chat completion (is "
+                f"planner.base_url the service's OpenAI-compatible /v1 address?): "
+                f"{self._quote(response)}"
+            ) from None
+
+    def _quote(self, response: httpx.Response) -> str:
+        """The first 200 characters of an answer, quoted, without the key."""
+        return repr(self._scrub(response.text)[:200])
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text

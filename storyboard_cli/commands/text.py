@@ -64,7 +64,8 @@ def task_line(task: dict[str, Any]) -> str:
         return f"{status}, {p['done']}/{p['total']} stale panels rendered"
     if not p["total"]:
         return {TaskStatus.PENDING: "pending (queued)",
-                TaskStatus.RUNNING: "running (planning the shots)"}.get(
+                TaskStatus.RUNNING: f"running ({task.get('state') or 'planning the shots'})"
+                }.get(
             status, f"{status} (before any shot was planned)")
     return f"{status}, {p['done']}/{p['total']} shots rendered"
 

@@ -23,6 +23,7 @@ from storyboard_contract.config import redact_url
 from storyboard_contract.errors import ConfigError, ServiceUnavailable, UsageError
 from storyboard_contract.wire import (
     NDJSON,
+    PLANNER_UNREACHABLE,
     DaemonStatus,
     ErrorEvent,
     PlanRequest,
@@ -50,7 +51,12 @@ STATUS_TTL_S = 30.0
 
 
 class DaemonUnavailable(ServiceUnavailable):
-    """Could not reach the daemon (or the daemon could not reach its bucket): retry later."""
+    """Could not reach the daemon (or the daemon could not reach its bucket or its planner's
+    service): retry later. `what` says which, in two words, for a task's retrying state."""
+
+    def __init__(self, message: str, what: str = "daemon unavailable") -> None:
+        super().__init__(message)
+        self.what = what
 
 
 class DaemonRejected(UsageError):
@@ -143,9 +149,11 @@ class DaemonClient:
                 resp.read()
                 return resp.json()
         except httpx.TimeoutException as exc:
-            raise DaemonUnavailable(f"{where} did not answer in time ({_kind(exc)})") from None
+            raise DaemonUnavailable(f"{where} did not answer in time ({_kind(exc)})",
+                                    "daemon unreachable") from None
         except httpx.TransportError as exc:
-            raise DaemonUnavailable(f"cannot reach {where}: {_reason(exc)}") from None
+            raise DaemonUnavailable(f"cannot reach {where}: {_reason(exc)}",
+                                    "daemon unreachable") from None
 
 
 def read_stream(
@@ -184,7 +192,9 @@ def failure(status: int, detail: str, where: str) -> Exception:
         )
     message = f"{where} answered {status}: {detail}"
     if status >= 500 or status in (408, 429):
-        return DaemonUnavailable(message)
+        planner = detail.startswith(PLANNER_UNREACHABLE)
+        return DaemonUnavailable(message, PLANNER_UNREACHABLE if planner else
+                                 "daemon unavailable")
     return DaemonRejected(message)
 
 
