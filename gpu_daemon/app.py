@@ -238,6 +238,13 @@ class Daemon:
             # asking again cannot change (424, a failed dependency): neither is retried.
             status = 422 if self.planner.name == "rules" else 424
             raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
+        except Exception as exc:
+            # A planner bug (a plan the schema refuses): the same request fails the same way,
+            # so it is answered as what it is, and the worker fails the task with it at once.
+            log.exception("planner %s failed", self.planner.name)
+            reason = " ".join(str(exc).split())[:300]
+            raise DaemonError(500, f"internal error of the planner {self.planner.name}: "
+                                   f"{type(exc).__name__}: {reason}") from None
         emit(wire.ProgressEvent(step=1, total=total))
         shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})
                  for s in plan.shots]

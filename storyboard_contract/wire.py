@@ -58,6 +58,8 @@ MAX_SIDE = frames.MAX_SIDE
 MAX_STEPS = 150
 MAX_CHARACTERS = 50
 MAX_SHOT_CHARACTERS = 10
+MAX_SHOT_LINES = 50  # dialogue lines in one shot
+MAX_LINE_CHARS = 4000
 MAX_DESCRIPTION_CHARS = 200
 MAX_CHARACTER_NAME_CHARS = 40
 SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
@@ -249,7 +251,7 @@ class Character(BaseModel):
 
 class DialogueLine(BaseModel):
     speaker: Annotated[str | None, Field(max_length=80)] = None  # None: not known
-    line: Annotated[str, Field(min_length=1, max_length=4000)]
+    line: Annotated[str, Field(min_length=1, max_length=MAX_LINE_CHARS)]
     # How it is said, from the screenplay's parentheticals ("breathless"); None: not given.
     parenthetical: Annotated[str | None, Field(max_length=200)] = None
 
@@ -264,7 +266,7 @@ class PlannedShot(BaseModel):
     prompt: Annotated[PlannedPrompt, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
     negative_prompt: Annotated[PlannedPrompt, Field(max_length=MAX_PROMPT_CHARS)] = ""
     camera: ShotSize = "medium"
-    dialogue: Annotated[list[DialogueLine], Field(max_length=50)] = []
+    dialogue: Annotated[list[DialogueLine], Field(max_length=MAX_SHOT_LINES)] = []
     # Names from the plan's characters, in the order they matter in the shot.
     characters: Annotated[list[CharacterName], Field(max_length=MAX_SHOT_CHARACTERS)] = []
     duration: Annotated[float, Field(gt=0, le=600)] = 3.0

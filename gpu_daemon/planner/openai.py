@@ -34,7 +34,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError, PlannerUnavailable
-from gpu_daemon.planner.cast import fit_cast
+from gpu_daemon.planner.cast import fit_cast, fit_lines
 from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
 from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Shot, Transition
@@ -42,6 +42,7 @@ from storyboard_contract.wire import (
     MOVES,
     Character,
     CharacterName,
+    DialogueLine,
     Plan,
     PlannedShot,
     ShotSize,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 # A shot's names are checked one by one; how many a shot keeps is fit_cast's to decide.
 _SHOT_NAMES = TypeAdapter(list[CharacterName])
+# A shot's lines are checked before they are fitted within the schema's count (fit_lines).
+_SHOT_LINES = TypeAdapter(list[DialogueLine])
 
 # [planner] prompt_language: the language the image prompts (and the characters' looks, which
 # join them) are written in. English for the English-only text encoders (CLIP, T5).
@@ -292,6 +295,9 @@ def parse_plan(content: str | None, max_shots: int, script: ScriptFrame | None =
                 if isinstance(line, dict):
                     line["speaker"] = script.cue(line.get("speaker"))
         try:
+            if isinstance(fields["dialogue"], list):
+                lines = _SHOT_LINES.validate_python(fields["dialogue"])
+                fields["dialogue"] = [line.model_dump() for line in fit_lines(lines)]
             shot = PlannedShot.model_validate({**fields, "index": index})
             names = _SHOT_NAMES.validate_python(names)
         except ValidationError as exc:
