@@ -473,9 +473,12 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
     @app.get("/v1/status")
     async def status(check: str = "") -> wire.DaemonStatus:
         answer = daemon.status()
-        if check == "bucket":
-            answer.bucket = await asyncio.get_running_loop().run_in_executor(
-                None, check_bucket, daemon.cfg.s3)
+        checks = set(check.split(","))
+        loop = asyncio.get_running_loop()
+        if "bucket" in checks:
+            answer.bucket = await loop.run_in_executor(None, check_bucket, daemon.cfg.s3)
+        if "planner" in checks:
+            answer.planner_check = await loop.run_in_executor(None, daemon.planner.check)
         return answer
 
     @app.post("/v1/plan")

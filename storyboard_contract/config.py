@@ -105,9 +105,27 @@ class S3Config:
     secret_key: str = _secret("STORYBOARD_S3_SECRET_KEY", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 
 
+# [planner] preset: an LLM service by name, which fills base_url and model unless the file or
+# the environment sets them (and backend = "openai" unless backend is set). The addresses and
+# model names are the services' own documented ones; the key is the service's, in
+# STORYBOARD_PLANNER_API_KEY on the GPU box.
+PLANNER_PRESETS: dict[str, dict[str, str]] = {
+    "deepseek": {"base_url": "https://api.deepseek.com/v1", "model": "deepseek-v4-flash"},
+    "qwen": {"base_url": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+             "model": "qwen-plus"},
+    "ark": {"base_url": "https://ark.cn-beijing.volces.com/api/v3",
+            "model": "doubao-1-5-pro-32k-250115"},
+    "openai": {"base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini"},
+    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "model": "llama3.1"},
+    "vllm": {"base_url": "http://127.0.0.1:8000/v1", "model": "Qwen/Qwen2.5-7B-Instruct"},
+}
+
+
 @dataclass
 class PlannerConfig:
     backend: str = "rules"
+    # An LLM service by name (PLANNER_PRESETS): its base_url and model, unless set.
+    preset: str = ""
     max_shots: int = 24
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4o-mini"
@@ -405,6 +423,7 @@ def load_config(
             raise ConfigError(f"{where}: '{name}' must be a [{name}] table")
         _apply_file(section, name, values, where)
         _apply_env(section, name, env)
+    _apply_preset(cfg.planner, data.get("planner", {}), env, where)
     normalise_config(cfg, where)
     check_config(cfg, where)
     return cfg
@@ -517,6 +536,22 @@ def _apply_file(section: Any, name: str, values: dict[str, Any], where: str) -> 
             section.models = _model_tables(raw, where)
             continue
         setattr(section, key, _coerce(raw, hints[key], f"{where}: {name}.{key}"))
+
+
+def _apply_preset(planner: PlannerConfig, given: dict[str, Any], env: dict[str, str],
+                  where: str) -> None:
+    """[planner] preset fills what the file and the environment leave unset: base_url and
+    model from PLANNER_PRESETS, and backend "openai"."""
+    if not planner.preset:
+        return
+    preset = PLANNER_PRESETS.get(planner.preset)
+    if preset is None:
+        raise ConfigError(f"{where}: planner.preset = {planner.preset!r} is not one of "
+                          f"{', '.join(PLANNER_PRESETS)}")
+    fields = {f.name: f for f in dataclasses.fields(planner)}
+    for key, value in {"backend": "openai", **preset}.items():
+        if key not in given and not any(n in env for n in _env_names("planner", fields[key])):
+            setattr(planner, key, value)
 
 
 def _model_tables(raw: Any, where: str) -> dict[str, ModelConfig]:

@@ -442,6 +442,15 @@ class BucketCheck(BaseModel):
     hint: str = ""
 
 
+class PlannerCheck(BaseModel):
+    """The planner's service as the daemon reaches it: the key and the way out are the GPU
+    box's, so only the daemon can tell whether the LLM answers."""
+
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
 class ModelStatus(BaseModel):
     """One of the daemon's models ([images.models.NAME]; [images] model is "default")."""
 
@@ -478,6 +487,8 @@ class DaemonStatus(BaseModel):
     kept_reused: int = 0
     # Only with ?check=bucket: a write/read/delete round trip from the GPU box.
     bucket: BucketCheck | None = None
+    # Only with ?check=planner: the planner's service asked (its models, or one token).
+    planner_check: PlannerCheck | None = None
     # Every model it serves, the default first, and how many stay loaded at once.
     models: list[ModelStatus] = []
     max_loaded: int = 1

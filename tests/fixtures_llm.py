@@ -43,6 +43,8 @@ class Received:
 class LLMServer:
     port: int = 0
     answers: deque[Answer] = field(default_factory=deque)
+    # What GET /v1/models lists (ids); None: the route answers 404, as on some services.
+    models: list[str] | None = None
     requests: list[Received] = field(default_factory=list)
 
     @property
@@ -71,6 +73,12 @@ def _completion(model: str, content: str | None) -> dict[str, Any]:
 
 def _handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/v1/models" or server.models is None:
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            self._send(200, {"object": "list",
+                             "data": [{"id": m, "object": "model"} for m in server.models]})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")

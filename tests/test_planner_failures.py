@@ -22,6 +22,7 @@ from fixtures_queue import QueueStack
 from gpu_daemon.planner import PlannerError, PlannerUnavailable
 from gpu_daemon.planner.openai import OpenAIPlanner
 from storyboard_cli.stack import processes
+from storyboard_cli.stack.doctor import Check, Doctor, _run
 from storyboard_contract.config import Config
 
 STORY = "The storm broke over the bay. Mara climbed the lighthouse stairs in the dark."
@@ -153,3 +154,60 @@ def test_refusals_are_not_unavailability_and_quote_what_came(llm_server: LLMServ
         planner.plan(STORY, "movie", 4)
     assert not isinstance(html.value, PlannerUnavailable)
     assert repr(HTML[:200]) in str(html.value) and "planner.base_url" in str(html.value)
+
+
+# --- `doctor` asks the planner's service, through the daemon that holds its key ------------------
+
+
+def doctor_planner(daemon: DaemonHandle) -> Check:
+    cfg = Config()
+    cfg.daemon.token = daemon.token
+    doctor = Doctor(cfg, local_frpc=False)
+    doctor.check_daemon(daemon.url)
+    return _run("planner", lambda: doctor.check_planner(daemon.url))
+
+
+def test_doctor_finds_the_model_in_the_services_list(llm: LLMServer, llm_daemon: DaemonHandle
+                                                     ) -> None:
+    llm.requests.clear()
+    llm.models = ["other-model", "story-model"]
+    try:
+        check = doctor_planner(llm_daemon)
+    finally:
+        llm.models = None
+    assert (check.status, check.detail) == (
+        "ok", f"{llm.base_url}: model story-model is listed")
+    assert llm.requests == []  # nothing billable asked
+
+
+def test_doctor_asks_for_one_token_where_no_models_are_listed(llm: LLMServer,
+                                                             llm_daemon: DaemonHandle) -> None:
+    llm.requests.clear()
+    llm.answer("ok")
+    check = doctor_planner(llm_daemon)
+    assert (check.status, check.detail) == (
+        "ok", f"{llm.base_url}: model story-model answered a one-token completion")
+    (asked,) = llm.requests
+    assert asked.body["max_tokens"] == 1 and asked.body["model"] == "story-model"
+
+
+def test_doctor_fails_a_planner_that_refuses_with_the_fix(llm: LLMServer,
+                                                         llm_daemon: DaemonHandle) -> None:
+    llm.answer(Answer(status=401, body={"error": {"message": "Incorrect API key provided"}}))
+    check = doctor_planner(llm_daemon)
+    assert check.status == "fail"
+    assert "answered HTTP 401: Incorrect API key provided" in check.detail
+    assert "STORYBOARD_PLANNER_API_KEY" in check.hint and check.hint.startswith("on the GPU box")
+
+
+def test_doctor_fails_a_planner_that_is_down(tmp_path: Path, s3_server: Any) -> None:
+    down = f"http://127.0.0.1:{processes.free_port()}/v1"
+    daemon = start_daemon(tmp_path, s3_server, "sketch", sections={
+        "planner": {"backend": "openai", "base_url": down, "model": "story-model"}})
+    try:
+        check = doctor_planner(daemon)
+    finally:
+        daemon.stop()
+    assert check.status == "fail"
+    assert check.detail.startswith(f"as the daemon sees it: cannot reach the LLM at {down}")
+    assert "reachable from the GPU box" in check.hint

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from storyboard_contract.config import Config
     from storyboard_contract.screenplay import Screenplay
-    from storyboard_contract.wire import Plan
+    from storyboard_contract.wire import Plan, PlannerCheck
 
 
 class PlannerError(Exception):
@@ -38,6 +38,9 @@ class Planner(Protocol):
         """The same for a parsed screenplay: at most `max_shots` shots in script order, each
         with its scene (PlannedShot.scene, scene_heading, scene_shot), and the cast of its
         cues. Raises PlannerError."""
+
+    def check(self) -> PlannerCheck:
+        """Whether the planner can plan now: an LLM's service is asked (`doctor`)."""
 
 
 def make_planner(cfg: Config) -> Planner:

@@ -45,9 +45,13 @@ from storyboard_contract.wire import (
     DialogueLine,
     Plan,
     PlannedShot,
+    PlannerCheck,
     ShotSize,
     move_name,
 )
+
+# `doctor`'s question to the service waits at most this long, each of its two requests.
+CHECK_TIMEOUT_S = 5.0
 
 if TYPE_CHECKING:
     from storyboard_contract.config import PlannerConfig
@@ -396,16 +400,51 @@ class OpenAIPlanner:
                     f"model {self.model} at {self.shown_url} gave an invalid shot list twice: {exc}"
                 ) from None
 
+    def check(self) -> PlannerCheck:
+        """Ask the service: its models list naming the model, else a one-token completion
+        (services that list no models, or list them under other names)."""
+        base = self.url.removesuffix("/chat/completions")
+        try:
+            with httpx.Client(timeout=min(self.timeout, CHECK_TIMEOUT_S)) as client:
+                if self._listed(client, base):
+                    return PlannerCheck(ok=True, detail=f"{redact_url(base)}: model "
+                                                        f"{self.model} is listed")
+                self._post(client, {"model": self.model, "max_tokens": 1, "messages": [
+                    {"role": "user", "content": "Answer with one word: ready?"}]})
+        except PlannerUnavailable as exc:
+            return PlannerCheck(ok=False, detail=str(exc), hint=(
+                "is the service up, and reachable from the GPU box? ([planner] base_url or "
+                "preset)"))
+        except PlannerError as exc:
+            return PlannerCheck(ok=False, detail=str(exc), hint=(
+                "check STORYBOARD_PLANNER_API_KEY and [planner] model (or preset) on the GPU "
+                "box"))
+        return PlannerCheck(ok=True, detail=f"{redact_url(base)}: model {self.model} "
+                                            "answered a one-token completion")
+
+    def _listed(self, client: httpx.Client, base: str) -> bool:
+        """Whether GET /models names the model (False for any other answer, or none)."""
+        try:
+            data = client.get(base + "/models", headers=self._headers()).json()
+            return self.model in {m.get("id") for m in data["data"] if isinstance(m, dict)}
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
     def _ask(self, client: httpx.Client, messages: list[dict[str, str]]) -> str | None:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        body = {
+        return self._post(client, {
             "model": self.model,
             "messages": messages,
             "response_format": {"type": "json_object"},
             "temperature": 0,
-        }
+        })
+
+    def _post(self, client: httpx.Client, body: dict[str, Any]) -> str | None:
+        """The content of the completion `body` asks for; failures sorted (module doc)."""
         try:
-            response = client.post(self.url, json=body, headers=headers)
+            response = client.post(self.url, json=body, headers=self._headers())
         except httpx.TimeoutException:
             raise PlannerUnavailable(
                 f"the LLM at {self.shown_url} did not answer within {self.timeout} s"

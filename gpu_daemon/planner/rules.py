@@ -38,7 +38,14 @@ from gpu_daemon.planner.cast import fit_cast, fit_lines
 from gpu_daemon.planner.moves import camera_move
 from gpu_daemon.planner.people import NO_EDITS, CastEdits, Casting, ShotPeople
 from storyboard_contract.cjk import CJK, CJK_CHAR, PUNCTUATION
-from storyboard_contract.wire import SHOT_PHRASES, DialogueLine, Plan, PlannedShot, ShotSize
+from storyboard_contract.wire import (
+    SHOT_PHRASES,
+    DialogueLine,
+    Plan,
+    PlannedShot,
+    PlannerCheck,
+    ShotSize,
+)
 
 if TYPE_CHECKING:
     from storyboard_contract.screenplay import Screenplay
@@ -395,6 +402,9 @@ class RulesPlanner:
                 zip(units, sizes, people, shown, strict=True))
         ]
         return Plan(shots=shots, characters=cast)
+
+    def check(self) -> PlannerCheck:
+        return PlannerCheck(ok=True, detail="rules: offline, nothing to reach")
 
     def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
         """Shots that follow the screenplay's scenes (gpu_daemon.planner.scenes)."""

@@ -14,6 +14,8 @@ On the host (the default):
   daemon    for every daemon the configuration names or a worker uses ("daemon:<box>" when
             there are several), through the tunnel: /healthz answers, /v1/status accepts the
             token, and refuses a request without one
+  planner   the daemon's planner: an LLM's service asked by the daemon (its models list, else
+            a one-token completion), since its key and the way out live on the GPU box
   daemon-bucket  the daemon's own bucket check (its settings live on the GPU box)
   models    every daemon's models, which are loaded, and their text encoders; a warning when
             projects with Chinese (or Japanese, Korean) stories render with a model that
@@ -23,7 +25,7 @@ On the host (the default):
             answers, /api accepts STORYBOARD_API_TOKEN and refuses a request without it
 
 With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model
-(every model, loaded or not, and what its text encoder reads), bucket (the daemon's own
+(every model, loaded or not, and what its text encoder reads), planner, bucket (the daemon's own
 check), frps (reachable from the GPU box) and frpc; it opens no store.
 
 A failure carries a hint: the one thing to do about it.
@@ -122,6 +124,7 @@ class Doctor:
                 ("config", self.check_config),
                 ("daemon", lambda: self.check_daemon(url)),
                 ("model", lambda: self.check_model(url)),
+                ("planner", lambda: self.check_planner(url)),
                 ("bucket", lambda: self.check_daemon_bucket(url)),
                 ("frps", self.check_frps),
                 ("frpc", self.check_frpc),
@@ -140,6 +143,7 @@ class Doctor:
         for url in urls:
             suffix = "" if len(urls) == 1 else f":{self.label(url)}"
             run_steps([(f"daemon{suffix}", lambda url=url: self.check_daemon(url)),
+                       (f"planner{suffix}", lambda url=url: self.check_planner(url)),
                        (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url)),
                        (f"models{suffix}", lambda url=url: self.check_languages(url))])
         run_steps([("bucket", self.check_bucket), ("serve", self.check_serve)])
@@ -292,7 +296,7 @@ class Doctor:
         try:
             # The daemon's own bucket round trip can take a few timeouts of its own.
             health, anonymous, authed = _probe(url, frp.HEALTH_PATH, "/v1/status", token,
-                                               {"check": "bucket"}, 4 * TIMEOUT)
+                                               {"check": "bucket,planner"}, 4 * TIMEOUT)
         except httpx.TransportError as exc:
             if self.side == "gpu":
                 raise Failed(f"{url}: {_reason(exc)}",
@@ -378,6 +382,15 @@ class Doctor:
                 "box, or a model that reads Chinese (Kolors, HunyuanDiT) for them: storyboard "
                 "settings PROJECT --model NAME")
         return models_line(status)
+
+    def check_planner(self, url: str) -> str:
+        """The daemon's planner: an LLM's service asked by the daemon (its key is there)."""
+        seen = self._status(url).planner_check
+        if seen is None:
+            raise Skipped("this daemon does not check its planner (an older version)")
+        if not seen.ok:
+            raise Failed(f"as the daemon sees it: {seen.detail}", f"on the GPU box: {seen.hint}")
+        return seen.detail
 
     def check_daemon_bucket(self, url: str) -> str:
         status = self._status(url)
