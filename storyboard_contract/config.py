@@ -1,7 +1,8 @@
 """One typed configuration object for both sides, from `storyboard.toml` + environment.
 
-Resolution order for the file: ``--config PATH``, ``$STORYBOARD_CONFIG``, ``./storyboard.toml``,
-then ``<user config dir>/storyboard/storyboard.toml``; with none of them, the defaults below.
+Resolution order for the file: ``--config PATH``, ``$STORYBOARD_CONFIG``, ``storyboard.toml`` in
+the current folder or the nearest folder above it (as git finds its repository), then
+``<user config dir>/storyboard/storyboard.toml``; with none of them, the defaults below.
 A ``.env`` beside the file (and in the current directory) is loaded without overriding the
 real environment. Environment variables override the file: ``STORYBOARD_<SECTION>_<KEY>``
 for every setting, plus the names the original system used for S3 (``ACCESS_KEY``,
@@ -387,7 +388,9 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         return path
-    for candidate in (Path.cwd() / CONFIG_FILENAME, user_config_path()):
+    here = Path.cwd()
+    for candidate in (*(folder / CONFIG_FILENAME for folder in (here, *here.parents)),
+                      user_config_path()):
         if candidate.is_file():
             return candidate
     return None
