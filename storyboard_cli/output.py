@@ -33,6 +33,29 @@ def __getattr__(name: str) -> Console:
     raise AttributeError(name)
 
 
+@cache
+def command() -> str:
+    """How to type this CLI in a command we print: `storyboard` when that name, looked up on
+    PATH, runs this very script; otherwise the script's path (relative to the current folder
+    when inside it), so that `make demo`'s .venv/bin/storyboard prints commands that run as
+    printed."""
+    import os
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.argv[0])
+    if script.name != "storyboard":  # `python -m storyboard_cli.cli`: the environment's script
+        script = Path(sys.executable).with_name("storyboard")
+    found = shutil.which("storyboard")
+    if not script.is_file() or (found and Path(found).resolve() == script.resolve()):
+        return "storyboard"
+    here = Path.cwd().resolve()
+    path = script.resolve()
+    shown = f".{os.sep}{path.relative_to(here)}" if path.is_relative_to(here) else str(path)
+    return shlex.quote(shown)
+
+
 def print_json(data: Any) -> None:
     import json  # not at the top: `storyboard --help` does without it
 
