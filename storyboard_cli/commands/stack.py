@@ -28,8 +28,8 @@ workers_option = click.option(
     "--workers", "-w", type=click.IntRange(min=0),
     help="How many workers to run [default: [stack] workers].",
 )
-STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
-               "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
+STATE_STYLE = {"started": "green", "restarted": "green", "running": "green", "external": "cyan",
+               "stopped": "yellow", "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
                "waiting": "yellow", "not running": "yellow"}
 CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
