@@ -29,8 +29,8 @@ workers_option = click.option(
     help="How many workers to run [default: [stack] workers].",
 )
 STATE_STYLE = {"started": "green", "restarted": "green", "running": "green", "external": "cyan",
-               "stopped": "yellow", "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
-               "waiting": "yellow", "not running": "yellow"}
+               "stopped": "yellow", "failed": "bold red", "unhealthy": "bold red",
+               "skipped": "yellow", "waiting": "yellow", "not running": "yellow"}
 CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 

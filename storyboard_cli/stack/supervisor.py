@@ -17,9 +17,10 @@ Parts, in start order (each waits for the parts it needs to be healthy):
 Every process runs in its own session with its output in <state_dir>/logs/<part>.log and a
 record in <state_dir>/run/<part>.json (pid, argv, the process's start time, and a digest of
 each configuration section the part reads). `up` restarts a running part whose sections (or
-command line) changed since it started, and says which: an edited [planner] reaches the daemon. A record only
-counts while its pid still is that process (same start time), so `down` never signals a
-stranger that reused the pid, and `up` never starts a part that is already running.
+command line) changed since it started, and says which: an edited [planner] reaches the
+daemon. A record only counts while its pid still is that process (same start time), so
+`down` never signals a stranger that reused the pid, and `up` never starts a part that is
+already running.
 
 Secrets the stack needs and does not find (daemon token, frp token/secret/admin password, the
 API token of `serve`) are
