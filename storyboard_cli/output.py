@@ -17,13 +17,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+# The width of output that goes to a pipe or a file: wider than any line we print.
+PIPED_WIDTH = 100_000
+
 
 @cache
 def _console(stderr: bool) -> Console:
     # rich costs ~35 ms to import: only commands that print through it pay for it.
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        # Piped or redirected: no one reads it at a width, so nothing is cut or wrapped to
+        # one (rich's default, 80 columns, cut titles and paths in tables).
+        console.width = PIPED_WIDTH
+    return console
 
 
 def __getattr__(name: str) -> Console:

@@ -107,6 +107,7 @@ class Doctor:
         self.redis_ok = False
         self.workers: list[fleet.WorkerInfo] = []
         self.statuses: dict[str, DaemonStatus] = {}
+        self._model_settings: str | None = None
 
     def run(self, on_check: Callable[[Check], None] | None = None) -> list[Check]:
         checks: list[Check] = []
@@ -149,6 +150,12 @@ class Doctor:
         run_steps([("bucket", self.check_bucket), ("serve", self.check_serve)])
         return checks
 
+    def model_settings(self) -> str:
+        """What the daemon would load with this box's settings (`gpu-daemon check`, once)."""
+        if self._model_settings is None:
+            self._model_settings = daemon_model_check(self.cfg)
+        return self._model_settings
+
     def label(self, url: str) -> str:
         """A daemon's name in check names: its box, else its port."""
         box = frp.box_of_url(self.cfg, url)
@@ -185,7 +192,7 @@ class Doctor:
                          "replace them with random values: openssl rand -hex 24")
         source = str(cfg.source) if cfg.source else "built-in defaults"
         if gpu:
-            model = daemon_model_check(cfg)
+            model = self.model_settings()
             return f"{source}; {cfg.frp.mode} tunnel to {cfg.frp.server_addr}:" \
                    f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}; model {model}"
         warning = frp.url_warning(cfg)
@@ -252,9 +259,11 @@ class Doctor:
         except httpx.TransportError:
             if not self.local_frpc:
                 raise Skipped("frpc runs on the GPU box: checked end to end (daemon)") from None
+            start = ("start it: frp/start_frpc.sh (after `storyboard frp render --side gpu`)"
+                     if self.side == "gpu" else
+                     "`storyboard up` (or frp/start_frpc.sh on the GPU box)")
             raise Failed(f"frpc admin API at {frp.admin_url(self.cfg)} does not answer",
-                         "frpc is not running: `storyboard up` (or frp/start_frpc.sh "
-                         "on the GPU box)") from None
+                         f"frpc is not running: {start}") from None
         except PermissionError:
             raise Failed("frpc admin API refused the user/password",
                          f"set [frp] admin_user / {frp.ADMIN_PASSWORD_ENV} as frpc was "
@@ -270,7 +279,9 @@ class Doctor:
         state = proxy.get("status", "?")
         if state == "check failed":
             raise Failed(f"proxy {name}: health check of the daemon fails",
-                         "the GPU daemon is down: start gpu-daemon (`storyboard up`)")
+                         "the GPU daemon is down: " + (
+                             "start it: gpu-daemon serve (its log says why it stopped)"
+                             if self.side == "gpu" else "start gpu-daemon (`storyboard up`)"))
         if state != "running":
             err = proxy.get("err") or ""
             raise Failed(f"proxy {name}: {state}" + (f" ({err})" if err else ""),
@@ -335,6 +346,10 @@ class Doctor:
         return status
 
     def check_model(self, url: str) -> str:
+        if url not in self.statuses:
+            # Down (the daemon check says why): what it would load, from the settings here.
+            raise Skipped(f"the daemon does not answer; its settings would load: "
+                          f"{self.model_settings()}")
         status = self._status(url)
         wanted = self.cfg.images.model
         if status.image_backend == "sketch":
