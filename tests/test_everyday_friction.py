@@ -4,6 +4,7 @@ box."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -73,3 +74,33 @@ def test_doctor_on_the_gpu_side_with_its_daemon_down_speaks_of_the_gpu_box(tmp_p
     assert checks["frpc"].status == "fail" and "frp/start_frpc.sh" in checks["frpc"].hint
     assert not [c.name for c in checks.values() if "storyboard up" in c.hint + c.detail], \
         json.dumps([c.as_dict() for c in checks.values()], indent=1)
+
+
+def test_burned_in_subtitles_stay_above_a_sketch_panels_caption() -> None:
+    from PIL import ImageChops
+
+    from gpu_daemon.images import RenderJob
+    from gpu_daemon.images.sketch import SketchBackend
+    from storyboard_cli.board.animatic import backdrop, moving
+    from storyboard_cli.board.panels import Panel
+    from storyboard_cli.board.sheet import find_font
+    from storyboard_contract.typeset import find_cjk_font
+
+    job = RenderJob(prompt="p", negative_prompt="", seed=1, width=688, height=384, steps=1,
+                    guidance_scale=1.0, index=0, camera="medium", style="movie",
+                    description="The keeper climbs the stairs of the lighthouse in the storm, "
+                                "lantern in hand, while the sea breaks on the rocks below.")
+    image = SketchBackend(find_cjk_font()).panel(job)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    shot = {"move": "static", "label": "1", "width": 688, "height": 384,
+            "provenance": {"backend": "sketch"}}
+    panel = Panel(shot=shot, image=buf.getvalue())
+    width, height, font_path = 860, 480, find_font()
+
+    (with_subtitles,) = list(moving(panel, "MARA: Hurry, the lamp is out!", width, height,
+                                    font_path, 1))
+    changed = ImageChops.difference(with_subtitles, backdrop(panel, width, height, font_path))
+    left, top, right, bottom = changed.getbbox()
+    caption_top = height * (1 - 0.28)  # the frame fills the picture here (both 16:9-ish)
+    assert bottom <= caption_top, (bottom, caption_top)
