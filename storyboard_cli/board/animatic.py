@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import FPS, FrameClock, Sheet, dialogue_text, find_font
-from storyboard_contract.frames import aspect_ratio
+from storyboard_contract.frames import aspect_ratio, sketch_caption_share
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -79,7 +79,7 @@ def moving(panel: Panel, said: str, width: int, height: int, font_path: str, fra
     """The shot's `frames` pictures: the still, or the still under its camera move, with the
     subtitles on top."""
     move = panel.shot["move"]
-    caption = captions(said, width, height, font_path)
+    caption = captions(said, width, height, font_path, subtitle_bottom(panel, width, height))
     if move == "static" or panel.image is None or frames < 2:
         picture = backdrop(panel, width, height, font_path)
         if caption is not None:
@@ -162,15 +162,30 @@ def backdrop(panel: Panel, width: int, height: int, font_path: str) -> Image.Ima
     return picture
 
 
-def captions(said: str, width: int, height: int, font_path: str) -> Image.Image | None:
-    """The shot's dialogue along the bottom, on a transparent layer; None when nobody
+def subtitle_bottom(panel: Panel, width: int, height: int) -> float:
+    """Where the subtitles end: at the picture's bottom, or for a sketch panel above its
+    caption band (the frame as backdrop fits it into the picture)."""
+    shot = panel.shot
+    made_by = (shot.get("provenance") or {}).get("backend")
+    if panel.image is None or made_by != "sketch" or not (shot.get("width")
+                                                          and shot.get("height")):
+        return height
+    frame_w, frame_h = shot["width"], shot["height"]
+    scale = min(width / frame_w, height / frame_h)
+    top = (height - frame_h * scale) / 2
+    return top + frame_h * scale * (1 - sketch_caption_share(frame_w, frame_h))
+
+
+def captions(said: str, width: int, height: int, font_path: str, bottom: float
+             ) -> Image.Image | None:
+    """The shot's dialogue ending at `bottom`, on a transparent layer; None when nobody
     speaks."""
     if not said:
         return None
     from PIL import Image, ImageDraw
 
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    subtitle(ImageDraw.Draw(layer, "RGBA"), said, width, height,
+    subtitle(ImageDraw.Draw(layer, "RGBA"), said, width, bottom,
              font(font_path, max(14, min(width, height) // 18)))
     return layer
 
@@ -182,8 +197,9 @@ def font(path: str, size: int) -> Any:
     return ImageFont.truetype(path, size)
 
 
-def subtitle(pen: Any, text: str, width: int, height: int, font: Any) -> None:
-    """White lines on a dark band, centred near the bottom, wrapped to 90% of the width."""
+def subtitle(pen: Any, text: str, width: int, bottom: float, font: Any) -> None:
+    """White lines on a dark band, centred, ending a little above `bottom`, wrapped to 90% of
+    the width."""
     from storyboard_contract.typeset import wrap
 
     limit = width * 0.9
@@ -194,7 +210,7 @@ def subtitle(pen: Any, text: str, width: int, height: int, font: Any) -> None:
         lines[-1] = lines[-1].rstrip() + " …"
     size = font.size
     line_h = round(size * 1.3)
-    y = height - round(size * 0.8) - line_h * len(lines)
+    y = bottom - round(size * 0.8) - line_h * len(lines)
     stroke = max(1, size // 12)
     widest = max(pen.textlength(line, font=font) for line in lines)
     pad = size // 2

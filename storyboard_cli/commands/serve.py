@@ -60,7 +60,7 @@ def open_board_lines(url: str, port: int, token: bool, loopback: bool) -> list[s
     from a laptop, the one port to forward."""
     lines = [f"Open the board: {url}"]
     if token:
-        lines.append("  log in with the API token, once per browser: `storyboard token` "
+        lines.append(f"  log in with the API token, once per browser: `{output.command()} token` "
                      "prints it")
     if loopback:
         lines.append(f"  from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST, then open "

@@ -28,9 +28,9 @@ workers_option = click.option(
     "--workers", "-w", type=click.IntRange(min=0),
     help="How many workers to run [default: [stack] workers].",
 )
-STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
-               "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
-               "waiting": "yellow", "not running": "yellow"}
+STATE_STYLE = {"started": "green", "restarted": "green", "running": "green", "external": "cyan",
+               "stopped": "yellow", "failed": "bold red", "unhealthy": "bold red",
+               "skipped": "yellow", "waiting": "yellow", "not running": "yellow"}
 CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 
@@ -79,10 +79,11 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
         _parts_table(statuses)
     if failed:
         raise ServiceUnavailable(f"{len(failed)} part(s) not healthy: {', '.join(failed)} "
-                                 "(log tail above); fix and run `storyboard up` again")
+                                 f"(log tail above); fix and run `{output.command()} up` again")
     if not (json_out or quiet):
+        sb = output.command()
         output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel "
-                    "(`storyboard ps` shows every part). Stop everything: storyboard down")
+                    f"(`{sb} ps` shows every part). Stop everything: {sb} down")
         warning = frp.url_warning(stack.cfg)
         if warning:
             output.info(f"[yellow]Note:[/] {output.escape(warning)}")
@@ -172,7 +173,7 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
         if statuses:
             _parts_table(statuses)
         else:
-            output.info("The local stack is not running (storyboard up starts it).")
+            output.info(f"The local stack is not running ({output.command()} up starts it).")
         if workers:
             _workers_table(workers)
         if models:
@@ -182,7 +183,7 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
     if bad or waiting:
         behind = f" ({', '.join(waiting)} wait for it)" if waiting else ""
         raise ServiceUnavailable(f"not healthy: {', '.join(bad or waiting)}{behind}; "
-                                 "`storyboard up` restarts what has stopped")
+                                 f"`{output.command()} up` restarts what has stopped")
 
 
 def _registered_workers(cfg: Any) -> list[Any] | None:
@@ -350,8 +351,8 @@ def demo(
             output.stdout.print("\nThe board, to print or send:")
             for result in exports:
                 print_export(result)
-            output.info("\nThe stack keeps running (storyboard ps); stop everything with: "
-                        "storyboard down")
+            sb = output.command()
+            output.info(f"\nThe stack keeps running ({sb} ps); stop everything with: {sb} down")
             if stack.cfg.stack.serve:
                 _say_where_the_board_is(stack, f"projects/{view['project_id']}")
             else:
