@@ -78,7 +78,11 @@ def check_story_bytes(data: bytes, limit: int, name: str = "the story",
 
 def check_story(text: str, limits: LimitsConfig, story_format: str = "prose") -> str:
     """A story as stored, not empty and within its format's limit in UTF-8: [limits]
-    max_story_bytes for prose, max_screenplay_bytes for a Fountain or FDX screenplay."""
+    max_story_bytes for prose, max_screenplay_bytes for a Fountain or FDX screenplay; plain
+    text (control_chars.text_problem: no NUL, ESC, BEL, lone surrogate)."""
+    problem = control_chars.text_problem(text, "the story")
+    if problem:  # first: a lone surrogate cannot even be measured in UTF-8
+        raise UsageError(problem)
     if story_format == "prose":
         check_story_bytes(text.encode("utf-8"), limits.max_story_bytes)
     else:

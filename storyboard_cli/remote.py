@@ -161,9 +161,14 @@ class RemoteService:
         import httpx
 
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        # ASCII JSON: text that is not UTF-8 (a lone surrogate) travels as an escape, and the
+        # server's check refuses it with the line the local service gives.
+        sent = payload if body is None else body.model_dump()
+        content = None if sent is None else json.dumps(sent).encode()
         try:
             resp = self._http.request(method, routes.api_path(route, **refs), params=query,
-                                      json=payload if body is None else body.model_dump())
+                                      content=content, headers=None if content is None else
+                                      {"Content-Type": "application/json"})
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         self._raise_for_error(resp)

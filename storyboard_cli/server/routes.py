@@ -52,4 +52,6 @@ _PARAMETER = re.compile(r"\{(\w+)(?::path)?\}")
 def api_path(route: str, **refs: str | int) -> str:
     """The request path of `route` under API, each `{name}` filled in with refs[name] as one
     encoded segment: api_path(CAST, project="a/b") is /api/projects/a%2Fb/cast."""
-    return API + _PARAMETER.sub(lambda m: quote(str(refs[m.group(1)]), safe=""), route)
+    # surrogateescape: bytes of a command line that are not UTF-8 travel as they were typed.
+    return API + _PARAMETER.sub(
+        lambda m: quote(str(refs[m.group(1)]), safe="", errors="surrogateescape"), route)

@@ -1,0 +1,144 @@
+"""The edges a fault-and-input probe found (issue 23): bad text refused at every door, numbers
+in range, canonical ids, event streams that release what they hold when dropped, exports that
+never replace what is not a regular file, no token in an access log, plain subtitles, and
+errors as documented. The API runs in this process (uvicorn in a thread, the real app over
+a store in tmp_path); no other service is needed unless a test says so."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from storyboard_cli.store import Store
+from storyboard_cli.tasks.jobs import planned_row
+from storyboard_contract.wire import PlannedShot
+
+# Nothing listens here: whatever reaches Redis was not refused at the door.
+NO_REDIS = 'redis://127.0.0.1:9/0'
+
+
+def one_line_error(result, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0].removeprefix("Error: ")
+
+
+def api_error(answer: httpx.Response, status: int) -> str:
+    assert answer.status_code == status, answer.text
+    message = answer.json()["error"]
+    assert "\n" not in message
+    return message
+
+
+def planned_project(root: Path, title: str = "lighthouse", dialogue: list | None = None
+                    ) -> tuple[int, int, str]:
+    """A project with a planned storyboard of one shot, written to the store: (project id,
+    shot id, task id)."""
+    store = Store(root / "storyboard.db")
+    try:
+        project = store.create_project(title, "The keeper climbed.\n", "noir")
+        task = store.create_task("storyboard", project["id"])
+        shot = PlannedShot(index=0, description="The keeper climbs", action="The keeper climbs",
+                           prompt="a keeper on stairs", dialogue=dialogue or [])
+        store.save_plan(task["id"], project["id"], [planned_row(task["id"], shot)],
+                        with_renders=True)
+        return project["id"], store.task_renders(task["id"])[0]["shot_id"], task["id"]
+    finally:
+        store.close()
+
+
+class Server:
+    """`storyboard serve`'s app under uvicorn in a thread of this process."""
+
+    def __init__(self, root: Path) -> None:
+        import uvicorn
+
+        from storyboard_cli.server.app import create_app
+        from storyboard_cli.stack import processes
+        from storyboard_contract.config import load_config
+
+        self.root = root
+        self.config = load_config(root / "storyboard.toml", environ={})
+        self.url = f"http://127.0.0.1:{processes.free_port()}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(self.config, heartbeat_s=0.2), port=int(self.url.rsplit(":", 1)[1]),
+            log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        assert processes.wait_until(lambda: self.server.started, 10)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture()
+def server(config_file: Path) -> Iterator[Server]:
+    config_file.write_text(f'[store]\npath = "storyboard.db"\n[redis]\nurl = "{NO_REDIS}"\n')
+    Store(config_file.parent / "storyboard.db").close()
+    running = Server(config_file.parent)
+    yield running
+    running.stop()
+
+
+def projects_in(root: Path) -> int:
+    store = Store(root / "storyboard.db")
+    try:
+        return store.db["projects"].count
+    finally:
+        store.close()
+
+
+# --- 1. bad text is refused at the door, the same on every path -------------------------------
+
+# What `--title $'bad\xff\xfe'` gives Python: the bytes that are not UTF-8 as lone surrogates.
+NOT_UTF8 = b"bad\xff\xfe".decode("utf-8", "surrogateescape")
+BINARY_STORY = "The keeper climbed.\x00 The lamp\x1b[31m turned.\x07\n"
+
+
+def test_a_title_or_prompt_that_is_not_utf8_is_one_line_exit_2(cli, config_file, tmp_path):
+    (tmp_path / "s.txt").write_text("The keeper climbed.\n")
+    line = one_line_error(cli("new", "s.txt", "--title", NOT_UTF8))
+    assert "the title" in line and "not UTF-8" in line
+    assert projects_in(tmp_path) == 0
+    config_file.write_text(f'[store]\npath = "storyboard.db"\n[redis]\nurl = "{NO_REDIS}"\n')
+    project, shot, _ = planned_project(tmp_path)
+    # Refused before anything is queued (nothing listens at that Redis).
+    line = one_line_error(cli("regen-shot", f"{project}/1", "--prompt",
+                              b"p\xedq".decode("utf-8", "surrogateescape")))
+    assert "the prompt" in line and "not UTF-8" in line
+
+
+def test_the_api_refuses_lone_surrogates_and_binary_stories_as_the_cli_does(
+        server, cli, tmp_path):
+    with server.client() as api:
+        # JSON can carry a lone surrogate as an escape.
+        body = '{"title": "bad\\ud800", "story_text": "The keeper climbed."}'
+        answer = api.post("/api/projects", content=body,
+                          headers={"Content-Type": "application/json"})
+        assert "the title" in api_error(answer, 422)
+        refused = api_error(api.post("/api/projects", json={
+            "title": "binary", "story_text": BINARY_STORY}), 422)
+        assert "the story" in refused and "U+0000" in refused
+    # The same story from a file: the same line.
+    (tmp_path / "s.txt").write_text(BINARY_STORY.replace("\x00", ""))
+    line = one_line_error(cli("new", "s.txt"))
+    assert "the story" in line and "U+001B" in line
+    assert projects_in(tmp_path) == 0
+
+
+def test_the_remote_cli_refuses_text_that_is_not_utf8_as_the_server_does(
+        server, cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("STORYBOARD_SERVER", server.url)
+    (tmp_path / "s.txt").write_text("The keeper climbed.\n")
+    line = one_line_error(cli("new", "s.txt", "--title", NOT_UTF8))
+    assert "the title" in line and "not UTF-8" in line
+    assert projects_in(tmp_path) == 0
