@@ -420,7 +420,20 @@ def check_split_at(text: str | None) -> str | None:
 
 
 def check_number(value: Any, what: str) -> int:
-    """A shot number or position as given (1 = the first)."""
-    if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdecimal()):
+    """A shot number, position or revision as given (1 = the first; 0 where a position
+    before the first is meant), at most what SQLite can hold."""
+    from storyboard_cli.ids import MAX_ID
+
+    if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdecimal()) \
+            or not 0 <= int(value) <= MAX_ID:
         raise UsageError(f"{what} must be a shot number (1 for the first), not {value!r}")
     return int(value)
+
+
+def check_limit(limit: int | None) -> int | None:
+    """How many rows a listing shows (`--limit`, `?limit=`): 0 or None for all of them."""
+    from storyboard_cli.ids import MAX_ID
+
+    if limit is not None and (isinstance(limit, bool) or not 0 <= limit <= MAX_ID):
+        raise UsageError(f"--limit must be a whole number from 0 (all) to {MAX_ID}")
+    return limit or None

@@ -26,6 +26,7 @@ from storyboard_cli.inputs import (
     check_character,
     check_expires,
     check_export,
+    check_limit,
     check_note,
     check_number,
     check_prompt,
@@ -438,6 +439,7 @@ class LocalService:
               ) -> list[dict[str, Any]]:
         """Task summaries (the task object without `shots`), newest first: every project's,
         or one project's."""
+        limit = check_limit(limit)
         project_id = None if project is None else resolve.project(self.store, project)["id"]
         return views.task_summaries(self.store, project_id, limit)
 
@@ -599,10 +601,9 @@ class LocalService:
 
     def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The project's edits, newest first: who, when, what, the fields before and after."""
-        if limit is not None and limit < 0:
-            raise UsageError("--limit must be 0 (all) or more")
+        limit = check_limit(limit)
         project_id = resolve.project(self.store, project)["id"]
-        return self.store.history(project_id, limit or None)
+        return self.store.history(project_id, limit)
 
     def undo(self, project: str) -> dict[str, Any]:
         """Undo the newest edit of the storyboard `show` lists not undone yet (exactly: its

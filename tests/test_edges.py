@@ -142,3 +142,38 @@ def test_the_remote_cli_refuses_text_that_is_not_utf8_as_the_server_does(
     line = one_line_error(cli("new", "s.txt", "--title", NOT_UTF8))
     assert "the title" in line and "not UTF-8" in line
     assert projects_in(tmp_path) == 0
+
+
+# --- 2. numbers in range ----------------------------------------------------------------------
+
+HUGE = 99999999999999999999999
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", f"/api/tasks?limit={HUGE}", None),
+    ("GET", "/api/tasks?limit=-5", None),
+    ("GET", f"/api/projects/1/log?limit={HUGE}", None),
+    ("GET", f"/api/projects/1?revision={HUGE}", None),
+    ("GET", f"/api/projects/1/diff?from={HUGE}", None),
+    ("GET", f"/api/projects/1/links?expires={HUGE}", None),
+    ("POST", "/api/projects/1/shots/move", {"shot": HUGE, "to": 1}),
+    ("POST", "/api/projects/1/shots/move", {"shot": 1, "to": -HUGE}),
+    ("POST", "/api/projects/1/shots/delete", {"shot": HUGE}),
+    ("POST", "/api/projects/1/shots/insert", {"after": HUGE, "fields": {"action": "x"}}),
+    ("PATCH", "/api/projects/1/settings", {"steps": HUGE}),
+    ("POST", "/api/shots/1/generate", {"seed": HUGE}),
+])
+def test_numbers_out_of_range_are_422_through_the_api(server, method, path, body):
+    planned_project(server.root)
+    with server.client() as api:
+        api_error(api.request(method, path, json=body), 422)
+
+
+@pytest.mark.parametrize("args", [
+    ["tasks", "--limit", str(HUGE)],
+    ["log", "1", "--limit", str(HUGE)],
+    ["show", "1", "--revision", str(HUGE)],
+])
+def test_numbers_out_of_range_are_exit_2_at_the_cli(cli, tmp_path, args):
+    planned_project(tmp_path)
+    one_line_error(cli(*args))
