@@ -177,3 +177,29 @@ def test_numbers_out_of_range_are_422_through_the_api(server, method, path, body
 def test_numbers_out_of_range_are_exit_2_at_the_cli(cli, tmp_path, args):
     planned_project(tmp_path)
     one_line_error(cli(*args))
+
+
+# --- 3. ids are canonical ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ref", ["%202", "2%20", "%092", "2%0a", "02", "+2", "%EF%BC%92"])
+def test_only_the_canonical_id_names_a_project_through_the_api(server, ref):
+    planned_project(server.root, "first")
+    planned_project(server.root, "second")
+    with server.client() as api:
+        assert api.get("/api/projects/2").json()["title"] == "second"
+        answer = api.get(f"/api/projects/{ref}")
+        assert answer.status_code in (404, 422), answer.text
+        assert api.delete(f"/api/projects/{ref}").status_code in (404, 422)
+        assert api.get(f"/api/shots/{ref}%2F1").status_code in (404, 422)
+    assert projects_in(server.root) == 2
+
+
+@pytest.mark.parametrize("ref", ["02", " 2", "2 "])
+def test_only_the_canonical_id_names_a_project_or_shot_at_the_cli(cli, tmp_path, ref):
+    planned_project(tmp_path, "first")
+    planned_project(tmp_path, "second")
+    one_line_error(cli("show", ref))
+    one_line_error(cli("note", f"{ref}/1", "a note"))
+    one_line_error(cli("rm", ref, "--yes", "--keep-objects"))
+    assert projects_in(tmp_path) == 2

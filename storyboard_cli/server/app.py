@@ -145,6 +145,22 @@ class RootPathTwice:
         await self.app(scope, receive, send)
 
 
+class PlainPaths:
+    """ASGI middleware: a request path holding a control character (`/api/projects/2%0a`) is
+    a 404 at once. Starlette's route patterns end in `$`, which matches before a final
+    newline: `2\n` would name project 2, and only the canonical form of an id may."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and control_chars.CONTROL.search(scope["path"]):
+            await JSONResponse({"error": "no such path: it holds a control character"},
+                               status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def requester(request: Request) -> str:
     """Whom a request acts for in the edit history: the name in its USER_HEADER (one line, at
     most 64 characters), else "web" (a browser logged in to the board) or "api"."""
@@ -488,6 +504,7 @@ def create_app(config: Config, token: str | None = None,
     app.add_middleware(SessionGate, token=token or None, keeper=keeper, guarded=is_api,
                        variable=TOKEN_VARIABLE)
     app.add_middleware(RootPathTwice)
+    app.add_middleware(PlainPaths)
     if config.server.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
