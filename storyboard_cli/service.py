@@ -450,6 +450,12 @@ class LocalService:
 
         return poll(self.store, self.resolve_task(task_id))
 
+    def snapshot(self, task_id: str) -> Snapshot:
+        """The task's progress now (`task_id`: a whole id): one poll of what watch gives."""
+        from storyboard_cli.tasks.progress import snapshot
+
+        return snapshot(self.store, task_id)
+
     def retry(self, task_id: str) -> dict[str, Any]:
         """Queue again what failed or was cancelled; the queued answer plus what was
         retried."""

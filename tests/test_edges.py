@@ -55,7 +55,7 @@ def planned_project(root: Path, title: str = "lighthouse", dialogue: list | None
 class Server:
     """`storyboard serve`'s app under uvicorn in a thread of this process."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, heartbeat_s: float = 15.0) -> None:
         import uvicorn
 
         from storyboard_cli.server.app import create_app
@@ -66,7 +66,7 @@ class Server:
         self.config = load_config(root / "storyboard.toml", environ={})
         self.url = f"http://127.0.0.1:{processes.free_port()}"
         self.server = uvicorn.Server(uvicorn.Config(
-            create_app(self.config, heartbeat_s=0.2), port=int(self.url.rsplit(":", 1)[1]),
+            create_app(self.config, heartbeat_s=heartbeat_s), port=int(self.url.rsplit(":", 1)[1]),
             log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -203,3 +203,59 @@ def test_only_the_canonical_id_names_a_project_or_shot_at_the_cli(cli, tmp_path,
     one_line_error(cli("note", f"{ref}/1", "a note"))
     one_line_error(cli("rm", ref, "--yes", "--keep-objects"))
     assert projects_in(tmp_path) == 2
+
+
+# --- 4. dropped event streams release what they hold ------------------------------------------
+
+
+def store_descriptors(root: Path) -> int:
+    """How many open descriptors of this process are the store's files (db, -wal, -shm)."""
+    import os
+
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target.startswith(str(root / "storyboard.db"))
+    return count
+
+
+def open_streams(url: str, task_id: str, count: int) -> list:
+    """`count` event streams of a task, each read up to its first event."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    streams = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(f"GET /api/tasks/{task_id}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        streams.append(sock)
+    for sock in streams:
+        seen = b""
+        while b"event: progress" not in seen:
+            seen += sock.recv(65536)
+    return streams
+
+
+def test_dropped_event_streams_release_their_store_connections_at_once(server):
+    import time
+
+    _, _, task_id = planned_project(server.root)  # pending: its streams stay open
+    with server.client() as api:
+        api.get("/api/projects")  # a route thread's own connection
+        for sock in open_streams(server.url, task_id, 1):  # the server has served a stream
+            sock.close()
+        time.sleep(0.5)
+        baseline = store_descriptors(server.root)
+        for sock in open_streams(server.url, task_id, 20):  # dropped mid-task
+            sock.close()
+        deadline = time.monotonic() + 3
+        while store_descriptors(server.root) > baseline and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store_descriptors(server.root) == baseline
+        # The server goes on answering, streams too.
+        assert api.get(f"/api/tasks/{task_id}").json()["status"] == "pending"
+        for sock in open_streams(server.url, task_id, 1):
+            sock.close()

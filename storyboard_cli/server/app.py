@@ -7,7 +7,7 @@ cross-site checks; sessions.py), the body limit ([server] max_body_bytes, 413). 
 answer {"error": "<one line>"} (errors.py).
 
 A store connection serves one thread at a time: each worker thread of the pool that runs the
-routes has its own LocalService, and each event stream one of its own.
+routes has its own LocalService, and the event streams share one (events.StreamReader).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -196,7 +196,7 @@ def create_app(config: Config, token: str | None = None,
     """The app over `config`'s store, Redis and bucket; with `token`, every /api route needs
     `Authorization: Bearer <token>` or a web board session, and the pages a login."""
     thread_service = ServicePerThread(config)
-    stream_threads = CapacityLimiter(events.STREAM_THREADS)
+    streams = events.StreamReader(thread_service.new, CapacityLimiter(events.STREAM_THREADS))
     keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
               if token else None)
     links_for = frame_links(config)
@@ -211,6 +211,7 @@ def create_app(config: Config, token: str | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         thread_service.close()
+        streams.close()
 
     app = FastAPI(
         title="storyboard", version=__version__, lifespan=lifespan,
@@ -458,16 +459,9 @@ def create_app(config: Config, token: str | None = None,
     async def task_events(task: str) -> StreamingResponse:
         """The task's progress as Server-Sent Events: `event: progress` per change, a
         `: heartbeat` comment every 15 s, last `event: task` with the task object."""
-        service = thread_service.new()
-        try:
-            task_id = await to_thread.run_sync(service.resolve_task, task,
-                                               limiter=stream_threads)
-        except BaseException:
-            service.close()
-            raise
-        return StreamingResponse(
-            events.task_events(service, task_id, stream_threads, heartbeat_s),
-            media_type=events.MEDIA_TYPE, headers=events.HEADERS)
+        task_id = await streams.call("resolve_task", task)
+        return StreamingResponse(events.task_events(streams, task_id, heartbeat_s),
+                                 media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
     @api.get(routes.TASK, tags=["tasks"])
     def task(task: str) -> JSONResponse:
