@@ -259,3 +259,54 @@ def test_dropped_event_streams_release_their_store_connections_at_once(server):
         assert api.get(f"/api/tasks/{task_id}").json()["status"] == "pending"
         for sock in open_streams(server.url, task_id, 1):
             sock.close()
+
+
+# --- 6. tokens never in a log -----------------------------------------------------------------
+
+
+def query_tokens(url: str) -> list[str]:
+    """Ask `url` for a few paths with a token in the query string, as a careless client does
+    (refused or not); the tokens sent."""
+    import secrets
+
+    sent = [secrets.token_hex(12) for _ in range(3)]
+    with httpx.Client(base_url=url, timeout=30) as client:
+        client.get(f"/api/projects?token={sent[0]}")
+        client.get(f"/v1/status?access_token={sent[1]}&x=1")
+        client.get(f"/api/tasks?limit=5&api_key={sent[2]}")
+    return sent
+
+
+def test_servers_access_log_never_holds_a_query_string(tmp_path, config_file):
+    import time
+
+    from fixtures_queue import storyboard_argv
+
+    from storyboard_cli.stack import processes
+
+    port = processes.free_port()
+    proc = processes.Process("serve", [*storyboard_argv(), "serve", "--port", str(port)],
+                             tmp_path / "serve.log", env={"STORYBOARD_API_TOKEN": "t" * 32,
+                                                          "STORYBOARD_CONFIG": str(config_file)},
+                             cwd=tmp_path).start()
+    try:
+        assert processes.wait_until(
+            lambda: processes.http_ok(f"http://127.0.0.1:{port}/healthz"), 30)
+        sent = query_tokens(f"http://127.0.0.1:{port}")
+        time.sleep(0.3)
+    finally:
+        proc.stop()
+    log = proc.log_path.read_text()
+    assert '"GET /api/projects?token=*** HTTP/1.1" 401' in log
+    assert "limit=***&api_key=***" in log
+    assert not any(token in log for token in sent)
+
+
+def test_daemons_access_log_never_holds_a_query_string(sketch_daemon):
+    import time
+
+    sent = query_tokens(sketch_daemon.url)
+    time.sleep(0.3)
+    log = sketch_daemon.proc.log_path.read_text()
+    assert "/v1/status?access_token=***&x=***" in log
+    assert not any(token in log for token in sent)
