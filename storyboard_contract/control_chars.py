@@ -67,6 +67,19 @@ def visible(text: str, keep: str = "") -> str:
     return CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape(m.group()), text)
 
 
+# A terminal's escape sequences, whole: CSI (ESC [ ... final byte, colours and cursor moves),
+# OSC (ESC ] ... BEL or ESC \\, window titles, links), and two-byte ones (ESC 7, ESC c).
+_ESCAPE_SEQUENCES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -~]?")
+
+
+def strip(text: str, keep: str = "") -> str:
+    """text without terminal escape sequences and control characters (but those in `keep`):
+    for files other programs show as plain text (subtitles)."""
+    text = _ESCAPE_SEQUENCES.sub("", text)
+    return CONTROL.sub(lambda m: m.group() if m.group() in keep else "", text)
+
+
 def flatten(text: str) -> str:
     """text on one line: each run of control characters becomes one space."""
     return _RUNS.sub(" ", text).strip()

@@ -310,3 +310,17 @@ def test_daemons_access_log_never_holds_a_query_string(sketch_daemon):
     log = sketch_daemon.proc.log_path.read_text()
     assert "/v1/status?access_token=***&x=***" in log
     assert not any(token in log for token in sent)
+
+
+# --- 7. subtitles are plain text --------------------------------------------------------------
+
+
+def test_subtitles_hold_no_markup_and_no_terminal_escapes(cli, tmp_path):
+    hostile = ('<b>Run</b> <img src=x onerror=alert(1)> {\\an8}\x1b[31mnow\x1b[0m, '
+               '\x1b]0;owned\x07a < b & c > d')
+    planned_project(tmp_path, dialogue=[{"speaker": "<i>MARA</i>", "line": hostile}])
+    result = cli("export", "1", "--format", "mp4", "-o", str(tmp_path / "cut.mp4"), "--json")
+    assert result.exit_code == 0, result.output
+    cue = (tmp_path / "cut.srt").read_text(encoding="utf-8").split("\n")
+    assert cue[:2] == ["1", "00:00:00,000 --> 00:00:03,000"]
+    assert cue[2] == "MARA: Run now, a < b & c > d"
