@@ -324,3 +324,15 @@ def test_subtitles_hold_no_markup_and_no_terminal_escapes(cli, tmp_path):
     cue = (tmp_path / "cut.srt").read_text(encoding="utf-8").split("\n")
     assert cue[:2] == ["1", "00:00:00,000 --> 00:00:03,000"]
     assert cue[2] == "MARA: Run now, a < b & c > d"
+
+
+# --- 8. errors as documented ------------------------------------------------------------------
+
+
+def test_deeply_nested_json_is_422_as_the_readme_says(server):
+    nested = "[" * 100_000 + "]" * 100_000
+    with server.client() as api:
+        for path in ("/api/projects", "/api/projects/1/cast"):
+            answer = api.request("POST" if path == "/api/projects" else "PATCH", path,
+                                 content=nested, headers={"Content-Type": "application/json"})
+            assert "JSON" in api_error(answer, 422)
