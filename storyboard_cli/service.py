@@ -741,8 +741,11 @@ class LocalService:
             "shots": len(view["shots"]), "frames": done.frames, "empty": done.empty,
         }
         if upload:
-            answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
-                                       view, path, self.config.s3.link_expiry))
+            try:
+                answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
+                                           view, path, self.config.s3.link_expiry))
+            except StoryboardError as exc:  # the export is done: say where it is
+                raise type(exc)(f"{exc}; the export is written: {path}") from None
         return answer
 
     def board_page(self, project: str,

@@ -98,6 +98,11 @@ class S3Config:
     addressing_style: str = "path"
     link_expiry: int = 86_400
     prefix: str = "projects"
+    # Every bucket call waits at most about max_attempts * (connect_timeout + read_timeout)
+    # for a bucket that does not answer (uploads, exports' frames, the daemon's images).
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 3
     # Where viewers' browsers reach the bucket, when they can ("" = they cannot: the web board
     # streams its frames through `storyboard serve`).
     public_endpoint: str = ""
@@ -638,7 +643,8 @@ def check_config(cfg: Config, where: str) -> None:
             )
     positive = [
         ("queue", "job_timeout"), ("daemon", "port"), ("daemon", "max_body_bytes"),
-        ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
+        ("s3", "link_expiry"), ("s3", "connect_timeout"), ("s3", "read_timeout"),
+        ("s3", "max_attempts"), ("planner", "max_shots"), ("images", "width"),
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
         ("images", "max_loaded"),
         ("limits", "max_story_bytes"), ("limits", "max_screenplay_bytes"),

@@ -336,3 +336,31 @@ def test_deeply_nested_json_is_422_as_the_readme_says(server):
             answer = api.request("POST" if path == "/api/projects" else "PATCH", path,
                                  content=nested, headers={"Content-Type": "application/json"})
             assert "JSON" in api_error(answer, 422)
+
+
+def test_an_upload_to_a_bucket_that_does_not_answer_ends_within_the_s3_timeouts(
+        cli, config_file, tmp_path, monkeypatch):
+    import socket
+    import time
+
+    silent = socket.socket()  # accepts connections (the kernel does), never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        config_file.write_text(
+            '[store]\npath = "storyboard.db"\n'
+            f'[s3]\nendpoint = "http://127.0.0.1:{silent.getsockname()[1]}"\n'
+            'connect_timeout = 1\nread_timeout = 1\nmax_attempts = 2\n')
+        monkeypatch.setenv("ACCESS_KEY", "key")
+        monkeypatch.setenv("SECRET_KEY", "secret")
+        planned_project(tmp_path)
+        started = time.monotonic()
+        result = cli("export", "1", "--format", "html", "-o", str(tmp_path / "board.html"),
+                     "--upload")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    line = one_line_error(result, 3)
+    assert took < 15
+    assert f"the export is written: {tmp_path / 'board.html'}" in line
+    assert (tmp_path / "board.html").stat().st_size > 0
