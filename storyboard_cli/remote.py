@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import queue
 import shutil
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -387,7 +385,7 @@ class RemoteService:
         path = board.destination(self.project(project), fmt, out, force, options)
         params = {"format": fmt, **dataclasses.asdict(options),
                   "upload": "true" if upload else None}
-        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        work = board.work_folder(path)
         try:
             download = work / "download"
             try:
@@ -408,10 +406,7 @@ class RemoteService:
             placed = _unpack(download, work / "files", meta.get("files"),
                              [path, *board.companions(fmt, path)]) if packed \
                 else [(download, path)]
-            for source, target in placed:
-                if target.is_dir():
-                    shutil.rmtree(target)
-                os.replace(source, target)
+            board.place(placed)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         from storyboard_cli.service import size_on_disk

@@ -261,6 +261,88 @@ def test_dropped_event_streams_release_their_store_connections_at_once(server):
             sock.close()
 
 
+# --- 5. exports never replace what is not a regular file ----------------------------------------
+
+
+def read_fifo(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    """A reader of the FIFO at `path` in a thread (a writer's open waits for one)."""
+    got: list[bytes] = []
+
+    def read() -> None:
+        with open(path, "rb") as fifo:
+            got.append(fifo.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, got
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_export_into_a_fifo_writes_into_it_and_leaves_it_a_fifo(cli, tmp_path, force):
+    import os
+    import stat
+
+    planned_project(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout"  # as /dev/stdout is a link to the descriptor
+    link.symlink_to(fifo)
+    for target in (fifo, link):
+        thread, got = read_fifo(fifo)
+        result = cli("export", "1", "--format", "html", "-o", str(target),
+                     *(["--force"] if force else []))
+        assert result.exit_code == 0, result.output
+        thread.join(10)
+        assert got[0].startswith(b"<!doctype html>") or b"<html" in got[0][:200]
+        assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    made = {p.name for p in tmp_path.iterdir() if not p.name.startswith("storyboard.")}
+    assert made == {"pipe", "stdout"}
+
+
+def test_an_export_of_several_files_or_a_folder_refuses_a_fifo_and_a_socket(cli, tmp_path):
+    import os
+    import socket
+    import stat
+
+    planned_project(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for fmt in ("mp4", "storyboarder"):
+        line = one_line_error(cli("export", "1", "--format", fmt, "-o", str(fifo), "--force"))
+        assert str(fifo) in line and "FIFO" in line
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tmp_path / "sock"))
+        line = one_line_error(cli("export", "1", "--format", "html", "-o",
+                                  str(tmp_path / "sock"), "--force"))
+        assert "socket" in line
+        assert stat.S_ISSOCK((tmp_path / "sock").lstat().st_mode)
+
+
+def test_dash_writes_a_single_file_export_to_standard_output(cli, tmp_path):
+    planned_project(tmp_path)
+    result = cli("export", "1", "--format", "csv", "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.lstrip("\ufeff").startswith("number,")
+    assert "standard output" in result.stderr
+    assert not list(tmp_path.glob("*.csv")) and not (tmp_path / "-").exists()
+    for fmt in ("mp4", "storyboarder"):
+        assert "standard output" in one_line_error(cli("export", "1", "--format", fmt,
+                                                       "-o", "-"))
+
+
+def test_every_place_an_export_cannot_be_written_is_one_line_exit_2(cli, tmp_path):
+    planned_project(tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    for out in (tmp_path / ("x" * 300 + ".html"),  # a name longer than the system allows
+                tmp_path / "a-file" / "board.html",  # a folder that is a file
+                tmp_path / "no-such-folder" / "board.html"):
+        line = one_line_error(cli("export", "1", "--format", "html", "-o", str(out)))
+        assert "unexpected" not in line
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == "a-file"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
 # --- 6. tokens never in a log -----------------------------------------------------------------
 
 
