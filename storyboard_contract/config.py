@@ -86,6 +86,8 @@ class DaemonConfig:
 
 
 MAX_LINK_EXPIRY_S = 604_800  # SigV4 presigned links live at most 7 days
+# The most workers `storyboard up` runs on one machine ([stack] workers, --workers).
+MAX_WORKERS = 64
 
 
 @dataclass
@@ -655,6 +657,8 @@ def check_config(cfg: Config, where: str) -> None:
     for section, key in positive:
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{where}: {section}.{key} must be greater than 0")
+    if cfg.stack.workers > MAX_WORKERS:
+        raise ConfigError(f"{where}: stack.workers must be at most {MAX_WORKERS}")
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")

@@ -179,6 +179,14 @@ def test_numbers_out_of_range_are_exit_2_at_the_cli(cli, tmp_path, args):
     one_line_error(cli(*args))
 
 
+def test_up_refuses_more_workers_than_a_machine_runs_before_writing_anything(cli, tmp_path):
+    from storyboard_contract.config import MAX_WORKERS
+
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert f"at most {MAX_WORKERS}" in one_line_error(cli("up", "--workers", str(HUGE)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 # --- 3. ids are canonical ---------------------------------------------------------------------
 
 
