@@ -158,13 +158,12 @@ class RemoteService:
         model of its own (a shot's fields, storyboard_cli/shot_fields.py)."""
         import httpx
 
-        query = {k: v for k, v in (params or {}).items() if v is not None}
         # ASCII JSON: text that is not UTF-8 (a lone surrogate) travels as an escape, and the
         # server's check refuses it with the line the local service gives.
         sent = payload if body is None else body.model_dump()
         content = None if sent is None else json.dumps(sent).encode()
         try:
-            resp = self._http.request(method, routes.api_path(route, **refs), params=query,
+            resp = self._http.request(method, routes.api_path(route, params, **refs),
                                       content=content, headers=None if content is None else
                                       {"Content-Type": "application/json"})
         except httpx.TransportError as exc:

@@ -142,6 +142,9 @@ def test_the_remote_cli_refuses_text_that_is_not_utf8_as_the_server_does(
     line = one_line_error(cli("new", "s.txt", "--title", NOT_UTF8))
     assert "the title" in line and "not UTF-8" in line
     assert projects_in(tmp_path) == 0
+    # A project named by such bytes, in the path or the query: no such project, exit 2.
+    for args in (["show", NOT_UTF8], ["tasks", NOT_UTF8], ["regen-shot", f"{NOT_UTF8}/1"]):
+        one_line_error(cli(*args))
 
 
 # --- 2. numbers in range ----------------------------------------------------------------------
