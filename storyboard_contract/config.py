@@ -87,6 +87,8 @@ class DaemonConfig:
 
 
 MAX_LINK_EXPIRY_S = 604_800  # SigV4 presigned links live at most 7 days
+# The most workers `storyboard up` runs on one machine ([stack] workers, --workers).
+MAX_WORKERS = 64
 
 
 @dataclass
@@ -99,6 +101,11 @@ class S3Config:
     addressing_style: str = "path"
     link_expiry: int = 86_400
     prefix: str = "projects"
+    # Every bucket call waits at most about max_attempts * (connect_timeout + read_timeout)
+    # for a bucket that does not answer (uploads, exports' frames, the daemon's images).
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 3
     # Where viewers' browsers reach the bucket, when they can ("" = they cannot: the web board
     # streams its frames through `storyboard serve`).
     public_endpoint: str = ""
@@ -676,7 +683,8 @@ def check_config(cfg: Config, where: str) -> None:
             )
     positive = [
         ("queue", "job_timeout"), ("daemon", "port"), ("daemon", "max_body_bytes"),
-        ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
+        ("s3", "link_expiry"), ("s3", "connect_timeout"), ("s3", "read_timeout"),
+        ("s3", "max_attempts"), ("planner", "max_shots"), ("images", "width"),
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
         ("images", "max_loaded"),
         ("limits", "max_story_bytes"), ("limits", "max_screenplay_bytes"),
@@ -687,6 +695,8 @@ def check_config(cfg: Config, where: str) -> None:
     for section, key in positive:
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{where}: {section}.{key} must be greater than 0")
+    if cfg.stack.workers > MAX_WORKERS:
+        raise ConfigError(f"{where}: stack.workers must be at most {MAX_WORKERS}")
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")

@@ -1,6 +1,7 @@
 """The board as an animatic: an H.264 MP4 at 24 fps in which each frame is held for its shot's
 duration, at the project's aspect, with the dialogue burned in as subtitles and also written
-as an .srt beside it (players show it, editors import it).
+as an .srt beside it (players show it, editors import it) in plain text: no markup that
+players would render, no terminal escapes (plain_text).
 
 A shot's camera move plays over its duration as a slow move across the still (Ken Burns): a
 push in goes from the whole frame to MOVE_ZOOM times closer, a pull out the other way; pans
@@ -18,6 +19,7 @@ memory at a time.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from functools import lru_cache
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import FPS, FrameClock, Sheet, dialogue_text, find_font
+from storyboard_contract import control_chars
 from storyboard_contract.frames import aspect_ratio, sketch_caption_share
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ MIN_SHORT_SIDE = 480
 MOVE_ZOOM = 1.2
 MAX_SUBTITLE_LINES = 4
 ENCODER_OPTIONS = {"preset": "ultrafast", "tune": "stillimage", "crf": "23"}
+# What players read as markup in a cue: tags (<b>, </font>, <img ...>; not "a < b") and SSA
+# style overrides ({\an8}).
+_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|\{\\[^{}]*\}")
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
@@ -64,10 +70,10 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
                 frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
                 frame.pts = n
                 container.mux(stream.encode(frame))
-            if said:
+            if plain_text(said):
                 cue += 1
                 srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(frames.seconds)}\n"
-                          f"{said}\n\n")
+                          f"{plain_text(said)}\n\n")
         container.mux(stream.encode(None))
     finally:
         container.close()
@@ -117,6 +123,15 @@ def camera_box(move: str, t: float, width: int, height: int
         top, bottom = h / 2, height - h / 2
         cy = bottom + (top - bottom) * eased if move == "tilt up" else top + (bottom - top) * eased
     return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+
+def plain_text(said: str) -> str:
+    """A cue's text as players cannot read it as anything but text: no markup tags (players
+    render <b>, <font>, even <img>), no style overrides ({\\an8}), no terminal escapes or
+    control characters; each line's spaces folded, empty lines dropped."""
+    text = control_chars.strip(_MARKUP.sub("", said), keep="\n")
+    return "\n".join(line for line in (" ".join(row.split()) for row in text.split("\n"))
+                     if line)
 
 
 def subtitles_path(path: Path) -> Path:

@@ -18,7 +18,7 @@ from storyboard_cli.commands.common import (
     command,
     common_options,
 )
-from storyboard_contract.errors import ServiceUnavailable, StoryboardError
+from storyboard_contract.errors import ServiceUnavailable, StoryboardError, UsageError
 
 if TYPE_CHECKING:
     from storyboard_cli.stack.doctor import Check
@@ -62,7 +62,10 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
     """`up`: start what is missing, print the table (unless quiet); raise if a part failed."""
     from storyboard_cli.stack import frp
     from storyboard_cli.stack.supervisor import load_stack
+    from storyboard_contract.config import MAX_WORKERS
 
+    if workers is not None and workers > MAX_WORKERS:  # before anything is written
+        raise UsageError(f"--workers must be at most {MAX_WORKERS}")
     stack, notes = load_stack(config, generate=True)
     for note in notes:
         output.info(output.escape(note))
@@ -447,7 +450,6 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     import os
 
     from storyboard_cli.stack import frp
-    from storyboard_contract.errors import UsageError
 
     results = {}
     env = {**os.environ, **frp.frp_env(cfg)}
