@@ -230,9 +230,14 @@ class Fleet:
 
         client = self.redis.client()
         pids = set(self.worker_daemon)
-        harness.wait_for(lambda: pids <= {w.pid for w in Worker.all(connection=client)}, 120,
-                         f"{len(pids)} workers to register", interval=0.2)
-        client.close()
+        try:
+            harness.wait_for(lambda: pids <= {w.pid for w in Worker.all(connection=client)},
+                             120, f"{len(pids)} workers to register", interval=0.2)
+        except TimeoutError as exc:
+            logs = "\n".join(f"--- {w.name}\n{w.log_tail(20)}" for w in self.stack.workers)
+            raise TimeoutError(f"{exc}\n{logs}") from None
+        finally:
+            client.close()
 
     def groups(self) -> dict[str, list[int]]:
         """The processes of each part, by the pid at the top of each (children included)."""
