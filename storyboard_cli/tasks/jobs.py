@@ -417,7 +417,8 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
 
 def plan_job(task_id: str) -> dict[str, Any]:
-    """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
+    """Plan a storyboard task's shots (once) and queue a render job per window of the shots
+    not yet done (enqueue_windows)."""
     from storyboard_contract.screenplay import Screenplay
     from storyboard_contract.wire import PlanRequest
 

@@ -10,9 +10,9 @@ lease, LEASE_KEY):
 
 - **Liveness.** Each worker keeps a key ``storyboard:alive:<worker name>`` with a TTL of three
   heartbeats. RQ alone notices a worker killed mid-job only when the job's timeout (+60 s) has
-  passed; here any live worker requeues a job whose worker's key has expired, within about three
-  heartbeats. Only `storyboard worker` processes keep such keys, so run no plain `rq worker`
-  on these queues.
+  passed; here a live worker (the lease's holder) requeues a job whose worker's key has
+  expired, within about three heartbeats. Only `storyboard worker` processes keep such keys,
+  so run no plain `rq worker` on these queues.
 - **Scheduled retries.** Failed attempts wait in RQ's ScheduledJobRegistry for their backoff;
   due ones are moved back to their queue (in a WATCH transaction, so two workers never both
   move one), with no separate scheduler process.
