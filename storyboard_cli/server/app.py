@@ -473,6 +473,10 @@ def create_app(config: Config, token: str | None = None,
         """Whether a worker takes the queued tasks."""
         return JSONResponse({"listening": thread_service().workers_listening()})
 
+    # Routes are matched in order, each costing FastAPI a few microseconds twice a request:
+    # the task routes, which boards and `--watch` poll, go first (nothing else starts with
+    # /tasks, so no other route can be shadowed). A third of a task request's CPU otherwise.
+    api.routes.sort(key=lambda route: not route.path.startswith(routes.API + "/tasks"))
     app.include_router(api)
 
     @app.get("/healthz", include_in_schema=False)
