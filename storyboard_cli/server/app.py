@@ -180,7 +180,7 @@ def create_app(config: Config, token: str | None = None,
     """The app over `config`'s store, Redis and bucket; with `token`, every /api route needs
     `Authorization: Bearer <token>` or a web board session, and the pages a login."""
     thread_service = ServicePerThread(config)
-    stream_threads = CapacityLimiter(events.STREAM_THREADS)
+    task_polls = events.TaskPolls(thread_service.new, CapacityLimiter(events.STREAM_THREADS))
     keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
               if token else None)
     links_for = frame_links(config)
@@ -442,16 +442,9 @@ def create_app(config: Config, token: str | None = None,
     async def task_events(task: str) -> StreamingResponse:
         """The task's progress as Server-Sent Events: `event: progress` per change, a
         `: heartbeat` comment every 15 s, last `event: task` with the task object."""
-        service = thread_service.new()
-        try:
-            task_id = await to_thread.run_sync(service.resolve_task, task,
-                                               limiter=stream_threads)
-        except BaseException:
-            service.close()
-            raise
-        return StreamingResponse(
-            events.task_events(service, task_id, stream_threads, heartbeat_s),
-            media_type=events.MEDIA_TYPE, headers=events.HEADERS)
+        task_id = await to_thread.run_sync(lambda: thread_service().resolve_task(task))
+        return StreamingResponse(events.task_events(task_polls, task_id, heartbeat_s),
+                                 media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
     @api.get(routes.TASK, tags=["tasks"])
     def task(task: str) -> JSONResponse:
