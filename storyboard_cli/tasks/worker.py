@@ -74,8 +74,9 @@ ALIVE_KEY = "storyboard:alive:{}"
 # lost tasks) are done by one worker at a time, the holder of this lease, which it renews at
 # each tick: they cost what one worker's do however many run. A holder that stops gives it
 # up; one that dies loses it after LEASE_BEATS heartbeats, as its alive key expires, and the
-# next worker to tick takes it.
-LEASE_KEY = "storyboard:maintainer"
+# next worker to tick takes it. One lease per pair of queues: the workers of another system
+# sharing the Redis (other queue names) have their own.
+LEASE_KEY = "storyboard:maintainer:{}:{}"
 LEASE_BEATS = 3
 # Take the lease when free, renew it when ours (one round trip): 1 when this worker holds it.
 TAKE_LEASE = """
@@ -191,6 +192,7 @@ class Maintenance(threading.Thread):
         self._next_sweep = 0.0
         self._suspects: set[str] = set()
         self._leading = False
+        self.lease_key = LEASE_KEY.format(*(q.name for q in self.queues))
         self._take_lease = self.redis.register_script(TAKE_LEASE)
         self._give_up_lease = self.redis.register_script(GIVE_UP_LEASE)
 
@@ -214,7 +216,7 @@ class Maintenance(threading.Thread):
         # Redis may be gone; the keys then expire by themselves.
         with contextlib.suppress(Exception):
             self.redis.delete(alive_key(self.worker.name))
-            self._give_up_lease(keys=[LEASE_KEY], args=[self.worker.name])
+            self._give_up_lease(keys=[self.lease_key], args=[self.worker.name])
         self.redis.close()
         if self._store is not None:
             self._store.close()
@@ -238,7 +240,8 @@ class Maintenance(threading.Thread):
         has just taken it sweeps at once, and from its own sweeps only: a task is settled when
         two sweeps in a row of the same worker found it lost."""
         leading = bool(self._take_lease(
-            keys=[LEASE_KEY], args=[self.worker.name, LEASE_BEATS * self.heartbeat_s * 1000]))
+            keys=[self.lease_key],
+            args=[self.worker.name, LEASE_BEATS * self.heartbeat_s * 1000]))
         if leading and not self._leading:
             self._suspects, self._next_sweep = set(), 0.0
         self._leading = leading
