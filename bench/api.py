@@ -31,6 +31,7 @@ import harness
 SHOTS = 12
 WARM_UP = 200
 SINGLE = 300  # requests of one client alone: the latency without queueing
+TARGET_SERVER_CPU_MS = 1.0  # issue 24
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -151,7 +152,9 @@ def markdown(r: dict[str, Any]) -> tuple[str, list[bool]]:
             f"request {r['server_cpu_ms']:.2f} ms, of which the task object itself "
             f"{r['in_process_p50_ms']:.2f} ms (no target set; clients and server share the "
             "machine's cores)\n")
-    return text, []
+    line, ok = harness.verdict("server CPU per `GET /api/tasks/{id}`, token on (ms)",
+                               r["server_cpu_ms"], TARGET_SERVER_CPU_MS, False)
+    return text + f"- {line}\n", [ok]
 
 
 def main() -> None:

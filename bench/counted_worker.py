@@ -108,7 +108,7 @@ def main() -> None:
 
     from storyboard_cli.cli import main as storyboard
     from storyboard_cli.store import Store
-    from storyboard_cli.tasks import jobs, worker
+    from storyboard_cli.tasks import jobs, rq_adapter, worker
     from storyboard_cli.tasks.daemon_client import DaemonClient
     from storyboard_cli.tasks.jobs import StepWriter
 
@@ -123,8 +123,9 @@ def main() -> None:
     # RQ finds a job's function by its name in the module when the job runs.
     for name in ("render_job", "plan_job"):
         timed(jobs, name, "job's own code")
-    for name in ("sweep_lost", "reap_orphans", "enqueue_due", "register_again"):
+    for name in ("sweep_lost", "reap_orphans", "enqueue_due"):
         timed(worker, name, name)
+    timed(rq_adapter, "register_again", "register_again")
     timed(worker.Maintenance, "tick", "maintenance tick")
     threading.Thread(target=dump, args=(Path(os.environ["FLEET_COUNTS"]),), daemon=True,
                      name="fleet-counts").start()

@@ -73,6 +73,10 @@ HOST = ("workers", "redis-server", "SeaweedFS", "serve", "frps + visitor")
 ELSEWHERE = ("daemons (GPU boxes)", "frpc (GPU boxes)", "benchmark (clients, feeder)")
 # A point whose throughput is under this share of the ideal has saturated.
 SATURATED = 0.9
+# Issue 24: the host's CPU per shot, and throughput within SATURATED of the ideal, up to this
+# many daemons.
+TARGET_HOST_MS = 5.0
+TARGET_DAEMONS = 8
 
 
 @dataclass(frozen=True)
@@ -230,9 +234,14 @@ class Fleet:
 
         client = self.redis.client()
         pids = set(self.worker_daemon)
-        harness.wait_for(lambda: pids <= {w.pid for w in Worker.all(connection=client)}, 120,
-                         f"{len(pids)} workers to register", interval=0.2)
-        client.close()
+        try:
+            harness.wait_for(lambda: pids <= {w.pid for w in Worker.all(connection=client)},
+                             120, f"{len(pids)} workers to register", interval=0.2)
+        except TimeoutError as exc:
+            logs = "\n".join(f"--- {w.name}\n{w.log_tail(20)}" for w in self.stack.workers)
+            raise TimeoutError(f"{exc}\n{logs}") from None
+        finally:
+            client.close()
 
     def groups(self) -> dict[str, list[int]]:
         """The processes of each part, by the pid at the top of each (children included)."""
@@ -709,7 +718,30 @@ def markdown(result: dict[str, Any]) -> tuple[str, list[bool]]:
     out.append(f"\nThe busiest processes at {last['daemons']} daemons (cores, with children): "
                + ", ".join(f"{k} {v:.2f}" for k, v in last["hottest"]) + ".")
     out.append("\n" + saturation(points))
-    return "\n".join(out) + "\n", []
+    lines, met = targets(points)
+    out.append("\n" + "\n".join(f"- {line}" for line in lines))
+    return "\n".join(out) + "\n", met
+
+
+def targets(points: list[dict[str, Any]]) -> tuple[list[str], list[bool]]:
+    """Issue 24's targets for the host: its CPU per shot, and throughput near the ideal,
+    up to TARGET_DAEMONS daemons (the largest such point: the host's cost per shot grows with
+    the fleet)."""
+    upto = [p for p in points if p["daemons"] <= TARGET_DAEMONS]
+    if not upto:
+        return [f"no point of at most {TARGET_DAEMONS} daemons: targets not measured"], []
+    largest = max(upto, key=lambda p: p["daemons"])
+    cpu, ok_cpu = harness.verdict(
+        f"host CPU per shot at {largest['daemons']} daemons (ms)",
+        largest["host_ms_per_shot"], TARGET_HOST_MS, False)
+    worst = min(upto, key=lambda p: p["shots_per_s"] / p["ideal_per_s"])
+    ratio, ok_ratio = harness.verdict(
+        f"throughput / ideal, worst of 1–{largest['daemons']} daemons (at {worst['daemons']})",
+        worst["shots_per_s"] / worst["ideal_per_s"], SATURATED, True)
+    without_s3 = largest["host_ms_per_shot"] - largest["cpu_ms_per_shot"].get("SeaweedFS", 0)
+    note = (f"for reference, the host without the bucket (SeaweedFS) at {largest['daemons']} "
+            f"daemons: {without_s3:.2f} ms of CPU a shot (no target)")
+    return [cpu, ratio, note], [ok_cpu, ok_ratio]
 
 
 def saturation(points: list[dict[str, Any]]) -> str:

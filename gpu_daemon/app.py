@@ -47,7 +47,7 @@ Emit = Callable[[BaseModel], None]
 # Progress of a render: its first step, then at most this often, and its last step. A bar
 # needs no more, and each event is a line the event loop writes through the tunnel and the
 # worker writes to the store (the render process sends every step; this side drops most).
-PROGRESS_INTERVAL_S = 0.1
+PROGRESS_INTERVAL_S = 0.25
 
 
 class DaemonError(Exception):

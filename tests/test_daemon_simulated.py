@@ -75,7 +75,7 @@ def test_a_call_takes_its_time_per_call_plus_per_image_sleeping_and_reports_ever
             assert call_seconds(shots) * 1000 <= result["render_ms"] <= \
                 (call_seconds(shots) + LATE_S) * 1000
         # Each shot's progress: its steps in order, ending with the last one (the daemon
-        # sends the first, then at most every 0.1 s, then the last).
+        # sends the first, then at most every 0.25 s, then the last).
         for k in range(shots):
             steps = [(e["step"], e["total"]) for e in events
                      if e["event"] == "progress" and e.get("shot_id") == k]

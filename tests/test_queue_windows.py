@@ -55,6 +55,37 @@ def test_two_jobs_never_claim_one_shot_and_a_rerun_takes_its_own_window_again(tm
     store.close()
 
 
+def test_windows_claimed_when_queued_are_what_their_jobs_render(tmp_path):
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("p", "s", "movie")
+    task = stored_storyboard(store, project["id"], 10, rendered=False)
+    shot = [r["shot_id"] for r in store.task_renders(task)]
+    # The plan job claims windows of four for the jobs of their first shots.
+    store.claim_windows(task, {"job-0": shot[0:4], "job-4": shot[4:8], "job-8": shot[8:10]})
+    assert store.start_window(task, shot[4], "job-4", 4) == ("running", shot[4:8])
+    assert store.start_window(task, shot[0], "job-0", 4) == ("running", shot[0:4])
+    # A shot's own job (delivered twice, queued by a retry) finds it claimed.
+    assert store.start_window(task, shot[9], "job-9", 4) == ("running", [])
+    assert store.start_window(task, shot[8], "job-8", 4) == ("running", shot[8:10])
+    # Claiming again changes nothing: those shots are no longer pending.
+    store.claim_windows(task, {"job-x": shot})
+    claims = {r["shot_id"]: r["claim"] for r in store.task_renders(task)}
+    assert [claims[s] for s in shot] == ["job-0"] * 4 + ["job-4"] * 4 + ["job-8"] * 2
+    store.close()
+
+
+def test_a_window_claimed_when_queued_takes_no_more_than_its_size(tmp_path):
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("p", "s", "movie")
+    task = stored_storyboard(store, project["id"], 6, rendered=False)
+    shot = [r["shot_id"] for r in store.task_renders(task)]
+    store.claim_windows(task, {"job-1": shot[1:3]})
+    # Two claimed for it, so two more of the waiting ones: four in all.
+    assert store.start_window(task, shot[1], "job-1", 4) == ("running",
+                                                             [shot[0], *shot[1:3], shot[3]])
+    store.close()
+
+
 def calls_and_renders(daemon) -> tuple[int, int]:
     status = daemon.status()
     return status["pipeline_calls"], status["renders"]

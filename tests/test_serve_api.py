@@ -484,3 +484,60 @@ def test_the_connections_of_retired_worker_threads_are_closed(tmp_path):
     services.close()
     with pytest.raises(sqlite3.ProgrammingError):
         used[-1].store.conn.execute("select 1")
+
+
+def test_many_streams_on_one_task_each_get_its_snapshot_and_its_end(served):
+    # Twenty boards watching one task share one poll of the store (server/events.py,
+    # TaskPolls); each still gets the snapshot as it is when it opens, and the end.
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    from storyboard_cli.server.app import create_app
+    from storyboard_cli.stack import processes
+
+    store = served.stack.store()
+    project = store.create_project("watched", "One.", "movie")
+    task = store.create_task("storyboard", project["id"])  # pending; no job queued
+    port = processes.free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(served.stack.config()), port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    async def watch(opened: asyncio.Queue) -> list[str]:
+        async with httpx.AsyncClient(timeout=20) as client, client.stream(
+                "GET", f"http://127.0.0.1:{port}/api/tasks/{task['id']}/events") as answer:
+            lines = []
+            async for line in answer.aiter_lines():
+                lines.append(line)
+                if line == "event: progress":
+                    await opened.put(None)
+            return lines
+
+    async def everyone() -> list[list[str]]:
+        opened: asyncio.Queue = asyncio.Queue()
+        streams = [asyncio.create_task(watch(opened)) for _ in range(20)]
+        for _ in streams:
+            await opened.get()
+        await asyncio.to_thread(store.cancel_task, task["id"])
+        return await asyncio.gather(*streams)
+
+    try:
+        assert processes.wait_until(lambda: server.started, 10)
+        seen = asyncio.run(everyone())
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+    # (The workers' sweep may have failed the task, which has no job, before it was cancelled.)
+    finals = []
+    for lines in seen:
+        events = [json.loads(line.removeprefix("data: ")) for line in lines
+                  if line.startswith("data: ")]
+        assert lines[0] == "event: progress" and lines[-3] == "event: task"
+        assert events[-1]["id"] == task["id"]
+        assert events[-2]["status"] == events[-1]["status"] in ("cancelled", "failed")
+        finals.append(events[-1])
+    assert all(final == finals[0] for final in finals)

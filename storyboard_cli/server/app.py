@@ -199,6 +199,7 @@ def create_app(config: Config, token: str | None = None,
     `Authorization: Bearer <token>` or a web board session, and the pages a login."""
     thread_service = ServicePerThread(config)
     streams = events.StreamReader(thread_service.new, CapacityLimiter(events.STREAM_THREADS))
+    task_polls = events.TaskPolls(streams)
     keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
               if token else None)
     links_for = frame_links(config)
@@ -467,7 +468,7 @@ def create_app(config: Config, token: str | None = None,
         """The task's progress as Server-Sent Events: `event: progress` per change, a
         `: heartbeat` comment every 15 s, last `event: task` with the task object."""
         task_id = await streams.call("resolve_task", task)
-        return StreamingResponse(events.task_events(streams, task_id, heartbeat_s),
+        return StreamingResponse(events.task_events(task_polls, task_id, heartbeat_s),
                                  media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
     @api.get(routes.TASK, tags=["tasks"])
@@ -490,6 +491,10 @@ def create_app(config: Config, token: str | None = None,
         """Whether a worker takes the queued tasks."""
         return JSONResponse({"listening": thread_service().workers_listening()})
 
+    # Routes are matched in order, each costing FastAPI a few microseconds twice a request:
+    # the task routes, which boards and `--watch` poll, go first (nothing else starts with
+    # /tasks, so no other route can be shadowed). A third of a task request's CPU otherwise.
+    api.routes.sort(key=lambda route: not route.path.startswith(routes.API + "/tasks"))
     app.include_router(api)
 
     @app.get("/healthz", include_in_schema=False)

@@ -2,7 +2,9 @@
 
 A render job takes a window of its task's waiting shots (tasks/jobs.py, render_job) and
 claims them in one transaction (`claim` = its RQ job id): no two jobs ever render one shot at
-once, and a job that runs again finds the shots it claimed before. A task's progress and
+once, and a job that runs again finds the shots it claimed before. A plan job claims the
+windows when it queues their jobs (claim_windows), so that only a window's first shot has a
+job. A task's progress and
 outcome are derived from these rows."""
 
 from __future__ import annotations
@@ -94,13 +96,17 @@ class Renders(Rows):
                 c.execute("update renders set claim = ? where task_id = ? and shot_id = ?",
                           [job_id, task_id, shot_id])
             if mine and own[0] in (RenderStatus.PENDING, RenderStatus.FAILED):
+                # Up to `size` in all, with the shots claimed for it when it was queued
+                # (claim_windows).
                 c.execute(
                     f"""update renders set claim = ?1 where rowid in (
                          select r.rowid from renders r join shots s on s.id = r.shot_id
                          where r.task_id = ?2 and r.status = {RenderStatus.PENDING.sql}
                            and r.claim is null
-                         order by s.idx limit ?3)""",
-                    [job_id, task_id, size - 1],
+                         order by s.idx limit ?3 - 1 - (
+                           select count(*) from renders where task_id = ?2 and claim = ?1
+                             and shot_id != ?4 and status in {sql_list(UNFINISHED)}))""",
+                    [job_id, task_id, size, shot_id],
                 )
             # The render draws the shot as it is now: its edit count, which the image is
             # recorded at (store/edits.py: stale panels).
@@ -117,6 +123,17 @@ class Renders(Rows):
                    where r.task_id = ? and r.claim = ? and r.status = {RenderStatus.RUNNING.sql}
                    order by s.idx""", [task_id, job_id])]
         return status, claimed
+
+    def claim_windows(self, task_id: str, windows: dict[str, list[int]]) -> None:
+        """Claim each window's shots for its render job (job id -> shots), in one transaction,
+        before the jobs are queued: only a window's first shot then needs a job (plan_job).
+        A shot that is no longer pending, or that another job claimed meanwhile, is left."""
+        with self._write() as c:
+            c.executemany(
+                f"""update renders set claim = ? where task_id = ? and shot_id = ?
+                   and status = {RenderStatus.PENDING.sql} and claim is null""",
+                [(job_id, task_id, shot_id) for job_id, shots in windows.items()
+                 for shot_id in shots])
 
     def job_renders(self, task_id: str, shot_id: int, job_id: str) -> list[int]:
         """The unfinished renders a render job answers for: those it claimed, and its own

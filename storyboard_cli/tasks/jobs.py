@@ -1,16 +1,20 @@
 """The RQ jobs workers run, and the helpers the CLI uses to submit and retry tasks.
 
 A storyboard task is a plan job (job id = task id) that stores the shot list and fans out one
-render job per shot (job id = ``<task id>-shot-<shot id>``); a shot_generation task is one
-render job (job id = task id). Jobs carry ids only and read everything else from the store
-when they run, so a job that runs again (worker killed, retry, duplicate) sees the current
-state: a stored plan is not planned again, a done render is not rendered again, and writes are
-keyed by task and shot ids. A task's progress and outcome are derived from its renders rows.
+render job per window of shots (job id = ``<task id>-shot-<shot id>`` of the window's first
+shot; enqueue_windows); a shot_generation task is one render job (job id = task id). Jobs
+carry ids only and read everything else from the store when they run, so a job that runs again
+(worker killed, retry, duplicate) sees the current state: a stored plan is not planned again,
+a done render is not rendered again, and writes are keyed by task and shot ids. A task's
+progress and outcome are derived from its renders rows.
 
-Windows: a render job claims, in one store transaction, its shot and the task's next waiting
-shots, up to the daemon's max_batch (Store.start_window), and sends them in one /v1/renders
-request, so the daemon renders them in one pipeline call. The claimed shots' own jobs then
-find their shot done or claimed, and finish at once. The claiming job answers for its window:
+Windows: the plan job claims the task's shots for their windows' jobs as it queues them, up
+to the daemon's max_batch each (Store.claim_windows); a render job claims, in one store
+transaction, its shot, those claimed for it, and (a job queued some other way: a retry, a
+stale render) the task's next waiting shots up to max_batch (Store.start_window), and sends
+them in one /v1/renders request, so the daemon renders them in one pipeline call. A shot's
+own job, where one runs (delivered twice, queued again by a retry), finds its shot done or
+claimed, and finishes at once. The claiming job answers for its window:
 each shot is recorded as it comes back; a shot the daemon refused fails at once; if any
 failed in a way worth retrying, the job fails and its RQ retries (or the reaper, when its
 worker died) run it again for the window's unfinished shots, which it claimed for good.
@@ -413,7 +417,8 @@ def cancel_task(store: Store, redis: Redis, config: Config, task_id: str) -> dic
 
 
 def plan_job(task_id: str) -> dict[str, Any]:
-    """Plan a storyboard task's shots (once) and queue a render job per shot not yet done."""
+    """Plan a storyboard task's shots (once) and queue a render job per window of the shots
+    not yet done (enqueue_windows)."""
     from storyboard_contract.screenplay import Screenplay
     from storyboard_contract.wire import PlanRequest
 
@@ -456,9 +461,44 @@ def plan_job(task_id: str) -> dict[str, Any]:
     if not with_images or not renders:  # plan only, or every panel kept from before
         store.succeed_task(task_id)
         return {"task_status": TaskStatus.SUCCEEDED.value}
-    waiting = [r["shot_id"] for r in renders if r["status"] != RenderStatus.DONE]
-    queued = enqueue_renders(clients.redis, clients.config.queue, task, waiting)
+    queued = enqueue_windows(clients, task, renders)
     return {"task_status": store.settle_task(task_id), "render_jobs": queued}
+
+
+def enqueue_windows(clients: WorkerClients, task: dict[str, Any], renders: list[dict[str, Any]]
+                    ) -> list[str]:
+    """Queue the render jobs of a task's renders not done yet (the plan job's fan-out): its
+    pending unclaimed shots in windows of window_size, each window claimed for the job of its
+    first shot (Store.claim_windows), so one job is queued per window instead of one per
+    shot; a shot claimed before (this plan job runs again) has the job that claimed it
+    queued again, any other its own. A job that is still going to run is left as it is."""
+    size = window_size(clients, task)
+    waiting = [r for r in renders if r["status"] != RenderStatus.DONE]
+    free = [r["shot_id"] for r in waiting
+            if r["status"] == RenderStatus.PENDING and r["claim"] is None]
+    windows = {render_job_id(task, shots[0]): shots
+               for shots in (free[i:i + size] for i in range(0, len(free), size))}
+    clients.store.claim_windows(task["id"], windows)
+    heads = [shots[0] for shots in windows.values()]
+    heads += [claimed_shot(r["claim"]) if r["claim"] else r["shot_id"]
+              for r in waiting if r["shot_id"] not in free]
+    return enqueue_renders(clients.redis, clients.config.queue, task,
+                           list(dict.fromkeys(heads)))
+
+
+def claimed_shot(job_id: str) -> int:
+    """The shot whose render job is job_id (render_job_id of a storyboard task)."""
+    return int(job_id.rpartition("-shot-")[2])
+
+
+def window_size(clients: WorkerClients, task: dict[str, Any]) -> int:
+    """How many shots a render job of the task renders at once: what the daemon renders in
+    one call (its max_batch, at most MAX_WINDOW); one for a regen-shot."""
+    from storyboard_contract.wire import MAX_WINDOW
+
+    if task["type"] == TaskType.SHOT_GENERATION:
+        return 1
+    return min(clients.daemon.max_batch(), MAX_WINDOW)
 
 
 def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
@@ -522,8 +562,6 @@ def render_request(
 def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     """Render a window of the task's shots (module docstring): this one and the next waiting
     ones, recorded each once."""
-    from storyboard_contract.wire import MAX_WINDOW
-
     clients = worker_clients()
     store = clients.store
     task = store.get_task(task_id)
@@ -533,10 +571,7 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
     job_id = render_job_id(task, shot_id)
     if render["status"] == RenderStatus.DONE and not store.job_renders(task_id, shot_id, job_id):
         return {"task_status": store.settle_task(task_id), "image_key": render["image_key"]}
-    # A regen-shot renders its one shot; a window is what the daemon renders in one call.
-    size = 1 if task["type"] == TaskType.SHOT_GENERATION else \
-        min(clients.daemon.max_batch(), MAX_WINDOW)
-    status, window = store.start_window(task_id, shot_id, job_id, size)
+    status, window = store.start_window(task_id, shot_id, job_id, window_size(clients, task))
     if status == TaskStatus.CANCELLED:
         return {"task_status": TaskStatus.CANCELLED.value}
     if not window:  # done, or in another job's window

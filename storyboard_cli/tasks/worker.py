@@ -4,13 +4,15 @@ The worker runs jobs in its own process (RQ's SimpleWorker: job timeouts by SIGA
 per job), so the store, the daemon client and the Redis connection are made once per process
 and reused by every job.
 
-A maintenance thread, ticking every TICK_S seconds, does what plain RQ leaves to timeouts:
+A maintenance thread, ticking every TICK_S seconds, does what plain RQ leaves to timeouts
+(each worker its liveness and registration; the rest one worker for all, the holder of a
+lease, LEASE_KEY):
 
 - **Liveness.** Each worker keeps a key ``storyboard:alive:<worker name>`` with a TTL of three
   heartbeats. RQ alone notices a worker killed mid-job only when the job's timeout (+60 s) has
-  passed; here any live worker requeues a job whose worker's key has expired, within about three
-  heartbeats. Only `storyboard worker` processes keep such keys, so run no plain `rq worker`
-  on these queues.
+  passed; here a live worker (the lease's holder) requeues a job whose worker's key has
+  expired, within about three heartbeats. Only `storyboard worker` processes keep such keys,
+  so run no plain `rq worker` on these queues.
 - **Scheduled retries.** Failed attempts wait in RQ's ScheduledJobRegistry for their backoff;
   due ones are moved back to their queue (in a WATCH transaction, so two workers never both
   move one), with no separate scheduler process.
@@ -68,6 +70,27 @@ log = logging.getLogger("storyboard.worker")
 TICK_S = 0.5
 BURST_POLL_S = 0.1
 ALIVE_KEY = "storyboard:alive:{}"
+# The duties done for all workers (requeueing dead workers' jobs, moving due retries, sweeping
+# lost tasks) are done by one worker at a time, the holder of this lease, which it renews at
+# each tick: they cost what one worker's do however many run. A holder that stops gives it
+# up; one that dies loses it after LEASE_BEATS heartbeats, as its alive key expires, and the
+# next worker to tick takes it. One lease per pair of queues: the workers of another system
+# sharing the Redis (other queue names) have their own.
+LEASE_KEY = "storyboard:maintainer:{}:{}"
+LEASE_BEATS = 3
+# Take the lease when free, renew it when ours (one round trip): 1 when this worker holds it.
+TAKE_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+GIVE_UP_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 # A field of RQ's worker hash: the daemon this worker renders on (`ps` and `doctor` read it).
 DAEMON_FIELD = "storyboard_daemon"
 
@@ -168,6 +191,10 @@ class Maintenance(threading.Thread):
         self._next_beat = 0.0
         self._next_sweep = 0.0
         self._suspects: set[str] = set()
+        self._leading = False
+        self.lease_key = LEASE_KEY.format(*(q.name for q in self.queues))
+        self._take_lease = self.redis.register_script(TAKE_LEASE)
+        self._give_up_lease = self.redis.register_script(GIVE_UP_LEASE)
 
     @property
     def store(self) -> Store:
@@ -186,9 +213,10 @@ class Maintenance(threading.Thread):
             return
         self._stopping.set()
         self.join(timeout=5)
-        # Redis may be gone; the key then expires by itself.
+        # Redis may be gone; the keys then expire by themselves.
         with contextlib.suppress(Exception):
             self.redis.delete(alive_key(self.worker.name))
+            self._give_up_lease(keys=[self.lease_key], args=[self.worker.name])
         self.redis.close()
         if self._store is not None:
             self._store.close()
@@ -207,19 +235,34 @@ class Maintenance(threading.Thread):
                 continue
             self.outage.reached()
 
+    def leads(self) -> bool:
+        """Whether this worker holds the lease of the shared duties (LEASE_KEY) now. One that
+        has just taken it sweeps at once, and from its own sweeps only: a task is settled when
+        two sweeps in a row of the same worker found it lost."""
+        leading = bool(self._take_lease(
+            keys=[self.lease_key],
+            args=[self.worker.name, LEASE_BEATS * self.heartbeat_s * 1000]))
+        if leading and not self._leading:
+            self._suspects, self._next_sweep = set(), 0.0
+        self._leading = leading
+        return leading
+
     def tick(self) -> None:
         moment = time.monotonic()
-        if moment >= self._next_beat:
+        beat = moment >= self._next_beat
+        if beat:
             self.mark_alive()
             born = self.worker.birth_date is not None
             if born and rq_adapter.register_again(self.worker, self.redis):
                 log.warning("worker %s was no longer registered (Redis lost its data?); "
                             "registered it again", self.worker.name)
             self._next_beat = moment + self.heartbeat_s
-            if self.outage.quiet_for(3 * self.heartbeat_s):
-                for job_id in reap_orphans(self.redis, self.queues, self.max_orphaned,
-                                           lambda: self.store):
-                    log.warning("requeued job %s: its worker stopped while running it", job_id)
+        if not self.leads():
+            return
+        if beat and self.outage.quiet_for(3 * self.heartbeat_s):
+            for job_id in reap_orphans(self.redis, self.queues, self.max_orphaned,
+                                       lambda: self.store):
+                log.warning("requeued job %s: its worker stopped while running it", job_id)
         for job_id in enqueue_due(self.redis, self.queues):
             log.info("job %s: retry due, queued again", job_id)
         if moment >= self._next_sweep:
