@@ -126,6 +126,35 @@ def check_seed(seed: int | None) -> int | None:
     return seed
 
 
+def check_character_name(name: str) -> str:
+    """A character's name (or another name of one) as stored: one line, white space folded."""
+    from storyboard_contract.wire import MAX_CHARACTER_NAME_CHARS
+
+    name = check_one_line(" ".join(name.split()), "the character name")
+    if not name or "=" in name or "," in name or len(name) > MAX_CHARACTER_NAME_CHARS:
+        raise UsageError(f"character name {name!r}: 1 to {MAX_CHARACTER_NAME_CHARS} "
+                         "characters, no '=' or ','")
+    return name
+
+
+def check_aliases(name: str, others: str | list[str]) -> list[str]:
+    """A character's other names, "林,Lyn" or a list ("" or []: none), each once and none
+    the character's own name."""
+    from storyboard_contract.wire import MAX_ALIASES
+
+    items = others.split(",") if isinstance(others, str) else others
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise UsageError(f"the other names of {name}: write them with commas between them, "
+                         '"A,B"')
+    forms = [check_character_name(item) for item in items if item.strip()]
+    folded = [f.casefold() for f in forms]
+    if name.casefold() in folded or len(set(folded)) != len(folded):
+        raise UsageError(f"the other names of {name}: each once, and not {name} itself")
+    if len(forms) > MAX_ALIASES:
+        raise UsageError(f"{name} has at most {MAX_ALIASES} other names")
+    return forms
+
+
 def check_character(name: str, description: str) -> tuple[str, str]:
     """A character's name and description as stored, each on one line with its white space
     folded.
@@ -133,13 +162,10 @@ def check_character(name: str, description: str) -> tuple[str, str]:
     The description goes whole into every prompt of a shot showing the character, so it may
     take at most DESCRIPTION_TOKENS of CLIP's 77 (by the conservative estimate)."""
     from storyboard_contract.tokens import DESCRIPTION_TOKENS, estimate_tokens
-    from storyboard_contract.wire import MAX_CHARACTER_NAME_CHARS, MAX_DESCRIPTION_CHARS
+    from storyboard_contract.wire import MAX_DESCRIPTION_CHARS
 
-    name = check_one_line(" ".join(name.split()), "the character name")
+    name = check_character_name(name)
     description = check_one_line(" ".join(description.split()), f"the description of {name}")
-    if not name or "=" in name or len(name) > MAX_CHARACTER_NAME_CHARS:
-        raise UsageError(f"character name {name!r}: 1 to {MAX_CHARACTER_NAME_CHARS} "
-                         "characters, no '='")
     if not description:
         raise UsageError(f"the description of {name} is empty (to drop {name}, use --remove)")
     tokens = estimate_tokens(description)

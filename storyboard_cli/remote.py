@@ -212,11 +212,14 @@ class RemoteService:
         return self._call("GET", routes.CAST, project=project)
 
     def set_cast(self, project: str, descriptions: dict[str, str],
-                 remove: list[str] | None = None) -> list[dict[str, Any]]:
+                 remove: list[str] | None = None,
+                 aliases: dict[str, str | list[str]] | None = None) -> list[dict[str, Any]]:
         from storyboard_cli.server.bodies import CastChange
 
-        return self._call("PATCH", routes.CAST, project=project,
-                          body=CastChange(set=descriptions, remove=remove or []))
+        return self._call("PATCH", routes.CAST, project=project, body=CastChange(
+            set=descriptions, remove=remove or [],
+            aliases={name: forms.split(",") if isinstance(forms, str) else forms
+                     for name, forms in (aliases or {}).items()}))
 
     # --- tasks -------------------------------------------------------------------------------
 

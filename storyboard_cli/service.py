@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from storyboard_cli import ids, resolve, views
 from storyboard_cli.inputs import (
     ShotContext,
+    check_aliases,
     check_aspect,
     check_character,
+    check_character_name,
     check_expires,
     check_export,
     check_note,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 
     from storyboard_cli.board.options import ExportOptions
     from storyboard_cli.board.panels import Panel
+    from storyboard_cli.cast_links import CastWord
     from storyboard_cli.store import Store
     from storyboard_cli.store.edits import Board, Outcome
     from storyboard_cli.tasks.progress import Snapshot
@@ -94,7 +97,8 @@ class Service(Protocol):
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]: ...
     def cast(self, project: str) -> list[dict[str, Any]]: ...
     def set_cast(self, project: str, descriptions: dict[str, str],
-                 remove: list[str] | None = None) -> list[dict[str, Any]]: ...
+                 remove: list[str] | None = None,
+                 aliases: dict[str, str | list[str]] | None = None) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
                  story_text: str | None = None, story_format: str | None = None,
                  stale: bool = False) -> dict[str, Any]: ...
@@ -335,28 +339,73 @@ class LocalService:
         return self._view(resolve.project(self.store, project)["id"])["cast"]
 
     def set_cast(self, project: str, descriptions: dict[str, str],
-                 remove: list[str] | None = None) -> list[dict[str, Any]]:
-        """Describe characters (new names join the cast) and remove others, all or nothing;
-        later renders and regen-shot use the new descriptions. The cast after it."""
+                 remove: list[str] | None = None,
+                 aliases: dict[str, str | list[str]] | None = None) -> list[dict[str, Any]]:
+        """The user's word on the cast, all or nothing: describe characters (new names join
+        the cast), remove others (never cast again, by any plan), give a character its other
+        names (Lin -> 林; a cast member named so joins that character). At once, the
+        storyboard shown links each character described or given names to every shot whose
+        narration names it (storyboard_cli/cast_links.py), as one edit. Later renders,
+        regen-shot and re-plans use all of it. The cast after it."""
+        from storyboard_cli.cast_links import CastWord
+        from storyboard_cli.store.projects import folded
+
         project_id = resolve.project(self.store, project)["id"]
-        known = {c["name"].casefold(): c["name"] for c in self.store.cast(project_id)}
+        cast = {c["name"]: c for c in self.store.cast(project_id)}
+        known = {folded(name): name for name in cast}
         changes: dict[str, str] = {}
         for raw_name, raw_description in descriptions.items():
             name, description = check_character(raw_name, raw_description)
-            changes[known.get(name.casefold(), name)] = description
+            changes[known.get(folded(name), name)] = description
         dropped = []
         for raw_name in remove or []:
-            name = known.get(" ".join(raw_name.split()).casefold())
+            name = known.get(folded(raw_name))
             if name is None:
                 raise NotFound(f"project {project_id} has no character {raw_name!r} "
                                f"(see `storyboard cast {project_id}`)")
             if name in changes:
                 raise UsageError(f"{name} is both described and removed; choose one")
             dropped.append(name)
-        if not changes and not dropped:
-            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION" or --remove NAME')
-        self.store.set_cast(project_id, changes, dropped)
+        others: dict[str, list[str]] = {}
+        for raw_name, raw_forms in (aliases or {}).items():
+            name = check_character_name(raw_name)
+            name = known.get(folded(name)) or next(
+                (n for n in changes if folded(n) == folded(name)), None)
+            if name is None:
+                raise NotFound(f"project {project_id} has no character {raw_name!r}: describe "
+                               f'them first (storyboard cast {project_id} --set "NAME=...")')
+            others[name] = check_aliases(name, raw_forms)
+        taken = {folded(n) for n in [*changes, *dropped, *others]}
+        for name, forms in others.items():
+            clash = next((f for f in forms if folded(f) in taken), None)
+            if clash is not None:
+                raise UsageError(f"{clash} is a name of its own in this change; it cannot be "
+                                 f"another name of {name} too")
+        if not changes and not dropped and not others:
+            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION", --remove NAME '
+                             'or --alias "NAME=OTHER,OTHER"')
+        self.store.set_cast(project_id, changes, dropped, others)
+        linked = {name: others.get(name, cast.get(name, {}).get("aliases", []))
+                  for name in [*changes, *others]}
+        renamed = {known[folded(f)]: name for name, forms in others.items() for f in forms
+                   if folded(f) in known}
+        self._link_cast(project_id, CastWord(linked, dropped, renamed))
         return self.cast(str(project_id))
+
+    def _link_cast(self, project_id: int, word: CastWord) -> None:
+        """Link the storyboard shown's shots to the cast as the user's word says, when it
+        changes any (one edit); a storyboard being planned again gets the word from its
+        plan instead (PlanRequest.cast)."""
+        from storyboard_cli import cast_links
+        from storyboard_cli.store.tasks import replanning, shown_storyboard
+
+        boards = self.store.storyboards(project_id)
+        shown = shown_storyboard(boards)
+        if shown is None or replanning(boards) is not None:
+            return
+        if cast_links.changed(self.store.task_shot_rows(shown), word):
+            self.store.edit_board(project_id, shown["id"], self.user, "cast",
+                                  lambda board: cast_links.link(board, word))
 
     # --- tasks -------------------------------------------------------------------------------
 

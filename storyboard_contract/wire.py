@@ -57,6 +57,8 @@ MAX_CHARACTERS = 50
 MAX_SHOT_CHARACTERS = 10
 MAX_DESCRIPTION_CHARS = 200
 MAX_CHARACTER_NAME_CHARS = 40
+MAX_ALIASES = 8  # other names of one character (`cast --alias`)
+MAX_NOT_CHARACTERS = 200  # names a project's cast never takes (`cast --remove`)
 SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
 # Shots in one /v1/renders request (a worker's window: the daemon's max_batch, bounded).
 MAX_WINDOW = 16
@@ -205,6 +207,34 @@ class RenderSettings(BaseModel):
     consistency: Consistency | None = None  # None: the daemon's [images] consistency
 
 
+class Character(BaseModel):
+    """A member of the cast. Its description goes, word for word, into the prompt of every
+    shot that shows the character (gpu_daemon.styles.compose)."""
+
+    name: CharacterName
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
+    # Identity beyond words, used by the consistency modes of the same name: the character's
+    # reference image in the bucket (keys.cast_key), and its own LoRA with the word it was
+    # trained on, applied only to the shots that show the character.
+    reference_key: Annotated[str | None, Field(max_length=1024)] = None
+    lora: LoraRef | None = None
+    trigger: Annotated[str, Field(min_length=1, max_length=80),
+                       _one_line("trigger word")] | None = None
+
+
+class UserCast(BaseModel):
+    """The user's word on a project's cast (`storyboard cast`), sent with every plan so that a
+    re-plan keeps it: the characters the user described (cast under their names with their
+    descriptions, shown in every shot whose narration names them or an alias), other names
+    of the same person (Lin -> [林]), and names that are not people (`cast --remove`: a
+    place, a boat), never cast and never a speaker."""
+
+    characters: Annotated[list[Character], Field(max_length=MAX_CHARACTERS)] = []
+    aliases: Annotated[dict[CharacterName, Annotated[list[CharacterName], Field(
+        max_length=MAX_ALIASES)]], Field(max_length=MAX_CHARACTERS)] = {}
+    not_characters: Annotated[list[CharacterName], Field(max_length=MAX_NOT_CHARACTERS)] = []
+
+
 class PlanRequest(BaseModel):
     """A story to plan: prose (`story`) or a parsed screenplay (`screenplay`), one of them."""
 
@@ -222,26 +252,14 @@ class PlanRequest(BaseModel):
     # How the shots will be rendered: which model reads the prompts (a warning when it cannot
     # read their language), and each shot's provenance in the uploaded script.
     render: RenderSettings = RenderSettings()
+    # The user's word on the cast (`storyboard cast`), which every plan keeps.
+    cast: UserCast = UserCast()
 
     @model_validator(mode="after")
     def _story_or_screenplay(self) -> PlanRequest:
         if (self.story is None) == (self.screenplay is None):
             raise ValueError("give the story or the screenplay, one of them")
         return self
-
-
-class Character(BaseModel):
-    """A member of the cast. Its description goes, word for word, into the prompt of every
-    shot that shows the character (gpu_daemon.styles.compose)."""
-
-    name: CharacterName
-    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
-    # Identity beyond words, used by the consistency modes of the same name: the character's
-    # reference image in the bucket (keys.cast_key), and its own LoRA with the word it was
-    # trained on, applied only to the shots that show the character.
-    reference_key: Annotated[str | None, Field(max_length=1024)] = None
-    lora: LoraRef | None = None
-    trigger: Annotated[str, Field(min_length=1, max_length=80), _one_line("trigger word")] | None = None
 
 
 class DialogueLine(BaseModel):

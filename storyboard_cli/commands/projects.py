@@ -219,24 +219,33 @@ def show(project: str, task: str | None, revision: int | None, config: Path | No
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--set", "assignments", multiple=True, metavar='"NAME=DESCRIPTION"',
               help="Describe a character (repeatable); a new name joins the cast.")
-@click.option("--remove", multiple=True, metavar="NAME", help="Drop a character (repeatable).")
+@click.option("--remove", multiple=True, metavar="NAME",
+              help="Drop a character (repeatable): not a person; no plan casts the name again.")
+@click.option("--alias", "aliases", multiple=True, metavar='"NAME=OTHER,OTHER"',
+              help="A character's other names, all of them (repeatable; NAME= for none): "
+                   "the same person wherever the story says them.")
 @service_options
 @command
 def cast(
-    project: str, assignments: tuple[str, ...], remove: tuple[str, ...], config: Path | None,
-    json_out: bool, debug: bool,
+    project: str, assignments: tuple[str, ...], remove: tuple[str, ...],
+    aliases: tuple[str, ...], config: Path | None, json_out: bool, debug: bool,
 ) -> None:
-    """List a project's characters, or change their descriptions.
+    """List a project's characters, or change them: your word holds over every plan.
 
     A character's description goes, word for word, into the prompt of every shot that shows
-    the character; later renders and regen-shot use the new words.
+    the character; later renders and regen-shot use the new words. A character described or
+    given other names is linked at once to every shot whose narration names it (one edit:
+    `undo` takes it back), and every later plan keeps it, its other names and the removals.
 
     \b
     Example: storyboard cast 1 --set "Lin=young woman, red wool scarf, black bob"
+             storyboard cast 1 --alias "Lin=林"
+             storyboard cast 2 --remove Glasgow
     """
     service = ConfigAndService(config).service
-    if assignments or remove:
-        characters = service.set_cast(project, _descriptions(assignments), list(remove))
+    if assignments or remove or aliases:
+        characters = service.set_cast(project, _pairs(assignments, "--set", "DESCRIPTION"),
+                                      list(remove), _pairs(aliases, "--alias", "OTHER,OTHER"))
     else:
         characters = service.cast(project)
     if json_out:
@@ -247,14 +256,15 @@ def cast(
     print_cast(characters, project)
 
 
-def _descriptions(values: tuple[str, ...]) -> dict[str, str]:
-    descriptions: dict[str, str] = {}
+def _pairs(values: tuple[str, ...], option: str, what: str) -> dict[str, str]:
+    """NAME=VALUE options as {NAME: VALUE}."""
+    pairs: dict[str, str] = {}
     for value in values:
-        name, sep, description = value.partition("=")
+        name, sep, given = value.partition("=")
         if not sep:
-            raise UsageError(f'--set {value!r}: write it as "NAME=DESCRIPTION"')
-        descriptions[name] = description
-    return descriptions
+            raise UsageError(f'{option} {value!r}: write it as "NAME={what}"')
+        pairs[name] = given
+    return pairs
 
 
 @click.command("settings", cls=Command)

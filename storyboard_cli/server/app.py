@@ -311,8 +311,11 @@ def create_app(config: Config, token: str | None = None,
 
     @api.patch(routes.CAST, tags=["projects"])
     def set_cast(project: str, body: CastChange) -> JSONResponse:
-        """Describe characters (new names join the cast) and remove others; the cast."""
-        return JSONResponse(thread_service().set_cast(project, body.set, body.remove))
+        """Describe characters (new names join the cast, linked at once to the shots that
+        name them), remove others (no plan casts them again), give characters their other
+        names; the cast."""
+        return JSONResponse(thread_service().set_cast(project, body.set, body.remove,
+                                                      dict(body.aliases)))
 
     @api.get(routes.SETTINGS, tags=["projects"])
     def settings(project: str) -> JSONResponse:

@@ -70,7 +70,10 @@ class Rename(BaseModel):
 class CastChange(BaseModel):
     set: dict[str, str] = Field(default_factory=dict,
                                 description="Character name -> description.")
-    remove: list[str] = Field(default_factory=list, description="Names to drop from the cast.")
+    remove: list[str] = Field(default_factory=list,
+                              description="Names to drop from the cast; no plan casts them again.")
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict, description="Character name -> its other names (all of them).")
 
 
 class GenerateStoryboard(BaseModel):

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         RenderResponse,
         RenderSettings,
         ShotOutcome,
+        UserCast,
     )
 
 # Diffusion steps can come every few milliseconds: write a shot's step at most this often.
@@ -437,7 +438,7 @@ def plan_job(task_id: str) -> dict[str, Any]:
             story=None if screenplay else project["story"], screenplay=screenplay or None,
             style=task["params"].get("style") or project["style"],
             aspect=project["aspect"], width=width, height=height,
-            render=wire_settings(settings),
+            render=wire_settings(settings), cast=user_cast(store, project["id"]),
         ))
         if plan.warnings:
             store.add_warnings(task_id, plan.warnings)
@@ -475,6 +476,20 @@ def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
         "seed": shot_seed(task_id, shot.index), "scene": shot.scene,
         "scene_heading": shot.scene_heading, "scene_shot": shot.scene_shot,
     }
+
+
+def user_cast(store: Store, project_id: int) -> UserCast:
+    """The user's word on a project's cast, as the planner keeps it: the characters the user
+    described, every character's other names, and the names never to cast (the newest, within
+    the wire's bound)."""
+    from storyboard_contract.wire import MAX_NOT_CHARACTERS, Character, UserCast
+
+    cast = store.cast(project_id)
+    return UserCast(
+        characters=[Character(name=c["name"], description=c["description"])
+                    for c in cast if c["source"] == "user"],
+        aliases={c["name"]: c["aliases"] for c in cast if c["aliases"]},
+        not_characters=store.not_characters(project_id)[-MAX_NOT_CHARACTERS:])
 
 
 def task_settings(store: Store, task: dict[str, Any]) -> dict[str, Any]:
