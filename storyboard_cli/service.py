@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storyboard_cli import ids, resolve, views
+from storyboard_cli import ids, references, resolve, views
 from storyboard_cli.inputs import (
     ShotContext,
     check_aliases,
@@ -28,6 +28,7 @@ from storyboard_cli.inputs import (
     check_character_name,
     check_expires,
     check_export,
+    check_identity,
     check_note,
     check_number,
     check_prompt,
@@ -98,7 +99,10 @@ class Service(Protocol):
     def cast(self, project: str) -> list[dict[str, Any]]: ...
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None,
-                 aliases: dict[str, str | list[str]] | None = None) -> list[dict[str, Any]]: ...
+                 aliases: dict[str, str | list[str]] | None = None,
+                 identity: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]: ...
+    def portraits(self, project: str, names: list[str] | None = None
+                  ) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
                  story_text: str | None = None, story_format: str | None = None,
                  stale: bool = False) -> dict[str, Any]: ...
@@ -340,13 +344,16 @@ class LocalService:
 
     def set_cast(self, project: str, descriptions: dict[str, str],
                  remove: list[str] | None = None,
-                 aliases: dict[str, str | list[str]] | None = None) -> list[dict[str, Any]]:
+                 aliases: dict[str, str | list[str]] | None = None,
+                 identity: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """The user's word on the cast, all or nothing: describe characters (new names join
         the cast), remove others (never cast again, by any plan), give a character its other
-        names (Lin -> 林; a cast member named so joins that character). At once, the
-        storyboard shown links each character described or given names to every shot whose
-        narration names it (storyboard_cli/cast_links.py), as one edit. Later renders,
-        regen-shot and re-plans use all of it. The cast after it."""
+        names (Lin -> 林; a cast member named so joins that character), its identity
+        ({"image": PNG or JPEG bytes, "lora": "FILE[:SCALE]", "trigger": "WORD"}; "" takes
+        a LoRA or trigger away). At once, the storyboard shown links each character described
+        or given names to every shot whose narration names it (storyboard_cli/cast_links.py),
+        as one edit. Later renders, regen-shot and re-plans use all of it. The cast after
+        it."""
         from storyboard_cli.cast_links import CastWord
         from storyboard_cli.store.projects import folded
 
@@ -381,16 +388,77 @@ class LocalService:
             if clash is not None:
                 raise UsageError(f"{clash} is a name of its own in this change; it cannot be "
                                  f"another name of {name} too")
-        if not changes and not dropped and not others:
-            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION", --remove NAME '
-                             'or --alias "NAME=OTHER,OTHER"')
-        self.store.set_cast(project_id, changes, dropped, others)
+        given: dict[str, dict[str, Any]] = {}
+        for raw_name, fields in (identity or {}).items():
+            name = check_character_name(raw_name)
+            name = known.get(folded(name)) or next(
+                (n for n in changes if folded(n) == folded(name)), None)
+            if name is None or name in dropped:
+                raise NotFound(f"project {project_id} has no character {raw_name!r}: describe "
+                               f'them first (storyboard cast {project_id} --set "NAME=...")')
+            given[name] = check_identity(name, fields)
+        if not changes and not dropped and not others and not given:
+            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION", --remove NAME, '
+                             '--alias "NAME=OTHER,OTHER", --image, --lora or --trigger')
+        for name, fields in given.items():
+            if "image" in fields:
+                data, suffix = fields.pop("image")
+                fields["reference_key"] = references.upload(self.s3, self.config, project_id,
+                                                            name, data, suffix)
+        self.store.set_cast(project_id, changes, dropped, others, given)
         linked = {name: others.get(name, cast.get(name, {}).get("aliases", []))
                   for name in [*changes, *others]}
         renamed = {known[folded(f)]: name for name, forms in others.items() for f in forms
                    if folded(f) in known}
         self._link_cast(project_id, CastWord(linked, dropped, renamed))
         return self.cast(str(project_id))
+
+    def portraits(self, project: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """Render a neutral portrait of each character (or of those named) from its
+        description, through the daemon's ordinary render with the project's style and
+        render settings, and make it the character's reference image (a new one each time:
+        keep it or redo it). The cast after it."""
+        from storyboard_cli.store.projects import folded
+        from storyboard_cli.tasks.daemon_client import DaemonClient
+        from storyboard_cli.tasks.jobs import wire_settings
+
+        project_id = resolve.project(self.store, project)["id"]
+        row = self.store.get_project(project_id)
+        cast = self.store.cast(project_id)
+        if names:
+            by_name = {folded(c["name"]): c for c in cast}
+            missing = [n for n in names if folded(n) not in by_name]
+            if missing:
+                raise NotFound(f"project {project_id} has no character {missing[0]!r} "
+                               f"(see `storyboard cast {project_id}`)")
+            cast = [by_name[folded(n)] for n in dict.fromkeys(names)]
+        if not cast:
+            raise UsageError(f"project {project_id} has no characters to portray yet: "
+                             f"storyboard generate {project_id} finds them, or add one: "
+                             f'storyboard cast {project_id} --set "NAME=DESCRIPTION"')
+        settings = wire_settings(self.store.settings(project_id))
+        size = self.config.images.frame_size("1:1", settings.model)
+        daemon = DaemonClient(self.config.daemon)
+        try:
+            for character in cast:
+                made = daemon.render(references.portrait_request(row, character, settings,
+                                                                 size))
+                key = references.keep_portrait(self.s3, self.config, project_id,
+                                               character["name"], made.image_key)
+                self.store.set_cast(project_id, {}, identity={
+                    character["name"]: {"reference_key": key}})
+        finally:
+            daemon.close()
+        return self.cast(str(project_id))
+
+    @property
+    def s3(self) -> Any:
+        """The bucket's client, made on first use."""
+        from storyboard_contract.s3 import client_from_config
+
+        if self._s3 is None:
+            self._s3 = client_from_config(self.config.s3)
+        return self._s3
 
     def _link_cast(self, project_id: int, word: CastWord) -> None:
         """Link the storyboard shown's shots to the cast as the user's word says, when it
@@ -808,13 +876,11 @@ class LocalService:
         """A shot's image by its key, opened in the bucket to be streamed (the web board's
         frames, through `storyboard serve`). Only a key the store recorded for a shot or a
         render is read: the bucket's other objects stay out of reach."""
-        from storyboard_contract.s3 import client_from_config, open_object
+        from storyboard_contract.s3 import open_object
 
         if not self.store.image_recorded(key):
             raise NotFound(f"no shot of this store has an image with the key {key!r}")
-        if self._s3 is None:
-            self._s3 = client_from_config(self.config.s3)
-        answer = open_object(self._s3, self.config.s3, key, f"reading {key}")
+        answer = open_object(self.s3, self.config.s3, key, f"reading {key}")
         if answer is None:
             raise NotFound(f"the image {key!r} is gone from the bucket; render the shot "
                            "again (regen-shot)")

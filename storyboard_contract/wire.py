@@ -59,6 +59,9 @@ MAX_DESCRIPTION_CHARS = 200
 MAX_CHARACTER_NAME_CHARS = 40
 MAX_ALIASES = 8  # other names of one character (`cast --alias`)
 MAX_NOT_CHARACTERS = 200  # names a project's cast never takes (`cast --remove`)
+# A character's reference image (`cast --image`): a PNG or JPEG within these bounds.
+MAX_REFERENCE_BYTES = 8 * 1024 * 1024
+MAX_REFERENCE_SIDE = 4096
 SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
 # Shots in one /v1/renders request (a worker's window: the daemon's max_batch, bounded).
 MAX_WINDOW = 16

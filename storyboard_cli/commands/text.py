@@ -103,8 +103,9 @@ def settings_line(settings: dict[str, Any]) -> str:
              *([f"{settings['steps']} steps"] if settings["steps"] else []),
              *([f"CFG {settings['cfg']:g}"] if settings["cfg"] is not None else []),
              *([f"negative {settings['negative_prompt']!r}"] if settings["negative_prompt"]
-               else [])]
-    return ", ".join(parts) + ("" if len(parts) == 6 else "; the rest the model's defaults")
+               else []),
+             *([f"consistency {settings['consistency']}"] if settings["consistency"] else [])]
+    return ", ".join(parts) + ("" if len(parts) == 7 else "; the rest the model's defaults")
 
 
 def print_shot(shot: dict[str, Any], name: str | None) -> None:

@@ -237,7 +237,8 @@ def folded(name: str) -> str:
 
 
 # How a project's images are made; None (an empty list for loras): the model's default.
-RENDER_SETTINGS = ("model", "loras", "scheduler", "steps", "cfg", "negative_prompt")
+RENDER_SETTINGS = ("model", "loras", "scheduler", "steps", "cfg", "negative_prompt",
+                   "consistency")
 
 
 def render_settings(project: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from storyboard_cli.tasks.daemon_client import DaemonClient
     from storyboard_contract.config import Config, QueueConfig
     from storyboard_contract.wire import (
+        Character,
         PlannedShot,
         ProgressEvent,
         RenderRequest,
@@ -505,7 +506,20 @@ def wire_settings(settings: dict[str, Any]) -> RenderSettings:
     return RenderSettings(
         model=settings["model"], loras=[LoraRef(**lora) for lora in settings["loras"]],
         scheduler=settings["scheduler"], steps=settings["steps"],
-        guidance_scale=settings["cfg"], negative_prompt=settings["negative_prompt"] or "")
+        guidance_scale=settings["cfg"], negative_prompt=settings["negative_prompt"] or "",
+        # A task queued before projects had a consistency: the daemon's.
+        consistency=settings.get("consistency"))
+
+
+def wire_character(character: dict[str, Any]) -> Character:
+    """A cast member as the daemon takes it: its description and its identity (reference
+    image's key, LoRA and trigger word), which the project's consistency mode uses."""
+    from storyboard_contract.wire import Character, LoraRef
+
+    return Character(name=character["name"], description=character["description"],
+                     reference_key=character["reference_key"],
+                     lora=character["lora"] and LoraRef(**character["lora"]),
+                     trigger=character["trigger"])
 
 
 def render_request(
@@ -514,8 +528,8 @@ def render_request(
     """What the daemon is asked to render for a shot of a task: its prompt (or a regen's),
     the project's style (or the task's), frame size and render settings (the task's, so
     that every shot of a task, and so every window, renders alike), the current
-    descriptions of the characters it shows, and the render's seed."""
-    from storyboard_contract.wire import Character, RenderRequest
+    descriptions and identities of the characters it shows, and the render's seed."""
+    from storyboard_contract.wire import RenderRequest
 
     shot = store.get_shot(shot_id)
     project = store.get_project(shot["project_id"])
@@ -528,8 +542,7 @@ def render_request(
         prompt=params.get("prompt") or shot["prompt"],
         negative_prompt=settings.negative_prompt or shot["negative_prompt"] or "",
         description=shot["description"], camera=shot["camera"] or "medium",
-        characters=[Character(name=c["name"], description=c["description"])
-                    for c in store.shot_cast(shot)],
+        characters=[wire_character(c) for c in store.shot_cast(shot)],
         style=params.get("style") or project["style"], seed=seed, width=width, height=height,
     )
 

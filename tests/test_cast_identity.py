@@ -1,0 +1,175 @@
+"""A character's identity beyond words, the host's half, as a user runs it (`storyboard`
+subprocesses against a real Redis, SeaweedFS and the sketch GPU daemon): a reference image
+uploaded (`cast --set ... --image`, checked: a whole PNG or JPEG within bounds) or a portrait
+rendered from the description (`cast --portraits`), both kept in the bucket under the
+character; a LoRA and trigger word per character; a consistency mode per project (`new
+--consistency`). Every render request then carries the project's mode and, for each character
+a shot shows, its reference, LoRA and trigger."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from fixtures_queue import QueueStack
+from PIL import Image
+
+from storyboard_cli.tasks.jobs import render_request
+from storyboard_contract.keys import character_slug
+from storyboard_contract.s3 import client_from_config
+from storyboard_contract.wire import MAX_REFERENCE_BYTES, LoraRef
+
+STORY = "Lin lit the lamp. Tom climbed the stairs. Lin smiled at Tom."
+
+
+def png_bytes(size: tuple[int, int] = (24, 32), color: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "blue").save(out, "JPEG")
+    return out.getvalue()
+
+
+def new_project(stack: QueueStack, *options: str) -> str:
+    (stack.root / "story.txt").write_text(STORY + "\n", encoding="utf-8")
+    return str(stack.json("new", "story.txt", *options)["id"])
+
+
+def bucket_object(stack: QueueStack, key: str) -> bytes:
+    config = stack.config()
+    return client_from_config(config.s3).get_object(Bucket=config.s3.bucket,
+                                                    Key=key)["Body"].read()
+
+
+def test_an_uploaded_reference_image_is_kept_in_the_bucket_with_the_character(stack):
+    project = new_project(stack)
+    (stack.root / "lin.png").write_bytes(png_bytes())
+    (stack.root / "tom.jpg").write_bytes(jpeg_bytes())
+    (lin,) = [c for c in stack.json("cast", project, "--set", "Lin=young woman, red scarf",
+                                    "--image", "lin.png") if c["name"] == "Lin"]
+    key = lin["reference_key"]
+    assert key.startswith(f"projects/{project}/cast/{character_slug('Lin')}/")
+    assert key.endswith(".png") and bucket_object(stack, key) == png_bytes()
+    tom = stack.json("cast", project, "--set", "Tom=old man", "--image", "tom.jpg")[-1]
+    assert tom["reference_key"].endswith(".jpg")
+    assert bucket_object(stack, tom["reference_key"]) == jpeg_bytes()
+    # A new image is a new object: a board kept from before still finds the old one.
+    (stack.root / "lin2.png").write_bytes(png_bytes(color="green"))
+    again = stack.json("cast", project, "--set", "Lin=young woman, red scarf", "--image",
+                       "lin2.png")[0]
+    assert again["reference_key"] != key and bucket_object(stack, key) == png_bytes()
+
+
+def _png_with_size(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"Lin, in words", "is not a whole PNG or JPEG image"),
+    (png_bytes()[:-20], "is not a whole PNG or JPEG image"),  # cut short
+    (jpeg_bytes()[:-10], "is not a whole PNG or JPEG image"),
+    (_png_with_size(5000, 10), "of at most 4096x4096 pixels"),
+    (b"\x89PNG" + b"\0" * MAX_REFERENCE_BYTES, "a reference image is at most 8 MiB"),
+])
+def test_a_bad_reference_image_changes_nothing(stack, content, message):
+    project = new_project(stack)
+    stack.json("cast", project, "--set", "Lin=young woman")
+    (stack.root / "bad.png").write_bytes(content)
+    refused = stack.run("cast", project, "--set", "Lin=older woman", "--image", "bad.png")
+    assert refused.returncode == 2
+    assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert [(c["description"], c["reference_key"]) for c in stack.json("cast", project)] == [
+        ("young woman", None)]
+
+
+def test_identity_options_go_with_one_character(stack):
+    project = new_project(stack)
+    (stack.root / "lin.png").write_bytes(png_bytes())
+    for args, message in [
+        (("--image", "lin.png"), '--image, --lora and --trigger go with one --set'),
+        (("--set", "A=girl", "--set", "B=boy", "--trigger", "x"), "go with one --set"),
+        (("--set", "Lin=woman", "--lora", "lin.png"), "LoRAs are .safetensors files"),
+        (("--set", "Lin=woman", "--lora", "../lin.safetensors"), "as a relative path"),
+        (("--set", "Lin=woman", "--trigger", "a\x1bb"), "--trigger"),
+        (("--portraits", "--set", "Lin=woman"), "--portraits renders the cast as it is"),
+        (("--portrait", "Nobody"), "has no character 'Nobody'"),
+    ]:
+        refused = stack.run("cast", project, *args)
+        assert refused.returncode == 2, args
+        assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert stack.json("cast", project) == []
+
+
+def test_portraits_are_rendered_from_the_descriptions_and_kept_as_references(stack):
+    project = new_project(stack, "--style", "noir")
+    stack.json("cast", project, "--set", "Lin=young woman, red scarf")
+    stack.json("cast", project, "--set", "Tom=old man, grey beard")
+    cast = stack.json("cast", project, "--portraits")
+    keys = {c["name"]: c["reference_key"] for c in cast}
+    square = stack.config().images.frame_size("1:1", None)  # the project's frame is 16:9
+    for name, key in keys.items():
+        assert key.startswith(f"projects/{project}/cast/{character_slug(name)}/")
+        image = Image.open(io.BytesIO(bucket_object(stack, key)))
+        assert (image.format, image.size) == ("PNG", square)
+    # Redone for one: a new portrait for Lin only; Tom keeps his.
+    redone = {c["name"]: c["reference_key"] for c in stack.json("cast", project, "--portrait",
+                                                                "lin")}
+    assert redone["Lin"] != keys["Lin"] and redone["Tom"] == keys["Tom"]
+    # The render's own object is not left behind: the project's objects are its portraits.
+    config = stack.config()
+    listed = client_from_config(config.s3).list_objects_v2(
+        Bucket=config.s3.bucket, Prefix=f"projects/{project}/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == sorted([*keys.values(),
+                                                                   redone["Lin"]])
+    # `rm` deletes them with the project.
+    assert stack.json("rm", project, "--yes")["objects"]["deleted"] == 3
+    listed = client_from_config(config.s3).list_objects_v2(
+        Bucket=config.s3.bucket, Prefix=f"projects/{project}/")
+    assert listed.get("Contents", []) == []
+
+
+def test_every_render_request_carries_the_mode_and_the_shown_characters_identity(stack):
+    stack.start_worker()
+    project = new_project(stack, "--consistency", "reference")
+    assert stack.json("show", project)["settings"]["consistency"] == "reference"
+    (stack.root / "lin.png").write_bytes(png_bytes())
+    stack.json("cast", project, "--set", "Lin=young woman", "--image", "lin.png", "--lora",
+               "people/lin.safetensors:0.7", "--trigger", "linwoman")
+    stack.json("cast", project, "--set", "Tom=old man")
+    assert stack.json("generate", project, "--no-images", "--timeout", "60")[
+        "status"] == "succeeded"
+    store, config = stack.store(), stack.config()
+    try:
+        task = store.storyboards(int(project))[0]
+        shots = store.task_shot_rows(task)
+        lin = store.cast(int(project))[0]
+        requests = [render_request(store, config, task, s["id"], 1) for s in shots]
+    finally:
+        store.close()
+    assert all(r.consistency == "reference" for r in requests)
+    shown = {c.name: c for r in requests for c in r.characters}
+    assert (shown["Lin"].reference_key, shown["Lin"].lora, shown["Lin"].trigger) == (
+        lin["reference_key"], LoraRef(name="people/lin.safetensors", scale=0.7), "linwoman")
+    assert (shown["Tom"].reference_key, shown["Tom"].lora, shown["Tom"].trigger) == (
+        None, None, None)
+    # The mode is a render setting: changed, reset, refused when unknown.
+    assert stack.json("settings", project, "--consistency", "lora")["consistency"] == "lora"
+    assert stack.json("settings", project, "--reset", "consistency")["consistency"] is None
+    refused = stack.run("new", "story.txt", "--consistency", "faces")
+    assert refused.returncode == 2 and "unknown consistency 'faces'; use one of text" in (
+        refused.stderr)
+    # A LoRA and trigger word are taken away with "".
+    stack.json("cast", project, "--set", "Lin=young woman", "--lora", "", "--trigger", "")
+    lin = stack.json("cast", project)[0]
+    assert (lin["lora"], lin["trigger"], lin["reference_key"]) == (None, None,
+                                                                   shown["Lin"].reference_key)
