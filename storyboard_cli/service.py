@@ -147,6 +147,19 @@ class Service(Protocol):
              to_revision: int | None = None) -> dict[str, Any]: ...
 
 
+def portraits_read(fetch: Callable[[str], bytes | None]) -> Callable[[dict[str, Any]], Any]:
+    """How an export shows a cast member: with its reference image read from the bucket (none
+    when it has none, or the object is gone)."""
+    from storyboard_cli.board.sheet import Portrait
+
+    def portray(character: dict[str, Any]) -> Portrait:
+        key = character["reference_key"]
+        return Portrait(character["name"], character["description"],
+                        image=fetch(key) if key else None, suffix=Path(key or ".png").suffix)
+
+    return portray
+
+
 def local_user() -> str:
     """The name of the user running this process, as the history records it."""
     import getpass
@@ -821,6 +834,7 @@ class LocalService:
             missing_reasons,
             read_panels,
         )
+        from storyboard_cli.board.sheet import unseen
         from storyboard_cli.links import resign_project
         from storyboard_contract.s3 import client_from_config
 
@@ -843,7 +857,10 @@ class LocalService:
             panels = read_panels(view["shots"], bucket_fetch(
                 client_from_config(self.config.s3) if rendered else None, self.config.s3),
                 reasons, progress)
-        done = board.write(view, fmt, path, panels, options)
+        portray = unseen
+        if fmt in board.PORTRAYING and any(c["reference_key"] for c in view["cast"]):
+            portray = portraits_read(bucket_fetch(self.s3, self.config.s3))
+        done = board.write(view, fmt, path, panels, options, portray=portray)
         answer: dict[str, Any] = {
             "project_id": view["id"], "format": fmt, "path": str(path),
             "files": [str(f) for f in done.files],
@@ -864,13 +881,26 @@ class LocalService:
         (renewed when about to expire)."""
         from storyboard_cli.board.html import page
         from storyboard_cli.board.panels import link_panels, missing_reasons
-        from storyboard_cli.board.sheet import sheet
+        from storyboard_cli.board.sheet import Portrait, sheet
 
         view = self.project(project)
         shown = view["shots_task"]
         reasons = missing_reasons(self.store.task_renders(shown["id"])) if shown else {}
-        return page(sheet(view), view["cast"], link_panels(view["shots"], reasons, frame_url),
-                    "storyboard serve")
+
+        def linked(character: dict[str, Any]) -> Portrait:
+            key = character["reference_key"]
+            url = key and (frame_url({"image_key": key}) if frame_url else self._signed(key))
+            return Portrait(character["name"], character["description"], url=url,
+                            suffix=Path(key or ".png").suffix)
+
+        return page(sheet(view, portray=linked),
+                    link_panels(view["shots"], reasons, frame_url), "storyboard serve")
+
+    def _signed(self, key: str) -> str:
+        """A presigned link to an object of the bucket."""
+        from storyboard_contract.s3 import presign_get
+
+        return presign_get(self.s3, self.config.s3.bucket, key, self.config.s3.link_expiry)[0]
 
     def frame(self, key: str) -> OpenFrame:
         """A shot's image by its key, opened in the bucket to be streamed (the web board's
