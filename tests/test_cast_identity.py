@@ -8,14 +8,20 @@ a shot shows, its reference, LoRA and trigger."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import struct
+import subprocess
+import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 from fixtures_queue import QueueStack
 from PIL import Image
 
+from storyboard_cli.service import LocalService
 from storyboard_cli.tasks.jobs import render_request
 from storyboard_contract.keys import character_slug
 from storyboard_contract.s3 import client_from_config
@@ -173,3 +179,54 @@ def test_every_render_request_carries_the_mode_and_the_shown_characters_identity
     lin = stack.json("cast", project)[0]
     assert (lin["lora"], lin["trigger"], lin["reference_key"]) == (None, None,
                                                                    shown["Lin"].reference_key)
+
+
+def test_the_boards_and_exports_show_the_cast_with_its_reference_images(stack):
+    stack.start_worker()
+    project = new_project(stack)
+    assert stack.json("generate", project, "--timeout", "90")["status"] == "succeeded"
+    (stack.root / "lin.png").write_bytes(png_bytes())
+    (stack.root / "tom.jpg").write_bytes(jpeg_bytes())
+    stack.json("cast", project, "--set", "Lin=young woman", "--image", "lin.png")
+    stack.json("cast", project, "--set", "Tom=old man", "--image", "tom.jpg")
+    stack.json("cast", project, "--set", "Ann=a girl who is never drawn")
+    keys = {c["name"]: c["reference_key"] for c in stack.json("cast", project)}
+
+    # The HTML export embeds them, each with its name; a character without one has no image.
+    html = (stack.root / stack.json("export", project, "--format", "html")["path"]).read_text()
+    strip = html[html.index('<div class="cast-strip">'):html.index("</header>")]
+    assert strip.count("<figure") == 2 and "Ann" not in strip
+    assert f'src="data:image/png;base64,{base64.b64encode(png_bytes()).decode()}"' in strip
+    assert 'src="data:image/jpeg;base64,' in strip and "<figcaption>Tom</figcaption>" in strip
+
+    # The zip and the Storyboarder folder hold the images, named by the cast's order.
+    with zipfile.ZipFile(stack.json("export", project, "--format", "zip")["path"]) as archive:
+        assert archive.read("cast-01-Lin.png") == png_bytes()
+        assert archive.read("cast-02-Tom.jpg") == jpeg_bytes()
+        listing = json.loads(archive.read("shotlist.json"))
+    assert [(c["name"], c["file"]) for c in listing["cast"]] == [
+        ("Lin", "cast-01-Lin.png"), ("Tom", "cast-02-Tom.jpg"), ("Ann", None)]
+    folder = Path(stack.json("export", project, "--format", "storyboarder")["path"])
+    assert (folder / "cast-01-Lin.png").read_bytes() == png_bytes()
+
+    # The PDF ends with a cast page: the images with the names and descriptions.
+    pdf = stack.json("export", project, "--format", "pdf")["path"]
+    pages = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    assert "Cast" in pages[-2] and "Lin" in pages[-2] and "old man" in pages[-2]
+    images = subprocess.run(["pdfimages", "-list", pdf], capture_output=True, text=True,
+                            check=True).stdout
+    assert images.count(f"{len(pages) - 1:>4} ") >= 2  # the cast page's two images
+
+    # The web page links them through serve's image route, which streams them.
+    config = stack.config()
+    service = LocalService(config)
+    try:
+        page = "".join(service.board_page(project, lambda shot: "/api/images/"
+                                          + shot["image_key"]))
+        assert f'src="/api/images/{keys["Lin"]}"' in page
+        frame = service.frame(keys["Tom"])
+        assert b"".join(frame.chunks) == jpeg_bytes()
+        frame.close()
+    finally:
+        service.close()
