@@ -82,6 +82,8 @@ def test_another_name_joins_two_cast_members_into_one_person_across_plans(stack)
     assert [(c["name"], c["aliases"], c["shots"]) for c in joined] == [
         ("Mei", ["阿梅"], [1, 2, 3])]
     assert characters(stack, project) == [["Mei"], ["Mei"], ["Mei"]]
+    table = stack.run("cast", project).stdout
+    assert "Mei" in table and "阿梅" in table  # the "also" column
     # The next plan reads the story with it: 阿梅's line is Mei's.
     stack.json("generate", project, "--no-images", "--timeout", "60")
     assert list(cast(stack, project)) == ["Mei"]

@@ -201,11 +201,15 @@ def print_cast(characters: list[dict[str, Any]], project: int | str) -> None:
         output.info(f"No characters yet: storyboard generate {project} finds them, or add "
                     f'one: storyboard cast {project} --set "NAME=DESCRIPTION"')
         return
-    table = Table("name", "description", "shots", "from")
+    table = Table("name", "description", "also", "shots", "identity", "from")
     for c in characters:
         shots = ", ".join(map(str, c["shots"])) or "-"
+        identity = [*(["image"] if c["reference_key"] else []),
+                    *([f"LoRA {c['lora']['name']}:{c['lora']['scale']:g}"] if c["lora"] else []),
+                    *([f"trigger {c['trigger']}"] if c["trigger"] else [])]
         table.add_row(output.cell(c["name"]), output.cell(c["description"] or "(none)"),
-                      _cut(shots, 30),
+                      output.cell(", ".join(c["aliases"]) or "-"), _cut(shots, 30),
+                      output.cell(", ".join(identity) or "-"),
                       "you" if c["source"] == "user" else "planner")
     output.stdout.print(table)
 
