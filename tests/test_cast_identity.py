@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from fixtures_queue import QueueStack
 from PIL import Image
+from test_remote_e2e import laptop, remote_env
 
 from storyboard_cli.service import LocalService
 from storyboard_cli.tasks.jobs import render_request
@@ -230,3 +231,28 @@ def test_the_boards_and_exports_show_the_cast_with_its_reference_images(stack):
         frame.close()
     finally:
         service.close()
+
+
+def test_the_remote_cli_sends_the_cast_and_its_images_through_serve(served, tmp_path):
+    """`--server`: the same commands over the HTTP API, the image travelling in the body."""
+    run = laptop(tmp_path / "laptop", remote_env(served))
+    (tmp_path / "laptop" / "lin.png").write_bytes(png_bytes())
+    (tmp_path / "laptop" / "story.txt").write_text(
+        "Mei rowed across. Mei waved. 阿梅笑了。阿梅把船靠了岸。", encoding="utf-8")
+    project = json.loads(run("new", "story.txt", "--json", "--consistency", "lora").stdout)["id"]
+
+    def cast(*args: str) -> list[dict]:
+        done = run("cast", str(project), *args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    (mei,) = cast("--set", "Mei=young boatwoman", "--alias", "Mei=阿梅", "--image", "lin.png",
+                  "--lora", "mei.safetensors:0.6", "--trigger", "meiwoman")
+    assert (mei["aliases"], mei["lora"], mei["trigger"]) == (
+        ["阿梅"], {"name": "mei.safetensors", "scale": 0.6}, "meiwoman")
+    assert bucket_object(served.stack, mei["reference_key"]) == png_bytes()
+    (portrayed,) = cast("--portraits")
+    assert portrayed["reference_key"] != mei["reference_key"]
+    refused = run("cast", str(project), "--set", "Mei=girl", "--image", "story.txt")
+    assert refused.returncode == 2 and "is not a whole PNG or JPEG" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
