@@ -210,34 +210,6 @@ class RenderSettings(BaseModel):
     consistency: Consistency | None = None  # None: the daemon's [images] consistency
 
 
-class Character(BaseModel):
-    """A member of the cast. Its description goes, word for word, into the prompt of every
-    shot that shows the character (gpu_daemon.styles.compose)."""
-
-    name: CharacterName
-    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
-    # Identity beyond words, used by the consistency modes of the same name: the character's
-    # reference image in the bucket (keys.cast_key), and its own LoRA with the word it was
-    # trained on, applied only to the shots that show the character.
-    reference_key: Annotated[str | None, Field(max_length=1024)] = None
-    lora: LoraRef | None = None
-    trigger: Annotated[str, Field(min_length=1, max_length=80),
-                       _one_line("trigger word")] | None = None
-
-
-class UserCast(BaseModel):
-    """The user's word on a project's cast (`storyboard cast`), sent with every plan so that a
-    re-plan keeps it: the characters the user described (cast under their names with their
-    descriptions, shown in every shot whose narration names them or an alias), other names
-    of the same person (Lin -> [林]), and names that are not people (`cast --remove`: a
-    place, a boat), never cast and never a speaker."""
-
-    characters: Annotated[list[Character], Field(max_length=MAX_CHARACTERS)] = []
-    aliases: Annotated[dict[CharacterName, Annotated[list[CharacterName], Field(
-        max_length=MAX_ALIASES)]], Field(max_length=MAX_CHARACTERS)] = {}
-    not_characters: Annotated[list[CharacterName], Field(max_length=MAX_NOT_CHARACTERS)] = []
-
-
 class PlanRequest(BaseModel):
     """A story to plan: prose (`story`) or a parsed screenplay (`screenplay`), one of them."""
 
@@ -255,14 +227,45 @@ class PlanRequest(BaseModel):
     # How the shots will be rendered: which model reads the prompts (a warning when it cannot
     # read their language), and each shot's provenance in the uploaded script.
     render: RenderSettings = RenderSettings()
-    # The user's word on the cast (`storyboard cast`), which every plan keeps.
-    cast: UserCast = UserCast()
+    # The user's word on the cast (`storyboard cast`), which every plan keeps (UserCast is
+    # defined below, beside Character: a factory, so it is looked up when a request is made).
+    cast: UserCast = Field(default_factory=lambda: UserCast())
 
     @model_validator(mode="after")
     def _story_or_screenplay(self) -> PlanRequest:
         if (self.story is None) == (self.screenplay is None):
             raise ValueError("give the story or the screenplay, one of them")
         return self
+
+
+TriggerWord = Annotated[str, Field(min_length=1, max_length=80), _one_line("trigger word")]
+
+
+class Character(BaseModel):
+    """A member of the cast. Its description goes, word for word, into the prompt of every
+    shot that shows the character (gpu_daemon.styles.compose)."""
+
+    name: CharacterName
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)] = ""
+    # Identity beyond words, used by the consistency modes of the same name: the character's
+    # reference image in the bucket (keys.cast_key), and its own LoRA with the word it was
+    # trained on, applied only to the shots that show the character.
+    reference_key: Annotated[str | None, Field(max_length=1024)] = None
+    lora: LoraRef | None = None
+    trigger: TriggerWord | None = None
+
+
+class UserCast(BaseModel):
+    """The user's word on a project's cast (`storyboard cast`), sent with every plan so that a
+    re-plan keeps it: the characters the user described (cast under their names with their
+    descriptions, shown in every shot whose narration names them or an alias), other names
+    of the same person (Lin -> [林]), and names that are not people (`cast --remove`: a
+    place, a boat), never cast and never a speaker."""
+
+    characters: Annotated[list[Character], Field(max_length=MAX_CHARACTERS)] = []
+    aliases: Annotated[dict[CharacterName, Annotated[list[CharacterName], Field(
+        max_length=MAX_ALIASES)]], Field(max_length=MAX_CHARACTERS)] = {}
+    not_characters: Annotated[list[CharacterName], Field(max_length=MAX_NOT_CHARACTERS)] = []
 
 
 class DialogueLine(BaseModel):
