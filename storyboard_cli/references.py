@@ -41,12 +41,15 @@ def portrait_request(project: dict[str, Any], character: dict[str, Any],
                      settings: RenderSettings, size: tuple[int, int]) -> RenderRequest:
     """A render of a character's portrait: the portrait prompt, the character with its
     description, the project's style and render settings, a seed of its own (a new portrait
-    each time: keep it or redo it). It is no shot of the storyboard (shot id 0)."""
+    each time: keep it or redo it). It is no shot of the storyboard (shot id 0). Its identity
+    comes from the words alone (consistency "text"): the portrait is what the other modes
+    start from."""
     from storyboard_contract.wire import Character, RenderRequest, shot_seed
 
     task_id = f"portrait-{uuid.uuid4()}"
     return RenderRequest(
-        **settings.model_dump(), project_id=project["id"], shot_id=0, task_id=task_id,
+        **settings.model_dump(exclude={"consistency"}), consistency="text",
+        project_id=project["id"], shot_id=0, task_id=task_id,
         prompt=PORTRAIT_PROMPT, camera="close-up",
         characters=[Character(name=character["name"], description=character["description"])],
         style=project["style"], seed=shot_seed(task_id, 0), width=size[0], height=size[1])
