@@ -127,6 +127,7 @@ def made_by_project(key: str, task_ids: set[str], since: datetime,
     if name.split(".", 1)[0] in task_ids:
         return True
     if _CAST_OBJECT.search(key):
-        return modified is not None and modified >= since
+        # Buckets keep whole seconds.
+        return modified is not None and modified >= since.replace(microsecond=0)
     _, exports, rest = key.partition("/exports/")
     return bool(exports) and rest.split("-", 1)[0] >= since.strftime(STAMP_FORMAT)
