@@ -57,6 +57,7 @@ class Plans(Rows):
             never = {folded(n) for n in json.loads(nots)}
             add_characters(c, project_id, [(ch["name"], ch["description"]) for ch in characters
                                            if folded(ch["name"]) not in never], "planner", stamp)
+            c.execute("update tasks set state = null where id = ?", [task_id])  # planned
             if script is not None:
                 c.execute(
                     """update tasks set script_key = ?, script_url = ?,

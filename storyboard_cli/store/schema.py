@@ -334,6 +334,13 @@ def m203_render_state(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m650_task_state(db: sqlite_utils.Database) -> None:
+    """What a task does before its plan is saved ("planning: retrying (planner unreachable,
+    attempt 3/8): ...")."""
+    db["tasks"].add_column("state", str)
+
+
+@migration
 def m300_cast_aliases_and_removals(db: sqlite_utils.Database) -> None:
     """The user's word on the cast, which a re-plan keeps: a character's other names
     (`cast --alias`, a JSON list) and the names a project never casts (`cast --remove`)."""
