@@ -207,6 +207,8 @@ class Daemon:
 
     async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
         from gpu_daemon.planner import PlannerError, PlannerUnavailable
+        from gpu_daemon.planner.cast import keep_user_cast
+        from gpu_daemon.planner.people import CastEdits
 
         limits = self.cfg.limits
         max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
@@ -217,7 +219,8 @@ class Daemon:
                     422, f"story is {size} bytes; the limit is {limits.max_story_bytes} "
                          "(limits.max_story_bytes)"
                 )
-            work = partial(self.planner.plan, req.story, req.style, max_shots)
+            work = partial(self.planner.plan, req.story, req.style, max_shots,
+                           CastEdits.of(req.cast))
         else:
             # A screenplay gets a shot a scene at least, up to [limits] max_shots (the
             # wire's schema bounds its size).
@@ -229,7 +232,8 @@ class Daemon:
         total = 2 if req.upload_script else 1
         emit(wire.ProgressEvent(step=0, total=total))
         try:
-            plan = await loop.run_in_executor(None, work)
+            # The user's word on the cast holds whatever the planner made of the story.
+            plan = keep_user_cast(await loop.run_in_executor(None, work), req.cast)
         except PlannerUnavailable as exc:  # worth retrying (503): wire.PLANNER_UNREACHABLE
             raise DaemonError(503, f"{wire.PLANNER_UNREACHABLE}: planner {self.planner.name}: "
                                    f"{exc}") from None

@@ -130,6 +130,95 @@ def check_seed(seed: int | None) -> int | None:
     return seed
 
 
+def check_character_name(name: str) -> str:
+    """A character's name (or another name of one) as stored: one line, white space folded."""
+    from storyboard_contract.wire import MAX_CHARACTER_NAME_CHARS
+
+    name = check_one_line(" ".join(name.split()), "the character name")
+    if not name or "=" in name or "," in name or len(name) > MAX_CHARACTER_NAME_CHARS:
+        raise UsageError(f"character name {name!r}: 1 to {MAX_CHARACTER_NAME_CHARS} "
+                         "characters, no '=' or ','")
+    return name
+
+
+def check_aliases(name: str, others: str | list[str]) -> list[str]:
+    """A character's other names, "林,Lyn" or a list ("" or []: none), each once and none
+    the character's own name."""
+    from storyboard_contract.wire import MAX_ALIASES
+
+    items = others.split(",") if isinstance(others, str) else others
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise UsageError(f"the other names of {name}: write them with commas between them, "
+                         '"A,B"')
+    forms = [check_character_name(item) for item in items if item.strip()]
+    folded = [f.casefold() for f in forms]
+    if name.casefold() in folded or len(set(folded)) != len(folded):
+        raise UsageError(f"the other names of {name}: each once, and not {name} itself")
+    if len(forms) > MAX_ALIASES:
+        raise UsageError(f"{name} has at most {MAX_ALIASES} other names")
+    return forms
+
+
+def check_reference_image(data: bytes, what: str) -> str:
+    """A reference image as uploaded: a whole PNG or JPEG (its header, its size in pixels and
+    its end are read; no image library on the host), within MAX_REFERENCE_BYTES and
+    MAX_REFERENCE_SIDE. Its file suffix, .png or .jpg."""
+    import struct
+
+    from storyboard_contract.wire import MAX_REFERENCE_BYTES, MAX_REFERENCE_SIDE
+
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise UsageError(f"{what} is {len(data)} bytes; a reference image is at most "
+                         f"{MAX_REFERENCE_BYTES // (1024 * 1024)} MiB")
+    size = None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and data.endswith(
+            b"IEND\xaeB`\x82"):
+        size, suffix = struct.unpack(">II", data[16:24]), ".png"
+    elif data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        size, suffix = _jpeg_size(data), ".jpg"
+    if not size or not all(1 <= side <= MAX_REFERENCE_SIDE for side in size):
+        raise UsageError(f"{what} is not a whole PNG or JPEG image of at most "
+                         f"{MAX_REFERENCE_SIDE}x{MAX_REFERENCE_SIDE} pixels")
+    return suffix
+
+
+def check_identity(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A character's identity as given ({"image": bytes, "lora": "FILE[:SCALE]", "trigger":
+    "WORD"}, any of them; "" takes a LoRA or trigger away), as stored: image as (bytes,
+    suffix), lora as {"name", "scale"} or None, trigger as the word or None."""
+    unknown = set(fields) - {"image", "lora", "trigger"}
+    if unknown:
+        raise UsageError(f"{name}: no identity field {sorted(unknown)[0]!r} (image, lora, "
+                         "trigger)")
+    checked: dict[str, Any] = {}
+    if "image" in fields:
+        data = fields["image"]
+        checked["image"] = (data, check_reference_image(data, f"the image of {name}"))
+    if "lora" in fields:
+        checked["lora"] = _check_loras([fields["lora"]])[0] if fields["lora"] else None
+    if "trigger" in fields:
+        word = check_one_line(" ".join((fields["trigger"] or "").split()), "--trigger")
+        if len(word) > 80:
+            raise UsageError(f"--trigger {word[:20]!r}...: at most 80 characters")
+        checked["trigger"] = word or None
+    return checked
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (a SOFn segment), walking its segments."""
+    import struct
+
+    at = 2
+    while at + 9 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        (length,) = struct.unpack(">H", data[at + 2:at + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        at += 2 + length
+    return None
+
+
 def check_character(name: str, description: str) -> tuple[str, str]:
     """A character's name and description as stored, each on one line with its white space
     folded.
@@ -137,13 +226,10 @@ def check_character(name: str, description: str) -> tuple[str, str]:
     The description goes whole into every prompt of a shot showing the character, so it may
     take at most DESCRIPTION_TOKENS of CLIP's 77 (by the conservative estimate)."""
     from storyboard_contract.tokens import DESCRIPTION_TOKENS, estimate_tokens
-    from storyboard_contract.wire import MAX_CHARACTER_NAME_CHARS, MAX_DESCRIPTION_CHARS
+    from storyboard_contract.wire import MAX_DESCRIPTION_CHARS
 
-    name = check_one_line(" ".join(name.split()), "the character name")
+    name = check_character_name(name)
     description = check_one_line(" ".join(description.split()), f"the description of {name}")
-    if not name or "=" in name or len(name) > MAX_CHARACTER_NAME_CHARS:
-        raise UsageError(f"character name {name!r}: 1 to {MAX_CHARACTER_NAME_CHARS} "
-                         "characters, no '='")
     if not description:
         raise UsageError(f"the description of {name} is empty (to drop {name}, use --remove)")
     tokens = estimate_tokens(description)
@@ -194,14 +280,14 @@ def check_export(fmt: str, options: ExportOptions | None = None) -> ExportOption
 def check_settings(given: dict[str, Any], images: ImagesConfig, prompt_limit: int
                    ) -> dict[str, Any]:
     """A project's render settings as stored (model, loras, scheduler, steps, cfg,
-    negative_prompt), each given one checked; a None value returns it to the model's
+    negative_prompt, consistency), each given one checked; a None value returns it to the model's
     default. What the host can know is checked here: model names from storyboard.toml's
     [images] (the GPU box's file should list the same), scheduler names, ranges, LoRA names
     (a .safetensors file inside the daemon's images.lora_dir, given as FILE or FILE:SCALE).
     Whether the daemon has the file and it fits the model, it says when it renders: a refusal
     that fails the shot at once, with its reason."""
     from storyboard_contract.config import SCHEDULER_NAMES
-    from storyboard_contract.wire import MAX_GUIDANCE, MAX_STEPS
+    from storyboard_contract.wire import CONSISTENCY_MODES, MAX_GUIDANCE, MAX_STEPS
 
     checks = {
         "model": lambda v: _check_model(v, images),
@@ -210,6 +296,7 @@ def check_settings(given: dict[str, Any], images: ImagesConfig, prompt_limit: in
         "steps": lambda v: _within(v, 1, MAX_STEPS, "--steps", int),
         "cfg": lambda v: _within(v, 0.0, MAX_GUIDANCE, "--cfg", float),
         "negative_prompt": lambda v: _check_negative(v, prompt_limit),
+        "consistency": lambda v: _choice(v, CONSISTENCY_MODES, "--consistency"),
     }
     unknown = [k for k in given if k not in checks]
     if unknown:

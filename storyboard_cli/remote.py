@@ -214,11 +214,26 @@ class RemoteService:
         return self._call("GET", routes.CAST, project=project)
 
     def set_cast(self, project: str, descriptions: dict[str, str],
-                 remove: list[str] | None = None) -> list[dict[str, Any]]:
-        from storyboard_cli.server.bodies import CastChange
+                 remove: list[str] | None = None,
+                 aliases: dict[str, str | list[str]] | None = None,
+                 identity: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        import base64
 
-        return self._call("PATCH", routes.CAST, project=project,
-                          body=CastChange(set=descriptions, remove=remove or []))
+        from storyboard_cli.server.bodies import CastChange, CharacterIdentity
+
+        return self._call("PATCH", routes.CAST, project=project, body=CastChange(
+            set=descriptions, remove=remove or [],
+            aliases={name: forms.split(",") if isinstance(forms, str) else forms
+                     for name, forms in (aliases or {}).items()},
+            identity={name: CharacterIdentity(**{
+                key: base64.b64encode(value).decode() if key == "image" else value
+                for key, value in fields.items()}) for name, fields in (identity or {}).items()}))
+
+    def portraits(self, project: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+        from storyboard_cli.server.bodies import Portraits
+
+        return self._call("POST", routes.PORTRAITS, project=project,
+                          body=Portraits(names=names or []))
 
     # --- tasks -------------------------------------------------------------------------------
 

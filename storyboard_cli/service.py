@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storyboard_cli import ids, resolve, views
+from storyboard_cli import ids, references, resolve, views
 from storyboard_cli.inputs import (
     ShotContext,
+    check_aliases,
     check_aspect,
     check_character,
+    check_character_name,
     check_expires,
     check_export,
+    check_identity,
     check_limit,
     check_note,
     check_number,
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 
     from storyboard_cli.board.options import ExportOptions
     from storyboard_cli.board.panels import Panel
+    from storyboard_cli.cast_links import CastWord
     from storyboard_cli.store import Store
     from storyboard_cli.store.edits import Board, Outcome
     from storyboard_cli.tasks.progress import Snapshot
@@ -95,7 +99,11 @@ class Service(Protocol):
     def remove_project(self, project: str, keep_objects: bool = False) -> dict[str, Any]: ...
     def cast(self, project: str) -> list[dict[str, Any]]: ...
     def set_cast(self, project: str, descriptions: dict[str, str],
-                 remove: list[str] | None = None) -> list[dict[str, Any]]: ...
+                 remove: list[str] | None = None,
+                 aliases: dict[str, str | list[str]] | None = None,
+                 identity: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]: ...
+    def portraits(self, project: str, names: list[str] | None = None
+                  ) -> list[dict[str, Any]]: ...
     def generate(self, project: str, style: str | None = None, no_images: bool = False,
                  story_text: str | None = None, story_format: str | None = None,
                  stale: bool = False) -> dict[str, Any]: ...
@@ -138,6 +146,19 @@ class Service(Protocol):
     def revisions(self, project: str) -> list[dict[str, Any]]: ...
     def diff(self, project: str, from_revision: int | None = None,
              to_revision: int | None = None) -> dict[str, Any]: ...
+
+
+def portraits_read(fetch: Callable[[str], bytes | None]) -> Callable[[dict[str, Any]], Any]:
+    """How an export shows a cast member: with its reference image read from the bucket (none
+    when it has none, or the object is gone)."""
+    from storyboard_cli.board.sheet import Portrait
+
+    def portray(character: dict[str, Any]) -> Portrait:
+        key = character["reference_key"]
+        return Portrait(character["name"], character["description"],
+                        image=fetch(key) if key else None, suffix=Path(key or ".png").suffix)
+
+    return portray
 
 
 def local_user() -> str:
@@ -336,28 +357,137 @@ class LocalService:
         return self._view(resolve.project(self.store, project)["id"])["cast"]
 
     def set_cast(self, project: str, descriptions: dict[str, str],
-                 remove: list[str] | None = None) -> list[dict[str, Any]]:
-        """Describe characters (new names join the cast) and remove others, all or nothing;
-        later renders and regen-shot use the new descriptions. The cast after it."""
+                 remove: list[str] | None = None,
+                 aliases: dict[str, str | list[str]] | None = None,
+                 identity: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The user's word on the cast, all or nothing: describe characters (new names join
+        the cast), remove others (never cast again, by any plan), give a character its other
+        names (Lin -> 林; a cast member named so joins that character), its identity
+        ({"image": PNG or JPEG bytes, "lora": "FILE[:SCALE]", "trigger": "WORD"}; "" takes
+        a LoRA or trigger away). At once, the storyboard shown links each character described
+        or given names to every shot whose narration names it (storyboard_cli/cast_links.py),
+        as one edit. Later renders, regen-shot and re-plans use all of it. The cast after
+        it."""
+        from storyboard_cli.cast_links import CastWord
+        from storyboard_cli.store.projects import folded
+
         project_id = resolve.project(self.store, project)["id"]
-        known = {c["name"].casefold(): c["name"] for c in self.store.cast(project_id)}
+        cast = {c["name"]: c for c in self.store.cast(project_id)}
+        known = {folded(name): name for name in cast}
         changes: dict[str, str] = {}
         for raw_name, raw_description in descriptions.items():
             name, description = check_character(raw_name, raw_description)
-            changes[known.get(name.casefold(), name)] = description
+            changes[known.get(folded(name), name)] = description
         dropped = []
         for raw_name in remove or []:
-            name = known.get(" ".join(raw_name.split()).casefold())
+            name = known.get(folded(raw_name))
             if name is None:
                 raise NotFound(f"project {project_id} has no character {raw_name!r} "
                                f"(see `storyboard cast {project_id}`)")
             if name in changes:
                 raise UsageError(f"{name} is both described and removed; choose one")
             dropped.append(name)
-        if not changes and not dropped:
-            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION" or --remove NAME')
-        self.store.set_cast(project_id, changes, dropped)
+        others: dict[str, list[str]] = {}
+        for raw_name, raw_forms in (aliases or {}).items():
+            name = check_character_name(raw_name)
+            name = known.get(folded(name)) or next(
+                (n for n in changes if folded(n) == folded(name)), None)
+            if name is None:
+                raise NotFound(f"project {project_id} has no character {raw_name!r}: describe "
+                               f'them first (storyboard cast {project_id} --set "NAME=...")')
+            others[name] = check_aliases(name, raw_forms)
+        taken = {folded(n) for n in [*changes, *dropped, *others]}
+        for name, forms in others.items():
+            clash = next((f for f in forms if folded(f) in taken), None)
+            if clash is not None:
+                raise UsageError(f"{clash} is a name of its own in this change; it cannot be "
+                                 f"another name of {name} too")
+        given: dict[str, dict[str, Any]] = {}
+        for raw_name, fields in (identity or {}).items():
+            name = check_character_name(raw_name)
+            name = known.get(folded(name)) or next(
+                (n for n in changes if folded(n) == folded(name)), None)
+            if name is None or name in dropped:
+                raise NotFound(f"project {project_id} has no character {raw_name!r}: describe "
+                               f'them first (storyboard cast {project_id} --set "NAME=...")')
+            given[name] = check_identity(name, fields)
+        if not changes and not dropped and not others and not given:
+            raise UsageError('nothing to change: give --set "NAME=DESCRIPTION", --remove NAME, '
+                             '--alias "NAME=OTHER,OTHER", --image, --lora or --trigger')
+        for name, fields in given.items():
+            if "image" in fields:
+                data, suffix = fields.pop("image")
+                fields["reference_key"] = references.upload(self.s3, self.config, project_id,
+                                                            name, data, suffix)
+        self.store.set_cast(project_id, changes, dropped, others, given)
+        linked = {name: others.get(name, cast.get(name, {}).get("aliases", []))
+                  for name in [*changes, *others]}
+        renamed = {known[folded(f)]: name for name, forms in others.items() for f in forms
+                   if folded(f) in known}
+        self._link_cast(project_id, CastWord(linked, dropped, renamed))
         return self.cast(str(project_id))
+
+    def portraits(self, project: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """Render a neutral portrait of each character (or of those named) from its
+        description, through the daemon's ordinary render with the project's style and
+        render settings, and make it the character's reference image (a new one each time:
+        keep it or redo it). The cast after it."""
+        from storyboard_cli.store.projects import folded
+        from storyboard_cli.tasks.daemon_client import DaemonClient
+        from storyboard_cli.tasks.jobs import wire_settings
+
+        project_id = resolve.project(self.store, project)["id"]
+        row = self.store.get_project(project_id)
+        cast = self.store.cast(project_id)
+        if names:
+            by_name = {folded(c["name"]): c for c in cast}
+            missing = [n for n in names if folded(n) not in by_name]
+            if missing:
+                raise NotFound(f"project {project_id} has no character {missing[0]!r} "
+                               f"(see `storyboard cast {project_id}`)")
+            cast = [by_name[folded(n)] for n in dict.fromkeys(names)]
+        if not cast:
+            raise UsageError(f"project {project_id} has no characters to portray yet: "
+                             f"storyboard generate {project_id} finds them, or add one: "
+                             f'storyboard cast {project_id} --set "NAME=DESCRIPTION"')
+        settings = wire_settings(self.store.settings(project_id))
+        size = self.config.images.frame_size("1:1", settings.model)
+        daemon = DaemonClient(self.config.daemon)
+        try:
+            for character in cast:
+                made = daemon.render(references.portrait_request(row, character, settings,
+                                                                 size))
+                key = references.keep_portrait(self.s3, self.config, project_id,
+                                               character["name"], made.image_key)
+                self.store.set_cast(project_id, {}, identity={
+                    character["name"]: {"reference_key": key}})
+        finally:
+            daemon.close()
+        return self.cast(str(project_id))
+
+    @property
+    def s3(self) -> Any:
+        """The bucket's client, made on first use."""
+        from storyboard_contract.s3 import client_from_config
+
+        if self._s3 is None:
+            self._s3 = client_from_config(self.config.s3)
+        return self._s3
+
+    def _link_cast(self, project_id: int, word: CastWord) -> None:
+        """Link the storyboard shown's shots to the cast as the user's word says, when it
+        changes any (one edit); a storyboard being planned again gets the word from its
+        plan instead (PlanRequest.cast)."""
+        from storyboard_cli import cast_links
+        from storyboard_cli.store.tasks import replanning, shown_storyboard
+
+        boards = self.store.storyboards(project_id)
+        shown = shown_storyboard(boards)
+        if shown is None or replanning(boards) is not None:
+            return
+        if cast_links.changed(self.store.task_shot_rows(shown), word):
+            self.store.edit_board(project_id, shown["id"], self.user, "cast",
+                                  lambda board: cast_links.link(board, word))
 
     # --- tasks -------------------------------------------------------------------------------
 
@@ -711,6 +841,7 @@ class LocalService:
             missing_reasons,
             read_panels,
         )
+        from storyboard_cli.board.sheet import unseen
         from storyboard_cli.links import resign_project
         from storyboard_contract.s3 import client_from_config
 
@@ -733,7 +864,10 @@ class LocalService:
             panels = read_panels(view["shots"], bucket_fetch(
                 client_from_config(self.config.s3) if rendered else None, self.config.s3),
                 reasons, progress)
-        done = board.write(view, fmt, path, panels, options)
+        portray = unseen
+        if fmt in board.PORTRAYING and any(c["reference_key"] for c in view["cast"]):
+            portray = portraits_read(bucket_fetch(self.s3, self.config.s3))
+        done = board.write(view, fmt, path, panels, options, portray=portray)
         answer: dict[str, Any] = {
             "project_id": view["id"], "format": fmt, "path": str(path),
             "files": [str(f) for f in done.files],
@@ -757,25 +891,36 @@ class LocalService:
         (renewed when about to expire)."""
         from storyboard_cli.board.html import page
         from storyboard_cli.board.panels import link_panels, missing_reasons
-        from storyboard_cli.board.sheet import sheet
+        from storyboard_cli.board.sheet import Portrait, sheet
 
         view = self.project(project)
         shown = view["shots_task"]
         reasons = missing_reasons(self.store.task_renders(shown["id"])) if shown else {}
-        return page(sheet(view), view["cast"], link_panels(view["shots"], reasons, frame_url),
-                    "storyboard serve")
+
+        def linked(character: dict[str, Any]) -> Portrait:
+            key = character["reference_key"]
+            url = key and (frame_url({"image_key": key}) if frame_url else self._signed(key))
+            return Portrait(character["name"], character["description"], url=url,
+                            suffix=Path(key or ".png").suffix)
+
+        return page(sheet(view, portray=linked),
+                    link_panels(view["shots"], reasons, frame_url), "storyboard serve")
+
+    def _signed(self, key: str) -> str:
+        """A presigned link to an object of the bucket."""
+        from storyboard_contract.s3 import presign_get
+
+        return presign_get(self.s3, self.config.s3.bucket, key, self.config.s3.link_expiry)[0]
 
     def frame(self, key: str) -> OpenFrame:
         """A shot's image by its key, opened in the bucket to be streamed (the web board's
         frames, through `storyboard serve`). Only a key the store recorded for a shot or a
         render is read: the bucket's other objects stay out of reach."""
-        from storyboard_contract.s3 import client_from_config, open_object
+        from storyboard_contract.s3 import open_object
 
         if not self.store.image_recorded(key):
             raise NotFound(f"no shot of this store has an image with the key {key!r}")
-        if self._s3 is None:
-            self._s3 = client_from_config(self.config.s3)
-        answer = open_object(self._s3, self.config.s3, key, f"reading {key}")
+        answer = open_object(self.s3, self.config.s3, key, f"reading {key}")
         if answer is None:
             raise NotFound(f"the image {key!r} is gone from the bucket; render the shot "
                            "again (regen-shot)")

@@ -8,11 +8,12 @@
                                                    (consistency = "attention")
   {prefix}/_doctor/{random}.txt                    `storyboard doctor`'s probe, deleted at once
 
-The daemon writes images, scripts, portraits and identity features; the host writes exports
-and uploaded references and reads them back (`storyboard rm` deletes what a project made, and
-only that). Keys are built from ids, an upload time and a file name the host made, never from
-story or user text (a character is named by a digest of its name), so there is nothing to
-traverse with; a repeated upload of the same render overwrites its own object.
+The daemon writes images, scripts and identity features; the host writes exports, uploaded
+references and portraits (a render the daemon made, copied under cast/) and reads them back
+(`storyboard rm` deletes what a project made, and only that). Keys are built from ids, an
+upload time and a file name the host made, never from story or user text (a character is
+named by a digest of its name), so there is nothing to traverse with; a repeated upload of
+the same render overwrites its own object.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from datetime import datetime
 
 TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+# A reference image or portrait: cast/{character slug}/{token}.{png|jpg} (cast_key).
+_CAST_OBJECT = re.compile(r"(?:^|/)\d+/cast/[0-9a-f]{16}/[0-9a-f]{16}\.(?:png|jpg)$")
 # An export folder's name starts with its upload time in this form (UTC).
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -72,10 +75,13 @@ def character_slug(name: str) -> str:
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
-def cast_key(prefix: str, project_id: int, name: str) -> str:
-    """A new object per upload or portrait, so a kept board never loses the image it shows."""
+def cast_key(prefix: str, project_id: int, name: str, suffix: str = ".png") -> str:
+    """A new object per upload or portrait, so a kept board never loses the image it shows;
+    `suffix`: .png, or .jpg for an uploaded JPEG."""
+    if suffix not in (".png", ".jpg"):
+        raise ValueError(f"a reference image is .png or .jpg, not {suffix!r}")
     return project_prefix(prefix, project_id) + _join(
-        "cast", character_slug(name), secrets.token_hex(8) + ".png")
+        "cast", character_slug(name), secrets.token_hex(8) + suffix)
 
 
 def identity_key(prefix: str, project_id: int, name: str, model_hash: str) -> str:
@@ -111,12 +117,17 @@ def project_prefixes(prefix: str, project_id: int, keys: list[str]) -> list[str]
     return sorted(found)
 
 
-def made_by_project(key: str, task_ids: set[str], since: datetime) -> bool:
+def made_by_project(key: str, task_ids: set[str], since: datetime,
+                    modified: datetime | None = None) -> bool:
     """Whether an object under a project's prefix is that project's: an image or a script is
     named by the id of the task that made it; an export upload sits in a folder stamped with
-    its upload time, not before the project existed (`since`)."""
+    its upload time, not before the project existed (`since`); a reference image or portrait
+    (cast/) was written (`modified`, the bucket's time) not before the project existed."""
     name = key.rsplit("/", 1)[-1]
     if name.split(".", 1)[0] in task_ids:
         return True
+    if _CAST_OBJECT.search(key):
+        # Buckets keep whole seconds.
+        return modified is not None and modified >= since.replace(microsecond=0)
     _, exports, rest = key.partition("/exports/")
     return bool(exports) and rest.split("-", 1)[0] >= since.strftime(STAMP_FORMAT)

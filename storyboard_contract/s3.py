@@ -225,7 +225,8 @@ def delete_project_objects(cfg: S3Config, prefixes: list[str], task_ids: set[str
                                                                       Prefix=prefix)
             for page in pages:  # at most 1000 keys a page, as DeleteObjects takes
                 batch = [{"Key": item["Key"]} for item in page.get("Contents", [])
-                         if keys.made_by_project(item["Key"], task_ids, since)]
+                         if keys.made_by_project(item["Key"], task_ids, since,
+                                                 item.get("LastModified"))]
                 if not batch:
                     continue
                 answer = client.delete_objects(Bucket=cfg.bucket,

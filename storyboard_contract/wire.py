@@ -62,6 +62,11 @@ MAX_SHOT_LINES = 50  # dialogue lines in one shot
 MAX_LINE_CHARS = 4000
 MAX_DESCRIPTION_CHARS = 200
 MAX_CHARACTER_NAME_CHARS = 40
+MAX_ALIASES = 8  # other names of one character (`cast --alias`)
+MAX_NOT_CHARACTERS = 200  # names a project's cast never takes (`cast --remove`)
+# A character's reference image (`cast --image`): a PNG or JPEG within these bounds.
+MAX_REFERENCE_BYTES = 8 * 1024 * 1024
+MAX_REFERENCE_SIDE = 4096
 SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
 # Shots in one /v1/renders request (a worker's window: the daemon's max_batch, bounded).
 MAX_WINDOW = 16
@@ -227,6 +232,9 @@ class PlanRequest(BaseModel):
     # How the shots will be rendered: which model reads the prompts (a warning when it cannot
     # read their language), and each shot's provenance in the uploaded script.
     render: RenderSettings = RenderSettings()
+    # The user's word on the cast (`storyboard cast`), which every plan keeps (UserCast is
+    # defined below, beside Character: a factory, so it is looked up when a request is made).
+    cast: UserCast = Field(default_factory=lambda: UserCast())
 
     @model_validator(mode="after")
     def _story_or_screenplay(self) -> PlanRequest:
@@ -250,6 +258,19 @@ class Character(BaseModel):
     reference_key: Annotated[str | None, Field(max_length=1024)] = None
     lora: LoraRef | None = None
     trigger: TriggerWord | None = None
+
+
+class UserCast(BaseModel):
+    """The user's word on a project's cast (`storyboard cast`), sent with every plan so that a
+    re-plan keeps it: the characters the user described (cast under their names with their
+    descriptions, shown in every shot whose narration names them or an alias), other names
+    of the same person (Lin -> [林]), and names that are not people (`cast --remove`: a
+    place, a boat), never cast and never a speaker."""
+
+    characters: Annotated[list[Character], Field(max_length=MAX_CHARACTERS)] = []
+    aliases: Annotated[dict[CharacterName, Annotated[list[CharacterName], Field(
+        max_length=MAX_ALIASES)]], Field(max_length=MAX_CHARACTERS)] = {}
+    not_characters: Annotated[list[CharacterName], Field(max_length=MAX_NOT_CHARACTERS)] = []
 
 
 class DialogueLine(BaseModel):

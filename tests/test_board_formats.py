@@ -19,7 +19,7 @@ from storyboard_cli.board.panels import (
     missing_reasons,
     read_panels,
 )
-from storyboard_cli.board.sheet import clock, file_stem, sheet
+from storyboard_cli.board.sheet import Portrait, clock, file_stem, sheet
 from storyboard_cli.board.storyboarder import board_size, board_uid, thumbnail_size
 from storyboard_cli.inputs import check_export
 from storyboard_contract.errors import UsageError
@@ -84,9 +84,16 @@ def test_the_html_template_escapes_what_the_story_and_the_planner_wrote():
     assert 'src="https://bucket/x.png?a=1&amp;b=&quot;2&quot;"' in text
     project = {"title": "<title>", "aspect": "9:16", "style": "noir", "story_text": "林看清封面",
                "shots": [evil], "cast": [{"name": "<Lin>", "description": "a & b"}]}
-    head = html.head(sheet(project), project["cast"], "storyboard")
+    head = html.head(sheet(project), "storyboard")
     assert "<title>&lt;title&gt; · storyboard</title>" in head and 'lang="zh-Hans"' in head
     assert "<b>&lt;Lin&gt;</b> — a &amp; b" in head and "--panel-min: 200px" in head
+    # The cast strip: the reference image's link and the name escaped too.
+    linked = html.head(sheet(project, portray=lambda c: Portrait(
+        c["name"], c["description"], url='/api/images/a"b')), "storyboard")
+    assert ('<figure class="portrait" data-character="&lt;Lin&gt;"><img '
+            'src="/api/images/a&quot;b" alt="&lt;Lin&gt;"') in linked
+    assert "<figcaption>&lt;Lin&gt;</figcaption>" in linked
+    assert 'class="cast-strip"' not in head  # no reference image: no strip
 
 
 def test_the_web_page_links_frames_and_the_export_embeds_them():
@@ -100,7 +107,7 @@ def test_the_web_page_links_frames_and_the_export_embeds_them():
 
 def test_the_header_counts_shots_and_running_time():
     project = {"title": "t", "aspect": "16:9", "style": "movie", "story_text": "Lin.",
-               "shots": [shot(1), shot(2, duration=60.0)]}
+               "shots": [shot(1), shot(2, duration=60.0)], "cast": []}
     facts = dict(sheet(project).stats())
     assert facts["Shots"] == "2" and facts["Running time"] == "1:02" and facts["Aspect"] == "16:9"
     assert clock(3723.4) == "1:02:03" and clock(0) == "0:00"

@@ -3,13 +3,14 @@ find everything a project made and nothing another project or store made."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from storyboard_contract.config import load_config
 from storyboard_contract.errors import ConfigError
 from storyboard_contract.keys import (
+    cast_key,
     export_key,
     made_by_project,
     probe_key,
@@ -60,6 +61,13 @@ def test_only_what_the_project_made_is_its_own():
     # Another store's render under the same prefix, and an export older than the project.
     assert not made_by_project("projects/7/shots/1/t9.png", tasks, WHEN)
     assert not made_by_project("projects/7/exports/20200101T000000Z-abc/b.pdf", tasks, WHEN)
+    # A reference image or portrait: written since the project was made.
+    reference = cast_key("projects", 7, "林", ".jpg")
+    assert made_by_project(reference, tasks, WHEN, WHEN + timedelta(hours=1))
+    assert not made_by_project(reference, tasks, WHEN, WHEN - timedelta(days=1))
+    assert not made_by_project(reference, tasks, WHEN)
+    with pytest.raises(ValueError, match="png or .jpg"):
+        cast_key("projects", 7, "林", ".gif")
 
 
 def test_a_prefix_that_could_escape_is_a_configuration_error(tmp_path):

@@ -77,7 +77,8 @@ def test_a_project_renders_with_its_model_and_sampler_and_regen_reproduces_a_fra
               "--cfg", "3.5", "--negative", "text, watermark")
     project = stack.json("show", str(pid))
     assert project["settings"] == {"model": "sdxl", "loras": [], "scheduler": "euler",
-                                   "steps": 3, "cfg": 3.5, "negative_prompt": "text, watermark"}
+                                   "steps": 3, "cfg": 3.5, "negative_prompt": "text, watermark",
+                                   "consistency": None}
     done = stack.run("generate", str(pid), "--timeout", "120", "--json")
     task = json.loads(done.stdout)
     assert task["status"] == "succeeded" and task["warnings"] == []

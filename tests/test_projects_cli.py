@@ -148,10 +148,10 @@ def test_cast_lists_and_edits_the_characters_all_or_nothing(cli, config_file, tm
     set_two = cli("cast", "a", "--set", "Lin=young woman,  red wool scarf", "--set",
                   "Tom = elderly man", "--json")
     assert set_two.exit_code == 0, set_two.output
+    plain = {"aliases": [], "reference_key": None, "lora": None, "trigger": None, "shots": []}
     assert json.loads(set_two.stdout) == [
-        {"name": "Lin", "description": "young woman, red wool scarf", "source": "user",
-         "shots": []},
-        {"name": "Tom", "description": "elderly man", "source": "user", "shots": []}]
+        {"name": "Lin", "description": "young woman, red wool scarf", "source": "user", **plain},
+        {"name": "Tom", "description": "elderly man", "source": "user", **plain}]
 
     for args, message in [
         (("--set", "Lin"), "write it as \"NAME=DESCRIPTION\""),

@@ -45,7 +45,7 @@ def test_a_storyboard_task_is_one_plan_job_whose_id_is_the_task_id(env):
     assert store.get_task(task["id"])["params"] == {
         "style": "noir", "no_images": True, "revision": 1,
         "render": {"model": None, "loras": [], "scheduler": None, "steps": None, "cfg": None,
-                   "negative_prompt": None}}
+                   "negative_prompt": None, "consistency": None}}
     assert enqueue_plan(redis, config.queue, task["id"]) == []  # already queued: not again
     assert plan_q.job_ids == [task["id"]]
 

@@ -142,12 +142,19 @@ def test_every_edit_of_the_api_is_a_control_of_the_board(served, board_server):
         page.get_by_role("button", name="Add character").click()
         done(page, "Add Mara")
         page.get_by_label("Description of Mara").fill("old keeper, red scarf")
+        page.get_by_label("Other names of Mara").fill("Old Mara, 玛拉")
         page.get_by_role("button", name="Save Mara").click()
         done(page, "Describe Mara")
         with served.client() as api:
             cast = {c["name"]: c for c in api.get(f"/api/projects/{project}/cast").json()}
-        assert (cast["Mara"]["description"], cast["Mara"]["source"]) == (
-            "old keeper, red scarf", "user")
+        assert (cast["Mara"]["description"], cast["Mara"]["source"], cast["Mara"]["aliases"]) == (
+            "old keeper, red scarf", "user", ["Old Mara", "玛拉"])
+        # A portrait from the description: the board's cast strip shows it.
+        page.get_by_role("button", name="Portrait of Mara").click()
+        done(page, "Portrait of Mara")
+        expect(page.locator('.cast-strip figure[data-character="Mara"] img')).to_have_count(1)
+        # Loaded through serve's image route (a reference is a key the store recorded).
+        page.wait_for_function("() => document.querySelector('.cast-strip img').naturalWidth > 0")
         open_edit(page, 4)
         page.locator("#shot-4").get_by_label("Mara").check()
         page.get_by_role("button", name="Save shot 4").click()

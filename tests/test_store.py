@@ -198,7 +198,8 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
     assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
-                             "shots": [1]}]
+                             "aliases": [], "reference_key": None, "lora": None,
+                             "trigger": None, "shots": [1]}]
     (shot,) = view["shots"]
     assert list(shot) == [
         "id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
@@ -231,9 +232,12 @@ WEB_MIGRATIONS = ["m550_web_sessions", "m551_image_key_index"]
 # A project's render settings, provenance, task warnings, render states (issue 19).
 MODEL_MIGRATIONS = ["m200_project_render_settings", "m201_provenance", "m202_task_warnings",
                     "m203_render_state"]
+# The user's cast (aliases, names that are no one), identity (reference, LoRA), consistency.
+CAST_MIGRATIONS = ["m300_cast_aliases_and_removals", "m301_character_identity",
+                   "m302_project_consistency"]
 MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
                    "m402_revision_screenplays", *WEB_MIGRATIONS, *MODEL_MIGRATIONS,
-                   "m650_task_state"]
+                   "m650_task_state", *CAST_MIGRATIONS]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from gpu_daemon.planner.people import NO_EDITS, CastEdits
+
 if TYPE_CHECKING:
     from storyboard_contract.config import Config
     from storyboard_contract.screenplay import Screenplay
@@ -30,9 +32,11 @@ class PlannerUnavailable(PlannerError):
 class Planner(Protocol):
     name: str
 
-    def plan(self, story: str, style: str, max_shots: int) -> Plan:
+    def plan(self, story: str, style: str, max_shots: int, edits: CastEdits = NO_EDITS
+             ) -> Plan:
         """At most `max_shots` shots, indexed 0.. in story order, and the characters they
-        show. Raises PlannerError."""
+        show, reading the story with the user's word on the cast (`edits`). Raises
+        PlannerError."""
 
     def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
         """The same for a parsed screenplay: at most `max_shots` shots in script order, each

@@ -6,6 +6,9 @@ shot with twelve characters gets its plan refused (PlannedShot allows MAX_SHOT_C
 Plan MAX_CHARACTERS). The planners cap instead, keeping those the story mentions most. A shot
 that holds a long exchange of short lines (a story squeezed into few shots) keeps every word:
 past MAX_SHOT_LINES, the rest of its lines join the last one.
+
+The user's word on the cast (wire.UserCast: removed names, aliases, described characters)
+holds over any planner's answer (keep_user_cast).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from storyboard_contract.wire import (
     MAX_SHOT_LINES,
     Character,
     DialogueLine,
+    Plan,
+    UserCast,
 )
 
 
@@ -51,3 +56,43 @@ def fit_lines(lines: Sequence[DialogueLine]) -> list[DialogueLine]:
     joined = " ".join(f"{line.speaker}: {line.line}" if line.speaker else line.line
                       for line in rest)
     return [*kept, DialogueLine(line=joined[:MAX_LINE_CHARS])]
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def keep_user_cast(plan: Plan, user: UserCast) -> Plan:
+    """The plan as the user's word on the cast says, whatever the planner made of the story
+    (an LLM's answer, a screenplay's cues): a name that is not a character leaves the cast,
+    the shots and the speakers; another name of a character becomes the character's; the
+    user's characters are in the cast with their descriptions. The rules planner reads the
+    story with the user's word already (people.CastEdits): for its plans this changes
+    nothing."""
+    removed = {_folded(n) for n in user.not_characters}
+    given = {c.name: c for c in user.characters}
+    called = {_folded(form): name for name, forms in user.aliases.items()
+              for form in (name, *forms)}
+    called.update((_folded(name), name) for name in given)
+
+    def named(name: str) -> str | None:
+        return None if _folded(name) in removed else called.get(_folded(name), name)
+
+    cast: dict[str, Character] = dict(given)
+    for character in plan.characters:
+        name = named(character.name)
+        if name is not None and name not in cast:
+            cast[name] = character.model_copy(update={"name": name})
+    # The user's characters first, then the planner's in their order, within the schema.
+    kept = list(cast.values())[:MAX_CHARACTERS]
+    names = {c.name for c in kept}
+    order = [named(c.name) for c in plan.characters if named(c.name) in names]
+    kept.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))
+    shots = []
+    for shot in plan.shots:
+        shown = [n for n in dict.fromkeys(map(named, shot.characters)) if n in names]
+        lines = [line.model_copy(update={"speaker": line.speaker and named(line.speaker)})
+                 for line in shot.dialogue]
+        shots.append(shot.model_copy(update={"characters": shown[:MAX_SHOT_CHARACTERS],
+                                             "dialogue": lines}))
+    return Plan(shots=shots, characters=kept)

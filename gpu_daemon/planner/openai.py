@@ -35,6 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError, PlannerUnavailable
 from gpu_daemon.planner.cast import fit_cast, fit_lines
+from gpu_daemon.planner.people import NO_EDITS, CastEdits
 from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
 from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Shot, Transition
@@ -122,6 +123,19 @@ _FENCED = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 class InvalidAnswer(ValueError):
     """The model answered, but not with a valid shot list."""
+
+
+def users_word(edits: CastEdits) -> str:
+    """The user's word on the cast, told to the model (its answer is held to it afterwards,
+    cast.keep_user_cast); empty when the user said nothing."""
+    said = {
+        "the cast as the user describes it": {c.name: c.description for c in edits.characters},
+        "other names of the same person": {k: list(v) for k, v in edits.aliases.items()},
+        "not characters (never cast them, never a speaker)": list(edits.not_characters),
+    }
+    said = {what: value for what, value in said.items() if value}
+    return "".join(f"\n{what.capitalize()}: {json.dumps(value, ensure_ascii=False)}"
+                   for what, value in said.items())
 
 
 def system_prompt(prompt_language: str, screenplay: bool = False) -> str:
@@ -363,10 +377,11 @@ class OpenAIPlanner:
         self.prompt_language = cfg.prompt_language
         self._api_key = cfg.api_key
 
-    def plan(self, story: str, style: str, max_shots: int) -> Plan:
+    def plan(self, story: str, style: str, max_shots: int, edits: CastEdits = NO_EDITS
+             ) -> Plan:
         return self._plan(system_prompt(self.prompt_language),
-                          f"Style: {style}\nAt most {max_shots} shots.\n\n"
-                                         f"Story:\n{story}", max_shots, None)
+                          f"Style: {style}\nAt most {max_shots} shots.\n{users_word(edits)}\n"
+                          f"Story:\n{story}", max_shots, None)
 
     def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
         scenes = json.dumps(screenplay_digest(screenplay), ensure_ascii=False)

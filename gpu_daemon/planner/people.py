@@ -45,7 +45,7 @@ from gpu_daemon.planner.names import (
     narration,
 )
 from storyboard_contract.cjk import HAN, HAN_CHAR
-from storyboard_contract.wire import Character, DialogueLine
+from storyboard_contract.wire import Character, DialogueLine, UserCast
 
 _SPEECH_PUNCT = re.compile(r"[,，。.!！?？…~～、;；:：]")
 _EN_WORD = re.compile(r"[A-Za-z0-9']+")
@@ -159,6 +159,12 @@ class CastEdits:
 
     def removed(self, name: str) -> bool:
         return _folded(name) in {_folded(n) for n in self.not_characters}
+
+    @classmethod
+    def of(cls, user: UserCast) -> CastEdits:
+        """The user's word as the daemon receives it (PlanRequest.cast)."""
+        return cls(aliases=user.aliases, not_characters=user.not_characters,
+                   characters=user.characters)
 
 
 NO_EDITS = CastEdits()

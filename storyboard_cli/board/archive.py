@@ -1,6 +1,7 @@
-"""The board as a zip: each frame as a PNG named by its shot number (`shot-001.png`) and the
-shot list as JSON (`shotlist.json`: the project object, with each shot's file name in place of
-its expiring links). PNGs are stored as they are (they are compressed already), one at a time.
+"""The board as a zip: each frame as a PNG named by its shot number (`shot-001.png`), each
+character's reference image (`cast-01-Lin.png`) and the shot list as JSON (`shotlist.json`:
+the project object, with each shot's and character's file name in place of expiring links).
+PNGs are stored as they are (they are compressed already), one at a time.
 """
 
 from __future__ import annotations
@@ -41,8 +42,13 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
             else:
                 shot["file"], shot["missing"] = None, panel.missing
             shots.append(shot)
+        files = {}
+        for number, portrait in enumerate(sheet.portraits(), 1):
+            files[portrait.name] = portrait.file_name(number)
+            archive.writestr(files[portrait.name], portrait.image or b"")
         listing = {k: v for k, v in project.items() if k not in _PROJECT_LINKS}
         listing["shots"] = shots
+        listing["cast"] = [{**c, "file": files.get(c["name"])} for c in project["cast"]]
         listing["running_time"] = sheet.running_time
         archive.writestr(SHOT_LIST, json.dumps(listing, ensure_ascii=False, indent=1),
                          compress_type=zipfile.ZIP_DEFLATED)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from storyboard_cli.board.panels import Panel
-from storyboard_cli.board.sheet import file_stem, sheet
+from storyboard_cli.board.sheet import Portraying, file_stem, sheet, unseen
 from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ WRITERS = {"html": ("html.write", ".html"), "pdf": ("pdf.write", ".pdf"),
            "zip": ("archive.write", ".zip"), "otio": ("editorial.write_otio", ".otio"),
            "edl": ("editorial.write_edl", ".edl"), "fcp7xml": ("editorial.write_fcp7xml", ".xml"),
            "fcpxml": ("editorial.write_fcpxml", ".fcpxml"), "csv": ("shotlist.write", ".csv")}
+# The formats that show the cast's reference images (the cast strip, the files beside frames).
+PORTRAYING = ("html", "pdf", "zip", "storyboarder")
 # What the export extra brings (pyproject.toml), by import name.
 _TIMELINE_NEEDS = ("opentimelineio", "PIL")
 NEEDS = {"pdf": ("fpdf", "PIL"), "mp4": ("av", "PIL"), "storyboarder": ("PIL",),
@@ -168,15 +170,17 @@ def companions(fmt: str, path: Path) -> list[Path]:
 
 
 def write(project: dict[str, Any], fmt: str, path: Path, panels: Iterable[Panel],
-          options: ExportOptions, when: datetime | None = None) -> Exported:
+          options: ExportOptions, when: datetime | None = None,
+          portray: Portraying = unseen) -> Exported:
     """Write the export of `project` to `path` (from destination()), all or nothing, laid out
-    by `options` (checked: inputs.check_export)."""
+    by `options` (checked: inputs.check_export), its cast as `portray` shows each member."""
     module, _, function = WRITERS[fmt][0].partition(".")
     writer = getattr(importlib.import_module(f"storyboard_cli.board.{module}"), function)
     result = Exported(files=[path, *companions(fmt, path)])
     work = work_folder(path)
     try:
-        writer(project, sheet(project, when), counted(panels, result), work / path.name, options)
+        writer(project, sheet(project, when, portray), counted(panels, result),
+               work / path.name, options)
         place([(work / target.name, target) for target in result.files])
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -44,6 +44,10 @@ body { margin: 0; background: #f6f5f1; color: var(--ink);
 .stats dd { margin: 0; color: var(--ink); font-weight: 600; }
 .cast { margin: 8px 0 0; color: var(--muted); font-size: 13px; }
 .cast b { color: var(--ink); font-weight: 600; }
+.cast-strip { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0 0; }
+.portrait { margin: 0; width: 84px; text-align: center; font-size: 12px; }
+.portrait img { width: 84px; height: 84px; object-fit: cover; border-radius: 6px;
+  border: 1px solid var(--line); display: block; background: var(--frame); }
 .grid { display: grid; gap: 18px; padding: 22px 28px 40px;
   grid-template-columns: repeat(auto-fill, minmax(var(--panel-min, 300px), 1fr)); }
 .panel { margin: 0; background: var(--paper); border: 1px solid var(--line); border-radius: 6px;
@@ -89,10 +93,11 @@ footer { padding: 0 28px 28px; color: var(--muted); font-size: 12px; }
 """
 
 
-def page(sheet: Sheet, cast: list[dict[str, Any]], panels: Iterable[Panel],
-         generator: str = "storyboard") -> Iterator[str]:
-    """The page, in pieces: the head and header, one piece per panel, the end."""
-    yield head(sheet, cast, generator)
+def page(sheet: Sheet, panels: Iterable[Panel], generator: str = "storyboard"
+         ) -> Iterator[str]:
+    """The page, in pieces: the head and header (with the cast strip), one piece per panel,
+    the end."""
+    yield head(sheet, generator)
     for panel in panels:
         yield panel_html(panel)
     yield (f"</main>\n<footer>{escape(generator)} · {escape(sheet.date)}</footer>\n"
@@ -102,21 +107,21 @@ def page(sheet: Sheet, cast: list[dict[str, Any]], panels: Iterable[Panel],
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
           options: ExportOptions) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        for piece in page(sheet, project["cast"], panels, "Exported by storyboard"):
+        for piece in page(sheet, panels, "Exported by storyboard"):
             out.write(piece)
 
 
-def head(sheet: Sheet, cast: list[dict[str, Any]], generator: str) -> str:
+def head(sheet: Sheet, generator: str) -> str:
     ratio = aspect_ratio(sheet.aspect)
     # Tall frames (9:16) get narrower columns, so a row still shows several.
     panel_min = 300 if ratio >= 1 else 200
     stats = "".join(f"<div><dt>{escape(label)}</dt><dd>{escape(value)}</dd></div>"
                     for label, value in sheet.stats())
     people = "; ".join(
-        f"<b>{escape(c['name'])}</b>" + (f" — {escape(c['description'])}" if c["description"]
-                                         else "")
-        for c in cast)
+        f"<b>{escape(c.name)}</b>" + (f" — {escape(c.description)}" if c.description else "")
+        for c in sheet.cast)
     cast_line = f'<p class="cast">Cast: {people}</p>\n' if people else ""
+    cast_line += cast_strip(sheet)
     title = escape(sheet.title)
     return (
         "<!doctype html>\n"
@@ -128,6 +133,21 @@ def head(sheet: Sheet, cast: list[dict[str, Any]], generator: str) -> str:
         f"{cast_line}</header>\n"
         f'<main class="grid" style="--aspect: {ratio:.4f}; --panel-min: {panel_min}px">\n'
     )
+
+
+def cast_strip(sheet: Sheet) -> str:
+    """The reference images of the cast, each with its character's name (none: nothing)."""
+    figures = "".join(
+        f'<figure class="portrait" data-character="{escape(p.name)}">'
+        f'<img src="{escape(p.url or data_uri(p.image or b"", mime(p.suffix)))}" '
+        f'alt="{escape(p.name)}" decoding="async"><figcaption>{escape(p.name)}</figcaption>'
+        "</figure>"
+        for p in sheet.portraits())
+    return f'<div class="cast-strip">{figures}</div>\n' if figures else ""
+
+
+def mime(suffix: str) -> str:
+    return "image/jpeg" if suffix == ".jpg" else "image/png"
 
 
 def panel_html(panel: Panel) -> str:

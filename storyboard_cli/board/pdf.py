@@ -41,6 +41,7 @@ MARGIN = 10.0
 HEADER = 17.0
 GAP = 6.0
 DPI = 200
+PORTRAIT_MM = 40.0  # a reference image on the cast page
 INK = (29, 29, 27)
 MUTED = (107, 107, 102)
 LINE = (200, 199, 192)
@@ -82,7 +83,43 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
     if slot == 0:
         pdf.add_page()
         draw_header(pdf, width_of, sheet, 1, 1)
+    draw_cast(pdf, width_of, sheet)
     pdf.output(str(path))
+
+
+def draw_cast(pdf: FPDF, width_of: Widths, sheet: Sheet) -> None:
+    """The cast strip: a last page of the characters' reference images, each with its name
+    and description under it (no page when none has an image)."""
+    portraits = sheet.portraits()
+    size, width = PORTRAIT_MM, pdf.w - 2 * MARGIN
+    cell_h = size + 16  # the image, the name and two lines of description
+    columns = max(1, int((width + GAP) // (size + GAP)))
+    rows = max(1, int((pdf.h - 2 * MARGIN - HEADER + GAP) // (cell_h + GAP)))
+    for k, portrait in enumerate(portraits):
+        if k % (columns * rows) == 0:
+            pdf.add_page()
+            pdf.set_text_color(*INK)
+            pdf.set_font(size=15)
+            bold(pdf, True)
+            pdf.set_xy(MARGIN, MARGIN)
+            pdf.cell(width, 7, truncate(width_of, f"{sheet.title} · Cast", width))
+            bold(pdf, False)
+        x = MARGIN + (k % columns) * (size + GAP)
+        y = MARGIN + HEADER + (k % (columns * rows)) // columns * (cell_h + GAP)
+        pdf.image(print_jpeg(portrait.image or b"", size, size), x=x, y=y, w=size, h=size,
+                  keep_aspect_ratio=True)
+        pdf.set_font(size=9)
+        bold(pdf, True)
+        pdf.set_text_color(*INK)
+        pdf.set_xy(x, y + size + 1)
+        pdf.cell(size, 4.5, truncate(width_of, portrait.name, size))
+        bold(pdf, False)
+        pdf.set_font(size=7)
+        pdf.set_text_color(*MUTED)
+        for n, line in enumerate(wrap(portrait.description,
+                                      lambda text: width_of(text) <= size)[:2]):
+            pdf.set_xy(x, y + size + 5.5 + 4 * n)
+            pdf.cell(size, 4, truncate(width_of, line, size))
 
 
 def new_document(options: ExportOptions, sheet: Sheet) -> FPDF:

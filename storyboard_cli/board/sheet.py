@@ -1,10 +1,12 @@
 """What every format shows of a board, worded once: the header's facts (title, aspect, shot
-count, running time, date) and each panel's fields (number, scene, shot size, camera move,
+count, running time, date), the cast with its reference images (the cast strip), and each
+panel's fields (number, scene, shot size, camera move,
 duration, dialogue, and the marks: approved, stale, new, changed)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePath
@@ -20,6 +22,33 @@ _UNSAFE = re.compile(r'[\\/:*?"<>|\s\x00-\x1f]+')
 
 
 @dataclass(frozen=True)
+class Portrait:
+    """A member of the cast as a board shows it: its name, description and reference image
+    (an upload or a portrait, `storyboard cast`): the image's bytes read from the bucket (an
+    export), or a link to it (the web page), or neither when it has none."""
+
+    name: str
+    description: str
+    image: bytes | None = None
+    url: str | None = None
+    suffix: str = ".png"
+
+    def file_name(self, number: int) -> str:
+        """Its image's file in an export's folder or archive: cast-01-Lin.png."""
+        name = _UNSAFE.sub("-", self.name).strip("-.")[:40] or "character"
+        return f"cast-{number:02d}-{name}{self.suffix}"
+
+
+# A cast member (a character object) as a Portrait: its image read, or linked.
+Portraying = Callable[[dict[str, Any]], Portrait]
+
+
+def unseen(character: dict[str, Any]) -> Portrait:
+    """A cast member without its image: its words only."""
+    return Portrait(character["name"], character["description"])
+
+
+@dataclass(frozen=True)
 class Sheet:
     """The header of a board: what a writer reads first."""
 
@@ -30,6 +59,11 @@ class Sheet:
     running_time: float  # seconds, the sum of the shots' durations
     date: str  # the day of the export, YYYY-MM-DD
     chinese: bool  # the story has Chinese text
+    cast: tuple[Portrait, ...] = ()
+
+    def portraits(self) -> list[Portrait]:
+        """The cast members with a reference image to show (the cast strip)."""
+        return [p for p in self.cast if p.image is not None or p.url is not None]
 
     def stats(self) -> list[tuple[str, str]]:
         """(label, value) pairs of the header line, in the order Storyboarder's PDF has them."""
@@ -37,8 +71,10 @@ class Sheet:
                 ("Aspect", self.aspect), ("Style", self.style), ("Date", self.date)]
 
 
-def sheet(project: dict[str, Any], when: datetime | None = None) -> Sheet:
-    """The header of a project object's board, exported at `when` (default: now)."""
+def sheet(project: dict[str, Any], when: datetime | None = None,
+          portray: Portraying = unseen) -> Sheet:
+    """The header of a project object's board, exported at `when` (default: now), its cast
+    as `portray` shows each member (default: words only)."""
     shots = project["shots"]
     when = when or datetime.now(timezone.utc)
     return Sheet(
@@ -46,6 +82,7 @@ def sheet(project: dict[str, Any], when: datetime | None = None) -> Sheet:
         shots=len(shots), running_time=running_time(shots),
         date=when.astimezone().date().isoformat(),
         chinese=has_han(project["story_text"]) or has_han(project["title"]),
+        cast=tuple(portray(c) for c in project["cast"]),
     )
 
 

@@ -71,6 +71,9 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
              "defaultBoardTiming": DEFAULT_BOARD_TIMING_MS, "boards": boards}
     (path / f"{path.name}.storyboarder").write_text(
         json.dumps(scene, ensure_ascii=False, indent=2), encoding="utf-8")
+    # The cast's reference images beside the boards, for the artist to draw from.
+    for number, portrait in enumerate(sheet.portraits(), 1):
+        (path / portrait.file_name(number)).write_bytes(portrait.image or b"")
 
 
 def board_size(ratio: float) -> tuple[int, int]:

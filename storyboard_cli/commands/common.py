@@ -179,9 +179,10 @@ server_option = click.option(
 
 
 def render_settings_options(fn: F) -> F:
-    """--model, --lora, --scheduler, --steps, --cfg and --negative: a project's render
-    settings (`new`, `settings`), read back with render_settings()."""
+    """--model, --lora, --scheduler, --steps, --cfg, --negative and --consistency: a
+    project's render settings (`new`, `settings`), read back with render_settings()."""
     from storyboard_contract.config import SCHEDULER_NAMES
+    from storyboard_contract.wire import CONSISTENCY_MODES
 
     options = [
         click.option("--model", metavar="NAME",
@@ -196,6 +197,9 @@ def render_settings_options(fn: F) -> F:
         click.option("--cfg", type=float, help="Guidance scale (CFG)."),
         click.option("--negative", help="Negative prompt [default: the model's, else the "
                                         "style's]."),
+        click.option("--consistency", metavar="MODE",
+                     help=f"How characters keep their identity: {', '.join(CONSISTENCY_MODES)} "
+                          "[default: the GPU daemon's images.consistency]."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -203,11 +207,12 @@ def render_settings_options(fn: F) -> F:
 
 
 def render_settings(model: str | None, loras: tuple[str, ...], scheduler: str | None,
-                    steps: int | None, cfg: float | None, negative: str | None
-                    ) -> dict[str, Any]:
+                    steps: int | None, cfg: float | None, negative: str | None,
+                    consistency: str | None) -> dict[str, Any]:
     """The render settings given on the command line (render_settings_options)."""
     given = {"model": model, "loras": list(loras) or None, "scheduler": scheduler,
-             "steps": steps, "cfg": cfg, "negative_prompt": negative}
+             "steps": steps, "cfg": cfg, "negative_prompt": negative,
+             "consistency": consistency}
     return {key: value for key, value in given.items() if value is not None}
 
 

@@ -105,15 +105,15 @@ def _toml_value(value: Any) -> str:
 def new(
     file: str, title: str | None, story_format: str | None, style: str, aspect: str | None,
     encoding: str | None, model: str | None, loras: tuple[str, ...], scheduler: str | None,
-    steps: int | None, cfg: float | None, negative: str | None, config: Path | None,
-    json_out: bool, debug: bool,
+    steps: int | None, cfg: float | None, negative: str | None, consistency: str | None,
+    config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Create a project from a story in prose (UTF-8, UTF-8 with BOM, UTF-16 or GB18030) or a
     screenplay (Fountain, Final Draft): a screenplay's shots follow its scenes.
 
-    The render settings (--model, --lora, --scheduler, --steps, --cfg, --negative) are the
-    model's defaults from storyboard.toml unless given; change them later with
-    `storyboard settings`.
+    The render settings (--model, --lora, --scheduler, --steps, --cfg, --negative,
+    --consistency) are the model's defaults from storyboard.toml unless given; change them
+    later with `storyboard settings`.
 
     \b
     Example: storyboard new examples/lighthouse.txt --style watercolor --aspect 2.39:1
@@ -129,7 +129,7 @@ def new(
     if aspect is not None:  # refused before the story is even read
         aspect = check_aspect(aspect)
     story_format = check_story_format(story_format)
-    settings = render_settings(model, loras, scheduler, steps, cfg, negative)
+    settings = render_settings(model, loras, scheduler, steps, cfg, negative, consistency)
     text, name, _ = load_story(file, encoding, file_limit(held.config.limits))
     service = held.service
     project = service.create_project(title, text, style, aspect, story_format, name, settings)
@@ -219,24 +219,68 @@ def show(project: str, task: str | None, revision: int | None, config: Path | No
 @argument("project", "Project id or exact title.", type=PROJECT)
 @click.option("--set", "assignments", multiple=True, metavar='"NAME=DESCRIPTION"',
               help="Describe a character (repeatable); a new name joins the cast.")
-@click.option("--remove", multiple=True, metavar="NAME", help="Drop a character (repeatable).")
+@click.option("--remove", multiple=True, metavar="NAME",
+              help="Drop a character (repeatable): not a person; no plan casts the name again.")
+@click.option("--alias", "aliases", multiple=True, metavar='"NAME=OTHER,OTHER"',
+              help="A character's other names, all of them (repeatable; NAME= for none): "
+                   "the same person wherever the story says them.")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="FILE", help="With one --set: the character's reference image (a PNG "
+              "or JPEG, uploaded to the bucket).")
+@click.option("--lora", metavar="FILE[:SCALE]",
+              help="With one --set: the character's own LoRA, a .safetensors file in the GPU "
+                   "daemon's images.lora_dir (\"\" for none; consistency lora).")
+@click.option("--trigger", metavar="WORD",
+              help="With one --set: the word the character's LoRA was trained on (\"\" for "
+                   "none).")
+@click.option("--portraits", is_flag=True,
+              help="Render a neutral portrait of every character from its description and "
+                   "keep it as its reference image (again: a new one).")
+@click.option("--portrait", "portrait_names", multiple=True, metavar="NAME",
+              help="As --portraits, for this character only (repeatable).")
 @service_options
 @command
 def cast(
-    project: str, assignments: tuple[str, ...], remove: tuple[str, ...], config: Path | None,
-    json_out: bool, debug: bool,
+    project: str, assignments: tuple[str, ...], remove: tuple[str, ...],
+    aliases: tuple[str, ...], image: Path | None, lora: str | None, trigger: str | None,
+    portraits: bool, portrait_names: tuple[str, ...], config: Path | None, json_out: bool,
+    debug: bool,
 ) -> None:
-    """List a project's characters, or change their descriptions.
+    """List a project's characters, or change them: your word holds over every plan.
 
     A character's description goes, word for word, into the prompt of every shot that shows
-    the character; later renders and regen-shot use the new words.
+    the character; later renders and regen-shot use the new words. A character described or
+    given other names is linked at once to every shot whose narration names it (one edit:
+    `undo` takes it back), and every later plan keeps it, its other names and the removals.
+
+    \b
+    A reference image (--image, or a portrait rendered from the description) and a LoRA with
+    its trigger word carry the character's identity from shot to shot under the project's
+    consistency mode (README, "Characters").
 
     \b
     Example: storyboard cast 1 --set "Lin=young woman, red wool scarf, black bob"
+             storyboard cast 1 --alias "Lin=林"
+             storyboard cast 2 --remove Glasgow
+             storyboard cast 1 --set "Lin=young woman" --image lin.png
+             storyboard cast 1 --portraits
     """
     service = ConfigAndService(config).service
-    if assignments or remove:
-        characters = service.set_cast(project, _descriptions(assignments), list(remove))
+    descriptions = _pairs(assignments, "--set", "DESCRIPTION")
+    identity = {key: value for key, value in (("lora", lora), ("trigger", trigger))
+                if value is not None}
+    if image is not None:
+        identity["image"] = _read_image(image)
+    if identity and len(descriptions) != 1:
+        raise UsageError('--image, --lora and --trigger go with one --set "NAME=DESCRIPTION"')
+    if (portraits or portrait_names) and (descriptions or remove or aliases or identity):
+        raise UsageError("--portraits renders the cast as it is: change it in another command")
+    if portraits or portrait_names:
+        characters = service.portraits(project, list(portrait_names) or None)
+    elif descriptions or remove or aliases:
+        characters = service.set_cast(
+            project, descriptions, list(remove), _pairs(aliases, "--alias", "OTHER,OTHER"),
+            {next(iter(descriptions)): identity} if identity else None)
     else:
         characters = service.cast(project)
     if json_out:
@@ -247,37 +291,51 @@ def cast(
     print_cast(characters, project)
 
 
-def _descriptions(values: tuple[str, ...]) -> dict[str, str]:
-    descriptions: dict[str, str] = {}
+def _read_image(path: Path) -> bytes:
+    """A reference image file's bytes, read no further than a reference image may be."""
+    from storyboard_contract.wire import MAX_REFERENCE_BYTES
+
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_REFERENCE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--image {path}: cannot read it: {exc.strerror}") from None
+
+
+def _pairs(values: tuple[str, ...], option: str, what: str) -> dict[str, str]:
+    """NAME=VALUE options as {NAME: VALUE}."""
+    pairs: dict[str, str] = {}
     for value in values:
-        name, sep, description = value.partition("=")
+        name, sep, given = value.partition("=")
         if not sep:
-            raise UsageError(f'--set {value!r}: write it as "NAME=DESCRIPTION"')
-        descriptions[name] = description
-    return descriptions
+            raise UsageError(f'{option} {value!r}: write it as "NAME={what}"')
+        pairs[name] = given
+    return pairs
 
 
 @click.command("settings", cls=Command)
 @argument("project", "Project id or exact title.", type=PROJECT)
 @render_settings_options
 @click.option("--reset", multiple=True, metavar="SETTING",
-              type=click.Choice(["model", "loras", "scheduler", "steps", "cfg", "negative"]),
+              type=click.Choice(["model", "loras", "scheduler", "steps", "cfg", "negative",
+                                 "consistency"]),
               help="Back to the model's default (repeatable).")
 @service_options
 @command
 def settings(
     project: str, model: str | None, loras: tuple[str, ...], scheduler: str | None,
-    steps: int | None, cfg: float | None, negative: str | None, reset: tuple[str, ...],
-    config: Path | None, json_out: bool, debug: bool,
+    steps: int | None, cfg: float | None, negative: str | None, consistency: str | None,
+    reset: tuple[str, ...], config: Path | None, json_out: bool, debug: bool,
 ) -> None:
     """Show a project's render settings, or change them: the model, LoRAs, sampler, steps,
-    CFG and negative prompt its next tasks render with (a task already queued keeps its own).
+    CFG, negative prompt and consistency mode its next tasks render with (a task already
+    queued keeps its own).
 
     \b
     Example: storyboard settings 1 --scheduler euler_a --steps 28 --lora ink.safetensors:0.6
              storyboard settings 1 --reset loras --reset cfg
     """
-    changes = render_settings(model, loras, scheduler, steps, cfg, negative)
+    changes = render_settings(model, loras, scheduler, steps, cfg, negative, consistency)
     for name in reset:
         key = "negative_prompt" if name == "negative" else name
         if key in changes:

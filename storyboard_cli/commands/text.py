@@ -105,8 +105,9 @@ def settings_line(settings: dict[str, Any]) -> str:
              *([f"{settings['steps']} steps"] if settings["steps"] else []),
              *([f"CFG {settings['cfg']:g}"] if settings["cfg"] is not None else []),
              *([f"negative {settings['negative_prompt']!r}"] if settings["negative_prompt"]
-               else [])]
-    return ", ".join(parts) + ("" if len(parts) == 6 else "; the rest the model's defaults")
+               else []),
+             *([f"consistency {settings['consistency']}"] if settings["consistency"] else [])]
+    return ", ".join(parts) + ("" if len(parts) == 7 else "; the rest the model's defaults")
 
 
 def print_shot(shot: dict[str, Any], name: str | None) -> None:
@@ -202,11 +203,15 @@ def print_cast(characters: list[dict[str, Any]], project: int | str) -> None:
         output.info(f"No characters yet: storyboard generate {project} finds them, or add "
                     f'one: storyboard cast {project} --set "NAME=DESCRIPTION"')
         return
-    table = Table("name", "description", "shots", "from")
+    table = Table("name", "description", "also", "shots", "identity", "from")
     for c in characters:
         shots = ", ".join(map(str, c["shots"])) or "-"
+        identity = [*(["image"] if c["reference_key"] else []),
+                    *([f"LoRA {c['lora']['name']}:{c['lora']['scale']:g}"] if c["lora"] else []),
+                    *([f"trigger {c['trigger']}"] if c["trigger"] else [])]
         table.add_row(output.cell(c["name"]), output.cell(c["description"] or "(none)"),
-                      _cut(shots, 30),
+                      output.cell(", ".join(c["aliases"]) or "-"), _cut(shots, 30),
+                      output.cell(", ".join(identity) or "-"),
                       "you" if c["source"] == "user" else "planner")
     output.stdout.print(table)
 

@@ -46,6 +46,7 @@ from storyboard_cli.server.bodies import (
     MoveShot,
     NewProject,
     NewRevision,
+    Portraits,
     ProjectSettings,
     Rename,
     ShotFields,
@@ -336,8 +337,18 @@ def create_app(config: Config, token: str | None = None,
 
     @api.patch(routes.CAST, tags=["projects"])
     def set_cast(project: str, body: CastChange) -> JSONResponse:
-        """Describe characters (new names join the cast) and remove others; the cast."""
-        return JSONResponse(thread_service().set_cast(project, body.set, body.remove))
+        """Describe characters (new names join the cast, linked at once to the shots that
+        name them), remove others (no plan casts them again), give characters their other
+        names, reference images, LoRAs and trigger words; the cast."""
+        identity = {name: fields.given() for name, fields in body.identity.items()}
+        return JSONResponse(thread_service().set_cast(project, body.set, body.remove,
+                                                      dict(body.aliases), identity))
+
+    @api.post(routes.PORTRAITS, tags=["projects"])
+    def portraits(project: str, body: Portraits) -> JSONResponse:
+        """Render a neutral portrait of each character (or of those named) from its
+        description and keep it as its reference image; the cast."""
+        return JSONResponse(thread_service().portraits(project, body.names or None))
 
     @api.get(routes.SETTINGS, tags=["projects"])
     def settings(project: str) -> JSONResponse:

@@ -33,6 +33,8 @@ class RenderSettingsBody(BaseModel):
     steps: int | None = Field(None, description="Denoising steps.")
     cfg: float | None = Field(None, description="Guidance scale.")
     negative_prompt: str | None = Field(None, description="Negative prompt.")
+    consistency: str | None = Field(None, description="How characters keep their identity: "
+                                    "text, reference, attention or lora.")
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(include=set(RenderSettingsBody.model_fields))
@@ -67,10 +69,43 @@ class Rename(BaseModel):
     title: str
 
 
+class CharacterIdentity(BaseModel):
+    image: str | None = Field(None, description="A reference image, PNG or JPEG, in base64.")
+    lora: str | None = Field(None, description='The character\'s LoRA as "FILE" or '
+                             '"FILE:SCALE" in the GPU daemon\'s images.lora_dir; "": none.')
+    trigger: str | None = Field(None, description='The LoRA\'s trigger word; "": none.')
+
+    def given(self) -> dict[str, Any]:
+        """The fields given, the image as its bytes."""
+        import base64
+        import binascii
+
+        from storyboard_contract.errors import UsageError
+
+        given = self.model_dump(exclude_none=True)
+        if "image" in given:
+            try:
+                given["image"] = base64.b64decode(given["image"], validate=True)
+            except (binascii.Error, ValueError):
+                raise UsageError("image: not base64") from None
+        return given
+
+
+class Portraits(BaseModel):
+    names: list[str] = Field(default_factory=list,
+                             description="The characters to portray; empty: every one.")
+
+
 class CastChange(BaseModel):
     set: dict[str, str] = Field(default_factory=dict,
                                 description="Character name -> description.")
-    remove: list[str] = Field(default_factory=list, description="Names to drop from the cast.")
+    remove: list[str] = Field(default_factory=list,
+                              description="Names to drop from the cast; no plan casts them again.")
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict, description="Character name -> its other names (all of them).")
+    identity: dict[str, CharacterIdentity] = Field(
+        default_factory=dict, description="Character name -> its reference image, LoRA and "
+                                          "trigger word (those given).")
 
 
 class GenerateStoryboard(BaseModel):

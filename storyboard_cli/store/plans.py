@@ -10,7 +10,7 @@ from typing import Any
 from storyboard_cli import ids
 from storyboard_cli.matching import match, matched_text
 from storyboard_cli.store.base import Rows
-from storyboard_cli.store.projects import add_characters
+from storyboard_cli.store.projects import add_characters, folded
 from storyboard_cli.store.schema import now
 from storyboard_cli.store.status import RenderStatus, TaskStatus, TaskType
 from storyboard_cli.store.tasks import renders_only, shown_storyboard
@@ -32,8 +32,8 @@ class Plans(Rows):
     ) -> None:
         """Store a planned shot list (and a pending render per shot to render) in one
         transaction, with the characters it met (added to the project's cast; known names
-        keep their description) and the uploaded script's key and link ({"key", "url",
-        "expires_at"}).
+        keep their description; names the user removed stay out) and the uploaded script's
+        key and link ({"key", "url", "expires_at"}).
 
         The new shots are matched by content to the storyboard shown until now
         (storyboard_cli/matching.py, matched_rows): approved panels are kept, never rendered
@@ -52,9 +52,11 @@ class Plans(Rows):
                 c.execute(f"insert into shots ({', '.join(row)}, project_id, task_id, updated_at) "
                           f"values ({', '.join('?' * len(row))}, ?, ?, ?)",
                           [*row.values(), project_id, task_id, stamp])
-            add_characters(c, project_id,
-                           [(ch["name"], ch["description"]) for ch in characters], "planner",
-                           stamp)
+            (nots,) = c.execute("select not_characters from projects where id = ?",
+                                [project_id]).fetchone()
+            never = {folded(n) for n in json.loads(nots)}
+            add_characters(c, project_id, [(ch["name"], ch["description"]) for ch in characters
+                                           if folded(ch["name"]) not in never], "planner", stamp)
             c.execute("update tasks set state = null where id = ?", [task_id])  # planned
             if script is not None:
                 c.execute(

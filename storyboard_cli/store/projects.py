@@ -161,22 +161,63 @@ class Projects(Rows):
     # --- the cast ----------------------------------------------------------------------------
 
     def cast(self, project_id: int) -> list[dict[str, Any]]:
-        """A project's characters in the order they were first met."""
-        return self._query(
-            """select name, description, source from characters where project_id = ?
-               order by position, name""",
+        """A project's characters in the order they were first met: name, description, source,
+        aliases (other names), reference_key, lora ({"name", "scale"}) and trigger."""
+        rows = self._query(
+            """select name, description, source, aliases, reference_key, lora, trigger
+               from characters where project_id = ? order by position, name""",
             [project_id],
         )
+        for row in rows:
+            row["aliases"] = json.loads(row["aliases"])
+            row["lora"] = row["lora"] and json.loads(row["lora"])
+        return rows
+
+    def not_characters(self, project_id: int) -> list[str]:
+        """The names the project never casts (`cast --remove`)."""
+        return json.loads(self.get_project(project_id)["not_characters"])
 
     def set_cast(
-        self, project_id: int, descriptions: dict[str, str], remove: Iterable[str] = ()
+        self, project_id: int, descriptions: dict[str, str], remove: Iterable[str] = (),
+        aliases: dict[str, list[str]] | None = None,
+        identity: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """The user's descriptions (new names are added at the end) and removals, at once."""
+        """The user's word on the cast, at once: descriptions (new names are added at the
+        end), removals, other names (a character's whole list; a cast member named as
+        another's leaves the cast) and identity ({name: {"reference_key", "lora", "trigger"},
+        any of them}). A removed name and its other names join the names the project never
+        casts; a name the user describes or gives as someone's leaves that list."""
         stamp = now()
+        aliases, identity = aliases or {}, identity or {}
         with self._write() as c:
+            known = {r[0]: json.loads(r[1]) for r in c.execute(
+                "select name, aliases from characters where project_id = ?", [project_id])}
+            (nots,) = c.execute("select not_characters from projects where id = ?",
+                                [project_id]).fetchone()
+            never = json.loads(nots) + [f for name in remove for f in (name, *known[name])]
             c.executemany("delete from characters where project_id = ? and name = ?",
                           [(project_id, name) for name in remove])
             add_characters(c, project_id, descriptions.items(), "user", stamp)
+            for name, forms in aliases.items():
+                c.execute("update characters set aliases = ?, updated_at = ? "
+                          "where project_id = ? and name = ?",
+                          [json.dumps(forms, ensure_ascii=False), stamp, project_id, name])
+                c.executemany("delete from characters where project_id = ? and name = ?",
+                              [(project_id, form) for form in forms if form != name])
+            for name, values in identity.items():
+                for column, value in values.items():
+                    if column not in IDENTITY:
+                        raise ValueError(f"not an identity field: {column}")
+                    if column == "lora" and value is not None:
+                        value = json.dumps(value, ensure_ascii=False)
+                    c.execute(f"update characters set {column} = ?, updated_at = ? "
+                              "where project_id = ? and name = ?",
+                              [value, stamp, project_id, name])
+            named = {folded(n) for n in [*descriptions, *aliases,
+                                         *(f for forms in aliases.values() for f in forms)]}
+            kept = list(dict.fromkeys(n for n in never if folded(n) not in named))
+            c.execute("update projects set not_characters = ? where id = ?",
+                      [json.dumps(kept, ensure_ascii=False), project_id])
 
     def shot_cast(self, shot: dict[str, Any]) -> list[dict[str, Any]]:
         """The characters a shot shows, in the shot's order, with their current descriptions
@@ -185,8 +226,18 @@ class Projects(Rows):
         return [cast[name] for name in json.loads(shot["characters"]) if name in cast]
 
 
+# A character's identity beyond its description (the consistency modes).
+IDENTITY = ("reference_key", "lora", "trigger")
+
+
+def folded(name: str) -> str:
+    """A name as names are compared: white space collapsed, case folded."""
+    return " ".join(name.split()).casefold()
+
+
 # How a project's images are made; None (an empty list for loras): the model's default.
-RENDER_SETTINGS = ("model", "loras", "scheduler", "steps", "cfg", "negative_prompt")
+RENDER_SETTINGS = ("model", "loras", "scheduler", "steps", "cfg", "negative_prompt",
+                   "consistency")
 
 
 def render_settings(project: dict[str, Any]) -> dict[str, Any]:

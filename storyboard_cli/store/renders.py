@@ -57,11 +57,13 @@ class Renders(Rows):
         )
 
     def image_recorded(self, key: str) -> bool:
-        """Whether a render or a shot of this store has (or had) an image under `key`: the
-        objects `storyboard serve` may stream from the bucket."""
-        return self._one("select 1 where exists (select 1 from renders where image_key = ?) "
-                         "or exists (select 1 from shots where image_key = ?)",
-                         [key, key]) is not None
+        """Whether a render or a shot of this store has (or had) an image under `key`, or a
+        character has it as its reference: the objects `storyboard serve` may stream from the
+        bucket."""
+        return self._one("select 1 where exists (select 1 from renders where image_key = ?1) "
+                         "or exists (select 1 from shots where image_key = ?1) "
+                         "or exists (select 1 from characters where reference_key = ?1)",
+                         [key]) is not None
 
     def task_renders(self, task_id: str) -> list[dict[str, Any]]:
         """A task's renders in shot order, with the shot's index."""

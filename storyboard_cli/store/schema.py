@@ -338,3 +338,28 @@ def m650_task_state(db: sqlite_utils.Database) -> None:
     """What a task does before its plan is saved ("planning: retrying (planner unreachable,
     attempt 3/8): ...")."""
     db["tasks"].add_column("state", str)
+
+
+@migration
+def m300_cast_aliases_and_removals(db: sqlite_utils.Database) -> None:
+    """The user's word on the cast, which a re-plan keeps: a character's other names
+    (`cast --alias`, a JSON list) and the names a project never casts (`cast --remove`)."""
+    db["characters"].add_column("aliases", str, not_null_default="[]")
+    db["projects"].add_column("not_characters", str, not_null_default="[]")
+
+
+@migration
+def m301_character_identity(db: sqlite_utils.Database) -> None:
+    """A character's identity beyond words: its reference image's bucket key (`cast --image`,
+    `--portraits`), its own LoRA ({"name", "scale"} as JSON) and trigger word."""
+    characters = db["characters"]
+    characters.add_column("reference_key", str)
+    characters.add_column("lora", str)
+    characters.add_column("trigger", str)
+
+
+@migration
+def m302_project_consistency(db: sqlite_utils.Database) -> None:
+    """How a project's characters keep their identity (`new --consistency`); null: the
+    daemon's [images] consistency."""
+    db["projects"].add_column("consistency", str)

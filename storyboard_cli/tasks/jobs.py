@@ -49,12 +49,14 @@ if TYPE_CHECKING:
     from storyboard_cli.tasks.daemon_client import DaemonClient
     from storyboard_contract.config import Config, QueueConfig
     from storyboard_contract.wire import (
+        Character,
         PlannedShot,
         ProgressEvent,
         RenderRequest,
         RenderResponse,
         RenderSettings,
         ShotOutcome,
+        UserCast,
     )
 
 # Diffusion steps can come every few milliseconds: write a shot's step at most this often.
@@ -442,7 +444,7 @@ def plan_job(task_id: str) -> dict[str, Any]:
             story=None if screenplay else project["story"], screenplay=screenplay or None,
             style=task["params"].get("style") or project["style"],
             aspect=project["aspect"], width=width, height=height,
-            render=wire_settings(settings),
+            render=wire_settings(settings), cast=user_cast(store, project["id"]),
         ))
         if plan.warnings:
             store.add_warnings(task_id, plan.warnings)
@@ -517,6 +519,20 @@ def planned_row(task_id: str, shot: PlannedShot) -> dict[str, Any]:
     }
 
 
+def user_cast(store: Store, project_id: int) -> UserCast:
+    """The user's word on a project's cast, as the planner keeps it: the characters the user
+    described, every character's other names, and the names never to cast (the newest, within
+    the wire's bound)."""
+    from storyboard_contract.wire import MAX_NOT_CHARACTERS, Character, UserCast
+
+    cast = store.cast(project_id)
+    return UserCast(
+        characters=[Character(name=c["name"], description=c["description"])
+                    for c in cast if c["source"] == "user"],
+        aliases={c["name"]: c["aliases"] for c in cast if c["aliases"]},
+        not_characters=store.not_characters(project_id)[-MAX_NOT_CHARACTERS:])
+
+
 def task_settings(store: Store, task: dict[str, Any]) -> dict[str, Any]:
     """The render settings a task renders with: the project's when it was queued (a task
     queued before projects had settings: the project's now)."""
@@ -530,7 +546,20 @@ def wire_settings(settings: dict[str, Any]) -> RenderSettings:
     return RenderSettings(
         model=settings["model"], loras=[LoraRef(**lora) for lora in settings["loras"]],
         scheduler=settings["scheduler"], steps=settings["steps"],
-        guidance_scale=settings["cfg"], negative_prompt=settings["negative_prompt"] or "")
+        guidance_scale=settings["cfg"], negative_prompt=settings["negative_prompt"] or "",
+        # A task queued before projects had a consistency: the daemon's.
+        consistency=settings.get("consistency"))
+
+
+def wire_character(character: dict[str, Any]) -> Character:
+    """A cast member as the daemon takes it: its description and its identity (reference
+    image's key, LoRA and trigger word), which the project's consistency mode uses."""
+    from storyboard_contract.wire import Character, LoraRef
+
+    return Character(name=character["name"], description=character["description"],
+                     reference_key=character["reference_key"],
+                     lora=character["lora"] and LoraRef(**character["lora"]),
+                     trigger=character["trigger"])
 
 
 def render_request(
@@ -539,8 +568,8 @@ def render_request(
     """What the daemon is asked to render for a shot of a task: its prompt (or a regen's),
     the project's style (or the task's), frame size and render settings (the task's, so
     that every shot of a task, and so every window, renders alike), the current
-    descriptions of the characters it shows, and the render's seed."""
-    from storyboard_contract.wire import Character, RenderRequest
+    descriptions and identities of the characters it shows, and the render's seed."""
+    from storyboard_contract.wire import RenderRequest
 
     shot = store.get_shot(shot_id)
     project = store.get_project(shot["project_id"])
@@ -553,8 +582,7 @@ def render_request(
         prompt=params.get("prompt") or shot["prompt"],
         negative_prompt=settings.negative_prompt or shot["negative_prompt"] or "",
         description=shot["description"], camera=shot["camera"] or "medium",
-        characters=[Character(name=c["name"], description=c["description"])
-                    for c in store.shot_cast(shot)],
+        characters=[wire_character(c) for c in store.shot_cast(shot)],
         style=params.get("style") or project["style"], seed=seed, width=width, height=height,
     )
 

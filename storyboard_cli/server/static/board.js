@@ -171,11 +171,20 @@ function castEditor() {
   const rows = view.cast.map((person) => {
     const description = el("input", {value: person.description,
                                       "aria-label": `Description of ${person.name}`});
+    // Its other names, all of them (林, Lyn): the same person wherever the story says them.
+    const aliases = el("input", {value: person.aliases.join(", "), placeholder: "Other names",
+                                  "aria-label": `Other names of ${person.name}`});
     return el("div", {class: "row"}, el("span", {class: "name"}, person.name), description,
+      aliases,
       el("button", {type: "button", "aria-label": `Save ${person.name}`, onclick: () =>
         change(`Describe ${person.name}`, projectApi + "/cast",
-               {set: {[person.name]: description.value}},
+               {set: {[person.name]: description.value},
+                aliases: {[person.name]: aliases.value.split(",").filter((s) => s.trim())}},
                {method: "PATCH", focus: "#cast-editor summary"})}, "Save"),
+      // A neutral portrait from the description, kept as its reference image (the strip).
+      el("button", {type: "button", "aria-label": `Portrait of ${person.name}`, onclick: () =>
+        change(`Portrait of ${person.name}`, projectApi + "/portraits",
+               {names: [person.name]}, {focus: "#cast-editor summary"})}, "Portrait"),
       el("button", {type: "button", "aria-label": `Remove ${person.name}`, onclick: () =>
         change(`Remove ${person.name}`, projectApi + "/cast", {remove: [person.name]},
                {method: "PATCH", focus: "#cast-editor summary"})}, "Remove"));
