@@ -374,12 +374,14 @@ def write_lora(model_dir: str | Path, out: str | Path, seed: int = 0, rank: int 
     return out
 
 
-def write_ip_adapter(model_dir: str | Path, out: str | Path, seed: int = 0) -> Path:
+def write_ip_adapter(model_dir: str | Path, out: str | Path, seed: int = 0,
+                     encoder: dict[str, Any] | None = None) -> Path:
     """A random IP-Adapter for the UNet of the pipeline in model_dir, laid out as h94/IP-Adapter
     keeps one: a folder with ``ip-adapter.safetensors`` (``image_proj.proj``/``.norm``: the
     image embedding to 4 tokens; ``ip_adapter.N.to_k_ip``/``.to_v_ip`` for the N-th attention
-    layer, the cross-attention ones being 1, 3, 5, ...) and ``image_encoder/``, a 2-layer CLIP
-    vision model with a projection, at 32 x 32 pixels."""
+    layer, the cross-attention ones being 1, 3, 5, ...) and ``image_encoder/``, a CLIP vision
+    model with a projection: `encoder` (a CLIPVisionConfig's kwargs; IP_ADAPTER_SD15_ENCODER is
+    the real one's size), by default 2 layers at 32 x 32 pixels."""
     import torch
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
@@ -387,13 +389,17 @@ def write_ip_adapter(model_dir: str | Path, out: str | Path, seed: int = 0) -> P
 
     out = Path(out)
     torch.manual_seed(seed)
-    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-        image_size=32, patch_size=8, projection_dim=IMAGE_EMBED))
-    encoder.save_pretrained(out / "image_encoder", safe_serialization=True)
+    spec = encoder or {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
+                       "projection_dim": 16}
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**spec))
+    if encoder is not None:
+        vision.to(torch.float16)  # a full-size one: half the disk and load time
+    vision.save_pretrained(out / "image_encoder", safe_serialization=True)
+    embed = spec["projection_dim"]
     unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")
     width = unet.config.cross_attention_dim
-    tensors = {"image_proj.proj.weight": torch.randn(4 * width, IMAGE_EMBED) * 0.5,
+    tensors = {"image_proj.proj.weight": torch.randn(4 * width, embed) * 0.5,
                "image_proj.proj.bias": torch.zeros(4 * width),
                "image_proj.norm.weight": torch.ones(width),
                "image_proj.norm.bias": torch.zeros(width)}
@@ -408,7 +414,11 @@ def write_ip_adapter(model_dir: str | Path, out: str | Path, seed: int = 0) -> P
     return out
 
 
-IMAGE_EMBED = 16  # the tiny image encoder's projection width
+# The image encoder of h94/IP-Adapter's SD 1.5 adapters: OpenCLIP ViT-H/14 (632 M parameters).
+IP_ADAPTER_SD15_ENCODER = {"hidden_size": 1280, "intermediate_size": 5120,
+                           "num_hidden_layers": 32, "num_attention_heads": 16,
+                           "image_size": 224, "patch_size": 14, "projection_dim": 1024,
+                           "hidden_act": "gelu"}
 
 # CLIP ViT-L/14's text tower (SD 1.x, and SDXL's first encoder).
 CLIP_VIT_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072,
