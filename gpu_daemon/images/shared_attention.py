@@ -98,14 +98,19 @@ class CallPlan:
                 rows = [h * jobs + j for h in range(halves)
                         for j, shows in enumerate(self.shows) if key in shows]
                 bank.record(layer, self.step, self._sample(hidden, rows, halves, layer))
-        out = []
+        # Rows that see the same banks are computed together (a window that shows one
+        # character is one batch per guidance half).
+        groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for row in range(hidden.shape[0]):
             half, job = divmod(row, jobs)
-            own = hidden[row]
+            groups.setdefault((half, self.shows[job]), []).append(row)
+        out = torch.empty_like(hidden)
+        for (half, shown), rows in groups.items():
+            own = hidden[rows]
             extra = [self.banks[key].tokens(layer, self.step, self.steps, half, halves)
-                     .to(own.device, own.dtype) for key in self.shows[job]]
-            out.append(_attention(attn, own, torch.cat([own, *extra]) if extra else own))
-        return torch.stack(out)
+                     .to(own.device, own.dtype).expand(len(rows), -1, -1) for key in shown]
+            out[rows] = _attention(attn, own, torch.cat([own, *extra], dim=1) if extra else own)
+        return out
 
     def _sample(self, hidden: Any, rows: list[int], halves: int, layer: int) -> Any:
         """(halves, BANK_TOKENS, channels): tokens of the character's rows, per half, drawn
@@ -123,17 +128,19 @@ class CallPlan:
 
 
 def _attention(attn: Any, own: Any, context: Any) -> Any:
-    """diffusers' self-attention of one image's tokens (`own`, (tokens, channels)) over
-    `context`, as AttnProcessor2_0 computes it for a transformer block's attn1."""
+    """diffusers' self-attention of images' tokens (`own`, (images, tokens, channels)) over
+    `context` (images, more tokens, channels), as AttnProcessor2_0 computes it for a
+    transformer block's attn1."""
     import torch.nn.functional as F
 
-    query = attn.to_q(own[None])
-    key, value = attn.to_k(context[None]), attn.to_v(context[None])
+    images = own.shape[0]
+    query = attn.to_q(own)
+    key, value = attn.to_k(context), attn.to_v(context)
     heads = attn.heads
     head_dim = key.shape[-1] // heads
 
     def split(t: Any) -> Any:
-        return t.view(1, -1, heads, head_dim).transpose(1, 2)
+        return t.view(images, -1, heads, head_dim).transpose(1, 2)
 
     query, key, value = split(query), split(key), split(value)
     if attn.norm_q is not None:
@@ -141,11 +148,11 @@ def _attention(attn: Any, own: Any, context: Any) -> Any:
     if attn.norm_k is not None:
         key = attn.norm_k(key)
     hidden = F.scaled_dot_product_attention(query, key, value)
-    hidden = hidden.transpose(1, 2).reshape(1, -1, heads * head_dim).to(query.dtype)
+    hidden = hidden.transpose(1, 2).reshape(images, -1, heads * head_dim).to(query.dtype)
     hidden = attn.to_out[1](attn.to_out[0](hidden))
     if attn.residual_connection:
-        hidden = hidden + own[None]
-    return (hidden / attn.rescale_output_factor)[0]
+        hidden = hidden + own
+    return hidden / attn.rescale_output_factor
 
 
 class SharedSelfAttention:
