@@ -439,27 +439,35 @@ def consistency_rows(tmp: Path, model: Path, mode: Mode, dtype: str, budget: Bud
                                    loras=((str(lora), 1.0),)),
          "the character's LoRA on (rank 4)"),
     ]
-    rows = []
-    for label, make, note in windows:
-        if budget.left() < reserve:
-            rows.append(ConsistencyRow(label, float("nan"), note="skipped: time budget"))
-            continue
-        backend.render(make(0), lambda *args: None)  # warm: shapes, LoRA loaded
-        if cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        walls = [_timed(lambda k=k, make=make: backend.render(make(k), lambda *args: None),
-                        mode.device)
-                 for k in range(1, CONSISTENCY_CALLS + 1)]
-        memory = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
-        # The median call: one slow call on a shared machine moves it least.
-        rows.append(ConsistencyRow(label, size / statistics.median(walls), memory, note))
-        last = make(CONSISTENCY_CALLS)[0]
-        made = backend.made_identities(last)  # the last call's, when it made a bank
-        if made:
-            notes["attention bank"] = (f"{len(made[last.identities[0][0]]) / 2**20:.2f} MiB "
-                                       "per character "
-                                       f"at {mode.steps} steps (float16, kept in the bucket)")
+    for _, make, _ in windows:  # warm: every shape, the LoRA loaded, a bank kept
+        backend.render(make(0), lambda *args: None)
+    # Round by round, every mode once a round: a machine that drifts (a shared CPU) moves
+    # every mode alike instead of the last ones.
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in windows}
+    peaks: dict[str, float] = dict.fromkeys(walls, 0.0)
+    for k in range(1, CONSISTENCY_CALLS + 1):
+        for label, make, _ in windows:
+            if budget.left() < reserve:
+                break
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            jobs = make(k)
+            walls[label].append(_timed(lambda jobs=jobs: backend.render(
+                jobs, lambda *args: None), mode.device))
+            if cuda:
+                peaks[label] = max(peaks[label], torch.cuda.max_memory_allocated() / 2**30)
+            made = backend.made_identities(jobs[0])  # when the call made a bank
+            if made:
+                notes["attention bank"] = (
+                    f"{len(made[jobs[0].identities[0][0]]) / 2**20:.2f} MiB per character "
+                    f"at {mode.steps} steps (float16, kept in the bucket)")
+    # The median call: one slow call on a shared machine moves it least.
+    rows = [ConsistencyRow(label, size / statistics.median(walls[label]),
+                           peaks[label] if cuda else None, note)
+            if walls[label] else ConsistencyRow(label, float("nan"),
+                                                note="skipped: time budget")
+            for label, _, note in windows]
     return rows, notes
 
 
