@@ -230,6 +230,9 @@ class PlanRequest(BaseModel):
         return self
 
 
+TriggerWord = Annotated[str, Field(min_length=1, max_length=80), _one_line("trigger word")]
+
+
 class Character(BaseModel):
     """A member of the cast. Its description goes, word for word, into the prompt of every
     shot that shows the character (gpu_daemon.styles.compose)."""
@@ -241,8 +244,7 @@ class Character(BaseModel):
     # trained on, applied only to the shots that show the character.
     reference_key: Annotated[str | None, Field(max_length=1024)] = None
     lora: LoraRef | None = None
-    trigger: Annotated[str, Field(min_length=1, max_length=80),
-                       _one_line("trigger word")] | None = None
+    trigger: TriggerWord | None = None
 
 
 class DialogueLine(BaseModel):

@@ -13,14 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from conftest import RedisServer
+from fixtures_daemon import start_daemon
 from fixtures_queue import QueueStack, assert_each_shot_once_and_done, renders, write_stack
 
 from storyboard_cli.stack import processes
 from storyboard_cli.tasks.jobs import connect_redis
 
 REPO = Path(__file__).resolve().parent.parent
-# Twenty sentences long enough for a shot each: the task is still rendering when Redis dies.
+# Twenty sentences long enough for a shot each, rendered by a daemon with a known pace
+# (windows of 4 shots, 0.6 s each: ~3 s in all), so the task is still rendering when Redis
+# dies after its first window; the sketch backend can finish all twenty between two looks.
 STORY = "\n".join(f"The keeper climbed to landing number {n} and looked out at the dark sea."
                   for n in range(1, 21)) + "\n"
 
@@ -63,11 +67,20 @@ def start_outage(tmp_path: Path, seconds: int, s3_server, daemon) -> Outage:
     return Outage(seconds, redis, stack, stack.start_worker(), task_id)
 
 
+@pytest.fixture(scope="module")
+def paced_daemon(tmp_path_factory, s3_server):
+    handle = start_daemon(tmp_path_factory.mktemp("paced-daemon"), s3_server, "simulated",
+                          images={"simulated_call_ms": 200, "simulated_image_ms": 100,
+                                  "max_batch": 4})
+    yield handle
+    handle.stop()
+
+
 def test_a_worker_rides_out_redis_outages_of_5_30_and_120_s_mid_task_and_the_task_finishes(
-    tmp_path, s3_server, sketch_daemon
+    tmp_path, s3_server, paced_daemon
 ):
     # The three outages run at once, each against its own redis-server: ~2 min in all.
-    outages = [start_outage(tmp_path, s, s3_server, sketch_daemon) for s in (5, 30, 120)]
+    outages = [start_outage(tmp_path, s, s3_server, paced_daemon) for s in (5, 30, 120)]
     try:
         with ThreadPoolExecutor(len(outages)) as pool:
             list(pool.map(Outage.ride, outages))

@@ -300,9 +300,15 @@ def _claim(
 
 
 def enqueue_due(redis: Redis, queues: Sequence[Queue]) -> list[str]:
-    """Move retries whose backoff has passed from the scheduled registry to their queue."""
+    """Move retries whose backoff has passed from the scheduled registry to their queue.
+
+    RQ stores a retry's time in whole seconds, cut down: taken at the current second, a
+    backoff of N s could end after N - 1 s. Taken up to the second before, it lasts N to
+    N + 1 s, so [queue].backoff is the least a retry waits.
+    """
     from redis.exceptions import WatchError
     from rq.job import Job
+    from rq.utils import current_timestamp
 
     moved: list[str] = []
     for queue in queues:
@@ -311,7 +317,7 @@ def enqueue_due(redis: Redis, queues: Sequence[Queue]) -> list[str]:
             try:
                 # Read after the WATCH: a change to the registry until EXEC aborts the move.
                 pipe.watch(registry.key)
-                due = registry.get_jobs_to_schedule()
+                due = registry.get_jobs_to_schedule(current_timestamp() - 1)
                 if not due:
                     continue
                 found = [j for j in Job.fetch_many(due, connection=redis) if j is not None]
