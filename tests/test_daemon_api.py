@@ -180,8 +180,8 @@ def test_plan_returns_shots_and_uploads_the_script(sketch_daemon, s3_server):
     assert [s["number"] for s in shots] == [s["index"] + 1 for s in shots]
     assert [s["seed"] for s in shots] == [shot_seed(task_id, s["index"]) for s in shots]
     # The child is unnamed but comes back: a role of the cast.
-    assert plan["characters"] == [{"name": "老陈", "description": "elderly person"},
-                                  {"name": "孩子", "description": "child"}]
+    assert [(c["name"], c["description"]) for c in plan["characters"]] == [
+        ("老陈", "elderly person"), ("孩子", "child")]
     assert {"speaker": "老陈", "line": "你是谁？", "parenthetical": None} in [
         d for s in shots for d in s["dialogue"]]
     assert plan["script_key"] == f"projects/3/scripts/{task_id}.json"
