@@ -509,6 +509,10 @@ def run(mode: Mode, budget_s: float
                  for r in again]
     notes["wall"] = f"{budget_s - budget.left():.0f} s of a {budget_s:.0f} s budget"
     if mode.device == "cpu":
+        notes["consistency modes"] = (
+            "at this size a call's fixed costs (scheduler, VAE, PNG-sized references through "
+            "the image processor) outweigh what each mode adds, so their ratios to text are "
+            "within the run's noise; the CUDA run at SD 1.5 size tells them apart")
         notes["noise"] = ("a CPU run shares its cores with the daemon's other processes and "
                           "anything else running: the two raw batch-1 rows show the drift")
     return rows, models, identity, notes
