@@ -114,6 +114,18 @@ def test_masks_keep_each_reference_to_its_strip(with_reference):
     assert change(base, left_changed, left) > 100 * change(base, left_changed, right)
 
 
+def test_an_ip_adapter_for_another_architecture_refuses_reference_renders_only(
+        tiny_sdxl_dir, ip_adapter):
+    sdxl = load(tiny_sdxl_dir, ip_adapter=str(ip_adapter))
+    assert sdxl.reference is None
+    with pytest.raises(ValueError, match="does not fit this model") as refused:
+        render(sdxl, referenced(SHOT, "red"))
+    assert "\n" not in str(refused.value) and "If you want" not in str(refused.value)
+    assert getattr(sdxl.pipe, "image_encoder", None) is None
+    image, = render(sdxl, SHOT)
+    assert image.shape == (64, 64, 3)
+
+
 def test_an_ip_adapter_folder_without_its_image_encoder_is_one_line(tmp_path, tiny_model_dir):
     from gpu_daemon.images.consistency import ip_adapter_files
     from storyboard_contract.errors import ConfigError

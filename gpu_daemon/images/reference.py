@@ -14,6 +14,7 @@ call have as many references each (RenderJob.batch_key), so they share the masks
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Sequence
@@ -54,9 +55,15 @@ class ReferenceAdapter:
             pipe.load_ip_adapter(str(folder), subfolder="", weight_name=weights.name,
                                  image_encoder_folder=IMAGE_ENCODER, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - whatever diffusers raises: it does not fit
-            raise ValueError(f"the IP-Adapter {weights.name} does not fit this model: "
-                             f"{type(exc).__name__}: "
-                             f"{(str(exc).strip().splitlines() or [''])[0]}") from None
+            # What loaded before the failure (the image encoder) goes again.
+            with contextlib.suppress(Exception):
+                pipe.unload_ip_adapter()
+            # diffusers' first sentence says what did not match; the rest is its advice on
+            # loading random weights instead.
+            first = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+            raise ValueError(f"the IP-Adapter {weights.name} does not fit this model (one "
+                             f"for another architecture?): {type(exc).__name__}: "
+                             f"{first}") from None
         log.info("loaded IP-Adapter %s (scale %.2f)", weights.name, scale)
         return cls(pipe, scale)
 
