@@ -10,7 +10,12 @@ import signal
 import time
 
 from fixtures_daemon import start_daemon
-from fixtures_queue import assert_each_shot_once_and_done, renders, stored_storyboard
+from fixtures_queue import (
+    assert_each_shot_once_and_done,
+    planned_rows,
+    renders,
+    stored_storyboard,
+)
 
 from storyboard_cli.store import Store
 
@@ -52,6 +57,27 @@ def test_two_jobs_never_claim_one_shot_and_a_rerun_takes_its_own_window_again(tm
     # A cancelled task's jobs claim nothing.
     store.cancel_task(task)
     assert store.start_window(task, shot[9], "job-9", 4) == ("cancelled", [])
+    store.close()
+
+
+def test_a_window_takes_the_waiting_shots_that_show_its_shots_characters_first(tmp_path):
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("p", "s", "movie")
+    task = store.create_task("storyboard", project["id"])["id"]
+    rows = planned_rows(task, 9)
+    cast = [["Mei"], ["Lin"], ["Mei", "Lin"], ["Lin"], [], ["Mei"], ["Lin"], ["Mei"], ["Lin"]]
+    for row, names in zip(rows, cast, strict=True):
+        row["characters"] = names
+    store.save_plan(task, project["id"], rows, with_renders=True,
+                    characters=[{"name": "Mei", "description": ""},
+                                {"name": "Lin", "description": ""}])
+    shot = [r["shot_id"] for r in store.task_renders(task)]
+    # Mei's shots first, in story order; then Lin's; the shot without anyone last.
+    assert store.start_window(task, shot[0], "job-0", 4) == (
+        "running", [shot[0], shot[2], shot[5], shot[7]])
+    assert store.start_window(task, shot[1], "job-1", 4) == (
+        "running", [shot[1], shot[3], shot[6], shot[8]])
+    assert store.start_window(task, shot[4], "job-4", 4) == ("running", [shot[4]])
     store.close()
 
 
