@@ -165,6 +165,9 @@ def test_check_refuses_a_mode_whose_weights_are_missing_in_one_line(
                                   "ip_adapter": str(tmp_path / "half")})
     assert no_encoder.returncode == 2 and "no image_encoder/ folder" in no_encoder.stderr
     assert len(no_encoder.stderr.strip().splitlines()) == 1
+    no_loras = check(tmp_path, {**model, "consistency": "lora",
+                                "lora_dir": str(tmp_path / "none")})
+    assert no_loras.returncode == 2 and "is not a folder" in no_loras.stderr
     sketch = check(tmp_path, {"backend": "sketch", "consistency": "attention"})
     assert sketch.returncode == 2 and "the sketch backend" in sketch.stderr
     fine = check(tmp_path, {**model, "consistency": "reference",
