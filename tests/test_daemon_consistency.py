@@ -6,6 +6,7 @@ what a daemon cannot do refused in one line."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import uuid
 
@@ -173,3 +174,17 @@ def test_check_refuses_a_mode_whose_weights_are_missing_in_one_line(
     fine = check(tmp_path, {**model, "consistency": "reference",
                             "ip_adapter": str(weights / "ip-adapter")})
     assert fine.returncode == 0, fine.stderr
+
+
+def test_serve_refuses_to_start_in_a_mode_whose_weights_are_missing(tmp_path, tiny_model_dir):
+    config = write_toml(tmp_path / "daemon.toml", {"images": {
+        "backend": "diffusers", "model": str(tiny_model_dir), "consistency": "reference"}})
+    done = subprocess.run([*daemon_argv(), "serve", "--config", str(config), "--port", "1"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "STORYBOARD_DAEMON_TOKEN": "t"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"gpu-daemon: error: {config}: images.consistency = \"reference\" needs "
+        "images.ip_adapter: a local folder with an IP-Adapter weight file and its "
+        "image_encoder/"]
+
