@@ -8,11 +8,16 @@ STAMP := $(VENV)/.installed
 
 # torch first, pinned: it is a CPU wheel on disk here; a loose torch spec pulled in by
 # diffusers/accelerate would download a multi-GB CUDA build instead.
+# Each step says what it does, and pip lists what it collects: a first setup takes minutes.
 $(STAMP): pyproject.toml
+	@echo "setup: 1/3 the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[daemon,diffusion,export,server,dev]'
+	@echo "setup: 2/3 torch 2.13.0 (the CPU wheel)"
+	$(BIN)/python -m pip install --disable-pip-version-check torch==2.13.0
+	@echo "setup: 3/3 storyboard and its dependencies (a few minutes the first time)"
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[daemon,diffusion,export,server,dev]'
 	touch $(STAMP)
+	@echo "setup: done; the CLI is $(BIN)/storyboard (\`. $(BIN)/activate\` puts it on PATH)"
 
 system-deps:
 	@sh scripts/system-deps.sh

@@ -10,11 +10,23 @@
 # failed check.
 #
 # CI_TIMEOUT   seconds to wait for the storyboard [default: 600]
-# STORYBOARD   the storyboard command               [default: storyboard]
+# STORYBOARD   the storyboard command               [default: storyboard on PATH, else this
+#              project's .venv/bin/storyboard (after `make setup`)]
 set -euo pipefail
 
-story=${1:-"$(dirname "$0")/lighthouse.txt"}
-sb=${STORYBOARD:-storyboard}
+here=$(cd "$(dirname "$0")" && pwd)
+story=${1:-"$here/lighthouse.txt"}
+if [ -n "${STORYBOARD:-}" ]; then
+    sb=$STORYBOARD
+elif command -v storyboard >/dev/null 2>&1; then
+    sb=storyboard
+elif [ -x "$here/../.venv/bin/storyboard" ]; then
+    sb="$here/../.venv/bin/storyboard"
+else
+    echo "ci.sh: no storyboard command: put it on PATH (pip install), run \`make setup\` in" \
+         "$here/.., or set STORYBOARD" >&2
+    exit 127
+fi
 wait_s=${CI_TIMEOUT:-600}
 
 fail() { echo "ci.sh: $*" >&2; exit 1; }

@@ -237,7 +237,7 @@ class Daemon:
             for e in self.catalog.entries.values()]
 
     async def plan(self, req: wire.PlanRequest, emit: Emit) -> wire.PlanResponse:
-        from gpu_daemon.planner import PlannerError
+        from gpu_daemon.planner import PlannerError, PlannerUnavailable
 
         limits = self.cfg.limits
         max_shots = min(req.max_shots or self.cfg.planner.max_shots, limits.max_shots)
@@ -261,10 +261,21 @@ class Daemon:
         emit(wire.ProgressEvent(step=0, total=total))
         try:
             plan = await loop.run_in_executor(None, work)
+        except PlannerUnavailable as exc:  # worth retrying (503): wire.PLANNER_UNREACHABLE
+            raise DaemonError(503, f"{wire.PLANNER_UNREACHABLE}: planner {self.planner.name}: "
+                                   f"{exc}") from None
         except PlannerError as exc:
-            # The offline rules planner fails only on its input; an LLM's failures are upstream.
-            status = 422 if self.planner.name == "rules" else 502
+            # The offline rules planner fails only on its input (422); an LLM's answer that
+            # asking again cannot change (424, a failed dependency): neither is retried.
+            status = 422 if self.planner.name == "rules" else 424
             raise DaemonError(status, f"planner {self.planner.name}: {exc}") from None
+        except Exception as exc:
+            # A planner bug (a plan the schema refuses): the same request fails the same way,
+            # so it is answered as what it is, and the worker fails the task with it at once.
+            log.exception("planner %s failed", self.planner.name)
+            reason = " ".join(str(exc).split())[:300]
+            raise DaemonError(500, f"internal error of the planner {self.planner.name}: "
+                                   f"{type(exc).__name__}: {reason}") from None
         emit(wire.ProgressEvent(step=1, total=total))
         shots = [s.model_copy(update={"seed": wire.shot_seed(req.task_id, s.index)})
                  for s in plan.shots]
@@ -530,9 +541,12 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
     @app.get("/v1/status")
     async def status(check: str = "") -> wire.DaemonStatus:
         answer = daemon.status()
-        if check == "bucket":
-            answer.bucket = await asyncio.get_running_loop().run_in_executor(
-                None, check_bucket, daemon.cfg.s3)
+        checks = set(check.split(","))
+        loop = asyncio.get_running_loop()
+        if "bucket" in checks:
+            answer.bucket = await loop.run_in_executor(None, check_bucket, daemon.cfg.s3)
+        if "planner" in checks:
+            answer.planner_check = await loop.run_in_executor(None, daemon.planner.check)
         return answer
 
     @app.post("/v1/plan")

@@ -92,19 +92,26 @@ class HealthCheckFilter(logging.Filter):
 
 
 def log_config(debug: bool) -> dict[str, Any]:
-    """uvicorn's logging, with timestamps like ours and, unless debugging, no health checks."""
+    """uvicorn's logging, with timestamps like ours, no query string's values (a token sent
+    as ?token= or ?access_token=) and, unless debugging, no health checks."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
+
+    from storyboard_contract.access_log import RedactQuery
 
     config = copy.deepcopy(LOGGING_CONFIG)
     for name, fmt in (("default", "%(levelprefix)s %(message)s"),
                       ("access", '%(levelprefix)s %(client_addr)s - "%(request_line)s" '
                                  "%(status_code)s")):
         config["formatters"][name]["fmt"] = "%(asctime)s " + fmt
+    filters = config.setdefault("filters", {})
+    # No token a client put in a query string reaches the log.
+    filters["redact_query"] = {"()": RedactQuery}
+    config["handlers"]["access"]["filters"] = ["redact_query"]
     if not debug:
-        config.setdefault("filters", {})["no_health"] = {"()": HealthCheckFilter}
-        config["handlers"]["access"]["filters"] = ["no_health"]
+        filters["no_health"] = {"()": HealthCheckFilter}
+        config["handlers"]["access"]["filters"].append("no_health")
     return config
 
 

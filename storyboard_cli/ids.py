@@ -1,13 +1,15 @@
 """Ids as people type them, parsed in one place for every command and the service layer.
 
 Project and shot ids are SQLite row ids: whole numbers from 1 up to 2**63 - 1, written in
-ASCII digits. A task id is a uuid (letters, digits and dashes); where one is taken, so is a
-unique prefix of at least MIN_TASK_PREFIX characters (progress lines print 8). A PROJECT
-argument is an id or an exact title. A shot is named by its id or as PROJECT/NUMBER, the
-number `show` prints in the project's current storyboard: its running number (7) or, in a
-screenplay, its scene and shot (3.2). A bad id is answered with one line,
-"invalid ... id" or "no ... with id", never an OverflowError from SQLite or a ValueError from
-int("²"). The store resolves what these name (Store.find_project, find_task, find_shot).
+ASCII digits, canonically: `02`, ` 2` or `2\\n` name no row (a title, perhaps), so no id
+spelled two ways reaches the same project. A task id is a uuid (letters, digits and dashes);
+where one is taken, so is a unique prefix of at least MIN_TASK_PREFIX characters (progress
+lines print 8). A PROJECT argument is an id or an exact title. A shot is named by its id or
+as PROJECT/NUMBER, the number `show` prints in the project's current storyboard: its running
+number (7) or, in a screenplay, its scene and shot (3.2). A bad id is answered with one
+line, "invalid ... id" or "no ... with id", never an OverflowError from SQLite or a
+ValueError from int("²"). The store resolves what these name (Store.find_project, find_task,
+find_shot).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from storyboard_contract.errors import NotFound, UsageError
 from storyboard_contract.numbering import shot_label, split_label
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
-_DIGITS = re.compile(r"[0-9]+")
+_CANONICAL = re.compile(r"0|[1-9][0-9]*")
 _TASK_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # What click takes for an unknown option but a person meant as an id: -1, -0.5.
 NEGATIVE_NUMBER = re.compile(r"-[0-9][0-9.]*")
@@ -41,8 +43,7 @@ def invalid(what: str, text: str) -> UsageError:
 def row_id(text: str, what: str) -> int:
     """A project or shot id from text; UsageError if it is not one, NotFound if no row can
     have it (0, or beyond SQLite's range)."""
-    text = text.strip()
-    if not _DIGITS.fullmatch(text):
+    if not _CANONICAL.fullmatch(text):
         raise invalid(what, text)
     number = int(text)
     if not 1 <= number <= MAX_ID:
@@ -52,8 +53,7 @@ def row_id(text: str, what: str) -> int:
 
 def as_row_id(ref: str) -> int | None:
     """The id a PROJECT reference spells, or None when it can only be a title."""
-    ref = ref.strip()
-    if _DIGITS.fullmatch(ref) and 1 <= int(ref) <= MAX_ID:
+    if _CANONICAL.fullmatch(ref) and 1 <= int(ref) <= MAX_ID:
         return int(ref)
     return None
 
@@ -64,7 +64,6 @@ def in_range(number: int) -> bool:
 
 
 def task_id(text: str) -> str:
-    text = text.strip()
     if not _TASK_ID.fullmatch(text):
         raise invalid("task", text)
     return text
@@ -92,15 +91,13 @@ def shot_ref(text: str) -> ShotRef:
     """`8` (a shot id), or `lighthouse/3`, `1/3` (project, shot number), or `lighthouse/3.2`
     (project, scene 3's second shot); the project part may hold slashes of its own (the
     number follows the last one)."""
-    text = text.strip()
     project, slash, number = text.rpartition("/")
     if not slash:
         return ShotRef(shot_id=row_id(text, "shot"))
-    project, number = project.strip(), number.strip()
     scene_shot = split_label(number)
     if project and scene_shot is not None:
         return ShotRef(project=project, scene_shot=scene_shot)
-    if not project or not _DIGITS.fullmatch(number):
+    if not project or not _CANONICAL.fullmatch(number):
         raise invalid("shot", text)
     value = int(number)
     if not 1 <= value <= MAX_ID:

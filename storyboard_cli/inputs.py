@@ -78,7 +78,11 @@ def check_story_bytes(data: bytes, limit: int, name: str = "the story",
 
 def check_story(text: str, limits: LimitsConfig, story_format: str = "prose") -> str:
     """A story as stored, not empty and within its format's limit in UTF-8: [limits]
-    max_story_bytes for prose, max_screenplay_bytes for a Fountain or FDX screenplay."""
+    max_story_bytes for prose, max_screenplay_bytes for a Fountain or FDX screenplay; plain
+    text (control_chars.text_problem: no NUL, ESC, BEL, lone surrogate)."""
+    problem = control_chars.text_problem(text, "the story")
+    if problem:  # first: a lone surrogate cannot even be measured in UTF-8
+        raise UsageError(problem)
     if story_format == "prose":
         check_story_bytes(text.encode("utf-8"), limits.max_story_bytes)
     else:
@@ -416,7 +420,20 @@ def check_split_at(text: str | None) -> str | None:
 
 
 def check_number(value: Any, what: str) -> int:
-    """A shot number or position as given (1 = the first)."""
-    if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdecimal()):
+    """A shot number, position or revision as given (1 = the first; 0 where a position
+    before the first is meant), at most what SQLite can hold."""
+    from storyboard_cli.ids import MAX_ID
+
+    if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdecimal()) \
+            or not 0 <= int(value) <= MAX_ID:
         raise UsageError(f"{what} must be a shot number (1 for the first), not {value!r}")
     return int(value)
+
+
+def check_limit(limit: int | None) -> int | None:
+    """How many rows a listing shows (`--limit`, `?limit=`): 0 or None for all of them."""
+    from storyboard_cli.ids import MAX_ID
+
+    if limit is not None and (isinstance(limit, bool) or not 0 <= limit <= MAX_ID):
+        raise UsageError(f"--limit must be a whole number from 0 (all) to {MAX_ID}")
+    return limit or None

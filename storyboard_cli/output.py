@@ -17,13 +17,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+# The width of output that goes to a pipe or a file: wider than any line we print.
+PIPED_WIDTH = 100_000
+
 
 @cache
 def _console(stderr: bool) -> Console:
     # rich costs ~35 ms to import: only commands that print through it pay for it.
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        # Piped or redirected: no one reads it at a width, so nothing is cut or wrapped to
+        # one (rich's default, 80 columns, cut titles and paths in tables).
+        console.width = PIPED_WIDTH
+    return console
 
 
 def __getattr__(name: str) -> Console:
@@ -31,6 +39,29 @@ def __getattr__(name: str) -> Console:
     if name in ("stdout", "stderr"):
         return _console(stderr=name == "stderr")
     raise AttributeError(name)
+
+
+@cache
+def command() -> str:
+    """How to type this CLI in a command we print: `storyboard` when that name, looked up on
+    PATH, runs this very script; otherwise the script's path (relative to the current folder
+    when inside it), so that `make demo`'s .venv/bin/storyboard prints commands that run as
+    printed."""
+    import os
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.argv[0])
+    if script.name != "storyboard":  # `python -m storyboard_cli.cli`: the environment's script
+        script = Path(sys.executable).with_name("storyboard")
+    found = shutil.which("storyboard")
+    if not script.is_file() or (found and Path(found).resolve() == script.resolve()):
+        return "storyboard"
+    here = Path.cwd().resolve()
+    path = script.resolve()
+    shown = f".{os.sep}{path.relative_to(here)}" if path.is_relative_to(here) else str(path)
+    return shlex.quote(shown)
 
 
 def print_json(data: Any) -> None:

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import queue
 import shutil
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -160,10 +158,14 @@ class RemoteService:
         model of its own (a shot's fields, storyboard_cli/shot_fields.py)."""
         import httpx
 
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        # ASCII JSON: text that is not UTF-8 (a lone surrogate) travels as an escape, and the
+        # server's check refuses it with the line the local service gives.
+        sent = payload if body is None else body.model_dump()
+        content = None if sent is None else json.dumps(sent).encode()
         try:
-            resp = self._http.request(method, routes.api_path(route, **refs), params=query,
-                                      json=payload if body is None else body.model_dump())
+            resp = self._http.request(method, routes.api_path(route, params, **refs),
+                                      content=content, headers=None if content is None else
+                                      {"Content-Type": "application/json"})
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
         self._raise_for_error(resp)
@@ -382,7 +384,7 @@ class RemoteService:
         path = board.destination(self.project(project), fmt, out, force, options)
         params = {"format": fmt, **dataclasses.asdict(options),
                   "upload": "true" if upload else None}
-        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        work = board.work_folder(path)
         try:
             download = work / "download"
             try:
@@ -403,10 +405,7 @@ class RemoteService:
             placed = _unpack(download, work / "files", meta.get("files"),
                              [path, *board.companions(fmt, path)]) if packed \
                 else [(download, path)]
-            for source, target in placed:
-                if target.is_dir():
-                    shutil.rmtree(target)
-                os.replace(source, target)
+            board.place(placed)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         from storyboard_cli.service import size_on_disk

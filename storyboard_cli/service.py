@@ -26,6 +26,7 @@ from storyboard_cli.inputs import (
     check_character,
     check_expires,
     check_export,
+    check_limit,
     check_note,
     check_number,
     check_prompt,
@@ -438,6 +439,7 @@ class LocalService:
               ) -> list[dict[str, Any]]:
         """Task summaries (the task object without `shots`), newest first: every project's,
         or one project's."""
+        limit = check_limit(limit)
         project_id = None if project is None else resolve.project(self.store, project)["id"]
         return views.task_summaries(self.store, project_id, limit)
 
@@ -447,6 +449,12 @@ class LocalService:
         from storyboard_cli.tasks.progress import poll
 
         return poll(self.store, self.resolve_task(task_id))
+
+    def snapshot(self, task_id: str) -> Snapshot:
+        """The task's progress now (`task_id`: a whole id): one poll of what watch gives."""
+        from storyboard_cli.tasks.progress import snapshot
+
+        return snapshot(self.store, task_id)
 
     def retry(self, task_id: str) -> dict[str, Any]:
         """Queue again what failed or was cancelled; the queued answer plus what was
@@ -599,10 +607,9 @@ class LocalService:
 
     def history(self, project: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The project's edits, newest first: who, when, what, the fields before and after."""
-        if limit is not None and limit < 0:
-            raise UsageError("--limit must be 0 (all) or more")
+        limit = check_limit(limit)
         project_id = resolve.project(self.store, project)["id"]
-        return self.store.history(project_id, limit or None)
+        return self.store.history(project_id, limit)
 
     def undo(self, project: str) -> dict[str, Any]:
         """Undo the newest edit of the storyboard `show` lists not undone yet (exactly: its
@@ -734,8 +741,11 @@ class LocalService:
             "shots": len(view["shots"]), "frames": done.frames, "empty": done.empty,
         }
         if upload:
-            answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
-                                       view, path, self.config.s3.link_expiry))
+            try:
+                answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
+                                           view, path, self.config.s3.link_expiry))
+            except StoryboardError as exc:  # the export is done: say where it is
+                raise type(exc)(f"{exc}; the export is written: {path}") from None
         return answer
 
     def board_page(self, project: str,

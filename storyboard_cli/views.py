@@ -142,6 +142,7 @@ def task_summary(task: dict[str, Any], progress: dict[str, int]) -> dict[str, An
         "stale": bool(params.get("stale")),
         "revision": task_revision(task) if task["type"] == TaskType.STORYBOARD else None,
         "warnings": _json_list(task.get("warnings")),
+        "state": task.get("state"),
     }
 
 

@@ -1,7 +1,8 @@
 """One typed configuration object for both sides, from `storyboard.toml` + environment.
 
-Resolution order for the file: ``--config PATH``, ``$STORYBOARD_CONFIG``, ``./storyboard.toml``,
-then ``<user config dir>/storyboard/storyboard.toml``; with none of them, the defaults below.
+Resolution order for the file: ``--config PATH``, ``$STORYBOARD_CONFIG``, ``storyboard.toml`` in
+the current folder or the nearest folder above it (as git finds its repository), then
+``<user config dir>/storyboard/storyboard.toml``; with none of them, the defaults below.
 A ``.env`` beside the file (and in the current directory) is loaded without overriding the
 real environment. Environment variables override the file: ``STORYBOARD_<SECTION>_<KEY>``
 for every setting, plus the names the original system used for S3 (``ACCESS_KEY``,
@@ -86,6 +87,8 @@ class DaemonConfig:
 
 
 MAX_LINK_EXPIRY_S = 604_800  # SigV4 presigned links live at most 7 days
+# The most workers `storyboard up` runs on one machine ([stack] workers, --workers).
+MAX_WORKERS = 64
 
 
 @dataclass
@@ -98,6 +101,11 @@ class S3Config:
     addressing_style: str = "path"
     link_expiry: int = 86_400
     prefix: str = "projects"
+    # Every bucket call waits at most about max_attempts * (connect_timeout + read_timeout)
+    # for a bucket that does not answer (uploads, exports' frames, the daemon's images).
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 3
     # Where viewers' browsers reach the bucket, when they can ("" = they cannot: the web board
     # streams its frames through `storyboard serve`).
     public_endpoint: str = ""
@@ -105,9 +113,27 @@ class S3Config:
     secret_key: str = _secret("STORYBOARD_S3_SECRET_KEY", "SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 
 
+# [planner] preset: an LLM service by name, which fills base_url and model unless the file or
+# the environment sets them (and backend = "openai" unless backend is set). The addresses and
+# model names are the services' own documented ones; the key is the service's, in
+# STORYBOARD_PLANNER_API_KEY on the GPU box.
+PLANNER_PRESETS: dict[str, dict[str, str]] = {
+    "deepseek": {"base_url": "https://api.deepseek.com/v1", "model": "deepseek-v4-flash"},
+    "qwen": {"base_url": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+             "model": "qwen-plus"},
+    "ark": {"base_url": "https://ark.cn-beijing.volces.com/api/v3",
+            "model": "doubao-1-5-pro-32k-250115"},
+    "openai": {"base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini"},
+    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "model": "llama3.1"},
+    "vllm": {"base_url": "http://127.0.0.1:8000/v1", "model": "Qwen/Qwen2.5-7B-Instruct"},
+}
+
+
 @dataclass
 class PlannerConfig:
     backend: str = "rules"
+    # An LLM service by name (PLANNER_PRESETS): its base_url and model, unless set.
+    preset: str = ""
     max_shots: int = 24
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4o-mini"
@@ -376,7 +402,9 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         return path
-    for candidate in (Path.cwd() / CONFIG_FILENAME, user_config_path()):
+    here = Path.cwd()
+    for candidate in (*(folder / CONFIG_FILENAME for folder in (here, *here.parents)),
+                      user_config_path()):
         if candidate.is_file():
             return candidate
     return None
@@ -412,6 +440,7 @@ def load_config(
             raise ConfigError(f"{where}: '{name}' must be a [{name}] table")
         _apply_file(section, name, values, where)
         _apply_env(section, name, env)
+    _apply_preset(cfg.planner, data.get("planner", {}), env, where)
     normalise_config(cfg, where)
     check_config(cfg, where)
     return cfg
@@ -524,6 +553,22 @@ def _apply_file(section: Any, name: str, values: dict[str, Any], where: str) -> 
             section.models = _model_tables(raw, where)
             continue
         setattr(section, key, _coerce(raw, hints[key], f"{where}: {name}.{key}"))
+
+
+def _apply_preset(planner: PlannerConfig, given: dict[str, Any], env: dict[str, str],
+                  where: str) -> None:
+    """[planner] preset fills what the file and the environment leave unset: base_url and
+    model from PLANNER_PRESETS, and backend "openai"."""
+    if not planner.preset:
+        return
+    preset = PLANNER_PRESETS.get(planner.preset)
+    if preset is None:
+        raise ConfigError(f"{where}: planner.preset = {planner.preset!r} is not one of "
+                          f"{', '.join(PLANNER_PRESETS)}")
+    fields = {f.name: f for f in dataclasses.fields(planner)}
+    for key, value in {"backend": "openai", **preset}.items():
+        if key not in given and not any(n in env for n in _env_names("planner", fields[key])):
+            setattr(planner, key, value)
 
 
 def _model_tables(raw: Any, where: str) -> dict[str, ModelConfig]:
@@ -650,7 +695,8 @@ def check_config(cfg: Config, where: str) -> None:
             )
     positive = [
         ("queue", "job_timeout"), ("daemon", "port"), ("daemon", "max_body_bytes"),
-        ("s3", "link_expiry"), ("planner", "max_shots"), ("images", "width"),
+        ("s3", "link_expiry"), ("s3", "connect_timeout"), ("s3", "read_timeout"),
+        ("s3", "max_attempts"), ("planner", "max_shots"), ("images", "width"),
         ("images", "height"), ("images", "steps"), ("images", "max_batch"),
         ("images", "max_loaded"),
         ("limits", "max_story_bytes"), ("limits", "max_screenplay_bytes"),
@@ -661,6 +707,8 @@ def check_config(cfg: Config, where: str) -> None:
     for section, key in positive:
         if getattr(getattr(cfg, section), key) <= 0:
             raise ConfigError(f"{where}: {section}.{key} must be greater than 0")
+    if cfg.stack.workers > MAX_WORKERS:
+        raise ConfigError(f"{where}: stack.workers must be at most {MAX_WORKERS}")
     for key in ("keep_images_mib", "keep_images_s"):
         if getattr(cfg.daemon, key) < 0:
             raise ConfigError(f"{where}: daemon.{key} must not be negative")

@@ -17,6 +17,11 @@ DEFAULT_ASPECT = "16:9"
 
 # What every renderer accepts (storyboard_contract.wire.RenderRequest checks the same bounds).
 MIN_SIDE = 64
+# A sketch panel (the daemon's sketch backend) writes its caption in a band at the bottom of
+# at most this share of its height, more in a portrait frame: what lies over a frame (an
+# animatic's subtitles) stays above it.
+SKETCH_CAPTION_SHARE = 0.28
+SKETCH_CAPTION_SHARE_PORTRAIT = 0.36
 MAX_SIDE = 2048
 
 
@@ -56,3 +61,8 @@ def frame_size(aspect: str, area: int, multiple: int = 8) -> tuple[int, int]:
         return min(highest, max(lowest, round(x * scale / multiple) * multiple))
 
     return side(width), side(height)
+
+
+def sketch_caption_share(width: int, height: int) -> float:
+    """The share of a sketch panel's height its caption band may take (SKETCH_CAPTION_*)."""
+    return SKETCH_CAPTION_SHARE_PORTRAIT if height > width else SKETCH_CAPTION_SHARE

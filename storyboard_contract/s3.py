@@ -57,7 +57,8 @@ def client_from_config(cfg: S3Config, endpoint: str | None = None) -> Any:
         )
     return make_client(
         cfg.endpoint if endpoint is None else endpoint, cfg.access_key, cfg.secret_key,
-        cfg.region, cfg.addressing_style,
+        cfg.region, cfg.addressing_style, connect_timeout=cfg.connect_timeout,
+        read_timeout=cfg.read_timeout, max_attempts=cfg.max_attempts,
     )
 
 

@@ -45,6 +45,9 @@ from storyboard_contract.numbering import shot_label
 from storyboard_contract.screenplay import Screenplay
 
 NDJSON = "application/x-ndjson"
+# How the daemon's 503 for a planner service that may heal (unreachable, 429, 5xx) begins:
+# workers retry it and say "planning: retrying (planner unreachable, attempt N/M)".
+PLANNER_UNREACHABLE = "planner unreachable"
 
 # Bounds every side agrees on. The daemon also enforces a body-size limit.
 MAX_STORY_CHARS = 200_000
@@ -55,6 +58,8 @@ MAX_SIDE = frames.MAX_SIDE
 MAX_STEPS = 150
 MAX_CHARACTERS = 50
 MAX_SHOT_CHARACTERS = 10
+MAX_SHOT_LINES = 50  # dialogue lines in one shot
+MAX_LINE_CHARS = 4000
 MAX_DESCRIPTION_CHARS = 200
 MAX_CHARACTER_NAME_CHARS = 40
 SEEDS = 2**32  # a seed is 0 to SEEDS - 1 (32 bits)
@@ -249,7 +254,7 @@ class Character(BaseModel):
 
 class DialogueLine(BaseModel):
     speaker: Annotated[str | None, Field(max_length=80)] = None  # None: not known
-    line: Annotated[str, Field(min_length=1, max_length=4000)]
+    line: Annotated[str, Field(min_length=1, max_length=MAX_LINE_CHARS)]
     # How it is said, from the screenplay's parentheticals ("breathless"); None: not given.
     parenthetical: Annotated[str | None, Field(max_length=200)] = None
 
@@ -264,7 +269,7 @@ class PlannedShot(BaseModel):
     prompt: Annotated[PlannedPrompt, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
     negative_prompt: Annotated[PlannedPrompt, Field(max_length=MAX_PROMPT_CHARS)] = ""
     camera: ShotSize = "medium"
-    dialogue: Annotated[list[DialogueLine], Field(max_length=50)] = []
+    dialogue: Annotated[list[DialogueLine], Field(max_length=MAX_SHOT_LINES)] = []
     # Names from the plan's characters, in the order they matter in the shot.
     characters: Annotated[list[CharacterName], Field(max_length=MAX_SHOT_CHARACTERS)] = []
     duration: Annotated[float, Field(gt=0, le=600)] = 3.0
@@ -440,6 +445,15 @@ class BucketCheck(BaseModel):
     hint: str = ""
 
 
+class PlannerCheck(BaseModel):
+    """The planner's service as the daemon reaches it: the key and the way out are the GPU
+    box's, so only the daemon can tell whether the LLM answers."""
+
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
 class ModelStatus(BaseModel):
     """One of the daemon's models ([images.models.NAME]; [images] model is "default")."""
 
@@ -476,6 +490,8 @@ class DaemonStatus(BaseModel):
     kept_reused: int = 0
     # Only with ?check=bucket: a write/read/delete round trip from the GPU box.
     bucket: BucketCheck | None = None
+    # Only with ?check=planner: the planner's service asked (its models, or one token).
+    planner_check: PlannerCheck | None = None
     # Every model it serves, the default first, and how many stay loaded at once.
     models: list[ModelStatus] = []
     max_loaded: int = 1

@@ -7,6 +7,7 @@ Tests script its answers in order (``server.answer(...)``) and read back what it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -21,12 +22,15 @@ import pytest
 
 @dataclass
 class Answer:
-    """One scripted reply: message content with 200, or an HTTP error with a body."""
+    """One scripted reply: message content with 200, or an HTTP error with a body; `raw`: a
+    body sent as it is (an HTML page, prose) with `content_type`, whatever the status."""
 
     content: str | None = None
     status: int = 200
     body: Any = None
     delay_s: float = 0.0
+    raw: str | None = None
+    content_type: str = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Received:
 class LLMServer:
     port: int = 0
     answers: deque[Answer] = field(default_factory=deque)
+    # What GET /v1/models lists (ids); None: the route answers 404, as on some services.
+    models: list[str] | None = None
     requests: list[Received] = field(default_factory=list)
 
     @property
@@ -67,6 +73,12 @@ def _completion(model: str, content: str | None) -> dict[str, Any]:
 
 def _handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/v1/models" or server.models is None:
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            self._send(200, {"object": "list",
+                             "data": [{"id": m, "object": "model"} for m in server.models]})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
@@ -77,15 +89,18 @@ def _handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(500, {"error": {"message": "no scripted answer left"}})
             answer = server.answers.popleft()
             time.sleep(answer.delay_s)
+            if answer.raw is not None:
+                return self._send(answer.status, answer.raw.encode(), answer.content_type)
             if answer.status != 200:
                 return self._send(answer.status, answer.body)
             self._send(200, _completion(body.get("model", ""), answer.content))
 
-        def _send(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
+        def _send(self, status: int, payload: Any,
+                  content_type: str = "application/json") -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -98,8 +113,9 @@ def _handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def llm_server() -> Iterator[LLMServer]:
+@contextlib.contextmanager
+def serving_llm() -> Iterator[LLMServer]:
+    """An LLMServer for as long as the block runs (for fixtures of any scope)."""
     server = LLMServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
     httpd.daemon_threads = True
@@ -113,3 +129,9 @@ def llm_server() -> Iterator[LLMServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def llm_server() -> Iterator[LLMServer]:
+    with serving_llm() as server:
+        yield server

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storyboard_contract.config import REDACTED, load_config
+from storyboard_contract.config import PLANNER_PRESETS, REDACTED, load_config
 from storyboard_contract.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,3 +216,37 @@ def test_bad_model_tables_name_the_table_and_the_key(tmp_path, text, message):
 def test_the_models_show_in_storyboard_config_as_plain_data(tmp_path):
     models = load_config(write(tmp_path, MODELS), environ={}).redacted()["images"]["models"]
     assert models["sdxl"]["width"] == 1024 and models["hunyuan"]["steps"] is None
+
+
+@pytest.mark.parametrize(("preset", "base_url", "model"), [
+    ("deepseek", "https://api.deepseek.com/v1", "deepseek-v4-flash"),
+    ("qwen", "https://dashscope.aliyuncs.com/compatible-mode/v1", "qwen-plus"),
+    ("ark", "https://ark.cn-beijing.volces.com/api/v3", "doubao-1-5-pro-32k-250115"),
+    ("openai", "https://api.openai.com/v1", "gpt-4o-mini"),
+    ("ollama", "http://127.0.0.1:11434/v1", "llama3.1"),
+    ("vllm", "http://127.0.0.1:8000/v1", "Qwen/Qwen2.5-7B-Instruct"),
+])
+def test_a_planner_preset_fills_the_backend_address_and_model(tmp_path, preset, base_url, model):
+    cfg = load_config(write(tmp_path, f'[planner]\npreset = "{preset}"\n'), environ={})
+    assert (cfg.planner.backend, cfg.planner.base_url, cfg.planner.model) == (
+        "openai", base_url, model)
+
+
+def test_what_the_file_or_environment_sets_wins_over_the_preset(tmp_path):
+    path = write(tmp_path, '[planner]\npreset = "ark"\nmodel = "ep-20240607092512-c5wnh"\n')
+    cfg = load_config(path, environ={"STORYBOARD_PLANNER_BASE_URL": "https://gw.example/v1"})
+    assert (cfg.planner.backend, cfg.planner.base_url, cfg.planner.model) == (
+        "openai", "https://gw.example/v1", "ep-20240607092512-c5wnh")
+
+
+def test_an_unknown_planner_preset_names_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="planner.preset = 'deepsek' is not one of deepseek, "
+                                          "qwen, ark, openai, ollama, vllm"):
+        load_config(write(tmp_path, '[planner]\npreset = "deepsek"\n'), environ={})
+
+
+def test_the_shipped_storyboard_toml_shows_every_preset():
+    text = (REPO / "storyboard.toml").read_text(encoding="utf-8")
+    for name, preset in PLANNER_PRESETS.items():
+        assert f'preset = "{name}"' in text and preset["base_url"] in text \
+            and preset["model"] in text

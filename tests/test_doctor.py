@@ -66,7 +66,7 @@ def test_a_healthy_stack_passes_every_check(running_stack):
     assert done.returncode == 0, done.stdout + done.stderr
     checks = {c["name"]: c["status"] for c in json.loads(done.stdout)["checks"]}
     assert checks == dict.fromkeys(
-        ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon",
+        ["config", "store", "redis", "workers", "frps", "frpc", "visitor", "daemon", "planner",
          "daemon-bucket", "models", "bucket", "serve"], "ok")
 
 
@@ -76,7 +76,7 @@ def test_on_the_gpu_side_doctor_checks_the_daemon_its_model_bucket_and_frpc_and_
     cfg, _, _ = prepare(running_stack, clean_env(), generate=False)
     cfg.store.path = str(tmp_path / "never.db")
     checks = {c.name: (c.status, c.detail) for c in Doctor(cfg, side="gpu").run()}
-    assert list(checks) == ["config", "daemon", "model", "bucket", "frps", "frpc"]
+    assert list(checks) == ["config", "daemon", "model", "planner", "bucket", "frps", "frpc"]
     assert {status for status, _ in checks.values()} == {"ok"}, checks
     assert "sketch backend" in checks["model"][1]
     assert "write, read back, presigned fetch ok" in checks["bucket"][1]

@@ -283,3 +283,15 @@ def test_frp_install_command_fills_the_cache_the_scripts_use(tmp_path):
     out = subprocess.run([binaries["frps"], "--version"], capture_output=True, text=True,
                          timeout=10)
     assert out.stdout.strip() == frp.FRP_VERSION
+
+
+def test_rendering_the_host_side_again_removes_the_env_files_of_boxes_that_are_gone(tmp_path):
+    out = tmp_path / "host"
+    for boxes, left in ((["gpu1", "gpu2"], ["worker-gpu1.env", "worker-gpu2.env"]),
+                        (["gpu1"], ["worker-gpu1.env"]), ([], [])):
+        path = stack_config(tmp_path / "cfg", extra={"frp": {"boxes": boxes}})
+        frp.write_configs(load_config(path, environ=tunnel_secrets()), "host", "stcp", out)
+        assert sorted(p.name for p in out.glob("worker-*.env")) == left
+    (out / "worker-notes.env.txt").write_text("mine")  # not a worker env file: kept
+    frp.write_configs(load_config(path, environ=tunnel_secrets()), "host", "stcp", out)
+    assert (out / "worker-notes.env.txt").is_file()

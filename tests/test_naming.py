@@ -154,7 +154,10 @@ def test_malformed_shot_names_are_one_line(cli, config, text, message):
 
 def test_a_title_with_slashes_still_names_its_shots():
     assert ids.shot_ref("a/b/12") == ids.ShotRef(project="a/b", number=12)
-    assert ids.shot_ref(" 7 ") == ids.ShotRef(shot_id=7)
+    # Only the canonical form of an id names a row (issue 23).
+    for spelled in (" 7 ", "07", "7\n", "a/b/ 12"):
+        with pytest.raises(UsageError):
+            ids.shot_ref(spelled)
 
 
 # --- titles ---------------------------------------------------------------------------------------

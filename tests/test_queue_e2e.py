@@ -20,7 +20,7 @@ STORY = ("The storm rose over the bay. Old Tom climbed the lighthouse stairs. "
          "Mara waited by the great lens. A small boat drifted toward the rocks.\n")
 TASK_KEYS = {"id", "type", "status", "project_id", "shot_id", "progress", "error",
              "created_at", "started_at", "finished_at", "no_images", "stale", "revision",
-             "warnings", "shots"}
+             "warnings", "state", "shots"}
 SHOT_KEYS = {"id", "index", "number", "label", "scene", "scene_heading", "scene_shot", "camera",
              "move", "action", "dialogue", "characters", "duration",
              "description", "prompt", "image_prompt", "seed", "width", "height", "image_key",

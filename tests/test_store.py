@@ -67,7 +67,7 @@ def test_task_view_has_the_documented_shape(tmp_path):
     assert set(view) == {
         "id", "type", "status", "project_id", "shot_id", "progress", "error",
         "created_at", "started_at", "finished_at", "no_images", "stale", "revision",
-        "warnings", "shots",
+        "warnings", "state", "shots",
     }
     assert view["status"] == "pending"
     assert view["progress"] == {"done": 0, "total": 0}
@@ -194,7 +194,7 @@ def test_the_project_and_shot_objects_have_the_documented_shape(tmp_path):
         "project_id": project["id"], "shot_id": None, "progress": {"done": 1, "total": 1},
         "error": None, "created_at": task["created_at"], "started_at": None,
         "finished_at": view["task"]["finished_at"], "no_images": False, "stale": False,
-        "revision": 1, "warnings": []}
+        "revision": 1, "warnings": [], "state": None}
     assert view["frames_task"] is None
     assert (view["width"], view["height"]) == (640, 360)
     assert view["cast"] == [{"name": "Lin", "description": "woman", "source": "planner",
@@ -232,7 +232,8 @@ WEB_MIGRATIONS = ["m550_web_sessions", "m551_image_key_index"]
 MODEL_MIGRATIONS = ["m200_project_render_settings", "m201_provenance", "m202_task_warnings",
                     "m203_render_state"]
 MIGRATION_NAMES = [*OLD_STORE_MIGRATIONS, *SCREENPLAY_MIGRATIONS, *EDIT_MIGRATIONS,
-                   "m402_revision_screenplays", *WEB_MIGRATIONS, *MODEL_MIGRATIONS]
+                   "m402_revision_screenplays", *WEB_MIGRATIONS, *MODEL_MIGRATIONS,
+                   "m650_task_state"]
 
 
 def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gpu_daemon.images import RenderJob, StepCallback, WithoutModels
 from gpu_daemon.models.provenance import ModelIdentity, describe
+from storyboard_contract.frames import sketch_caption_share
 from storyboard_contract.typeset import wrap
 
 log = logging.getLogger("gpu_daemon.sketch")
@@ -96,7 +97,7 @@ class SketchBackend(WithoutModels):
         # The caption: as many lines as fit in the lower part of the frame (more of it in a
         # portrait frame, where lines are short).
         line_h = _text_height(draw, body_font) + max(1, pad // 3)
-        band = int(h * (0.36 if h > w else 0.28))
+        band = int(h * sketch_caption_share(w, h))
         max_w = w - 2 * pad
         text = self._drawable(job.description or job.prompt)
         lines = wrap(text, lambda t: draw.textlength(t, font=body_font) <= max_w)

@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from storyboard_contract.config import Config
     from storyboard_contract.screenplay import Screenplay
-    from storyboard_contract.wire import Plan
+    from storyboard_contract.wire import Plan, PlannerCheck
 
 
 class PlannerError(Exception):
-    """Planning failed; the message says why, in one line, without secrets."""
+    """Planning failed; the message says why, in one line, without secrets. Asking again
+    fails the same way (a refused key, an answer that is not a shot list)."""
+
+
+class PlannerUnavailable(PlannerError):
+    """The planner's service could not be reached, timed out, or said it is busy or failing
+    (429, 5xx): asking again later may succeed."""
 
 
 class Planner(Protocol):
@@ -32,6 +38,9 @@ class Planner(Protocol):
         """The same for a parsed screenplay: at most `max_shots` shots in script order, each
         with its scene (PlannedShot.scene, scene_heading, scene_shot), and the cast of its
         cues. Raises PlannerError."""
+
+    def check(self) -> PlannerCheck:
+        """Whether the planner can plan now: an LLM's service is asked (`doctor`)."""
 
 
 def make_planner(cfg: Config) -> Planner:

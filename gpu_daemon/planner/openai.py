@@ -13,6 +13,12 @@ around the JSON, a made-up shot size, dialogue as a plain string, a character mi
 the cast), so what can be read unambiguously is normalised, and an invalid answer is sent
 back once with what was wrong; a second invalid answer is an error. The API key goes only
 into the Authorization header and is scrubbed from errors.
+
+Failures are sorted for the retry policy (the daemon answers 503 for PlannerUnavailable, which
+workers retry with backoff): a service that cannot be reached, times out or answers 408, 429
+or 5xx may heal; any other answer (a refused key, 402 for an empty balance, a page that is not
+JSON, a reply that is not a chat completion) fails the same way every time, so it is a
+PlannerError at once, quoting what came back.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from gpu_daemon import prompts
-from gpu_daemon.planner import PlannerError
-from gpu_daemon.planner.cast import fit_cast
+from gpu_daemon.planner import PlannerError, PlannerUnavailable
+from gpu_daemon.planner.cast import fit_cast, fit_lines
 from storyboard_contract.cjk import CJK_CHAR
 from storyboard_contract.config import redact_url
 from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Shot, Transition
@@ -36,11 +42,16 @@ from storyboard_contract.wire import (
     MOVES,
     Character,
     CharacterName,
+    DialogueLine,
     Plan,
     PlannedShot,
+    PlannerCheck,
     ShotSize,
     move_name,
 )
+
+# `doctor`'s question to the service waits at most this long, each of its two requests.
+CHECK_TIMEOUT_S = 5.0
 
 if TYPE_CHECKING:
     from storyboard_contract.config import PlannerConfig
@@ -48,6 +59,8 @@ if TYPE_CHECKING:
 SHOT_SIZES: tuple[str, ...] = get_args(ShotSize)
 # A shot's names are checked one by one; how many a shot keeps is fit_cast's to decide.
 _SHOT_NAMES = TypeAdapter(list[CharacterName])
+# A shot's lines are checked before they are fitted within the schema's count (fit_lines).
+_SHOT_LINES = TypeAdapter(list[DialogueLine])
 
 # [planner] prompt_language: the language the image prompts (and the characters' looks, which
 # join them) are written in. English for the English-only text encoders (CLIP, T5).
@@ -286,6 +299,9 @@ def parse_plan(content: str | None, max_shots: int, script: ScriptFrame | None =
                 if isinstance(line, dict):
                     line["speaker"] = script.cue(line.get("speaker"))
         try:
+            if isinstance(fields["dialogue"], list):
+                lines = _SHOT_LINES.validate_python(fields["dialogue"])
+                fields["dialogue"] = [line.model_dump() for line in fit_lines(lines)]
             shot = PlannedShot.model_validate({**fields, "index": index})
             names = _SHOT_NAMES.validate_python(names)
         except ValidationError as exc:
@@ -384,35 +400,85 @@ class OpenAIPlanner:
                     f"model {self.model} at {self.shown_url} gave an invalid shot list twice: {exc}"
                 ) from None
 
+    def check(self) -> PlannerCheck:
+        """Ask the service: its models list naming the model, else a one-token completion
+        (services that list no models, or list them under other names)."""
+        base = self.url.removesuffix("/chat/completions")
+        try:
+            with httpx.Client(timeout=min(self.timeout, CHECK_TIMEOUT_S)) as client:
+                if self._listed(client, base):
+                    return PlannerCheck(ok=True, detail=f"{redact_url(base)}: model "
+                                                        f"{self.model} is listed")
+                self._post(client, {"model": self.model, "max_tokens": 1, "messages": [
+                    {"role": "user", "content": "Answer with one word: ready?"}]})
+        except PlannerUnavailable as exc:
+            return PlannerCheck(ok=False, detail=str(exc), hint=(
+                "is the service up, and reachable from the GPU box? ([planner] base_url or "
+                "preset)"))
+        except PlannerError as exc:
+            return PlannerCheck(ok=False, detail=str(exc), hint=(
+                "check STORYBOARD_PLANNER_API_KEY and [planner] model (or preset) on the GPU "
+                "box"))
+        return PlannerCheck(ok=True, detail=f"{redact_url(base)}: model {self.model} "
+                                            "answered a one-token completion")
+
+    def _listed(self, client: httpx.Client, base: str) -> bool:
+        """Whether GET /models names the model (False for any other answer, or none)."""
+        try:
+            data = client.get(base + "/models", headers=self._headers()).json()
+            return self.model in {m.get("id") for m in data["data"] if isinstance(m, dict)}
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
     def _ask(self, client: httpx.Client, messages: list[dict[str, str]]) -> str | None:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        body = {
+        return self._post(client, {
             "model": self.model,
             "messages": messages,
             "response_format": {"type": "json_object"},
             "temperature": 0,
-        }
+        })
+
+    def _post(self, client: httpx.Client, body: dict[str, Any]) -> str | None:
+        """The content of the completion `body` asks for; failures sorted (module doc)."""
         try:
-            response = client.post(self.url, json=body, headers=headers)
+            response = client.post(self.url, json=body, headers=self._headers())
         except httpx.TimeoutException:
-            raise PlannerError(
+            raise PlannerUnavailable(
                 f"the LLM at {self.shown_url} did not answer within {self.timeout} s"
             ) from None
         except httpx.HTTPError as exc:
-            raise PlannerError(
+            raise PlannerUnavailable(
                 f"cannot reach the LLM at {self.shown_url}: {self._scrub(str(exc))}"
             ) from None
         if response.status_code >= 400:
-            raise PlannerError(
-                f"the LLM at {self.shown_url} answered HTTP {response.status_code}: "
+            status = response.status_code
+            heals = status >= 500 or status in (408, 429)
+            raise (PlannerUnavailable if heals else PlannerError)(
+                f"the LLM at {self.shown_url} answered HTTP {status}: "
                 f"{self._scrub(_error_message(response))}"
             )
         try:
-            return response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            data = response.json()
+        except ValueError:
             raise PlannerError(
-                f"the answer from {self.shown_url} is not an OpenAI chat completion"
+                f"the answer from {self.shown_url} is not JSON (is planner.base_url the "
+                f"service's OpenAI-compatible /v1 address?): {self._quote(response)}"
             ) from None
+        try:
+            return data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise PlannerError(
+                f"the answer from {self.shown_url} is not an OpenAI chat completion (is "
+                f"planner.base_url the service's OpenAI-compatible /v1 address?): "
+                f"{self._quote(response)}"
+            ) from None
+
+    def _quote(self, response: httpx.Response) -> str:
+        """The first 200 characters of an answer, quoted, without the key."""
+        return repr(self._scrub(response.text)[:200])
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text

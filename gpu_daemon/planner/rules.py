@@ -22,7 +22,8 @@ Steps, each deterministic:
    prompt the shot size and the action.
 7. Camera moves: what the text says the camera does (gpu_daemon.planner.moves), else static.
 8. Within the schema's limits: at most MAX_CHARACTERS in the cast and MAX_SHOT_CHARACTERS in
-   a shot, those the story mentions most (gpu_daemon.planner.cast).
+   a shot, those the story mentions most, and at most MAX_SHOT_LINES lines of dialogue in a
+   shot (gpu_daemon.planner.cast).
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ from typing import TYPE_CHECKING
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.planner.cast import fit_cast
+from gpu_daemon.planner.cast import fit_cast, fit_lines
 from gpu_daemon.planner.moves import camera_move
 from gpu_daemon.planner.people import NO_EDITS, CastEdits, Casting, ShotPeople
 from storyboard_contract.cjk import CJK, CJK_CHAR, PUNCTUATION
-from storyboard_contract.wire import SHOT_PHRASES, DialogueLine, Plan, PlannedShot, ShotSize
+from storyboard_contract.wire import (
+    SHOT_PHRASES,
+    DialogueLine,
+    Plan,
+    PlannedShot,
+    PlannerCheck,
+    ShotSize,
+)
 
 if TYPE_CHECKING:
     from storyboard_contract.screenplay import Screenplay
@@ -385,7 +393,7 @@ class RulesPlanner:
                 action=who.action,
                 prompt=content_prompt(size, _subject(unit.text, who)),
                 camera=size,
-                dialogue=who.dialogue,
+                dialogue=fit_lines(who.dialogue),
                 characters=names,
                 duration=duration(unit.text, unit.scene_start),
                 move=camera_move(unit.text),
@@ -394,6 +402,9 @@ class RulesPlanner:
                 zip(units, sizes, people, shown, strict=True))
         ]
         return Plan(shots=shots, characters=cast)
+
+    def check(self) -> PlannerCheck:
+        return PlannerCheck(ok=True, detail="rules: offline, nothing to reach")
 
     def plan_screenplay(self, screenplay: Screenplay, style: str, max_shots: int) -> Plan:
         """Shots that follow the screenplay's scenes (gpu_daemon.planner.scenes)."""

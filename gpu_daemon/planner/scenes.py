@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 
 from gpu_daemon import prompts
 from gpu_daemon.planner import PlannerError
-from gpu_daemon.planner.cast import fit_cast
+from gpu_daemon.planner.cast import fit_cast, fit_lines
 from gpu_daemon.planner.moves import camera_move
 from gpu_daemon.planner.people import english_number
 from gpu_daemon.planner.rules import beats, duration, even_groups, is_emotional, varied
@@ -161,7 +161,7 @@ def _shot(index: int, place: _Place, k: int, beat: _Beat, people: list[str],
     return PlannedShot(
         index=index, description=beat.text, action=beat.action,
         prompt=prompts.fit(prompts.join(SHOT_PHRASES[size], where, _subject(beat))),
-        camera=size, dialogue=beat.dialogue, characters=people,
+        camera=size, dialogue=fit_lines(beat.dialogue), characters=people,
         duration=duration(beat.text, beat.establishing),
         move="static" if beat.establishing else camera_move(beat.text),
         scene=place.number, scene_heading=place.heading, scene_shot=k,

@@ -1,6 +1,7 @@
 """The board as an animatic: an H.264 MP4 at 24 fps in which each frame is held for its shot's
 duration, at the project's aspect, with the dialogue burned in as subtitles and also written
-as an .srt beside it (players show it, editors import it).
+as an .srt beside it (players show it, editors import it) in plain text: no markup that
+players would render, no terminal escapes (plain_text).
 
 A shot's camera move plays over its duration as a slow move across the still (Ken Burns): a
 push in goes from the whole frame to MOVE_ZOOM times closer, a pull out the other way; pans
@@ -18,6 +19,7 @@ memory at a time.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from functools import lru_cache
@@ -26,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.panels import Panel
 from storyboard_cli.board.sheet import FPS, FrameClock, Sheet, dialogue_text, find_font
-from storyboard_contract.frames import aspect_ratio
+from storyboard_contract import control_chars
+from storyboard_contract.frames import aspect_ratio, sketch_caption_share
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,6 +40,9 @@ MIN_SHORT_SIDE = 480
 MOVE_ZOOM = 1.2
 MAX_SUBTITLE_LINES = 4
 ENCODER_OPTIONS = {"preset": "ultrafast", "tune": "stillimage", "crf": "23"}
+# What players read as markup in a cue: tags (<b>, </font>, <img ...>; not "a < b") and SSA
+# style overrides ({\an8}).
+_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|\{\\[^{}]*\}")
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
@@ -64,10 +70,10 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
                 frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
                 frame.pts = n
                 container.mux(stream.encode(frame))
-            if said:
+            if plain_text(said):
                 cue += 1
                 srt.write(f"{cue}\n{timestamp(start)} --> {timestamp(frames.seconds)}\n"
-                          f"{said}\n\n")
+                          f"{plain_text(said)}\n\n")
         container.mux(stream.encode(None))
     finally:
         container.close()
@@ -79,7 +85,7 @@ def moving(panel: Panel, said: str, width: int, height: int, font_path: str, fra
     """The shot's `frames` pictures: the still, or the still under its camera move, with the
     subtitles on top."""
     move = panel.shot["move"]
-    caption = captions(said, width, height, font_path)
+    caption = captions(said, width, height, font_path, subtitle_bottom(panel, width, height))
     if move == "static" or panel.image is None or frames < 2:
         picture = backdrop(panel, width, height, font_path)
         if caption is not None:
@@ -117,6 +123,15 @@ def camera_box(move: str, t: float, width: int, height: int
         top, bottom = h / 2, height - h / 2
         cy = bottom + (top - bottom) * eased if move == "tilt up" else top + (bottom - top) * eased
     return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
+
+def plain_text(said: str) -> str:
+    """A cue's text as players cannot read it as anything but text: no markup tags (players
+    render <b>, <font>, even <img>), no style overrides ({\\an8}), no terminal escapes or
+    control characters; each line's spaces folded, empty lines dropped."""
+    text = control_chars.strip(_MARKUP.sub("", said), keep="\n")
+    return "\n".join(line for line in (" ".join(row.split()) for row in text.split("\n"))
+                     if line)
 
 
 def subtitles_path(path: Path) -> Path:
@@ -162,15 +177,30 @@ def backdrop(panel: Panel, width: int, height: int, font_path: str) -> Image.Ima
     return picture
 
 
-def captions(said: str, width: int, height: int, font_path: str) -> Image.Image | None:
-    """The shot's dialogue along the bottom, on a transparent layer; None when nobody
+def subtitle_bottom(panel: Panel, width: int, height: int) -> float:
+    """Where the subtitles end: at the picture's bottom, or for a sketch panel above its
+    caption band (the frame as backdrop fits it into the picture)."""
+    shot = panel.shot
+    made_by = (shot.get("provenance") or {}).get("backend")
+    if panel.image is None or made_by != "sketch" or not (shot.get("width")
+                                                          and shot.get("height")):
+        return height
+    frame_w, frame_h = shot["width"], shot["height"]
+    scale = min(width / frame_w, height / frame_h)
+    top = (height - frame_h * scale) / 2
+    return top + frame_h * scale * (1 - sketch_caption_share(frame_w, frame_h))
+
+
+def captions(said: str, width: int, height: int, font_path: str, bottom: float
+             ) -> Image.Image | None:
+    """The shot's dialogue ending at `bottom`, on a transparent layer; None when nobody
     speaks."""
     if not said:
         return None
     from PIL import Image, ImageDraw
 
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    subtitle(ImageDraw.Draw(layer, "RGBA"), said, width, height,
+    subtitle(ImageDraw.Draw(layer, "RGBA"), said, width, bottom,
              font(font_path, max(14, min(width, height) // 18)))
     return layer
 
@@ -182,8 +212,9 @@ def font(path: str, size: int) -> Any:
     return ImageFont.truetype(path, size)
 
 
-def subtitle(pen: Any, text: str, width: int, height: int, font: Any) -> None:
-    """White lines on a dark band, centred near the bottom, wrapped to 90% of the width."""
+def subtitle(pen: Any, text: str, width: int, bottom: float, font: Any) -> None:
+    """White lines on a dark band, centred, ending a little above `bottom`, wrapped to 90% of
+    the width."""
     from storyboard_contract.typeset import wrap
 
     limit = width * 0.9
@@ -194,7 +225,7 @@ def subtitle(pen: Any, text: str, width: int, height: int, font: Any) -> None:
         lines[-1] = lines[-1].rstrip() + " …"
     size = font.size
     line_h = round(size * 1.3)
-    y = height - round(size * 0.8) - line_h * len(lines)
+    y = bottom - round(size * 0.8) - line_h * len(lines)
     stroke = max(1, size // 12)
     widest = max(pen.textlength(line, font=font) for line in lines)
     pad = size // 2

@@ -5,6 +5,12 @@ An export is written into a temporary folder beside its destination and moved in
 complete, so a failure (the bucket gone mid-way, a full disk, Ctrl-C) leaves any earlier file
 of that name as it was. An existing destination is replaced only when asked (`force`): a
 Storyboarder folder may hold drawings made since.
+
+Only a regular file or a folder is ever replaced. A FIFO or a character device (a pipe a
+reader waits on, a terminal), or a link to one (/dev/stdout), is written into, as `cat >`
+would: a single-file export only, since nothing can be put beside it; a socket or block
+device is refused. A link to a file or folder is followed: its target is replaced, the link
+kept. Whatever place cannot be written says so in one line (UsageError).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import importlib
 import mimetypes
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -82,7 +89,17 @@ def destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool
                 options: ExportOptions | None = None) -> Path:
     """Where the export goes: `out`, or a file (or folder) named after the project in `out`
     when that is a folder (the current one by default): TITLE-ID.EXT, a timeline's folder
-    TITLE-ID-FORMAT. Refused when it exists, unless force."""
+    TITLE-ID-FORMAT. Refused when it exists, unless force; a FIFO or device as it is (see
+    the module's note)."""
+    try:
+        return _destination(project, fmt, out, force, options)
+    except OSError as exc:  # a name too long, a folder that cannot be read
+        raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror or exc}; "
+                         "choose another path with -o") from None
+
+
+def _destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool,
+                 options: ExportOptions | None) -> Path:
     folder_export = is_folder(fmt, options)
     name = file_stem(project) + (f"-{fmt}" if folder_export and fmt != "storyboarder"
                                  else WRITERS[fmt][1])
@@ -95,6 +112,18 @@ def destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool
     else:
         path = out
     path = path.absolute()
+    kind = special_kind(path)
+    if kind is not None:
+        if kind not in STREAMS:
+            raise UsageError(f"{path} is a {kind}, not a file an export can be written to; "
+                             "choose another path with -o")
+        if not single_file(fmt, options):
+            writes = "a folder" if folder_export else "several files"
+            raise UsageError(f"{path} is a {kind}: only a single-file export can be written "
+                             f"into it, and {fmt} writes {writes}; choose another path with -o")
+        return path
+    if path.is_symlink():  # to a file or folder (or to nothing yet): its target is the place
+        path = Path(os.path.realpath(path))
     for target in (path, *companions(fmt, path)):
         if target.exists() and not force:
             raise UsageError(f"{target} exists; pass --force to replace it, or -o another path")
@@ -104,6 +133,29 @@ def destination(project: dict[str, Any], fmt: str, out: Path | None, force: bool
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent} is not a folder")
     return path
+
+
+# What an export is written into rather than replacing: a pipe's reader, a terminal.
+STREAMS = ("FIFO", "character device")
+
+
+def special_kind(path: Path) -> str | None:
+    """What `path` is (through links) when it exists and is neither a regular file nor a
+    folder: "FIFO", "character device", "socket", "block device"; else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return None
+
+
+def single_file(fmt: str, options: ExportOptions | None = None) -> bool:
+    """Whether the export is one file (what a FIFO or standard output can take)."""
+    return not is_folder(fmt, options) and not companions(fmt, Path("export"))
 
 
 def companions(fmt: str, path: Path) -> list[Path]:
@@ -122,16 +174,41 @@ def write(project: dict[str, Any], fmt: str, path: Path, panels: Iterable[Panel]
     module, _, function = WRITERS[fmt][0].partition(".")
     writer = getattr(importlib.import_module(f"storyboard_cli.board.{module}"), function)
     result = Exported(files=[path, *companions(fmt, path)])
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    work = work_folder(path)
     try:
         writer(project, sheet(project, when), counted(panels, result), work / path.name, options)
-        for target in result.files:
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(work / target.name, target)
+        place([(work / target.name, target) for target in result.files])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def work_folder(path: Path) -> Path:
+    """A temporary folder to write the export to `path` in: beside it, on the same file
+    system, so that moving it into place is atomic; for a FIFO or device, the system's."""
+    beside = special_kind(path) is None
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part",
+                                     dir=path.parent if beside else None))
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; choose another path "
+                         "with -o") from None
+
+
+def place(moves: list[tuple[Path, Path]]) -> None:
+    """Put each finished file or folder where it goes: moved over a regular file or folder,
+    copied into a FIFO or device (never replacing it)."""
+    for source, target in moves:
+        try:
+            if special_kind(target) is not None:
+                with open(source, "rb") as done, open(target, "wb") as into:
+                    shutil.copyfileobj(done, into)
+                continue
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(source, target)
+        except OSError as exc:
+            raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def counted(panels: Iterable[Panel], result: Exported) -> Iterator[Panel]:

@@ -91,10 +91,12 @@ def dialogue_text(lines: list[dict[str, Any]]) -> str:
     return "\n".join(speech(d) for d in lines)
 
 
-def speech(line: dict[str, Any]) -> str:
-    """One spoken line: MARA (breathless): The light won't turn!"""
+def speech(line: dict[str, Any], quoted: bool = False) -> str:
+    """One spoken line: MARA (breathless): The light won't turn! With `quoted`, the words in
+    quotation marks and the speaker outside them: MARA (breathless): “The light won't turn!”"""
     how = f" ({line['parenthetical']})" if line.get("parenthetical") else ""
-    return f"{line['speaker']}{how}: {line['line']}" if line["speaker"] else line["line"]
+    words = f"“{line['line']}”" if quoted else line["line"]
+    return f"{line['speaker']}{how}: {words}" if line["speaker"] else words
 
 
 def framing(shot: dict[str, Any]) -> str:

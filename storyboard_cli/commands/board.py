@@ -20,11 +20,17 @@ from storyboard_cli.commands.common import (
     command,
     service_options,
 )
+from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress
 
     from storyboard_cli.service import Service
+
+
+# `-o -`: the export on standard output.
+STANDARD_OUTPUT = Path("-")
 
 
 @click.command("export", cls=Command)
@@ -37,7 +43,8 @@ if TYPE_CHECKING:
                    "Premiere XML, Final Cut Pro X XML) in a folder with its frames; csv: the "
                    "shot list as a table.")
 @click.option("-o", "--output", "out", type=PATH,
-              help="File (or folder) to write [default: TITLE-ID.EXT in the current folder].")
+              help="File (or folder) to write, or - for standard output (a single-file "
+                   "format) [default: TITLE-ID.EXT in the current folder].")
 @click.option("--layout", default=ExportOptions.layout, show_default=True, metavar="COLSxROWS",
               help="pdf: panels per page.")
 @click.option("--paper", type=click.Choice(PAPERS), default=ExportOptions.paper,
@@ -67,8 +74,12 @@ def export(
     """
     options = ExportOptions(paper, "portrait" if portrait else ExportOptions.orientation, layout,
                             links)
-    result = exported(ConfigAndService(config).service, project, fmt, out, options,
-                      force=force, upload=upload)
+    service = ConfigAndService(config).service
+    if out == STANDARD_OUTPUT:
+        result = exported_to_stdout(service, project, fmt, options, upload=upload)
+        print_export(result, output.stderr)  # standard output holds the export
+        return
+    result = exported(service, project, fmt, out, options, force=force, upload=upload)
     if json_out:
         output.print_json(result)
         return
@@ -85,12 +96,34 @@ def exported(service: Service, project: str, fmt: str, out: Path | None = None,
         progress.close()
 
 
-def print_export(result: dict[str, Any]) -> None:
-    """Where the export went, what it holds, and its link."""
-    out = output.stdout
+def exported_to_stdout(service: Service, project: str, fmt: str, options: ExportOptions,
+                       upload: bool = False) -> dict[str, Any]:
+    """The export of a single-file format written to standard output (`-o -`), through a
+    temporary folder; the export object, its path "-"."""
+    import shutil
+    import tempfile
+
+    from storyboard_cli.board.export import is_folder, single_file
+
+    if not single_file(fmt, options):
+        raise UsageError(f"-o - writes a single file to standard output; {fmt} writes "
+                         f"{'a folder' if is_folder(fmt, options) else 'several files'}: give "
+                         "a path with -o")
+    with tempfile.TemporaryDirectory(prefix="storyboard-export-") as folder:
+        result = exported(service, project, fmt, Path(folder), options, upload=upload)
+        with open(result["path"], "rb") as done:
+            shutil.copyfileobj(done, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return {**result, "path": "-", "files": ["-"]}
+
+
+def print_export(result: dict[str, Any], out: Console | None = None) -> None:
+    """Where the export went (standard output: path "-"), what it holds, and its link."""
+    out = out or output.stdout
     empty = result["empty"]
     note = f", {len(empty)} without an image" if empty else ""
-    out.print(f"Wrote {result['path']} ({result['format']}, {result['shots']} shots{note}, "
+    where = "standard output" if result["path"] == "-" else result["path"]
+    out.print(f"Wrote {where} ({result['format']}, {result['shots']} shots{note}, "
               f"{readable_size(result['bytes'])})", markup=False, soft_wrap=True)
     for extra in result["files"][1:]:
         out.print(f"  and {extra}", markup=False, soft_wrap=True)

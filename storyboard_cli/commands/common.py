@@ -307,9 +307,16 @@ class ConfigAndService:
     @property
     def config(self) -> Config:
         if self._config is None:
-            from storyboard_contract.config import load_config
+            from storyboard_contract.config import CONFIG_FILENAME, load_config, user_config_path
 
             self._config = load_config(self.config_path)
+            if self._config.source is None and not self.server:
+                # Said once a command: its store is wherever it runs, which may be a surprise.
+                output.info(output.escape(
+                    f"storyboard: no {CONFIG_FILENAME} in {Path.cwd()} or a folder above it, "
+                    f"nor {user_config_path()}: using the built-in defaults and the store "
+                    f"{self._config.store_path} (`storyboard init` writes a "
+                    f"{CONFIG_FILENAME} here)"))
         return self._config
 
     @property

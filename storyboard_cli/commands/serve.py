@@ -60,7 +60,7 @@ def open_board_lines(url: str, port: int, token: bool, loopback: bool) -> list[s
     from a laptop, the one port to forward."""
     lines = [f"Open the board: {url}"]
     if token:
-        lines.append("  log in with the API token, once per browser: `storyboard token` "
+        lines.append(f"  log in with the API token, once per browser: `{output.command()} token` "
                      "prints it")
     if loopback:
         lines.append(f"  from a laptop: ssh -L {port}:127.0.0.1:{port} THIS_HOST, then open "
@@ -94,6 +94,7 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
         import uvicorn
 
         from storyboard_cli.server.app import TOKEN_VARIABLE, create_app
+        from storyboard_contract.access_log import ACCESS_LOGGER, RedactQuery
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
     cfg = ConfigAndService(config).config
@@ -121,6 +122,8 @@ def serve(host: str | None, port: int | None, root_path: str, config: Path | Non
                             timeout_graceful_shutdown=SHUTDOWN_S)
     # uvicorn's own "running on http://host:port" names neither the root path nor the login:
     # the URL above is the one to open.
+    # No token a client put in a query string (?token=, ?access_token=) reaches the log.
+    logging.getLogger(ACCESS_LOGGER).addFilter(RedactQuery())
     logging.getLogger("uvicorn.error").addFilter(
         lambda record: not record.getMessage().startswith("Uvicorn running on"))
     uvicorn.Server(server).run()

@@ -18,7 +18,7 @@ from storyboard_cli.commands.common import (
     command,
     common_options,
 )
-from storyboard_contract.errors import ServiceUnavailable, StoryboardError
+from storyboard_contract.errors import ServiceUnavailable, StoryboardError, UsageError
 
 if TYPE_CHECKING:
     from storyboard_cli.stack.doctor import Check
@@ -28,9 +28,9 @@ workers_option = click.option(
     "--workers", "-w", type=click.IntRange(min=0),
     help="How many workers to run [default: [stack] workers].",
 )
-STATE_STYLE = {"started": "green", "running": "green", "external": "cyan", "stopped": "yellow",
-               "failed": "bold red", "unhealthy": "bold red", "skipped": "yellow",
-               "waiting": "yellow", "not running": "yellow"}
+STATE_STYLE = {"started": "green", "restarted": "green", "running": "green", "external": "cyan",
+               "stopped": "yellow", "failed": "bold red", "unhealthy": "bold red",
+               "skipped": "yellow", "waiting": "yellow", "not running": "yellow"}
 CHECK_STYLE = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
 
@@ -62,7 +62,10 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
     """`up`: start what is missing, print the table (unless quiet); raise if a part failed."""
     from storyboard_cli.stack import frp
     from storyboard_cli.stack.supervisor import load_stack
+    from storyboard_contract.config import MAX_WORKERS
 
+    if workers is not None and workers > MAX_WORKERS:  # before anything is written
+        raise UsageError(f"--workers must be at most {MAX_WORKERS}")
     stack, notes = load_stack(config, generate=True)
     for note in notes:
         output.info(output.escape(note))
@@ -79,10 +82,11 @@ def _start_stack(config: Path | None, workers: int | None, json_out: bool,
         _parts_table(statuses)
     if failed:
         raise ServiceUnavailable(f"{len(failed)} part(s) not healthy: {', '.join(failed)} "
-                                 "(log tail above); fix and run `storyboard up` again")
+                                 f"(log tail above); fix and run `{output.command()} up` again")
     if not (json_out or quiet):
+        sb = output.command()
         output.info(f"Workers reach the daemon through the {stack.cfg.frp.mode} tunnel "
-                    "(`storyboard ps` shows every part). Stop everything: storyboard down")
+                    f"(`{sb} ps` shows every part). Stop everything: {sb} down")
         warning = frp.url_warning(stack.cfg)
         if warning:
             output.info(f"[yellow]Note:[/] {output.escape(warning)}")
@@ -172,7 +176,7 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
         if statuses:
             _parts_table(statuses)
         else:
-            output.info("The local stack is not running (storyboard up starts it).")
+            output.info(f"The local stack is not running ({output.command()} up starts it).")
         if workers:
             _workers_table(workers)
         if models:
@@ -182,7 +186,7 @@ def ps(config: Path | None, json_out: bool, debug: bool) -> None:
     if bad or waiting:
         behind = f" ({', '.join(waiting)} wait for it)" if waiting else ""
         raise ServiceUnavailable(f"not healthy: {', '.join(bad or waiting)}{behind}; "
-                                 "`storyboard up` restarts what has stopped")
+                                 f"`{output.command()} up` restarts what has stopped")
 
 
 def _registered_workers(cfg: Any) -> list[Any] | None:
@@ -350,8 +354,8 @@ def demo(
             output.stdout.print("\nThe board, to print or send:")
             for result in exports:
                 print_export(result)
-            output.info("\nThe stack keeps running (storyboard ps); stop everything with: "
-                        "storyboard down")
+            sb = output.command()
+            output.info(f"\nThe stack keeps running ({sb} ps); stop everything with: {sb} down")
             if stack.cfg.stack.serve:
                 _say_where_the_board_is(stack, f"projects/{view['project_id']}")
             else:
@@ -446,7 +450,6 @@ def _verify(cfg: Any, paths: list[Path]) -> dict[str, str]:
     import os
 
     from storyboard_cli.stack import frp
-    from storyboard_contract.errors import UsageError
 
     results = {}
     env = {**os.environ, **frp.frp_env(cfg)}

@@ -89,7 +89,8 @@ def _print_task(view: dict[str, Any], links: bool = True) -> None:
     output.stdout.print(f"Task {view['id']} ({view['type']}, project {view['project_id']}): "
                         f"{task_line(view)}", markup=False, soft_wrap=True)
     if view["error"]:
-        output.stdout.print(f"error: {output.visible(view['error'])}", markup=False)
+        output.stdout.print(f"error: {output.visible(view['error'])}", markup=False,
+                            soft_wrap=True)
     print_warnings(view)
     if view["shots"]:
         output.stdout.print(shots_table(view["shots"]))

@@ -19,6 +19,7 @@ from storyboard_cli.board.sheet import (
     opens_scene,
     panel_marks,
     provenance_line,
+    speech,
 )
 from storyboard_cli.store.status import TaskStatus, TaskType
 
@@ -30,8 +31,8 @@ def _cut(text: str, width: int) -> str:
 def shots_table(shots: list[dict[str, Any]]) -> Table:
     table = Table("#", "id", "camera", "s", "action / dialogue", "image", show_lines=False)
     for s in shots:
-        said = dialogue_text(s["dialogue"]).replace("\n", " / ")
-        seen = s["action"] or (f"“{said}”" if said else s["description"])
+        said = " / ".join(speech(line, quoted=True) for line in s["dialogue"])
+        seen = s["action"] or said or s["description"]
         table.add_row(
             output.cell(s["label"]), str(s["id"]), output.cell(framing(s)),
             f"{s['duration']:g}", output.cell(_cut(seen, 60)),
@@ -64,7 +65,8 @@ def task_line(task: dict[str, Any]) -> str:
         return f"{status}, {p['done']}/{p['total']} stale panels rendered"
     if not p["total"]:
         return {TaskStatus.PENDING: "pending (queued)",
-                TaskStatus.RUNNING: "running (planning the shots)"}.get(
+                TaskStatus.RUNNING: f"running ({task.get('state') or 'planning the shots'})"
+                }.get(
             status, f"{status} (before any shot was planned)")
     return f"{status}, {p['done']}/{p['total']} shots rendered"
 

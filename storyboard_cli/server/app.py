@@ -7,7 +7,7 @@ cross-site checks; sessions.py), the body limit ([server] max_body_bytes, 413). 
 answer {"error": "<one line>"} (errors.py).
 
 A store connection serves one thread at a time: each worker thread of the pool that runs the
-routes has its own LocalService, and each event stream one of its own.
+routes has its own LocalService, and the event streams share one (events.StreamReader).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -62,6 +62,8 @@ from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
 from storyboard_contract.guards import BodyLimit, validation_message
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
+# What FastAPI answers (400) for a body whose parsing raised anything but a JSON error.
+BODY_UNREADABLE = "There was an error parsing the body"
 # A frame's key names the render that made it: what it holds never changes.
 FRAME_CACHE = "private, max-age=31536000, immutable"
 
@@ -145,6 +147,22 @@ class RootPathTwice:
         await self.app(scope, receive, send)
 
 
+class PlainPaths:
+    """ASGI middleware: a request path holding a control character (`/api/projects/2%0a`) is
+    a 404 at once. Starlette's route patterns end in `$`, which matches before a final
+    newline: `2\n` would name project 2, and only the canonical form of an id may."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and control_chars.CONTROL.search(scope["path"]):
+            await JSONResponse({"error": "no such path: it holds a control character"},
+                               status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def requester(request: Request) -> str:
     """Whom a request acts for in the edit history: the name in its USER_HEADER (one line, at
     most 64 characters), else "web" (a browser logged in to the board) or "api"."""
@@ -180,7 +198,7 @@ def create_app(config: Config, token: str | None = None,
     """The app over `config`'s store, Redis and bucket; with `token`, every /api route needs
     `Authorization: Bearer <token>` or a web board session, and the pages a login."""
     thread_service = ServicePerThread(config)
-    stream_threads = CapacityLimiter(events.STREAM_THREADS)
+    streams = events.StreamReader(thread_service.new, CapacityLimiter(events.STREAM_THREADS))
     keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
               if token else None)
     links_for = frame_links(config)
@@ -195,6 +213,7 @@ def create_app(config: Config, token: str | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         thread_service.close()
+        streams.close()
 
     app = FastAPI(
         title="storyboard", version=__version__, lifespan=lifespan,
@@ -213,6 +232,11 @@ def create_app(config: Config, token: str | None = None,
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # FastAPI's answer to a body its JSON parser gave up on (nested too deeply):
+            # invalid input, 422, as every other body that is not JSON.
+            return JSONResponse({"error": "invalid request: the body is not JSON this server "
+                                 "reads (nested too deeply?)"}, status_code=422)
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=exc.headers)
 
@@ -442,16 +466,9 @@ def create_app(config: Config, token: str | None = None,
     async def task_events(task: str) -> StreamingResponse:
         """The task's progress as Server-Sent Events: `event: progress` per change, a
         `: heartbeat` comment every 15 s, last `event: task` with the task object."""
-        service = thread_service.new()
-        try:
-            task_id = await to_thread.run_sync(service.resolve_task, task,
-                                               limiter=stream_threads)
-        except BaseException:
-            service.close()
-            raise
-        return StreamingResponse(
-            events.task_events(service, task_id, stream_threads, heartbeat_s),
-            media_type=events.MEDIA_TYPE, headers=events.HEADERS)
+        task_id = await streams.call("resolve_task", task)
+        return StreamingResponse(events.task_events(streams, task_id, heartbeat_s),
+                                 media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
     @api.get(routes.TASK, tags=["tasks"])
     def task(task: str) -> JSONResponse:
@@ -488,6 +505,7 @@ def create_app(config: Config, token: str | None = None,
     app.add_middleware(SessionGate, token=token or None, keeper=keeper, guarded=is_api,
                        variable=TOKEN_VARIABLE)
     app.add_middleware(RootPathTwice)
+    app.add_middleware(PlainPaths)
     if config.server.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -6,23 +6,32 @@ a `: heartbeat` comment when nothing changed for a while (proxies close silent c
 and last `event: task` with the final task object (`status --json`). A failure while
 streaming ends it with `event: error` and {"error": "<one line>"}.
 
-Polling the store blocks, so each poll runs in a worker thread, of a pool of the streams' own:
-open streams never take the threads the other routes answer from.
+Every stream reads through one store connection of the streams' own (StreamReader), a poll
+at a time in a worker thread of a pool of their own (open streams never take the threads the
+other routes answer from), and waits between polls without a thread. A stream holds nothing
+but its place in the event loop: a client that leaves (Starlette cancels the stream when the
+server hears the disconnect) releases nothing because it holds nothing, and a thousand open
+streams cost one connection. (A connection per stream, closed when its client left, kept
+its file descriptor open for as long as any other connection of the process held a lock on
+the file: SQLite's rule for POSIX locks.)
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter, sleep, to_thread
 
 from storyboard_cli.server.errors import status_and_message
+from storyboard_cli.tasks.progress import POLL_S
 
 if TYPE_CHECKING:
     from storyboard_cli.service import LocalService
+    from storyboard_cli.tasks.progress import Snapshot
 
 HEARTBEAT_S = 15.0
 STREAM_THREADS = 16
@@ -37,16 +46,41 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def task_events(service: LocalService, task_id: str, limiter: CapacityLimiter,
-                      heartbeat_s: float = HEARTBEAT_S) -> AsyncIterator[str]:
-    """The events of task `task_id` until it ends; closes `service` (the stream's own: a
-    store connection is used by one thread at a time) when done or when the client leaves."""
-    snapshots = service.watch(task_id)
-    last = None
+class StreamReader:
+    """The event streams' one service (one store connection), made on first use, used by one
+    thread at a time, closed when the app stops."""
+
+    def __init__(self, make: Callable[[], LocalService], limiter: CapacityLimiter) -> None:
+        self.make = make
+        self.limiter = limiter
+        self.lock = threading.Lock()
+        self.service: LocalService | None = None
+
+    def _locked(self, method: str, *args: Any) -> Any:
+        with self.lock:
+            if self.service is None:
+                self.service = self.make()
+            return getattr(self.service, method)(*args)
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """service.method(*args) in a thread of the streams' pool."""
+        return await to_thread.run_sync(self._locked, method, *args, limiter=self.limiter)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.service is not None:
+                self.service.close()
+                self.service = None
+
+
+async def task_events(reader: StreamReader, task_id: str, heartbeat_s: float = HEARTBEAT_S,
+                      poll_s: float = POLL_S) -> AsyncIterator[str]:
+    """The events of task `task_id` (a whole id) until it ends."""
+    last: Snapshot | None = None
     quiet_since = time.monotonic()
     try:
-        while (snap := await to_thread.run_sync(next, snapshots, None,
-                                                limiter=limiter)) is not None:
+        while True:
+            snap: Snapshot = await reader.call("snapshot", task_id)
             now = time.monotonic()
             if snap != last:
                 yield sse("progress", snap.to_json())
@@ -54,8 +88,9 @@ async def task_events(service: LocalService, task_id: str, limiter: CapacityLimi
             elif now - quiet_since >= heartbeat_s:
                 yield HEARTBEAT
                 quiet_since = now
-        yield sse("task", await to_thread.run_sync(service.task, task_id, limiter=limiter))
+            if snap.finished:
+                break
+            await sleep(poll_s)
+        yield sse("task", await reader.call("task", task_id))
     except Exception as exc:  # noqa: BLE001 - the answer has started: report in-band
         yield sse("error", {"error": status_and_message(exc)[1]})
-    finally:
-        service.close()

@@ -10,7 +10,8 @@ by a title that ends in "/cast".
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlencode
 
 API = "/api"
 
@@ -49,7 +50,13 @@ IMAGE = "/images/{key:path}"
 _PARAMETER = re.compile(r"\{(\w+)(?::path)?\}")
 
 
-def api_path(route: str, **refs: str | int) -> str:
+def api_path(route: str, query: dict[str, Any] | None = None, **refs: str | int) -> str:
     """The request path of `route` under API, each `{name}` filled in with refs[name] as one
-    encoded segment: api_path(CAST, project="a/b") is /api/projects/a%2Fb/cast."""
-    return API + _PARAMETER.sub(lambda m: quote(str(refs[m.group(1)]), safe=""), route)
+    encoded segment: api_path(CAST, project="a/b") is /api/projects/a%2Fb/cast; then `query`
+    (None values left out) as its query string."""
+    # surrogateescape: bytes of a command line that are not UTF-8 travel as they were typed
+    # (the server names nothing by them: a 404, or its check's 422).
+    path = API + _PARAMETER.sub(
+        lambda m: quote(str(refs[m.group(1)]), safe="", errors="surrogateescape"), route)
+    given = {k: v for k, v in (query or {}).items() if v is not None}
+    return f"{path}?{urlencode(given, errors='surrogateescape')}" if given else path

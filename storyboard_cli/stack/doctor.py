@@ -14,6 +14,8 @@ On the host (the default):
   daemon    for every daemon the configuration names or a worker uses ("daemon:<box>" when
             there are several), through the tunnel: /healthz answers, /v1/status accepts the
             token, and refuses a request without one
+  planner   the daemon's planner: an LLM's service asked by the daemon (its models list, else
+            a one-token completion), since its key and the way out live on the GPU box
   daemon-bucket  the daemon's own bucket check (its settings live on the GPU box)
   models    every daemon's models, which are loaded, and their text encoders; a warning when
             projects with Chinese (or Japanese, Korean) stories render with a model that
@@ -23,7 +25,7 @@ On the host (the default):
             answers, /api accepts STORYBOARD_API_TOKEN and refuses a request without it
 
 With side="gpu" (`doctor --side gpu`, on the GPU box): config, daemon (the local one), model
-(every model, loaded or not, and what its text encoder reads), bucket (the daemon's own
+(every model, loaded or not, and what its text encoder reads), planner, bucket (the daemon's own
 check), frps (reachable from the GPU box) and frpc; it opens no store.
 
 A failure carries a hint: the one thing to do about it.
@@ -105,6 +107,7 @@ class Doctor:
         self.redis_ok = False
         self.workers: list[fleet.WorkerInfo] = []
         self.statuses: dict[str, DaemonStatus] = {}
+        self._model_settings: str | None = None
 
     def run(self, on_check: Callable[[Check], None] | None = None) -> list[Check]:
         checks: list[Check] = []
@@ -122,6 +125,7 @@ class Doctor:
                 ("config", self.check_config),
                 ("daemon", lambda: self.check_daemon(url)),
                 ("model", lambda: self.check_model(url)),
+                ("planner", lambda: self.check_planner(url)),
                 ("bucket", lambda: self.check_daemon_bucket(url)),
                 ("frps", self.check_frps),
                 ("frpc", self.check_frpc),
@@ -140,10 +144,17 @@ class Doctor:
         for url in urls:
             suffix = "" if len(urls) == 1 else f":{self.label(url)}"
             run_steps([(f"daemon{suffix}", lambda url=url: self.check_daemon(url)),
+                       (f"planner{suffix}", lambda url=url: self.check_planner(url)),
                        (f"daemon-bucket{suffix}", lambda url=url: self.check_daemon_bucket(url)),
                        (f"models{suffix}", lambda url=url: self.check_languages(url))])
         run_steps([("bucket", self.check_bucket), ("serve", self.check_serve)])
         return checks
+
+    def model_settings(self) -> str:
+        """What the daemon would load with this box's settings (`gpu-daemon check`, once)."""
+        if self._model_settings is None:
+            self._model_settings = daemon_model_check(self.cfg)
+        return self._model_settings
 
     def label(self, url: str) -> str:
         """A daemon's name in check names: its box, else its port."""
@@ -181,7 +192,7 @@ class Doctor:
                          "replace them with random values: openssl rand -hex 24")
         source = str(cfg.source) if cfg.source else "built-in defaults"
         if gpu:
-            model = daemon_model_check(cfg)
+            model = self.model_settings()
             return f"{source}; {cfg.frp.mode} tunnel to {cfg.frp.server_addr}:" \
                    f"{cfg.frp.server_port}, daemon on port {cfg.daemon.port}; model {model}"
         warning = frp.url_warning(cfg)
@@ -248,9 +259,11 @@ class Doctor:
         except httpx.TransportError:
             if not self.local_frpc:
                 raise Skipped("frpc runs on the GPU box: checked end to end (daemon)") from None
+            start = ("start it: frp/start_frpc.sh (after `storyboard frp render --side gpu`)"
+                     if self.side == "gpu" else
+                     "`storyboard up` (or frp/start_frpc.sh on the GPU box)")
             raise Failed(f"frpc admin API at {frp.admin_url(self.cfg)} does not answer",
-                         "frpc is not running: `storyboard up` (or frp/start_frpc.sh "
-                         "on the GPU box)") from None
+                         f"frpc is not running: {start}") from None
         except PermissionError:
             raise Failed("frpc admin API refused the user/password",
                          f"set [frp] admin_user / {frp.ADMIN_PASSWORD_ENV} as frpc was "
@@ -266,7 +279,9 @@ class Doctor:
         state = proxy.get("status", "?")
         if state == "check failed":
             raise Failed(f"proxy {name}: health check of the daemon fails",
-                         "the GPU daemon is down: start gpu-daemon (`storyboard up`)")
+                         "the GPU daemon is down: " + (
+                             "start it: gpu-daemon serve (its log says why it stopped)"
+                             if self.side == "gpu" else "start gpu-daemon (`storyboard up`)"))
         if state != "running":
             err = proxy.get("err") or ""
             raise Failed(f"proxy {name}: {state}" + (f" ({err})" if err else ""),
@@ -292,7 +307,7 @@ class Doctor:
         try:
             # The daemon's own bucket round trip can take a few timeouts of its own.
             health, anonymous, authed = _probe(url, frp.HEALTH_PATH, "/v1/status", token,
-                                               {"check": "bucket"}, 4 * TIMEOUT)
+                                               {"check": "bucket,planner"}, 4 * TIMEOUT)
         except httpx.TransportError as exc:
             if self.side == "gpu":
                 raise Failed(f"{url}: {_reason(exc)}",
@@ -331,6 +346,10 @@ class Doctor:
         return status
 
     def check_model(self, url: str) -> str:
+        if url not in self.statuses:
+            # Down (the daemon check says why): what it would load, from the settings here.
+            raise Skipped(f"the daemon does not answer; its settings would load: "
+                          f"{self.model_settings()}")
         status = self._status(url)
         wanted = self.cfg.images.model
         if status.image_backend == "sketch":
@@ -378,6 +397,15 @@ class Doctor:
                 "box, or a model that reads Chinese (Kolors, HunyuanDiT) for them: storyboard "
                 "settings PROJECT --model NAME")
         return models_line(status)
+
+    def check_planner(self, url: str) -> str:
+        """The daemon's planner: an LLM's service asked by the daemon (its key is there)."""
+        seen = self._status(url).planner_check
+        if seen is None:
+            raise Skipped("this daemon does not check its planner (an older version)")
+        if not seen.ok:
+            raise Failed(f"as the daemon sees it: {seen.detail}", f"on the GPU box: {seen.hint}")
+        return seen.detail
 
     def check_daemon_bucket(self, url: str) -> str:
         status = self._status(url)

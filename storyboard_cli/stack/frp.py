@@ -562,6 +562,12 @@ def write_configs(cfg: Config, side: str, mode: str | None, out_dir: Path,
             "`openssl rand -hex 24`"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
+    if side == "host":
+        # The boxes' worker env files are one set: a box no longer in [frp] boxes loses its
+        # file, so no worker is started for a box that is gone.
+        for stale in out_dir.glob(worker_env_file("*")):
+            if stale.name not in files:
+                stale.unlink()
     paths = []
     for name, text in files.items():
         path = out_dir / name

@@ -15,9 +15,12 @@ Parts, in start order (each waits for the parts it needs to be healthy):
             end, so they reach the daemon only through frps/frpc
 
 Every process runs in its own session with its output in <state_dir>/logs/<part>.log and a
-record in <state_dir>/run/<part>.json (pid, argv and the process's start time). A record only
-counts while its pid still is that process (same start time), so `down` never signals a
-stranger that reused the pid, and `up` never starts a part that is already running.
+record in <state_dir>/run/<part>.json (pid, argv, the process's start time, and a digest of
+each configuration section the part reads). `up` restarts a running part whose sections (or
+command line) changed since it started, and says which: an edited [planner] reaches the
+daemon. A record only counts while its pid still is that process (same start time), so
+`down` never signals a stranger that reused the pid, and `up` never starts a part that is
+already running.
 
 Secrets the stack needs and does not find (daemon token, frp token/secret/admin password, the
 API token of `serve`) are
@@ -57,7 +60,15 @@ from storyboard_contract.config import (
 API_TOKEN_ENV = "STORYBOARD_API_TOKEN"
 
 FIXED_PARTS = ("redis", "s3", "daemon", "frps", "frpc", "visitor", "serve")
-HEALTHY = ("started", "running", "external")
+HEALTHY = ("started", "restarted", "running", "external")
+# The storyboard.toml sections each part reads (the environment's overrides included, since
+# they are applied to the Config): a change in one restarts the part at the next `up`.
+HOST_SECTIONS = ("store", "redis", "queue", "daemon", "s3", "images", "limits", "server")
+PART_SECTIONS = {
+    "daemon": ("daemon", "s3", "planner", "images", "limits"),
+    "frps": ("frp",), "frpc": ("frp", "daemon"), "visitor": ("frp", "daemon"),
+    "serve": HOST_SECTIONS, "worker": HOST_SECTIONS,
+}
 LOG_TAIL_LINES = 15
 
 # Secrets the stack generates into .env when missing: variable -> generator.
@@ -203,6 +214,8 @@ class ProcessRecord:
     log: str
     address: str
     started_at: str
+    # Section name (or "command line") -> digest, as the part was started (config_digests).
+    config: dict[str, str] = field(default_factory=dict)
 
     def alive(self) -> bool:
         return processes.pid_alive(self.pid) and process_identity(self.pid) == self.identity
@@ -242,6 +255,8 @@ class Part:
     missing: str = ""
     # What its health check asks, for `ps` when only that check fails.
     check: str = ""
+    # Its command line differs at each `up` (free ports picked anew): not a change.
+    argv_varies: bool = False
 
 
 def _argv(make: Callable[[], list[str]]) -> tuple[list[str], str]:
@@ -307,6 +322,7 @@ class Stack:
         self.frp_dir = self.dir / "frp"
         self.env_cleared: list[str] = []
         self.notes: list[str] = []  # what `up` changed that the user should know
+        self.restarted: dict[str, str] = {}  # by `up`, because (the sections that changed)
 
     # -- records --
 
@@ -408,7 +424,7 @@ class Stack:
                  after_ready=lambda: processes.ensure_bucket(
                      local_s3_endpoint(cfg), cfg.s3.access_key, cfg.s3.secret_key,
                      cfg.s3.bucket),
-                 missing=s3_argv[1], check="its /healthz does not answer"),
+                 missing=s3_argv[1], check="its /healthz does not answer", argv_varies=True),
             Part("daemon", [*console_script("gpu-daemon", "gpu_daemon.cli"), "serve",
                             *config_args, "--host", frp.daemon_local_ip(cfg),
                             "--port", str(cfg.daemon.port)],
@@ -512,14 +528,21 @@ class Stack:
                                   detail=f"needs {', '.join(blocked)}"))
                 continue
             rec = self.record(part.name)
-            if rec and rec.alive():
+            changed = self._changed(part, rec) if rec and rec.alive() else []
+            if rec and rec.alive() and not changed:
                 pending[part.name] = (part, None, rec)
                 continue
+            if changed and rec:
+                self._stop(rec)
+                self.notes.append(f"restarted {part.name}: {', '.join(changed)} changed since "
+                                  "it started")
             try:
                 proc, rec = self._start(part)
             except OSError as exc:
                 finish(PartStatus(part.name, "failed", address=part.address, detail=str(exc)))
                 continue
+            if changed:
+                self.restarted[part.name] = f"{', '.join(changed)} changed"
             pending[part.name] = (part, proc, rec)
         for name in list(pending):
             settle(name)
@@ -574,12 +597,27 @@ class Stack:
                                 cwd=self.cfg.base_dir).start()
         identity = process_identity(proc.pid) or ""
         rec = ProcessRecord(part.name, proc.pid, identity, part.argv, str(log), part.address,
-                            stamp)
+                            stamp, self.config_digests(part))
         self._save(rec)
         return proc, rec
 
+    def config_digests(self, part: Part) -> dict[str, str]:
+        """What the part was started with: its command line and each section it reads."""
+        sections = PART_SECTIONS.get(part.name.split("-")[0], ())
+        argv = {} if part.argv_varies else {"command line": _digest(part.argv)}
+        return {**argv,
+                **{f"[{name}]": _digest(asdict(getattr(self.cfg, name))) for name in sections}}
+
+    def _changed(self, part: Part, rec: ProcessRecord) -> list[str]:
+        """What differs from when the running part started (nothing for a record written
+        before parts had digests: unknown is not changed)."""
+        now = self.config_digests(part)
+        return [k for k, v in now.items() if rec.config and rec.config.get(k) != v]
+
     def _await(self, part: Part, proc: processes.Process | None, rec: ProcessRecord) -> PartStatus:
         state = "started" if proc is not None else "running"
+        if part.name in self.restarted:
+            state = "restarted"
 
         def exited() -> bool:
             return not (proc.alive() if proc is not None else rec.alive())
@@ -592,7 +630,8 @@ class Stack:
             except Exception as exc:  # noqa: BLE001 - reported with the part's log
                 return self._failed(part, proc, rec, f"after start: {exc}")
         if ok:
-            return PartStatus(part.name, state, rec.pid, part.address, log=rec.log)
+            return PartStatus(part.name, state, rec.pid, part.address,
+                              self.restarted.get(part.name, ""), log=rec.log)
         if proc is None:
             detail = "exited" if exited() else f"not healthy after {part.timeout:g} s"
             return PartStatus(part.name, "unhealthy", rec.pid, part.address, detail, rec.log,
@@ -669,6 +708,14 @@ class Stack:
                                        f"runs, but {part.check or 'its health check fails'}",
                                        rec.log, _tail(Path(rec.log)))
         return list(out.values())
+
+
+def _digest(value: Any) -> str:
+    """A short digest of a value (secrets included, so a new token restarts what uses it)."""
+    import hashlib
+
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _causes(needs: tuple[str, ...], seen: dict[str, PartStatus],

@@ -55,6 +55,7 @@ class Plans(Rows):
             add_characters(c, project_id,
                            [(ch["name"], ch["description"]) for ch in characters], "planner",
                            stamp)
+            c.execute("update tasks set state = null where id = ?", [task_id])  # planned
             if script is not None:
                 c.execute(
                     """update tasks set script_key = ?, script_url = ?,

@@ -88,7 +88,6 @@ class Projects(Rows):
     def find_project(self, ref: str) -> dict[str, Any]:
         """A project by integer id or exact title; a title several projects have is an error
         naming their ids."""
-        ref = ref.strip()
         project_id = ids.as_row_id(ref)
         if project_id is not None:
             row = self._one("select * from projects where id = ?", [project_id])

@@ -331,3 +331,10 @@ def m202_task_warnings(db: sqlite_utils.Database) -> None:
 def m203_render_state(db: sqlite_utils.Database) -> None:
     """What a render does before its steps start ("loading model sdxl")."""
     db["renders"].add_column("state", str)
+
+
+@migration
+def m650_task_state(db: sqlite_utils.Database) -> None:
+    """What a task does before its plan is saved ("planning: retrying (planner unreachable,
+    attempt 3/8): ...")."""
+    db["tasks"].add_column("state", str)

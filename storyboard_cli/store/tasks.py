@@ -156,6 +156,13 @@ class Tasks(Rows):
         with self._write() as c:
             _end(c, task_id, TaskStatus.FAILED, error)
 
+    def plan_retrying(self, task_id: str, state: str) -> None:
+        """Planning failed in a way worth retrying and will run again: what the running task
+        says meanwhile (cleared when it is planned or ends)."""
+        with self._write() as c:
+            c.execute(f"update tasks set state = ? where id = ? and status not in "
+                      f"{sql_list(SETTLED)}", [state, task_id])
+
     def settle_task(self, task_id: str) -> str:
         with self._write() as c:
             return settle(c, task_id)
@@ -166,7 +173,7 @@ class Tasks(Rows):
         with self._write() as c:
             cancelled = c.execute(
                 f"""update tasks set status = {TaskStatus.CANCELLED.sql}, error = null,
-                     finished_at = ? where id = ? and status in {sql_list(LIVE)}""",
+                     state = null, finished_at = ? where id = ? and status in {sql_list(LIVE)}""",
                 [now(), task_id],
             ).rowcount
             c.execute(
@@ -266,7 +273,7 @@ def settle(c: sqlite3.Connection, task_id: str) -> str:
 def _end(c: sqlite3.Connection, task_id: str, status: TaskStatus, error: str | None) -> None:
     """The task ends (succeeded or failed) unless it is settled already."""
     c.execute(
-        f"""update tasks set status = ?, error = ?, finished_at = ?
+        f"""update tasks set status = ?, error = ?, finished_at = ?, state = null
            where id = ? and status not in {sql_list(SETTLED)}""",
         [status.value, error, now(), task_id],
     )

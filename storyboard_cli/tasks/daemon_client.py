@@ -23,6 +23,7 @@ from storyboard_contract.config import redact_url
 from storyboard_contract.errors import ConfigError, ServiceUnavailable, UsageError
 from storyboard_contract.wire import (
     NDJSON,
+    PLANNER_UNREACHABLE,
     DaemonStatus,
     ErrorEvent,
     PlanRequest,
@@ -50,7 +51,14 @@ STATUS_TTL_S = 30.0
 
 
 class DaemonUnavailable(ServiceUnavailable):
-    """Could not reach the daemon (or the daemon could not reach its bucket): retry later."""
+    """Could not reach the daemon (or the daemon could not reach its bucket or its planner's
+    service): retry later. `what` says which, in two words, for a task's retrying state."""
+
+    def __init__(self, message: str, what: str = "daemon unavailable",
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.what = what
+        self.status = status  # the daemon's answer, None when there was none
 
 
 class DaemonRejected(UsageError):
@@ -87,7 +95,15 @@ class DaemonClient:
         return DaemonStatus.model_validate(self._call("GET", "/v1/status", None, None))
 
     def plan(self, req: PlanRequest, on_progress: OnProgress | None = None) -> PlanResponse:
-        return PlanResponse.model_validate(self._call("POST", "/v1/plan", req, on_progress))
+        """Planning is a function of the request: a 500 (the daemon's own error) would come
+        back the same, so it is DaemonRejected, not retried; other 5xx, as everywhere, are
+        retried (503: a planner service that may heal)."""
+        try:
+            return PlanResponse.model_validate(self._call("POST", "/v1/plan", req, on_progress))
+        except DaemonUnavailable as exc:
+            if exc.status == 500:
+                raise DaemonRejected(str(exc)) from None
+            raise
 
     def render(self, req: RenderRequest, on_progress: OnProgress | None = None) -> RenderResponse:
         return RenderResponse.model_validate(self._call("POST", "/v1/render", req, on_progress))
@@ -143,9 +159,11 @@ class DaemonClient:
                 resp.read()
                 return resp.json()
         except httpx.TimeoutException as exc:
-            raise DaemonUnavailable(f"{where} did not answer in time ({_kind(exc)})") from None
+            raise DaemonUnavailable(f"{where} did not answer in time ({_kind(exc)})",
+                                    "daemon unreachable") from None
         except httpx.TransportError as exc:
-            raise DaemonUnavailable(f"cannot reach {where}: {_reason(exc)}") from None
+            raise DaemonUnavailable(f"cannot reach {where}: {_reason(exc)}",
+                                    "daemon unreachable") from None
 
 
 def read_stream(
@@ -184,7 +202,9 @@ def failure(status: int, detail: str, where: str) -> Exception:
         )
     message = f"{where} answered {status}: {detail}"
     if status >= 500 or status in (408, 429):
-        return DaemonUnavailable(message)
+        planner = detail.startswith(PLANNER_UNREACHABLE)
+        return DaemonUnavailable(message, PLANNER_UNREACHABLE if planner else
+                                 "daemon unavailable", status)
     return DaemonRejected(message)
 
 

@@ -675,7 +675,15 @@ def on_failure(job: Job, connection: Redis, exc_type: type, exc: BaseException, 
     message = describe(exc, job)
     if job.retries_left:
         wait = job.get_retry_interval()
-        record_retry(job, f"{message} (attempt {attempt} failed; retrying in {wait} s)")
+        if job.meta.get("kind") == "plan":
+            # What `status` and the web board say while the task waits for its next attempt.
+            what = getattr(exc, "what", None) or type(exc).__name__
+            worker_clients().store.plan_retrying(
+                job.meta["task_id"],
+                f"planning: retrying ({what}, attempt {attempt}/{job.meta.get('retries', 0)}): "
+                f"{message}; next try in {wait} s")
+        else:
+            record_retry(job, f"{message} (attempt {attempt} failed; retrying in {wait} s)")
     else:
         record_failure(job, message if attempt == 1 else f"{message} (after {attempt} attempts)")
 

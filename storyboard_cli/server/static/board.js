@@ -122,7 +122,7 @@ async function runTask(what, queue) {
             (loading ? ` · ${loading.state}` : ""));
       } else {
         bar.removeAttribute("value");
-        say(state, `${what}: planning (${snap.status})`);
+        say(state, `${what}: planning (${snap.status})` + (snap.state ? ` · ${snap.state}` : ""));
       }
       if (finished !== drawn && (finished || snap.shots.length)) {
         drawn = finished;
