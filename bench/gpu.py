@@ -28,6 +28,12 @@ the same build written as a single-file checkpoint in the original layout:
                  load the other (the progress state "loading model ...")
   schedulers     images/s at max_batch for every sampler name (the same steps each)
 
+Consistency modes (issue 20), through the daemon's backend: images/s of a window of
+max_batch shots in text, reference (one and two characters: IP-Adapter, masks), attention
+(the first window, which makes a character's bank, and a later one, which reads it) and lora
+mode, their ratio to text and GPU memory peak; the IP-Adapter (an image encoder of ViT-H/14's
+size on CUDA) built at random like the model, its resident memory apart.
+
 Without CUDA (or with --cpu-small) the same script runs on the CPU at a small size with the
 tiny pipeline, to show that it works: those figures are no GPU's.
 
@@ -40,6 +46,7 @@ import argparse
 import dataclasses
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -57,6 +64,7 @@ import overhead
 from storyboard_contract.config import ImagesConfig
 
 FULL_PATH_SHOTS = 24
+CONSISTENCY_CALLS = 5  # timed calls per consistency mode
 PROMPT, STYLE = batching.PROMPT, batching.STYLE
 
 
@@ -365,10 +373,109 @@ def model_rows(tmp: Path, model: Path, mode: Mode, dtype: str, budget: Budget,
     return rows
 
 
+# --- consistency modes (issue 20) ------------------------------------------------------------
+
+
+@dataclass
+class ConsistencyRow:
+    mode: str
+    images_per_s: float
+    memory_gib: float | None = None
+    note: str = ""
+
+
+def _reference_png(color: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def consistency_rows(tmp: Path, model: Path, mode: Mode, dtype: str, budget: Budget,
+                     reserve: float) -> tuple[list[ConsistencyRow], dict[str, str]]:
+    """images/s of a window of max_batch shots in each consistency mode, through the
+    daemon's backend (DiffusersBackend.render, as the render process calls it), and the GPU
+    memory each call peaks at; the IP-Adapter's load and resident memory apart."""
+    import torch
+
+    from gpu_daemon.images.diffusion import DiffusersBackend
+    from gpu_daemon.testing import IP_ADAPTER_SD15_ENCODER, write_ip_adapter, write_lora
+
+    cuda = mode.device == "cuda"
+    notes: dict[str, str] = {}
+    tmp.mkdir(parents=True, exist_ok=True)
+    ip_adapter = write_ip_adapter(model, tmp / "ip-adapter",
+                                  encoder=IP_ADAPTER_SD15_ENCODER if cuda else None)
+    lora = write_lora(model, tmp / "character.safetensors", seed=7)
+    images = ImagesConfig(model=str(model), dtype=dtype, device=mode.device,
+                          max_batch=mode.max_batch)
+    backend = DiffusersBackend.load(images, tmp)
+    before = torch.cuda.memory_allocated() if cuda else 0
+    backend.load_reference(ip_adapter, 0.6, False)
+    if cuda:
+        notes["IP-Adapter resident memory"] = (
+            f"{(torch.cuda.memory_allocated() - before) / 2**30:.2f} GiB (image encoder "
+            "ViT-H/14 size + adapter, random weights, "
+            f"{dtype})")
+    size = mode.max_batch
+    red, blue = _reference_png("red"), _reference_png("blue")
+    windows: list[tuple[str, Callable[[int], list[Any]], str]] = [
+        ("text", lambda k: _window(mode, size), "the description in the prompt only"),
+        ("reference, 1 character", lambda k: _window(
+            mode, size, consistency="reference", references=(red,)), "IP-Adapter"),
+        ("reference, 2 characters", lambda k: _window(
+            mode, size, consistency="reference", references=(red, blue)),
+         "IP-Adapter with a mask each"),
+        ("attention, first window", lambda k: _window(
+            mode, size, consistency="attention", identities=((f"new-{k}", None),)),
+         "every shot shows the character; its bank made"),
+        ("attention, later window", lambda k: _window(
+            mode, size, consistency="attention", identities=(("kept", None),)),
+         "the bank read (kept in memory after the first call)"),
+        ("lora", lambda k: _window(mode, size, consistency="lora",
+                                   loras=((str(lora), 1.0),)),
+         "the character's LoRA on (rank 4)"),
+    ]
+    for _, make, _ in windows:  # warm: every shape, the LoRA loaded, a bank kept
+        backend.render(make(0), lambda *args: None)
+    # Round by round, every mode once a round: a machine that drifts (a shared CPU) moves
+    # every mode alike instead of the last ones.
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in windows}
+    peaks: dict[str, float] = dict.fromkeys(walls, 0.0)
+    for k in range(1, CONSISTENCY_CALLS + 1):
+        for label, make, _ in windows:
+            if budget.left() < reserve:
+                break
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            jobs = make(k)
+            walls[label].append(_timed(lambda jobs=jobs: backend.render(
+                jobs, lambda *args: None), mode.device))
+            if cuda:
+                peaks[label] = max(peaks[label], torch.cuda.max_memory_allocated() / 2**30)
+            made = backend.made_identities(jobs[0])  # when the call made a bank
+            if made:
+                notes["attention bank"] = (
+                    f"{len(made[jobs[0].identities[0][0]]) / 2**20:.2f} MiB per character "
+                    f"at {mode.steps} steps (float16, kept in the bucket)")
+    # The median call: one slow call on a shared machine moves it least.
+    rows = [ConsistencyRow(label, size / statistics.median(walls[label]),
+                           peaks[label] if cuda else None, note)
+            if walls[label] else ConsistencyRow(label, float("nan"),
+                                                note="skipped: time budget")
+            for label, _, note in windows]
+    return rows, notes
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
-def run(mode: Mode, budget_s: float) -> tuple[list[Row], list[ModelRow], dict[str, Any]]:
+def run(mode: Mode, budget_s: float
+        ) -> tuple[list[Row], list[ModelRow], list[ConsistencyRow], dict[str, Any]]:
     from gpu_daemon.testing import build_sd15_pipeline, build_tiny_pipeline
 
     budget = Budget(budget_s)
@@ -386,6 +493,9 @@ def run(mode: Mode, budget_s: float) -> tuple[list[Row], list[ModelRow], dict[st
         rows.append(daemon_b1_row(tmp / "b1", model, mode, first))
         rows += full_path_rows(tmp / "full", model, mode, first)
         models = model_rows(tmp / "models", model, mode, first, budget, reserve=60)
+        identity, identity_notes = consistency_rows(tmp / "consistency", model, mode, first,
+                                                    budget, reserve=45)
+        notes.update(identity_notes)
         for dtype in others:
             rows += raw_rows(model, mode, dtype, False, budget, reserve=30)
         if mode.compile:
@@ -399,13 +509,17 @@ def run(mode: Mode, budget_s: float) -> tuple[list[Row], list[ModelRow], dict[st
                  for r in again]
     notes["wall"] = f"{budget_s - budget.left():.0f} s of a {budget_s:.0f} s budget"
     if mode.device == "cpu":
+        notes["consistency modes"] = (
+            "at this size a call's fixed costs (scheduler, VAE, PNG-sized references through "
+            "the image processor) outweigh what each mode adds, so their ratios to text are "
+            "within the run's noise; the CUDA run at SD 1.5 size tells them apart")
         notes["noise"] = ("a CPU run shares its cores with the daemon's other processes and "
                           "anything else running: the two raw batch-1 rows show the drift")
-    return rows, models, notes
+    return rows, models, identity, notes
 
 
-def markdown(mode: Mode, rows: list[Row], models: list[ModelRow], notes: dict[str, Any]
-             ) -> str:
+def markdown(mode: Mode, rows: list[Row], models: list[ModelRow],
+             identity: list[ConsistencyRow], notes: dict[str, Any]) -> str:
     base = next(r.images_per_s for r in rows
                 if r.variant.startswith("raw") and r.batch == "1" and not r.compiled)
     width, height = mode.frame
@@ -434,10 +548,26 @@ def markdown(mode: Mode, rows: list[Row], models: list[ModelRow], notes: dict[st
         "## Models: single file, LoRA switches, a swap, samplers\n",
         harness.table(["measure", "value", "note"], [[r.measure, r.value, r.note]
                                                      for r in models]), "",
+        f"## Consistency modes ({'CUDA' if mode.device == 'cuda' else 'CPU-small'})\n",
+        f"A window of {mode.max_batch} shots per call through the daemon's backend, "
+        f"{mode.dtypes[0]}; ratios are to text.\n",
+        consistency_table(identity), "",
         *[f"- {k}: {v}" for k, v in notes.items()], "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), "",
     ]
     return "\n".join(out)
+
+
+def consistency_table(rows: list[ConsistencyRow]) -> str:
+    text = next((r.images_per_s for r in rows if r.mode == "text"), float("nan"))
+
+    def number(value: float, digits: int = 2) -> str:
+        return "-" if value != value else f"{value:.{digits}f}"
+
+    return harness.table(
+        ["mode", "images/s", "× text", "GPU memory peak (GiB)", "note"],
+        [[r.mode, number(r.images_per_s), number(r.images_per_s / text),
+          "-" if r.memory_gib is None else f"{r.memory_gib:.1f}", r.note] for r in rows])
 
 
 def main() -> None:
@@ -451,8 +581,8 @@ def main() -> None:
 
     mode = GPU if torch.cuda.is_available() and not args.cpu_small else CPU_SMALL
     print(f"device check: {mode.label}", flush=True)
-    rows, models, notes = run(mode, args.budget_s)
-    text = markdown(mode, rows, models, notes)
+    rows, models, identity, notes = run(mode, args.budget_s)
+    text = markdown(mode, rows, models, identity, notes)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

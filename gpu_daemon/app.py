@@ -27,11 +27,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from gpu_daemon import __version__
+from gpu_daemon.cast import CastObjects
 from gpu_daemon.images import BackendInfo, RenderJob, StepCallback
 from gpu_daemon.images.batching import Rendered, Ticket
 from gpu_daemon.images.process import RenderProcess, RenderUnavailable
 from gpu_daemon.uploader import KeptImages, PngUploads, S3Uploader, UploadError, check_bucket
-from storyboard_contract import wire
+from storyboard_contract import keys, wire
 from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class Jobs:
     catalog: Catalog
 
     def job_for(self, req: wire.RenderRequest) -> RenderJob:
+        """The job without what the bucket holds (Daemon.job_for adds the references and
+        kept identities its consistency mode reads)."""
         from gpu_daemon.styles import compose
 
         limit = self.cfg.limits.max_prompt_chars
@@ -79,14 +82,33 @@ class Jobs:
                      "(limits.max_prompt_chars)"
             )
         settings = self.settings_for(req, req.width, req.height)
+        mode = self.consistency(req)
+        cast = [(c.name, c.description) for c in req.characters]
+        loras = settings.loras
+        if mode == "lora":
+            # The trigger word leads the character's words: prompt fitting keeps the cast.
+            cast = [(c.name, ", ".join(w for w in (c.trigger, c.description) if w))
+                    for c in req.characters]
+            loras = self.lora_files([*req.loras, *(c.lora for c in req.characters if c.lora)])
         prompt, style_negative = compose(req.prompt, req.style,
-                                         self.backend.token_count(settings.model or None),
-                                         [(c.name, c.description) for c in req.characters])
+                                         self.backend.token_count(settings.model or None), cast)
         return dataclasses.replace(
             settings, prompt=prompt, negative_prompt=settings.negative_prompt or style_negative,
             seed=req.seed, index=req.index, camera=req.camera,
             description=req.description or req.prompt,
-            characters=tuple(c.name for c in req.characters), style=req.style)
+            characters=tuple(c.name for c in req.characters), style=req.style,
+            loras=loras, consistency=mode)
+
+    def consistency(self, req: wire.RenderSettings) -> str:
+        """The render's consistency mode (the project's, else [images] consistency); 422
+        when this daemon cannot render in it."""
+        from gpu_daemon.images.consistency import refusal
+
+        mode = req.consistency or self.cfg.images.consistency
+        problem = refusal(mode, self.cfg, self.backend.name)
+        if problem is not None:
+            raise DaemonError(422, f"consistency {mode}: {problem}")
+        return mode
 
     def settings_for(self, req: wire.RenderSettings, width: int | None, height: int | None
                      ) -> RenderJob:
@@ -132,7 +154,12 @@ class Jobs:
     def request_loras(self, req: wire.RenderSettings) -> tuple[tuple[str, float], ...]:
         """A request's LoRAs as files in images.lora_dir (422 for one that is not a LoRA
         there, or for a backend that takes none)."""
-        if not req.loras:
+        return self.lora_files(req.loras)
+
+    def lora_files(self, refs: list[wire.LoraRef]) -> tuple[tuple[str, float], ...]:
+        """LoRAs as files in images.lora_dir, a later one's scale winning for a file named
+        twice (422 for one that is not a LoRA there, or for a backend that takes none)."""
+        if not refs:
             return ()
         if not self.backend.takes_loras:
             raise DaemonError(422, f"the {self.backend.name} backend takes no LoRA")
@@ -140,7 +167,7 @@ class Jobs:
 
         lora_dir = self.cfg.resolve(self.cfg.images.lora_dir)
         try:
-            files = {str(request_lora(ref.name, lora_dir)): ref.scale for ref in req.loras}
+            files = {str(request_lora(ref.name, lora_dir)): ref.scale for ref in refs}
         except ValueError as exc:
             raise DaemonError(422, str(exc)) from None
         return tuple(files.items())
@@ -159,11 +186,15 @@ class Daemon:
     backend: BackendInfo = field(init=False)
     jobs: Jobs = field(init=False)
     kept: KeptImages = field(init=False)
+    cast: CastObjects = field(init=False)
+    # Identity keys whose features this daemon has put in the bucket (each once).
+    kept_identities: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.backend = self.render_process.backend
         self.jobs = Jobs(self.cfg, self.backend, self.catalog)
+        self.cast = CastObjects(self.script_uploader)
         self.kept = KeptImages(self.cfg.daemon.keep_images_mib * 2**20,
                                self.cfg.daemon.keep_images_s)
 
@@ -279,11 +310,30 @@ class Daemon:
             emit(wire.ProgressEvent(step=2, total=total))
         return answer
 
-    def job_for(self, req: wire.RenderRequest) -> RenderJob:
-        return self.jobs.job_for(req)
+    async def job_for(self, req: wire.RenderRequest) -> RenderJob:
+        """The request's job, with what its consistency mode reads from the bucket."""
+        job = self.jobs.job_for(req)
+        if job.consistency in ("reference", "attention"):
+            job = await asyncio.get_running_loop().run_in_executor(
+                None, self._with_cast, req, job)
+        return job
+
+    def _with_cast(self, req: wire.RenderRequest, job: RenderJob) -> RenderJob:
+        if job.consistency == "reference":
+            try:
+                references = tuple(self.cast.reference(req.project_id, c)
+                                   for c in req.characters if c.reference_key)
+            except ValueError as exc:
+                raise DaemonError(422, str(exc)) from None
+            return dataclasses.replace(job, references=references)
+        model_hash = self.catalog.identity(job.model or None).model_hash or _name_hash(job)
+        identity_keys = [keys.identity_key(self.cfg.s3.prefix, req.project_id, c.name,
+                                           model_hash) for c in req.characters]
+        return dataclasses.replace(job, identities=tuple(
+            (key, self.cast.identity(key)) for key in identity_keys))
 
     async def render(self, req: wire.RenderRequest, emit: Emit | None) -> wire.RenderResponse:
-        job = self.job_for(req)
+        job = await self.job_for(req)
         return await self._finish(req, job, self._submit([(req, job)], emit)[0])
 
     async def render_many(self, req: wire.RendersRequest, emit: Emit | None
@@ -302,8 +352,8 @@ class Daemon:
         ready = []
         for shot in req.shots:
             try:
-                ready.append((shot, self.job_for(shot)))
-            except DaemonError as exc:
+                ready.append((shot, await self.job_for(shot)))
+            except (DaemonError, UploadError) as exc:
                 settle(wire.ShotOutcome(shot_id=shot.shot_id, status=exc.status,
                                            error=str(exc)))
 
@@ -359,6 +409,7 @@ class Daemon:
             if isinstance(exc, UploadError):
                 raise
             raise DaemonError(500, f"upload failed: {type(exc).__name__}: {exc}") from None
+        await self._keep_identities(rendered.identities)
         return wire.RenderResponse(
             image_key=uploaded.key, image_url=uploaded.url, url_expires_at=uploaded.expires_at,
             # The image's own size: a pipeline may render only sizes of its own (HunyuanDiT).
@@ -369,11 +420,28 @@ class Daemon:
             provenance=rendered.provenance, warnings=self.warnings(job),
         )
 
+    async def _keep_identities(self, made: dict[str, bytes]) -> None:
+        """Identity features the render made, put in the bucket once each: later windows
+        and regens of the project read them (an UploadError fails the shot, to be
+        retried)."""
+        loop = asyncio.get_running_loop()
+        for key, data in made.items():
+            if key not in self.kept_identities:
+                await loop.run_in_executor(None, self.cast.keep_identity, key, data)
+                self.kept_identities.add(key)
+
     def warnings(self, job: RenderJob) -> list[str]:
         """What the requester should be told about this render (the host says each once
         per task)."""
         warning = self.catalog.language_warning(job.model or None, [job.prompt])
         return [warning] if warning else []
+
+
+def _name_hash(job: RenderJob) -> str:
+    """Names a model whose files have no hash (a hub id): by the daemon's name for it."""
+    import hashlib
+
+    return hashlib.sha256(f"model:{job.model}".encode()).hexdigest()[:10]
 
 
 def kept_key(req: wire.RenderRequest, job: RenderJob) -> tuple:

@@ -17,7 +17,8 @@ noise, but their shapes are SD's:
   (No tiny FLUX: diffusers' single-file conversion of FLUX assumes its full width, 3072.)
 - ``write_single_file``: such a pipeline as one checkpoint in the original (CompVis/sgm) layout
   (gpu_daemon/models/original_layout.py), as model sites distribute them; ``write_lora``: a random
-  LoRA for its UNet, made with peft, in the diffusers or kohya layout.
+  LoRA for its UNet, made with peft, in the diffusers or kohya layout; ``write_ip_adapter``:
+  a random IP-Adapter for it with a tiny CLIP vision encoder, in h94/IP-Adapter's layout.
 - ``build_sd15_pipeline`` and ``build_sdxl_pipeline``: the real architecture sizes (SD 1.5:
   UNet 320/640/1280/1280 on CLIP ViT-L/14, 1.07 B parameters; SDXL: UNet 320/640/1280 with
   10-layer transformers on CLIP ViT-L + OpenCLIP bigG, 3.5 B), so a benchmark pays the real
@@ -372,6 +373,52 @@ def write_lora(model_dir: str | Path, out: str | Path, seed: int = 0, rank: int 
     save_file({k: v.contiguous() for k, v in tensors.items()}, out)
     return out
 
+
+def write_ip_adapter(model_dir: str | Path, out: str | Path, seed: int = 0,
+                     encoder: dict[str, Any] | None = None) -> Path:
+    """A random IP-Adapter for the UNet of the pipeline in model_dir, laid out as h94/IP-Adapter
+    keeps one: a folder with ``ip-adapter.safetensors`` (``image_proj.proj``/``.norm``: the
+    image embedding to 4 tokens; ``ip_adapter.N.to_k_ip``/``.to_v_ip`` for the N-th attention
+    layer, the cross-attention ones being 1, 3, 5, ...) and ``image_encoder/``, a CLIP vision
+    model with a projection: `encoder` (a CLIPVisionConfig's kwargs; IP_ADAPTER_SD15_ENCODER is
+    the real one's size), by default 2 layers at 32 x 32 pixels."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    out = Path(out)
+    torch.manual_seed(seed)
+    spec = encoder or {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
+                       "projection_dim": 16}
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**spec))
+    if encoder is not None:
+        vision.to(torch.float16)  # a full-size one: half the disk and load time
+    vision.save_pretrained(out / "image_encoder", safe_serialization=True)
+    embed = spec["projection_dim"]
+    unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")
+    width = unet.config.cross_attention_dim
+    tensors = {"image_proj.proj.weight": torch.randn(4 * width, embed) * 0.5,
+               "image_proj.proj.bias": torch.zeros(4 * width),
+               "image_proj.norm.weight": torch.ones(width),
+               "image_proj.norm.bias": torch.zeros(width)}
+    number = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn2.processor"):
+            to_k = unet.get_submodule(name.removesuffix(".processor")).to_k.weight
+            for part in ("to_k_ip", "to_v_ip"):
+                tensors[f"ip_adapter.{number}.{part}.weight"] = torch.randn_like(to_k) * 0.5
+            number += 2
+    save_file(tensors, out / "ip-adapter.safetensors")
+    return out
+
+
+# The image encoder of h94/IP-Adapter's SD 1.5 adapters: OpenCLIP ViT-H/14 (632 M parameters).
+IP_ADAPTER_SD15_ENCODER = {"hidden_size": 1280, "intermediate_size": 5120,
+                           "num_hidden_layers": 32, "num_attention_heads": 16,
+                           "image_size": 224, "patch_size": 14, "projection_dim": 1024,
+                           "hidden_act": "gelu"}
 
 # CLIP ViT-L/14's text tower (SD 1.x, and SDXL's first encoder).
 CLIP_VIT_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072,

@@ -71,13 +71,13 @@ class S3Uploader:
 
     def upload_png(self, project_id: int, shot_id: int, task_id: str, data: bytes) -> Uploaded:
         key = shot_key(self.cfg.prefix, project_id, shot_id, task_id)
-        return self._put(key, data, "image/png")
+        return self.put(key, data, "image/png")
 
     def upload_script(self, project_id: int, task_id: str, data: bytes) -> Uploaded:
         key = script_key(self.cfg.prefix, project_id, task_id)
-        return self._put(key, data, "application/json; charset=utf-8")
+        return self.put(key, data, "application/json; charset=utf-8")
 
-    def _put(self, key: str, data: bytes, content_type: str) -> Uploaded:
+    def put(self, key: str, data: bytes, content_type: str) -> Uploaded:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:

@@ -210,6 +210,13 @@ class ImagesConfig:
     # stay loaded, the most recently used; another is loaded when a render asks for it.
     models: dict[str, ModelConfig] = field(default_factory=dict)
     max_loaded: int = 1
+    # How a character's identity is carried from shot to shot when a project sets none
+    # (CONSISTENCY_MODES; gpu_daemon/images/consistency.py). reference needs ip_adapter: a
+    # local folder with one IP-Adapter weight file and its image_encoder/ folder, applied at
+    # ip_adapter_scale.
+    consistency: str = "text"
+    ip_adapter: str = ""
+    ip_adapter_scale: float = 0.6
     # The simulated backend, a benchmark tool (gpu_daemon/images/simulated.py): a pipeline
     # call of N images takes simulated_call_ms + N x simulated_image_ms.
     simulated_call_ms: float = 100.0
@@ -643,6 +650,10 @@ def _coerce_env(raw: str, typ: Any, what: str) -> Any:
 
 # The samplers a user picks by name (gpu_daemon/models/schedulers.py builds them); "default"
 # is the model's own.
+# How a character's identity is carried from shot to shot: its description in every prompt,
+# its reference image through IP-Adapter, attention shared across the images that show it,
+# or its own LoRA and trigger word (the wire's Consistency).
+CONSISTENCY_MODES = ("text", "reference", "attention", "lora")
 SCHEDULER_NAMES = ("default", "dpmpp_2m_karras", "dpmpp_sde_karras", "euler_a", "euler", "ddim",
                    "unipc", "lcm")
 
@@ -654,6 +665,7 @@ _CHOICES = {
     ("images", "dtype"): {"auto", "float32", "float16", "bfloat16"},
     ("images", "attention"): {"sdpa", "classic"},
     ("images", "scheduler"): set(SCHEDULER_NAMES),
+    ("images", "consistency"): set(CONSISTENCY_MODES),
     ("frp", "mode"): {"tcp", "stcp"},
 }
 
@@ -710,6 +722,12 @@ def check_config(cfg: Config, where: str) -> None:
     if cfg.s3.link_expiry > MAX_LINK_EXPIRY_S:
         raise ConfigError(f"{where}: s3.link_expiry must be at most {MAX_LINK_EXPIRY_S} s "
                           "(7 days, SigV4 limit)")
+    if not 0.0 <= cfg.images.ip_adapter_scale <= 2.0:
+        raise ConfigError(f"{where}: images.ip_adapter_scale must be between 0 and 2 "
+                          "(1.0 = the reference as strong as the prompt)")
+    if cfg.images.consistency == "reference" and not cfg.images.ip_adapter:
+        raise ConfigError(f"{where}: images.consistency = \"reference\" needs images.ip_adapter: "
+                          "a local folder with an IP-Adapter weight file and its image_encoder/")
     for key in ("width", "height"):
         if getattr(cfg.images, key) % 8:
             raise ConfigError(f"{where}: images.{key} must be a multiple of 8")

@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from storyboard_contract import control_chars, frames
-from storyboard_contract.config import MODEL_NAME, SCHEDULER_NAMES
+from storyboard_contract.config import CONSISTENCY_MODES, MODEL_NAME, SCHEDULER_NAMES
 from storyboard_contract.numbering import shot_label
 from storyboard_contract.screenplay import Screenplay
 
@@ -194,9 +194,9 @@ ModelName = Annotated[str, Field(max_length=40, pattern=MODEL_NAME.pattern)]
 # How a character's identity is carried from shot to shot (`[images] consistency`,
 # `new --consistency`): its description in every prompt (text), its reference image through
 # IP-Adapter (reference), features shared across a window's images and kept per project
-# (attention), or its own LoRA and trigger word (lora).
-CONSISTENCY_MODES = ("text", "reference", "attention", "lora")
+# (attention), or its own LoRA and trigger word (lora): config.CONSISTENCY_MODES, re-exported.
 Consistency = Literal["text", "reference", "attention", "lora"]
+assert get_args(Consistency) == CONSISTENCY_MODES
 
 
 class RenderSettings(BaseModel):

@@ -10,9 +10,15 @@ import signal
 import time
 
 from fixtures_daemon import start_daemon
-from fixtures_queue import assert_each_shot_once_and_done, renders, stored_storyboard
+from fixtures_queue import (
+    assert_each_shot_once_and_done,
+    planned_rows,
+    renders,
+    stored_storyboard,
+)
 
 from storyboard_cli.store import Store
+from storyboard_cli.tasks.jobs import character_windows
 
 # Twelve sentences long enough for a shot each.
 STORY = "\n".join(f"The keeper climbed to landing number {n} and looked out at the dark sea."
@@ -84,6 +90,38 @@ def test_a_window_claimed_when_queued_takes_no_more_than_its_size(tmp_path):
     assert store.start_window(task, shot[1], "job-1", 4) == ("running",
                                                              [shot[0], *shot[1:3], shot[3]])
     store.close()
+
+
+def test_a_window_takes_the_waiting_shots_that_show_its_shots_characters_first(tmp_path):
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("p", "s", "movie")
+    task = store.create_task("storyboard", project["id"])["id"]
+    rows = planned_rows(task, 9)
+    cast = [["Mei"], ["Lin"], ["Mei", "Lin"], ["Lin"], [], ["Mei"], ["Lin"], ["Mei"], ["Lin"]]
+    for row, names in zip(rows, cast, strict=True):
+        row["characters"] = names
+    store.save_plan(task, project["id"], rows, with_renders=True,
+                    characters=[{"name": "Mei", "description": ""},
+                                {"name": "Lin", "description": ""}])
+    shot = [r["shot_id"] for r in store.task_renders(task)]
+    # Mei's shots first, in story order; then Lin's; the shot without anyone last.
+    assert store.start_window(task, shot[0], "job-0", 4) == (
+        "running", [shot[0], shot[2], shot[5], shot[7]])
+    assert store.start_window(task, shot[1], "job-1", 4) == (
+        "running", [shot[1], shot[3], shot[6], shot[8]])
+    assert store.start_window(task, shot[4], "job-4", 4) == ("running", [shot[4]])
+    store.close()
+
+
+def test_the_plan_job_queues_windows_grouped_by_character():
+    cast = [{"Mei"}, {"Lin"}, {"Mei", "Lin"}, {"Lin"}, set(), {"Mei"}, {"Lin"}, {"Mei"},
+            {"Lin"}]
+    shots = list(zip(range(10, 19), cast, strict=True))
+    # Mei's shots with the first, Lin's with the next; story order within and after them.
+    assert character_windows(shots, 4) == [[10, 12, 15, 17], [11, 13, 16, 18], [14]]
+    # Without characters, windows are the story's order cut in fours.
+    assert character_windows([(n, set()) for n in range(10)], 4) == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
 def calls_and_renders(daemon) -> tuple[int, int]:

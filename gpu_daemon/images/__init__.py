@@ -48,12 +48,20 @@ class RenderJob:
     # A request's LoRAs: (absolute file path, scale), on top of the model's own.
     loras: tuple[tuple[str, float], ...] = ()
     model: str = ""  # the daemon's name for the model ("" for a backend without models)
+    # How the characters' identity is carried (images/consistency.py): "reference" brings
+    # the shot's characters' reference images (encoded files, in the shot's order),
+    # "attention" each character's identity key with its kept features (None: none kept yet).
+    consistency: str = "text"
+    references: tuple[bytes, ...] = ()
+    identities: tuple[tuple[str, bytes | None], ...] = ()
 
     def batch_key(self) -> tuple:
         """Jobs with equal keys can share one pipeline call: the same model, size, steps,
-        guidance, negative prompt, scheduler and LoRA set."""
+        guidance, negative prompt, scheduler, LoRA set and consistency mode, and as many
+        reference images (they share the call's IP-Adapter masks)."""
         return (self.model, self.width, self.height, self.steps, self.guidance_scale,
-                self.negative_prompt, self.scheduler, self.loras)
+                self.negative_prompt, self.scheduler, self.loras, self.consistency,
+                len(self.references))
 
 
 class BackendInfo(Protocol):
@@ -91,11 +99,18 @@ class ImageBackend(Protocol):
     def provenance(self, job: RenderJob) -> dict[str, Any]:
         """What made the job's image (provenance.describe), after it was rendered."""
 
+    def made_identities(self, job: RenderJob) -> dict[str, bytes]:
+        """The identity features the job's call made for its characters that had none kept
+        (consistency "attention"), by identity key, for the daemon to keep in the bucket."""
+
 
 class WithoutModels:
     """The model interface of a backend that has no models (sketch, simulated)."""
 
     takes_loras = False
+
+    def made_identities(self, job: RenderJob) -> dict[str, bytes]:
+        return {}
 
     def tokenizers(self) -> dict[str, str | None]:
         return {}
@@ -133,12 +148,16 @@ def backend_name(cfg: Config) -> str:
 
 
 def check_model_settings(cfg: Config) -> Catalog:
-    """Checks every model's settings against the disk and the cache without loading anything
-    (a ConfigError line for what is wrong), before the daemon starts its render process and
-    in `doctor --side gpu` (`gpu-daemon check`); the models, resolved."""
+    """Checks every model's settings and the consistency mode's weights against the disk and
+    the cache without loading anything (a ConfigError line for what is wrong), before the
+    daemon starts its render process and in `doctor --side gpu` (`gpu-daemon check`); the
+    models, resolved."""
+    from gpu_daemon.images.consistency import check_consistency
     from gpu_daemon.models.catalog import Catalog
 
-    return Catalog(cfg, backend_name(cfg))
+    catalog = Catalog(cfg, backend_name(cfg))
+    check_consistency(cfg, catalog.backend)
+    return catalog
 
 
 def make_backend(cfg: Config) -> ImageBackend:

@@ -38,6 +38,8 @@ class Rendered:
     render_ms: float  # the pipeline call that made it, shared by its batch
     batch_size: int
     provenance: dict | None = None  # what made it (images/provenance.py)
+    # Identity features its call made, to keep in the bucket (ImageBackend.made_identities).
+    identities: dict[str, bytes] = field(default_factory=dict)
 
 
 class Cancelled(Exception):
@@ -178,7 +180,8 @@ class RenderQueue:
             self._end(batch, len(batch), seconds)
             for p, image in zip(batch, images, strict=True):
                 _settle(p.future, Rendered(image, seconds * 1000, len(batch),
-                                           self.backend.provenance(p.job)))
+                                           self.backend.provenance(p.job),
+                                           self.backend.made_identities(p.job)))
 
     def _begin(self, batch: list[Ticket]) -> None:
         """A pipeline call starts (the queue's lock is held)."""

@@ -7,7 +7,9 @@ missing model is an instant, clear error instead of a network wait.
 
 Each call switches on its scheduler (models/schedulers.py) and its LoRA set
 (models/loras.py); jobs with another scheduler or LoRA set never share a call
-(RenderJob.batch_key).
+(RenderJob.batch_key). The consistency modes (images/consistency.py) add the IP-Adapter,
+loaded with the model when ``images.ip_adapter`` is set (images/reference.py), and the
+consistent self-attention of "attention" calls (images/shared_attention.py).
 
 Each job in a batch has its own CPU ``torch.Generator`` seeded with its seed, so an image
 depends on its seed and prompt, not on the device or on which requests shared its batch
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpu_daemon.images import token_counter, tuning
+from gpu_daemon.images.reference import ReferenceAdapter
+from gpu_daemon.images.shared_attention import SharedAttention
 from gpu_daemon.models import loras, sources
 from gpu_daemon.models.catalog import identify
 from gpu_daemon.models.loras import Adapters
@@ -82,6 +86,11 @@ class DiffusersBackend:
 
     def __init__(self, pipe: Any, spec: sources.ModelSpec, device: str,
                  identity: ModelIdentity | None = None) -> None:
+        # The IP-Adapter when one is loaded, else why reference renders are refused.
+        self.reference: ReferenceAdapter | None = None
+        self.reference_problem = ("this daemon has no IP-Adapter ([images] ip_adapter): "
+                                  "consistency reference is not available")
+        self._shared: SharedAttention | None = None
         self.pipe = pipe
         self.spec = spec
         self.model = spec.model
@@ -108,15 +117,19 @@ class DiffusersBackend:
     def load(cls, cfg: ImagesConfig, base_dir: Path, name: str | None = None
              ) -> DiffusersBackend:
         """Checks the configured model `name` (None: the default; one line and exit 2 for
-        what is wrong), loads it, its VAE and LoRAs, and warms it up."""
+        what is wrong), loads it, its VAE, LoRAs and IP-Adapter, and warms it up."""
         spec = sources.ModelSpec.from_config(cfg, base_dir, name)
         resolved = sources.resolve(spec)
-        return cls.load_resolved(spec, resolved, cfg, identify(spec, resolved))
+        ip_adapter = base_dir / cfg.ip_adapter if cfg.ip_adapter else None
+        return cls.load_resolved(spec, resolved, cfg, identify(spec, resolved), ip_adapter)
 
     @classmethod
     def load_resolved(cls, spec: sources.ModelSpec, resolved: sources.ResolvedModel,
-                      cfg: ImagesConfig, identity: ModelIdentity) -> DiffusersBackend:
-        """Loads a checked model with the [images] GPU settings, and warms it up."""
+                      cfg: ImagesConfig, identity: ModelIdentity,
+                      ip_adapter: Path | None = None) -> DiffusersBackend:
+        """Loads a checked model with the [images] GPU settings and the IP-Adapter in
+        `ip_adapter` (a model it does not fit renders without: its reference renders are
+        refused with the reason), and warms it up."""
         device = tuning.pick_device(cfg.device)
         settings = tuning.plan(cfg, device, tuning.bf16_supported(device))
         if settings.ignored:
@@ -131,7 +144,11 @@ class DiffusersBackend:
             pipe.to(device)
         loaded_s = time.monotonic() - started
         backend = cls(pipe, spec, device, identity)
-        tuning.apply(pipe, settings)
+        if ip_adapter is not None:
+            tuning.apply(pipe, settings, lambda: backend.load_reference(
+                ip_adapter, cfg.ip_adapter_scale, cfg.allow_pickle))
+        else:
+            tuning.apply(pipe, settings)
         backend.warm_up(cfg, settings.compile)
         log.info("loaded model %s: %s (%s, hash %s) in %.1f s on %s", spec.name, spec.model,
                  resolved.kind, backend.identity.model_hash, loaded_s, settings.describe())
@@ -156,6 +173,21 @@ class DiffusersBackend:
                          for i in range(batch)], _no_steps)
             log.info("compiled the UNet for batch %d at %dx%d in %.1f s", batch, width, height,
                      time.monotonic() - started)
+
+    def load_reference(self, folder: Path, scale: float, allow_pickle: bool) -> None:
+        try:
+            self.reference = ReferenceAdapter.load(self.pipe, folder, scale, allow_pickle)
+        except ValueError as exc:
+            self.reference_problem = f"model {self.spec.name}: {exc}"
+            log.warning("%s; its consistency reference renders are refused",
+                        self.reference_problem)
+
+    def shared_attention(self) -> SharedAttention:
+        """Consistent self-attention on this model, set up on first use (ValueError: the
+        model has no UNet)."""
+        if self._shared is None:
+            self._shared = SharedAttention(self.pipe)
+        return self._shared
 
     def token_count(self, model: str | None = None) -> Callable[[str], int] | None:
         return self._count
@@ -192,14 +224,40 @@ class DiffusersBackend:
         }
         if first.negative_prompt and "negative_prompt" in self._accepts:
             kwargs["negative_prompt"] = [first.negative_prompt] * len(jobs)
+        if first.consistency == "reference" and self.reference is None:
+            raise ValueError(self.reference_problem)
+        if self.reference is not None:
+            kwargs.update(self.reference.call_kwargs(jobs))
+        shared = None
+        if first.consistency == "attention":
+            if "callback_on_step_end" not in self._accepts:
+                raise ValueError(f"model {self.spec.name}: its pipeline reports no steps; "
+                                 "consistency attention is not available")
+            shared = self.shared_attention()
+            shared.begin(jobs, first.steps)
         if "callback_on_step_end" in self._accepts:
             def step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+                if shared is not None:
+                    shared.step_done()
                 on_step(step + 1, getattr(pipe, "num_timesteps", None) or first.steps)
                 return tensors
 
             kwargs["callback_on_step_end"] = step_end
-        with torch.inference_mode():
-            return list(self.pipe(**kwargs).images)
+        finished = False
+        try:
+            with torch.inference_mode():
+                images = list(self.pipe(**kwargs).images)
+            finished = True
+        finally:
+            if shared is not None:
+                shared.end(finished)
+        return images
+
+    def made_identities(self, job: RenderJob) -> dict[str, bytes]:
+        if self._shared is None:
+            return {}
+        made = self._shared.made
+        return {key: made[key] for key, data in job.identities if data is None and key in made}
 
     def provenance(self, job: RenderJob) -> dict[str, Any]:
         return describe(self.identity, job, loras.used(self.spec.loras, job.loras),

@@ -82,8 +82,15 @@ class ModelPool:
             _free_memory()
             log.info("unloaded model %s (images.max_loaded = %d)", name, self.max_loaded)
         started = time.monotonic()
-        self._loaded[entry.name] = DiffusersBackend.load_resolved(
-            entry.spec, entry.resolved, self.cfg.images, self.catalog.identity(entry.name))
+        images = self.cfg.images
+        backend = DiffusersBackend.load_resolved(
+            entry.spec, entry.resolved, images, self.catalog.identity(entry.name),
+            self.cfg.resolve(images.ip_adapter) if images.ip_adapter else None)
+        if (images.consistency == "reference" and backend.reference is None
+                and entry.name == self.catalog.default):
+            # The configured mode must work with the default model, or the daemon not start.
+            raise ConfigError(f"images.consistency = 'reference': {backend.reference_problem}")
+        self._loaded[entry.name] = backend
         log.info("model %s ready in %.1f s", entry.name, time.monotonic() - started)
 
     def render(self, jobs: Sequence[RenderJob], on_step: StepCallback) -> list[Image.Image]:
@@ -91,6 +98,9 @@ class ModelPool:
 
     def provenance(self, job: RenderJob) -> dict[str, Any]:
         return self._backend(job).provenance(job)
+
+    def made_identities(self, job: RenderJob) -> dict[str, bytes]:
+        return self._backend(job).made_identities(job)
 
     def _backend(self, job: RenderJob) -> DiffusersBackend:
         backend = self._loaded.get(job.model or self.catalog.default or "")

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from storyboard_contract.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from storyboard_contract.config import ImagesConfig
 
 log = logging.getLogger("gpu_daemon.diffusers")
@@ -110,9 +112,10 @@ def bf16_supported(device: str) -> bool:
     return True
 
 
-def apply(pipe: Any, tuning: Tuning) -> None:
+def apply(pipe: Any, tuning: Tuning, before_compile: Callable[[], None] | None = None) -> None:
     """Sets the attention, memory layout, VAE modes and compilation on a loaded pipeline
-    (moved to its device already)."""
+    (moved to its device already); before_compile adds what replaces attention processors
+    (IP-Adapter) after the attention is set and before the UNet is compiled."""
     import torch
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
@@ -129,5 +132,7 @@ def apply(pipe: Any, tuning: Tuning) -> None:
             vae.enable_slicing()
         if tuning.vae_tiling:
             vae.enable_tiling()
+    if before_compile is not None:
+        before_compile()
     if tuning.compile:
         pipe.unet = torch.compile(pipe.unet)

@@ -66,9 +66,9 @@ class Renders(Rows):
                          [key]) is not None
 
     def task_renders(self, task_id: str) -> list[dict[str, Any]]:
-        """A task's renders in shot order, with the shot's index."""
+        """A task's renders in shot order, with the shot's index and characters (JSON)."""
         return self._query(
-            """select r.*, s.idx from renders r join shots s on s.id = r.shot_id
+            """select r.*, s.idx, s.characters from renders r join shots s on s.id = r.shot_id
                where r.task_id = ? order by s.idx""",
             [task_id],
         )
@@ -80,7 +80,9 @@ class Renders(Rows):
         cancelled or claimed by another job (which answers for it), and the shots it claimed
         before and did not finish (it is a retry, or a rerun after its worker died). A job
         that starts afresh also claims the task's next waiting unclaimed shots, up to `size`
-        in all; a retry keeps to its window, so no shot joins it with fewer retries left.
+        in all, those that show a character of its own shot first (a window grouped by
+        character: the daemon's consistency modes share a character's identity within a
+        call); a retry keeps to its window, so no shot joins it with fewer retries left.
         Returns the task's status (a job of a cancelled task does nothing) and the claimed
         shots in order."""
         stamp = now()
@@ -105,7 +107,11 @@ class Renders(Rows):
                          select r.rowid from renders r join shots s on s.id = r.shot_id
                          where r.task_id = ?2 and r.status = {RenderStatus.PENDING.sql}
                            and r.claim is null
-                         order by s.idx limit ?3 - 1 - (
+                         order by exists (
+                           select 1 from json_each(s.characters) theirs
+                           join json_each((select characters from shots where id = ?4)) ours
+                             on theirs.value = ours.value) desc, s.idx
+                         limit ?3 - 1 - (
                            select count(*) from renders where task_id = ?2 and claim = ?1
                              and shot_id != ?4 and status in {sql_list(UNFINISHED)}))""",
                     [job_id, task_id, size, shot_id],

@@ -29,6 +29,7 @@ Each worker process holds one WorkerClients (store, daemon client, Redis) for al
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -476,16 +477,32 @@ def enqueue_windows(clients: WorkerClients, task: dict[str, Any], renders: list[
     queued again, any other its own. A job that is still going to run is left as it is."""
     size = window_size(clients, task)
     waiting = [r for r in renders if r["status"] != RenderStatus.DONE]
-    free = [r["shot_id"] for r in waiting
-            if r["status"] == RenderStatus.PENDING and r["claim"] is None]
-    windows = {render_job_id(task, shots[0]): shots
-               for shots in (free[i:i + size] for i in range(0, len(free), size))}
+    pending = [r for r in waiting if r["status"] == RenderStatus.PENDING and r["claim"] is None]
+    free = [r["shot_id"] for r in pending]
+    windows = {render_job_id(task, shots[0]): shots for shots in character_windows(
+        [(r["shot_id"], set(json.loads(r["characters"] or "[]"))) for r in pending], size)}
     clients.store.claim_windows(task["id"], windows)
     heads = [shots[0] for shots in windows.values()]
     heads += [claimed_shot(r["claim"]) if r["claim"] else r["shot_id"]
               for r in waiting if r["shot_id"] not in free]
     return enqueue_renders(clients.redis, clients.config.queue, task,
                            list(dict.fromkeys(heads)))
+
+
+def character_windows(shots: list[tuple[int, set[str]]], size: int) -> list[list[int]]:
+    """Shots (id, characters, in story order) in windows of `size`: each window is the first
+    shot left, then the shots left that show one of its characters, then the next ones (the
+    daemon's consistency modes share a character's identity within one pipeline call; the
+    store's start_window orders the shots it adds the same way)."""
+    left = list(shots)
+    windows = []
+    while left:
+        head, rest = left[0], left[1:]
+        sharing = [shot for shot in rest if shot[1] & head[1]]
+        window = [head, *sharing, *(shot for shot in rest if not shot[1] & head[1])][:size]
+        windows.append([shot_id for shot_id, _ in window])
+        left = [shot for shot in rest if shot not in window]
+    return windows
 
 
 def claimed_shot(job_id: str) -> int:
