@@ -10,8 +10,10 @@ that does not fit ends in […].
 The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
 backend finds it), so Chinese reads and everything is selectable and searchable. Frames are
 scaled down to what the panel prints at 200 dpi and stored as JPEG, which keeps a board of
-thousands of shots to a few tens of kilobytes per panel (fpdf2 keeps a document's images until
-it is written).
+thousands of shots to a few tens of kilobytes per panel. fpdf2 keeps a document's images, and
+then the whole file, until it is written: the board is made PAGES_PER_PART pages at a time,
+each part a document of its own joined to the file as soon as it is done (pdfjoin.py), so the
+export's memory does not grow with the board.
 """
 
 from __future__ import annotations
