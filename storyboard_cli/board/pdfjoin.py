@@ -66,7 +66,7 @@ class Joiner:
         rows = [b"0000000000 65535 f "] + [b"%010d 00000 n " % self.offsets[n]
                                             for n in range(1, size)]
         self.out.write(b"xref\n0 %d\n" % size + b"\n".join(rows) + b"\n")
-        self.out.write(b"trailer\n<<\n/Size %d\n/Root %d 0 R\n/Info %d 0 R\n/ID %s\n>>\n"
+        self.out.write(b"trailer\n<<\n/Size %d\n/Root %d 0 R\n/Info %d 0 R\n%s>>\n"
                        b"startxref\n%d\n%%%%EOF\n" % (size, CATALOG, INFO, ids, start))
 
     def write_object(self, number: int, body: bytes) -> None:
@@ -75,10 +75,11 @@ class Joiner:
 
 
 def trailer(part: bytes) -> tuple[int, int, bytes]:
-    """The part's catalog and information object numbers and its file identifier."""
+    """The part's catalog and information object numbers and its file identifier (the
+    trailer's /ID line, or nothing)."""
     tail = part[part.rindex(b"trailer"):]
-    return (int(entry(tail, b"Root")), int(entry(tail, b"Info")),
-            re.search(rb"/ID (\[[^\]]*\])", tail).group(1))
+    ids = re.search(rb"/ID \[[^\]]*\]\n", tail)
+    return int(entry(tail, b"Root")), int(entry(tail, b"Info")), ids.group() if ids else b""
 
 
 def read_objects(part: bytes) -> tuple[int, dict[int, bytes]]:
