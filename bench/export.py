@@ -9,9 +9,9 @@ bucket a few at a time and written out one by one.
 - html and zip of all 10,000 shots, and html of a small project as the baseline that shows
   what 10,000 shots add to the peak;
 - pdf of the first PDF_SHOTS (1,000; `--pdf-shots 10000` for all, about 3.5 minutes here):
-  the PDF library keeps the pages' images until it writes the file, so its peak grows with
-  the shots; each of these frames has the shot's number stamped on it, since the PDF stores
-  a repeated image only once;
+  made in parts of 50 pages (the PDF library keeps a part's images until it writes it) joined
+  as each is done; each of these frames has the shot's number stamped on it, since the PDF
+  stores a repeated image only once;
 - mp4 (the animatic, 24 fps) and storyboarder of the first SMALL shots: they encode every
   frame of the film or write three images per board, so 10,000 shots would take tens of
   minutes here; their cost per shot and their flat memory (one frame at a time) say what a
@@ -218,10 +218,11 @@ def markdown(r: dict[str, Any]) -> tuple[str, list[bool]]:
                             rows)
             + "\n\nThe frames stream (at most 16 read ahead of the writer): what html and zip "
             f"add to the small project's peak is the {r['shots']:,} shot objects (and the zip's "
-            "shot list, written last), not their images. The PDF library (fpdf2) keeps every "
-            "page's JPEG, and then the whole file, in memory until it writes it, so the pdf's "
-            "peak grows with the shot count. mp4 and storyboarder hold one frame at a time; "
-            "their time per shot is the figure that scales.\n")
+            "shot list, written last), not their images. The PDF library (fpdf2) keeps a "
+            "document's JPEGs, and then the whole file, in memory until it writes it: the pdf "
+            "is made 50 pages at a time and each part joined to the file when done. mp4 and "
+            "storyboarder hold one frame at a time; their time per shot is the figure that "
+            "scales.\n")
     pdf = next(e for e in r["exports"] if e["format"] == "pdf")
     if pdf["shots"] < TARGET_PDF_SHOTS:
         # The peak grows with the shots: a smaller PDF says nothing of the target.

@@ -70,8 +70,12 @@ def print_json(data: Any) -> None:
     from storyboard_contract.control_chars import CONTROL
 
     text = json.dumps(data, ensure_ascii=False, default=str)
-    # json escapes C0 controls itself; C1 controls and bidi overrides too, as \uXXXX.
-    sys.stdout.write(CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    # json escapes C0 controls itself; C1 controls and bidi overrides too, as \uXXXX. ASCII
+    # but for DEL holds none: the check is a fraction of the search (10 MiB of 10,000 shots).
+    if not text.isascii() or "\x7f" in text:
+        text = CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text)
+    sys.stdout.write("\n")
     sys.stdout.flush()
 
 

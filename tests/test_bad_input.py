@@ -119,6 +119,11 @@ def test_json_output_escapes_every_control_character():
     printed = buffer.getvalue()
     assert printed == '{"title": "\\u001b[31m\\u009b2J\\u202e"}\n'
     assert json.loads(printed)["title"] == text
+    # DEL is ASCII but a control too: all-ASCII output is searched for it as well.
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        output.print_json({"title": "del\x7f", "plain": "ascii"})
+    assert buffer.getvalue() == '{"title": "del\\u007f", "plain": "ascii"}\n'
 
 
 # --- ids ------------------------------------------------------------------------------------------

@@ -10,19 +10,23 @@ that does not fit ends in […].
 The text is real text in an embedded, subset CJK font (found with fontconfig, as the sketch
 backend finds it), so Chinese reads and everything is selectable and searchable. Frames are
 scaled down to what the panel prints at 200 dpi and stored as JPEG, which keeps a board of
-thousands of shots to a few tens of kilobytes per panel (fpdf2 keeps a document's images until
-it is written).
+thousands of shots to a few tens of kilobytes per panel. fpdf2 keeps a document's images, and
+then the whole file, until it is written: the board is made PAGES_PER_PART pages at a time,
+each part a document of its own joined to the file as soon as it is done (pdfjoin.py), so the
+export's memory does not grow with the board.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.board.options import PAPER_MM, ExportOptions
 from storyboard_cli.board.panels import Panel
+from storyboard_cli.board.pdfjoin import Joiner
 from storyboard_cli.board.sheet import (
     Sheet,
     dialogue_text,
@@ -51,13 +55,38 @@ MOVE = (230, 72, 24)  # camera-move arrows: a colour no frame of the sketch back
 NOTE = (122, 100, 22)
 FONT = "board"
 ELLIPSIS = "[…]"
+# fpdf2 holds a part's frames (a few tens of kilobytes each) until it writes the part.
+PAGES_PER_PART = 50
 
 
 def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: Path,
-          options: ExportOptions) -> None:
+          options: ExportOptions, pages_per_part: int = PAGES_PER_PART) -> None:
+    """The board, made `pages_per_part` pages at a time (fpdf2 holds a document's images
+    until it writes it) and joined as each part is done: the same pages as one document."""
     columns, rows = options.grid
     per_page = columns * rows
     pages = max(1, -(-sheet.shots // per_page))
+    panels = iter(panels)
+    parts = -(-pages // pages_per_part)
+    if parts == 1:
+        draw_part(sheet, panels, options, 0, pages, cast=True).output(str(path))
+        return
+    with path.open("wb") as out:
+        joiner = Joiner(out)
+        for part in range(parts):
+            first = part * pages_per_part
+            chunk = islice(panels, per_page * min(pages_per_part, pages - first))
+            joiner.add(bytes(draw_part(sheet, chunk, options, first, pages,
+                                       cast=part == parts - 1).output()))
+        joiner.close()
+
+
+def draw_part(sheet: Sheet, panels: Iterable[Panel], options: ExportOptions, first: int,
+              pages: int, cast: bool) -> FPDF:
+    """A document of the board's pages from page `first` (counted from 0) holding `panels`,
+    and the cast page after them where `cast`."""
+    columns, rows = options.grid
+    per_page = columns * rows
     pdf = new_document(options, sheet)
     width_of = Widths(pdf)
     ratio = aspect_ratio(sheet.aspect)
@@ -71,7 +100,7 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
     for panel in panels:
         if slot % per_page == 0:
             pdf.add_page()
-            draw_header(pdf, width_of, sheet, slot // per_page + 1, pages)
+            draw_header(pdf, width_of, sheet, first + slot // per_page + 1, pages)
         column, row = slot % columns, (slot % per_page) // columns
         x = MARGIN + column * (cell_w + GAP)
         y = MARGIN + HEADER + row * (cell_h + GAP)
@@ -82,9 +111,10 @@ def write(project: dict[str, Any], sheet: Sheet, panels: Iterable[Panel], path: 
         slot += 1
     if slot == 0:
         pdf.add_page()
-        draw_header(pdf, width_of, sheet, 1, 1)
-    draw_cast(pdf, width_of, sheet)
-    pdf.output(str(path))
+        draw_header(pdf, width_of, sheet, first + 1, pages)
+    if cast:
+        draw_cast(pdf, width_of, sheet)
+    return pdf
 
 
 def draw_cast(pdf: FPDF, width_of: Widths, sheet: Sheet) -> None:

@@ -181,8 +181,8 @@ server_option = click.option(
 def render_settings_options(fn: F) -> F:
     """--model, --lora, --scheduler, --steps, --cfg, --negative and --consistency: a
     project's render settings (`new`, `settings`), read back with render_settings()."""
-    from storyboard_contract.config import SCHEDULER_NAMES
-    from storyboard_contract.wire import CONSISTENCY_MODES
+    # Not from wire (which re-exports them): its pydantic models would load at every start.
+    from storyboard_contract.config import CONSISTENCY_MODES, SCHEDULER_NAMES
 
     options = [
         click.option("--model", metavar="NAME",
