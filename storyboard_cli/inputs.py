@@ -331,6 +331,10 @@ def _check_loras(texts: list[str]) -> list[dict[str, Any]]:
             raise UsageError(f"--lora {text!r}: name a file inside the GPU daemon's "
                              "images.lora_dir, as a relative path (FILE or FILE:SCALE)")
         if path.suffix.lower() not in (".safetensors", ".sft"):
+            if PurePosixPath(name.rpartition(":")[0]).suffix.lower() in (".safetensors", ".sft"):
+                # FILE:SCALE whose scale split_lora did not read as a number.
+                raise UsageError(f"--lora {text!r}: the scale after ':' must be a number "
+                                 f"between -{MAX_LORA_SCALE:g} and {MAX_LORA_SCALE:g}")
             raise UsageError(f"--lora {text!r}: LoRAs are .safetensors files")
         if abs(scale) > MAX_LORA_SCALE:
             raise UsageError(f"--lora {text!r}: the scale must be between -{MAX_LORA_SCALE:g} "
