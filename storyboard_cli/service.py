@@ -644,8 +644,10 @@ class LocalService:
                 "shots": [views.shot_view(self.store.get_shot(s)) for s in outcome.shots]}
 
     def _shot_context(self, project_id: int) -> ShotContext:
+        cast = self.store.cast(project_id)
         return ShotContext(project_id, self.config.limits.max_prompt_chars,
-                           tuple(c["name"] for c in self.store.cast(project_id)))
+                           tuple(c["name"] for c in cast),
+                           tuple((other, c["name"]) for c in cast for other in c["aliases"]))
 
     def _shot_number(self, shot: str | int) -> tuple[int, Callable[[Board], int]]:
         """The project of the shot a reference names (in the storyboard `show` lists), and
