@@ -72,8 +72,7 @@ _PLACE_EVIDENCE = re.compile(
     r"(?:\b(?:in|into|inside|outside|near|across|through|throughout|beyond|within|past|"
     r"reached|reach|entered|visited|leaving|left for)"
     r"|\b(?:went|go|goes|going|gone|came|come|coming|back|way|drove|flew|sailed|moved|"
-    r"returned|travelled|traveled|arrived|headed|walked|walking|ran|rode|hurried|train|road|"
-    r"ferry|bus|flight|ship)\s+"
+    r"returned|travelled|traveled|arrived|headed|train|road|ferry|bus|flight|ship)\s+"
     r"(?:to|from|at|for|toward|towards)"
     r"|\b(?:the|a|an))\s+$",
     re.IGNORECASE,
