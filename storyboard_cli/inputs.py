@@ -331,6 +331,10 @@ def _check_loras(texts: list[str]) -> list[dict[str, Any]]:
             raise UsageError(f"--lora {text!r}: name a file inside the GPU daemon's "
                              "images.lora_dir, as a relative path (FILE or FILE:SCALE)")
         if path.suffix.lower() not in (".safetensors", ".sft"):
+            if PurePosixPath(name.rpartition(":")[0]).suffix.lower() in (".safetensors", ".sft"):
+                # FILE:SCALE whose scale split_lora did not read as a number.
+                raise UsageError(f"--lora {text!r}: the scale after ':' must be a number "
+                                 f"between -{MAX_LORA_SCALE:g} and {MAX_LORA_SCALE:g}")
             raise UsageError(f"--lora {text!r}: LoRAs are .safetensors files")
         if abs(scale) > MAX_LORA_SCALE:
             raise UsageError(f"--lora {text!r}: the scale must be between -{MAX_LORA_SCALE:g} "
@@ -371,6 +375,8 @@ class ShotContext:
     project_id: int
     max_prompt_chars: int
     cast: tuple[str, ...] = ()
+    # (other name, cast name): the characters' other names (`cast --alias`).
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 def check_camera(value: Any, ctx: ShotContext) -> str:
@@ -439,18 +445,23 @@ def check_dialogue(value: Any, ctx: ShotContext) -> list[dict[str, str | None]]:
 
 
 def check_characters(value: Any, ctx: ShotContext) -> list[str]:
-    """Names of the project's cast, "A,B" or a list (any case; "" for none), as the cast
-    spells them."""
+    """Names of the project's cast or their other names, "A,B" or a list (any case; "" for
+    none), as the cast spells them."""
     import re
 
     from storyboard_contract.wire import MAX_SHOT_CHARACTERS
 
-    names = [str(n) for n in value] if isinstance(value, list | tuple) else \
-        re.split(r"[,，、]", str(value))
+    if isinstance(value, str):
+        names = re.split(r"[,，、]", value)
+    elif isinstance(value, list | tuple) and all(isinstance(n, str) for n in value):
+        names = list(value)
+    else:  # JSON from the API: a null or a number is no name
+        raise UsageError('--characters: names, as "A,B" or a list of names')
     names = [" ".join(n.split()) for n in names]
     if names == [""]:
         return []
-    known = {name.casefold(): name for name in ctx.cast}
+    known = {other.casefold(): name for other, name in ctx.aliases}
+    known.update((name.casefold(), name) for name in ctx.cast)
     shown: list[str] = []
     for name in names:
         if not name:

@@ -374,10 +374,17 @@ class LocalService:
         project_id = resolve.project(self.store, project)["id"]
         cast = {c["name"]: c for c in self.store.cast(project_id)}
         known = {folded(name): name for name in cast}
+        # A character is described, or given its identity, by any of its names.
+        by_any_name = {folded(other): name for name, c in cast.items() for other in c["aliases"]}
+        by_any_name.update(known)
         changes: dict[str, str] = {}
         for raw_name, raw_description in descriptions.items():
             name, description = check_character(raw_name, raw_description)
-            changes[known.get(folded(name), name)] = description
+            name = by_any_name.get(folded(name), name)
+            if any(folded(n) == folded(name) for n in changes):
+                raise UsageError(f"{raw_name} is described twice in this change; describe a "
+                                 "character once")
+            changes[name] = description
         dropped = []
         for raw_name in remove or []:
             name = known.get(folded(raw_name))
@@ -405,7 +412,7 @@ class LocalService:
         given: dict[str, dict[str, Any]] = {}
         for raw_name, fields in (identity or {}).items():
             name = check_character_name(raw_name)
-            name = known.get(folded(name)) or next(
+            name = by_any_name.get(folded(name)) or next(
                 (n for n in changes if folded(n) == folded(name)), None)
             if name is None or name in dropped:
                 raise NotFound(f"project {project_id} has no character {raw_name!r}: describe "
@@ -644,8 +651,10 @@ class LocalService:
                 "shots": [views.shot_view(self.store.get_shot(s)) for s in outcome.shots]}
 
     def _shot_context(self, project_id: int) -> ShotContext:
+        cast = self.store.cast(project_id)
         return ShotContext(project_id, self.config.limits.max_prompt_chars,
-                           tuple(c["name"] for c in self.store.cast(project_id)))
+                           tuple(c["name"] for c in cast),
+                           tuple((other, c["name"]) for c in cast for other in c["aliases"]))
 
     def _shot_number(self, shot: str | int) -> tuple[int, Callable[[Board], int]]:
         """The project of the shot a reference names (in the storyboard `show` lists), and

@@ -25,8 +25,11 @@ from datetime import datetime
 
 TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
-# A reference image or portrait: cast/{character slug}/{token}.{png|jpg} (cast_key).
-_CAST_OBJECT = re.compile(r"(?:^|/)\d+/cast/[0-9a-f]{16}/[0-9a-f]{16}\.(?:png|jpg)$")
+# A reference image or portrait, cast/{character slug}/{token}.{png|jpg} (cast_key), or a
+# character's kept identity features, identity/{character slug}/{model hash}.pt
+# (identity_key): named by neither a task nor an upload time.
+_CHARACTER_OBJECT = re.compile(r"(?:^|/)\d+/(?:cast/[0-9a-f]{16}/[0-9a-f]{16}\.(?:png|jpg)"
+                               r"|identity/[0-9a-f]{16}/[0-9a-f]{1,64}\.pt)$")
 # An export folder's name starts with its upload time in this form (UTC).
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -122,11 +125,12 @@ def made_by_project(key: str, task_ids: set[str], since: datetime,
     """Whether an object under a project's prefix is that project's: an image or a script is
     named by the id of the task that made it; an export upload sits in a folder stamped with
     its upload time, not before the project existed (`since`); a reference image or portrait
-    (cast/) was written (`modified`, the bucket's time) not before the project existed."""
+    (cast/) or a character's identity features (identity/) was written (`modified`, the
+    bucket's time) not before the project existed."""
     name = key.rsplit("/", 1)[-1]
     if name.split(".", 1)[0] in task_ids:
         return True
-    if _CAST_OBJECT.search(key):
+    if _CHARACTER_OBJECT.search(key):
         # Buckets keep whole seconds.
         return modified is not None and modified >= since.replace(microsecond=0)
     _, exports, rest = key.partition("/exports/")

@@ -196,6 +196,10 @@ def test_config_never_shows_credentials_embedded_in_urls(cli, config_file, monke
     (["--lora", "/loras/ink.safetensors"], "as a relative path (FILE or FILE:SCALE)"),
     (["--lora", "ink.ckpt"], "--lora 'ink.ckpt': LoRAs are .safetensors files"),
     (["--lora", "ink.safetensors:7"], "the scale must be between -4 and 4"),
+    # A scale that is not a number is named as such, not as a file of the wrong kind.
+    (["--lora", "ink.safetensors:strong"], "--lora 'ink.safetensors:strong': the scale after "
+                                           "':' must be a number between -4 and 4"),
+    (["--lora", "ink.safetensors:nan"], "the scale after ':' must be a number"),
     (["--negative", "text\nwatermark"], "--negative"),
 ])
 def test_new_refuses_render_settings_the_daemon_could_not_take(cli, config_file, tmp_path,

@@ -24,7 +24,7 @@ from test_remote_e2e import laptop, remote_env
 
 from storyboard_cli.service import LocalService
 from storyboard_cli.tasks.jobs import render_request
-from storyboard_contract.keys import character_slug
+from storyboard_contract.keys import character_slug, identity_key
 from storyboard_contract.s3 import client_from_config
 from storyboard_contract.wire import MAX_REFERENCE_BYTES, LoraRef
 
@@ -137,10 +137,14 @@ def test_portraits_are_rendered_from_the_descriptions_and_kept_as_references(sta
     client = client_from_config(config.s3)
     assert "Contents" not in client.list_objects_v2(
         Bucket=config.s3.bucket, Prefix=f"projects/{project}/shots/0/")
-    # `rm` deletes the portraits with the project (the bucket is the session's: other tests'
-    # projects 1 left objects under the same prefix, before this one was made).
-    assert stack.json("rm", project, "--yes")["objects"]["deleted"] == 3
-    for key in [*keys.values(), redone["Lin"]]:
+    # Lin's identity features, kept where the daemon keeps them in the "attention" mode.
+    features = identity_key(config.s3.prefix, int(project), "Lin", "ab12")
+    client.put_object(Bucket=config.s3.bucket, Key=features, Body=b"features")
+    # `rm` deletes the portraits and the features with the project (the bucket is the
+    # session's: other tests' projects 1 left objects under the same prefix, before this one
+    # was made).
+    assert stack.json("rm", project, "--yes")["objects"]["deleted"] == 4
+    for key in [*keys.values(), redone["Lin"], features]:
         with pytest.raises(client.exceptions.NoSuchKey):
             client.get_object(Bucket=config.s3.bucket, Key=key)
 

@@ -119,11 +119,23 @@ def test_the_users_word_is_checked_before_anything_changes(stack):
         (("--alias", "Tom=A,a"), "each once"),
         (("--alias", "Tom=" + ",".join(f"N{k}" for k in range(9))), "at most 8 other names"),
         (("--set", "Ann=girl", "--alias", "Tom=Ann"), "Ann is a name of its own"),
+        # One character, one description a change (names compare in any case).
+        (("--set", "Ann=girl", "--set", "ann=woman"), "ann is described twice in this change"),
+        (("--set", "Tom=old man", "--set", "Tom=young man"), "Tom is given twice in this change"),
     ]:
         refused = stack.run("cast", project, *args)
         assert refused.returncode == 2, args
         assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert [(c["name"], c["aliases"]) for c in stack.json("cast", project)] == [("Tom", [])]
+
+
+def test_another_name_described_describes_its_character(stack):
+    (stack.root / "story.txt").write_text(MEI + "\n", encoding="utf-8")
+    project = str(stack.json("new", "story.txt")["id"])
+    stack.json("cast", project, "--set", "Mei=young boatwoman", "--alias", "Mei=阿梅")
+    described = stack.json("cast", project, "--set", "阿梅=boatwoman, red scarf")
+    assert [(c["name"], c["description"], c["aliases"]) for c in described] == [
+        ("Mei", "boatwoman, red scarf", ["阿梅"])]
 
 
 # --- the planner side --------------------------------------------------------------------------

@@ -110,6 +110,33 @@ def test_a_field_edit_changes_the_shot_and_makes_its_panel_stale_when_it_changes
                                             "before": before[2][field], "after": expected}
 
 
+def test_a_shots_characters_may_be_named_by_their_other_names(cli, store):
+    project, _ = storyboard(store)
+    run(cli, "cast", str(project), "--alias", "Lin=林", "--alias", "Tom=汤姆")
+    # Shot 3 names neither (the aliases linked shot 4, which names them, at once).
+    (shot,) = run(cli, "shot", f"{project}/3", "--characters", "林，汤姆")["shots"]
+    assert shot["characters"] == ["Lin", "Tom"]
+
+
+@pytest.mark.parametrize("value", [None, 7, [None], ["Lin", 1], {"Lin": True}])
+def test_characters_that_are_not_names_are_refused_as_such(config_file, store, value):
+    """The API's body is JSON: a null or a number is not a name to look up in the cast."""
+    from storyboard_cli.service import LocalService
+    from storyboard_contract.config import load_config
+    from storyboard_contract.errors import UsageError
+
+    project, _ = storyboard(store)
+    before = dump(store)
+    service = LocalService(load_config(config_file))
+    try:
+        with pytest.raises(UsageError, match=r'^--characters: names, as "A,B" or a list '
+                                             r'of names$'):
+            service.edit_shot(f"{project}/1", {"characters": value})
+    finally:
+        service.close()
+    assert dump(store) == before
+
+
 def test_a_new_action_or_shot_size_rewrites_the_prompt_unless_one_is_given(cli, store):
     project, _ = storyboard(store)
     assert run(cli, "shot", f"{project}/3", "--camera", "wide")["shots"][0]["prompt"] == \

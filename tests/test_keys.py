@@ -12,6 +12,7 @@ from storyboard_contract.errors import ConfigError
 from storyboard_contract.keys import (
     cast_key,
     export_key,
+    identity_key,
     made_by_project,
     probe_key,
     project_prefixes,
@@ -66,6 +67,10 @@ def test_only_what_the_project_made_is_its_own():
     assert made_by_project(reference, tasks, WHEN, WHEN + timedelta(hours=1))
     assert not made_by_project(reference, tasks, WHEN, WHEN - timedelta(days=1))
     assert not made_by_project(reference, tasks, WHEN)
+    # A character's kept identity features (consistency = "attention"), the same.
+    features = identity_key("projects", 7, "林", "ab12")
+    assert made_by_project(features, tasks, WHEN, WHEN + timedelta(hours=1))
+    assert not made_by_project(features, tasks, WHEN, WHEN - timedelta(days=1))
     with pytest.raises(ValueError, match="png or .jpg"):
         cast_key("projects", 7, "林", ".gif")
 

@@ -309,6 +309,8 @@ def _pairs(values: tuple[str, ...], option: str, what: str) -> dict[str, str]:
         name, sep, given = value.partition("=")
         if not sep:
             raise UsageError(f'{option} {value!r}: write it as "NAME={what}"')
+        if name in pairs:
+            raise UsageError(f"{name} is given twice in this change ({option})")
         pairs[name] = given
     return pairs
 
