@@ -128,12 +128,7 @@ def draw_cast(pdf: FPDF, width_of: Widths, sheet: Sheet) -> None:
     for k, portrait in enumerate(portraits):
         if k % (columns * rows) == 0:
             pdf.add_page()
-            pdf.set_text_color(*INK)
-            pdf.set_font(size=15)
-            bold(pdf, True)
-            pdf.set_xy(MARGIN, MARGIN)
-            pdf.cell(width, 7, truncate(width_of, f"{sheet.title} · Cast", width))
-            bold(pdf, False)
+            bold_line(pdf, width_of, f"{sheet.title} · Cast", MARGIN, MARGIN, width, 15, 7)
         x = MARGIN + (k % columns) * (size + GAP)
         y = MARGIN + HEADER + (k % (columns * rows)) // columns * (cell_h + GAP)
         pdf.image(print_jpeg(portrait.image or b"", size, size), x=x, y=y, w=size, h=size,
@@ -174,6 +169,17 @@ def bold(pdf: FPDF, on: bool) -> None:
     """The CJK fonts come without a bold face: outlining the glyphs stands in for one."""
     pdf.text_mode = "FILL_STROKE" if on else "FILL"
     pdf.set_line_width(0.12)
+
+
+def bold_line(pdf: FPDF, width_of: Widths, text: str, x: float, y: float, w: float,
+              size: float, h: float) -> None:
+    """One line of bold ink at (x, y), cut to `w`."""
+    pdf.set_text_color(*INK)
+    pdf.set_font(size=size)
+    bold(pdf, True)
+    pdf.set_xy(x, y)
+    pdf.cell(w, h, truncate(width_of, text, w))
+    bold(pdf, False)
 
 
 def draw_header(pdf: FPDF, width_of: Widths, sheet: Sheet, page: int, pages: int) -> None:
@@ -287,12 +293,7 @@ def draw_fields(pdf: FPDF, width_of: Widths, shot: dict[str, Any], x: float, y: 
     top, bottom = y + 5.5, y + h
     scene = opens_scene(shot)
     if scene and top + 4 <= bottom:
-        pdf.set_text_color(*INK)
-        pdf.set_font(size=7)
-        bold(pdf, True)
-        pdf.set_xy(x, top)
-        pdf.cell(w, 3.5, truncate(width_of, f"SCENE {scene}", w))
-        bold(pdf, False)
+        bold_line(pdf, width_of, f"SCENE {scene}", x, top, w, 7, 3.5)
         top += 4.5
     # As on the HTML board: what we see, then what is said, set off by a rule on its left,
     # then the writer's note.
