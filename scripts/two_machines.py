@@ -2,6 +2,7 @@
 """Follow the two-machine guide literally, on network namespaces: a host and one or two GPU boxes.
 
     sudo .venv/bin/python scripts/two_machines.py [--boxes 2] [--fast] [--keep]
+    sudo .venv/bin/python scripts/two_machines.py --down   # what a --keep run left up
 
 Each machine is a network namespace of its own (its own loopback, so the guide's fixed ports
 are free there), joined by a bridge: the host at 198.18.0.1, GPU box i at 198.18.0.(i+1), and
@@ -32,7 +33,9 @@ Then it checks what the guide promises: `doctor` passes on every machine (and le
 storyboard.db on a GPU box), `generate` finishes, its links download from the host and from a
 GPU box, a render of the task is logged on each GPU box, and `ps` shows which daemon each worker
 uses. Every process started in the namespaces is stopped by pid, and the namespaces, their
-/etc/netns folders and (unless --keep) the machines' folders are removed, also on failure.
+/etc/netns folders and the machines' folders are removed, also on failure. With --keep the
+machines stay up as the walk left them (their namespaces, processes and folders), to look
+around in (`ip netns exec NS bash`); `--down` then removes them.
 Exit code 0 when the guide worked, 1 when a step failed, 77 when network namespaces are not
 available here (not root, or `ip netns add` refused).
 """
@@ -263,8 +266,21 @@ def _logical_lines(script: str) -> list[str]:
     return out
 
 
+NAMESPACE = re.compile(r"^sb[0-9a-f]{4}(h|g[12])$")
+FOLDER_PREFIX = "sb-two-machines-"
+
+
 class Network:
     """Namespaces joined by a bridge in the host's namespace; removed by close()."""
+
+    @classmethod
+    def left_up(cls) -> Network:
+        """The namespaces earlier runs left up (--keep), to close."""
+        net = cls(0)
+        listed = run(["ip", "netns", "list"]).stdout.split("\n")
+        net.created = [line.split()[0] for line in listed
+                       if line.strip() and NAMESPACE.match(line.split()[0])]
+        return net
 
     def __init__(self, count: int) -> None:
         self.tag = secrets.token_hex(2)
@@ -423,7 +439,11 @@ def main() -> int:
     parser.add_argument("--boxes", type=int, choices=(1, 2), default=2)
     parser.add_argument("--fast", action="store_true",
                         help="use this checkout's .venv on every machine (no installs)")
-    parser.add_argument("--keep", action="store_true", help="keep the machines' folders")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the machines up (namespaces, processes, folders); --down "
+                             "removes them")
+    parser.add_argument("--down", action="store_true",
+                        help="remove what earlier --keep runs left up, and nothing else")
     args = parser.parse_args()
     # SIGTERM (a test's timeout, Ctrl+C's cousin) still cleans up: processes, namespaces.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -431,8 +451,10 @@ def main() -> int:
     if why:
         print(f"two-machines: skipped: {why}", file=sys.stderr)
         return SKIP
+    if args.down:
+        return down()
     started = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="sb-two-machines-"))
+    root = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     net = Network(args.boxes)
     ok = False
     machines: list[Machine] = []
@@ -454,12 +476,27 @@ def main() -> int:
                 tail = "\n".join(path.read_text(errors="replace").splitlines()[-15:])
                 print(f"--- {m.name} {path.name}\n{tail}", file=sys.stderr)
     finally:
-        net.close()
         if args.keep:
-            log(f"kept {root}")
+            log(f"kept the machines up: namespaces {' '.join(net.created)} (ip netns exec NS "
+                f"bash), folders in {root}; `{Path(sys.argv[0]).name} --down` removes them")
         else:
+            net.close()
             shutil.rmtree(root, ignore_errors=True)
     return 0 if ok else 1
+
+
+def down() -> int:
+    """Stop and remove what --keep runs left: our namespaces and their processes, and the
+    machines' folders."""
+    net = Network.left_up()
+    stopped = net.stop_processes()
+    net.close()
+    folders = sorted(Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"))
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    log(f"removed {len(net.created)} namespace(s), {stopped} process(es), "
+        f"{len(folders)} folder(s)")
+    return 0
 
 
 if __name__ == "__main__":
