@@ -109,8 +109,9 @@ def test_burned_in_subtitles_stay_above_a_sketch_panels_caption() -> None:
 def test_make_setup_says_each_step_and_lets_pip_list_its_work() -> None:
     """What `make setup` runs on a fresh clone (a dry run: the real one takes minutes)."""
     repo = Path(__file__).resolve().parent.parent
-    plan = subprocess.run(["make", "-n", "-B", ".venv/.installed"], cwd=repo,
-                          capture_output=True, text=True, timeout=60).stdout.splitlines()
+    # --no-print-directory: under `make test` this make is a sub-make, which would say so.
+    plan = subprocess.run(["make", "--no-print-directory", "-n", "-B", ".venv/.installed"],
+                          cwd=repo, capture_output=True, text=True, timeout=60).stdout.splitlines()
     installs = [k for k, line in enumerate(plan) if "pip install" in line]
     assert installs and all(plan[k - 1].startswith('echo "setup: ') for k in installs), plan
     assert not [line for line in plan if "pip install" in line and " -q" in line]
