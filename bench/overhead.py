@@ -323,7 +323,9 @@ class System:
         renders = self.store.task_renders(task_id)
         assert len(renders) == n, f"{len(renders)} shots rendered, wanted {n}"
         assert rendered == n, f"the daemon rendered {rendered} images for {n} shots"
-        job_ids = [render_job_id(task, r["shot_id"]) for r in renders]
+        # One render job per window (the plan job claims the windows): the jobs that ran are
+        # the claims the shots were rendered under.
+        job_ids = sorted({r["claim"] or render_job_id(task, r["shot_id"]) for r in renders})
 
         jobs: list[Job] = []
 
@@ -349,7 +351,8 @@ class System:
         return Pass(
             f"c{k}", n, phase, phase / n, (phase - busy) / n, busy, calls1 - calls0,
             extra={"duty": busy / phase, "end_to_end_s": ended - cli_start, "cli_s": cli_s,
-                   "job_s": median(in_job), "between_s": median(between),
+                   # A warm-up of one window has one job: no gap between jobs.
+                   "job_s": median(in_job), "between_s": median(between or [0.0]),
                    "plan_s": plan.ended_at.timestamp() - plan.enqueued_at.timestamp()},
         )
 
