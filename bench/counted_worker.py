@@ -5,7 +5,7 @@ The worker is the real one (the `storyboard` console script's main, same argumen
 only wraps some calls before running it:
 
 - counts: store write transactions (Store._write) and queries (Store._query), progress events
-  received (StepWriter) and step writes (Store.render_step), requests to the daemon
+  received (StepWriter) and step writes (Store.render_steps), requests to the daemon
   (DaemonClient._call), Redis round trips (one send of a command or a pipeline:
   AbstractConnection.send_packed_command), by the thread that made them;
 - CPU time (the thread's own clock, time.thread_time) spent in each part, exclusive of the
@@ -114,7 +114,7 @@ def main() -> None:
 
     counted(Store, "_write", "store writes", by_thread=True)
     counted(Store, "_query", "store queries", by_thread=True)
-    counted(Store, "render_step", "step writes")
+    counted(Store, "render_steps", "step writes")
     counted(StepWriter, "__call__", "progress events")
     counted(DaemonClient, "_call", "daemon requests")
     counted(AbstractConnection, "send_packed_command", "Redis round trips", by_thread=True)

@@ -512,7 +512,15 @@ async def _answer(
         task = asyncio.create_task(run())
         try:
             while (event := await events.get()) is not None:
-                yield event.model_dump_json() + "\n"
+                # The events already waiting go out as one chunk: a batch's shots report
+                # each step at once, and the worker pays per chunk it reads (HTTP parsing,
+                # and through the tunnel a frp frame each), not per line.
+                chunk = [event.model_dump_json()]
+                while not events.empty() and (event := events.get_nowait()) is not None:
+                    chunk.append(event.model_dump_json())
+                yield "\n".join(chunk) + "\n"
+                if event is None:
+                    break
         finally:
             # The client went away (or we are done): stop the work it was waiting for.
             task.cancel()

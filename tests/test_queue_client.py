@@ -113,7 +113,7 @@ def test_step_progress_is_written_at_most_a_few_times_a_second(tmp_path):
         "dialogue": None, "duration": 1.0, "seed": 1}], with_renders=True)
     shot_id = store.task_renders(task["id"])[0]["shot_id"]
     store.start_window(task["id"], shot_id, "job", 1)
-    writer = StepWriter(store, task["id"], shot_id)
+    writer = StepWriter(store, task["id"], [shot_id])
     changes = store.db.conn.total_changes
     for step in range(1, 201):  # 200 steps arriving within a few milliseconds
         writer(ProgressEvent(step=step, total=200))

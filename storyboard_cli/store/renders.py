@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from storyboard_cli.store.base import Rows
@@ -154,13 +155,23 @@ class Renders(Rows):
     def render_step(self, task_id: str, shot_id: int, step: int, steps: int) -> bool:
         """Record a running render's step; False when the render was cancelled meanwhile
         (the worker then stops it)."""
+        return self.render_steps(task_id, {shot_id: (step, steps)})
+
+    def render_steps(self, task_id: str, steps: dict[int, tuple[int, int]]) -> bool:
+        """Record running renders' steps (shot id -> (step, steps)) in one transaction, as a
+        window's shots report them together; False when any was cancelled meanwhile."""
+        stamp = now()
         with self._write() as c:
-            updated = c.execute(
-                f"""update renders set step = ?, steps = ?, state = null, updated_at = ?
-                   where task_id = ? and shot_id = ? and status = {RenderStatus.RUNNING.sql}""",
-                [step, steps, now(), task_id, shot_id],
-            ).rowcount
-            return updated > 0 or _not_cancelled(c, task_id, shot_id)
+            going = True
+            for shot_id, (step, total) in steps.items():
+                updated = c.execute(
+                    f"""update renders set step = ?, steps = ?, state = null, updated_at = ?
+                       where task_id = ? and shot_id = ?
+                         and status = {RenderStatus.RUNNING.sql}""",
+                    [step, total, stamp, task_id, shot_id],
+                ).rowcount
+                going = going and (updated > 0 or _not_cancelled(c, task_id, shot_id))
+            return going
 
     def render_state(self, task_id: str, shot_id: int, state: str) -> bool:
         """Record what a running render does before its steps ("loading model sdxl"); False
@@ -203,33 +214,59 @@ class Renders(Rows):
         The shot shows the newest task's image: a late duplicate of an older render never
         replaces the image of a newer regen-shot.
         """
-        width, height = size or (None, None)
-        made = None if provenance is None else json.dumps(provenance, ensure_ascii=False)
+        return self.finish_renders(task_id, [Finished(
+            shot_id, image_key, image_url, url_expires_at, seed, prompt, image_prompt, size,
+            provenance)])
+
+    def finish_renders(self, task_id: str, finished: list[Finished]) -> str:
+        """Record rendered images of a task in one transaction (a window's shots, which a
+        batch finishes together), each as finish_render does; returns the task's status
+        after them."""
         stamp = now()
         with self._write() as c:
-            c.execute(
-                f"""update renders set status = {RenderStatus.DONE.sql},
-                     step = max(step, steps), seed = ?, image_key = ?, error = null,
-                     state = null, provenance = ?, updated_at = ?
-                   where task_id = ? and shot_id = ?""",
-                [seed, image_key, made, stamp, task_id, shot_id],
-            )
-            c.execute(
-                f"""update shots set image_key = ?, image_url = ?, url_expires_at = ?, seed = ?,
-                     prompt = coalesce(?, prompt), image_prompt = ?, width = ?, height = ?,
-                     provenance = ?, updated_at = ?,
-                     drawn = coalesce((select r.edited from renders r
-                                       where r.task_id = ? and r.shot_id = shots.id), drawn)
-                   where id = ? and not exists (
-                     select 1 from renders r join tasks t on t.id = r.task_id
-                     where r.shot_id = ? and r.status = {RenderStatus.DONE.sql}
-                       and r.task_id != ?
-                       and (t.created_at, t.rowid)
-                           > (select created_at, rowid from tasks where id = ?))""",
-                [image_key, image_url, url_expires_at, seed, prompt, image_prompt, width, height,
-                 made, stamp, task_id, shot_id, shot_id, task_id, task_id],
-            )
+            for f in finished:
+                width, height = f.size or (None, None)
+                made = None if f.provenance is None else json.dumps(f.provenance,
+                                                                    ensure_ascii=False)
+                c.execute(
+                    f"""update renders set status = {RenderStatus.DONE.sql},
+                         step = max(step, steps), seed = ?, image_key = ?, error = null,
+                         state = null, provenance = ?, updated_at = ?
+                       where task_id = ? and shot_id = ?""",
+                    [f.seed, f.image_key, made, stamp, task_id, f.shot_id],
+                )
+                c.execute(
+                    f"""update shots set image_key = ?, image_url = ?, url_expires_at = ?,
+                         seed = ?, prompt = coalesce(?, prompt), image_prompt = ?, width = ?,
+                         height = ?, provenance = ?, updated_at = ?,
+                         drawn = coalesce((select r.edited from renders r
+                                           where r.task_id = ? and r.shot_id = shots.id), drawn)
+                       where id = ? and not exists (
+                         select 1 from renders r join tasks t on t.id = r.task_id
+                         where r.shot_id = ? and r.status = {RenderStatus.DONE.sql}
+                           and r.task_id != ?
+                           and (t.created_at, t.rowid)
+                               > (select created_at, rowid from tasks where id = ?))""",
+                    [f.image_key, f.image_url, f.url_expires_at, f.seed, f.prompt,
+                     f.image_prompt, width, height, made, stamp, task_id, f.shot_id, f.shot_id,
+                     task_id, task_id],
+                )
             return settle(c, task_id)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A rendered image to record (Renders.finish_render's arguments)."""
+
+    shot_id: int
+    image_key: str
+    image_url: str
+    url_expires_at: str
+    seed: int
+    prompt: str | None = None
+    image_prompt: str | None = None
+    size: tuple[int, int] | None = None
+    provenance: dict[str, Any] | None = None
 
 
 def _not_cancelled(c: sqlite3.Connection, task_id: str, shot_id: int) -> bool:

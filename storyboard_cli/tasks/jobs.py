@@ -14,9 +14,9 @@ transaction, its shot, those claimed for it, and (a job queued some other way: a
 stale render) the task's next waiting shots up to max_batch (Store.start_window), and sends
 them in one /v1/renders request, so the daemon renders them in one pipeline call. A shot's
 own job, where one runs (delivered twice, queued again by a retry), finds its shot done or
-claimed, and finishes at once. The claiming job answers for its window:
-each shot is recorded as it comes back; a shot the daemon refused fails at once; if any
-failed in a way worth retrying, the job fails and its RQ retries (or the reaper, when its
+claimed, and finishes at once. The claiming job answers for its window: the shots that come
+back rendered are recorded together (render_window); a shot the daemon refused fails at once;
+if any failed in a way worth retrying, the job fails and its RQ retries (or the reaper, when its
 worker died) run it again for the window's unfinished shots, which it claimed for good.
 
 Cancelling (`storyboard cancel`) marks the task and its unfinished renders cancelled in the
@@ -636,27 +636,41 @@ def render_one(clients: WorkerClients, task: dict[str, Any], shot_id: int) -> No
     store = clients.store
     seed = store.get_render(task["id"], shot_id)["seed"]
     result = clients.daemon.render(render_request(store, clients.config, task, shot_id, seed),
-                               on_progress=StepWriter(store, task["id"], shot_id))
-    record_render(store, task, shot_id, result)
+                                   on_progress=StepWriter(store, task["id"], [shot_id]))
+    if result.warnings:
+        store.add_warnings(task["id"], result.warnings)
+    store.finish_render(task["id"], shot_id, **finished(task, result))
 
 
 def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int]) -> None:
-    """Several shots in one /v1/renders request, each recorded as it comes back. Shots the
-    daemon refused fail now; if others failed in a way worth retrying, the first such failure
-    is raised, so that this job's retries take them again."""
+    """Several shots in one /v1/renders request. The shots that come back rendered are
+    recorded together, in one transaction, before the next progress event is handled and when
+    the request ends however it ends (a batch's shots finish together: one write, not one a
+    shot). Shots the daemon refused fail now; if others failed in a way worth retrying, the
+    first such failure is raised, so that this job's retries take them again."""
+    from storyboard_cli.store.renders import Finished
     from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
     from storyboard_contract.wire import RendersRequest
 
     store, task_id = clients.store, task["id"]
     seeds = {s: store.get_render(task_id, s)["seed"] for s in window}
-    writers = {s: StepWriter(store, task_id, s) for s in window}
+    steps = StepWriter(store, task_id, window)
     retry: list[Exception] = []
     settled: set[int] = set()
+    rendered: list[Finished] = []
+
+    def record() -> None:
+        if rendered:
+            store.finish_renders(task_id, rendered)
+            rendered.clear()
 
     def on_shot(outcome: ShotOutcome) -> None:
         settled.add(outcome.shot_id)
+        steps.settled(outcome.shot_id)
         if outcome.result is not None:
-            record_render(store, task, outcome.shot_id, outcome.result)
+            if outcome.result.warnings:
+                store.add_warnings(task_id, outcome.result.warnings)
+            rendered.append(Finished(outcome.shot_id, **finished(task, outcome.result)))
             return
         exc = failure(outcome.status, outcome.error or "failed", clients.daemon.where)
         if isinstance(exc, DaemonRejected):
@@ -664,29 +678,37 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
         else:
             retry.append(exc)
 
-    answer = clients.daemon.render_many(
-        RendersRequest(shots=[render_request(store, clients.config, task, s, seeds[s])
-                              for s in window]),
-        on_progress=lambda event: writers[event.shot_id](event), on_shot=on_shot)
-    # The final answer holds every outcome again: one whose event went missing is recorded
-    # from it, so that no shot of the window is left running.
-    for outcome in answer.shots:
-        if outcome.shot_id not in settled:
-            on_shot(outcome)
+    def on_progress(event: ProgressEvent) -> None:
+        record()
+        steps(event)
+
+    try:
+        answer = clients.daemon.render_many(
+            RendersRequest(shots=[render_request(store, clients.config, task, s, seeds[s])
+                                  for s in window]),
+            on_progress=on_progress, on_shot=on_shot)
+        # The final answer holds every outcome again: one whose event went missing is
+        # recorded from it, so that no shot of the window is left running.
+        for outcome in answer.shots:
+            if outcome.shot_id not in settled:
+                on_shot(outcome)
+    finally:
+        # Also when the stream broke or the task was cancelled: what came back rendered is
+        # kept, not rendered again.
+        record()
     if retry:
         raise retry[0]
 
 
-def record_render(store: Store, task: dict[str, Any], shot_id: int, result: RenderResponse
-                  ) -> str:
-    if result.warnings:
-        store.add_warnings(task["id"], result.warnings)
-    return store.finish_render(
-        task["id"], shot_id, result.image_key, result.image_url, result.url_expires_at,
-        result.seed, prompt=task["params"].get("prompt"), image_prompt=result.prompt,
-        size=(result.width, result.height),
-        provenance=None if result.provenance is None else result.provenance.model_dump(),
-    )
+def finished(task: dict[str, Any], result: RenderResponse) -> dict[str, Any]:
+    """What the store records of a rendered image (Store.finish_render's arguments)."""
+    return {
+        "image_key": result.image_key, "image_url": result.image_url,
+        "url_expires_at": result.url_expires_at, "seed": result.seed,
+        "prompt": task["params"].get("prompt"), "image_prompt": result.prompt,
+        "size": (result.width, result.height),
+        "provenance": None if result.provenance is None else result.provenance.model_dump(),
+    }
 
 
 class RenderCancelled(Exception):
@@ -695,24 +717,40 @@ class RenderCancelled(Exception):
 
 
 class StepWriter:
-    """Records a shot's diffusion step from the daemon's progress events, throttled (a state
+    """Records the diffusion steps of a job's shots from the daemon's progress events (a state
     before the steps, such as a model loading, at once), and stops the render
-    (RenderCancelled) once its task is cancelled."""
+    (RenderCancelled) once its task is cancelled.
 
-    def __init__(self, store: Store, task_id: str, shot_id: int) -> None:
-        self.store, self.task_id, self.shot_id = store, task_id, shot_id
+    Throttled: at most every STEP_WRITE_INTERVAL, in one transaction for the shots of the
+    window, written once each of them has reported since the last write (a batch's shots
+    report each step together) or one reports again."""
+
+    def __init__(self, store: Store, task_id: str, shots: list[int]) -> None:
+        self.store, self.task_id, self.first = store, task_id, shots[0]
+        self.shots = set(shots)
+        self.pending: dict[int, tuple[int, int]] = {}
         self.last = float("-inf")
 
     def __call__(self, event: ProgressEvent) -> None:
+        shot_id = self.first if event.shot_id is None else event.shot_id
         if event.state is not None:
-            if not self.store.render_state(self.task_id, self.shot_id, event.state):
+            if not self.store.render_state(self.task_id, shot_id, event.state):
                 raise RenderCancelled
             return
+        again = shot_id in self.pending
+        self.pending[shot_id] = (event.step, event.total)
         moment = time.monotonic()
-        if moment - self.last >= STEP_WRITE_INTERVAL:
+        if (again or self.shots <= self.pending.keys()) and \
+                moment - self.last >= STEP_WRITE_INTERVAL:
             self.last = moment
-            if not self.store.render_step(self.task_id, self.shot_id, event.step, event.total):
+            steps, self.pending = self.pending, {}
+            if not self.store.render_steps(self.task_id, steps):
                 raise RenderCancelled
+
+    def settled(self, shot_id: int) -> None:
+        """The shot's outcome came: it reports no more steps."""
+        self.shots.discard(shot_id)
+        self.pending.pop(shot_id, None)
 
 
 # --- failures ------------------------------------------------------------------------------------
