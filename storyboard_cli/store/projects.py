@@ -219,11 +219,13 @@ class Projects(Rows):
             c.execute("update projects set not_characters = ? where id = ?",
                       [json.dumps(kept, ensure_ascii=False), project_id])
 
-    def shot_cast(self, shot: dict[str, Any]) -> list[dict[str, Any]]:
+    def shot_cast(self, shot: dict[str, Any], cast: list[dict[str, Any]] | None = None
+                  ) -> list[dict[str, Any]]:
         """The characters a shot shows, in the shot's order, with their current descriptions
-        (a name no longer in the cast is left out)."""
-        cast = {c["name"]: c for c in self.cast(shot["project_id"])}
-        return [cast[name] for name in json.loads(shot["characters"]) if name in cast]
+        (a name no longer in the cast is left out); `cast`: its project's, read already."""
+        by_name = {c["name"]: c
+                   for c in (self.cast(shot["project_id"]) if cast is None else cast)}
+        return [by_name[name] for name in json.loads(shot["characters"]) if name in by_name]
 
 
 # A character's identity beyond its description (the consistency modes).

@@ -586,22 +586,31 @@ def render_request(
     the project's style (or the task's), frame size and render settings (the task's, so
     that every shot of a task, and so every window, renders alike), the current
     descriptions and identities of the characters it shows, and the render's seed."""
+    return render_requests(store, config, task, {shot_id: seed})[0]
+
+
+def render_requests(store: Store, config: Config, task: dict[str, Any], seeds: dict[int, int]
+                    ) -> list[RenderRequest]:
+    """render_request of each shot (shot id -> seed) of a window, in that order: the
+    project, its settings and its cast read once for all."""
     from storyboard_contract.wire import RenderRequest
 
-    shot = store.get_shot(shot_id)
-    project = store.get_project(shot["project_id"])
+    shots = [store.get_shot(shot_id) for shot_id in seeds]
+    project = store.get_project(shots[0]["project_id"])
+    cast = store.cast(project["id"])
     params = task["params"]
     settings = wire_settings(task_settings(store, task))
     width, height = config.images.frame_size(project["aspect"], settings.model)
-    return RenderRequest(
+    return [RenderRequest(
         **settings.model_dump(exclude={"negative_prompt"}),
-        project_id=project["id"], shot_id=shot_id, task_id=task["id"], index=shot["idx"],
+        project_id=project["id"], shot_id=shot["id"], task_id=task["id"], index=shot["idx"],
         prompt=params.get("prompt") or shot["prompt"],
         negative_prompt=settings.negative_prompt or shot["negative_prompt"] or "",
         description=shot["description"], camera=shot["camera"] or "medium",
-        characters=[wire_character(c) for c in store.shot_cast(shot)],
-        style=params.get("style") or project["style"], seed=seed, width=width, height=height,
-    )
+        characters=[wire_character(c) for c in store.shot_cast(shot, cast)],
+        style=params.get("style") or project["style"], seed=seeds[shot["id"]], width=width,
+        height=height,
+    ) for shot in shots]
 
 
 def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
@@ -623,31 +632,34 @@ def render_job(task_id: str, shot_id: int) -> dict[str, Any]:
         return {"task_status": store.settle_task(task_id), "window": 0}
     try:
         if len(window) == 1:
-            render_one(clients, task, window[0])
+            status = render_one(clients, task, window[0])
         else:
-            render_window(clients, task, window)
+            status = render_window(clients, task, window)
     except RenderCancelled:
         return {"task_status": TaskStatus.CANCELLED.value}
-    return {"task_status": store.settle_task(task_id), "window": len(window)}
+    return {"task_status": status or store.settle_task(task_id), "window": len(window)}
 
 
-def render_one(clients: WorkerClients, task: dict[str, Any], shot_id: int) -> None:
-    """One shot through /v1/render, exactly as before windows (a lone regen-shot)."""
+def render_one(clients: WorkerClients, task: dict[str, Any], shot_id: int) -> str:
+    """One shot through /v1/render, exactly as before windows (a lone regen-shot); returns
+    the task's status after it."""
     store = clients.store
     seed = store.get_render(task["id"], shot_id)["seed"]
     result = clients.daemon.render(render_request(store, clients.config, task, shot_id, seed),
                                    on_progress=StepWriter(store, task["id"], [shot_id]))
     if result.warnings:
         store.add_warnings(task["id"], result.warnings)
-    store.finish_render(task["id"], shot_id, **finished(task, result))
+    return store.finish_render(task["id"], shot_id, **finished(task, result))
 
 
-def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int]) -> None:
+def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int]
+                  ) -> str | None:
     """Several shots in one /v1/renders request. The shots that come back rendered are
     recorded together, in one transaction, before the next progress event is handled and when
     the request ends however it ends (a batch's shots finish together: one write, not one a
     shot). Shots the daemon refused fail now; if others failed in a way worth retrying, the
-    first such failure is raised, so that this job's retries take them again."""
+    first such failure is raised, so that this job's retries take them again. Returns the
+    task's status after the window's last record (None: nothing recorded)."""
     from storyboard_cli.store.renders import Finished
     from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
     from storyboard_contract.wire import RendersRequest
@@ -658,10 +670,11 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
     retry: list[Exception] = []
     settled: set[int] = set()
     rendered: list[Finished] = []
+    status: list[str] = []  # the task's, after each record of the window
 
     def record() -> None:
         if rendered:
-            store.finish_renders(task_id, rendered)
+            status.append(store.finish_renders(task_id, rendered))
             rendered.clear()
 
     def on_shot(outcome: ShotOutcome) -> None:
@@ -674,7 +687,8 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
             return
         exc = failure(outcome.status, outcome.error or "failed", clients.daemon.where)
         if isinstance(exc, DaemonRejected):
-            store.fail_render(task_id, outcome.shot_id, str(exc))
+            record()  # in order: this write settles the task too
+            status.append(store.fail_render(task_id, outcome.shot_id, str(exc)))
         else:
             retry.append(exc)
 
@@ -684,8 +698,7 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
 
     try:
         answer = clients.daemon.render_many(
-            RendersRequest(shots=[render_request(store, clients.config, task, s, seeds[s])
-                                  for s in window]),
+            RendersRequest(shots=render_requests(store, clients.config, task, seeds)),
             on_progress=on_progress, on_shot=on_shot)
         # The final answer holds every outcome again: one whose event went missing is
         # recorded from it, so that no shot of the window is left running.
@@ -698,6 +711,7 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
         record()
     if retry:
         raise retry[0]
+    return status[-1] if status else None
 
 
 def finished(task: dict[str, Any], result: RenderResponse) -> dict[str, Any]:
