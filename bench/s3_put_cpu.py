@@ -115,32 +115,31 @@ def main() -> None:
         for server, client in cases.values():  # warm: connections, the volume's first writes
             for i in range(20):
                 client.put_object(Bucket=server.bucket, Key=f"warm/{i}.png", Body=body)
-        if True:
-            for rnd in range(args.rounds):
-                for name, (server, client) in cases.items():
-                    pid, bucket = server.proc.pid, server.bucket
-                    before, wall, mine = harness.cpu_seconds(pid), time.perf_counter(), \
-                        time.process_time()
-                    for i in range(args.puts):
-                        client.put_object(Bucket=bucket, Key=f"r{rnd}/{name[:8]}/{i}.png",
-                                          Body=body, ContentType="image/png")
-                    spent = harness.cpu_seconds(pid) - before
-                    elapsed = time.perf_counter() - wall
-                    me[name].append((time.process_time() - mine) / args.puts * 1000)
-                    # weed's idle CPU (heartbeats, its maintenance) over as long a quiet spell
-                    quiet = harness.cpu_seconds(pid)
-                    time.sleep(min(elapsed, 3.0))
-                    rate = (harness.cpu_seconds(pid) - quiet) / min(elapsed, 3.0)
-                    idle.append(rate)
-                    per_put[name].append((spent - rate * elapsed) / args.puts * 1000)
-            print(f"\n{len(body)} bytes a PUT, {args.puts} PUTs × {args.rounds} rounds; "
-                  f"weed idle: {statistics.median(idle) * 1000:.1f} ms CPU/s")
-            print("| variant | weed ms/PUT (median of rounds) | rounds | client ms/PUT |")
-            print("|---|---|---|---|")
-            for name in cases:
-                rounds = ", ".join(f"{v:.2f}" for v in per_put[name])
-                print(f"| {name} | {statistics.median(per_put[name]):.2f} | {rounds} | "
-                      f"{statistics.median(me[name]):.2f} |")
+        for rnd in range(args.rounds):
+            for name, (server, client) in cases.items():
+                pid, bucket = server.proc.pid, server.bucket
+                before, wall, mine = harness.cpu_seconds(pid), time.perf_counter(), \
+                    time.process_time()
+                for i in range(args.puts):
+                    client.put_object(Bucket=bucket, Key=f"r{rnd}/{name[:8]}/{i}.png",
+                                      Body=body, ContentType="image/png")
+                spent = harness.cpu_seconds(pid) - before
+                elapsed = time.perf_counter() - wall
+                me[name].append((time.process_time() - mine) / args.puts * 1000)
+                # weed's idle CPU (heartbeats, its maintenance) over as long a quiet spell
+                quiet = harness.cpu_seconds(pid)
+                time.sleep(min(elapsed, 3.0))
+                rate = (harness.cpu_seconds(pid) - quiet) / min(elapsed, 3.0)
+                idle.append(rate)
+                per_put[name].append((spent - rate * elapsed) / args.puts * 1000)
+        print(f"\n{len(body)} bytes a PUT, {args.puts} PUTs × {args.rounds} rounds; "
+              f"weed idle: {statistics.median(idle) * 1000:.1f} ms CPU/s")
+        print("| variant | weed ms/PUT (median of rounds) | rounds | client ms/PUT |")
+        print("|---|---|---|---|")
+        for name in cases:
+            rounds = ", ".join(f"{v:.2f}" for v in per_put[name])
+            print(f"| {name} | {statistics.median(per_put[name]):.2f} | {rounds} | "
+                  f"{statistics.median(me[name]):.2f} |")
 
 
 if __name__ == "__main__":
