@@ -123,3 +123,79 @@ def test_step_progress_is_written_at_most_a_few_times_a_second(tmp_path):
     time.sleep(0.3)
     writer(ProgressEvent(step=200, total=200))
     assert store.task_renders(task["id"])[0]["step"] == 200
+
+
+def window_of_four(tmp_path) -> tuple[Store, str, list[int]]:
+    """A store with a task of four shots, all claimed and running in one window."""
+    store = Store(tmp_path / "sb.db")
+    project = store.create_project("p", "s", "movie")
+    task = store.create_task("storyboard", project["id"])
+    store.save_plan(task["id"], project["id"], [{
+        "idx": i, "description": "d", "prompt": "p", "negative_prompt": "", "camera": "wide",
+        "dialogue": None, "duration": 1.0, "seed": i} for i in range(4)], with_renders=True)
+    first = store.task_renders(task["id"])[0]["shot_id"]
+    _, window = store.start_window(task["id"], first, "job", 4)
+    return store, task["id"], window
+
+
+def write_transactions(store: Store) -> list[str]:
+    """The write transactions the store begins from now on, one entry each."""
+    begun: list[str] = []
+    store.conn.set_trace_callback(lambda sql: begun.append(sql) if sql == "BEGIN IMMEDIATE"
+                                  else None)
+    return begun
+
+
+def test_a_windows_shots_report_their_steps_together_in_one_write(tmp_path):
+    from storyboard_cli.tasks.jobs import StepWriter
+
+    store, task_id, window = window_of_four(tmp_path)
+    writer = StepWriter(store, task_id, window)
+    begun = write_transactions(store)
+    for step in (1, 2):  # a batch's shots report each step together
+        for shot_id in window:
+            writer(ProgressEvent(shot_id=shot_id, step=step, total=20))
+    assert len(begun) == 1  # the first step of all four; the second within 0.25 s waits
+    assert [(r["step"], r["steps"]) for r in store.task_renders(task_id)] == [(1, 20)] * 4
+    time.sleep(0.3)
+    writer(ProgressEvent(shot_id=window[0], step=3, total=20))  # reports again: all go out
+    assert len(begun) == 2
+    assert [r["step"] for r in store.task_renders(task_id)] == [3, 2, 2, 2]
+
+
+def test_a_window_stops_at_its_next_step_write_once_its_task_is_cancelled(tmp_path):
+    from storyboard_cli.tasks.jobs import RenderCancelled, StepWriter
+
+    store, task_id, window = window_of_four(tmp_path)
+    writer = StepWriter(store, task_id, window)
+    assert store.cancel_task(task_id)
+    with pytest.raises(RenderCancelled):
+        for shot_id in window:
+            writer(ProgressEvent(shot_id=shot_id, step=1, total=20))
+
+
+def test_a_windows_rendered_shots_are_recorded_in_one_write_that_settles_the_task(tmp_path):
+    from storyboard_cli.store.renders import Finished
+
+    store, task_id, window = window_of_four(tmp_path)
+    begun = write_transactions(store)
+    status = store.finish_renders(task_id, [
+        Finished(shot_id, f"k/{shot_id}.png", "https://x/", "2030-01-01T00:00:00+00:00", 9)
+        for shot_id in window])
+    assert (len(begun), status) == (1, "succeeded")
+    assert [(r["status"], r["image_key"]) for r in store.task_renders(task_id)] == [
+        ("done", f"k/{shot_id}.png") for shot_id in window]
+
+
+def test_the_stream_skips_events_of_kinds_it_does_not_know_and_refuses_invalid_ones():
+    from pydantic import ValidationError
+
+    lines = ['{"event": "heartbeat", "at": 1}', '{"event": "progress", "step": 1, "total": 4}',
+             '{"event": "result", "result": {"shots": []}}']
+    seen: list[ProgressEvent] = []
+    assert read_stream(iter(lines), seen.append, "d") == {"shots": []}
+    assert [(e.step, e.total) for e in seen] == [(1, 4)]
+    with pytest.raises(ValidationError):
+        read_stream(iter(['{"event": "progress", "step": "one", "total": 4}']), None, "d")
+    with pytest.raises(DaemonUnavailable, match="malformed progress line"):
+        read_stream(iter(['{"event": "progress", "step"']), None, "d")
