@@ -18,9 +18,7 @@ the same render overwrites its own object.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from datetime import datetime
 
 TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -75,6 +73,8 @@ def script_key(prefix: str, project_id: int, task_id: str) -> str:
 
 def character_slug(name: str) -> str:
     """A character's folder: a digest of its name, since names are user text in any script."""
+    import hashlib  # here, as secrets below: the CLI's config imports this module at start-up
+
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
@@ -83,6 +83,8 @@ def cast_key(prefix: str, project_id: int, name: str, suffix: str = ".png") -> s
     `suffix`: .png, or .jpg for an uploaded JPEG."""
     if suffix not in (".png", ".jpg"):
         raise ValueError(f"a reference image is .png or .jpg, not {suffix!r}")
+    import secrets
+
     return project_prefix(prefix, project_id) + _join(
         "cast", character_slug(name), secrets.token_hex(8) + suffix)
 
@@ -102,6 +104,8 @@ def probe_key(prefix: str, name: str) -> str:
 
 def export_key(prefix: str, project_id: int, name: str, when: datetime) -> str:
     """A new folder per upload (its time and a random suffix), so no upload replaces another."""
+    import secrets
+
     folder = f"{when.strftime(STAMP_FORMAT)}-{secrets.token_hex(3)}"
     return project_prefix(prefix, project_id) + _join("exports", folder, name)
 
