@@ -22,9 +22,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from gpu_daemon import __version__
 from gpu_daemon.cast import CastObjects
@@ -33,7 +35,12 @@ from gpu_daemon.images.batching import Rendered, Ticket
 from gpu_daemon.images.process import RenderProcess, RenderUnavailable
 from gpu_daemon.uploader import KeptImages, PngUploads, S3Uploader, UploadError, check_bucket
 from storyboard_contract import keys, wire
-from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
+from storyboard_contract.guards import (
+    BearerAuth,
+    BodyLimit,
+    unreadable_body,
+    validation_message,
+)
 
 if TYPE_CHECKING:
     from gpu_daemon.models.catalog import Catalog
@@ -537,6 +544,12 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if unreadable := unreadable_body(exc):
+            return JSONResponse({"detail": unreadable}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:
