@@ -393,7 +393,8 @@ def create_app(config: Config, token: str | None = None,
 
         folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
         try:
-            done = thread_service().export(project, fmt, folder, options, upload=upload)
+            done = thread_service().export(project, fmt, folder, options, upload=upload,
+                                           kept=False)
             files = [Path(f) for f in done["files"]]
             path = Path(done["path"])
             if path.is_dir() or len(files) > 1:
