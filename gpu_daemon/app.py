@@ -335,7 +335,7 @@ class Daemon:
             return dataclasses.replace(job, references=references)
         model_hash = self.catalog.identity(job.model or None).model_hash or _name_hash(job)
         identity_keys = [keys.identity_key(self.cfg.s3.prefix, req.project_id, c.name,
-                                           model_hash) for c in req.characters]
+                                           model_hash, c.description) for c in req.characters]
         return dataclasses.replace(job, identities=tuple(
             (key, self.cast.identity(key)) for key in identity_keys))
 

@@ -115,6 +115,14 @@ def test_attention_keeps_the_identity_in_the_bucket_and_a_regen_reproduces_the_s
     again = render(daemon, [{**shot(2, mei, "attention", str(uuid.uuid4())),
                              "project_id": project}])
     assert np.abs(pixels(again[2]) - pixels(first[2])).max() <= 1
+    # A new description is a new look: its own identity, the first one kept.
+    render(daemon, [{**shot(2, [{"name": "Mei", "description": "in a red coat"}], "attention",
+                            str(uuid.uuid4())), "project_id": project}])
+    listed = s3_server.client().list_objects_v2(
+        Bucket=s3_server.bucket, Prefix=keys.project_prefix(PREFIX, project) + "identity/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == sorted([
+        kept[0], keys.identity_key(PREFIX, project, "Mei", kept[0].rsplit("/", 1)[1].split("-")[0],
+                                   "in a red coat")])
 
 
 def test_a_characters_lora_and_trigger_word_go_only_to_the_shots_that_show_them(daemon):
