@@ -155,8 +155,12 @@ class Jobs:
         entry = self.catalog.entry(settings.model or None)
         identity = self.catalog.identity(settings.model or None)
         used = loras.used(entry.spec.loras if entry else (), settings.loras)
-        return [describe(identity, dataclasses.replace(settings, seed=s.seed or 0), used,
-                         settings.scheduler) for s in shots]
+        # Not refused here: a plan is not a render (a mode this daemon cannot render fails
+        # each shot's render with its reason).
+        consistency = req.render.consistency or self.cfg.images.consistency
+        return [describe(identity, dataclasses.replace(settings, seed=s.seed or 0,
+                                                       consistency=consistency),
+                         used, settings.scheduler) for s in shots]
 
     def request_loras(self, req: wire.RenderSettings) -> tuple[tuple[str, float], ...]:
         """A request's LoRAs as files in images.lora_dir (422 for one that is not a LoRA

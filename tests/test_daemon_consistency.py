@@ -16,6 +16,7 @@ import pytest
 from fixtures_daemon import daemon_argv, start_daemon, write_toml
 from PIL import Image
 
+from storyboard_cli.board.sheet import provenance_line
 from storyboard_contract import keys
 from storyboard_contract.config import S3Config
 
@@ -138,6 +139,10 @@ def test_a_characters_lora_and_trigger_word_go_only_to_the_shots_that_show_them(
     assert without["provenance"]["loras"] == [] and "meitok" not in without["prompt"]
     # In text mode her LoRA and trigger word stay out.
     assert text["provenance"]["loras"] == [] and "meitok" not in text["prompt"]
+    # Provenance says how identity was carried, and the boards' line says it too.
+    assert [r["provenance"]["consistency"] for r in (with_her, text)] == ["lora", "text"]
+    assert provenance_line(with_her["provenance"]).endswith(", identity by lora")
+    assert "identity by" not in provenance_line(text["provenance"])
 
 
 def test_a_characters_missing_lora_is_refused_in_one_line(daemon):
