@@ -18,6 +18,7 @@ exclusively), the poll counts as a change and goes to a worker thread, which wai
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,7 @@ class TaskAnswers:
         self.conn: sqlite3.Connection | None = None
         self.version: int | None = None
         self.answers: dict[str, bytes] = {}
+        self.building: dict[tuple[int, str], asyncio.Future[bytes]] = {}
 
     def _data_version(self) -> int | None:
         """The store's data version now; None when it cannot be read without waiting."""
@@ -69,11 +71,21 @@ class TaskAnswers:
         self.answers[ref] = body
 
     async def get(self, ref: str, build: Callable[[str], bytes]) -> bytes:
-        """The JSON answer for task `ref`: the one kept, or build(ref) in a worker thread."""
+        """The JSON answer for task `ref`: the one kept, or build(ref) in a worker thread;
+        the polls that find the same change at once wait for one build (fifty boards
+        polling a task that changed cost one build, not fifty)."""
         version, body = self.lookup(ref)
-        if body is None:
-            body = await run_in_threadpool(build, ref)
-            self.keep(ref, version, body)
+        if body is not None:
+            return body
+        if version is None:
+            return await run_in_threadpool(build, ref)
+        key = (version, ref)
+        if key not in self.building:
+            self.building[key] = asyncio.ensure_future(run_in_threadpool(build, ref))
+            self.building[key].add_done_callback(lambda _: self.building.pop(key, None))
+        # Shielded: a client that leaves does not cancel the build the others wait for.
+        body = await asyncio.shield(self.building[key])
+        self.keep(ref, version, body)
         return body
 
     def close(self) -> None:
