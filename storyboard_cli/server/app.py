@@ -7,7 +7,9 @@ cross-site checks; sessions.py), the body limit ([server] max_body_bytes, 413). 
 answer {"error": "<one line>"} (errors.py).
 
 A store connection serves one thread at a time: each worker thread of the pool that runs the
-routes has its own LocalService, and the event streams share one (events.StreamReader).
+routes has its own LocalService, and the event streams share one (events.StreamReader). A
+task's polls (`GET /api/tasks/{id}`) are answered on the event loop from the JSON kept since
+the store last changed, which a connection of their own tells (reads.py).
 """
 
 from __future__ import annotations
