@@ -63,11 +63,9 @@ from storyboard_cli.service import LocalService
 from storyboard_contract import control_chars
 from storyboard_contract.config import Config
 from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
-from storyboard_contract.guards import BodyLimit, validation_message
+from storyboard_contract.guards import BodyLimit, unreadable_body, validation_message
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
-# What FastAPI answers (400) for a body whose parsing raised anything but a JSON error.
-BODY_UNREADABLE = "There was an error parsing the body"
 # A frame's key names the render that made it: what it holds never changes.
 FRAME_CACHE = "private, max-age=31536000, immutable"
 
@@ -243,11 +241,8 @@ def create_app(config: Config, token: str | None = None,
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
-            # FastAPI's answer to a body its JSON parser gave up on (nested too deeply):
-            # invalid input, 422, as every other body that is not JSON.
-            return JSONResponse({"error": "invalid request: the body is not JSON this server "
-                                 "reads (nested too deeply?)"}, status_code=422)
+        if unreadable := unreadable_body(exc):
+            return JSONResponse({"error": unreadable}, status_code=422)
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=exc.headers)
 
@@ -407,7 +402,8 @@ def create_app(config: Config, token: str | None = None,
 
         folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
         try:
-            done = thread_service().export(project, fmt, folder, options, upload=upload)
+            done = thread_service().export(project, fmt, folder, options, upload=upload,
+                                           kept=False)
             files = [Path(f) for f in done["files"]]
             path = Path(done["path"])
             if path.is_dir() or len(files) > 1:
