@@ -7,9 +7,10 @@ connection of its own that never writes, changes with every commit made by any o
 connection, of this process or another (a worker, the CLI). Otherwise a worker thread builds
 the task object as every other route does, and its JSON is kept for the next poll.
 
-Why: a worker thread per poll made 50 concurrent polls cost about 2 ms of server CPU each
-(up to 10 ms on a busy machine), most of it the ~40 threads of the pool handing the GIL to
-one another; a poll answered from the loop costs what FastAPI and uvicorn cost (bench/api.py).
+Why: a worker thread per poll made 50 concurrent polls cost 0.6-0.8 ms of server CPU each on a
+quiet machine and 2-10 ms on a busy one, most of it the ~40 threads of the pool handing the
+GIL to one another; a poll answered from the loop costs what uvicorn and FastAPI cost, about
+0.25 ms (bench/api.py).
 
 The version is read without waiting (busy timeout 0): in WAL mode a read takes no lock a
 writer holds, and in the rare moment it cannot start (a connection holding the store
