@@ -7,7 +7,9 @@ cross-site checks; sessions.py), the body limit ([server] max_body_bytes, 413). 
 answer {"error": "<one line>"} (errors.py).
 
 A store connection serves one thread at a time: each worker thread of the pool that runs the
-routes has its own LocalService, and the event streams share one (events.StreamReader).
+routes has its own LocalService, and the event streams share one (events.StreamReader). A
+task's polls (`GET /api/tasks/{id}`) are answered on the event loop from the JSON kept since
+the store last changed, which a connection of their own tells (reads.py).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from storyboard_cli.server.bodies import (
     SplitShot,
 )
 from storyboard_cli.server.errors import status_and_message
+from storyboard_cli.server.reads import TaskAnswers
 from storyboard_cli.server.sessions import AUTH, SessionGate, SessionKeeper
 from storyboard_cli.server.shell import HTML
 from storyboard_cli.service import LocalService
@@ -202,6 +205,11 @@ def create_app(config: Config, token: str | None = None,
     keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
               if token else None)
     links_for = frame_links(config)
+    task_answers = TaskAnswers(config.store_path)
+
+    def task_json(ref: str) -> bytes:
+        """The task object as JSONResponse writes it (in a worker thread)."""
+        return JSONResponse(thread_service().task(ref)).body
 
     def acting(request: Request) -> LocalService:
         """This thread's service, acting for whom the request names (the edit history)."""
@@ -214,6 +222,7 @@ def create_app(config: Config, token: str | None = None,
         yield
         thread_service.close()
         streams.close()
+        task_answers.close()
 
     app = FastAPI(
         title="storyboard", version=__version__, lifespan=lifespan,
@@ -478,10 +487,10 @@ def create_app(config: Config, token: str | None = None,
         return StreamingResponse(events.task_events(task_polls, task_id, heartbeat_s),
                                  media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
-    @api.get(routes.TASK, tags=["tasks"])
-    def task(task: str) -> JSONResponse:
+    @api.get(routes.TASK, tags=["tasks"], response_class=JSONResponse)
+    async def task(task: str) -> Response:
         """The task object (as `storyboard status --json`); an id or a unique prefix."""
-        return JSONResponse(thread_service().task(task))
+        return Response(await task_answers.get(task, task_json), media_type="application/json")
 
     @api.post(routes.RETRY, tags=["tasks"])
     def retry(task: str) -> JSONResponse:
