@@ -75,9 +75,13 @@ def script_key(prefix: str, project_id: int, task_id: str) -> str:
 
 def character_slug(name: str) -> str:
     """A character's folder: a digest of its name, since names are user text in any script."""
+    return _digest(name)
+
+
+def _digest(text: str) -> str:
     import hashlib  # here, as secrets below: the CLI's config imports this module at start-up
 
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def cast_key(prefix: str, project_id: int, name: str, suffix: str = ".png") -> str:
@@ -98,7 +102,7 @@ def identity_key(prefix: str, project_id: int, name: str, model_hash: str,
     for a description changed back)."""
     if not re.fullmatch(r"[0-9a-f]{1,64}", model_hash):
         raise ValueError(f"model hash must be hex digits, got {model_hash!r}")
-    looks = hashlib.sha256(description.encode("utf-8")).hexdigest()[:16]
+    looks = _digest(description)
     return project_prefix(prefix, project_id) + _join(
         "identity", character_slug(name), f"{model_hash}-{looks}.pt")
 
