@@ -22,9 +22,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from gpu_daemon import __version__
 from gpu_daemon.cast import CastObjects
@@ -33,7 +35,12 @@ from gpu_daemon.images.batching import Rendered, Ticket
 from gpu_daemon.images.process import RenderProcess, RenderUnavailable
 from gpu_daemon.uploader import KeptImages, PngUploads, S3Uploader, UploadError, check_bucket
 from storyboard_contract import keys, wire
-from storyboard_contract.guards import BearerAuth, BodyLimit, validation_message
+from storyboard_contract.guards import (
+    BearerAuth,
+    BodyLimit,
+    unreadable_body,
+    validation_message,
+)
 
 if TYPE_CHECKING:
     from gpu_daemon.models.catalog import Catalog
@@ -148,8 +155,12 @@ class Jobs:
         entry = self.catalog.entry(settings.model or None)
         identity = self.catalog.identity(settings.model or None)
         used = loras.used(entry.spec.loras if entry else (), settings.loras)
-        return [describe(identity, dataclasses.replace(settings, seed=s.seed or 0), used,
-                         settings.scheduler) for s in shots]
+        # Not refused here: a plan is not a render (a mode this daemon cannot render fails
+        # each shot's render with its reason).
+        consistency = req.render.consistency or self.cfg.images.consistency
+        return [describe(identity, dataclasses.replace(settings, seed=s.seed or 0,
+                                                       consistency=consistency),
+                         used, settings.scheduler) for s in shots]
 
     def request_loras(self, req: wire.RenderSettings) -> tuple[tuple[str, float], ...]:
         """A request's LoRAs as files in images.lora_dir (422 for one that is not a LoRA
@@ -328,7 +339,7 @@ class Daemon:
             return dataclasses.replace(job, references=references)
         model_hash = self.catalog.identity(job.model or None).model_hash or _name_hash(job)
         identity_keys = [keys.identity_key(self.cfg.s3.prefix, req.project_id, c.name,
-                                           model_hash) for c in req.characters]
+                                           model_hash, c.description) for c in req.characters]
         return dataclasses.replace(job, identities=tuple(
             (key, self.cast.identity(key)) for key in identity_keys))
 
@@ -545,6 +556,12 @@ def create_app(daemon: Daemon, token: str | None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if unreadable := unreadable_body(exc):
+            return JSONResponse({"detail": unreadable}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

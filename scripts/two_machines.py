@@ -268,24 +268,30 @@ def _logical_lines(script: str) -> list[str]:
 
 NAMESPACE = re.compile(r"^sb[0-9a-f]{4}(h|g[12])$")
 FOLDER_PREFIX = "sb-two-machines-"
+# In a run's folder, the namespaces it made, one a line: --down removes those and no other.
+MADE_HERE = "namespaces"
 
 
 class Network:
     """Namespaces joined by a bridge in the host's namespace; removed by close()."""
 
     @classmethod
-    def left_up(cls) -> Network:
-        """The namespaces earlier runs left up (--keep), to close."""
-        net = cls(0)
-        listed = run(["ip", "netns", "list"]).stdout.split("\n")
-        net.created = [line.split()[0] for line in listed
-                       if line.strip() and NAMESPACE.match(line.split()[0])]
+    def left_up(cls, folders: list[Path]) -> Network:
+        """The namespaces earlier runs left up (--keep) in these run folders, to close: those
+        they recorded that are still there, not any namespace named like ours."""
+        net = cls(0, None)
+        listed = {line.split()[0] for line in run(["ip", "netns", "list"]).stdout.split("\n")
+                  if line.strip()}
+        recorded = [ns for folder in folders if (folder / MADE_HERE).is_file()
+                    for ns in (folder / MADE_HERE).read_text().split()]
+        net.created = [ns for ns in recorded if ns in listed and NAMESPACE.match(ns)]
         return net
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, record: Path | None) -> None:
         self.tag = secrets.token_hex(2)
         self.names = [f"sb{self.tag}h"] + [f"sb{self.tag}g{i}" for i in range(1, count + 1)]
         self.created: list[str] = []
+        self.record = record
 
     def ip(self, *args: str, ns: str | None = None) -> None:
         argv = ["ip", *(["-n", ns] if ns else []), *args]
@@ -298,6 +304,9 @@ class Network:
         for ns in self.names:
             self.ip("netns", "add", ns)
             self.created.append(ns)
+            if self.record is not None:
+                with self.record.open("a") as made:
+                    made.write(ns + "\n")
             self.ip("link", "set", "lo", "up", ns=ns)
             etc = Path("/etc/netns") / ns
             etc.mkdir(parents=True, exist_ok=True)
@@ -455,7 +464,7 @@ def main() -> int:
         return down()
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-    net = Network(args.boxes)
+    net = Network(args.boxes, root / MADE_HERE)
     ok = False
     machines: list[Machine] = []
     try:
@@ -488,10 +497,10 @@ def main() -> int:
 def down() -> int:
     """Stop and remove what --keep runs left: our namespaces and their processes, and the
     machines' folders."""
-    net = Network.left_up()
+    folders = sorted(Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"))
+    net = Network.left_up(folders)
     stopped = net.stop_processes()
     net.close()
-    folders = sorted(Path(tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"))
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     log(f"removed {len(net.created)} namespace(s), {stopped} process(es), "

@@ -286,6 +286,8 @@ def check_settings(given: dict[str, Any], images: ImagesConfig, prompt_limit: in
     (a .safetensors file inside the daemon's images.lora_dir, given as FILE or FILE:SCALE).
     Whether the daemon has the file and it fits the model, it says when it renders: a refusal
     that fails the shot at once, with its reason."""
+    if not given:  # `new` without settings: no need for the wire's pydantic models (~130 ms)
+        return {}
     from storyboard_contract.config import SCHEDULER_NAMES
     from storyboard_contract.wire import CONSISTENCY_MODES, MAX_GUIDANCE, MAX_STEPS
 

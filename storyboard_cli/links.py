@@ -42,7 +42,10 @@ def resign_project(
 def renew_expiring(store: Store, cfg: S3Config, view: dict[str, Any], expires: int) -> None:
     """New links, in `view` and the store, for whatever of a project object's storyboard has
     a link about to expire (or none yet): shot images and the shot-list script."""
-    stale = [s for s in view["shots"] if s["image_key"] and expiring(s["url_expires_at"])]
+    shots = [s for s in view["shots"] if s["image_key"]]
+    # Links signed together share their expiry: one check a stamp, not one a shot.
+    soon = {stamp: expiring(stamp) for stamp in {s["url_expires_at"] for s in shots}}
+    stale = [s for s in shots if soon[s["url_expires_at"]]]
     script = bool(view["script_key"]) and expiring(view["script_url_expires_at"])
     if not stale and not script:
         return

@@ -834,7 +834,7 @@ class LocalService:
 
     def export(self, project: str, fmt: str, out: Path | None = None,
                options: ExportOptions | None = None, *, force: bool = False,
-               upload: bool = False,
+               upload: bool = False, kept: bool = True,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Write the project's board as `fmt` (html, pdf, mp4, storyboarder, zip), laid out
         by `options` (default: ExportOptions' defaults), to `out`
@@ -842,7 +842,8 @@ class LocalService:
         the bucket by their keys; with `upload`, also put it in the bucket. `progress` is told
         (frames read, frames to read) as the frames arrive. The export object: format, path,
         files, bytes, shots, frames, the empty frames with why, and with `upload` the key and
-        a presigned link."""
+        a presigned link. An upload that fails says where the export is written, or with
+        `kept` False (the API's temporary folder, gone with the answer) that nothing is kept."""
         from storyboard_cli.board import export as board
         from storyboard_cli.board.panels import (
             bucket_fetch,
@@ -888,7 +889,9 @@ class LocalService:
                 answer.update(board.upload(client_from_config(self.config.s3), self.config.s3,
                                            view, path, self.config.s3.link_expiry))
             except StoryboardError as exc:  # the export is done: say where it is
-                raise type(exc)(f"{exc}; the export is written: {path}") from None
+                where = f"the export is written: {path}" if kept else \
+                    "the export is not kept: ask again without upload to download it"
+                raise type(exc)(f"{exc}; {where}") from None
         return answer
 
     def board_page(self, project: str,

@@ -7,11 +7,11 @@ from __future__ import annotations
 import codecs
 import re
 import sys
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.inputs import check_story, check_story_bytes, check_story_format
-from storyboard_contract.cjk import HAN, PUNCTUATION
 from storyboard_contract.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ MIN_GB2312_SHARE = 0.5
 # without a single ASCII character to tell the byte order, to this share of Chinese ones.
 MIN_READABLE_SHARE = 0.95
 MIN_CHINESE_SHARE = 0.9
-_CHINESE = re.compile(f"[{HAN}{PUNCTUATION}]")
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -82,9 +81,18 @@ def _utf16_chinese(data: bytes) -> tuple[str, str] | None:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if len(_CHINESE.findall(text)) >= MIN_CHINESE_SHARE * len(text):
+        if len(_chinese().findall(text)) >= MIN_CHINESE_SHARE * len(text):
             return text, encoding
     return None
+
+
+@cache
+def _chinese() -> re.Pattern[str]:
+    # Compiled when first needed: a class of these ranges takes milliseconds to compile, which
+    # `storyboard new` of a UTF-8 story need not spend.
+    from storyboard_contract.cjk import HAN, PUNCTUATION
+
+    return re.compile(f"[{HAN}{PUNCTUATION}]")
 
 
 def _readable_share(text: str) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from storyboard_cli.store.projects import render_settings
@@ -148,7 +149,7 @@ def task_summary(task: dict[str, Any], progress: dict[str, int]) -> dict[str, An
 
 def task_shots(store: Store, task: dict[str, Any]) -> list[dict[str, Any]]:
     """The shot objects of a task: the shots it planned, or the one it re-renders."""
-    return [shot_view(r) for r in store.task_shot_rows(task)]
+    return [_shot(*values) for values in store.task_shot_values(task, SHOT_COLUMNS)]
 
 
 def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -161,40 +162,60 @@ def cast_view(cast: list[dict[str, Any]], shots: list[dict[str, Any]]) -> list[d
     return [{**c, "shots": appears[c["name"]]} for c in cast]
 
 
+# The columns of a shots row that make its shot object, in the order _shot() takes them.
+SHOT_COLUMNS = ("id", "idx", "scene", "scene_heading", "scene_shot", "camera", "move", "action",
+                "dialogue", "characters", "duration", "description", "prompt", "image_prompt",
+                "seed", "width", "height", "image_key", "image_url", "url_expires_at", "notes",
+                "approved", "edited", "drawn", "revised", "provenance")
+_shot_values = itemgetter(*SHOT_COLUMNS)
+
+
 def shot_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The shot object: what a storyboard artist works with (its number, and a screenplay
-    shot's scene and label), its latest image, the writer's notes and approval, whether the
-    image is stale (the shot was edited since it was rendered: store/edits.py) and whether a
-    revision's plan made it new or changed it."""
-    number = row["idx"] + 1
+    """The shot object of a shots row: what a storyboard artist works with (its number, and
+    a screenplay shot's scene and label), its latest image, the writer's notes and approval,
+    whether the image is stale (the shot was edited since it was rendered: store/edits.py)
+    and whether a revision's plan made it new or changed it."""
+    return _shot(*_shot_values(row))
+
+
+def _shot(id: int, idx: int, scene: str | None, scene_heading: str | None,
+          scene_shot: int | None, camera: str | None, move: str, action: str,
+          dialogue: str | None, characters: str, duration: float | None, description: str,
+          prompt: str, image_prompt: str | None, seed: int | None, width: int | None,
+          height: int | None, image_key: str | None, image_url: str | None,
+          url_expires_at: str | None, notes: str, approved: int, edited: int, drawn: int,
+          revised: str | None, provenance: str | None) -> dict[str, Any]:
+    # From the row's values rather than a dict of them: `show` of 10,000 shots makes one
+    # object a shot, not two.
+    number = idx + 1
     return {
-        "id": row["id"],
-        "index": row["idx"],
+        "id": id,
+        "index": idx,
         "number": number,
-        "label": shot_label(number, row["scene"], row["scene_shot"]),
-        "scene": row["scene"],
-        "scene_heading": row["scene_heading"],
-        "scene_shot": row["scene_shot"],
-        "camera": row["camera"],
-        "move": row["move"],
-        "action": row["action"],
-        "dialogue": _json_list(row["dialogue"]),
-        "characters": list(_names(row["characters"])),
-        "duration": row["duration"],
-        "description": row["description"],
-        "prompt": row["prompt"],
-        "image_prompt": row["image_prompt"],
-        "seed": row["seed"],
-        "width": row["width"],
-        "height": row["height"],
-        "image_key": row["image_key"],
-        "image_url": row["image_url"],
-        "url_expires_at": row["url_expires_at"],
-        "notes": row["notes"],
-        "approved": bool(row["approved"]),
-        "stale": row["edited"] > row["drawn"],
-        "revised": row["revised"],
-        "provenance": json.loads(row["provenance"]) if row["provenance"] else None,
+        "label": shot_label(number, scene, scene_shot),
+        "scene": scene,
+        "scene_heading": scene_heading,
+        "scene_shot": scene_shot,
+        "camera": camera,
+        "move": move,
+        "action": action,
+        "dialogue": _json_list(dialogue),
+        "characters": list(_names(characters)),
+        "duration": duration,
+        "description": description,
+        "prompt": prompt,
+        "image_prompt": image_prompt,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "image_key": image_key,
+        "image_url": image_url,
+        "url_expires_at": url_expires_at,
+        "notes": notes,
+        "approved": bool(approved),
+        "stale": edited > drawn,
+        "revised": revised,
+        "provenance": json.loads(provenance) if provenance else None,
     }
 
 

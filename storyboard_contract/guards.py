@@ -7,7 +7,7 @@
 
 The GPU daemon and `storyboard serve` both use them; each says which paths are guarded, which
 setting holds the limit, and the key of its JSON error answers ("detail" or "error"); both
-word an invalid body the same way (validation_message).
+word an invalid body the same way (validation_message, unreadable_body).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PUBLIC_PATHS = frozenset({"/healthz"})
+# What FastAPI answers (400) for a body whose parsing raised anything but a JSON error.
+BODY_UNREADABLE = "There was an error parsing the body"
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -147,3 +149,11 @@ def validation_message(exc: RequestValidationError) -> str:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     return control_chars.visible("invalid request: " + "; ".join(parts))
+
+
+def unreadable_body(exc: HTTPException) -> str | None:
+    """FastAPI's 400 for a body its JSON parser gave up on (nested too deeply) worded as
+    every other body that is not JSON, for a 422; None for any other HTTPException."""
+    if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+        return "invalid request: the body is not JSON this server reads (nested too deeply?)"
+    return None

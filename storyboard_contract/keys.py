@@ -4,7 +4,8 @@
   {prefix}/{project}/scripts/{task}.json           the shot list a storyboard task planned
   {prefix}/{project}/exports/{stamp}-{rand}/{name} an `export --upload`
   {prefix}/{project}/cast/{who}/{token}.png        a character's reference image or portrait
-  {prefix}/{project}/identity/{who}/{model}.pt     a character's kept identity features
+  {prefix}/{project}/identity/{who}/{model}-{looks}.pt
+                                                   a character's kept identity features
                                                    (consistency = "attention")
   {prefix}/_doctor/{random}.txt                    `storyboard doctor`'s probe, deleted at once
 
@@ -18,18 +19,17 @@ the same render overwrites its own object.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from datetime import datetime
 
 TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _PREFIX_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 # A reference image or portrait, cast/{character slug}/{token}.{png|jpg} (cast_key), or a
-# character's kept identity features, identity/{character slug}/{model hash}.pt
-# (identity_key): named by neither a task nor an upload time.
+# character's kept identity features, identity/{character slug}/{model hash}-{description
+# digest}.pt (identity_key; without the digest before it was added): named by neither a task
+# nor an upload time.
 _CHARACTER_OBJECT = re.compile(r"(?:^|/)\d+/(?:cast/[0-9a-f]{16}/[0-9a-f]{16}\.(?:png|jpg)"
-                               r"|identity/[0-9a-f]{16}/[0-9a-f]{1,64}\.pt)$")
+                               r"|identity/[0-9a-f]{16}/[0-9a-f]{1,64}(?:-[0-9a-f]{16})?\.pt)$")
 # An export folder's name starts with its upload time in this form (UTC).
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -75,7 +75,13 @@ def script_key(prefix: str, project_id: int, task_id: str) -> str:
 
 def character_slug(name: str) -> str:
     """A character's folder: a digest of its name, since names are user text in any script."""
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return _digest(name)
+
+
+def _digest(text: str) -> str:
+    import hashlib  # here, as secrets below: the CLI's config imports this module at start-up
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def cast_key(prefix: str, project_id: int, name: str, suffix: str = ".png") -> str:
@@ -83,16 +89,22 @@ def cast_key(prefix: str, project_id: int, name: str, suffix: str = ".png") -> s
     `suffix`: .png, or .jpg for an uploaded JPEG."""
     if suffix not in (".png", ".jpg"):
         raise ValueError(f"a reference image is .png or .jpg, not {suffix!r}")
+    import secrets
+
     return project_prefix(prefix, project_id) + _join(
         "cast", character_slug(name), secrets.token_hex(8) + suffix)
 
 
-def identity_key(prefix: str, project_id: int, name: str, model_hash: str) -> str:
-    """One record per character and model: features from one model mean nothing to another."""
+def identity_key(prefix: str, project_id: int, name: str, model_hash: str,
+                 description: str = "") -> str:
+    """One record per character, model and description: features from one model mean
+    nothing to another, and a new description is a new look (the old one's record stays,
+    for a description changed back)."""
     if not re.fullmatch(r"[0-9a-f]{1,64}", model_hash):
         raise ValueError(f"model hash must be hex digits, got {model_hash!r}")
+    looks = _digest(description)
     return project_prefix(prefix, project_id) + _join(
-        "identity", character_slug(name), model_hash + ".pt")
+        "identity", character_slug(name), f"{model_hash}-{looks}.pt")
 
 
 def probe_key(prefix: str, name: str) -> str:
@@ -102,6 +114,8 @@ def probe_key(prefix: str, name: str) -> str:
 
 def export_key(prefix: str, project_id: int, name: str, when: datetime) -> str:
     """A new folder per upload (its time and a random suffix), so no upload replaces another."""
+    import secrets
+
     folder = f"{when.strftime(STAMP_FORMAT)}-{secrets.token_hex(3)}"
     return project_prefix(prefix, project_id) + _join("exports", folder, name)
 

@@ -5,7 +5,6 @@ boto3 is imported inside the functions: the CLI must not pay for it at start-up.
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -98,6 +97,8 @@ def probe_bucket(cfg: S3Config, fetch: bool = True, timeout: float = 3.0) -> str
     client = make_client(cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region,
                          cfg.addressing_style, connect_timeout=timeout, read_timeout=timeout,
                          max_attempts=1)
+    import secrets  # here: `storyboard show` imports this module (links.py) for no probe
+
     key = keys.probe_key(cfg.prefix, f"{secrets.token_hex(8)}.txt")
     body = f"storyboard bucket check {time.time()}".encode()
     try:

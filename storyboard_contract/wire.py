@@ -384,6 +384,7 @@ class Provenance(BaseModel):
     seed: int
     width: int
     height: int
+    consistency: str = "text"  # how the characters' identity was carried (CONSISTENCY_MODES)
 
 
 class RenderResponse(BaseModel):

@@ -120,6 +120,14 @@ def test_invalid_fields_are_422_with_a_readable_message(sketch_daemon):
         assert blank.status_code == 422 and "no text" in blank.json()["detail"]
 
 
+def test_json_nested_too_deeply_is_422_as_at_serve(sketch_daemon):
+    nested = "[" * 100_000 + "]" * 100_000
+    with sketch_daemon.client() as c:
+        resp = c.post("/v1/render", content=nested, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 422
+    assert "nested too deeply" in resp.json()["detail"]
+
+
 def test_control_characters_in_style_and_prompt_are_422_streaming_or_not(sketch_daemon):
     """A newline in a style used to fail every render with a 500 the worker retried."""
     plan = {"project_id": 1, "task_id": "t", "story": "The keeper climbed."}

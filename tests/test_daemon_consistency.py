@@ -16,6 +16,7 @@ import pytest
 from fixtures_daemon import daemon_argv, start_daemon, write_toml
 from PIL import Image
 
+from storyboard_cli.board.sheet import provenance_line
 from storyboard_contract import keys
 from storyboard_contract.config import S3Config
 
@@ -115,6 +116,14 @@ def test_attention_keeps_the_identity_in_the_bucket_and_a_regen_reproduces_the_s
     again = render(daemon, [{**shot(2, mei, "attention", str(uuid.uuid4())),
                              "project_id": project}])
     assert np.abs(pixels(again[2]) - pixels(first[2])).max() <= 1
+    # A new description is a new look: its own identity, the first one kept.
+    render(daemon, [{**shot(2, [{"name": "Mei", "description": "in a red coat"}], "attention",
+                            str(uuid.uuid4())), "project_id": project}])
+    listed = s3_server.client().list_objects_v2(
+        Bucket=s3_server.bucket, Prefix=keys.project_prefix(PREFIX, project) + "identity/")
+    assert sorted(o["Key"] for o in listed["Contents"]) == sorted([
+        kept[0], keys.identity_key(PREFIX, project, "Mei", kept[0].rsplit("/", 1)[1].split("-")[0],
+                                   "in a red coat")])
 
 
 def test_a_characters_lora_and_trigger_word_go_only_to_the_shots_that_show_them(daemon):
@@ -130,6 +139,10 @@ def test_a_characters_lora_and_trigger_word_go_only_to_the_shots_that_show_them(
     assert without["provenance"]["loras"] == [] and "meitok" not in without["prompt"]
     # In text mode her LoRA and trigger word stay out.
     assert text["provenance"]["loras"] == [] and "meitok" not in text["prompt"]
+    # Provenance says how identity was carried, and the boards' line says it too.
+    assert [r["provenance"]["consistency"] for r in (with_her, text)] == ["lora", "text"]
+    assert provenance_line(with_her["provenance"]).endswith(", identity by lora")
+    assert "identity by" not in provenance_line(text["provenance"])
 
 
 def test_a_characters_missing_lora_is_refused_in_one_line(daemon):

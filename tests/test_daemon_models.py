@@ -67,7 +67,7 @@ def test_a_checkpoint_file_is_served_with_provenance_on_every_render(
         "backend": "diffusers", "model_name": "default", "model": str(tiny_checkpoint),
         "model_hash": short_hash(tiny_checkpoint), "vae": None, "vae_hash": None, "loras": [],
         "scheduler": "euler_a", "steps": 3, "guidance_scale": 4.5, "seed": 5, "width": 64,
-        "height": 64}
+        "height": 64, "consistency": "text"}
 
 
 def test_a_requests_lora_and_scheduler_change_its_image_and_its_provenance(

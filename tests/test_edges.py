@@ -6,6 +6,7 @@ a store in tmp_path); no other service is needed unless a test says so."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,8 @@ def planned_project(root: Path, title: str = "lighthouse", dialogue: list | None
 class Server:
     """`storyboard serve`'s app under uvicorn in a thread of this process."""
 
-    def __init__(self, root: Path, heartbeat_s: float = 15.0) -> None:
+    def __init__(self, root: Path, heartbeat_s: float = 15.0,
+                 environ: dict[str, str] | None = None) -> None:
         import uvicorn
 
         from storyboard_cli.server.app import create_app
@@ -63,7 +65,7 @@ class Server:
         from storyboard_contract.config import load_config
 
         self.root = root
-        self.config = load_config(root / "storyboard.toml", environ={})
+        self.config = load_config(root / "storyboard.toml", environ=environ or {})
         self.url = f"http://127.0.0.1:{processes.free_port()}"
         self.server = uvicorn.Server(uvicorn.Config(
             create_app(self.config, heartbeat_s=heartbeat_s), port=int(self.url.rsplit(":", 1)[1]),
@@ -433,7 +435,6 @@ def test_deeply_nested_json_is_422_as_the_readme_says(server):
 
 def test_an_upload_to_a_bucket_that_does_not_answer_ends_within_the_s3_timeouts(
         cli, config_file, tmp_path, monkeypatch):
-    import socket
     import time
 
     silent = socket.socket()  # accepts connections (the kernel does), never answers
@@ -457,3 +458,26 @@ def test_an_upload_to_a_bucket_that_does_not_answer_ends_within_the_s3_timeouts(
     assert took < 15
     assert f"the export is written: {tmp_path / 'board.html'}" in line
     assert (tmp_path / "board.html").stat().st_size > 0
+
+
+def test_an_api_export_whose_upload_fails_names_no_server_path(config_file, tmp_path):
+    """The API writes the export in a temporary folder it removes: naming it helps nobody."""
+    refusing = socket.socket()  # bound, not listening: every connection is refused
+    refusing.bind(("127.0.0.1", 0))
+    try:
+        config_file.write_text(
+            f'[store]\npath = "storyboard.db"\n[redis]\nurl = "{NO_REDIS}"\n'
+            f'[s3]\nendpoint = "http://127.0.0.1:{refusing.getsockname()[1]}"\n'
+            'connect_timeout = 1\nread_timeout = 1\nmax_attempts = 1\n')
+        planned_project(tmp_path)
+        running = Server(tmp_path, environ={"ACCESS_KEY": "key", "SECRET_KEY": "secret"})
+        try:
+            with running.client() as api:
+                answer = api.get("/api/projects/1/export", params={"upload": "true"})
+        finally:
+            running.stop()
+    finally:
+        refusing.close()
+    error = api_error(answer, 503)
+    assert "storyboard-export-" not in error and "/tmp" not in error
+    assert "not kept: ask again without upload" in error

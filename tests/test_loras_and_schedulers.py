@@ -245,7 +245,7 @@ def test_provenance_names_everything_that_made_the_image(backend, tiny_model_dir
         "loras": [{"name": "noir.safetensors",
                    "hash": short_hash(lora_dir / "noir.safetensors"), "scale": 0.7}],
         "scheduler": "euler_a", "steps": 3, "guidance_scale": 6.5, "seed": 42,
-        "width": 64, "height": 64}
+        "width": 64, "height": 64, "consistency": "text"}
     assert len(short_hash(tiny_model_dir)) == 10
     # The same settings render the same image: provenance is enough to reproduce it.
     assert np.array_equal(pixels(backend, job), pixels(backend, job))

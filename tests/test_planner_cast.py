@@ -95,6 +95,18 @@ def test_places_and_things_that_look_like_names_are_not_cast() -> None:
     assert list(cast(planned(story))) == ["Paris"]
 
 
+@pytest.mark.parametrize("story, people", [
+    ("Walter walked to Glasgow in the rain. Glasgow was grey and wet. Walter found a room "
+     "near the station.", ["Walter"]),
+    ("Ben ran to Kirkwall before the storm. Kirkwall slept. Ben knocked.", ["Ben"]),
+    ("Walter came to Nora at dusk. Nora smiled and took his hand. Walter sat down.",
+     ["Walter", "Nora"]),
+    ("Margaret walked to Tom and hugged him. Tom laughed. Margaret left.", ["Margaret", "Tom"]),
+])
+def test_one_walks_to_a_place_or_to_a_person_who_acts(story, people) -> None:
+    assert list(cast(planned(story))) == people
+
+
 def test_an_old_man_named_in_apposition_is_described_as_old() -> None:
     sleeper = planned((STORIES / "sleeper.txt").read_text(encoding="utf-8"))
     assert cast(sleeper)["Walter"] == "elderly man"

@@ -222,8 +222,9 @@ def test_every_command_help_shows_an_example_on_one_line(cli):
         if isinstance(cmd, click.Group):
             # A group that takes a project first (`shots PROJECT split`) is given one.
             taken = tuple("1" for p in cmd.params if isinstance(p, click.Argument))
-            for name, sub in cmd.commands.items():
-                yield from leaves(sub, (*path, *taken, name))
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                yield from leaves(cmd.get_command(ctx, name), (*path, *taken, name))
         else:
             yield path, cmd
 
@@ -275,28 +276,81 @@ def test_cli_start_up_imports_nothing_heavy():
     code = (
         "import sys, storyboard_cli.cli;"
         "heavy = {'torch', 'diffusers', 'transformers', 'fastapi', 'uvicorn', 'boto3', 'botocore',"
-        " 'typer', 'rich', 'redis', 'httpx', 'sqlite_utils'};"
+        " 'typer', 'rich', 'redis', 'httpx', 'sqlite_utils', 'pydantic'};"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
 
+def test_help_lists_every_command_without_importing_the_command_modules():
+    code = (
+        "import sys\n"
+        "from storyboard_cli.cli import main\n"
+        "sys.argv = ['storyboard', '--help']\n"
+        "try:\n    main()\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith('storyboard_cli.commands.')),"
+        " file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip() == "['storyboard_cli.commands.common']", out.stderr
+    listed = out.stdout.partition("Commands:\n")[2].splitlines()
+    from storyboard_cli.cli import COMMANDS
+
+    assert [line.split()[0] for line in listed] == list(COMMANDS)
+    assert "Create a project from a story in prose" in out.stdout
+
+
+def test_the_help_table_holds_each_command_s_module_and_its_own_first_sentence():
+    """cli.COMMANDS, which --help lists, against the commands each module registers."""
+    import importlib
+
+    import click
+
+    from storyboard_cli.cli import COMMANDS
+
+    found: dict[str, tuple[str, str]] = {}
+    for module in dict.fromkeys(module for module, _ in COMMANDS.values()):
+        group = click.Group()
+        importlib.import_module(f"storyboard_cli.commands.{module}").register(group)
+        for name, command in group.commands.items():
+            # The whole first sentence: click shortens it to the width as it shortens this.
+            found[name] = (module, command.get_short_help_str(limit=10**6))
+    assert found == COMMANDS
+
+
+def loaded_by(config_file: Path, *args: str) -> tuple[str, set[str]]:
+    """(stdout, top-level modules loaded) of one CLI command run in a fresh interpreter."""
+    code = (
+        "import json, sys\n"
+        "from storyboard_cli.cli import cli\n"
+        f"try:\n    cli({list(args)!r})\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "STORYBOARD_CONFIG": str(config_file)},
+                         cwd=config_file.parent)
+    assert out.returncode == 0, out.stderr
+    return out.stdout, set(json.loads(out.stderr.splitlines()[-1]))
+
+
 def test_show_json_of_a_migrated_store_imports_only_what_it_needs(cli, config_file, tmp_path):
     (tmp_path / "s.txt").write_text("One.")
     assert cli("new", "s.txt").exit_code == 0
-    code = (
-        "import sys\n"
-        "from storyboard_cli.cli import cli\n"
-        "try:\n    cli(['show', '1', '--json'])\n"
-        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-        "loaded = {m.split('.')[0] for m in sys.modules}\n"
-        # pydantic: the wire schemas' models cost `show` of 10,000 shots a tenth of its time.
-        "print(sorted(loaded & {'sqlite_utils', 'rich', 'dotenv', 'redis', 'httpx', 'typer',"
-        " 'pydantic'}),"
-        " file=sys.stderr)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "STORYBOARD_CONFIG": str(config_file)})
-    assert json.loads(out.stdout)["title"] == "s"
-    assert out.stderr.strip() == "[]", out.stderr
+    shown, loaded = loaded_by(config_file, "show", "1", "--json")
+    assert json.loads(shown)["title"] == "s"
+    # pydantic: the wire schemas' models cost `show` of 10,000 shots a tenth of its time.
+    assert not loaded & {"sqlite_utils", "rich", "dotenv", "redis", "httpx", "typer",
+                         "pydantic"}
+
+
+def test_new_of_a_prose_story_imports_no_screenplay_model(cli, config_file, tmp_path):
+    """Telling prose from a screenplay takes text checks; the readers and their pydantic
+    models (~130 ms) load for a screenplay only."""
+    (tmp_path / "s.txt").write_text("INT. is no heading here. The keeper climbed.\n")
+    assert cli("new", "s.txt").exit_code == 0  # the store migrated: sqlite_utils' work
+    created, loaded = loaded_by(config_file, "new", "s.txt", "--json")
+    assert json.loads(created)["format"] == "prose"
+    assert loaded & {"pydantic", "sqlite_utils", "rich", "redis", "httpx"} == set()

@@ -125,3 +125,47 @@ def test_every_command_that_shows_links_prints_them_whole_when_piped(cli, store,
         assert f"  shot {number}: {url}" in links
     assert re.search(r"^Shot list: http://127\.0\.0\.1:9/\S+Signature=\w+$",
                      "\n".join(links), re.MULTILINE)
+
+
+GOLDEN_SHOW = Path(__file__).parent / "data" / "show_golden.json"
+GOLDEN_TASK = "00000000-0000-4000-8000-00000000000a"
+
+
+def golden_project(store: Store) -> None:
+    """A screenplay project whose shots hold every kind of value a shot object has: scenes
+    and labels, dialogue and characters, notes, approval, a stale and a revised panel,
+    provenance, non-ASCII text and control characters, links; its times fixed."""
+    project = store.create_project("ferry", "INT. FERRY - NIGHT\n\nIt sails.", "noir", "2.39:1",
+                                   "fountain", json.dumps({"scenes": [
+                                       {"heading": "INT. FERRY - NIGHT", "int_ext": "INT",
+                                        "location": "FERRY", "time_of_day": "NIGHT"}]}))["id"]
+    task = store.create_task("storyboard", project, task_id=GOLDEN_TASK)["id"]
+    rows = planned_rows(task, 4)
+    rows[0].update(scene="1", scene_heading="INT. FERRY - NIGHT", scene_shot=1,
+                   characters=["MARA", "Élodie"], camera="close-up", move="push in",
+                   dialogue=[{"speaker": "MARA", "line": "Wer ist da?\n“Niemand.”"},
+                             {"speaker": "Élodie", "line": "Moi.", "parenthetical": "quiet"}])
+    rows[1].update(description="Bidi \u202e and C1 \x85 and DEL \x7f in text.", duration=2.5)
+    rows[2].update(action="灯塔的光扫过海面。", prompt='a "quoted" \\ prompt')
+    store.save_plan(task, project, rows, with_renders=True,
+                    characters=[{"name": "MARA", "description": "ferry captain"}])
+    for render in store.task_renders(task)[:3]:
+        store.finish_render(task, render["shot_id"], f"p/{render['shot_id']}.png",
+                            f"https://bucket.example/{render['shot_id']}?X-Amz=1&b=ü",
+                            "2999-01-01T00:00:00+00:00", 1)
+    with store._write() as c:
+        c.execute("update projects set created_at = '2026-01-02T03:04:05.000+00:00'")
+        c.execute("""update tasks set created_at = '2026-01-02T03:04:06.000+00:00',
+                     started_at = '2026-01-02T03:04:07.000+00:00'""")
+        c.execute("""update shots set notes = 'keep\tthis', approved = 1, revised = 'changed',
+                     provenance = '{"model": "sd15", "steps": 20}' where idx = 0""")
+        c.execute("update shots set edited = drawn + 1, width = 640, height = 272 where idx = 1")
+
+
+def test_show_json_prints_the_same_bytes_as_before(cli, store):
+    """`show --json` made faster (shot objects from row values) prints what it printed
+    before, byte for byte: tests/data/show_golden.json was written by the code before."""
+    golden_project(store)
+    result = cli("show", "ferry", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == GOLDEN_SHOW.read_bytes()

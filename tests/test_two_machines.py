@@ -49,9 +49,17 @@ def test_the_two_machine_guide_works_as_written_on_a_host_and_two_gpu_boxes():
         assert len(namespaces) == 3 and folder.is_dir()
         assert all(subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
                                   text=True).stdout.split() for ns in namespaces)
+        # A namespace named like ours that no run made (another user's, a crashed run's
+        # before it wrote its record) is not --down's to remove.
+        bystander = f"sb{(int(namespaces[0][2:6], 16) + 1) % 0x10000:04x}h"
+        subprocess.run(["ip", "netns", "add", bystander], check=True)
     finally:
         if proc.returncode != SKIPPED:
             removed = two_machines("--down")
-    assert removed.returncode == 0, removed.stderr
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert not any(ns in listed for ns in namespaces) and not folder.exists()
+    try:
+        assert removed.returncode == 0, removed.stderr
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert not any(ns in listed for ns in namespaces) and not folder.exists()
+        assert bystander in listed
+    finally:
+        subprocess.run(["ip", "netns", "delete", bystander])

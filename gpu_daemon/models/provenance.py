@@ -3,8 +3,8 @@
 Every rendered image carries its provenance (RenderResponse.provenance): the model by its
 daemon's name for it, as configured, and
 the short hash of its file (so a renamed or retrained file is told apart), the VAE, the LoRAs
-with their scales, the scheduler, steps, guidance (CFG), seed and size. The hashes are
-computed once, when the daemon loads each file (short_hash).
+with their scales, the scheduler, steps, guidance (CFG), seed, size and consistency mode.
+The hashes are computed once, when the daemon loads each file (short_hash).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class RenderSettings(Protocol):
     seed: int
     width: int
     height: int
+    consistency: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def describe(identity: ModelIdentity, job: RenderSettings, loras: Sequence[UsedL
         "seed": job.seed,
         "width": job.width,
         "height": job.height,
+        "consistency": job.consistency,
     }
 
 

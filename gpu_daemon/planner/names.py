@@ -71,10 +71,34 @@ _PLACE_BEFORE = re.compile(
 _PLACE_EVIDENCE = re.compile(
     r"(?:\b(?:in|into|inside|outside|near|across|through|throughout|beyond|within|past|"
     r"reached|reach|entered|visited|leaving|left for)"
-    r"|\b(?:went|go|goes|going|gone|came|come|coming|back|way|drove|flew|sailed|moved|"
-    r"returned|travelled|traveled|arrived|headed|train|road|ferry|bus|flight|ship)\s+"
-    r"(?:to|from|at|for|toward|towards)"
+    r"|\b(?:way|drove|flew|sailed|moved|travelled|traveled|train|road|ferry|bus|flight|ship)"
+    r"\s+(?:to|from|at|for|toward|towards)"
     r"|\b(?:the|a|an))\s+$",
+    re.IGNORECASE,
+)
+# One walks or comes to a place or to a person: a place here unless the story shows the word
+# doing what people do (_PERSON_EVIDENCE).
+_MOTION_TO = re.compile(
+    r"\b(?:went|go|goes|going|gone|came|come|coming|back|returned|arrived|headed|walked|"
+    r"ran|hurried|rushed|stepped|wandered|limped|crossed over)\s+(?:to|from|at|for|toward|"
+    r"towards|up to|over to|back to)\s+$",
+    re.IGNORECASE,
+)
+_PERSON_VERBS = (
+    r"said|says|asked|asks|replied|answered|whispered|shouted|called|cried|laughed|smiled|"
+    r"grinned|frowned|nodded|sighed|shrugged|winked|wept|sobbed|blinked|looked|glanced|stared|"
+    r"watched|listened|waited|turned|stood|sat|knelt|took|gave|handed|held|hugged|kissed|"
+    r"thought|knew|felt|saw|heard|wanted|opened|closed|pointed|reached|lifted|put|picked|"
+    r"pushed|pulled|wiped|shook|raised|lowered|folded|touched|leaned|waved|rose|got"
+)
+_PERSON_EVIDENCE_AFTER = re.compile(
+    rf"^(?:\s+(?:{_PERSON_VERBS})\b"
+    r"|'s\s+(?:face|hand|hands|eyes|eye|voice|arm|arms|shoulder|shoulders|hair|mouth|lips|"
+    r"smile|head|mother|father|wife|husband|son|daughter|sister|brother|coat|name)\b)"
+)
+_PERSON_EVIDENCE_BEFORE = re.compile(
+    r"\b(?:said to|told|asked|thanked|hugged|kissed|married|helped|greeted|handed|gave|"
+    r"promised|warned|smiled at|looked at|nodded to|waved to|beside|with)\s+$",
     re.IGNORECASE,
 )
 _PLACE_AFTER = re.compile(
@@ -242,9 +266,16 @@ def _english_names(story: str, sentences: list[str], speakers: set[str]) -> Coun
     named.update(w for w in free if w.lower() not in lower)
     # A place or a thing, wherever the story (quotes included) says so, unless a title or a
     # speech tag makes it a person.
-    things = {m.group() for m in _CAPITALISED.finditer(story)
-              if _PLACE_EVIDENCE.search(story[max(0, m.start() - 30): m.start()])
-              or _PLACE_AFTER.match(story[m.end():])}
+    things, went_to, acting = set(), set(), set()
+    for m in _CAPITALISED.finditer(story):
+        before, after = story[max(0, m.start() - 30): m.start()], story[m.end(): m.end() + 40]
+        if _PLACE_EVIDENCE.search(before) or _PLACE_AFTER.match(after):
+            things.add(m.group())
+        elif _MOTION_TO.search(before):
+            went_to.add(m.group())
+        if _PERSON_EVIDENCE_AFTER.match(after) or _PERSON_EVIDENCE_BEFORE.search(before):
+            acting.add(m.group())
+    things |= went_to - acting
     people = titled | {s.split()[-1] for s in speakers if s[:1].isupper()}
     return Counter({w: n for w, n in seen.items()
                     if (w in named or w in people) and (w not in things or w in people)})

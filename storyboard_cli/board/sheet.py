@@ -144,7 +144,7 @@ def framing(shot: dict[str, Any]) -> str:
 
 def provenance_line(made: dict[str, Any]) -> str:
     """What made an image, in one line: model (hash), VAE, LoRAs, sampler, steps, CFG, seed,
-    size."""
+    size, and how identity was carried unless by the prompt's words alone."""
     model = made.get("model_name") or made.get("model") or made["backend"]
     if made.get("model_hash"):
         model += f" ({made['model_hash']})"
@@ -156,6 +156,8 @@ def provenance_line(made: dict[str, Any]) -> str:
     parts += [made.get("scheduler") or "default", f"{made['steps']} steps",
               f"CFG {made['guidance_scale']:g}", f"seed {made['seed']}",
               f"{made['width']}×{made['height']}"]
+    if made.get("consistency", "text") != "text":
+        parts.append(f"identity by {made['consistency']}")
     return ", ".join(parts)
 
 

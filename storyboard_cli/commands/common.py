@@ -142,6 +142,37 @@ class Group(OneLineUsage, click.Group):
         return list(self.commands)
 
 
+class LazyGroup(Group):
+    """A Group whose commands are imported when one is run: `lazy` maps each command's name
+    to (its module under storyboard_cli.commands, the first sentence of its help), in the
+    order --help lists them. --help reads the table and imports none of the modules (they
+    cost start-up more than click itself); tests/test_projects_cli.py holds the table to the
+    commands' own help."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **attrs: Any) -> None:
+        super().__init__(*args, **attrs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import importlib
+
+            module = importlib.import_module(f"storyboard_cli.commands.{self.lazy[cmd_name][0]}")
+            module.register(self)  # every command of that module, as an eager group has them
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's listing, shortened to the width as click shortens a command's own help.
+        limit = formatter.width - 6 - max(map(len, self.lazy))
+        rows = [(name, click.Command(name, help=help).get_short_help_str(limit))
+                for name, (_, help) in self.lazy.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 def argument(name: str, help: str, **attrs: Any) -> Callable[[F], F]:
     """`click.argument` with a help text."""
     return click.argument(name, cls=Argument, help_text=help, **attrs)

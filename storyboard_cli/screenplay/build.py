@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from storyboard_cli.screenplay.lines import HEADING_PREFIX
 from storyboard_contract.screenplay import (
     Dialogue,
     Element,
@@ -28,13 +29,6 @@ from storyboard_contract.screenplay import (
     Synopsis,
 )
 
-# INT, EXT, EST, INT./EXT, INT/EXT, I/E (the Fountain spec's list) and the mirrored EXT./INT
-# and E/I that Final Draft writes, in any case, followed by a dot or a space: "INTERIOR" or
-# "ESTATE" open no heading.
-HEADING_PREFIX = re.compile(
-    r"(?P<prefix>int\.?\s*/\s*ext|ext\.?\s*/\s*int|i\s*/\s*e|e\s*/\s*i|int|ext|est)[.\s]\s*",
-    re.IGNORECASE,
-)
 # " - ", " -- ", en and em dashes: the separators between location and time of day. A hyphen
 # without spaces joins words ("HALF-WAY HOUSE").
 _SEPARATOR = re.compile(r"\s+-{1,2}\s+|\s*--\s*|\s*[\u2013\u2014]\s*")
@@ -46,7 +40,6 @@ _TIMES = frozenset({
     "CONTINUOUS", "LATER", "MOMENTS", "SAME", "EARLY", "LATE", "MAGIC",
 })
 _CLOCK = re.compile(r"\d{1,2}(?::\d{2})?\s*(?:[AP]\.?M\.?)(?!\w)|\d{1,2}:\d{2}", re.IGNORECASE)
-_TRAILING_EXTENSION = re.compile(r"\(([^()]*)\)\s*$")
 
 
 def parse_heading(text: str) -> tuple[IntExt | None, str | None, str | None]:
@@ -77,23 +70,6 @@ def parse_heading(text: str) -> tuple[IntExt | None, str | None, str | None]:
 def _is_time_of_day(text: str) -> bool:
     words = text.lstrip("(").split()
     return bool(words) and (words[0].upper().rstrip(".,") in _TIMES or bool(_CLOCK.match(text)))
-
-
-def split_cue(text: str) -> tuple[str, list[str], bool]:
-    """(name, extensions, dual) of a character cue: "STEEL (V.O.) (CONT'D) ^" ->
-    ("STEEL", ["V.O.", "CONT'D"], True). A cue that is all parentheses keeps its text as the
-    name."""
-    rest = text.strip()
-    dual = rest.endswith("^")
-    if dual:
-        rest = rest[:-1].rstrip()
-    extensions: list[str] = []
-    while match := _TRAILING_EXTENSION.search(rest):
-        if not rest[: match.start()].strip():
-            break
-        extensions.insert(0, match[1].strip())
-        rest = rest[: match.start()].rstrip()
-    return rest, [extension for extension in extensions if extension], dual
 
 
 class ScreenplayBuilder:

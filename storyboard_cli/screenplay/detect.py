@@ -23,8 +23,14 @@ from collections import Counter
 from pathlib import PurePath
 
 from storyboard_cli.screenplay import Format
-from storyboard_cli.screenplay.build import HEADING_PREFIX, split_cue
-from storyboard_cli.screenplay.fountain import is_blank, is_cue, is_heading, split_title_page
+from storyboard_cli.screenplay.lines import (
+    HEADING_PREFIX,
+    is_blank,
+    is_cue,
+    is_heading,
+    split_cue,
+    split_title_page,
+)
 
 EXTENSIONS: dict[str, Format] = {".fountain": "fountain", ".spmd": "fountain", ".fdx": "fdx"}
 

@@ -35,8 +35,9 @@ from xml.etree.ElementTree import ParseError
 import defusedxml
 import defusedxml.ElementTree
 
-from storyboard_cli.screenplay.build import ScreenplayBuilder, split_cue
+from storyboard_cli.screenplay.build import ScreenplayBuilder
 from storyboard_cli.screenplay.errors import ScreenplayError
+from storyboard_cli.screenplay.lines import split_cue
 from storyboard_contract.screenplay import Action, Dialogue, Screenplay, Shot, Transition
 
 # Types Final Draft shows in capitals by default (its ElementSettings say so when present).

@@ -57,12 +57,18 @@ from __future__ import annotations
 
 import re
 
-from storyboard_cli.screenplay.build import HEADING_PREFIX, ScreenplayBuilder, split_cue
+from storyboard_cli.screenplay.build import ScreenplayBuilder
 from storyboard_cli.screenplay.errors import ScreenplayError
+from storyboard_cli.screenplay.lines import (
+    KEPT_EMPTY,
+    is_blank,
+    is_cue,
+    is_heading,
+    plain,
+    split_cue,
+    split_title_page,
+)
 from storyboard_contract.screenplay import Action, Dialogue, Lyrics, Screenplay, Transition
-
-# A line of exactly two spaces is an empty line that does not end its paragraph.
-KEPT_EMPTY = "  "
 
 _BONEYARD = re.compile(r"/\*.*?\*/", re.DOTALL)
 # A note may span lines but not an empty one (a blank line that is not KEPT_EMPTY).
@@ -70,12 +76,6 @@ _NOTE = re.compile(r"\[\[((?:(?!\]\]|\n(?!  \n)[ \t]*\n).)*)\]\]", re.DOTALL)
 # Notes wait in the text as private-use markers, so that every later step sees note-free lines.
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
 _MARK = re.compile(f"{_MARK_OPEN}(\\d+){_MARK_CLOSE}")
-
-TITLE_KEYS = frozenset({
-    "title", "credit", "author", "authors", "source", "draft date", "date", "contact",
-    "contact info", "copyright", "notes", "revision", "watermark",
-})
-_TITLE_ENTRY = re.compile(r"([A-Za-z][A-Za-z0-9 _-]*?)\s*:[ \t]*(.*)")
 
 _FORCED_HEADING = re.compile(r"\.(?=[^\W_])")  # one dot, then a letter or digit: not "..."
 _SCENE_NUMBER = re.compile(r"\s*#([\w.-]+)#\s*$")
@@ -87,54 +87,6 @@ _FORCED_TRANSITION = re.compile(r">\s*(.+)")
 _LYRIC = re.compile(r"~\s*(.*)")
 _PARENTHETICAL = re.compile(r"\((.*)\)")
 _FIXED_TRANSITIONS = frozenset({"FADE IN:", "FADE OUT.", "FADE TO BLACK.", "CUT TO BLACK."})
-
-# Emphasis: ***bold italic***, **bold**, *italic*, _underline_, on one line; `\*` and `\_`
-# are literal. An underscore inside a word (file_name) is not emphasis.
-_ESCAPES = {"\\*": "\ue002", "\\_": "\ue003"}
-_EMPHASIS = [
-    re.compile(r"\*\*\*(?=\S)(.+?)(?<=\S)\*\*\*"),
-    re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"),
-    re.compile(r"\*(?=\S)(.+?)(?<=\S)\*"),
-    re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"),
-]
-
-
-def plain(text: str) -> str:
-    """Text without Fountain's emphasis markup: "**loud** \\*not\\*" -> "loud *not*"."""
-    if "*" not in text and "_" not in text:
-        return text
-    for escaped, mark in _ESCAPES.items():
-        text = text.replace(escaped, mark)
-    for pattern in _EMPHASIS:
-        text = pattern.sub(r"\1", text)
-    for escaped, mark in _ESCAPES.items():
-        text = text.replace(mark, escaped[1])
-    return text
-
-
-def is_blank(line: str) -> bool:
-    """A paragraph break: empty or whitespace, except the two spaces of KEPT_EMPTY."""
-    return not line.strip() and line != KEPT_EMPTY
-
-
-def is_heading(line: str) -> bool:
-    """A scene heading by its prefix (INT., EXT., ...), with a place after it. (A heading
-    forced with `.` is the reader's business: only a Fountain file is read that way.)"""
-    match = HEADING_PREFIX.match(line)
-    return bool(match) and bool(line[match.end():].strip())
-
-
-def is_cue(line: str) -> bool:
-    """A line that cues dialogue when a non-blank line follows it: forced with `@`, or a name
-    in capitals (at least one capital letter, no small one; the extension may have small
-    letters: "HANS (on the radio)"). No name ends in a colon: "CUT TO:" over a heading the
-    writer forgot to space is not a speaker."""
-    text = line.strip()
-    if text.startswith("@"):
-        return len(text) > 1
-    name = split_cue(text)[0]
-    return (any(c.isupper() for c in name) and not any(c.islower() for c in name)
-            and not name.endswith(":"))
 
 
 def strip_markup(text: str) -> tuple[str, list[str]]:
@@ -157,36 +109,6 @@ def note_marks(line: str) -> tuple[str, list[int]]:
     if _MARK_OPEN not in line:
         return line, []
     return _MARK.sub("", line), [int(number) for number in _MARK.findall(line)]
-
-
-def split_title_page(lines: list[str]) -> tuple[dict[str, str], int]:
-    """(title page, index of the first body line): `Key: value` lines up to the first blank
-    line, a value going on in indented lines below its key. Not a title page (an empty dict,
-    0) unless every line of that first paragraph fits and one key is a known one: "FADE IN:"
-    opens a body."""
-    start = 0
-    while start < len(lines) and is_blank(lines[start]):
-        start += 1
-    entries: list[tuple[str, list[str]]] = []
-    end = start
-    while end < len(lines) and not is_blank(lines[end]):
-        line = lines[end]
-        match = None if line[:1] in (" ", "\t") else _TITLE_ENTRY.fullmatch(line)
-        if match:
-            value = match[2].strip()
-            entries.append((match[1].strip().lower(), [value] if value else []))
-        elif entries and line[:1] in (" ", "\t"):
-            entries[-1][1].append(line.strip())
-        else:
-            return {}, 0
-        end += 1
-    if not any(key in TITLE_KEYS for key, _ in entries):
-        return {}, 0
-    title_page: dict[str, str] = {}
-    for key, values in entries:
-        value = "\n".join(plain(value) for value in values)
-        title_page[key] = f"{title_page[key]}\n{value}" if key in title_page else value
-    return title_page, end
 
 
 class _FountainReader:

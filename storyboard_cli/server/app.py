@@ -7,7 +7,9 @@ cross-site checks; sessions.py), the body limit ([server] max_body_bytes, 413). 
 answer {"error": "<one line>"} (errors.py).
 
 A store connection serves one thread at a time: each worker thread of the pool that runs the
-routes has its own LocalService, and the event streams share one (events.StreamReader).
+routes has its own LocalService, and the event streams share one (events.StreamReader). A
+task's polls (`GET /api/tasks/{id}`) are answered on the event loop from the JSON kept since
+the store last changed, which a connection of their own tells (reads.py).
 """
 
 from __future__ import annotations
@@ -54,17 +56,16 @@ from storyboard_cli.server.bodies import (
     SplitShot,
 )
 from storyboard_cli.server.errors import status_and_message
+from storyboard_cli.server.reads import TaskAnswers
 from storyboard_cli.server.sessions import AUTH, SessionGate, SessionKeeper
 from storyboard_cli.server.shell import HTML
 from storyboard_cli.service import LocalService
 from storyboard_contract import control_chars
 from storyboard_contract.config import Config
 from storyboard_contract.errors import NotFound, ServiceUnavailable, UsageError
-from storyboard_contract.guards import BodyLimit, validation_message
+from storyboard_contract.guards import BodyLimit, unreadable_body, validation_message
 
 TOKEN_VARIABLE = "STORYBOARD_API_TOKEN"
-# What FastAPI answers (400) for a body whose parsing raised anything but a JSON error.
-BODY_UNREADABLE = "There was an error parsing the body"
 # A frame's key names the render that made it: what it holds never changes.
 FRAME_CACHE = "private, max-age=31536000, immutable"
 
@@ -204,6 +205,11 @@ def create_app(config: Config, token: str | None = None,
     keeper = (SessionKeeper(token, config.server.session_expiry, lambda: thread_service().store)
               if token else None)
     links_for = frame_links(config)
+    task_answers = TaskAnswers(config.store_path)
+
+    def task_json(ref: str) -> bytes:
+        """The task object as JSONResponse writes it (in a worker thread)."""
+        return JSONResponse(thread_service().task(ref)).body
 
     def acting(request: Request) -> LocalService:
         """This thread's service, acting for whom the request names (the edit history)."""
@@ -216,6 +222,7 @@ def create_app(config: Config, token: str | None = None,
         yield
         thread_service.close()
         streams.close()
+        task_answers.close()
 
     app = FastAPI(
         title="storyboard", version=__version__, lifespan=lifespan,
@@ -234,11 +241,8 @@ def create_app(config: Config, token: str | None = None,
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
-            # FastAPI's answer to a body its JSON parser gave up on (nested too deeply):
-            # invalid input, 422, as every other body that is not JSON.
-            return JSONResponse({"error": "invalid request: the body is not JSON this server "
-                                 "reads (nested too deeply?)"}, status_code=422)
+        if unreadable := unreadable_body(exc):
+            return JSONResponse({"error": unreadable}, status_code=422)
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=exc.headers)
 
@@ -398,7 +402,8 @@ def create_app(config: Config, token: str | None = None,
 
         folder = Path(tempfile.mkdtemp(prefix="storyboard-export-"))
         try:
-            done = thread_service().export(project, fmt, folder, options, upload=upload)
+            done = thread_service().export(project, fmt, folder, options, upload=upload,
+                                           kept=False)
             files = [Path(f) for f in done["files"]]
             path = Path(done["path"])
             if path.is_dir() or len(files) > 1:
@@ -482,10 +487,10 @@ def create_app(config: Config, token: str | None = None,
         return StreamingResponse(events.task_events(task_polls, task_id, heartbeat_s),
                                  media_type=events.MEDIA_TYPE, headers=events.HEADERS)
 
-    @api.get(routes.TASK, tags=["tasks"])
-    def task(task: str) -> JSONResponse:
+    @api.get(routes.TASK, tags=["tasks"], response_class=JSONResponse)
+    async def task(task: str) -> Response:
         """The task object (as `storyboard status --json`); an id or a unique prefix."""
-        return JSONResponse(thread_service().task(task))
+        return Response(await task_answers.get(task, task_json), media_type="application/json")
 
     @api.post(routes.RETRY, tags=["tasks"])
     def retry(task: str) -> JSONResponse:

@@ -4,7 +4,7 @@ renders, and the links to its images and its shot-list script."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from storyboard_cli import ids
@@ -94,12 +94,14 @@ class Plans(Rows):
         """The rows of the shots a task is about: the ones it planned, in order, the ones it
         renders of a storyboard planned before (generate --stale), or the one it
         re-renders."""
-        if task["type"] == TaskType.SHOT_GENERATION:
-            return self._query("select * from shots where id = ?", [task["shot_id"]])
-        if renders_only(task):
-            return self._query("""select s.* from renders r join shots s on s.id = r.shot_id
-                                  where r.task_id = ? order by s.idx""", [task["id"]])
-        return self._query("select * from shots where task_id = ? order by idx", [task["id"]])
+        return self._query(*_task_shots_query(task, "s.*"))
+
+    def task_shot_values(self, task: dict[str, Any], columns: Sequence[str]
+                         ) -> list[tuple[Any, ...]]:
+        """task_shot_rows as tuples of `columns`: a row without a dict of all the columns
+        (`show` of 10,000 shots builds its shot objects from these)."""
+        sql, params = _task_shots_query(task, ", ".join(f"s.{c}" for c in columns))
+        return self.conn.execute(sql, params).fetchall()
 
     def numbered_shot(self, task_id: str, number: int) -> dict[str, Any] | None:
         """Shot `number` (from 1) of a storyboard task's plan, if it has that many."""
@@ -135,6 +137,16 @@ class Plans(Rows):
                 "update tasks set script_url = ?, script_url_expires_at = ? where id = ?",
                 [url, url_expires_at, task_id],
             )
+
+
+def _task_shots_query(task: dict[str, Any], columns: str) -> tuple[str, list[Any]]:
+    """(SQL, parameters) selecting `columns` of table `s` (shots) for task_shot_rows."""
+    if task["type"] == TaskType.SHOT_GENERATION:
+        return f"select {columns} from shots s where s.id = ?", [task["shot_id"]]
+    if renders_only(task):
+        return (f"""select {columns} from renders r join shots s on s.id = r.shot_id
+                    where r.task_id = ? order by s.idx""", [task["id"]])
+    return f"select {columns} from shots s where s.task_id = ? order by s.idx", [task["id"]]
 
 
 # What a kept panel brings from the storyboard before: its image, seed, notes and approval.

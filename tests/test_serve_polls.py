@@ -1,0 +1,86 @@
+"""Polling a task (`GET /api/tasks/{id}`, what boards and `--watch` do): answered from the JSON
+kept since the store last changed (storyboard_cli/server/reads.py), and never staler than the
+store, whoever wrote to it: another process, or the server itself."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+from storyboard_cli.server.reads import TaskAnswers
+from storyboard_cli.store import Store
+
+
+def test_a_polled_task_shows_every_change_at_once_whoever_made_it(served):
+    store = served.stack.store()
+    project = store.create_project("polled", "One.", "movie")
+    task_id = store.create_task("storyboard", project["id"])["id"]
+    path = f"/api/tasks/{task_id}"
+    try:
+        with served.client() as api:
+            # A change through the API: a connection of the server's own.
+            assert api.post(f"{path}/cancel").status_code == 200
+            first = api.get(path)
+            assert first.status_code == 200 and first.json()["status"] == "cancelled"
+            again = api.get(path)
+            assert again.content == first.content
+            assert again.headers["content-type"] == "application/json"
+            # Changes committed by another process (this test's store), each polled at once.
+            for n in range(1, 21):
+                store.add_warnings(task_id, [f"warning {n}"])
+                assert api.get(path).json()["warnings"] == [f"warning {i}" for i in
+                                                            range(1, n + 1)]
+                assert len(api.get(path[:-20]).json()["warnings"]) == n  # by a prefix too
+            assert api.get("/api/tasks/ffffffff").status_code == 404
+    finally:
+        store.close()
+
+
+def test_the_loop_never_waits_for_the_stores_lock_to_read_its_version(tmp_path):
+    # The version is read on the event loop: while another connection holds the store
+    # exclusively, it is unknown at once (the poll then goes to a worker thread, which waits
+    # its turn), and nothing kept is answered.
+    path = tmp_path / "storyboard.db"
+    Store(path).close()
+    holder = sqlite3.connect(path)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("create table held (x)")
+    holder.commit()  # the exclusive locking mode keeps the lock after the commit
+    answers = TaskAnswers(path)
+    started = time.monotonic()
+    assert answers.lookup("a-task") == (None, None)
+    answers.keep("a-task", None, b"{}")
+    assert answers.lookup("a-task") == (None, None)
+    assert time.monotonic() - started < 1
+    holder.close()
+
+    version, kept = answers.lookup("a-task")
+    assert version is not None and kept is None
+    answers.keep("a-task", version, b"{}")
+    assert answers.lookup("a-task") == (version, b"{}")
+    answers.close()
+
+
+def test_polls_that_find_the_same_change_wait_for_one_build(tmp_path):
+    path = tmp_path / "storyboard.db"
+    store = Store(path)
+    answers = TaskAnswers(path)
+    builds = []
+
+    def build(ref: str) -> bytes:
+        builds.append(ref)
+        time.sleep(0.05)  # long enough for every poll to arrive meanwhile
+        return f'{{"n": {len(builds)}}}'.encode()
+
+    async def polls(count: int) -> list[bytes]:
+        return await asyncio.gather(*(answers.get("a-task", build) for _ in range(count)))
+
+    assert asyncio.run(polls(20)) == [b'{"n": 1}'] * 20
+    assert asyncio.run(polls(5)) == [b'{"n": 1}'] * 5  # kept: nothing changed
+    store.create_project("a change", "One.", "movie")
+    assert asyncio.run(polls(20)) == [b'{"n": 2}'] * 20
+    assert builds == ["a-task", "a-task"]
+    answers.close()
+    store.close()
