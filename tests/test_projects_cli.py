@@ -254,6 +254,18 @@ def test_usage_errors_exit_2_and_help_and_version_exit_0(cli):
     assert version.exit_code == 0 and version.stdout == f"{__version__}\n"
 
 
+def test_a_misspelt_command_is_refused_with_the_command_it_resembles():
+    # In a fresh process, as a user types it: no command module imported yet.
+    for typo, meant in (("lsit", "list"), ("genrate", "generate"), ("bucket craete", "create")):
+        result = subprocess.run([sys.executable, "-m", "storyboard_cli.cli", *typo.split()],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, typo
+        assert result.stderr.startswith(f"Error: No such command '{typo.split()[-1]}'.")
+        suggestion = result.stderr.partition("Did you mean")[2]  # one, or one of several
+        assert f"'{meant}'" in suggestion, result.stderr
+        assert result.stdout == ""
+
+
 def test_real_subprocess_new_then_show(config_file, tmp_path):
     story = tmp_path / "s.txt"
     story.write_bytes(CHINESE.encode("gb18030"))

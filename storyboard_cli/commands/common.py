@@ -78,6 +78,11 @@ def one_line(exc: click.UsageError, ctx: click.Context, args: list[str]) -> clic
     if isinstance(exc, click.exceptions.NoArgsIsHelpError | OneLineUsageError):
         return exc  # the help text, or converted already
     kinds = [p.type.what for p in ctx.command.params if isinstance(p.type, IdType)]
+    if isinstance(exc, click.NoSuchCommand) and isinstance(ctx.command, click.Group):
+        # click suggests from the commands imported so far, which for a LazyGroup are none:
+        # the suggestion ("Did you mean 'list'?") comes from every command the group lists.
+        exc = click.NoSuchCommand(exc.command_name,
+                                  possibilities=ctx.command.list_commands(ctx), ctx=ctx)
     if isinstance(exc, InputError):
         message = exc.message
     elif (kinds and isinstance(exc, click.NoSuchOption)
