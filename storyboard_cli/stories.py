@@ -72,8 +72,8 @@ def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
 
 def _utf16_chinese(data: bytes) -> tuple[str, str] | None:
     """(text, encoding) of Chinese UTF-16 without a byte-order mark and without any ASCII
-    character (no zero byte tells the byte order): the order that reads as Chinese. Only for
-    bytes that are not UTF-8: any ASCII text would read as Chinese too."""
+    character to tell the byte order: the order that reads as Chinese. Only for bytes that are
+    not UTF-8 text: any ASCII text would read as Chinese too."""
     if len(data) < 4 or len(data) % 2:
         return None
     for encoding in ("utf-16-le", "utf-16-be"):
@@ -138,7 +138,11 @@ def decode_story(data: bytes, encoding: str | None = None, name: str = "story") 
     if utf16:
         return _check_text(utf16[0], name), utf16[1]
     if b"\x00" in data:
-        raise UsageError(f"{name} looks like a binary file, not a text story")
+        # Chinese UTF-16 has zero bytes of its own (一 is U+4E00), too few to tell the order.
+        utf16 = _utf16_chinese(data)
+        if not utf16:
+            raise UsageError(f"{name} looks like a binary file, not a text story")
+        return _check_text(utf16[0], name), utf16[1]
     try:
         return _check_text(data.decode("utf-8"), name), "utf-8"
     except UnicodeDecodeError:

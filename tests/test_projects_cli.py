@@ -44,9 +44,12 @@ def test_chinese_story_round_trips_unchanged_in_every_supported_encoding(
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("story", [
+    "夜里灯塔的光扫过海面老人问你听见了吗女孩点点头",
+    "一个老人站在灯塔下。他说：一切都好。",  # 一 is U+4E00: a zero byte in either order
+])
 def test_chinese_utf16_without_a_bom_or_any_ascii_character_is_detected(cli, tmp_path,
-                                                                         encoding):
-    story = "夜里灯塔的光扫过海面老人问你听见了吗女孩点点头"
+                                                                         encoding, story):
     (tmp_path / "story.txt").write_bytes(story.encode(encoding))
     result = cli("new", "story.txt", "--json")
     assert result.exit_code == 0, result.output
