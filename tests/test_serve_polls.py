@@ -84,3 +84,30 @@ def test_polls_that_find_the_same_change_wait_for_one_build(tmp_path):
     assert builds == ["a-task", "a-task"]
     answers.close()
     store.close()
+
+
+def test_a_store_removed_or_replaced_on_disk_is_never_answered_from(tmp_path):
+    # The version's connection keeps the file it opened; a new file at the store's path (the
+    # store removed, then made again by the next command) starts its versions afresh.
+    path = tmp_path / "storyboard.db"
+    Store(path).close()
+    answers = TaskAnswers(path)
+    version, _ = answers.lookup("a-task")
+    answers.keep("a-task", version, b'{"status": "running"}')
+    assert answers.lookup("a-task") == (version, b'{"status": "running"}')
+
+    for name in ("storyboard.db", "storyboard.db-wal", "storyboard.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    assert answers.lookup("a-task") == (None, None)  # no store: nothing kept is answered
+
+    Store(path).close()
+    version, kept = answers.lookup("a-task")
+    assert version is not None and kept is None
+    answers.keep("a-task", version, b'{"status": "pending"}')
+    assert answers.lookup("a-task") == (version, b'{"status": "pending"}')
+
+    replacement = tmp_path / "restored.db"
+    Store(replacement).close()
+    replacement.replace(path)  # a store moved into its place, as a restore does
+    assert answers.lookup("a-task")[1] is None
+    answers.close()

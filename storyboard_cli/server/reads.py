@@ -12,6 +12,10 @@ quiet machine and 2-10 ms on a busy one, most of it the ~40 threads of the pool 
 GIL to one another; a poll answered from the loop costs what uvicorn and FastAPI cost, about
 0.25 ms (bench/api.py).
 
+A store removed or replaced on disk (a new file at its path) is a change too: the version's
+connection would otherwise go on reading the old file, whose version never moves again, while
+the routes' connections open the new one.
+
 The version is read without waiting (busy timeout 0): in WAL mode a read takes no lock a
 writer holds, and in the rare moment it cannot start (a connection holding the store
 exclusively), the poll counts as a change and goes to a worker thread, which waits its turn.
@@ -30,6 +34,10 @@ from starlette.concurrency import run_in_threadpool
 # that, the answers kept are dropped and kept anew.
 MAX_ANSWERS = 256
 
+# The store's data version, with the file it was read from (its device and inode): a new
+# file's version starts again from the old one's numbers.
+Version = tuple[int, int, int]
+
 
 class TaskAnswers:
     """The JSON last answered for each task reference, valid while the store's data version
@@ -38,22 +46,29 @@ class TaskAnswers:
     def __init__(self, store_path: Path) -> None:
         self.store_path = store_path
         self.conn: sqlite3.Connection | None = None
-        self.version: int | None = None
+        self.file: tuple[int, int] | None = None  # (device, inode) of the file conn reads
+        self.version: Version | None = None
         self.answers: dict[str, bytes] = {}
-        self.building: dict[tuple[int, str], asyncio.Future[bytes]] = {}
+        self.building: dict[tuple[Version, str], asyncio.Future[bytes]] = {}
 
-    def _data_version(self) -> int | None:
+    def _data_version(self) -> Version | None:
         """The store's data version now; None when it cannot be read without waiting."""
-        if self.conn is None:
-            if not self.store_path.exists():
-                return None  # the first task created makes it (a worker thread's store)
-            self.conn = sqlite3.connect(self.store_path, timeout=0, check_same_thread=False)
         try:
-            return self.conn.execute("PRAGMA data_version").fetchone()[0]
+            stat = self.store_path.stat()
+        except FileNotFoundError:
+            self.close()  # removed; the first task created makes it (a worker thread's store)
+            return None
+        if self.file != (stat.st_dev, stat.st_ino):
+            self.close()
+            self.conn = sqlite3.connect(self.store_path, timeout=0, check_same_thread=False)
+            self.file = (stat.st_dev, stat.st_ino)
+        assert self.conn is not None
+        try:
+            return (*self.file, self.conn.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.OperationalError:  # busy: the store is held exclusively
             return None
 
-    def lookup(self, ref: str) -> tuple[int | None, bytes | None]:
+    def lookup(self, ref: str) -> tuple[Version | None, bytes | None]:
         """(the data version now, the answer kept for `ref` if still valid)."""
         version = self._data_version()
         if version is None or version != self.version:
@@ -62,7 +77,7 @@ class TaskAnswers:
             return version, None
         return version, self.answers.get(ref)
 
-    def keep(self, ref: str, version: int | None, body: bytes) -> None:
+    def keep(self, ref: str, version: Version | None, body: bytes) -> None:
         """Keep `body`, built after the data version `version` was read, unless a later
         lookup saw the store change meanwhile (it may be older than that change)."""
         if version is None or version != self.version:
@@ -93,4 +108,5 @@ class TaskAnswers:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+            self.file = None
 
