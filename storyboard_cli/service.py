@@ -216,6 +216,10 @@ class LocalService:
             self._store = Store(self.config.store_path, create=self.create_store)
         return self._store
 
+    def store_replaced(self) -> bool:
+        """The store this service opened was removed or replaced on disk since."""
+        return self._store is not None and self._store.replaced()
+
     @property
     def redis(self) -> Redis:
         if self._redis is None:

@@ -111,3 +111,34 @@ def test_a_store_removed_or_replaced_on_disk_is_never_answered_from(tmp_path):
     replacement.replace(path)  # a store moved into its place, as a restore does
     assert answers.lookup("a-task")[1] is None
     answers.close()
+
+
+def test_serve_follows_a_store_removed_and_made_again_while_it_runs(config_file, tmp_path):
+    # As after `rm storyboard.db` and the next `storyboard new`: every route answers from the
+    # new file, and what the server writes lands there, not in the removed one.
+    from test_edges import NO_REDIS, Server
+
+    config_file.write_text(f'[store]\npath = "storyboard.db"\n[redis]\nurl = "{NO_REDIS}"\n')
+    path = tmp_path / "storyboard.db"
+    old = Store(path)
+    old_task = old.create_task("storyboard", old.create_project("old", "One.", "movie")["id"])
+    old.close()
+    running = Server(tmp_path)
+    try:
+        with running.client() as api:
+            assert api.get(f"/api/tasks/{old_task['id']}").json()["status"] == "pending"
+            assert [p["title"] for p in api.get("/api/projects").json()] == ["old"]
+            for name in ("storyboard.db", "storyboard.db-wal", "storyboard.db-shm"):
+                (tmp_path / name).unlink(missing_ok=True)
+            new = Store(path)
+            task = new.create_task("storyboard", new.create_project("new", "Two.", "movie")["id"])
+            new.close()
+            assert api.get(f"/api/tasks/{old_task['id']}").status_code == 404
+            assert api.get(f"/api/tasks/{task['id'][:8]}").json()["id"] == task["id"]
+            assert [p["title"] for p in api.get("/api/projects").json()] == ["new"]
+            assert api.patch("/api/projects/1", json={"title": "renamed"}).status_code == 200
+    finally:
+        running.stop()
+    store = Store(path)
+    assert [p["title"] for p in store.list_projects()] == ["renamed"]
+    store.close()

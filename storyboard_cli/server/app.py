@@ -73,8 +73,8 @@ FRAME_CACHE = "private, max-age=31536000, immutable"
 class ServicePerThread:
     """A LocalService per worker thread, made on first use. The pool retires threads idle for
     a while (anyio: 10 s): a new one's service replaces theirs, whose connections are closed
-    then, so bursts of traffic never pile up open connections. All are closed when the app
-    stops."""
+    then, so bursts of traffic never pile up open connections. A thread whose store was
+    removed or replaced on disk gets a new service too. All are closed when the app stops."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -84,10 +84,12 @@ class ServicePerThread:
     def __call__(self) -> LocalService:
         thread = threading.current_thread()
         service = self.by_thread.get(thread)
-        if service is None:
+        # A store removed or replaced on disk: the old connection would go on reading, and
+        # writing, a file nobody else sees (a stat a request, microseconds).
+        if service is None or service.store_replaced():
             service = self.new()
             with self.lock:
-                for gone in [t for t in self.by_thread if not t.is_alive()]:
+                for gone in [t for t in self.by_thread if not t.is_alive() or t is thread]:
                     self.by_thread.pop(gone).close()
                 self.by_thread[thread] = service
         return service

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
+from storyboard_cli.store.connection import file_identity
+
 # Distinct references kept at most (a reference is an id or any unique prefix of it): past
 # that, the answers kept are dropped and kept anew.
 MAX_ANSWERS = 256
@@ -53,15 +55,14 @@ class TaskAnswers:
 
     def _data_version(self) -> Version | None:
         """The store's data version now; None when it cannot be read without waiting."""
-        try:
-            stat = self.store_path.stat()
-        except FileNotFoundError:
+        file = file_identity(self.store_path)
+        if file is None:
             self.close()  # removed; the first task created makes it (a worker thread's store)
             return None
-        if self.file != (stat.st_dev, stat.st_ino):
+        if self.file != file:
             self.close()
             self.conn = sqlite3.connect(self.store_path, timeout=0, check_same_thread=False)
-            self.file = (stat.st_dev, stat.st_ino)
+            self.file = file
         assert self.conn is not None
         try:
             return (*self.file, self.conn.execute("PRAGMA data_version").fetchone()[0])

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storyboard_cli.store.connection import connect, database
+from storyboard_cli.store.connection import connect, database, file_identity
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -22,6 +22,7 @@ class Rows:
     def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
         self.conn = connect(self.path, create)
+        self.file = file_identity(self.path)  # None: a store in memory (no file yet)
         self._db: sqlite_utils.Database | None = None
 
     @property
@@ -30,6 +31,11 @@ class Rows:
         if self._db is None:
             self._db = database(self.conn)
         return self._db
+
+    def replaced(self) -> bool:
+        """The file at the store's path is not the one this connection reads: removed, or
+        another moved into its place (a long-lived process then opens the store again)."""
+        return file_identity(self.path) != self.file
 
     def close(self) -> None:
         self.conn.close()

@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_S = 30
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None when there is none: a connection keeps
+    reading the file it opened, so a store removed or replaced on disk (a new file at its
+    path) shows as a change of identity."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
     """A connection to a store in WAL mode with every migration applied.
 
