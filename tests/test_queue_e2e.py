@@ -167,3 +167,18 @@ def test_the_ci_example_script_drives_a_running_stack(stack):
                           cwd=stack.root, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"{done.stderr}\n--- worker log\n{worker.log_tail(40)}"
     assert "ci.sh: ok, task" in done.stderr
+
+
+def test_a_running_worker_follows_a_store_removed_and_made_again(stack):
+    """`rm storyboard.db*` and a new project while the stack runs: the workers open the new
+    store (they used to go on writing the removed file, and the new task never moved)."""
+    worker = stack.start_worker()
+    first = stack.run("generate", str(new_project(stack)), "--json", "--timeout", "60")
+    assert first.returncode == 0, first.stderr
+    for made in stack.root.glob("storyboard.db*"):
+        made.unlink()
+    again = stack.run("generate", str(new_project(stack)), "--json", "--timeout", "60")
+    assert again.returncode == 0, f"{again.stderr}\n--- worker log\n{worker.log_tail(30)}"
+    task = json.loads(again.stdout)
+    assert task["status"] == "succeeded" and task["project_id"] == 1
+    assert all(png(shot["image_url"]).size for shot in task["shots"])

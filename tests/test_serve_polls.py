@@ -5,6 +5,7 @@ store, whoever wrote to it: another process, or the server itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 
@@ -128,6 +129,7 @@ def test_serve_follows_a_store_removed_and_made_again_while_it_runs(config_file,
         with running.client() as api:
             assert api.get(f"/api/tasks/{old_task['id']}").json()["status"] == "pending"
             assert [p["title"] for p in api.get("/api/projects").json()] == ["old"]
+            assert first_event(api, old_task["id"])[0] == "progress"
             for name in ("storyboard.db", "storyboard.db-wal", "storyboard.db-shm"):
                 (tmp_path / name).unlink(missing_ok=True)
             new = Store(path)
@@ -136,9 +138,20 @@ def test_serve_follows_a_store_removed_and_made_again_while_it_runs(config_file,
             assert api.get(f"/api/tasks/{old_task['id']}").status_code == 404
             assert api.get(f"/api/tasks/{task['id'][:8]}").json()["id"] == task["id"]
             assert [p["title"] for p in api.get("/api/projects").json()] == ["new"]
+            # The event streams' own connection follows too.
+            assert first_event(api, task["id"]) == ("progress", task["id"])
             assert api.patch("/api/projects/1", json={"title": "renamed"}).status_code == 200
     finally:
         running.stop()
     store = Store(path)
     assert [p["title"] for p in store.list_projects()] == ["renamed"]
     store.close()
+
+
+def first_event(api, task_id: str) -> tuple[str, str | None]:
+    """The first event of a task's stream: (its name, the task id its data names)."""
+    with api.stream("GET", f"/api/tasks/{task_id}/events") as stream:
+        lines = stream.iter_lines()
+        name = next(lines).removeprefix("event: ")
+        data = json.loads(next(lines).removeprefix("data: "))
+    return name, data.get("task_id") or data.get("id")

@@ -51,8 +51,9 @@ def sse(event: str, data: Any) -> str:
 
 
 class StreamReader:
-    """The event streams' one service (one store connection), made on first use, used by one
-    thread at a time, closed when the app stops."""
+    """The event streams' one service (one store connection), made on first use (and again
+    for a store removed or replaced on disk), used by one thread at a time, closed when the
+    app stops."""
 
     def __init__(self, make: Callable[[], LocalService], limiter: CapacityLimiter) -> None:
         self.make = make
@@ -62,7 +63,10 @@ class StreamReader:
 
     def _locked(self, method: str, *args: Any) -> Any:
         with self.lock:
-            if self.service is None:
+            # Made again when the store was removed or replaced on disk, as a route's is.
+            if self.service is None or self.service.store_replaced():
+                if self.service is not None:
+                    self.service.close()
                 self.service = self.make()
             return getattr(self.service, method)(*args)
 

@@ -100,6 +100,16 @@ class WorkerClients:
         self.daemon.close()
         self.store.close()
 
+    def follow_store(self) -> None:
+        """Open the store again if it was removed or replaced on disk since it was opened:
+        a long-lived worker would otherwise go on reading, and writing, a file nobody else
+        sees (`rm storyboard.db` and a new project: its tasks would never progress)."""
+        from storyboard_cli.store import Store
+
+        if self.store.replaced():
+            self.store.close()
+            self.store = Store(self.config.store_path)
+
 
 _clients: WorkerClients | None = None
 
@@ -117,6 +127,8 @@ def worker_clients() -> WorkerClients:
         from storyboard_contract.config import load_config
 
         _clients = WorkerClients.create(load_config())
+    else:
+        _clients.follow_store()  # a stat a job
     return _clients
 
 

@@ -199,9 +199,12 @@ class Maintenance(threading.Thread):
     @property
     def store(self) -> Store:
         # This thread's own connection: an SQLite connection is not shared between threads.
-        if self._store is None:
+        # Opened again when the store was removed or replaced on disk (as a job's is).
+        if self._store is None or self._store.replaced():
             from storyboard_cli.store import Store
 
+            if self._store is not None:
+                self._store.close()
             self._store = Store(self.worker.config.store_path)
         return self._store
 
