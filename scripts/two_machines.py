@@ -445,7 +445,8 @@ def _last_task(host: Machine) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--boxes", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--boxes", type=int, choices=(1, 2), default=2,
+                        help="GPU boxes beside the host (default: 2)")
     parser.add_argument("--fast", action="store_true",
                         help="use this checkout's .venv on every machine (no installs)")
     parser.add_argument("--keep", action="store_true",
