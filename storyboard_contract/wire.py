@@ -457,6 +457,15 @@ class ErrorEvent(BaseModel):
     error: str
 
 
+# A stream's line, told apart by its "event" field; and each kind by that field's value (a
+# reader skips kinds it does not know: a newer daemon may send more).
+StreamEvent = Annotated[ProgressEvent | ShotEvent | ResultEvent | ErrorEvent,
+                        Field(discriminator="event")]
+EVENT_KINDS: dict[str, type[BaseModel]] = {
+    kind.model_fields["event"].default: kind
+    for kind in (ProgressEvent, ShotEvent, ResultEvent, ErrorEvent)}
+
+
 class BucketCheck(BaseModel):
     """The bucket as the daemon sees it: its settings may differ from the host's."""
 

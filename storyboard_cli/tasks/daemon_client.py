@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from storyboard_contract.config import redact_url
 from storyboard_contract.errors import ConfigError, ServiceUnavailable, UsageError
 from storyboard_contract.wire import (
+    EVENT_KINDS,
     NDJSON,
     PLANNER_UNREACHABLE,
     DaemonStatus,
-    ErrorEvent,
     PlanRequest,
     PlanResponse,
     ProgressEvent,
@@ -37,6 +37,7 @@ from storyboard_contract.wire import (
     ResultEvent,
     ShotEvent,
     ShotOutcome,
+    StreamEvent,
 )
 
 if TYPE_CHECKING:
@@ -199,29 +200,22 @@ def read_stream(
     raise DaemonUnavailable(f"{where} closed the stream before sending a result")
 
 
-Event = ProgressEvent | ShotEvent | ResultEvent | ErrorEvent
-
-
 @functools.cache
-def _events() -> TypeAdapter[Event]:
-    from typing import Annotated
+def _events() -> TypeAdapter[StreamEvent]:
+    from pydantic import TypeAdapter
 
-    from pydantic import Field, TypeAdapter
-
-    return TypeAdapter(Annotated[Event, Field(discriminator="event")])
+    return TypeAdapter(StreamEvent)
 
 
-def _slow_event(line: str, where: str) -> Event | None:
+def _slow_event(line: str, where: str) -> BaseModel | None:
     """A line the fast path refused: malformed JSON (the daemon is unwell), an event of a
-    kind this worker does not know (skipped: a newer daemon may send more), or a known event
-    with invalid fields (its ValidationError)."""
+    kind this worker does not know (skipped), or a known event with invalid fields (its
+    ValidationError)."""
     try:
         data = json.loads(line)
     except ValueError:
         raise DaemonUnavailable(f"{where} sent a malformed progress line") from None
-    kinds = {"progress": ProgressEvent, "shot": ShotEvent, "result": ResultEvent,
-             "error": ErrorEvent}
-    kind = kinds.get(data.get("event")) if isinstance(data, dict) else None
+    kind = EVENT_KINDS.get(data.get("event")) if isinstance(data, dict) else None
     return None if kind is None else kind.model_validate(data)
 
 

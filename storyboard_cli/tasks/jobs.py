@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from rq.job import Job
 
     from storyboard_cli.store import Store
+    from storyboard_cli.store.renders import Finished
     from storyboard_cli.tasks.daemon_client import DaemonClient
     from storyboard_contract.config import Config, QueueConfig
     from storyboard_contract.wire import (
@@ -661,7 +662,7 @@ def render_one(clients: WorkerClients, task: dict[str, Any], shot_id: int) -> st
                                    on_progress=StepWriter(store, task["id"], [shot_id]))
     if result.warnings:
         store.add_warnings(task["id"], result.warnings)
-    return store.finish_render(task["id"], shot_id, **finished(task, result))
+    return store.finish_renders(task["id"], [finished(task, shot_id, result)])
 
 
 def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int]
@@ -672,7 +673,6 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
     shot). Shots the daemon refused fail now; if others failed in a way worth retrying, the
     first such failure is raised, so that this job's retries take them again. Returns the
     task's status after the window's last record (None: nothing recorded)."""
-    from storyboard_cli.store.renders import Finished
     from storyboard_cli.tasks.daemon_client import DaemonRejected, failure
     from storyboard_contract.wire import RendersRequest
 
@@ -695,7 +695,7 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
         if outcome.result is not None:
             if outcome.result.warnings:
                 store.add_warnings(task_id, outcome.result.warnings)
-            rendered.append(Finished(outcome.shot_id, **finished(task, outcome.result)))
+            rendered.append(finished(task, outcome.shot_id, outcome.result))
             return
         exc = failure(outcome.status, outcome.error or "failed", clients.daemon.where)
         if isinstance(exc, DaemonRejected):
@@ -726,15 +726,15 @@ def render_window(clients: WorkerClients, task: dict[str, Any], window: list[int
     return status[-1] if status else None
 
 
-def finished(task: dict[str, Any], result: RenderResponse) -> dict[str, Any]:
-    """What the store records of a rendered image (Store.finish_render's arguments)."""
-    return {
-        "image_key": result.image_key, "image_url": result.image_url,
-        "url_expires_at": result.url_expires_at, "seed": result.seed,
-        "prompt": task["params"].get("prompt"), "image_prompt": result.prompt,
-        "size": (result.width, result.height),
-        "provenance": None if result.provenance is None else result.provenance.model_dump(),
-    }
+def finished(task: dict[str, Any], shot_id: int, result: RenderResponse) -> Finished:
+    """What the store records of a shot's rendered image."""
+    from storyboard_cli.store.renders import Finished
+
+    return Finished(
+        shot_id, result.image_key, result.image_url, result.url_expires_at, result.seed,
+        prompt=task["params"].get("prompt"), image_prompt=result.prompt,
+        size=(result.width, result.height),
+        provenance=None if result.provenance is None else result.provenance.model_dump())
 
 
 class RenderCancelled(Exception):
