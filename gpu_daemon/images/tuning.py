@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gpu_daemon.diffusers")
 
-HALF = ("float16", "bfloat16")
-
-
 @dataclass(frozen=True)
 class Tuning:
     device: str  # cpu, mps, cuda:N

@@ -258,10 +258,6 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0]
 
 
-PIPELINE_CLASSES = {"StableDiffusionPipeline", "StableDiffusionXLPipeline",
-                    "StableDiffusion3Pipeline", "FluxPipeline"}
-
-
 def load_pipeline(spec: ModelSpec, resolved: ResolvedModel, dtype: Any) -> Any:
     """The text-to-image pipeline of a resolved model, its VAE replaced when one is set.
 
